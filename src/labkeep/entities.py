@@ -1,0 +1,115 @@
+"""Plain frozen records that cross layer boundaries. ORM rows never leave the store."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+#: A param, summary or config value: typed, never silently stringified.
+Value = Any
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    KILLED = "killed"
+
+    @property
+    def finished(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    id: int
+    name: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """Per-key summary of a metric series, kept current as points arrive.
+
+    ``min``/``max`` ignore NaN (``None`` when every value was NaN); ``last`` is the most
+    recently logged value, NaN included.
+    """
+
+    key: str
+    last: float
+    last_step: int
+    last_time: float
+    min: float | None
+    max: float | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    path: str
+    sha256: str
+    size: int
+    kind: str = "output"
+    created: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """The attributes of a run, without its params, metrics or artifacts."""
+
+    number: int
+    uuid: str
+    experiment: str
+    name: str
+    status: RunStatus
+    start_time: float
+    end_time: float | None = None
+    heartbeat: float | None = None
+    user: str = ""
+    host: str = ""
+    pid: int | None = None
+    notes: str = ""
+    error: str | None = None
+    exit_code: int | None = None
+    parent_uuid: str | None = None
+    deleted: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        end = self.end_time if self.end_time is not None else self.heartbeat
+        return None if end is None else max(0.0, end - self.start_time)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run with everything the store holds about it, as one read."""
+
+    info: RunInfo
+    params: dict[str, Value] = field(default_factory=dict)
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    summary: dict[str, Value] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    artifacts: tuple[Artifact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MetricHistory:
+    """One key's points, as parallel columns in logging order."""
+
+    key: str
+    steps: list[int]
+    values: list[float]
+    times: list[float]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def same_float(a: float | None, b: float | None) -> bool:
+    """Equality that treats NaN as equal to NaN (for tests and verification)."""
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))

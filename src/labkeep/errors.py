@@ -1,0 +1,38 @@
+"""The one error tree. Every error a user can cause is a :class:`LabkeepError` with a
+one-line message that says what to do; the CLI maps these to messages and exit codes."""
+
+from __future__ import annotations
+
+
+class LabkeepError(Exception):
+    """Base of every error labkeep raises on purpose."""
+
+    exit_code = 2
+
+
+class InvalidInputError(LabkeepError, ValueError):
+    """A value handed to labkeep cannot be stored (bad key, non-numeric metric, ...)."""
+
+
+class NotFoundError(LabkeepError, LookupError):
+    """A run, experiment, artifact or key that does not exist."""
+
+    exit_code = 1
+
+
+class AmbiguousRefError(LabkeepError, LookupError):
+    """A run reference matches more than one run."""
+
+    exit_code = 1
+
+
+class StoreError(LabkeepError):
+    """The store cannot be opened, migrated or written."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a different labkeep version and needs ``labkeep db upgrade``."""
+
+
+class RunStateError(LabkeepError):
+    """An operation that does not fit the run's state (logging to a finished run, ...)."""

@@ -1,0 +1,164 @@
+"""The Store interface every backend implements (SQLite, PostgreSQL, REST).
+
+Writes arrive as :class:`WriteBatch` objects decoded from a writer's journal; ``apply`` is
+idempotent per (writer, position), which makes ingest exactly-once across crashes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkeep.entities import Artifact, MetricHistory, RunInfo, RunRecord, Value
+
+
+@dataclass(slots=True)
+class RunStart:
+    """What creates a run."""
+
+    uuid: str
+    experiment: str
+    name: str
+    start_time: float
+    user: str = ""
+    host: str = ""
+    pid: int | None = None
+    parent_uuid: str | None = None
+    notes: str = ""
+
+
+@dataclass(slots=True)
+class RunFinish:
+    status: str
+    end_time: float
+    error: str | None = None
+    exit_code: int | None = None
+
+
+@dataclass(slots=True)
+class MetricColumns:
+    """One key's new points in logging order: int64 steps, float64 values and wall times."""
+
+    steps: array[int] = field(default_factory=lambda: array("q"))
+    values: array[float] = field(default_factory=lambda: array("d"))
+    times: array[float] = field(default_factory=lambda: array("d"))
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one writer logged to one run between two journal positions."""
+
+    run_uuid: str
+    writer: str
+    position: int
+    start: RunStart | None = None
+    params: dict[str, Value] = field(default_factory=dict)
+    summary: dict[str, Value] = field(default_factory=dict)
+    tags_added: list[str] = field(default_factory=list)
+    tags_removed: list[str] = field(default_factory=list)
+    notes: str | None = None
+    metrics: dict[str, MetricColumns] = field(default_factory=dict)
+    artifacts: list[Artifact] = field(default_factory=list)
+    finish: RunFinish | None = None
+    heartbeat: float | None = None
+
+    def is_empty(self) -> bool:
+        return not (
+            self.start
+            or self.params
+            or self.summary
+            or self.tags_added
+            or self.tags_removed
+            or self.notes is not None
+            or self.metrics
+            or self.artifacts
+            or self.finish
+        )
+
+
+class Store(ABC):
+    """Where runs live. Constructors do no I/O; the first call connects."""
+
+    uri: str
+
+    # -- writing -----------------------------------------------------------------------
+    @abstractmethod
+    def apply(self, batch: WriteBatch) -> int:
+        """Apply ``batch`` atomically unless its position was applied already; return the run number."""
+
+    @abstractmethod
+    def journal_position(self, writer: str) -> int:
+        """The journal position up to which ``writer``'s records are in the store (0 if none)."""
+
+    @abstractmethod
+    def put_blob(self, path: Path) -> tuple[str, int]:
+        """Store a file by content hash (once per content); return (sha256, size)."""
+
+    @abstractmethod
+    def blob_path(self, sha256: str) -> Path:
+        """Local path of a stored blob; raises NotFoundError if it is missing."""
+
+    # -- reading -----------------------------------------------------------------------
+    @abstractmethod
+    def resolve_run(self, ref: str | int) -> RunInfo:
+        """A run by number, uuid (or unique prefix), name, or ``last``."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        experiment: str | None = None,
+        *,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunInfo]:
+        """Runs, newest first."""
+
+    @abstractmethod
+    def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
+        """Full records (params, metric summaries, summary, tags, artifacts) of these runs, in order."""
+
+    @abstractmethod
+    def get_history(self, number: int, key: str) -> MetricHistory:
+        """Every point of one metric of one run, in logging order."""
+
+    @abstractmethod
+    def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:
+        """The raw little-endian (int64 steps, float64 values, float64 times) of one metric."""
+
+    @abstractmethod
+    def list_experiments(self) -> list[str]:
+        """Experiment names, oldest first."""
+
+    # -- editing -----------------------------------------------------------------------
+    @abstractmethod
+    def set_tags(self, number: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        """Add and remove tags of a run."""
+
+    @abstractmethod
+    def set_notes(self, number: int, notes: str) -> None:
+        """Replace a run's notes."""
+
+    @abstractmethod
+    def set_deleted(self, numbers: Sequence[int], deleted: bool) -> None:
+        """Move runs to the trash (``deleted=True``) or restore them."""
+
+    @abstractmethod
+    def purge(self, numbers: Sequence[int]) -> int:
+        """Remove runs for good (only runs already in the trash); return how many."""
+
+    @abstractmethod
+    def mark_stale_runs(self, host: str, alive: Iterable[int], stale_before: float) -> list[int]:
+        """Mark ``running`` runs as ``killed`` when their process is gone.
+
+        A run on ``host`` whose pid is not in ``alive``, or any run whose heartbeat is older
+        than ``stale_before``, is stale. Returns the run numbers marked.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""

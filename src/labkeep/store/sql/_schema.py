@@ -1,0 +1,152 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations must produce exactly this
+(``tests/integration/test_migrations.py`` compares them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# The head revision; checked without importing Alembic so a short run stays fast.
+SCHEMA_REVISION = "0001"
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    # ``number`` is what people type: unique in the store, never reused.
+    Column("number", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("heartbeat", Float),
+    Column("username", String(255), nullable=False, server_default=""),
+    Column("host", String(255), nullable=False, server_default=""),
+    Column("pid", Integer),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("error", Text),
+    Column("exit_code", Integer),
+    Column("parent_uuid", String(36)),
+    Column("deleted", Boolean, nullable=False, server_default="0"),
+    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_parent", "parent_uuid"),
+)
+
+# Typed values (params and summaries): ``vtype`` is int/float/bool/str/null/list/dict;
+# ``num`` holds int/float/bool for numeric comparisons, ``text`` holds str, ``json`` the
+# exact value for everything.
+_VALUE_COLUMNS = (
+    ("vtype", String(8)),
+    ("num", Float),
+    ("text", Text),
+    ("json", Text),
+)
+
+
+def _value_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+        Column("key", String(250), primary_key=True),
+        *(Column(col, typ, nullable=(col != "vtype" and col != "json")) for col, typ in _VALUE_COLUMNS),
+        Index(f"ix_{name}_key_num", "key", "num"),
+    )
+
+
+params = _value_table("params")
+summaries = _value_table("summaries")
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    # NULL in ``last`` means the last value was NaN (SQLite cannot store NaN).
+    Column("last", Float),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_time", Float, nullable=False),
+    Column("min", Float),
+    Column("max", Float),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_metrics_key_last", "key", "last"),
+)
+
+# Points are packed per key into chunks of little-endian int64 steps, float64 values (vals) and
+# float64 wall times: a row per point would cap ingest near 500k points/s and cost ~60 bytes
+# of index per point.
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+    Column("times", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_run_key", "run_number", "key", "id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(250), primary_key=True),
+    Index("ix_tags_tag", "tag"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="output"),
+    Column("created", Float, nullable=False),
+)
+
+# Exactly-once ingest: the byte position up to which each writer's journal is in the store,
+# advanced in the same transaction as the data it covers.
+journal_positions = Table(
+    "journal_positions",
+    metadata,
+    Column("writer", String(80), primary_key=True),
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
