@@ -115,8 +115,9 @@ class Store(ABC):
         parent_uuid: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        deleted_only: bool = False,
     ) -> list[RunInfo]:
-        """Runs, newest first."""
+        """Runs, newest first (runs in the trash only with ``include_deleted``/``deleted_only``)."""
 
     @abstractmethod
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
