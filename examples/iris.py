@@ -21,7 +21,13 @@ import labkeep
 CONFIGS = [
     {"loss": "log_loss", "alpha": 1e-4, "learning_rate": "optimal", "epochs": 30},
     {"loss": "log_loss", "alpha": 1e-2, "learning_rate": "optimal", "epochs": 30},
-    {"loss": "modified_huber", "alpha": 1e-3, "learning_rate": "adaptive", "eta0": 0.05, "epochs": 30},
+    {
+        "loss": "modified_huber",
+        "alpha": 1e-3,
+        "learning_rate": "adaptive",
+        "eta0": 0.05,
+        "epochs": 30,
+    },
     {"loss": "hinge", "alpha": 1e-3, "learning_rate": "constant", "eta0": 0.01, "epochs": 30},
 ]
 

@@ -44,7 +44,7 @@ def init(
     if mode == "disabled":
         from labkeep._disabled import DisabledRun
 
-        return DisabledRun(experiment or "default", config)
+        return DisabledRun(experiment or "default", config)  # type: ignore[return-value]
     with _lock:
         if _active is not None and not _active._finished:
             raise RunStateError(
@@ -119,7 +119,7 @@ class _ActiveDict(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._target())
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         self._target().update(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -139,7 +139,12 @@ def get_run(ref: str | int, *, store: str | os.PathLike[str] | None = None) -> R
     return Client(store).get_run(ref)
 
 
-def runs(experiment: str | None = None, *, store: str | os.PathLike[str] | None = None, limit: int | None = None) -> RunList:
+def runs(
+    experiment: str | None = None,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+) -> RunList:
     """The store's runs, newest first (lazy: read on first use).
 
     >>> labkeep.runs("iris").to_pandas()  # doctest: +SKIP

@@ -39,7 +39,9 @@ def _pid_alive(pid: int) -> bool:
 class Client:
     """The store a process works with. Constructing it does no I/O."""
 
-    def __init__(self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> None:
+    def __init__(
+        self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None
+    ) -> None:
         self.location: StoreLocation = locate_store(store, cwd)
         self.store: Store = open_store(self.location)
         self._recovered = False
@@ -60,7 +62,9 @@ class Client:
         from labkeep._run import Run
 
         run_uuid = attach_uuid or str(uuid_mod.uuid4())
-        journal = j.JournalWriter(self.location.journal_dir / f"{run_uuid}.{uuid_mod.uuid4().hex[:12]}")
+        journal = j.JournalWriter(
+            self.location.journal_dir / f"{run_uuid}.{uuid_mod.uuid4().hex[:12]}"
+        )
         journal.open()
         if attach_uuid:
             journal.append_json(j.T_ATTACH, {"uuid": attach_uuid})
@@ -174,7 +178,9 @@ class Client:
 
         self.recover()
         if not self.store.exists():
-            raise NotFoundError(f"no run {str(ref)!r}: the store at {self.location.uri} has no runs yet")
+            raise NotFoundError(
+                f"no run {str(ref)!r}: the store at {self.location.uri} has no runs yet"
+            )
         info = self.store.resolve_run(ref)
         return RunView(self.store, self.store.get_records([info.number])[0])
 

@@ -47,7 +47,9 @@ class _JournalDict(MutableMapping[str, Any]):
         self.update({key: value})
 
     def __delitem__(self, key: str) -> None:
-        raise InvalidInputError(f"{self._what} values cannot be deleted once logged: overwrite {key!r}")
+        raise InvalidInputError(
+            f"{self._what} values cannot be deleted once logged: overwrite {key!r}"
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -58,7 +60,7 @@ class _JournalDict(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"{self._what}({self._data!r})"
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """Take a dict, an argparse Namespace or a dataclass (nested ones flatten to dotted keys)."""
         values: dict[str, Any] = {}
         for arg in args:
@@ -177,22 +179,37 @@ class Run:
             step = self._check_step(step)
         self._step = step + 1
         ids = self._key_ids
+        if len(data) == 1:  # the most common call, kept short
+            for key, value in data.items():
+                kid = ids.get(key)
+                if kid is None:
+                    kid = self._define_key(key)
+                if type(value) is not _FLOAT:
+                    value = check_metric(key, value)
+                try:
+                    self._journal.append_metric(_time(), step, kid, value)
+                except (ValueError, TypeError):
+                    self._raise_if_finished()
+                    raise
+            return
         flat: list[Any] = []
+        append = flat.append
         for key, value in data.items():
             kid = ids.get(key)
             if kid is None:
                 kid = self._define_key(key)
-            if type(value) is not _FLOAT:
-                value = check_metric(key, value)
-            flat.append(kid)
-            flat.append(value)
+            append(kid)
+            append(value if type(value) is _FLOAT else check_metric(key, value))
         if flat:
             try:
                 self._journal.append_metrics(_time(), step, flat)
-            except ValueError:
-                raise RunStateError(
-                    f"run {self.uuid} is finished: start a new run to log more"
-                ) from None
+            except (ValueError, TypeError):
+                self._raise_if_finished()
+                raise
+
+    def _raise_if_finished(self) -> None:
+        if self._finished:
+            raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
@@ -224,7 +241,9 @@ class Run:
         self._write_json(j.T_NOTES, text)
         self._notes = text
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output") -> str:
+    def log_artifact(
+        self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output"
+    ) -> str:
         """Store a file (once per content, by sha256) as an artifact of this run; return its name."""
         source = Path(path)
         if source.is_dir():
@@ -234,7 +253,9 @@ class Run:
                 names.append(self.log_artifact(child, f"{name or source.name}/{rel}", kind))
             return name or source.name
         if not source.is_file():
-            raise InvalidInputError(f"artifact {str(path)!r} does not exist: give the path of a file")
+            raise InvalidInputError(
+                f"artifact {str(path)!r} does not exist: give the path of a file"
+            )
         artifact_name = check_key(name or source.name, "artifact name")
         if artifact_name.startswith("/") or ".." in Path(artifact_name).parts:
             raise InvalidInputError(
@@ -248,7 +269,13 @@ class Run:
         return artifact_name
 
     # -- ending ------------------------------------------------------------------------
-    def finish(self, status: str | RunStatus | None = None, *, error: str | None = None, exit_code: int | None = None) -> None:
+    def finish(
+        self,
+        status: str | RunStatus | None = None,
+        *,
+        error: str | None = None,
+        exit_code: int | None = None,
+    ) -> None:
         """End the run (``completed`` unless told otherwise) and wait until everything it
         logged is in the store. Calling it twice is harmless."""
         if self._finished:
@@ -259,7 +286,12 @@ class Run:
         if not self.attached:
             self._journal.append_json(
                 j.T_FINISH,
-                {"status": final.value, "end_time": _time(), "error": error, "exit_code": exit_code},
+                {
+                    "status": final.value,
+                    "end_time": _time(),
+                    "error": error,
+                    "exit_code": exit_code,
+                },
             )
         self._finished = True
         self._status = final

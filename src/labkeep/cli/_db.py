@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from labkeep.cli._context import client_from
+
+if TYPE_CHECKING:
+    from labkeep.store._uri import StoreLocation
+    from labkeep.store.sql._connect import Connection
 
 
 @click.group("db")
@@ -22,7 +28,9 @@ def upgrade_command(ctx: click.Context) -> None:
     client = client_from(ctx)
     location = client.location
     if location.kind not in ("sqlite", "postgresql"):
-        raise click.UsageError("db upgrade works on SQLite and PostgreSQL stores; upgrade the server instead")
+        raise click.UsageError(
+            "db upgrade works on SQLite and PostgreSQL stores; upgrade the server instead"
+        )
     with migration_lock(location, None if location.kind == "sqlite" else _pg_conn(location)):
         before, after = upgrade(location)
     if before == after:
@@ -31,10 +39,10 @@ def upgrade_command(ctx: click.Context) -> None:
         click.echo(f"{location.uri}: schema {before or 'none'} -> {after}")
 
 
-def _pg_conn(location: object) -> object:
+def _pg_conn(location: StoreLocation) -> Connection:
     from labkeep.store.sql._connect import _connect_postgresql
 
-    return _connect_postgresql(location)  # type: ignore[arg-type]
+    return _connect_postgresql(location)
 
 
 @db_group.command("path")

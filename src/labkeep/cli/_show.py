@@ -27,7 +27,9 @@ def _console() -> Any:
     return Console()
 
 
-def leading_keys(records: list[RunRecord], max_params: int, max_metrics: int) -> tuple[list[str], list[str]]:
+def leading_keys(
+    records: list[RunRecord], max_params: int, max_metrics: int
+) -> tuple[list[str], list[str]]:
     """The params that tell the runs apart (varying first), and the most common metrics."""
     seen: Counter[str] = Counter()
     values: dict[str, set[str]] = {}
@@ -46,11 +48,32 @@ def leading_keys(records: list[RunRecord], max_params: int, max_metrics: int) ->
 
 @click.command("runs")
 @click.option("-e", "--experiment", help="Only runs of this experiment.")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N runs.")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most N runs.",
+)
 @click.option("--all", "show_all", is_flag=True, help="Show every run (no limit).")
 @click.option("--deleted", is_flag=True, help="Show the runs in the trash instead.")
-@click.option("--params", "max_params", type=click.IntRange(min=0), default=3, show_default=True, help="How many param columns.")
-@click.option("--metrics", "max_metrics", type=click.IntRange(min=0), default=4, show_default=True, help="How many metric columns.")
+@click.option(
+    "--params",
+    "max_params",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="How many param columns.",
+)
+@click.option(
+    "--metrics",
+    "max_metrics",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="How many metric columns.",
+)
 @click.pass_context
 def runs_command(
     ctx: click.Context,
@@ -105,7 +128,9 @@ def runs_command(
             format_duration(info.duration),
         ]
         cells += [format_value(rec.params[k]) if k in rec.params else "" for k in param_keys]
-        cells += [format_value(rec.metrics[k].last) if k in rec.metrics else "" for k in metric_keys]
+        cells += [
+            format_value(rec.metrics[k].last) if k in rec.metrics else "" for k in metric_keys
+        ]
         table.add_row(*cells)
     console.print(table)
     if not show_all and len(infos) == limit:
@@ -125,7 +150,7 @@ def _plain(value: Any) -> Any:
 
 def record_as_dict(rec: RunRecord) -> dict[str, Any]:
     info = rec.info
-    return _plain(
+    plain: dict[str, Any] = _plain(
         {
             "number": info.number,
             "uuid": info.uuid,
@@ -162,6 +187,7 @@ def record_as_dict(rec: RunRecord) -> dict[str, Any]:
             ],
         }
     )
+    return plain
 
 
 @click.command("show")
@@ -192,7 +218,10 @@ def render_record(rec: RunRecord) -> None:
         ("run", f"{info.number}  {info.name}"),
         ("uuid", info.uuid),
         ("experiment", info.experiment),
-        ("status", status_text(info.status.value) + (" [dim](in the trash)[/]" if info.deleted else "")),
+        (
+            "status",
+            status_text(info.status.value) + (" [dim](in the trash)[/]" if info.deleted else ""),
+        ),
         ("started", format_timestamp(info.start_time)),
         ("ended", format_timestamp(info.end_time)),
         ("duration", format_duration(info.duration)),
@@ -248,4 +277,8 @@ def render_record(rec: RunRecord) -> None:
     if info.error:
         from rich.text import Text
 
-        console.print(Panel(Text(info.error.rstrip()), title="failure", title_align="left", border_style="red"))
+        console.print(
+            Panel(
+                Text(info.error.rstrip()), title="failure", title_align="left", border_style="red"
+            )
+        )

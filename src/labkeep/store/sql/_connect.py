@@ -144,9 +144,7 @@ def _connect_postgresql(location: StoreLocation) -> Connection:
     try:
         import psycopg
     except ImportError as exc:
-        raise StoreError(
-            "PostgreSQL stores need psycopg: pip install 'labkeep[postgres]'"
-        ) from exc
+        raise StoreError("PostgreSQL stores need psycopg: pip install 'labkeep[postgres]'") from exc
     dsn = "postgresql://" + location.db_url.split("://", 1)[1]
     try:
         raw = psycopg.connect(dsn, connect_timeout=10)

@@ -155,7 +155,9 @@ class SqlStore(Store):
                 return self._info(rows[0])
             if len(rows) > 1:
                 numbers = ", ".join(str(r.number) for r in rows[:10])
-                raise AmbiguousRefError(f"{len(rows)} runs are named {text!r} ({numbers}): use a number")
+                raise AmbiguousRefError(
+                    f"{len(rows)} runs are named {text!r} ({numbers}): use a number"
+                )
             prefix = text.lower()
             if len(prefix) >= 4 and all(c in "0123456789abcdef-" for c in prefix):
                 rows = conn.execute(
@@ -320,7 +322,10 @@ class SqlStore(Store):
 
     def set_notes(self, number: int, notes: str) -> None:
         batch = WriteBatch(
-            run_uuid=self._uuid_of(number), writer=f"edit-{uuid_mod.uuid4()}", position=1, notes=notes
+            run_uuid=self._uuid_of(number),
+            writer=f"edit-{uuid_mod.uuid4()}",
+            position=1,
+            notes=notes,
         )
         self._apply_edit(batch)
 
@@ -330,7 +335,9 @@ class SqlStore(Store):
             conn = self.writer()
             _apply.apply_batch(conn, batch)
             with conn.transaction() as cur:
-                cur.execute(conn.sql("DELETE FROM journal_positions WHERE writer = ?"), (batch.writer,))
+                cur.execute(
+                    conn.sql("DELETE FROM journal_positions WHERE writer = ?"), (batch.writer,)
+                )
 
     def _uuid_of(self, number: int) -> str:
         from sqlalchemy import select
@@ -349,7 +356,9 @@ class SqlStore(Store):
         from labkeep.store.sql._schema import runs
 
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted))
+            conn.execute(
+                update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted)
+            )
 
     def purge(self, numbers: Sequence[int]) -> int:
         from sqlalchemy import delete, select
