@@ -9,10 +9,8 @@ directory listing ~2 ms. Only entries whose names carry no version are opened.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
-import platform
 import re
 import sys
 from collections.abc import Sequence
@@ -140,8 +138,11 @@ def load_nvml() -> ModuleType | None:
     """The ``pynvml`` module (nvidia-ml-py) when a driver is present and it is installed."""
     if not nvidia_driver_present():
         return None
-    if "pynvml" not in sys.modules and importlib.util.find_spec("pynvml") is None:
-        return None
+    if "pynvml" not in sys.modules:
+        import importlib.util
+
+        if importlib.util.find_spec("pynvml") is None:
+            return None
     import pynvml
 
     module: ModuleType = pynvml
@@ -197,6 +198,8 @@ def probe_gpus(nvml: ModuleType | None = None) -> dict[str, Any] | None:
 def python_info() -> dict[str, Any]:
     """Interpreter and platform, without spawning processes (``platform.platform()`` reads the
     executable and ``platform.processor()`` runs ``uname -p``, so neither is used)."""
+    import platform
+
     uname = platform.uname()
     info: dict[str, Any] = {
         "python_version": platform.python_version(),

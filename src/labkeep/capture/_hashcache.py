@@ -8,7 +8,6 @@ import json
 import os
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CACHE_FILE = "file-hashes.json"
@@ -83,6 +82,8 @@ class HashCache:
             total = sum(files[i][1].st_size for i in todo)
             paths = [files[i][0] for i in todo]
             if total >= PARALLEL_MIN_BYTES and len(todo) > 1:
+                from concurrent.futures import ThreadPoolExecutor
+
                 workers = min(8, (os.cpu_count() or 1) + 1, len(todo))
                 with ThreadPoolExecutor(max_workers=workers) as pool:
                     computed = list(pool.map(sha256_file, paths))

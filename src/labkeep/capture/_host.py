@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-import getpass
 import os
-import platform
 import re
-import socket
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -142,7 +139,9 @@ def cpu_model() -> str | None:
                 return model
         except OSError:
             pass
-        return platform.machine() or None
+        return os.uname().machine or None
+    import platform
+
     return platform.processor() or platform.machine() or None
 
 
@@ -165,6 +164,8 @@ def memory_total_bytes() -> int | None:
 
 
 def _user() -> str | None:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:  # no login name and no passwd entry (containers)
@@ -183,6 +184,8 @@ def collect_host(
     >>> collect_host(sys.argv, Path.cwd(), "train.py")["cpu_count"]  # doctest: +SKIP
     16
     """
+    import socket
+
     section: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "user": _user(),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import random
 import sys
 from typing import Any
 
@@ -17,6 +15,8 @@ def _available(module: str) -> bool:
     """Installed or imported, found without importing it."""
     if module in sys.modules:
         return True
+    import importlib.util
+
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -37,6 +37,8 @@ def seed_everything(n: int) -> dict[str, Any]:
         raise InvalidInputError(f"seed must be an integer from 0 to {MAX_SEED}, got {n!r}")
     seeded: list[str] = []
     errors: dict[str, str] = {}
+
+    import random
 
     random.seed(n)
     seeded.append("random")

@@ -129,7 +129,7 @@ def capture_snapshot(
     gpu_probe = _GpuProbe(nvml) if gpu else None
     cache = HashCache(cache_dir)
     try:
-        t = time.perf_counter()
+        t = lap("start", t0)
         environment = _guarded(lambda: collect_environment(gpu=False), lambda e: e)
         t = lap("environment", t)
         host = _guarded(lambda: collect_host(argv, cwd, entry_point, extra_env_allow), lambda e: e)

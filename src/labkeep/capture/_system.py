@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkeep.errors import InvalidInputError
 
-log = logging.getLogger("labkeep.capture")
+if TYPE_CHECKING:
+    import logging
 
 MB = 1024 * 1024
+
+
+def _log() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("labkeep.capture")
+
+
 # Delay before the first sample: CPU percentages need two readings some time apart.
 FIRST_SAMPLE_DELAY = 0.5
 
@@ -49,7 +57,7 @@ class _Gpus:
             count = int(module.nvmlDeviceGetCount())
             self._handles = [module.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
         except Exception as exc:
-            log.debug("NVML lists no GPUs: %s", exc)
+            _log().debug("NVML lists no GPUs: %s", exc)
             self._handles = []
             with contextlib.suppress(Exception):
                 module.nvmlShutdown()
@@ -166,14 +174,14 @@ class SystemMonitor:
                 try:
                     sample = self.sample()
                 except Exception:
-                    log.exception("system metrics sample failed")
+                    _log().exception("system metrics sample failed")
                     sample = {}
                 if sample and not self._stop.is_set():
                     try:
                         self.emit(sample)
                         self.samples_emitted += 1
                     except Exception:
-                        log.exception("system metrics could not be emitted")
+                        _log().exception("system metrics could not be emitted")
                 delay = max(0.0, self.interval - (time.monotonic() - started))
         finally:
             self._gpus.close()
@@ -261,5 +269,5 @@ class SystemMonitor:
         try:
             self._gpus.sample(out)
         except Exception:
-            log.debug("GPU sample failed", exc_info=True)
+            _log().debug("GPU sample failed", exc_info=True)
         return out
