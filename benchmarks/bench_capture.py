@@ -95,11 +95,11 @@ def time_mlflow_style_git(cwd: Path, repeat: int) -> float:
     return _ms(statistics.median(samples))
 
 
-def import_time_ms(pycache: Path) -> float:
+def import_time_ms(pycache: Path, preload: str = "") -> float:
     """Median time of ``import labkeep.capture`` in a fresh interpreter, with bytecode cached
     (as in an installed package) even where PYTHONDONTWRITEBYTECODE is set."""
     code = (
-        "import time; t = time.perf_counter(); import labkeep.capture; "
+        f"{preload}import time; t = time.perf_counter(); import labkeep.capture; "
         "print((time.perf_counter() - t) * 1000)"
     )
     env = {

@@ -18,6 +18,7 @@ MAX_ENTRIES = 200_000
 RACY_WINDOW_NS = 2_000_000_000
 # Below this many bytes to hash, threads cost more than they save.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+LAST_USED_RESOLUTION_S = 86_400
 _CACHE_VERSION = 1
 
 
@@ -71,7 +72,8 @@ class HashCache:
             entry = entries.get(path)
             if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
                 digests[i] = str(entry[2])
-                if entry[3] != now_s:
+                # Last use is kept to the day so an unchanged tree does not rewrite the file.
+                if now_s - int(entry[3]) > LAST_USED_RESOLUTION_S:
                     entry[3] = now_s
                     self._dirty = True
                 self.hits += 1
