@@ -206,6 +206,10 @@ def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
         batch.artifacts.append(Artifact(**data))
     elif rtype == j.T_FINISH:
         batch.finish = RunFinish(**data)
+    elif rtype == j.T_SNAPSHOT:
+        batch.snapshot = data
+    elif rtype == j.T_OUTPUT:
+        batch.output.extend((stream, t, text) for stream, t, text in data)
 
 
 def ingest_all(decoder: JournalDecoder, store: Store, limit: int | None = None) -> int | None:

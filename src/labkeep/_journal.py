@@ -41,6 +41,8 @@ T_TAGS = 7  # JSON {"add": […], "remove": […]}
 T_NOTES = 8  # JSON string
 T_ARTIFACT = 9  # JSON Artifact fields
 T_FINISH = 10  # JSON RunFinish fields
+T_SNAPSHOT = 11  # JSON snapshot
+T_OUTPUT = 12  # JSON [[stream, time, text], ...] console lines
 
 METRICS_HEAD = struct.Struct("<dqH")
 PAIR = struct.Struct("<Id")

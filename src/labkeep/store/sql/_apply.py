@@ -7,6 +7,7 @@ merged with what is already there so several writers can log to one run.
 
 from __future__ import annotations
 
+import json
 import math
 from array import array
 from typing import Any
@@ -99,6 +100,21 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
                 ),
                 (number, art.path, art.sha256, art.size, art.kind, art.created),
             )
+        if batch.snapshot is not None:
+            cur.execute(
+                sql(
+                    "INSERT INTO snapshots (run_number, data) VALUES (?, ?) "
+                    "ON CONFLICT (run_number) DO UPDATE SET data = excluded.data"
+                ),
+                (number, json.dumps(batch.snapshot, allow_nan=True)),
+            )
+        if batch.output:
+            cur.executemany(
+                sql(
+                    "INSERT INTO output_lines (run_number, stream, time, text) VALUES (?, ?, ?, ?)"
+                ),
+                [(number, stream, t, text) for stream, t, text in batch.output],
+            )
         heartbeat = batch.heartbeat
         if batch.finish is not None:
             fin = batch.finish
@@ -143,8 +159,8 @@ def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
     cur.execute(
         sql(
             "INSERT INTO runs (uuid, experiment_id, name, status, start_time, heartbeat, "
-            "username, host, pid, notes, parent_uuid, deleted) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING"
+            "username, host, pid, notes, parent_uuid, deleted, reproduces_uuid) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING"
         ),
         (
             start.uuid,
@@ -158,6 +174,7 @@ def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
             start.notes,
             start.parent_uuid,
             False,
+            start.reproduces_uuid,
         ),
     )
     if not start.name:

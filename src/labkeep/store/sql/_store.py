@@ -15,6 +15,7 @@ from labkeep.entities import (
     Artifact,
     MetricHistory,
     MetricSummary,
+    OutputLine,
     RunInfo,
     RunRecord,
     RunStatus,
@@ -129,6 +130,7 @@ class SqlStore(Store):
             exit_code=m["exit_code"],
             parent_uuid=m["parent_uuid"],
             deleted=bool(m["deleted"]),
+            reproduces_uuid=m["reproduces_uuid"],
         )
 
     def resolve_run(self, ref: str | int) -> RunInfo:
@@ -284,6 +286,34 @@ class SqlStore(Store):
         times.frombytes(times_b)
         return MetricHistory(key, steps.tolist(), vals.tolist(), times.tolist())
 
+    def get_snapshot(self, number: int) -> dict[str, Any] | None:
+        from sqlalchemy import select
+
+        from labkeep.store.sql._schema import snapshots
+
+        with self.engine.connect() as conn:
+            q = select(snapshots.c.data).where(snapshots.c.run_number == number)
+            data = conn.execute(q).scalar()
+        if data is None:
+            return None
+        snapshot: dict[str, Any] = json.loads(data)
+        return snapshot
+
+    def get_output(self, number: int, after: int = 0, limit: int | None = None) -> list[OutputLine]:
+        from sqlalchemy import select
+
+        from labkeep.store.sql._schema import output_lines as ol
+
+        q = (
+            select(ol.c.id, ol.c.stream, ol.c.time, ol.c.text)
+            .where(ol.c.run_number == number, ol.c.id > after)
+            .order_by(ol.c.id)
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [OutputLine(*row) for row in conn.execute(q)]
+
     def metric_keys(self, number: int) -> list[str]:
         from sqlalchemy import select
 
@@ -383,6 +413,8 @@ class SqlStore(Store):
                 s.tags,
                 s.artifacts,
                 s.journal_positions,
+                s.snapshots,
+                s.output_lines,
             ):
                 conn.execute(delete(table).where(table.c.run_number.in_(doomed)))
             conn.execute(delete(s.runs).where(s.runs.c.number.in_(doomed)))
