@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ConsoleLine:
+class ConsoleLine(NamedTuple):
     """One finished console line and the wall time (seconds since the epoch) it ended."""
 
     time: float
@@ -46,30 +45,37 @@ class ConsoleLog:
     def feed(self, chunk: str) -> list[ConsoleLine]:
         """The lines that ``chunk`` finished; the rest waits for its newline."""
         segments = chunk.split("\n")
+        last = segments.pop()
         lines: list[ConsoleLine] = []
-        now: float | None = None
-        for index, segment in enumerate(segments):
-            if index:
-                if now is None:
-                    now = self._clock()
-                lines.append(ConsoleLine(now, self._line))
-                self._line = ""
-                self._pending_cr = False
-            if segment:
-                self._write(segment)
+        if segments:
+            now = self._clock()
+            first = segments[0]
+            if first:
+                self._write(first)
+            lines.append(ConsoleLine(now, self._line))
+            lines += [
+                ConsoleLine(now, _shown(text) if "\r" in text else text) for text in segments[1:]
+            ]
+            self._line = ""
+            self._pending_cr = False
+        if last:
+            self._write(last)
         return lines
 
     def _write(self, segment: str) -> None:
+        if "\r" not in segment:
+            self._line = segment if self._pending_cr else self._line + segment
+            self._pending_cr = False
+            return
         parts = segment.split("\r")
-        for index, part in enumerate(parts):
-            if index:
-                self._pending_cr = True
-            if part:
-                if self._pending_cr:
-                    self._line = part
-                    self._pending_cr = False
-                else:
-                    self._line += part
+        head = parts[0]
+        if head:
+            self._line = head if self._pending_cr else self._line + head
+        shown = _shown(segment[len(head) :])
+        if shown:
+            self._line = shown
+        # A trailing ``\r`` erases only once new text arrives.
+        self._pending_cr = not parts[-1]
 
     def close(self) -> list[ConsoleLine]:
         """The last line when the stream ended without a newline (empty list otherwise)."""
@@ -79,3 +85,8 @@ class ConsoleLog:
         self._line = ""
         self._pending_cr = False
         return [line]
+
+
+def _shown(segment: str) -> str:
+    """What a run of ``\r``-separated redraws finally shows: the last one with text."""
+    return next((part for part in reversed(segment.split("\r")) if part), "")

@@ -7,14 +7,18 @@ import re
 from collections.abc import Iterable
 
 from labkeep.errors import InvalidInputError
-from labkeep.runner._flag import Flag, FlagSet, FlagType, FlagValue
+from labkeep.runner._flag import Flag, FlagSet, FlagType, FlagValue, type_of
 
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 
-#: ``loguniform[1e-4:1e-1]``, ``uniform[0:1]``, ``[1:10]``: search-space syntax for sweeps.
-_SEARCH_SPACE = re.compile(r"^\s*(?:[A-Za-z_]\w*\s*)?\[[^\[\]]*:[^\[\]]*\]\s*$")
-_FUNCTION_SPACE = re.compile(r"^\s*[A-Za-z_]\w*\s*\[.*\]\s*$")
+#: Distributions and ranges that sweeps understand, written ``name[args]``.
+SEARCH_FUNCTIONS = frozenset(
+    {"uniform", "loguniform", "intuniform", "randint", "normal", "lognormal", "choice",
+     "range", "linspace", "logspace", "grid"}
+)  # fmt: skip
+_FUNCTION_SPACE = re.compile(r"^\s*([A-Za-z_]\w*)\s*\[.*\]\s*$")
+_SLICE_SPACE = re.compile(r"^\s*\[[^\[\]:,]*:[^\[\]]*\]\s*$")
 
 _EXPECTED: dict[FlagType, str] = {
     "int": "an int",
@@ -36,8 +40,14 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 
 def is_search_space(raw: str) -> bool:
-    """Whether ``raw`` is sweep syntax: ``loguniform[1e-4:1e-1]``, ``[0:10]``, ``choice[a,b]``."""
-    return bool(_SEARCH_SPACE.match(raw) or _FUNCTION_SPACE.match(raw))
+    """Whether ``raw`` is sweep syntax: ``loguniform[1e-4:1e-1]``, ``[0:10]``, ``choice[a,b]``.
+
+    Text that merely looks alike (``train[:80%]``) is not, unless its name is a distribution.
+    """
+    function = _FUNCTION_SPACE.match(raw)
+    if function is not None:
+        return function.group(1).lower() in SEARCH_FUNCTIONS
+    return _SLICE_SPACE.match(raw) is not None
 
 
 def parse_literal(raw: str) -> FlagValue:
@@ -123,7 +133,7 @@ def parse_flag_value(flag: Flag, raw: str, script: str = "") -> FlagValue:
         if is_search_space(raw):
             raise InvalidInputError(
                 f"'{raw}' for flag '{flag.name}'{where} is a search space; sweeps are not "
-                "supported by this command, give a single value"
+                "supported by this command, give a single value (quote it to pass it as text)"
             )
         value = parse_literal(raw)
         if isinstance(value, list):
@@ -162,11 +172,32 @@ def coerce_value(flag: Flag, value: FlagValue, raw: str | None = None) -> FlagVa
         if flag.item_type is not None:
             item_type = flag.item_type
             items = [_coerce(item_type, item, None) for item in items]
+        else:
+            items = [_like_default_items(flag.default, item) for item in items]
         _check_choices(flag, items)
         return items
     coerced = _coerce(flag.type, value, raw)
     _check_choices(flag, [coerced])
     return coerced
+
+
+def _like_default_items(default: FlagValue, item: FlagValue) -> FlagValue:
+    """An item of a list whose items have no declared type, checked against the default's.
+
+    ``[64, 32]`` takes numbers (``[0.5, 1]`` too), ``["a"]`` takes strings; a mixed or empty
+    default takes anything.
+    """
+    kinds = {type_of(v) for v in default} if isinstance(default, list) else set()
+    if len(kinds) != 1:
+        return item
+    kind = kinds.pop()
+    if kind in ("int", "float"):
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            return item
+        return _coerce("float", item, None)
+    if kind in ("str", "bool"):
+        return _coerce(kind, item, None)
+    return item
 
 
 def _check_choices(flag: Flag, values: list[FlagValue]) -> None:

@@ -24,10 +24,10 @@ key ``step`` setting the step. Guild's ``\\key``, ``\\value`` and ``\\step`` mac
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from labkeep.errors import InvalidInputError
 
@@ -53,8 +53,7 @@ _COUNTER = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ScalarPoint:
+class ScalarPoint(NamedTuple):
     """One scalar read from output: ``loss`` was ``0.12`` at step ``3``."""
 
     key: str
@@ -130,70 +129,69 @@ ScalarPoint(key='loss', value=0.4, step=1)]
 
     def _parse_line(self, line: str, out: list[ScalarPoint]) -> None:
         if self._patterns is not None:
-            found = self._match_patterns(line)
-        elif ":" in line or "=" in line:
-            found = self._match_defaults(line)
-        else:
-            # Fast path for most output: only a leading counter (``Epoch 2/10``) can match.
-            match = _COUNTER.match(line)
-            if match is None:
+            self._match_patterns(line, out)
+            return
+        if ":" in line or "=" in line:
+            whole = _LINE.fullmatch(line)
+            if whole is not None:
+                key, value, step = whole.groups()
+                self._record([(key, value)], step, out)
                 return
-            found = [(match["key"].lower(), match["value"], None)]
-        if found:
-            self._record(found, out)
-
-    def _match_defaults(self, line: str) -> list[tuple[str, str, str | None]]:
-        whole = _LINE.fullmatch(line)
-        if whole is not None:
-            return [(whole["key"], whole["value"], whole["step"])]
-        found: list[tuple[str, str, str | None]] = []
+            found: list[tuple[str, str]] = _PAIR.findall(line)
+        else:
+            found = []  # most output: only a leading counter (``Epoch 2/10``) can match
         counter = _COUNTER.match(line)
         if counter is not None:
-            found.append((counter["key"].lower(), counter["value"], None))
-        found += [(m["key"], m["value"], None) for m in _PAIR.finditer(line)]
-        return found
+            found.insert(0, (counter[1].lower(), counter[2]))
+        if found:
+            self._record(found, None, out)
 
-    def _match_patterns(self, line: str) -> list[tuple[str, str, str | None]]:
+    def _match_patterns(self, line: str, out: list[ScalarPoint]) -> None:
         assert self._patterns is not None
-        found: list[tuple[str, str, str | None]] = []
+        found: list[tuple[str, str]] = []
+        step: str | None = None
         for pattern in self._patterns:
             for match in pattern.regex.finditer(line):
                 groups = match.groupdict()
                 if pattern.key is not None:
                     value = groups["value"] if "value" in groups else match.group(1)
-                    found.append((pattern.key, value, groups.get("step")))
+                    found.append((pattern.key, value))
                 elif "key" in groups:
-                    found.append((groups["key"], groups["value"], groups.get("step")))
+                    found.append((groups["key"], groups["value"]))
                 else:
-                    found.append((match.group(1), match.group(2), None))
-        return found
+                    found.append((match.group(1), match.group(2)))
+                if groups.get("step") is not None:
+                    step = groups["step"]
+        if found:
+            self._record(found, step, out)
 
-    def _record(self, found: list[tuple[str, str, str | None]], out: list[ScalarPoint]) -> None:
+    def _record(
+        self, found: list[tuple[str, str]], step_text: str | None, out: list[ScalarPoint]
+    ) -> None:
+        step_keys, ignore = self._step_keys, self._ignore
         scalars: list[tuple[str, float]] = []
-        explicit_step: int | None = None
-        for key, text, step_text in found:
+        explicit_step = None if step_text is None else int(step_text)
+        for key, text in found:
             try:
                 value = float(text)
             except (TypeError, ValueError):
                 continue
-            if step_text is not None:
-                explicit_step = int(step_text)
-            if key in self._step_keys:
-                if math.isfinite(value) and value == int(value):
+            if key in step_keys:
+                if value.is_integer():
                     explicit_step = int(value)
-                continue
-            if key not in self._ignore:
+            elif key not in ignore:
                 scalars.append((key, value))
+        seen = self._seen
         if explicit_step is not None:
             self._step = explicit_step
             self._explicit = True
-            self._seen.clear()
-        elif not self._explicit and any(key in self._seen for key, _ in scalars):
+            seen.clear()
+        elif not self._explicit and any(key in seen for key, _ in scalars):
             self._step += 1
-            self._seen.clear()
+            seen.clear()
         step = self._step
         for key, value in scalars:
-            self._seen.add(key)
+            seen.add(key)
             out.append(ScalarPoint(key, value, step))
 
 
