@@ -318,3 +318,29 @@ def test_config_script_reads_the_run_copy(tmp_path: Path, monkeypatch: pytest.Mo
     )
     proc = run_built(script, [])
     assert proc.stdout == "conf.json {'model': {'depth': 2}, 'seed': 1}\n"
+
+
+def test_bootstrap_and_package_imports_stay_lean(tmp_path: Path) -> None:
+    code = (
+        "import sys; before = set(sys.modules)\n"
+        "import labkeep.runner._bootstrap\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=child_env({}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(proc.stdout.split())
+    assert {m for m in loaded if m.startswith("labkeep")} == {
+        "labkeep",
+        "labkeep._version",
+        "labkeep.errors",
+        "labkeep.runner",
+        "labkeep.runner._bootstrap",
+    }
+    assert not loaded & {"ast", "typing", "dataclasses", "subprocess", "yaml", "click"}
