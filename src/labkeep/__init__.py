@@ -14,7 +14,9 @@ from labkeep._api import (
     log,
     log_artifact,
     runs,
+    seed,
     summary,
+    use_input,
 )
 from labkeep._run import Run
 from labkeep._version import __version__
@@ -39,5 +41,7 @@ __all__ = [
     "log",
     "log_artifact",
     "runs",
+    "seed",
     "summary",
+    "use_input",
 ]

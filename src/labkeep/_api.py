@@ -31,8 +31,17 @@ def init(
     notes: str | None = None,
     store: str | os.PathLike[str] | None = None,
     mode: str | None = None,
+    capture: bool | None = None,
+    code: bool = True,
+    inputs: list[str] | None = None,
+    system_metrics: float | None = None,
 ) -> Run:
     """Start a run (or attach to the one ``labkeep run`` started) and make it the active run.
+
+    ``capture`` records the snapshot (code, git, packages, host; default on,
+    ``LABKEEP_CAPTURE=0`` turns it off), ``code=False`` leaves the code files out,
+    ``inputs`` fingerprints data files, and ``system_metrics`` is the sampling interval in
+    seconds (default 10, ``LABKEEP_SYSTEM_METRICS``; 0 turns it off).
 
     >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
     ...     run.log({"acc": 0.97})
@@ -60,10 +69,55 @@ def init(
             tags=iter_tags(tags),
             notes=notes or "",
             attach_uuid=attach,
+            capture=_env_flag("LABKEEP_CAPTURE", True) if capture is None else capture,
+            code=code,
+            inputs=inputs,
+            system_metrics=_env_interval("LABKEEP_SYSTEM_METRICS", 10.0)
+            if system_metrics is None
+            else (system_metrics or None),
         )
         _active = run
         _hooks.install(run)
         return run
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _env_interval(name: str, default: float) -> float | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"{name}={value!r} is not a number of seconds (0 turns it off)"
+        ) from None
+    return seconds if seconds > 0 else None
+
+
+def seed(n: int) -> dict[str, Any]:
+    """Seed random, numpy and torch (those installed) with ``n`` and record it in the active run.
+
+    >>> labkeep.seed(42)  # doctest: +SKIP
+    """
+    from labkeep.capture import seed_everything
+
+    seeded = seed_everything(n)
+    run = active_run()
+    if run is not None:
+        run.record_seed(seeded)
+    return seeded
+
+
+def use_input(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Fingerprint an input of the active run (see :meth:`Run.use_input`)."""
+    return _require_run().use_input(path)
 
 
 def active_run() -> Run | None:

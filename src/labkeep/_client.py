@@ -57,7 +57,20 @@ class Client:
         notes: str = "",
         attach_uuid: str | None = None,
         parent_uuid: str | None = None,
+        reproduces_uuid: str | None = None,
+        capture: bool = True,
+        code: bool = True,
+        inputs: list[str] | None = None,
+        system_metrics: float | None = 10.0,
+        argv: list[str] | None = None,
+        entry_point: str | None = None,
+        cwd: Path | None = None,
     ) -> Run:
+        """Start a run (or attach a new writer to ``attach_uuid``).
+
+        ``capture`` records the snapshot in the background; ``system_metrics`` is the
+        sampling interval in seconds (None: off). Attached writers capture nothing: the run's
+        owner does."""
         from labkeep._ingest import Ingester
         from labkeep._run import Run
 
@@ -81,6 +94,7 @@ class Client:
                     "pid": os.getpid(),
                     "parent_uuid": parent_uuid,
                     "notes": notes,
+                    "reproduces_uuid": reproduces_uuid,
                 },
             )
         ingester = Ingester(journal, self.store)
@@ -101,6 +115,28 @@ class Client:
             run._notes = notes
         ingester.start()
         ingester.wake()
+        if capture and not attach_uuid:
+            from labkeep._snapshot import SnapshotRecorder
+
+            argv = list(sys.argv) if argv is None else argv
+            if entry_point is None and argv and argv[0] not in ("", "-c", "-m"):
+                entry_point = argv[0]
+            run._snapshot = SnapshotRecorder(
+                self.store,
+                lambda data: run._write_json(j.T_SNAPSHOT, data),
+                cwd=cwd or Path.cwd(),
+                argv=argv,
+                entry_point=entry_point,
+                cache_dir=self.location.cache_dir,
+                code=code,
+                inputs=inputs,
+            )
+            run._snapshot.start()
+        if system_metrics and not attach_uuid:
+            from labkeep.capture import SystemMonitor
+
+            run._monitor = SystemMonitor(run._log_system, interval=system_metrics)
+            run._monitor.start()
         return run
 
     def _finished(self, run: Run) -> None:

@@ -26,6 +26,7 @@ from labkeep.errors import InvalidInputError, RunStateError
 if TYPE_CHECKING:
     from labkeep._client import Client
     from labkeep._ingest import Ingester
+    from labkeep._snapshot import SnapshotRecorder
 
 _time = time.time
 _FLOAT = float
@@ -136,8 +137,10 @@ class Run:
         self._step = 0
         self._finished = False
         self._status: RunStatus = RunStatus.RUNNING
-        self._exc_info: tuple[type[BaseException], BaseException, Any] | None = None
         self._monitor: Any = None
+        self._snapshot: SnapshotRecorder | None = None
+        self._key_lock = threading.Lock()
+        self._sys_step = 0
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -220,10 +223,41 @@ class Run:
         check_key(key, "metric key")
         if self._finished:
             raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
-        kid = len(self._key_ids)
-        self._journal.append_key(kid, key)
-        self._key_ids[key] = kid
+        with self._key_lock:  # the system monitor defines keys from its own thread
+            kid = self._key_ids.get(key)
+            if kid is None:
+                kid = len(self._key_ids)
+                self._journal.append_key(kid, key)
+                self._key_ids[key] = kid
         return kid
+
+    def _log_system(self, sample: dict[str, float]) -> None:
+        """System metrics: their own step counter, so the user's steps are not disturbed."""
+        if self._finished:
+            return
+        flat: list[Any] = []
+        for key, value in sample.items():
+            flat.append(self._key_ids.get(key) if key in self._key_ids else self._define_key(key))
+            flat.append(float(value))
+        if flat:
+            self._journal.append_metrics(_time(), self._sys_step, flat)
+            self._sys_step += 1
+
+    def use_input(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Fingerprint an input file or directory; ``labkeep rerun`` checks it is unchanged.
+
+        >>> run.use_input("data/train.csv")  # doctest: +SKIP
+        """
+        from labkeep.capture import fingerprint_input
+
+        fingerprint = fingerprint_input(path, self._client.location.cache_dir)
+        if self._snapshot is not None:
+            self._snapshot.add_input(fingerprint)
+        return fingerprint
+
+    def record_seed(self, seeded: dict[str, Any]) -> None:
+        if self._snapshot is not None:
+            self._snapshot.add_seed(seeded)
 
     def _write_json(self, rtype: int, value: Any) -> None:
         if self._finished:
@@ -283,6 +317,8 @@ class Run:
         final = RunStatus(status) if status is not None else RunStatus.COMPLETED
         if self._monitor is not None:
             self._monitor.stop()
+        if self._snapshot is not None and not self._snapshot.join():
+            print("labkeep: snapshot capture did not finish in time", file=sys.stderr)
         if not self.attached:
             self._journal.append_json(
                 j.T_FINISH,

@@ -132,13 +132,18 @@ class _Selection:
             self.skipped.append(entry)
 
 
+def _in_store(rel: str) -> bool:
+    """A labkeep store inside the tree is never code (its journals alone are large)."""
+    return rel.startswith(".labkeep/") or "/.labkeep/" in rel
+
+
 def _select_listed(
     root: Path, paths: Iterable[str], rules: IgnoreRules, max_file_size: int
 ) -> _Selection:
     sel = _Selection([], [], [])
     base = str(root)
     for rel in paths:
-        if rules and rules.is_ignored(rel):
+        if _in_store(rel) or (rules and rules.is_ignored(rel)):
             continue
         abspath = os.path.join(base, rel)
         try:

@@ -166,6 +166,10 @@ class SystemMonitor:
         self.stop()
 
     def _loop(self) -> None:
+        # Short runs end before sampling is worth it: wait before importing psutil at all.
+        if self._stop.wait(min(self.first_sample_delay, self.interval)):
+            self._gpus.close()
+            return
         try:
             self._prime()
             delay = self.first_sample_delay

@@ -99,8 +99,14 @@ class Store(ABC):
         """The journal position up to which ``writer``'s records are in the store (0 if none)."""
 
     @abstractmethod
-    def put_blob(self, path: Path) -> tuple[str, int]:
-        """Store a file by content hash (once per content); return (sha256, size)."""
+    def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
+        """Store a file by content hash (once per content); return (sha256, size).
+
+        A ``sha256`` known from a hash cache lets an already stored blob skip the read."""
+
+    @abstractmethod
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store bytes by content hash; return (sha256, size)."""
 
     @abstractmethod
     def blob_path(self, sha256: str) -> Path:

@@ -39,6 +39,11 @@ class StoreLocation:
     blob_dir: Path
 
     @property
+    def cache_dir(self) -> Path:
+        """Local caches (file hashes, detected flags)."""
+        return self.journal_dir.parent / "cache"
+
+    @property
     def sqlite_path(self) -> Path:
         return Path(self.db_url.removeprefix("sqlite:///"))
 

@@ -90,8 +90,11 @@ class SqlStore(Store):
                 conn.raw.commit()
             return 0 if row is None else int(row[0])
 
-    def put_blob(self, path: Path) -> tuple[str, int]:
-        return self.blobs.put(path)
+    def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
+        return self.blobs.put(path, sha256)
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        return self.blobs.put_bytes(data)
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs.get(sha256)
