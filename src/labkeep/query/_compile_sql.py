@@ -165,9 +165,9 @@ def sort_clause(
     clauses: list[ColumnElement[Any]] = []
     for key in resolved.keys:
         for value, nullable in _sort_values(key.field):
-            if nullable:
-                clauses.append(case((value.is_(None), 1), else_=0))
-            clauses.append(value.desc() if key.descending else value.asc())
+            ordered = value.desc() if key.descending else value.asc()
+            # NULLS LAST (SQLite >= 3.30, PostgreSQL) evaluates a subquery once per row.
+            clauses.append(ordered.nulls_last() if nullable else ordered)
     return clauses
 
 
