@@ -108,7 +108,9 @@ def _none_if_nan(value: float | None) -> float | None:
 def insert_records(conn: sa.Connection, records: list[RunRecord]) -> None:
     """Write ``records`` straight into the tables with Core inserts."""
     names = sorted({r.info.experiment for r in records})
-    existing = dict(conn.execute(sa.select(schema.experiments.c.name, schema.experiments.c.id)).all())
+    existing = dict(
+        conn.execute(sa.select(schema.experiments.c.name, schema.experiments.c.id)).all()
+    )
     for name in names:
         if name not in existing:
             existing[name] = conn.execute(
@@ -272,7 +274,9 @@ CATALOG = KeyCatalog.from_records(RECORDS)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
     for engine in make_engine(request.param, tmp_path_factory.mktemp("query")):
         with engine.begin() as conn:
             insert_records(conn, RECORDS)
@@ -369,7 +373,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_each_construct_selects_the_right_runs(db: sa.Engine, text: str, expected: set[int]) -> None:
+def test_each_construct_selects_the_right_runs(
+    db: sa.Engine, text: str, expected: set[int]
+) -> None:
     with db.connect() as conn:
         assert select_numbers(conn, text, CATALOG) == expected
     query = parse_query(text, now=NOW)
@@ -394,7 +400,9 @@ SORTS = [
 
 
 @pytest.mark.parametrize(("spec", "expected"), SORTS, ids=[str(s[0]) for s in SORTS])
-def test_sorting_puts_runs_without_the_key_last(db: sa.Engine, spec: Any, expected: list[int]) -> None:
+def test_sorting_puts_runs_without_the_key_last(
+    db: sa.Engine, spec: Any, expected: list[int]
+) -> None:
     # Ties are broken by number, as the Python sort (stable, over runs in number order) does.
     query = sa.select(schema.runs.c.number).order_by(
         *sort_clause(spec, CATALOG), schema.runs.c.number

@@ -60,12 +60,16 @@ _ORDER: dict[CompareOp, Callable[[Any, Any], bool]] = {
 
 def evaluate(query: Query, run: RunRecordLike, *, catalog: KeyCatalog | None = None) -> bool:
     """Whether ``run`` matches ``query``. Bare names resolve against ``catalog`` (the store's
-    keys, as :func:`compile_query` does); without one, against the run's own keys.
+    keys, as :func:`compile_query` does); without one, against the run's own keys, and
+    explicit keys the run lacks simply do not match.
 
-    >>> evaluate(parse_query("params.lr < 0.1"), record)
+    >>> evaluate(parse_query("params.lr < 0.1 and 'baseline' in tags"), run_record)
     True
     """
-    resolved = resolve(query, catalog if catalog is not None else KeyCatalog.from_records([run]))
+    if catalog is None:
+        resolved = resolve(query, KeyCatalog.from_records([run]), check_keys=False)
+    else:
+        resolved = resolve(query, catalog)
     return _test(resolved.root, run)
 
 
@@ -75,7 +79,10 @@ def filter_records(
     """The records that match ``query``, in order; bare names resolve against ``catalog``,
     or else against the keys of all ``records``."""
     runs = list(records)
-    resolved = resolve(query, catalog if catalog is not None else KeyCatalog.from_records(runs))
+    if catalog is None:
+        resolved = resolve(query, KeyCatalog.from_records(runs), check_keys=False)
+    else:
+        resolved = resolve(query, catalog)
     return [r for r in runs if _test(resolved.root, r)]
 
 
@@ -89,9 +96,10 @@ def sort_records(
     then runs without a comparable value, which come last in both directions."""
     runs = list(records)
     parsed = spec if isinstance(spec, SortSpec) else parse_sort(_as_list(spec))
-    resolved = resolve_sort(
-        parsed, catalog if catalog is not None else KeyCatalog.from_records(runs)
-    )
+    if catalog is None:
+        resolved = resolve_sort(parsed, KeyCatalog.from_records(runs), check_keys=False)
+    else:
+        resolved = resolve_sort(parsed, catalog)
     for key in reversed(resolved.keys):
         present = [(r, _sort_value(key.field, r)) for r in runs]
         ranked = sorted(present, key=lambda p: p[1][0])

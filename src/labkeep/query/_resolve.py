@@ -28,26 +28,29 @@ from labkeep.query._nodes import (
 from labkeep.query._parse import metric_value_problem, text_field_problem
 
 
-def resolve(query: Query, catalog: KeyCatalog | None) -> Query:
-    """``query`` with every bare name resolved (a param first, then a metric) and every
-    explicit key checked against ``catalog``. Without a catalog, explicit keys are taken as
-    they are and bare names raise :class:`QueryError`."""
-    resolver = _Resolver(query.text, catalog)
+def resolve(query: Query, catalog: KeyCatalog | None, *, check_keys: bool = True) -> Query:
+    """``query`` with every bare name resolved (a param first, then a metric) and, with
+    ``check_keys``, every explicit key checked against ``catalog``. Without a catalog,
+    explicit keys are taken as they are and bare names raise :class:`QueryError`."""
+    resolver = _Resolver(query.text, catalog, check_keys)
     root = resolver.node(query.root)
     return query if root is query.root else Query(query.text, root)
 
 
-def resolve_sort(spec: SortSpec, catalog: KeyCatalog | None) -> SortSpec:
+def resolve_sort(
+    spec: SortSpec, catalog: KeyCatalog | None, *, check_keys: bool = True
+) -> SortSpec:
     """``spec`` with bare names resolved, as :func:`resolve` does for a query."""
-    resolver = _Resolver(spec.text, catalog)
+    resolver = _Resolver(spec.text, catalog, check_keys)
     keys = tuple(SortKey(resolver.field(k.field), k.descending) for k in spec.keys)
     return SortSpec(spec.text, keys)
 
 
 class _Resolver:
-    def __init__(self, text: str, catalog: KeyCatalog | None) -> None:
+    def __init__(self, text: str, catalog: KeyCatalog | None, check_keys: bool) -> None:
         self.text = text
         self.catalog = catalog
+        self.check_keys = check_keys
         self.alias_targets = {(a.source, a.key) for a in ALIASES.aliases.values()}
 
     def fail(self, problem: str, field: Field, hint: str | None = None) -> QueryError:
@@ -86,7 +89,11 @@ class _Resolver:
         if field.source == "attr":
             return field
         if field.source != "name":
-            if catalog is None or (field.source, field.key) in self.alias_targets:
+            if (
+                catalog is None
+                or not self.check_keys
+                or (field.source, field.key) in self.alias_targets
+            ):
                 return field
             known = {
                 "param": catalog.params,
