@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from labkeep.errors import InvalidInputError
@@ -224,7 +226,7 @@ def test_errors_point_at_the_problem(text: str, headline: str, marked: str) -> N
 
 
 def test_caret_counts_characters_not_bytes() -> None:
-    head, under = caret("'ünïcödé' == name and status > 1")
+    _, under = caret("'ünïcödé' == name and status > 1")
     assert under == "status"
 
 
@@ -251,7 +253,7 @@ def test_non_string_query_is_refused() -> None:
 
 
 def test_sql_habits_get_hints() -> None:
-    with pytest.raises(QueryError, match="write and / or instead of && / ||"):
+    with pytest.raises(QueryError, match=re.escape("write and / or instead of && / ||")):
         parse_query("lr > 1 && loss < 1")
     with pytest.raises(QueryError, match="compare with ==, not ="):
         parse_query("status = 'failed'")
