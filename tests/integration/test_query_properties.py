@@ -29,7 +29,25 @@ from labkeep.store.sql import _schema as schema
 NOW = 10_000.0
 INF = math.inf
 NUMBERS: list[Any] = [0, 1, -1, 0.5, 2.5, 1e-3, 100, -0.0, INF, -INF, 3]
-STRINGS = ["", "a", "ab", "abc", "B", "b", "é", "x y", "%", "_", "a_b", "a%b", "it's", "\\", "10", "日本", "😀a"]
+STRINGS = [
+    "",
+    "a",
+    "ab",
+    "abc",
+    "B",
+    "b",
+    "é",
+    "x y",
+    "%",
+    "_",
+    "a_b",
+    "a%b",
+    "it's",
+    "\\",
+    "10",
+    "日本",
+    "😀a",
+]
 PARAM_KEYS = ["a", "b", "c", "opt.lr", "x y"]
 METRIC_KEYS = ["loss", "acc", "val/loss"]
 TAGS = ["t1", "t2", "日本", "it's"]
@@ -93,7 +111,9 @@ assert CATALOG.params == frozenset(PARAM_KEYS) and CATALOG.metrics == frozenset(
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+def db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
     for engine in make_engine(request.param, tmp_path_factory.mktemp("props")):
         with engine.begin() as conn:
             insert_records(conn, RUNS)
@@ -142,7 +162,9 @@ scalars = st.one_of(numbers, strings, st.sampled_from([True, False]))
 
 @st.composite
 def comparisons(draw: st.DrawFn) -> str:
-    kind = draw(st.sampled_from(["typed", "metric", "text", "status", "number", "time", "duration"]))
+    kind = draw(
+        st.sampled_from(["typed", "metric", "text", "status", "number", "time", "duration"])
+    )
     op = draw(ops)
     if kind == "typed":
         field = draw(typed_fields)
@@ -199,7 +221,9 @@ def memberships(draw: st.DrawFn) -> str:
 @st.composite
 def string_tests(draw: st.DrawFn) -> str:
     field = draw(st.one_of(typed_fields, text_attrs, st.just("status")))
-    test = draw(st.sampled_from(["startswith", "endswith", "contains", "like", "matches", "in", "not in"]))
+    test = draw(
+        st.sampled_from(["startswith", "endswith", "contains", "like", "matches", "in", "not in"])
+    )
     if test == "like":
         return f"{field}.like({lit(draw(st.sampled_from(LIKES)))})"
     if test == "matches":
@@ -252,7 +276,9 @@ def test_sql_and_python_agree_on_filters(db: sa.Engine, text: str) -> None:
 sort_fields = st.one_of(
     typed_fields,
     metric_fields,
-    st.sampled_from(["name", "user", "experiment", "status", "started", "ended", "duration", "number"]),
+    st.sampled_from(
+        ["name", "user", "experiment", "status", "started", "ended", "duration", "number"]
+    ),
 )
 
 

@@ -56,9 +56,7 @@ def _cache_dir(uri: str) -> Path:
     return base / hashlib.sha256(uri.encode()).hexdigest()[:16]
 
 
-def locate_store(
-    uri: str | os.PathLike[str] | None = None, cwd: Path | None = None
-) -> StoreLocation:
+def locate_store(uri: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> StoreLocation:
     """Resolve ``uri`` (or ``LABKEEP_HOME``, or the nearest ``.labkeep``) to a location.
 
     >>> locate_store("/tmp/exp").db_url
@@ -74,11 +72,7 @@ def locate_store(
         cache = _cache_dir(url)
         blob_root = os.environ.get("LABKEEP_ARTIFACTS")
         return StoreLocation(
-            "postgresql",
-            raw,
-            url,
-            cache / "journals",
-            Path(blob_root) if blob_root else cache / "blobs",
+            "postgresql", raw, url, cache / "journals", Path(blob_root) if blob_root else cache / "blobs"
         )
     if raw.startswith(("http://", "https://")):
         cache = _cache_dir(raw)

@@ -71,14 +71,9 @@ def _value_table(name: str) -> Table:
     return Table(
         name,
         metadata,
-        Column(
-            "run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True
-        ),
+        Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
         Column("key", String(250), primary_key=True),
-        *(
-            Column(col, typ, nullable=(col != "vtype" and col != "json"))
-            for col, typ in _VALUE_COLUMNS
-        ),
+        *(Column(col, typ, nullable=(col != "vtype" and col != "json")) for col, typ in _VALUE_COLUMNS),
         Index(f"ix_{name}_key_num", "key", "num"),
     )
 
