@@ -20,12 +20,13 @@ import mmap
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zlib import crc32
 
 SEGMENT_SIZE = 64 << 20
+_READ_BLOCK = 1 << 20
 HEADER = struct.Struct("<IB")
 CRC = struct.Struct("<I")
 OVERHEAD = HEADER.size + CRC.size
@@ -34,7 +35,7 @@ OVERHEAD = HEADER.size + CRC.size
 T_START = 1  # JSON: a new run (RunStart fields)
 T_ATTACH = 2  # JSON: {"uuid": …} this writer logs to an existing run
 T_KEY = 3  # <u32 key id><utf-8 key>
-T_METRICS = 4  # <f64 time><i64 step><u16 n> then n × <u32 key id><f64 value>
+T_METRICS = 4  # <f64 time><i64 step><u16 n> then n times <u32 key id><f64 value>
 T_PARAMS = 5  # JSON dict
 T_SUMMARY = 6  # JSON dict
 T_TAGS = 7  # JSON {"add": […], "remove": […]}
@@ -146,7 +147,7 @@ class JournalWriter:
         size = st.size + CRC.size
         with self._lock:
             off = self._reserve(size)
-            st.pack_into(self._mm, off, st.size - HEADER.size, T_METRICS, time, step, n, *flat)
+            st.pack_into(self._mm, off, st.size - HEADER.size, T_METRICS, time, step, n, *flat)  # type: ignore[arg-type]
             end = off + st.size
             CRC.pack_into(self._mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
             self._offset = end + CRC.size
@@ -177,8 +178,8 @@ def read_records(
 ) -> Iterator[tuple[int, int, memoryview]]:
     """Yield ``(type, position after the record, payload)`` for valid records from ``start``.
 
-    Stops at ``limit``, after the last segment, or at the first torn record. Each segment's
-    unread part is read with one system call.
+    Stops at ``limit``, after the last segment, or at the first torn record. Segments are read
+    in blocks up to their first empty record: a segment is mostly unwritten (sparse) space.
     """
     index, offset = divmod(start, SEGMENT_SIZE)
     while limit is None or index * SEGMENT_SIZE + offset < limit:
@@ -187,24 +188,49 @@ def read_records(
         if limit is not None and limit // SEGMENT_SIZE == index:
             end_of_segment = limit % SEGMENT_SIZE
         try:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = memoryview(fh.read(end_of_segment - offset))
+            fh = open(path, "rb")  # noqa: SIM115 (closed by the with below)
         except FileNotFoundError:
             return
-        pos = 0
-        while pos + HEADER.size <= len(data):
-            length, rtype = HEADER.unpack_from(data, pos)
-            if length == 0:
-                break
-            body_end = pos + HEADER.size + length
-            end = body_end + CRC.size
-            if end > len(data) or CRC.unpack_from(data, body_end)[0] != crc32(data[pos:body_end]):
-                return
-            payload = data[pos + HEADER.size : body_end]
-            pos = end
-            yield rtype, index * SEGMENT_SIZE + offset + pos, payload
-        if not _segment_path(directory, index + 1).exists():
+        with fh:
+            fh.seek(offset)
+            clean = yield from _segment_records(fh, index * SEGMENT_SIZE, offset, end_of_segment)
+        if not clean or not _segment_path(directory, index + 1).exists():
             return
         index += 1
         offset = 0
+
+
+def _segment_records(
+    fh: BinaryIO, base: int, offset: int, end: int
+) -> Generator[tuple[int, int, memoryview], None, bool]:
+    """Records of one segment from ``offset`` (where ``fh`` is) up to ``end``; returns False
+    when a torn record ended the journal, True at the segment's (or the limit's) end."""
+    data = memoryview(b"")
+    pos = 0
+    at_eof = False
+    while True:
+        if pos + HEADER.size <= len(data):
+            length, rtype = HEADER.unpack_from(data, pos)
+            if length == 0:
+                return True
+            body_end = pos + HEADER.size + length
+            if body_end + CRC.size <= len(data):
+                if CRC.unpack_from(data, body_end)[0] != crc32(data[pos:body_end]):
+                    return False
+                payload = data[pos + HEADER.size : body_end]
+                pos = body_end + CRC.size
+                yield rtype, base + offset + pos, payload
+                continue
+            needed = body_end + CRC.size - len(data)
+        else:
+            needed = pos + HEADER.size - len(data)
+        left = end - offset - len(data)
+        if at_eof or left <= 0:
+            # A header that does not fit ends the segment; a body that does not fit is torn.
+            return pos + HEADER.size > len(data)
+        want = min(left, max(needed, _READ_BLOCK))
+        chunk = fh.read(want)
+        at_eof = len(chunk) < want
+        offset += pos
+        data = memoryview(bytes(data[pos:]) + chunk)
+        pos = 0
