@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from labkeep._client import Client
 from labkeep._run import ProcessHooks, Run, iter_tags
@@ -41,15 +41,17 @@ def init(
     mode = mode or os.environ.get("LABKEEP_MODE") or "online"
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    if mode == "disabled":
-        from labkeep._disabled import DisabledRun
-
-        return DisabledRun(experiment or "default", config)
     with _lock:
         if _active is not None and not _active._finished:
             raise RunStateError(
                 f"run {_active.uuid[:8]} is still active in this process: call finish() on it first"
             )
+        if mode == "disabled":
+            from labkeep._disabled import DisabledRun
+
+            # The stand-in has a Run's methods, so labkeep.log() & co. forward to it too.
+            _active = cast(Run, DisabledRun(experiment or "default", config))
+            return _active
         attach = os.environ.get(RUN_ID_ENV) or None
         store_uri = store if store is not None else os.environ.get(STORE_ENV) or None
         client = Client(store_uri)
@@ -119,7 +121,7 @@ class _ActiveDict(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._target())
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         self._target().update(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -139,7 +141,12 @@ def get_run(ref: str | int, *, store: str | os.PathLike[str] | None = None) -> R
     return Client(store).get_run(ref)
 
 
-def runs(experiment: str | None = None, *, store: str | os.PathLike[str] | None = None, limit: int | None = None) -> RunList:
+def runs(
+    experiment: str | None = None,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+) -> RunList:
     """The store's runs, newest first (lazy: read on first use).
 
     >>> labkeep.runs("iris").to_pandas()  # doctest: +SKIP
