@@ -14,6 +14,7 @@ ends the journal there. Positions are global: ``index * SEGMENT_SIZE + offset``.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import mmap
@@ -154,9 +155,18 @@ class JournalWriter:
 
 
 def remove_journal(directory: Path) -> None:
-    for child in directory.iterdir():
-        child.unlink(missing_ok=True)
-    directory.rmdir()
+    """Delete a journal. Two readers may recover one dead journal at once: the loser of the
+    lock can re-create ``lock`` while the winner deletes, so a vanished or re-filled
+    directory is left to whoever holds it now."""
+    try:
+        for child in directory.iterdir():
+            child.unlink(missing_ok=True)
+        directory.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            raise
 
 
 def try_lock(directory: Path) -> int | None:
