@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
-from labkeep._values import check_key, check_metric, check_value, flatten
+from labkeep._values import check_key, check_metric, check_text, check_value, flatten
 from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError, RunStateError
 
@@ -58,7 +58,7 @@ class _JournalDict(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"{self._what}({self._data!r})"
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """Take a dict, an argparse Namespace or a dataclass (nested ones flatten to dotted keys)."""
         values: dict[str, Any] = {}
         for arg in args:
@@ -219,9 +219,7 @@ class Run:
 
     @notes.setter
     def notes(self, text: str) -> None:
-        if not isinstance(text, str):
-            raise InvalidInputError("notes must be a string")
-        self._write_json(j.T_NOTES, text)
+        self._write_json(j.T_NOTES, check_text(text, "notes"))
         self._notes = text
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output") -> str:
@@ -235,6 +233,8 @@ class Run:
             return name or source.name
         if not source.is_file():
             raise InvalidInputError(f"artifact {str(path)!r} does not exist: give the path of a file")
+        if not isinstance(kind, str) or not 0 < len(kind) <= 16:
+            raise InvalidInputError(f"artifact kind {kind!r} must be a word of 1 to 16 characters")
         artifact_name = check_key(name or source.name, "artifact name")
         if artifact_name.startswith("/") or ".." in Path(artifact_name).parts:
             raise InvalidInputError(
@@ -253,13 +253,19 @@ class Run:
         logged is in the store. Calling it twice is harmless."""
         if self._finished:
             return
-        final = RunStatus(status) if status is not None else RunStatus.COMPLETED
+        final = RunStatus.COMPLETED if status is None else _final_status(status)
         if self._monitor is not None:
             self._monitor.stop()
         if not self.attached:
             self._journal.append_json(
                 j.T_FINISH,
-                {"status": final.value, "end_time": _time(), "error": error, "exit_code": exit_code},
+                {
+                    "status": final.value,
+                    "end_time": _time(),
+                    # A traceback is text to read; PostgreSQL cannot store NUL in it.
+                    "error": None if error is None else error.replace("\x00", "\\x00"),
+                    "exit_code": exit_code,
+                },
             )
         self._finished = True
         self._status = final
@@ -346,6 +352,15 @@ class ProcessHooks:
             run._finish_from_exception(*self._exc)
         else:
             run.finish()
+
+
+def _final_status(status: str | RunStatus) -> RunStatus:
+    ends = [s.value for s in RunStatus if s.finished]
+    if status not in ends:
+        raise InvalidInputError(
+            f"status {status!r} does not end a run: use one of {', '.join(ends)}"
+        )
+    return RunStatus(status)
 
 
 def iter_tags(tags: Iterable[str] | str | None) -> list[str]:
