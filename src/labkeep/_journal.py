@@ -152,6 +152,8 @@ class JournalWriter:
             if off + size + OVERHEAD > SEGMENT_SIZE:
                 off = self._reserve(size + CRC.size)
             mm = self._mm
+            if mm is None:
+                raise ValueError("journal is closed")
             st.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, n, *flat)  # type: ignore[arg-type]
             end = off + size
             _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
@@ -165,6 +167,8 @@ class JournalWriter:
             if off + size + OVERHEAD > SEGMENT_SIZE:
                 off = self._reserve(size + CRC.size)
             mm = self._mm
+            if mm is None:
+                raise ValueError("journal is closed")
             _ONE.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, 1, key_id, value)  # type: ignore[arg-type]
             end = off + size
             _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
