@@ -154,9 +154,9 @@ class JournalWriter:
             mm = self._mm
             if mm is None:
                 raise ValueError("journal is closed")
-            st.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, n, *flat)  # type: ignore[arg-type]
+            st.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, n, *flat)
             end = off + size
-            _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
+            _pack_crc(mm, end, crc32(self._view[off:end]))
             self._offset = end + CRC.size
 
     def append_metric(self, time: float, step: int, key_id: int, value: float) -> None:
@@ -169,9 +169,9 @@ class JournalWriter:
             mm = self._mm
             if mm is None:
                 raise ValueError("journal is closed")
-            _ONE.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, 1, key_id, value)  # type: ignore[arg-type]
+            _ONE.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, 1, key_id, value)
             end = off + size
-            _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
+            _pack_crc(mm, end, crc32(self._view[off:end]))
             self._offset = end + CRC.size
 
 
