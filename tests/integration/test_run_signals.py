@@ -88,7 +88,7 @@ def test_sigint_interrupts_the_run_and_stops_the_child(work: Path, tmp_path: Pat
     store = tmp_path / "store"
     proc, child = start_run(work, store)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert b"run 1 interrupted in" in err
     assert wait_gone(child)
