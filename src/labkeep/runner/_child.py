@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import selectors
 import signal
 import subprocess
@@ -32,6 +33,8 @@ OutputCallback = Callable[[str, bytes], None]
 #: Seconds output is still read after the child ended (its own children may hold the pipes).
 DRAIN_AFTER_EXIT_S = 2.0
 READ_SIZE = 1 << 16
+#: Chunks read but not yet recorded (at most 256 MiB) before reading waits for the recorder.
+MAX_QUEUED_CHUNKS = 4096
 
 _STAGES = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
@@ -125,17 +128,23 @@ class ChildProcess:
 
     # -- output ------------------------------------------------------------------------------
     def _pump(self) -> None:
+        """Read both pipes, pass every chunk to the terminal at once, and queue it for the
+        recorder, so parsing never holds up the pipes (and with them the script)."""
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
+        chunks: queue.Queue[tuple[str, bytes] | None] = queue.Queue(MAX_QUEUED_CHUNKS)
+        worker = threading.Thread(
+            target=self._record, args=(chunks,), name="labkeep-record", daemon=True
+        )
+        worker.start()
         selector = selectors.DefaultSelector()
         selector.register(proc.stdout.fileno(), selectors.EVENT_READ, "stdout")
         selector.register(proc.stderr.fileno(), selectors.EVENT_READ, "stderr")
-        recorder, on_output = self.recorder, self.on_output
+        on_output = self.on_output
         try:
             while selector.get_map():
                 events = selector.select(0.25)
                 if not events:
-                    recorder.flush()
                     if time.monotonic() >= self._drain_until:
                         break
                     continue
@@ -150,13 +159,35 @@ class ChildProcess:
                     if on_output is not None:
                         with contextlib.suppress(OSError, ValueError):
                             on_output(stream, data)
-                    recorder.feed(stream, data)
+                    chunks.put((stream, data))
         except BaseException as exc:
             self._reader_error = exc
         finally:
             selector.close()
             proc.stdout.close()
             proc.stderr.close()
+            chunks.put(None)
+            worker.join()
+
+    def _record(self, chunks: queue.Queue[tuple[str, bytes] | None]) -> None:
+        recorder = self.recorder
+        failed = False
+        while True:
+            try:
+                item = chunks.get(timeout=0.25)
+            except queue.Empty:
+                if not failed:
+                    recorder.flush()  # lines reach the store while the script is quiet
+                continue
+            if item is None:
+                return
+            if failed:
+                continue  # keep draining so the reader never blocks
+            try:
+                recorder.feed(*item)
+            except BaseException as exc:
+                self._reader_error = exc
+                failed = True
 
     # -- stopping ----------------------------------------------------------------------------
     def _install_handlers(self) -> dict[int, object] | None:

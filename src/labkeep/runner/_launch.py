@@ -278,6 +278,12 @@ def _run_script(
         python=spec.python,
         config_dir=workdir,
     )
+    # The bootstrap by path rather than ``-m``: the child then never imports the labkeep
+    # package (and its API's dependencies) unless the script itself does.
+    from labkeep.runner import _bootstrap
+
+    if argv[-2:] == ["-m", _bootstrap.__name__]:
+        argv[-2:] = [str(Path(_bootstrap.__file__))]
     env.update(extra_env)
     env[ENV_PARENT_PID] = str(os.getpid())
     _record_command(run, ready, argv, extra_env)

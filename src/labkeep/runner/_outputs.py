@@ -43,16 +43,19 @@ def scan_tree(root: Path, skip: Iterable[Path] = (), max_entries: int = MAX_ENTR
     ``complete`` is false when the tree had more than ``max_entries`` entries.
     """
     state = TreeState(root)
+    # Entries are compared by path: the walk starts at the resolved root and never follows
+    # symlinked directories, so resolving ``skip`` once is enough.
     skipped = {os.path.realpath(p) for p in skip}
     seen = 0
-    stack = [str(root)]
+    stack_root = os.path.realpath(root)
+    stack = [stack_root]
     while stack:
         directory = stack.pop()
         try:
             entries = list(os.scandir(directory))
         except OSError:
             continue
-        if any(e.name == "pyvenv.cfg" for e in entries) and directory != str(root):
+        if any(e.name == "pyvenv.cfg" for e in entries) and directory != stack_root:
             continue
         for entry in entries:
             seen += 1
@@ -62,11 +65,11 @@ def scan_tree(root: Path, skip: Iterable[Path] = (), max_entries: int = MAX_ENTR
                 return state
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS and os.path.realpath(entry.path) not in skipped:
+                    if entry.name not in SKIP_DIRS and entry.path not in skipped:
                         stack.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
-                    rel = os.path.relpath(entry.path, root).replace(os.sep, "/")
+                    rel = entry.path[len(stack_root) + 1 :].replace(os.sep, "/")
                     state.files[rel] = (st.st_size, st.st_mtime_ns)
             except OSError:
                 continue  # vanished while we looked
