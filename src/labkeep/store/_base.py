@@ -152,12 +152,20 @@ class Store(ABC):
         """Remove runs for good (only runs already in the trash); return how many."""
 
     @abstractmethod
-    def mark_stale_runs(self, host: str, alive: Iterable[int], stale_before: float) -> list[int]:
-        """Mark ``running`` runs as ``killed`` when their process is gone.
+    def running_runs(self) -> list[RunInfo]:
+        """Runs whose status is ``running``."""
 
-        A run on ``host`` whose pid is not in ``alive``, or any run whose heartbeat is older
-        than ``stale_before``, is stale. Returns the run numbers marked.
-        """
+    @abstractmethod
+    def mark_killed(self, numbers: list[int], end_times: list[float]) -> None:
+        """Mark ``running`` runs whose process died without saying so as ``killed``."""
+
+    @abstractmethod
+    def metric_keys(self, number: int) -> list[str]:
+        """The metric keys of a run, sorted."""
+
+    def exists(self) -> bool:
+        """Whether there is a store to read yet (a local store is created by the first write)."""
+        return True
 
     @abstractmethod
     def close(self) -> None:

@@ -1,0 +1,147 @@
+"""The module-level API: ``labkeep.init()`` and thin functions that forward to the active run."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from labkeep._client import Client
+from labkeep._run import ProcessHooks, Run, iter_tags
+from labkeep._views import RunList, RunView
+from labkeep.errors import InvalidInputError, RunStateError
+
+_lock = threading.Lock()
+_active: Run | None = None
+_hooks = ProcessHooks()
+
+#: The environment variable through which ``labkeep run`` hands its run to the script.
+RUN_ID_ENV = "LABKEEP_RUN_ID"
+STORE_ENV = "LABKEEP_HOME"
+MODES = ("online", "disabled")
+
+
+def init(
+    experiment: str | None = None,
+    *,
+    config: Any = None,
+    name: str | None = None,
+    tags: list[str] | str | None = None,
+    notes: str | None = None,
+    store: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+) -> Run:
+    """Start a run (or attach to the one ``labkeep run`` started) and make it the active run.
+
+    >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
+    ...     run.log({"acc": 0.97})
+    """
+    global _active
+    mode = mode or os.environ.get("LABKEEP_MODE") or "online"
+    if mode not in MODES:
+        raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    if mode == "disabled":
+        from labkeep._disabled import DisabledRun
+
+        return DisabledRun(experiment or "default", config)
+    with _lock:
+        if _active is not None and not _active._finished:
+            raise RunStateError(
+                f"run {_active.uuid[:8]} is still active in this process: call finish() on it first"
+            )
+        attach = os.environ.get(RUN_ID_ENV) or None
+        store_uri = store if store is not None else os.environ.get(STORE_ENV) or None
+        client = Client(store_uri)
+        run = client.start_run(
+            experiment=experiment or os.environ.get("LABKEEP_EXPERIMENT") or "default",
+            name=name or "",
+            config=config,
+            tags=iter_tags(tags),
+            notes=notes or "",
+            attach_uuid=attach,
+        )
+        _active = run
+        _hooks.install(run)
+        return run
+
+
+def active_run() -> Run | None:
+    """The run this process is logging to, if any."""
+    run = _active
+    return run if run is not None and not run._finished else None
+
+
+def _require_run() -> Run:
+    run = active_run()
+    if run is None:
+        raise RunStateError("no active run: call labkeep.init() first")
+    return run
+
+
+def log(data: dict[str, Any], step: int | None = None) -> None:
+    """Log metrics to the active run (see :meth:`Run.log`)."""
+    _require_run().log(data, step)
+
+
+def finish(status: str | None = None) -> None:
+    """Finish the active run."""
+    _require_run().finish(status)
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """Store a file as an artifact of the active run."""
+    return _require_run().log_artifact(path, name)
+
+
+class _ActiveDict(MutableMapping[str, Any]):
+    """``labkeep.config`` / ``labkeep.summary``: the active run's, whichever run that is."""
+
+    def __init__(self, attr: str) -> None:
+        self._attr = attr
+
+    def _target(self) -> MutableMapping[str, Any]:
+        target: MutableMapping[str, Any] = getattr(_require_run(), self._attr)
+        return target
+
+    def __getitem__(self, key: str) -> Any:
+        return self._target()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._target()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._target()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._target())
+
+    def __len__(self) -> int:
+        return len(self._target())
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self._target().update(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        run = active_run()
+        return f"<labkeep.{self._attr} of {'no active run' if run is None else run.uuid[:8]}>"
+
+
+config = _ActiveDict("config")
+summary = _ActiveDict("summary")
+
+
+def get_run(ref: str | int, *, store: str | os.PathLike[str] | None = None) -> RunView:
+    """A stored run by number, name, uuid prefix or ``"last"``.
+
+    >>> labkeep.get_run(3).metrics["acc"].max  # doctest: +SKIP
+    """
+    return Client(store).get_run(ref)
+
+
+def runs(experiment: str | None = None, *, store: str | os.PathLike[str] | None = None, limit: int | None = None) -> RunList:
+    """The store's runs, newest first (lazy: read on first use).
+
+    >>> labkeep.runs("iris").to_pandas()  # doctest: +SKIP
+    """
+    return Client(store).runs(experiment, limit=limit)

@@ -1,0 +1,204 @@
+"""One object that talks to a store: starts runs, recovers crashed writers, reads runs."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sys
+import time
+import uuid as uuid_mod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labkeep import _journal as j
+from labkeep.errors import NotFoundError
+from labkeep.store._uri import StoreLocation, locate_store, open_store
+
+if TYPE_CHECKING:
+    from labkeep._run import Run
+    from labkeep._views import RunList, RunView
+    from labkeep.store._base import Store
+
+#: A running run on another host whose heartbeat is older than this is taken as killed.
+STALE_AFTER_S = 600.0
+FINISH_TIMEOUT_S = 120.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Client:
+    """The store a process works with. Constructing it does no I/O."""
+
+    def __init__(self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> None:
+        self.location: StoreLocation = locate_store(store, cwd)
+        self.store: Store = open_store(self.location)
+        self._recovered = False
+
+    # -- runs being written ---------------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        experiment: str,
+        name: str = "",
+        config: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        notes: str = "",
+        attach_uuid: str | None = None,
+        parent_uuid: str | None = None,
+    ) -> Run:
+        from labkeep._ingest import Ingester
+        from labkeep._run import Run
+
+        run_uuid = attach_uuid or str(uuid_mod.uuid4())
+        journal = j.JournalWriter(self.location.journal_dir / f"{run_uuid}.{uuid_mod.uuid4().hex[:12]}")
+        journal.open()
+        if attach_uuid:
+            journal.append_json(j.T_ATTACH, {"uuid": attach_uuid})
+        else:
+            journal.append_json(
+                j.T_START,
+                {
+                    "uuid": run_uuid,
+                    "experiment": experiment,
+                    "name": name,
+                    "start_time": time.time(),
+                    "user": _user(),
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "parent_uuid": parent_uuid,
+                    "notes": notes,
+                },
+            )
+        ingester = Ingester(journal, self.store)
+        run = Run(
+            self,
+            journal,
+            ingester,
+            uuid=run_uuid,
+            experiment=experiment,
+            name=name,
+            attached=attach_uuid is not None,
+        )
+        if config:
+            run.config.update(config)
+        if tags:
+            run.tags.add(*tags)
+        if notes:
+            run._notes = notes
+        ingester.start()
+        ingester.wake()
+        return run
+
+    def _finished(self, run: Run) -> None:
+        """Called by ``Run.finish``: drain the journal into the store, then drop it."""
+        ingester = run._ingester
+        done = ingester.stop(FINISH_TIMEOUT_S)
+        if done and ingester.error is None:
+            run._journal.close(remove=True)
+            return
+        run._journal.close(remove=False)
+        print(
+            f"labkeep: run {run.uuid[:8]} is kept in {run._journal.directory}; it reaches the "
+            f"store {self.location.uri} the next time labkeep opens it (or run `labkeep sync`)",
+            file=sys.stderr,
+        )
+
+    # -- recovery -----------------------------------------------------------------------
+    def recover(self, force: bool = False) -> list[int]:
+        """Ingest journals whose writer died and mark runs whose process vanished as killed.
+
+        Runs once per client unless ``force``; returns the numbers of runs marked killed.
+        """
+        if self._recovered and not force:
+            return []
+        self._recovered = True
+        if not self.store.exists():
+            return []
+        killed: dict[int, float] = {}
+        journal_root = self.location.journal_dir
+        if journal_root.is_dir():
+            for directory in sorted(journal_root.iterdir()):
+                if directory.is_dir():
+                    result = self._recover_journal(directory)
+                    if result is not None:
+                        killed[result[0]] = result[1]
+        host = socket.gethostname()
+        now = time.time()
+        for info in self.store.running_runs():
+            if info.number in killed:
+                continue
+            dead_here = info.host == host and info.pid is not None and not _pid_alive(info.pid)
+            stale = info.heartbeat is not None and info.heartbeat < now - STALE_AFTER_S
+            if dead_here or stale:
+                killed[info.number] = info.heartbeat or info.start_time
+        if killed:
+            self.store.mark_killed(list(killed), list(killed.values()))
+        return sorted(killed)
+
+    def _recover_journal(self, directory: Path) -> tuple[int, float] | None:
+        from labkeep._ingest import JournalDecoder, ingest_all
+
+        fd = j.try_lock(directory)
+        if fd is None:
+            return None  # its writer is alive
+        try:
+            decoder = JournalDecoder(directory)
+            decoder.seek(self.store.journal_position(decoder.writer))
+            owner = _journal_owner(directory)
+            try:
+                number = ingest_all(decoder, self.store)
+            except NotFoundError:
+                return None  # attached to a run that is not in this store (yet)
+            if number is None and decoder.run_uuid is not None:
+                number = self.store.resolve_run(decoder.run_uuid).number
+            j.remove_journal(directory)
+            if owner and number is not None and not decoder.finished:
+                return number, decoder.last_time or time.time()
+            return None
+        finally:
+            os.close(fd)
+
+    # -- reading ------------------------------------------------------------------------
+    def get_run(self, ref: str | int) -> RunView:
+        from labkeep._views import RunView
+
+        self.recover()
+        if not self.store.exists():
+            raise NotFoundError(f"no run {str(ref)!r}: the store at {self.location.uri} has no runs yet")
+        info = self.store.resolve_run(ref)
+        return RunView(self.store, self.store.get_records([info.number])[0])
+
+    def runs(self, experiment: str | None = None, **kwargs: Any) -> RunList:
+        from labkeep._views import RunList
+
+        self.recover()
+        return RunList(self.store, experiment=experiment, **kwargs)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _journal_owner(directory: Path) -> bool:
+    """Whether the journal created its run (rather than attaching to one)."""
+    for rtype, _end, payload in j.read_records(directory, 0):
+        if rtype in (j.T_START, j.T_ATTACH):
+            return rtype == j.T_START and bool(json.loads(bytes(payload)))
+        return False
+    return False
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""

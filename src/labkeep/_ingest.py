@@ -1,0 +1,233 @@
+"""Journal → store: decoding records into WriteBatches, the background ingester of a live
+run, and recovery of journals whose writer died."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labkeep import _journal as j
+from labkeep.entities import Artifact
+from labkeep.errors import LabkeepError, NotFoundError
+from labkeep.store._base import MetricColumns, RunFinish, RunStart, WriteBatch
+
+if TYPE_CHECKING:
+    from labkeep.store._base import Store
+
+MAX_BATCH_POINTS = 1_000_000
+
+
+class JournalDecoder:
+    """Reads one writer's journal into WriteBatches, remembering key ids between reads."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.writer = directory.name
+        self.keys: dict[int, str] = {}
+        self.run_uuid: str | None = None
+        self.position = 0
+        self.finished = False
+        self.last_time: float | None = None
+
+    def seek(self, position: int) -> None:
+        """Continue after ``position`` (already in the store), learning keys and the run on the way."""
+        for rtype, _end, payload in j.read_records(self.directory, 0, position):
+            if rtype == j.T_KEY:
+                self.keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
+            elif rtype in (j.T_START, j.T_ATTACH):
+                self.run_uuid = json.loads(bytes(payload))["uuid"]
+            elif rtype == j.T_FINISH:
+                self.finished = True
+        self.position = position
+
+    def read(self, limit: int | None = None) -> WriteBatch | None:
+        """The next batch of records up to ``limit``, or None when there is nothing new."""
+        batch: WriteBatch | None = None
+        columns: dict[int, MetricColumns] = {}
+        points = 0
+        keys = self.keys
+        head = j.METRICS_HEAD
+        pair = j.PAIR
+        position = self.position
+        for rtype, end, payload in j.read_records(self.directory, self.position, limit):
+            if batch is None:
+                if rtype in (j.T_START, j.T_ATTACH):
+                    self.run_uuid = json.loads(bytes(payload))["uuid"]
+                if self.run_uuid is None:
+                    break  # a journal must begin with its run
+                batch = WriteBatch(run_uuid=self.run_uuid, writer=self.writer, position=end)
+            position = end
+            if rtype == j.T_METRICS:
+                t, step, n = head.unpack_from(payload)
+                self.last_time = t
+                for kid, value in pair.iter_unpack(payload[head.size :]):
+                    cols = columns.get(kid)
+                    if cols is None:
+                        cols = columns[kid] = MetricColumns()
+                    cols.steps.append(step)
+                    cols.values.append(value)
+                    cols.times.append(t)
+                points += n
+                if points >= MAX_BATCH_POINTS:
+                    break
+            elif rtype == j.T_KEY:
+                keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
+            else:
+                _apply_json_record(batch, rtype, json.loads(bytes(payload)))
+                if rtype == j.T_FINISH:
+                    self.finished = True
+        if batch is None:
+            return None
+        batch.position = position
+        batch.metrics = {keys[kid]: cols for kid, cols in columns.items()}
+        self.position = position
+        return batch
+
+
+def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
+    if rtype == j.T_START:
+        batch.start = RunStart(**data)
+    elif rtype == j.T_PARAMS:
+        batch.params.update(data)
+    elif rtype == j.T_SUMMARY:
+        batch.summary.update(data)
+    elif rtype == j.T_TAGS:
+        for tag in data.get("add", ()):
+            if tag in batch.tags_removed:
+                batch.tags_removed.remove(tag)
+            batch.tags_added.append(tag)
+        for tag in data.get("remove", ()):
+            if tag in batch.tags_added:
+                batch.tags_added.remove(tag)
+            batch.tags_removed.append(tag)
+    elif rtype == j.T_NOTES:
+        batch.notes = data
+    elif rtype == j.T_ARTIFACT:
+        batch.artifacts.append(Artifact(**data))
+    elif rtype == j.T_FINISH:
+        batch.finish = RunFinish(**data)
+
+
+def ingest_all(decoder: JournalDecoder, store: Store, limit: int | None = None) -> int | None:
+    """Apply every batch up to ``limit``; return the run number (None if nothing was read)."""
+    number = None
+    while True:
+        batch = decoder.read(limit)
+        if batch is None:
+            return number
+        number = store.apply(batch)
+
+
+class Ingester:
+    """Background thread that moves a live writer's journal into the store.
+
+    It never raises into the training code: a failing store is reported once on stderr and
+    retried; everything stays in the journal meanwhile, so nothing is lost.
+    """
+
+    def __init__(
+        self,
+        journal: j.JournalWriter,
+        store: Store,
+        *,
+        interval: float = 0.5,
+        heartbeat_every: float = 30.0,
+    ) -> None:
+        self.journal = journal
+        self.store = store
+        self.decoder = JournalDecoder(journal.directory)
+        self.interval = interval
+        self.heartbeat_every = heartbeat_every
+        self.number: int | None = None
+        self.registered = threading.Event()
+        self.error: BaseException | None = None
+        self._wake = threading.Event()
+        self._stop = False
+        self._caught_up = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._last_heartbeat = 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="labkeep-ingest", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        delay = self.interval
+        while True:
+            self._wake.wait(delay)
+            self._wake.clear()
+            stopping = self._stop
+            try:
+                self._ingest_once()
+                delay = self.interval
+                self.error = None
+            except Exception as exc:  # the store is down or broken: retry, keep the journal
+                if self.error is None or type(exc) is not type(self.error):
+                    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    print(f"labkeep: cannot write to the store yet ({msg}); retrying", file=sys.stderr)
+                self.error = exc
+                delay = min(max(delay * 2, 0.2), 10.0)
+                if isinstance(exc, NotFoundError | LabkeepError) and stopping:
+                    return
+            with self._caught_up:
+                self._caught_up.notify_all()
+            if stopping and self.error is None:
+                return
+
+    def _ingest_once(self) -> None:
+        limit = self.journal.position
+        while self.decoder.position < limit:
+            batch = self.decoder.read(limit)
+            if batch is None:
+                break
+            now = time.time()
+            if now - self._last_heartbeat >= self.heartbeat_every:
+                batch.heartbeat = now
+                self._last_heartbeat = now
+            self.number = self.store.apply(batch)
+            self.registered.set()
+        if self.number is not None and time.time() - self._last_heartbeat >= self.heartbeat_every:
+            now = time.time()
+            self.store.apply(
+                WriteBatch(
+                    run_uuid=self.decoder.run_uuid or "",
+                    writer=self.decoder.writer,
+                    position=self.decoder.position,
+                    heartbeat=now,
+                )
+            )
+            self._last_heartbeat = now
+
+    def caught_up(self) -> bool:
+        return self.decoder.position >= self.journal.position
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything journalled so far is in the store; False on timeout."""
+        target = self.journal.position
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._caught_up:
+            while self.decoder.position < target:
+                if self._thread is None or not self._thread.is_alive():
+                    return False
+                self._wake.set()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._caught_up.wait(0.05 if remaining is None else min(remaining, 0.05))
+        return True
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ingest what is left, then end the thread; False if it could not finish in time."""
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive() and self.caught_up()
+        return self.caught_up()

@@ -1,0 +1,363 @@
+"""The live run: what ``labkeep.init()`` returns and training code logs to.
+
+Everything a run logs goes through its journal (see ``_journal``); a background ingester
+moves it into the store. ``log()`` only packs a record into shared memory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Iterator, MutableMapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from labkeep import _journal as j
+from labkeep._values import check_key, check_metric, check_value, flatten
+from labkeep.entities import RunStatus
+from labkeep.errors import InvalidInputError, RunStateError
+
+if TYPE_CHECKING:
+    from labkeep._client import Client
+    from labkeep._ingest import Ingester
+
+_time = time.time
+_FLOAT = float
+
+
+class _JournalDict(MutableMapping[str, Any]):
+    """A dict whose writes are journalled (``run.config``, ``run.summary``)."""
+
+    def __init__(self, run: Run, rtype: int, what: str) -> None:
+        self._run = run
+        self._rtype = rtype
+        self._what = what
+        self._data: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        raise InvalidInputError(f"{self._what} values cannot be deleted once logged: overwrite {key!r}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"{self._what}({self._data!r})"
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Take a dict, an argparse Namespace or a dataclass (nested ones flatten to dotted keys)."""
+        values: dict[str, Any] = {}
+        for arg in args:
+            values.update(flatten(arg))
+        values.update(flatten(kwargs))
+        if values:
+            self._run._write_json(self._rtype, values)
+            self._data.update(values)
+
+
+class _Tags:
+    """The run's tags: a set-like view whose changes are journalled."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._tags: list[str] = []
+
+    def add(self, *tags: str) -> None:
+        new = [check_key(t, "tag") for t in tags if t not in self._tags]
+        if new:
+            self._run._write_json(j.T_TAGS, {"add": new})
+            self._tags.extend(new)
+
+    def remove(self, *tags: str) -> None:
+        gone = [t for t in tags if t in self._tags]
+        if gone:
+            self._run._write_json(j.T_TAGS, {"remove": gone})
+            self._tags = [t for t in self._tags if t not in gone]
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._tags
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    def __repr__(self) -> str:
+        return f"tags({self._tags!r})"
+
+
+class Run:
+    """A live run. Use it as a context manager, or call :meth:`finish`.
+
+    >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
+    ...     run.log({"loss": 0.3}, step=0)
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        journal: j.JournalWriter,
+        ingester: Ingester,
+        *,
+        uuid: str,
+        experiment: str,
+        name: str,
+        attached: bool,
+    ) -> None:
+        self._client = client
+        self._journal = journal
+        self._ingester = ingester
+        self.uuid = uuid
+        self.experiment = experiment
+        self._name = name
+        self.attached = attached
+        self.config = _JournalDict(self, j.T_PARAMS, "config")
+        self.summary = _JournalDict(self, j.T_SUMMARY, "summary")
+        self.tags = _Tags(self)
+        self._notes = ""
+        self._key_ids: dict[str, int] = {}
+        self._step = 0
+        self._finished = False
+        self._status: RunStatus = RunStatus.RUNNING
+        self._exc_info: tuple[type[BaseException], BaseException, Any] | None = None
+        self._monitor: Any = None
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def number(self) -> int:
+        """The run's short number in its store (waits for the store to register the run)."""
+        if self._ingester.number is None:
+            self._ingester.wake()
+            if not self._ingester.registered.wait(60):
+                raise RunStateError(
+                    f"the store has not registered run {self.uuid} yet: is it reachable?"
+                )
+        assert self._ingester.number is not None
+        return self._ingester.number
+
+    @property
+    def name(self) -> str:
+        if not self._name:
+            self._name = self._client.store.resolve_run(self.number).name
+        return self._name
+
+    @property
+    def status(self) -> RunStatus:
+        return self._status
+
+    @property
+    def store_uri(self) -> str:
+        return self._client.location.uri
+
+    # -- logging -----------------------------------------------------------------------
+    def log(self, data: dict[str, Any], step: int | None = None) -> None:
+        """Log metric values at ``step`` (the next step when omitted).
+
+        Out-of-order and repeated steps are kept as logged. Returns without touching the
+        database; what it handed over survives a crash of this process.
+        """
+        if step is None:
+            step = self._step
+        elif type(step) is not int:
+            step = self._check_step(step)
+        self._step = step + 1
+        ids = self._key_ids
+        flat: list[Any] = []
+        for key, value in data.items():
+            kid = ids.get(key)
+            if kid is None:
+                kid = self._define_key(key)
+            if type(value) is not _FLOAT:
+                value = check_metric(key, value)
+            flat.append(kid)
+            flat.append(value)
+        if flat:
+            try:
+                self._journal.append_metrics(_time(), step, flat)
+            except ValueError:
+                raise RunStateError(
+                    f"run {self.uuid} is finished: start a new run to log more"
+                ) from None
+
+    def _check_step(self, step: Any) -> int:
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            raise InvalidInputError(f"step {step!r} is not an integer: pass an int step")
+        return int(step)
+
+    def _define_key(self, key: str) -> int:
+        check_key(key, "metric key")
+        if self._finished:
+            raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
+        kid = len(self._key_ids)
+        self._journal.append_key(kid, key)
+        self._key_ids[key] = kid
+        return kid
+
+    def _write_json(self, rtype: int, value: Any) -> None:
+        if self._finished:
+            raise RunStateError(f"run {self.uuid} is finished: start a new run to change it")
+        self._journal.append_json(rtype, value)
+
+    @property
+    def notes(self) -> str:
+        return self._notes
+
+    @notes.setter
+    def notes(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise InvalidInputError("notes must be a string")
+        self._write_json(j.T_NOTES, text)
+        self._notes = text
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output") -> str:
+        """Store a file (once per content, by sha256) as an artifact of this run; return its name."""
+        source = Path(path)
+        if source.is_dir():
+            names = []
+            for child in sorted(p for p in source.rglob("*") if p.is_file()):
+                rel = child.relative_to(source).as_posix()
+                names.append(self.log_artifact(child, f"{name or source.name}/{rel}", kind))
+            return name or source.name
+        if not source.is_file():
+            raise InvalidInputError(f"artifact {str(path)!r} does not exist: give the path of a file")
+        artifact_name = check_key(name or source.name, "artifact name")
+        if artifact_name.startswith("/") or ".." in Path(artifact_name).parts:
+            raise InvalidInputError(
+                f"artifact name {artifact_name!r} leaves the run: use a relative name without '..'"
+            )
+        sha, size = self._client.store.put_blob(source)
+        self._write_json(
+            j.T_ARTIFACT,
+            {"path": artifact_name, "sha256": sha, "size": size, "kind": kind, "created": _time()},
+        )
+        return artifact_name
+
+    # -- ending ------------------------------------------------------------------------
+    def finish(self, status: str | RunStatus | None = None, *, error: str | None = None, exit_code: int | None = None) -> None:
+        """End the run (``completed`` unless told otherwise) and wait until everything it
+        logged is in the store. Calling it twice is harmless."""
+        if self._finished:
+            return
+        final = RunStatus(status) if status is not None else RunStatus.COMPLETED
+        if self._monitor is not None:
+            self._monitor.stop()
+        if not self.attached:
+            self._journal.append_json(
+                j.T_FINISH,
+                {"status": final.value, "end_time": _time(), "error": error, "exit_code": exit_code},
+            )
+        self._finished = True
+        self._status = final
+        self._client._finished(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self._finish_from_exception(exc_type, exc, tb)
+
+    def _finish_from_exception(
+        self, exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            self.finish(RunStatus.INTERRUPTED)
+        elif issubclass(exc_type, SystemExit):
+            code = exc.code if isinstance(exc, SystemExit) else None
+            ok = code in (None, 0)
+            self.finish(
+                RunStatus.COMPLETED if ok else RunStatus.FAILED,
+                exit_code=code if isinstance(code, int) else (0 if ok else 1),
+            )
+        else:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            self.finish(RunStatus.FAILED, error=text)
+
+    def __repr__(self) -> str:
+        return f"<labkeep.Run {self.uuid[:8]} experiment={self.experiment!r} status={self._status.value}>"
+
+
+class ProcessHooks:
+    """Finishes the active run when the process ends: on normal exit (completed), on an
+    uncaught exception (failed, traceback kept), on Ctrl-C or SIGTERM (interrupted)."""
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.run: Run | None = None
+        self._prev_excepthook = sys.excepthook
+        self._prev_sigterm: Any = None
+        self._exc: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+
+    def install(self, run: Run) -> None:
+        self.run = run
+        self._exc = None
+        if self.installed:
+            return
+        self.installed = True
+        atexit.register(self._at_exit)
+        self._prev_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        if threading.current_thread() is threading.main_thread():
+            prev = signal.getsignal(signal.SIGTERM)
+            if prev in (signal.SIG_DFL, None):
+                self._prev_sigterm = prev
+                signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _excepthook(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        self._exc = (exc_type, exc, tb)
+        self._prev_excepthook(exc_type, exc, tb)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        run = self.run
+        if run is not None and not run._finished:
+            run.finish(RunStatus.INTERRUPTED)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def _at_exit(self) -> None:
+        run = self.run
+        if run is None or run._finished:
+            return
+        if self._exc is not None:
+            run._finish_from_exception(*self._exc)
+        else:
+            run.finish()
+
+
+def iter_tags(tags: Iterable[str] | str | None) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        return [check_key(tags, "tag")]
+    return [check_key(t, "tag") for t in tags]
+
+
+def check_config(config: Any) -> dict[str, Any]:
+    return flatten(config)
+
+
+__all__ = ["ProcessHooks", "Run", "check_config", "check_value", "iter_tags"]

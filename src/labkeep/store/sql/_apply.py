@@ -1,0 +1,276 @@
+"""Apply a WriteBatch to a SQL store in one transaction, through the DB-API connection.
+
+The SQL is portable between SQLite (≥ 3.24) and PostgreSQL: ``INSERT … ON CONFLICT`` and
+``CASE`` only. Metric points are stored as packed chunks per key; the per-key summary is
+merged with what is already there so several writers can log to one run.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Any
+
+from labkeep._names import run_name
+from labkeep._values import encode_value
+from labkeep.errors import NotFoundError
+from labkeep.store._base import MetricColumns, WriteBatch
+from labkeep.store.sql._connect import Connection
+
+CHUNK_POINTS = 65536
+
+_UPSERT_VALUE = """
+INSERT INTO {table} (run_number, key, vtype, num, text, json) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_number, key) DO UPDATE SET
+  vtype = excluded.vtype, num = excluded.num, text = excluded.text, json = excluded.json
+"""
+
+_UPSERT_METRIC = """
+INSERT INTO metrics (run_number, key, last, last_step, last_time, min, max, count)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_number, key) DO UPDATE SET
+  last = CASE WHEN excluded.last_time >= metrics.last_time THEN excluded.last ELSE metrics.last END,
+  last_step = CASE WHEN excluded.last_time >= metrics.last_time
+                   THEN excluded.last_step ELSE metrics.last_step END,
+  last_time = CASE WHEN excluded.last_time >= metrics.last_time
+                   THEN excluded.last_time ELSE metrics.last_time END,
+  min = CASE WHEN metrics.min IS NULL OR excluded.min < metrics.min
+             THEN excluded.min ELSE metrics.min END,
+  max = CASE WHEN metrics.max IS NULL OR excluded.max > metrics.max
+             THEN excluded.max ELSE metrics.max END,
+  count = metrics.count + excluded.count
+"""
+
+_INSERT_CHUNK = """
+INSERT INTO metric_chunks (run_number, key, n, first_step, last_step, steps, vals, times)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def apply_batch(conn: Connection, batch: WriteBatch) -> int:
+    """Apply ``batch`` unless this writer's position already covers it; return the run number."""
+    sql = conn.sql
+    with conn.transaction() as cur:
+        cur.execute(sql("SELECT position FROM journal_positions WHERE writer = ?"), (batch.writer,))
+        row = cur.fetchone()
+        if row is not None and row[0] >= batch.position:
+            number = _run_number(cur, conn, batch.run_uuid)
+            if batch.is_empty() and batch.heartbeat is not None:
+                cur.execute(
+                    sql("UPDATE runs SET heartbeat = ? WHERE number = ?"), (batch.heartbeat, number)
+                )
+            return number
+        if batch.start is not None:
+            _create_run(cur, conn, batch)
+        number = _run_number(cur, conn, batch.run_uuid)
+        if batch.params:
+            _upsert_values(cur, conn, "params", number, batch.params)
+        if batch.summary:
+            _upsert_values(cur, conn, "summaries", number, batch.summary)
+        if batch.tags_added:
+            cur.executemany(
+                sql("INSERT INTO tags (run_number, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                [(number, t) for t in batch.tags_added],
+            )
+        if batch.tags_removed:
+            cur.executemany(
+                sql("DELETE FROM tags WHERE run_number = ? AND tag = ?"),
+                [(number, t) for t in batch.tags_removed],
+            )
+        if batch.notes is not None:
+            cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
+        if batch.metrics:
+            _insert_metrics(cur, conn, number, batch.metrics)
+        for art in batch.artifacts:
+            cur.execute(
+                sql(
+                    "INSERT INTO blobs (sha256, size, created) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                (art.sha256, art.size, art.created),
+            )
+            cur.execute(
+                sql(
+                    "INSERT INTO artifacts (run_number, path, sha256, size, kind, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_number, path) DO UPDATE SET "
+                    "sha256 = excluded.sha256, size = excluded.size, kind = excluded.kind, "
+                    "created = excluded.created"
+                ),
+                (number, art.path, art.sha256, art.size, art.kind, art.created),
+            )
+        heartbeat = batch.heartbeat
+        if batch.finish is not None:
+            fin = batch.finish
+            cur.execute(
+                sql(
+                    "UPDATE runs SET status = ?, end_time = ?, error = ?, exit_code = ?, "
+                    "heartbeat = ? WHERE number = ?"
+                ),
+                (fin.status, fin.end_time, fin.error, fin.exit_code, fin.end_time, number),
+            )
+            _compact(cur, conn, number)
+        elif heartbeat is not None:
+            cur.execute(sql("UPDATE runs SET heartbeat = ? WHERE number = ?"), (heartbeat, number))
+        cur.execute(
+            sql(
+                "INSERT INTO journal_positions (writer, run_number, position) VALUES (?, ?, ?) "
+                "ON CONFLICT (writer) DO UPDATE SET position = excluded.position"
+            ),
+            (batch.writer, number, batch.position),
+        )
+    return number
+
+
+def _run_number(cur: Any, conn: Connection, uuid: str) -> int:
+    cur.execute(conn.sql("SELECT number FROM runs WHERE uuid = ?"), (uuid,))
+    row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(f"run {uuid} is not in the store (yet)")
+    return int(row[0])
+
+
+def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
+    start = batch.start
+    assert start is not None
+    sql = conn.sql
+    cur.execute(
+        sql("INSERT INTO experiments (name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
+        (start.experiment, start.start_time),
+    )
+    cur.execute(sql("SELECT id FROM experiments WHERE name = ?"), (start.experiment,))
+    experiment_id = cur.fetchone()[0]
+    cur.execute(
+        sql(
+            "INSERT INTO runs (uuid, experiment_id, name, status, start_time, heartbeat, "
+            "username, host, pid, notes, parent_uuid, deleted) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING"
+        ),
+        (
+            start.uuid,
+            experiment_id,
+            start.name,
+            start.start_time,
+            start.start_time,
+            start.user,
+            start.host,
+            start.pid,
+            start.notes,
+            start.parent_uuid,
+            False,
+        ),
+    )
+    if not start.name:
+        number = _run_number(cur, conn, start.uuid)
+        cur.execute(
+            sql("UPDATE runs SET name = ? WHERE number = ?"), (run_name(start.uuid, number), number)
+        )
+
+
+def _upsert_values(cur: Any, conn: Connection, table: str, number: int, values: dict[str, Any]) -> None:
+    cur.executemany(
+        conn.sql(_UPSERT_VALUE.format(table=table)),
+        [(number, key, *encode_value(value)) for key, value in values.items()],
+    )
+
+
+def _summarise(values: array[float]) -> tuple[float | None, float | None]:
+    """(min, max) ignoring NaN."""
+    if len(values) > 4096:
+        import numpy as np
+
+        arr = np.frombuffer(values, dtype="<f8")
+        if np.isnan(arr).all():
+            return None, None
+        return float(np.nanmin(arr)), float(np.nanmax(arr))
+    finite = [v for v in values if v == v]
+    if not finite:
+        return None, None
+    return min(finite), max(finite)
+
+
+def _insert_metrics(cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns]) -> None:
+    chunks: list[tuple[Any, ...]] = []
+    summaries = []
+    for key, cols in metrics.items():
+        n = len(cols.steps)
+        if n == 0:
+            continue
+        chunks.extend(_chunk_rows(number, key, cols))
+        lo_v, hi_v = _summarise(cols.values)
+        last = cols.values[-1]
+        summaries.append(
+            (
+                number,
+                key,
+                None if math.isnan(last) else last,
+                cols.steps[-1],
+                cols.times[-1],
+                lo_v,
+                hi_v,
+                n,
+            )
+        )
+    cur.executemany(conn.sql(_INSERT_CHUNK), chunks)
+    cur.executemany(conn.sql(_UPSERT_METRIC), summaries)
+
+
+def _chunk_rows(number: int, key: str, cols: MetricColumns) -> list[tuple[Any, ...]]:
+    rows = []
+    n = len(cols.steps)
+    for lo in range(0, n, CHUNK_POINTS):
+        hi = min(n, lo + CHUNK_POINTS)
+        steps = cols.steps[lo:hi]
+        rows.append(
+            (
+                number,
+                key,
+                hi - lo,
+                min(steps),
+                max(steps),
+                steps.tobytes(),
+                cols.values[lo:hi].tobytes(),
+                cols.times[lo:hi].tobytes(),
+            )
+        )
+    return rows
+
+
+def _compact(cur: Any, conn: Connection, number: int) -> None:
+    """Merge a finished run's small chunks (one per flush while it was live) per key."""
+    sql = conn.sql
+    cur.execute(
+        sql(
+            "SELECT key FROM metric_chunks WHERE run_number = ? GROUP BY key "
+            "HAVING COUNT(*) > 1 AND MIN(n) < ?"
+        ),
+        (number, CHUNK_POINTS // 4),
+    )
+    for (key,) in cur.fetchall():
+        cur.execute(
+            sql(
+                "SELECT id, steps, vals, times FROM metric_chunks "
+                "WHERE run_number = ? AND key = ? ORDER BY id"
+            ),
+            (number, key),
+        )
+        merged = MetricColumns()
+        ids = []
+        for chunk_id, steps, vals, times in cur.fetchall():
+            ids.append(chunk_id)
+            merged.steps.frombytes(bytes(steps))
+            merged.values.frombytes(bytes(vals))
+            merged.times.frombytes(bytes(times))
+        cur.executemany(sql("DELETE FROM metric_chunks WHERE id = ?"), [(i,) for i in ids])
+        cur.executemany(sql(_INSERT_CHUNK), _chunk_rows(number, key, merged))
+
+
+def mark_killed(conn: Connection, numbers: list[int], end_times: list[float]) -> None:
+    with conn.transaction() as cur:
+        cur.executemany(
+            conn.sql(
+                "UPDATE runs SET status = 'killed', end_time = ? "
+                "WHERE number = ? AND status = 'running'"
+            ),
+            [(t, n) for n, t in zip(numbers, end_times, strict=True)],
+        )
+

@@ -1,0 +1,226 @@
+"""DB-API connections for the write path, and the schema check that guards them.
+
+The write path talks to the database through the driver's own DB-API connection (stdlib
+``sqlite3``, or ``psycopg``): importing SQLAlchemy alone costs ~250 ms, more than a short run
+may take. SQLAlchemy and Alembic are imported only to create or migrate a store and for reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from labkeep.errors import SchemaVersionError, StoreError
+from labkeep.store._uri import StoreLocation
+
+# Kept in sync with ``_schema.SCHEMA_REVISION`` (a test checks), so that checking the schema
+# does not import SQLAlchemy.
+SCHEMA_REVISION = "0001"
+BUSY_TIMEOUT_S = 120.0
+
+
+class Connection:
+    """A DB-API connection plus the dialect facts the write path needs."""
+
+    def __init__(self, raw: Any, dialect: str) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self._sql_cache: dict[str, str] = {}
+
+    def sql(self, text: str) -> str:
+        """SQL written with ``?`` placeholders, in this driver's paramstyle."""
+        if self.dialect == "sqlite":
+            return text
+        cached = self._sql_cache.get(text)
+        if cached is None:
+            cached = self._sql_cache[text] = text.replace("?", "%s")
+        return cached
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A write transaction; on SQLite the write lock is taken up front (BEGIN IMMEDIATE),
+        so concurrent writers queue on the busy timeout instead of failing on lock upgrade."""
+        cur = self.raw.cursor()
+        if self.dialect == "sqlite":
+            _retry_locked(lambda: cur.execute("BEGIN IMMEDIATE"))
+        try:
+            yield cur
+        except BaseException:
+            self.raw.rollback()
+            raise
+        else:
+            self.raw.commit()
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.raw.close()
+
+
+def _retry_locked(fn: Any) -> Any:
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"the store stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s: "
+                    "check for a stuck labkeep process"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def connect(location: StoreLocation, *, create: bool = True) -> Connection:
+    """Open a write connection, creating or checking the schema first."""
+    if location.kind == "sqlite":
+        conn = _connect_sqlite(location, create=create)
+    elif location.kind == "postgresql":
+        conn = _connect_postgresql(location)
+    else:
+        raise StoreError(f"no SQL connection for a {location.kind} store")
+    try:
+        ensure_schema(conn, location)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
+    path = location.sqlite_path
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no store at {path.parent}: log a run first, or pass --store")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    raw = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    configure_sqlite(raw)
+    # isolation_level=None leaves transactions to us; give it a DB-API commit/rollback.
+    return Connection(_AutocommitSqlite(raw), "sqlite")
+
+
+def configure_sqlite(raw: sqlite3.Connection) -> None:
+    """Pragmas every labkeep connection to SQLite uses (reads included)."""
+    raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    _retry_locked(lambda: raw.execute("PRAGMA journal_mode = WAL"))
+    raw.execute("PRAGMA synchronous = NORMAL")
+    raw.execute("PRAGMA foreign_keys = ON")
+
+
+class _AutocommitSqlite:
+    """sqlite3 in autocommit mode with explicit BEGIN/COMMIT, shaped like a DB-API connection."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    def cursor(self) -> sqlite3.Cursor:
+        return self._raw.cursor()
+
+    def commit(self) -> None:
+        if self._raw.in_transaction:
+            _retry_locked(lambda: self._raw.execute("COMMIT"))
+
+    def rollback(self) -> None:
+        if self._raw.in_transaction:
+            self._raw.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _connect_postgresql(location: StoreLocation) -> Connection:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise StoreError(
+            "PostgreSQL stores need psycopg: pip install 'labkeep[postgres]'"
+        ) from exc
+    dsn = "postgresql://" + location.db_url.split("://", 1)[1]
+    try:
+        raw = psycopg.connect(dsn, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(f"cannot reach PostgreSQL at {location.uri}: {first}") from exc
+    return Connection(raw, "postgresql")
+
+
+def current_revision(conn: Connection) -> str | None:
+    cur = conn.raw.cursor()
+    try:
+        cur.execute("SELECT version_num FROM alembic_version")
+        row = cur.fetchone()
+        return None if row is None else str(row[0])
+    except Exception:
+        conn.raw.rollback()
+        return None
+    finally:
+        cur.close()
+        if conn.dialect == "postgresql":
+            conn.raw.rollback()
+
+
+def ensure_schema(conn: Connection, location: StoreLocation) -> None:
+    """Create a fresh store's schema; refuse an old one (``labkeep db upgrade`` migrates it)."""
+    revision = current_revision(conn)
+    if revision == SCHEMA_REVISION:
+        return
+    if revision is None:
+        with migration_lock(location, conn):
+            if current_revision(conn) is None:
+                from labkeep.store.sql._migrate import upgrade
+
+                upgrade(location)
+        return
+    known = _known_revisions()
+    if revision in known:
+        raise SchemaVersionError(
+            f"the store at {location.uri} has schema {revision}, older than this labkeep's "
+            f"{SCHEMA_REVISION}: run `labkeep db upgrade`"
+        )
+    raise SchemaVersionError(
+        f"the store at {location.uri} was written by a newer labkeep (schema {revision}): "
+        "upgrade labkeep"
+    )
+
+
+def _known_revisions() -> set[str]:
+    from labkeep.store.sql._migrate import revisions
+
+    return revisions()
+
+
+@contextlib.contextmanager
+def migration_lock(location: StoreLocation, conn: Connection | None = None) -> Iterator[None]:
+    """One migrator at a time: a lock file beside a SQLite store, an advisory lock on PostgreSQL."""
+    if location.kind == "sqlite":
+        location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(location.sqlite_path.parent / ".migrate.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+        return
+    assert conn is not None
+    cur = conn.raw.cursor()
+    conn.raw.commit()
+    conn.raw.autocommit = True
+    try:
+        cur.execute("SELECT pg_advisory_lock(4242001)")
+        yield
+    finally:
+        cur.execute("SELECT pg_advisory_unlock(4242001)")
+        cur.close()
+        conn.raw.autocommit = False

@@ -1,0 +1,64 @@
+"""Alembic, driven from code: create a fresh store, upgrade an old one, list revisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from labkeep.errors import StoreError
+from labkeep.store._uri import StoreLocation
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _config(connection: Any) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def make_engine(location: StoreLocation) -> Any:
+    """A SQLAlchemy engine with labkeep's connection settings."""
+    from sqlalchemy import create_engine, event
+
+    if location.kind == "sqlite":
+        location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(location.db_url, connect_args={"timeout": 120})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            from labkeep.store.sql._connect import configure_sqlite
+
+            configure_sqlite(dbapi_conn)
+
+        return engine
+    return create_engine(location.db_url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+def upgrade(location: StoreLocation, revision: str = "head") -> tuple[str | None, str]:
+    """Migrate the store to ``revision``; return (revision before, revision after)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.exc import OperationalError
+
+    engine = make_engine(location)
+    try:
+        with engine.begin() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
+            command.upgrade(_config(conn), revision)
+            after = MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise StoreError(f"cannot migrate the store at {location.uri}: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+    return before, after or ""
+
+
+def revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    cfg = _config(None)
+    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
