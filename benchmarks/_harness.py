@@ -185,6 +185,8 @@ def machine_info(python: Path | None = None) -> dict[str, Any]:
         "ram_gib": ram_gib,
         "os": platform.platform(),
         "python": py_version,
+        # Other work on the machine skews timings; the 1-minute load average shows how much.
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,7 +63,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    repeat=7,
+    repeat=5,
     heavy_repeat=3,
     log_calls=1_000_000,
     mlflow_log_calls=500,
@@ -325,13 +327,17 @@ class Bench:
         interp = self.lk if name == LABKEEP else self.ml
         if interp is None:
             return
-        print(f"  {row.id}: {name} ...", flush=True)
+        print(f"  {row.id} / {name}: ", end="", flush=True)
+        start = time.perf_counter()
         try:
             value, detail = measure_side(interp)
-        except (SnippetError, AssertionError, KeyError, TimeoutError) as exc:
+        except (SnippetError, KeyError, subprocess.TimeoutExpired) as exc:
             setattr(row, f"{'labkeep' if name == LABKEEP else 'peer'}_error", str(exc))
-            print(f"    error: {exc}", flush=True)
+            print(f"error: {exc}", flush=True)
             return
+        took = time.perf_counter() - start
+        unit = "" if row.unit in ("ms", "B/point") else f" {row.unit}"
+        print(f"{format_value(value, row.unit)}{unit} (took {took:,.0f} s)", flush=True)
         if name == LABKEEP:
             row.labkeep, row.labkeep_detail = value, detail
         else:
@@ -345,7 +351,7 @@ class Bench:
 
         def run(code: str) -> Callable[[Interpreter], tuple[float, str]]:
             def go(interp: Interpreter) -> tuple[float, str]:
-                bare = measure(interp, "pass\n", repeat=self.sizes.repeat)
+                bare = measure(interp, "pass\n", repeat=3, warmup=False)
                 baseline[interp.label] = bare.wall_s
                 m = measure(interp, code, repeat=self.sizes.repeat)
                 return ms(m.wall_s), f"bare python {ms(bare.wall_s):.0f} ms; {spread(m)}"
@@ -397,7 +403,7 @@ class Bench:
                 call.labkeep, call.labkeep_detail = call_ms, "after `import labkeep`"
             else:
                 call.peer, call.peer_detail = call_ms, "after `from mlflow import MlflowClient`"
-            return ms(m.wall_s), f"{spread(m)}; import {ms(m.figures['import_s']):.0f} ms"
+            return ms(m.wall_s), f"{spread(m)}; import {ms(m.figures['import_s']):,.0f} ms"
 
         self.side(proc, LABKEEP, lambda i: go(i, LK_SHORT_RUN, LK_OPEN))
         self.side(proc, PEER, lambda i: go(i, ML_SHORT_RUN, ML_OPEN))
@@ -657,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         f"labkeep {lk_version or '—'} vs {peer_label}; sizes: {'quick' if args.quick else 'full'}"
     )
 
+    machine = machine_info(lk.python if lk else None)
     rows: list[Row] = []
     with scratch(keep=args.keep) as work:
         if args.keep:
@@ -677,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
                 "labkeep_version": lk_version,
                 "peer": {"name": "MLflow", "version": ml_version, "store": "SQLite"},
                 "quick": args.quick,
-                "machine": machine_info(lk.python if lk else None),
+                "machine": machine,
                 "sizes": asdict(sizes),
                 "rows": [row.as_json() for row in rows],
             },

@@ -124,6 +124,8 @@ def describe_machine(m: dict[str, Any]) -> str:
         parts.append(str(m["os"]))
     if m.get("python"):
         parts.append(f"Python {m['python']}")
+    if m.get("load_avg_1m") is not None:
+        parts.append(f"load average {m['load_avg_1m']} at the start")
     return ", ".join(parts)
 
 
