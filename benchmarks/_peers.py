@@ -70,7 +70,6 @@ def ensure_peer(peer: Peer, *, quiet: bool = False) -> Path:
     say(f"creating {peer.venv_dir} (one-off; later runs reuse it)")
     venv.EnvBuilder(with_pip=True, clear=True).create(peer.venv_dir)
     say(f"pip install {peer.requirement} (this downloads the peer and its dependencies)")
-    _pip(peer, ["install", "--upgrade", "pip"], quiet=True)
     _pip(peer, ["install", peer.requirement], quiet=quiet)
     version = _installed_version(peer)
     peer.marker.write_text(json.dumps({"requirement": peer.requirement, "version": version}))
@@ -101,10 +100,18 @@ def _pip(peer: Peer, args: list[str], *, quiet: bool) -> None:
             print(f"[peers]   {line}", flush=True)
     if proc.wait() != 0:
         shutil.rmtree(peer.venv_dir, ignore_errors=True)
+        # Without network pip rarely names the connection error: it finds no versions at all.
         unreachable = any(
             word in line
             for line in tail
-            for word in ("NewConnectionError", "Max retries", "Temporary failure", "timed out")
+            for word in (
+                "from versions: none",
+                "NewConnectionError",
+                "Could not fetch URL",
+                "Max retries",
+                "Temporary failure",
+                "timed out",
+            )
         )
         reason = "PyPI is unreachable" if unreachable else f"pip failed: {_last_error(tail)}"
         raise PeerSetupError(
