@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from labkeep._client import Client
-from labkeep._run import ProcessHooks, Run, iter_tags
-from labkeep._views import RunList, RunView
 from labkeep.errors import InvalidInputError, RunStateError
 
+if TYPE_CHECKING:
+    from labkeep._run import ProcessHooks, Run
+    from labkeep._views import RunList, RunView
+
+# Everything heavier than the standard library is imported on first use: `import labkeep`
+# stays cheap for scripts that only sometimes log.
 _lock = threading.Lock()
 _active: Run | None = None
-_hooks = ProcessHooks()
+_hooks: ProcessHooks | None = None
 
 #: The environment variable through which ``labkeep run`` hands its run to the script.
 RUN_ID_ENV = "LABKEEP_RUN_ID"
@@ -31,25 +34,37 @@ def init(
     notes: str | None = None,
     store: str | os.PathLike[str] | None = None,
     mode: str | None = None,
+    capture: bool | None = None,
+    code: bool = True,
+    inputs: list[str] | None = None,
+    system_metrics: float | None = None,
 ) -> Run:
     """Start a run (or attach to the one ``labkeep run`` started) and make it the active run.
+
+    ``capture`` records the snapshot (code, git, packages, host; default on,
+    ``LABKEEP_CAPTURE=0`` turns it off), ``code=False`` leaves the code files out,
+    ``inputs`` fingerprints data files, and ``system_metrics`` is the sampling interval in
+    seconds (default 10, ``LABKEEP_SYSTEM_METRICS``; 0 turns it off).
 
     >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
     ...     run.log({"acc": 0.97})
     """
-    global _active
+    global _active, _hooks
     mode = mode or os.environ.get("LABKEEP_MODE") or "online"
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     if mode == "disabled":
         from labkeep._disabled import DisabledRun
 
-        return DisabledRun(experiment or "default", config)
+        return DisabledRun(experiment or "default", config)  # type: ignore[return-value]
     with _lock:
         if _active is not None and not _active._finished:
             raise RunStateError(
                 f"run {_active.uuid[:8]} is still active in this process: call finish() on it first"
             )
+        from labkeep._client import Client
+        from labkeep._run import ProcessHooks, iter_tags
+
         attach = os.environ.get(RUN_ID_ENV) or None
         store_uri = store if store is not None else os.environ.get(STORE_ENV) or None
         client = Client(store_uri)
@@ -60,10 +75,57 @@ def init(
             tags=iter_tags(tags),
             notes=notes or "",
             attach_uuid=attach,
+            capture=_env_flag("LABKEEP_CAPTURE", True) if capture is None else capture,
+            code=code,
+            inputs=inputs,
+            system_metrics=_env_interval("LABKEEP_SYSTEM_METRICS", 10.0)
+            if system_metrics is None
+            else (system_metrics or None),
         )
         _active = run
+        if _hooks is None:
+            _hooks = ProcessHooks()
         _hooks.install(run)
         return run
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _env_interval(name: str, default: float) -> float | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"{name}={value!r} is not a number of seconds (0 turns it off)"
+        ) from None
+    return seconds if seconds > 0 else None
+
+
+def seed(n: int) -> dict[str, Any]:
+    """Seed random, numpy and torch (those installed) with ``n`` and record it in the active run.
+
+    >>> labkeep.seed(42)  # doctest: +SKIP
+    """
+    from labkeep.capture import seed_everything
+
+    seeded = seed_everything(n)
+    run = active_run()
+    if run is not None:
+        run.record_seed(seeded)
+    return seeded
+
+
+def use_input(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Fingerprint an input of the active run (see :meth:`Run.use_input`)."""
+    return _require_run().use_input(path)
 
 
 def active_run() -> Run | None:
@@ -119,7 +181,7 @@ class _ActiveDict(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._target())
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         self._target().update(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -136,12 +198,21 @@ def get_run(ref: str | int, *, store: str | os.PathLike[str] | None = None) -> R
 
     >>> labkeep.get_run(3).metrics["acc"].max  # doctest: +SKIP
     """
+    from labkeep._client import Client
+
     return Client(store).get_run(ref)
 
 
-def runs(experiment: str | None = None, *, store: str | os.PathLike[str] | None = None, limit: int | None = None) -> RunList:
+def runs(
+    experiment: str | None = None,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+) -> RunList:
     """The store's runs, newest first (lazy: read on first use).
 
     >>> labkeep.runs("iris").to_pandas()  # doctest: +SKIP
     """
+    from labkeep._client import Client
+
     return Client(store).runs(experiment, limit=limit)

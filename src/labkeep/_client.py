@@ -39,7 +39,9 @@ def _pid_alive(pid: int) -> bool:
 class Client:
     """The store a process works with. Constructing it does no I/O."""
 
-    def __init__(self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> None:
+    def __init__(
+        self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None
+    ) -> None:
         self.location: StoreLocation = locate_store(store, cwd)
         self.store: Store = open_store(self.location)
         self._recovered = False
@@ -55,12 +57,27 @@ class Client:
         notes: str = "",
         attach_uuid: str | None = None,
         parent_uuid: str | None = None,
+        reproduces_uuid: str | None = None,
+        capture: bool = True,
+        code: bool = True,
+        inputs: list[str] | None = None,
+        system_metrics: float | None = 10.0,
+        argv: list[str] | None = None,
+        entry_point: str | None = None,
+        cwd: Path | None = None,
     ) -> Run:
+        """Start a run (or attach a new writer to ``attach_uuid``).
+
+        ``capture`` records the snapshot in the background; ``system_metrics`` is the
+        sampling interval in seconds (None: off). Attached writers capture nothing: the run's
+        owner does."""
         from labkeep._ingest import Ingester
         from labkeep._run import Run
 
         run_uuid = attach_uuid or str(uuid_mod.uuid4())
-        journal = j.JournalWriter(self.location.journal_dir / f"{run_uuid}.{uuid_mod.uuid4().hex[:12]}")
+        journal = j.JournalWriter(
+            self.location.journal_dir / f"{run_uuid}.{uuid_mod.uuid4().hex[:12]}"
+        )
         journal.open()
         if attach_uuid:
             journal.append_json(j.T_ATTACH, {"uuid": attach_uuid})
@@ -77,6 +94,7 @@ class Client:
                     "pid": os.getpid(),
                     "parent_uuid": parent_uuid,
                     "notes": notes,
+                    "reproduces_uuid": reproduces_uuid,
                 },
             )
         ingester = Ingester(journal, self.store)
@@ -97,6 +115,28 @@ class Client:
             run._notes = notes
         ingester.start()
         ingester.wake()
+        if capture and not attach_uuid:
+            from labkeep._snapshot import SnapshotRecorder
+
+            argv = list(sys.argv) if argv is None else argv
+            if entry_point is None and argv and argv[0] not in ("", "-c", "-m"):
+                entry_point = argv[0]
+            run._snapshot = SnapshotRecorder(
+                self.store,
+                lambda data: run._write_json(j.T_SNAPSHOT, data),
+                cwd=cwd or Path.cwd(),
+                argv=argv,
+                entry_point=entry_point,
+                cache_dir=self.location.cache_dir,
+                code=code,
+                inputs=inputs,
+            )
+            run._snapshot.start()
+        if system_metrics and not attach_uuid:
+            from labkeep.capture import SystemMonitor
+
+            run._monitor = SystemMonitor(run._log_system, interval=system_metrics)
+            run._monitor.start()
         return run
 
     def _finished(self, run: Run) -> None:
@@ -174,7 +214,9 @@ class Client:
 
         self.recover()
         if not self.store.exists():
-            raise NotFoundError(f"no run {str(ref)!r}: the store at {self.location.uri} has no runs yet")
+            raise NotFoundError(
+                f"no run {str(ref)!r}: the store at {self.location.uri} has no runs yet"
+            )
         info = self.store.resolve_run(ref)
         return RunView(self.store, self.store.get_records([info.number])[0])
 

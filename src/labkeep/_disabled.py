@@ -29,7 +29,9 @@ class DisabledRun:
     def log(self, data: dict[str, Any], step: int | None = None) -> None:
         return None
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output") -> str:
+    def log_artifact(
+        self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output"
+    ) -> str:
         return name or os.path.basename(os.fspath(path))
 
     def finish(self, status: str | RunStatus | None = None, **_: Any) -> None:

@@ -34,13 +34,15 @@ OVERHEAD = HEADER.size + CRC.size
 T_START = 1  # JSON: a new run (RunStart fields)
 T_ATTACH = 2  # JSON: {"uuid": …} this writer logs to an existing run
 T_KEY = 3  # <u32 key id><utf-8 key>
-T_METRICS = 4  # <f64 time><i64 step><u16 n> then n × <u32 key id><f64 value>
+T_METRICS = 4  # <f64 time><i64 step><u16 n> then n x <u32 key id><f64 value>
 T_PARAMS = 5  # JSON dict
 T_SUMMARY = 6  # JSON dict
 T_TAGS = 7  # JSON {"add": […], "remove": […]}
 T_NOTES = 8  # JSON string
 T_ARTIFACT = 9  # JSON Artifact fields
 T_FINISH = 10  # JSON RunFinish fields
+T_SNAPSHOT = 11  # JSON snapshot
+T_OUTPUT = 12  # JSON [[stream, time, text], ...] console lines
 
 METRICS_HEAD = struct.Struct("<dqH")
 PAIR = struct.Struct("<Id")
@@ -138,18 +140,38 @@ class JournalWriter:
         self._write(T_KEY, KEY_ID.pack(key_id) + key.encode())
 
     def append_metrics(self, time: float, step: int, flat: list[Any]) -> None:
-        """``flat`` alternates key ids and float values."""
+        """``flat`` alternates key ids and float values. The hot path of ``Run.log()``."""
         n = len(flat) >> 1
         st = self._structs.get(n)
         if st is None:
             st = self._structs[n] = struct.Struct("<IBdqH" + "Id" * n)
-        size = st.size + CRC.size
+        size = st.size
         with self._lock:
-            off = self._reserve(size)
-            st.pack_into(self._mm, off, st.size - HEADER.size, T_METRICS, time, step, n, *flat)
-            end = off + st.size
-            CRC.pack_into(self._mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
+            off = self._offset
+            if off + size + OVERHEAD > SEGMENT_SIZE:
+                off = self._reserve(size + CRC.size)
+            mm = self._mm
+            st.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, n, *flat)  # type: ignore[arg-type]
+            end = off + size
+            _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
             self._offset = end + CRC.size
+
+    def append_metric(self, time: float, step: int, key_id: int, value: float) -> None:
+        """One key's value: ``append_metrics`` without building a list."""
+        size = _ONE.size
+        with self._lock:
+            off = self._offset
+            if off + size + OVERHEAD > SEGMENT_SIZE:
+                off = self._reserve(size + CRC.size)
+            mm = self._mm
+            _ONE.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, 1, key_id, value)  # type: ignore[arg-type]
+            end = off + size
+            _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
+            self._offset = end + CRC.size
+
+
+_pack_crc = CRC.pack_into
+_ONE = struct.Struct("<IBdqHId")
 
 
 def remove_journal(directory: Path) -> None:
@@ -172,39 +194,58 @@ def try_lock(directory: Path) -> int | None:
     return fd
 
 
+def read_segments(
+    directory: Path, start: int, limit: int | None = None
+) -> Iterator[tuple[int, memoryview]]:
+    """Yield ``(position of the first byte, bytes)`` of each segment's unread part from
+    ``start`` up to ``limit`` (each read with one system call)."""
+    index, offset = divmod(start, SEGMENT_SIZE)
+    while limit is None or index * SEGMENT_SIZE + offset < limit:
+        end_of_segment = SEGMENT_SIZE
+        if limit is not None and limit // SEGMENT_SIZE == index:
+            end_of_segment = limit % SEGMENT_SIZE
+        try:
+            with open(_segment_path(directory, index), "rb") as fh:
+                fh.seek(offset)
+                data = memoryview(fh.read(end_of_segment - offset))
+        except FileNotFoundError:
+            return
+        yield index * SEGMENT_SIZE + offset, data
+        if not _segment_path(directory, index + 1).exists():
+            return
+        index += 1
+        offset = 0
+
+
+def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, int, int] | None:
+    """``(type, payload end, record end)`` of the record at ``pos``; None at the end of the
+    written part, or at a torn record when ``verify``."""
+    if pos + HEADER.size > len(data):
+        return None
+    length, rtype = HEADER.unpack_from(data, pos)
+    if length == 0:
+        return None
+    body_end = pos + HEADER.size + length
+    end = body_end + CRC.size
+    if end > len(data):
+        return None
+    if verify and CRC.unpack_from(data, body_end)[0] != crc32(data[pos:body_end]):
+        return None
+    return rtype, body_end, end
+
+
 def read_records(
     directory: Path, start: int, limit: int | None = None
 ) -> Iterator[tuple[int, int, memoryview]]:
     """Yield ``(type, position after the record, payload)`` for valid records from ``start``.
 
-    Stops at ``limit``, after the last segment, or at the first torn record. Each segment's
-    unread part is read with one system call.
+    Stops at ``limit``, after the last segment, or at the first torn record.
     """
-    index, offset = divmod(start, SEGMENT_SIZE)
-    while limit is None or index * SEGMENT_SIZE + offset < limit:
-        path = _segment_path(directory, index)
-        end_of_segment = SEGMENT_SIZE
-        if limit is not None and limit // SEGMENT_SIZE == index:
-            end_of_segment = limit % SEGMENT_SIZE
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = memoryview(fh.read(end_of_segment - offset))
-        except FileNotFoundError:
-            return
+    for base, data in read_segments(directory, start, limit):
         pos = 0
-        while pos + HEADER.size <= len(data):
-            length, rtype = HEADER.unpack_from(data, pos)
-            if length == 0:
-                break
-            body_end = pos + HEADER.size + length
-            end = body_end + CRC.size
-            if end > len(data) or CRC.unpack_from(data, body_end)[0] != crc32(data[pos:body_end]):
-                return
-            payload = data[pos + HEADER.size : body_end]
+        while (found := next_record(data, pos)) is not None:
+            rtype, body_end, end = found
+            yield rtype, base + end, data[pos + HEADER.size : body_end]
             pos = end
-            yield rtype, index * SEGMENT_SIZE + offset + pos, payload
-        if not _segment_path(directory, index + 1).exists():
-            return
-        index += 1
-        offset = 0
+        if pos + HEADER.size <= len(data) and HEADER.unpack_from(data, pos)[0] != 0:
+            return  # torn record: nothing after it is trusted

@@ -26,6 +26,7 @@ from labkeep.errors import InvalidInputError, RunStateError
 if TYPE_CHECKING:
     from labkeep._client import Client
     from labkeep._ingest import Ingester
+    from labkeep._snapshot import SnapshotRecorder
 
 _time = time.time
 _FLOAT = float
@@ -47,7 +48,9 @@ class _JournalDict(MutableMapping[str, Any]):
         self.update({key: value})
 
     def __delitem__(self, key: str) -> None:
-        raise InvalidInputError(f"{self._what} values cannot be deleted once logged: overwrite {key!r}")
+        raise InvalidInputError(
+            f"{self._what} values cannot be deleted once logged: overwrite {key!r}"
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -58,7 +61,7 @@ class _JournalDict(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"{self._what}({self._data!r})"
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """Take a dict, an argparse Namespace or a dataclass (nested ones flatten to dotted keys)."""
         values: dict[str, Any] = {}
         for arg in args:
@@ -134,8 +137,10 @@ class Run:
         self._step = 0
         self._finished = False
         self._status: RunStatus = RunStatus.RUNNING
-        self._exc_info: tuple[type[BaseException], BaseException, Any] | None = None
         self._monitor: Any = None
+        self._snapshot: SnapshotRecorder | None = None
+        self._key_lock = threading.Lock()
+        self._sys_step = 0
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -177,22 +182,37 @@ class Run:
             step = self._check_step(step)
         self._step = step + 1
         ids = self._key_ids
+        if len(data) == 1:  # the most common call, kept short
+            for key, value in data.items():
+                kid = ids.get(key)
+                if kid is None:
+                    kid = self._define_key(key)
+                if type(value) is not _FLOAT:
+                    value = check_metric(key, value)
+                try:
+                    self._journal.append_metric(_time(), step, kid, value)
+                except (ValueError, TypeError):
+                    self._raise_if_finished()
+                    raise
+            return
         flat: list[Any] = []
+        append = flat.append
         for key, value in data.items():
             kid = ids.get(key)
             if kid is None:
                 kid = self._define_key(key)
-            if type(value) is not _FLOAT:
-                value = check_metric(key, value)
-            flat.append(kid)
-            flat.append(value)
+            append(kid)
+            append(value if type(value) is _FLOAT else check_metric(key, value))
         if flat:
             try:
                 self._journal.append_metrics(_time(), step, flat)
-            except ValueError:
-                raise RunStateError(
-                    f"run {self.uuid} is finished: start a new run to log more"
-                ) from None
+            except (ValueError, TypeError):
+                self._raise_if_finished()
+                raise
+
+    def _raise_if_finished(self) -> None:
+        if self._finished:
+            raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
@@ -203,10 +223,41 @@ class Run:
         check_key(key, "metric key")
         if self._finished:
             raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
-        kid = len(self._key_ids)
-        self._journal.append_key(kid, key)
-        self._key_ids[key] = kid
+        with self._key_lock:  # the system monitor defines keys from its own thread
+            kid = self._key_ids.get(key)
+            if kid is None:
+                kid = len(self._key_ids)
+                self._journal.append_key(kid, key)
+                self._key_ids[key] = kid
         return kid
+
+    def _log_system(self, sample: dict[str, float]) -> None:
+        """System metrics: their own step counter, so the user's steps are not disturbed."""
+        if self._finished:
+            return
+        flat: list[Any] = []
+        for key, value in sample.items():
+            flat.append(self._key_ids.get(key) if key in self._key_ids else self._define_key(key))
+            flat.append(float(value))
+        if flat:
+            self._journal.append_metrics(_time(), self._sys_step, flat)
+            self._sys_step += 1
+
+    def use_input(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Fingerprint an input file or directory; ``labkeep rerun`` checks it is unchanged.
+
+        >>> run.use_input("data/train.csv")  # doctest: +SKIP
+        """
+        from labkeep.capture import fingerprint_input
+
+        fingerprint = fingerprint_input(path, self._client.location.cache_dir)
+        if self._snapshot is not None:
+            self._snapshot.add_input(fingerprint)
+        return fingerprint
+
+    def record_seed(self, seeded: dict[str, Any]) -> None:
+        if self._snapshot is not None:
+            self._snapshot.add_seed(seeded)
 
     def _write_json(self, rtype: int, value: Any) -> None:
         if self._finished:
@@ -224,7 +275,9 @@ class Run:
         self._write_json(j.T_NOTES, text)
         self._notes = text
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output") -> str:
+    def log_artifact(
+        self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output"
+    ) -> str:
         """Store a file (once per content, by sha256) as an artifact of this run; return its name."""
         source = Path(path)
         if source.is_dir():
@@ -234,7 +287,9 @@ class Run:
                 names.append(self.log_artifact(child, f"{name or source.name}/{rel}", kind))
             return name or source.name
         if not source.is_file():
-            raise InvalidInputError(f"artifact {str(path)!r} does not exist: give the path of a file")
+            raise InvalidInputError(
+                f"artifact {str(path)!r} does not exist: give the path of a file"
+            )
         artifact_name = check_key(name or source.name, "artifact name")
         if artifact_name.startswith("/") or ".." in Path(artifact_name).parts:
             raise InvalidInputError(
@@ -248,7 +303,13 @@ class Run:
         return artifact_name
 
     # -- ending ------------------------------------------------------------------------
-    def finish(self, status: str | RunStatus | None = None, *, error: str | None = None, exit_code: int | None = None) -> None:
+    def finish(
+        self,
+        status: str | RunStatus | None = None,
+        *,
+        error: str | None = None,
+        exit_code: int | None = None,
+    ) -> None:
         """End the run (``completed`` unless told otherwise) and wait until everything it
         logged is in the store. Calling it twice is harmless."""
         if self._finished:
@@ -256,10 +317,17 @@ class Run:
         final = RunStatus(status) if status is not None else RunStatus.COMPLETED
         if self._monitor is not None:
             self._monitor.stop()
+        if self._snapshot is not None and not self._snapshot.join():
+            print("labkeep: snapshot capture did not finish in time", file=sys.stderr)
         if not self.attached:
             self._journal.append_json(
                 j.T_FINISH,
-                {"status": final.value, "end_time": _time(), "error": error, "exit_code": exit_code},
+                {
+                    "status": final.value,
+                    "end_time": _time(),
+                    "error": error,
+                    "exit_code": exit_code,
+                },
             )
         self._finished = True
         self._status = final

@@ -111,7 +111,9 @@ class RunView:
 class RunList(Sequence[RunView]):
     """Runs of a store, read lazily on first use; iterable, indexable, convertible."""
 
-    def __init__(self, store: Store, experiment: str | None = None, limit: int | None = None) -> None:
+    def __init__(
+        self, store: Store, experiment: str | None = None, limit: int | None = None
+    ) -> None:
         self._store = store
         self._experiment = experiment
         self._limit = limit

@@ -76,6 +76,7 @@ class RunInfo:
     exit_code: int | None = None
     parent_uuid: str | None = None
     deleted: bool = False
+    reproduces_uuid: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -93,6 +94,16 @@ class RunRecord:
     summary: dict[str, Value] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     artifacts: tuple[Artifact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLine:
+    """One line of a run's console output, as the user saw it."""
+
+    id: int
+    stream: str
+    time: float
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkeep.entities import Artifact, MetricHistory, RunInfo, RunRecord, Value
+from labkeep.entities import Artifact, MetricHistory, OutputLine, RunInfo, RunRecord, Value
 
 
 @dataclass(slots=True)
@@ -28,6 +28,7 @@ class RunStart:
     pid: int | None = None
     parent_uuid: str | None = None
     notes: str = ""
+    reproduces_uuid: str | None = None
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ class WriteBatch:
     artifacts: list[Artifact] = field(default_factory=list)
     finish: RunFinish | None = None
     heartbeat: float | None = None
+    snapshot: dict[str, Value] | None = None
+    output: list[tuple[str, float, str]] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
@@ -76,6 +79,8 @@ class WriteBatch:
             or self.metrics
             or self.artifacts
             or self.finish
+            or self.snapshot is not None
+            or self.output
         )
 
 
@@ -94,8 +99,14 @@ class Store(ABC):
         """The journal position up to which ``writer``'s records are in the store (0 if none)."""
 
     @abstractmethod
-    def put_blob(self, path: Path) -> tuple[str, int]:
-        """Store a file by content hash (once per content); return (sha256, size)."""
+    def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
+        """Store a file by content hash (once per content); return (sha256, size).
+
+        A ``sha256`` known from a hash cache lets an already stored blob skip the read."""
+
+    @abstractmethod
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store bytes by content hash; return (sha256, size)."""
 
     @abstractmethod
     def blob_path(self, sha256: str) -> Path:
@@ -115,8 +126,9 @@ class Store(ABC):
         parent_uuid: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        deleted_only: bool = False,
     ) -> list[RunInfo]:
-        """Runs, newest first."""
+        """Runs, newest first (runs in the trash only with ``include_deleted``/``deleted_only``)."""
 
     @abstractmethod
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
@@ -129,6 +141,14 @@ class Store(ABC):
     @abstractmethod
     def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:
         """The raw little-endian (int64 steps, float64 values, float64 times) of one metric."""
+
+    @abstractmethod
+    def get_snapshot(self, number: int) -> dict[str, Value] | None:
+        """The run's reproducibility snapshot (None when it has none)."""
+
+    @abstractmethod
+    def get_output(self, number: int, after: int = 0, limit: int | None = None) -> list[OutputLine]:
+        """Console lines of a run with id greater than ``after``, oldest first."""
 
     @abstractmethod
     def list_experiments(self) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,23 +31,52 @@ class BlobDirectory:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:]
 
-    def put(self, source: Path) -> tuple[str, int]:
+    def put(self, source: Path, sha256: str | None = None) -> tuple[str, int]:
+        """Store a file's content. With ``sha256`` already known (from a hash cache) and that
+        blob present, nothing is read; otherwise the copy is hashed and stored under its own
+        hash, so a file changed in between is never stored under a wrong name."""
+        if sha256 is not None:
+            known = self.path(sha256)
+            if known.exists():
+                return sha256, known.stat().st_size
         if not source.is_file():
             raise InvalidInputError(f"{source} is not a file: give the path of a file to store")
-        sha, size = file_sha256(source)
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        tmp = Path(tmp_name)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+                while block := src.read(_BUFFER):
+                    digest.update(block)
+                    dst.write(block)
+                    size += len(block)
+            return self._settle(tmp, digest.hexdigest()), size
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        sha = hashlib.sha256(data).hexdigest()
+        if self.path(sha).exists():
+            return sha, len(data)
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as dst:
+            dst.write(data)
+        return self._settle(Path(tmp_name), sha), len(data)
+
+    def _settle(self, tmp: Path, sha: str) -> str:
+        """Move a written temporary file to its content address (or drop it if already there)."""
         target = self.path(sha)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            os.close(fd)
-            try:
-                shutil.copyfile(source, tmp)
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return sha, size
+        if target.exists():
+            tmp.unlink()
+            return sha
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+        return sha
 
     def get(self, sha256: str) -> Path:
         target = self.path(sha256)

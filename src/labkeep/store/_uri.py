@@ -8,7 +8,6 @@ argument point elsewhere: a directory path, ``sqlite:///path/to/file.db``,
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,11 @@ class StoreLocation:
     blob_dir: Path
 
     @property
+    def cache_dir(self) -> Path:
+        """Local caches (file hashes, detected flags)."""
+        return self.journal_dir.parent / "cache"
+
+    @property
     def sqlite_path(self) -> Path:
         return Path(self.db_url.removeprefix("sqlite:///"))
 
@@ -52,11 +56,15 @@ def _find_enclosing(start: Path) -> Path | None:
 
 
 def _cache_dir(uri: str) -> Path:
+    import hashlib
+
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkeep"
     return base / hashlib.sha256(uri.encode()).hexdigest()[:16]
 
 
-def locate_store(uri: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> StoreLocation:
+def locate_store(
+    uri: str | os.PathLike[str] | None = None, cwd: Path | None = None
+) -> StoreLocation:
     """Resolve ``uri`` (or ``LABKEEP_HOME``, or the nearest ``.labkeep``) to a location.
 
     >>> locate_store("/tmp/exp").db_url
@@ -72,7 +80,11 @@ def locate_store(uri: str | os.PathLike[str] | None = None, cwd: Path | None = N
         cache = _cache_dir(url)
         blob_root = os.environ.get("LABKEEP_ARTIFACTS")
         return StoreLocation(
-            "postgresql", raw, url, cache / "journals", Path(blob_root) if blob_root else cache / "blobs"
+            "postgresql",
+            raw,
+            url,
+            cache / "journals",
+            Path(blob_root) if blob_root else cache / "blobs",
         )
     if raw.startswith(("http://", "https://")):
         cache = _cache_dir(raw)

@@ -7,6 +7,7 @@ merged with what is already there so several writers can log to one run.
 
 from __future__ import annotations
 
+import json
 import math
 from array import array
 from typing import Any
@@ -18,6 +19,7 @@ from labkeep.store._base import MetricColumns, WriteBatch
 from labkeep.store.sql._connect import Connection
 
 CHUNK_POINTS = 65536
+COMPACT_BELOW = 1024
 
 _UPSERT_VALUE = """
 INSERT INTO {table} (run_number, key, vtype, num, text, json) VALUES (?, ?, ?, ?, ?, ?)
@@ -98,6 +100,21 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
                 ),
                 (number, art.path, art.sha256, art.size, art.kind, art.created),
             )
+        if batch.snapshot is not None:
+            cur.execute(
+                sql(
+                    "INSERT INTO snapshots (run_number, data) VALUES (?, ?) "
+                    "ON CONFLICT (run_number) DO UPDATE SET data = excluded.data"
+                ),
+                (number, json.dumps(batch.snapshot, allow_nan=True)),
+            )
+        if batch.output:
+            cur.executemany(
+                sql(
+                    "INSERT INTO output_lines (run_number, stream, time, text) VALUES (?, ?, ?, ?)"
+                ),
+                [(number, stream, t, text) for stream, t, text in batch.output],
+            )
         heartbeat = batch.heartbeat
         if batch.finish is not None:
             fin = batch.finish
@@ -142,8 +159,8 @@ def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
     cur.execute(
         sql(
             "INSERT INTO runs (uuid, experiment_id, name, status, start_time, heartbeat, "
-            "username, host, pid, notes, parent_uuid, deleted) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING"
+            "username, host, pid, notes, parent_uuid, deleted, reproduces_uuid) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING"
         ),
         (
             start.uuid,
@@ -157,6 +174,7 @@ def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
             start.notes,
             start.parent_uuid,
             False,
+            start.reproduces_uuid,
         ),
     )
     if not start.name:
@@ -166,7 +184,9 @@ def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
         )
 
 
-def _upsert_values(cur: Any, conn: Connection, table: str, number: int, values: dict[str, Any]) -> None:
+def _upsert_values(
+    cur: Any, conn: Connection, table: str, number: int, values: dict[str, Any]
+) -> None:
     cur.executemany(
         conn.sql(_UPSERT_VALUE.format(table=table)),
         [(number, key, *encode_value(value)) for key, value in values.items()],
@@ -188,7 +208,9 @@ def _summarise(values: array[float]) -> tuple[float | None, float | None]:
     return min(finite), max(finite)
 
 
-def _insert_metrics(cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns]) -> None:
+def _insert_metrics(
+    cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns]
+) -> None:
     chunks: list[tuple[Any, ...]] = []
     summaries = []
     for key, cols in metrics.items():
@@ -236,14 +258,15 @@ def _chunk_rows(number: int, key: str, cols: MetricColumns) -> list[tuple[Any, .
 
 
 def _compact(cur: Any, conn: Connection, number: int) -> None:
-    """Merge a finished run's small chunks (one per flush while it was live) per key."""
+    """Merge a finished run's small chunks (one per flush while it was live) per key, for
+    keys logged slowly enough that their chunks average fewer than COMPACT_BELOW points."""
     sql = conn.sql
     cur.execute(
         sql(
             "SELECT key FROM metric_chunks WHERE run_number = ? GROUP BY key "
-            "HAVING COUNT(*) > 1 AND MIN(n) < ?"
+            "HAVING COUNT(*) > 1 AND SUM(n) < ? * COUNT(*)"
         ),
-        (number, CHUNK_POINTS // 4),
+        (number, COMPACT_BELOW),
     )
     for (key,) in cur.fetchall():
         cur.execute(
@@ -273,4 +296,3 @@ def mark_killed(conn: Connection, numbers: list[int], end_times: list[float]) ->
             ),
             [(t, n) for n, t in zip(numbers, end_times, strict=True)],
         )
-

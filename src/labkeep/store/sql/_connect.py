@@ -20,7 +20,7 @@ from labkeep.store._uri import StoreLocation
 
 # Kept in sync with ``_schema.SCHEMA_REVISION`` (a test checks), so that checking the schema
 # does not import SQLAlchemy.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 BUSY_TIMEOUT_S = 120.0
 
 
@@ -144,9 +144,7 @@ def _connect_postgresql(location: StoreLocation) -> Connection:
     try:
         import psycopg
     except ImportError as exc:
-        raise StoreError(
-            "PostgreSQL stores need psycopg: pip install 'labkeep[postgres]'"
-        ) from exc
+        raise StoreError("PostgreSQL stores need psycopg: pip install 'labkeep[postgres]'") from exc
     dsn = "postgresql://" + location.db_url.split("://", 1)[1]
     try:
         raw = psycopg.connect(dsn, connect_timeout=10)

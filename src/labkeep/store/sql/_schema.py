@@ -21,7 +21,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 experiments = Table(
     "experiments",
@@ -51,6 +51,8 @@ runs = Table(
     Column("exit_code", Integer),
     Column("parent_uuid", String(36)),
     Column("deleted", Boolean, nullable=False, server_default="0"),
+    # The run this one re-executes (``labkeep rerun``).
+    Column("reproduces_uuid", String(36)),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_parent", "parent_uuid"),
@@ -71,10 +73,16 @@ def _value_table(name: str) -> Table:
     return Table(
         name,
         metadata,
-        Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+        Column(
+            "run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True
+        ),
         Column("key", String(250), primary_key=True),
-        *(Column(col, typ, nullable=(col != "vtype" and col != "json")) for col, typ in _VALUE_COLUMNS),
-        Index(f"ix_{name}_key_num", "key", "num"),
+        *(
+            Column(col, typ, nullable=(col != "vtype" and col != "json"))
+            for col, typ in _VALUE_COLUMNS
+        ),
+        # Covering: a filter on a key's value finds run numbers without touching the table.
+        Index(f"ix_{name}_key_num", "key", "num", "run_number"),
     )
 
 
@@ -93,7 +101,7 @@ metrics = Table(
     Column("min", Float),
     Column("max", Float),
     Column("count", BigInteger, nullable=False),
-    Index("ix_metrics_key_last", "key", "last"),
+    Index("ix_metrics_key_last", "key", "last", "run_number"),
 )
 
 # Points are packed per key into chunks of little-endian int64 steps, float64 values (vals) and
@@ -149,4 +157,26 @@ journal_positions = Table(
     Column("writer", String(80), primary_key=True),
     Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), nullable=False),
     Column("position", BigInteger, nullable=False),
+)
+
+# What reproduces a run: small sections inline as JSON; large, often repeated parts (the code
+# manifest, the package list, the uncommitted diff) as content-addressed blobs named in it, so
+# a hundred runs of unchanged code store those once.
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+    Column("data", Text, nullable=False),
+)
+
+# Console output, one row per line as the user saw it (progress bars collapsed).
+output_lines = Table(
+    "output_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), nullable=False),
+    Column("stream", String(8), nullable=False),
+    Column("time", Float, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_output_lines_run", "run_number", "id"),
 )

@@ -15,6 +15,7 @@ from labkeep.entities import (
     Artifact,
     MetricHistory,
     MetricSummary,
+    OutputLine,
     RunInfo,
     RunRecord,
     RunStatus,
@@ -89,8 +90,11 @@ class SqlStore(Store):
                 conn.raw.commit()
             return 0 if row is None else int(row[0])
 
-    def put_blob(self, path: Path) -> tuple[str, int]:
-        return self.blobs.put(path)
+    def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
+        return self.blobs.put(path, sha256)
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        return self.blobs.put_bytes(data)
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs.get(sha256)
@@ -129,6 +133,7 @@ class SqlStore(Store):
             exit_code=m["exit_code"],
             parent_uuid=m["parent_uuid"],
             deleted=bool(m["deleted"]),
+            reproduces_uuid=m["reproduces_uuid"],
         )
 
     def resolve_run(self, ref: str | int) -> RunInfo:
@@ -155,7 +160,9 @@ class SqlStore(Store):
                 return self._info(rows[0])
             if len(rows) > 1:
                 numbers = ", ".join(str(r.number) for r in rows[:10])
-                raise AmbiguousRefError(f"{len(rows)} runs are named {text!r} ({numbers}): use a number")
+                raise AmbiguousRefError(
+                    f"{len(rows)} runs are named {text!r} ({numbers}): use a number"
+                )
             prefix = text.lower()
             if len(prefix) >= 4 and all(c in "0123456789abcdef-" for c in prefix):
                 rows = conn.execute(
@@ -282,6 +289,34 @@ class SqlStore(Store):
         times.frombytes(times_b)
         return MetricHistory(key, steps.tolist(), vals.tolist(), times.tolist())
 
+    def get_snapshot(self, number: int) -> dict[str, Any] | None:
+        from sqlalchemy import select
+
+        from labkeep.store.sql._schema import snapshots
+
+        with self.engine.connect() as conn:
+            q = select(snapshots.c.data).where(snapshots.c.run_number == number)
+            data = conn.execute(q).scalar()
+        if data is None:
+            return None
+        snapshot: dict[str, Any] = json.loads(data)
+        return snapshot
+
+    def get_output(self, number: int, after: int = 0, limit: int | None = None) -> list[OutputLine]:
+        from sqlalchemy import select
+
+        from labkeep.store.sql._schema import output_lines as ol
+
+        q = (
+            select(ol.c.id, ol.c.stream, ol.c.time, ol.c.text)
+            .where(ol.c.run_number == number, ol.c.id > after)
+            .order_by(ol.c.id)
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [OutputLine(*row) for row in conn.execute(q)]
+
     def metric_keys(self, number: int) -> list[str]:
         from sqlalchemy import select
 
@@ -320,7 +355,10 @@ class SqlStore(Store):
 
     def set_notes(self, number: int, notes: str) -> None:
         batch = WriteBatch(
-            run_uuid=self._uuid_of(number), writer=f"edit-{uuid_mod.uuid4()}", position=1, notes=notes
+            run_uuid=self._uuid_of(number),
+            writer=f"edit-{uuid_mod.uuid4()}",
+            position=1,
+            notes=notes,
         )
         self._apply_edit(batch)
 
@@ -330,7 +368,9 @@ class SqlStore(Store):
             conn = self.writer()
             _apply.apply_batch(conn, batch)
             with conn.transaction() as cur:
-                cur.execute(conn.sql("DELETE FROM journal_positions WHERE writer = ?"), (batch.writer,))
+                cur.execute(
+                    conn.sql("DELETE FROM journal_positions WHERE writer = ?"), (batch.writer,)
+                )
 
     def _uuid_of(self, number: int) -> str:
         from sqlalchemy import select
@@ -349,7 +389,9 @@ class SqlStore(Store):
         from labkeep.store.sql._schema import runs
 
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted))
+            conn.execute(
+                update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted)
+            )
 
     def purge(self, numbers: Sequence[int]) -> int:
         from sqlalchemy import delete, select
@@ -374,6 +416,8 @@ class SqlStore(Store):
                 s.tags,
                 s.artifacts,
                 s.journal_positions,
+                s.snapshots,
+                s.output_lines,
             ):
                 conn.execute(delete(table).where(table.c.run_number.in_(doomed)))
             conn.execute(delete(s.runs).where(s.runs.c.number.in_(doomed)))

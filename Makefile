@@ -1,0 +1,44 @@
+# The commands a person types. Everything installs into .venv; nothing else is needed
+# but Python 3.11, git and make.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Re-install when pyproject.toml changes.
+$(VENV)/.base: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[examples]"
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[dev]"
+	touch $@ $(VENV)/.base
+
+demo: $(VENV)/.base ## run the bundled examples on the default SQLite store and show them
+	$(BIN)/python examples/iris.py
+	$(BIN)/labkeep runs -e iris
+
+test: $(VENV)/.dev ## the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev ## ruff and mypy --strict
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy --strict src/
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix src tests benchmarks examples
+	$(BIN)/ruff format src tests benchmarks examples
+
+bench: $(VENV)/.dev ## benchmarks against MLflow; writes benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .labkeep .bench build dist src/*.egg-info

@@ -1,0 +1,5 @@
+"""The ``labkeep`` command line. Only this layer prints to the terminal."""
+
+from labkeep.cli._main import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,284 @@
+"""``labkeep runs`` and ``labkeep show``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import Any
+
+import click
+
+from labkeep.cli._context import client_from
+from labkeep.cli._format import (
+    format_duration,
+    format_size,
+    format_time,
+    format_timestamp,
+    format_value,
+    status_text,
+)
+from labkeep.entities import RunRecord
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def leading_keys(
+    records: list[RunRecord], max_params: int, max_metrics: int
+) -> tuple[list[str], list[str]]:
+    """The params that tell the runs apart (varying first), and the most common metrics."""
+    seen: Counter[str] = Counter()
+    values: dict[str, set[str]] = {}
+    metric_seen: Counter[str] = Counter()
+    for rec in records:
+        for key, value in rec.params.items():
+            seen[key] += 1
+            values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+        for key in rec.metrics:
+            if not key.startswith("sys/"):
+                metric_seen[key] += 1
+    params = sorted(seen, key=lambda k: (-(len(values[k]) > 1), -seen[k], k))[:max_params]
+    metrics = sorted(metric_seen, key=lambda k: (-metric_seen[k], k))[:max_metrics]
+    return params, metrics
+
+
+@click.command("runs")
+@click.option("-e", "--experiment", help="Only runs of this experiment.")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most N runs.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Show every run (no limit).")
+@click.option("--deleted", is_flag=True, help="Show the runs in the trash instead.")
+@click.option(
+    "--params",
+    "max_params",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="How many param columns.",
+)
+@click.option(
+    "--metrics",
+    "max_metrics",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="How many metric columns.",
+)
+@click.pass_context
+def runs_command(
+    ctx: click.Context,
+    experiment: str | None,
+    limit: int,
+    show_all: bool,
+    deleted: bool,
+    max_params: int,
+    max_metrics: int,
+) -> None:
+    """List runs, newest first: number, name, experiment, status, start, duration,
+    the params that tell them apart and their last metric values."""
+    from rich.table import Table
+
+    client = client_from(ctx)
+    client.recover()
+    console = _console()
+    store = client.store
+    if not store.exists():
+        console.print(f"No runs yet in {client.location.uri}.")
+        return
+    infos = store.list_runs(experiment, limit=None if show_all else limit, deleted_only=deleted)
+    if not infos:
+        where = f" in experiment {experiment!r}" if experiment else ""
+        console.print(f"No {'deleted ' if deleted else ''}runs{where} in {client.location.uri}.")
+        return
+    records = store.get_records([i.number for i in infos])
+    # What fits beside the fixed columns (~60 characters), about 10 characters a column.
+    budget = max(0, (console.width - 60) // 10)
+    max_metrics = min(max_metrics, (budget + 1) // 2)
+    max_params = min(max_params, budget - max_metrics)
+    param_keys, metric_keys = leading_keys(records, max_params, max_metrics)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("#", justify="right", style="cyan", no_wrap=True)
+    table.add_column("name", no_wrap=True, min_width=8, overflow="ellipsis")
+    table.add_column("experiment", no_wrap=True, min_width=7, overflow="ellipsis")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    for key in param_keys:
+        table.add_column(key, no_wrap=True, overflow="ellipsis", style="dim")
+    for key in metric_keys:
+        table.add_column(key, justify="right", no_wrap=True, overflow="ellipsis")
+    for rec in records:
+        info = rec.info
+        cells = [
+            str(info.number),
+            info.name,
+            info.experiment,
+            status_text(info.status.value),
+            format_time(info.start_time),
+            format_duration(info.duration),
+        ]
+        cells += [format_value(rec.params[k]) if k in rec.params else "" for k in param_keys]
+        cells += [
+            format_value(rec.metrics[k].last) if k in rec.metrics else "" for k in metric_keys
+        ]
+        table.add_row(*cells)
+    console.print(table)
+    if not show_all and len(infos) == limit:
+        console.print(f"[dim](the newest {limit}; --all or --limit for more)[/]")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: non-finite floats become the strings 'nan', 'inf', '-inf'."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def record_as_dict(rec: RunRecord) -> dict[str, Any]:
+    info = rec.info
+    plain: dict[str, Any] = _plain(
+        {
+            "number": info.number,
+            "uuid": info.uuid,
+            "name": info.name,
+            "experiment": info.experiment,
+            "status": info.status.value,
+            "start_time": info.start_time,
+            "end_time": info.end_time,
+            "duration": info.duration,
+            "user": info.user,
+            "host": info.host,
+            "pid": info.pid,
+            "exit_code": info.exit_code,
+            "parent_uuid": info.parent_uuid,
+            "deleted": info.deleted,
+            "notes": info.notes,
+            "error": info.error,
+            "tags": list(rec.tags),
+            "params": rec.params,
+            "metrics": {
+                k: {
+                    "last": m.last,
+                    "last_step": m.last_step,
+                    "min": m.min,
+                    "max": m.max,
+                    "count": m.count,
+                }
+                for k, m in rec.metrics.items()
+            },
+            "summary": rec.summary,
+            "artifacts": [
+                {"path": a.path, "sha256": a.sha256, "size": a.size, "kind": a.kind}
+                for a in rec.artifacts
+            ],
+        }
+    )
+    return plain
+
+
+@click.command("show")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@click.pass_context
+def show_command(ctx: click.Context, run: str, as_json: bool) -> None:
+    """Everything about one run. RUN is a number, a name, a uuid prefix or 'last'."""
+    client = client_from(ctx)
+    view = client.get_run(run)
+    rec = view.record
+    if as_json:
+        click.echo(json.dumps(record_as_dict(rec), indent=2))
+        return
+    render_record(rec)
+
+
+def render_record(rec: RunRecord) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    console = _console()
+    info = rec.info
+    overview = Table.grid(padding=(0, 2))
+    overview.add_column(style="bold")
+    overview.add_column()
+    rows = [
+        ("run", f"{info.number}  {info.name}"),
+        ("uuid", info.uuid),
+        ("experiment", info.experiment),
+        (
+            "status",
+            status_text(info.status.value) + (" [dim](in the trash)[/]" if info.deleted else ""),
+        ),
+        ("started", format_timestamp(info.start_time)),
+        ("ended", format_timestamp(info.end_time)),
+        ("duration", format_duration(info.duration)),
+        ("user@host", f"{info.user}@{info.host}" + (f" (pid {info.pid})" if info.pid else "")),
+    ]
+    if info.exit_code is not None:
+        rows.append(("exit code", str(info.exit_code)))
+    if info.parent_uuid:
+        rows.append(("parent", info.parent_uuid))
+    if rec.tags:
+        rows.append(("tags", ", ".join(rec.tags)))
+    for label, value in rows:
+        overview.add_row(label, value)
+    console.print(Panel(overview, title=f"run {info.number}", title_align="left"))
+    if info.notes:
+        console.print(Panel(info.notes, title="notes", title_align="left"))
+    if rec.params:
+        table = Table(title="params", title_justify="left", box=None, header_style="bold")
+        table.add_column("key")
+        table.add_column("value", overflow="fold")
+        for key, value in rec.params.items():
+            table.add_row(key, format_value(value))
+        console.print(table)
+    if rec.metrics:
+        table = Table(title="metrics", title_justify="left", box=None, header_style="bold")
+        for col in ("key", "last", "min", "max", "count", "last step"):
+            table.add_column(col, justify="left" if col == "key" else "right")
+        for key, m in rec.metrics.items():
+            table.add_row(
+                key,
+                format_value(m.last),
+                format_value(m.min),
+                format_value(m.max),
+                str(m.count),
+                str(m.last_step),
+            )
+        console.print(table)
+    if rec.summary:
+        table = Table(title="summary", title_justify="left", box=None, header_style="bold")
+        table.add_column("key")
+        table.add_column("value", overflow="fold")
+        for key, value in rec.summary.items():
+            table.add_row(key, format_value(value))
+        console.print(table)
+    if rec.artifacts:
+        table = Table(title="artifacts", title_justify="left", box=None, header_style="bold")
+        table.add_column("path", overflow="fold")
+        table.add_column("size", justify="right")
+        table.add_column("sha256")
+        for art in rec.artifacts:
+            table.add_row(art.path, format_size(art.size), art.sha256[:12])
+        console.print(table)
+    if info.error:
+        from rich.text import Text
+
+        console.print(
+            Panel(
+                Text(info.error.rstrip()), title="failure", title_align="left", border_style="red"
+            )
+        )

@@ -1,0 +1,249 @@
+"""Flag detection for scripts and notebooks, cached by content hash.
+
+A script that imports argparse or click (or typer) is run once in a subprocess with its argument
+parsing intercepted (see ``_intercept.py``); any other script, or one whose parser was never
+reached, gets its module-level literal globals, read with :mod:`ast` and never executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from labkeep._version import __version__
+from labkeep.errors import InvalidInputError
+from labkeep.runner._config_file import config_flags, is_config_path
+from labkeep.runner._flag import Flag, FlagSet, Interface
+from labkeep.runner._script_globals import global_flags
+
+#: Seconds a script may take to reach its argument parser during detection.
+DETECT_TIMEOUT = 10.0
+
+_INTERCEPT = Path(__file__).with_name("_intercept.py")
+_CACHE_FORMAT = 1
+
+
+def detect_flags(
+    path: Path,
+    cache_dir: Path | None = None,
+    *,
+    config: Path | None = None,
+    python: str | None = None,
+    timeout: float = DETECT_TIMEOUT,
+) -> FlagSet:
+    """Detect the flags of the script or notebook at ``path``.
+
+    ``config`` is a YAML/JSON file the run will pass as ``--config`` (by default, the file named
+    by the script's own ``--config`` default, if it exists); its keys become ``config`` flags.
+    ``python`` is the interpreter that runs argparse/click scripts (default: this one). With
+    ``cache_dir``, the result is stored under a hash of the script's bytes, the config's bytes
+    and the labkeep version, and a later call with the same inputs reads it back instead of
+    starting a subprocess.
+
+    >>> flags = detect_flags(Path("train.py"), Path(".labkeep/cache/flags"))  # doctest: +SKIP
+    >>> flags.defaults()  # doctest: +SKIP
+    {'lr': 0.01, 'epochs': 10}
+    """
+    path = Path(path)
+    data = _read(path)
+    python = python or sys.executable
+    config_bytes = _read(config) if config is not None else b""
+    key = _cache_key(data, config, config_bytes, python)
+    if cache_dir is not None:
+        cached = _read_cache(cache_dir, key)
+        if cached is not None:
+            return cached.with_source(path)
+    if path.suffix.lower() == ".ipynb":
+        from labkeep.runner._notebook_flags import detect_notebook_flags
+
+        found = detect_notebook_flags(path, data)
+    else:
+        found = _detect_script(path, data, python, timeout)
+    found = _add_config_flags(found, config)
+    if cache_dir is not None and not found.warnings:
+        _write_cache(cache_dir, key, found)
+    return found
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}; check the path") from None
+
+
+def _cache_key(data: bytes, config: Path | None, config_bytes: bytes, python: str) -> str:
+    digest = hashlib.sha256()
+    for part in (
+        f"labkeep {__version__} format {_CACHE_FORMAT}".encode(),
+        data,
+        str(config.resolve() if config is not None else "").encode(),
+        config_bytes,
+        python.encode(),
+    ):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _read_cache(cache_dir: Path, key: str) -> FlagSet | None:
+    try:
+        record = json.loads((cache_dir / f"{key}.json").read_text(encoding="utf-8"))
+        flags = FlagSet.from_dict(record)
+        # A config found through the script's --config default is not part of the key.
+        if flags.config_file is not None and record.get("config_sha256") != _file_sha256(
+            flags.config_file
+        ):
+            return None
+        return flags
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing, unreadable or stale: detect again and rewrite it
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_cache(cache_dir: Path, key: str, flags: FlagSet) -> None:
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".flags-", suffix=".tmp")
+        record = flags.to_dict()
+        if flags.config_file is not None:
+            record["config_sha256"] = _file_sha256(flags.config_file)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f)
+        os.replace(tmp, cache_dir / f"{key}.json")
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def cache_path(
+    path: Path, cache_dir: Path, *, config: Path | None = None, python: str | None = None
+) -> Path:
+    """Where :func:`detect_flags` caches the flags of ``path`` as it is now."""
+    config_bytes = _read(config) if config is not None else b""
+    key = _cache_key(_read(path), config, config_bytes, python or sys.executable)
+    return cache_dir / f"{key}.json"
+
+
+def parser_modes(tree: ast.Module) -> list[str]:
+    """Which argument parsers a script imports anywhere: ``["argparse", "click"]`` or fewer."""
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    modes = []
+    if "argparse" in modules:
+        modes.append("argparse")
+    if modules & {"click", "typer"}:
+        modes.append("click")
+    return modes
+
+
+def _detect_script(path: Path, data: bytes, python: str, timeout: float) -> FlagSet:
+    try:
+        tree = ast.parse(data, filename=str(path))
+    except SyntaxError as exc:
+        raise InvalidInputError(
+            f"cannot parse {path.name} line {exc.lineno}: {exc.msg}; fix the syntax error"
+        ) from None
+    warnings: list[str] = []
+    modes = parser_modes(tree)
+    if modes:
+        outcome = _intercept(path, modes, python, timeout)
+        if isinstance(outcome, tuple):
+            interface, flags = outcome
+            return FlagSet(source=path, interface=interface, flags=flags)
+        warnings.append(outcome)
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    return FlagSet(
+        source=path,
+        interface="globals",
+        flags=tuple(global_flags(tree, lines)),
+        warnings=tuple(warnings),
+    )
+
+
+def _intercept(
+    path: Path, modes: list[str], python: str, timeout: float
+) -> tuple[Interface, tuple[Flag, ...]] | str:
+    """Run the interceptor: the parser's flags, or a one-line reason why there are none."""
+    fd, out = tempfile.mkstemp(prefix="labkeep-flags-", suffix=".json")
+    os.close(fd)
+    try:
+        try:
+            proc = subprocess.run(
+                [python, str(_INTERCEPT), out, ",".join(modes), str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"{path.name} did not reach its argument parser within {timeout:g} s"
+        except OSError as exc:
+            return f"cannot start {python} to detect flags: {exc.strerror}"
+        try:
+            with open(out, encoding="utf-8") as f:
+                report = json.load(f)
+        except ValueError:
+            err = proc.stderr.decode(errors="replace").strip().splitlines()
+            last = err[-1] if err else f"exit status {proc.returncode}"
+            return f"flag detection for {path.name} failed: {last}"
+    finally:
+        os.unlink(out)
+    status = report.get("status")
+    if status == "ok":
+        flags = tuple(Flag.from_dict(record) for record in report["flags"])
+        return report["interface"], flags
+    if status == "error":
+        return f"{path.name} raised {report['error']} before parsing its arguments"
+    return f"{path.name} ended without parsing its arguments"
+
+
+def _add_config_flags(found: FlagSet, config: Path | None) -> FlagSet:
+    option_flag = next(
+        (f for f in found.flags if f.kind in ("argparse", "click") and f.name == "config"), None
+    )
+    option = option_flag.option if option_flag is not None else "--config"
+    is_default = False
+    if config is None and option_flag is not None and isinstance(option_flag.default, str):
+        config = _find_default_config(option_flag.default, found.source)
+        is_default = config is not None
+    if config is None:
+        return found
+    if not is_config_path(config):
+        raise InvalidInputError(f"config {config} must be a .json, .yaml or .yml file")
+    taken = {f.name for f in found.flags}
+    extra = tuple(f for f in config_flags(config) if f.name not in taken)
+    return FlagSet(
+        source=found.source,
+        interface=found.interface,
+        flags=found.flags + extra,
+        config_file=config,
+        config_option=option,
+        config_is_default=is_default,
+        warnings=found.warnings,
+    )
+
+
+def _find_default_config(default: str, script: Path) -> Path | None:
+    """The script's ``--config`` default as a file: relative to the working dir, else the script."""
+    candidate = Path(default)
+    if not default or not is_config_path(candidate):
+        return None
+    for base in (Path.cwd(), script.parent):
+        full = candidate if candidate.is_absolute() else base / candidate
+        if full.is_file():
+            return full
+    return None

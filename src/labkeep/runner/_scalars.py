@@ -1,0 +1,239 @@
+"""Output scalars: metrics read from what a script prints, as Guild AI does.
+
+Default rules, for scripts that print instead of logging:
+
+- a whole line ``key: value`` is a scalar (Guild's default), also ``key: value (step 10)``;
+- ``key=value`` and ``key: value`` pairs inside a line are scalars, as in
+  ``epoch 3 acc=0.9 loss=0.4`` or Keras' ``- loss: 0.29 - accuracy: 0.91``;
+- a line that starts with ``step N``, ``epoch N``, ``iter N`` or ``iteration N`` (``Epoch 2/10``
+  too) records that counter under its lowercase name;
+- the step starts at 0 and advances by one when a key is seen again (so a loop printing
+  ``loss`` and ``acc`` yields one step per iteration) until a step is given explicitly: a key
+  named ``step`` (configurable, ``step_keys``) or a ``(step N)`` suffix sets it, and from then
+  on the script's own steps are used as they are;
+- keys in ``ignore_keys`` (a runner passes the flag names, since scripts echo their flags)
+  are not recorded.
+
+Only the text a line finally showed counts: in ``"loss=0.9\\rloss=0.5\\n"`` (a progress bar
+redrawn with ``\\r``) the scalar is ``loss=0.5``.
+
+User patterns replace the defaults: regexes with named groups ``key`` and ``value`` (and
+optionally ``step``), or ``{key: regex}`` with one group (or a ``value`` group) per fixed key, a
+key ``step`` setting the step. Guild's ``\\key``, ``\\value`` and ``\\step`` macros work.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from labkeep.errors import InvalidInputError
+
+_NUMBER = (
+    r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+    r"|[-+]?(?:[iI]nf(?:inity)?|INF|[nN]a[nN]|NAN)"
+)
+_MACROS = {r"\key": r"[^ \t]+", r"\value": f"(?:{_NUMBER})", r"\step": r"[0-9]+"}
+
+# ``loss: 0.12`` as a whole line (no leading space, Guild's rule), optionally ``(step 5)``.
+_LINE = re.compile(
+    rf"(?P<key>[^\s:=]+):[ \t]+(?P<value>{_NUMBER})(?:[ \t]+\((?:step[ \t]+)?(?P<step>\d+)\))?[ \t]*"
+)
+# ``acc=0.9`` / ``loss: 0.4`` pairs, bounded by spaces or punctuation on both sides.
+_PAIR = re.compile(
+    rf"(?<![^\s,;|(\[{{])(?P<key>[A-Za-z_][\w.\-/]*)(?::[ \t]*|[ \t]*=[ \t]*)(?P<value>{_NUMBER})"
+    r"(?![^\s,;|)\]}])"
+)
+# ``epoch 3``, ``Step 120:``, ``Epoch 2/10`` at the start of a line.
+_COUNTER = re.compile(
+    r"[ \t]*(?P<key>step|epoch|iter|iteration)[ \t]+(?P<value>\d+)(?:/\d+)?(?=$|[\s,:;|\-])",
+    re.IGNORECASE,
+)
+
+
+class ScalarPoint(NamedTuple):
+    """One scalar read from output: ``loss`` was ``0.12`` at step ``3``."""
+
+    key: str
+    value: float
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    regex: re.Pattern[str]
+    key: str | None  # fixed key, or None: the ``key`` group names it
+
+
+class OutputScalarParser:
+    """Turn chunks of a child's stdout into :class:`ScalarPoint` s, as they arrive.
+
+    >>> parser = OutputScalarParser()
+    >>> parser.feed("loss: 0.5\\nacc=0.7 loss=0.4\\n")
+    [ScalarPoint(key='loss', value=0.5, step=0), ScalarPoint(key='acc', value=0.7, step=1), \
+ScalarPoint(key='loss', value=0.4, step=1)]
+    """
+
+    def __init__(
+        self,
+        patterns: Sequence[str] | Mapping[str, str] | None = None,
+        *,
+        enabled: bool = True,
+        step_keys: Iterable[str] = ("step",),
+        ignore_keys: Iterable[str] = (),
+    ) -> None:
+        self.enabled = enabled
+        self._patterns = None if patterns is None else _compile(patterns)
+        self._step_keys = frozenset(step_keys)
+        self._ignore = frozenset(ignore_keys)
+        self._buffer = ""
+        self._step = 0
+        self._explicit = False
+        self._seen: set[str] = set()
+
+    @property
+    def step(self) -> int:
+        """The step the next scalar without an explicit step will get."""
+        return self._step
+
+    def feed(self, chunk: str) -> list[ScalarPoint]:
+        """Scalars in the complete lines of ``chunk`` (a partial last line waits for more)."""
+        if not self.enabled:
+            return []
+        text = self._buffer + chunk if self._buffer else chunk
+        lines = text.split("\n")
+        self._buffer = _last_shown(lines.pop(), keep_cr=True)
+        points: list[ScalarPoint] = []
+        for line in lines:
+            if "\r" in line:
+                line = _last_shown(line, keep_cr=False)
+            self._parse_line(line, points)
+        return points
+
+    def close(self) -> list[ScalarPoint]:
+        """Scalars in the last line when the output ended without a newline."""
+        rest, self._buffer = self._buffer, ""
+        points: list[ScalarPoint] = []
+        if self.enabled and rest:
+            self._parse_line(_last_shown(rest, keep_cr=False), points)
+        return points
+
+    def parse_line(self, line: str) -> list[ScalarPoint]:
+        """Scalars in one complete line (no newline), updating the step like :meth:`feed`."""
+        points: list[ScalarPoint] = []
+        if self.enabled:
+            self._parse_line(line, points)
+        return points
+
+    def _parse_line(self, line: str, out: list[ScalarPoint]) -> None:
+        if self._patterns is not None:
+            self._match_patterns(line, out)
+            return
+        if ":" in line or "=" in line:
+            whole = _LINE.fullmatch(line)
+            if whole is not None:
+                key, value, step = whole.groups()
+                self._record([(key, value)], step, out)
+                return
+            found: list[tuple[str, str]] = _PAIR.findall(line)
+        else:
+            found = []  # most output: only a leading counter (``Epoch 2/10``) can match
+        counter = _COUNTER.match(line)
+        if counter is not None:
+            found.insert(0, (counter[1].lower(), counter[2]))
+        if found:
+            self._record(found, None, out)
+
+    def _match_patterns(self, line: str, out: list[ScalarPoint]) -> None:
+        assert self._patterns is not None
+        found: list[tuple[str, str]] = []
+        step: str | None = None
+        for pattern in self._patterns:
+            for match in pattern.regex.finditer(line):
+                groups = match.groupdict()
+                if pattern.key is not None:
+                    value = groups["value"] if "value" in groups else match.group(1)
+                    found.append((pattern.key, value))
+                elif "key" in groups:
+                    found.append((groups["key"], groups["value"]))
+                else:
+                    found.append((match.group(1), match.group(2)))
+                if groups.get("step") is not None:
+                    step = groups["step"]
+        if found:
+            self._record(found, step, out)
+
+    def _record(
+        self, found: list[tuple[str, str]], step_text: str | None, out: list[ScalarPoint]
+    ) -> None:
+        step_keys, ignore = self._step_keys, self._ignore
+        scalars: list[tuple[str, float]] = []
+        explicit_step = None if step_text is None else int(step_text)
+        for key, text in found:
+            try:
+                value = float(text)
+            except (TypeError, ValueError):
+                continue
+            if key in step_keys:
+                if value.is_integer():
+                    explicit_step = int(value)
+            elif key not in ignore:
+                scalars.append((key, value))
+        seen = self._seen
+        if explicit_step is not None:
+            self._step = explicit_step
+            self._explicit = True
+            seen.clear()
+        elif not self._explicit and any(key in seen for key, _ in scalars):
+            self._step += 1
+            seen.clear()
+        step = self._step
+        for key, value in scalars:
+            seen.add(key)
+            out.append(ScalarPoint(key, value, step))
+
+
+def _last_shown(line: str, *, keep_cr: bool) -> str:
+    """The text a terminal line ends up showing: what followed the last ``\\r`` with text.
+
+    A trailing ``\\r`` does not erase yet (``"loss=1\\r\\n"`` shows ``loss=1``); with ``keep_cr``
+    it is kept so that the next chunk's text still replaces the line.
+    """
+    if "\r" not in line:
+        return line
+    parts = line.split("\r")
+    shown = next((p for p in reversed(parts) if p), "")
+    return shown + "\r" if keep_cr and line.endswith("\r") else shown
+
+
+def _compile(patterns: Sequence[str] | Mapping[str, str]) -> list[_Pattern]:
+    items: list[tuple[str | None, str]]
+    if isinstance(patterns, Mapping):
+        items = [(str(k), str(v)) for k, v in patterns.items()]
+    else:
+        items = [(None, p) for p in patterns]
+    compiled: list[_Pattern] = []
+    for key, source in items:
+        expanded = source
+        for macro, replacement in _MACROS.items():
+            expanded = expanded.replace(macro, replacement)
+        try:
+            regex = re.compile(expanded)
+        except re.error as exc:
+            raise InvalidInputError(f"bad output-scalar pattern '{source}': {exc}") from None
+        names = regex.groupindex
+        if key is not None:
+            if "value" not in names and regex.groups != 1:
+                raise InvalidInputError(
+                    f"output-scalar pattern '{source}' for '{key}' needs one group or a "
+                    "'value' group"
+                )
+        elif not ({"key", "value"} <= names.keys() or regex.groups == 2):
+            raise InvalidInputError(
+                f"output-scalar pattern '{source}' needs named groups 'key' and 'value' "
+                "(or two groups); give {key: pattern} for a fixed key"
+            )
+        compiled.append(_Pattern(regex, key))
+    return compiled

@@ -1,0 +1,7 @@
+"""The user-facing REST API: runs, queries, histories, output, snapshots, artifacts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

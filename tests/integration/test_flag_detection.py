@@ -1,0 +1,226 @@
+"""Flag detection through the real interceptor subprocess, and its content-hash cache."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from labkeep.runner import cache_path, detect_flags, resolve_overrides
+
+ARGPARSE_SCRIPT = """
+    import argparse
+    from pathlib import Path
+
+    COUNTER = Path(__file__).with_name("started.txt")
+    with COUNTER.open("a") as f:
+        f.write("x")
+
+    parser = argparse.ArgumentParser(description="train")
+    parser.add_argument("data", help="a positional: not a flag")
+    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default %(default)s)")
+    parser.add_argument("-e", "--epochs", type=int, default=5)
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="adam")
+    parser.add_argument("--fast", action="store_true", help="skip checks")
+    parser.add_argument("--no-shuffle", dest="shuffle", action="store_false")
+    parser.add_argument("--aug", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--layers", nargs="+", type=int, default=[64, 32])
+    parser.add_argument("--tag", action="append")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("--learning-rate-decay", type=float)
+    parser.add_argument("--out", type=Path, default=Path("out"))
+    parser.add_argument("--const", action="store_const", const=1)
+    args = parser.parse_args()
+    Path(__file__).with_name("REAL_WORK_RAN").write_text("oops")
+"""
+
+CLICK_SCRIPT = """
+    import click
+
+    @click.command()
+    @click.argument("data")
+    @click.option("--lr", type=float, default=0.01, help="learning rate")
+    @click.option("--epochs", default=5)
+    @click.option("--opt", type=click.Choice(["sgd", "adam"]), default="sgd")
+    @click.option("--fast", is_flag=True)
+    @click.option("--shuffle/--no-shuffle", default=True)
+    @click.option("--tag", multiple=True)
+    @click.option("--batch-size", type=click.IntRange(1, 512), default=32)
+    def main(data, lr, epochs, opt, fast, shuffle, tag, batch_size):
+        open("REAL_WORK_RAN", "w").write("oops")
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def summary(flags: object) -> dict[str, tuple[object, ...]]:
+    return {
+        f.name: (f.kind, f.type, f.default, f.action, f.option)
+        for f in flags  # type: ignore[attr-defined]
+    }
+
+
+def test_argparse_flags_come_from_the_real_parser(tmp_path: Path) -> None:
+    script = write(tmp_path / "train.py", ARGPARSE_SCRIPT)
+    flags = detect_flags(script)
+    assert flags.interface == "argparse" and flags.warnings == ()
+    assert summary(flags) == {
+        "lr": ("argparse", "float", 0.01, "store", "--lr"),
+        "epochs": ("argparse", "int", 5, "store", "--epochs"),
+        "optimizer": ("argparse", "str", "adam", "store", "--optimizer"),
+        "fast": ("argparse", "bool", False, "store_true", "--fast"),
+        "shuffle": ("argparse", "bool", True, "store_false", "--no-shuffle"),
+        "aug": ("argparse", "bool", True, "boolean_optional", "--aug"),
+        "layers": ("argparse", "list", [64, 32], "store", "--layers"),
+        "tag": ("argparse", "list", None, "append", "--tag"),
+        "verbose": ("argparse", "int", 0, "count", "--verbose"),
+        "learning_rate_decay": ("argparse", "float", None, "store", "--learning-rate-decay"),
+        "out": ("argparse", "str", "out", "store", "--out"),
+    }
+    by_name = {f.name: f for f in flags}
+    assert by_name["lr"].help == "learning rate (default 0.01)"
+    assert by_name["optimizer"].choices == ("sgd", "adam")
+    assert by_name["aug"].negative_option == "--no-aug"
+    assert by_name["layers"].item_type == "int"
+    assert flags.find("learning-rate-decay") is by_name["learning_rate_decay"]
+    assert flags.find("no-shuffle") is None  # would read backwards
+    # The script ran up to its parser and no further.
+    assert (tmp_path / "started.txt").read_text() == "x"
+    assert not (tmp_path / "REAL_WORK_RAN").exists()
+
+
+def test_click_flags_come_from_the_real_command(tmp_path: Path) -> None:
+    script = write(tmp_path / "train.py", CLICK_SCRIPT)
+    flags = detect_flags(script)
+    assert flags.interface == "click" and flags.warnings == ()
+    got = summary(flags)
+    assert got["lr"] == ("click", "float", 0.01, "store", "--lr")
+    assert got["epochs"] == ("click", "int", 5, "store", "--epochs")
+    assert got["opt"] == ("click", "str", "sgd", "store", "--opt")
+    assert got["fast"] == ("click", "bool", False, "store_true", "--fast")
+    assert got["shuffle"] == ("click", "bool", True, "boolean_optional", "--shuffle")
+    assert got["tag"][:2] == ("click", "list") and got["tag"][3] == "append"
+    assert got["batch_size"] == ("click", "int", 32, "store", "--batch-size")
+    assert "data" not in got
+    assert flags.find("opt").choices == ("sgd", "adam")  # type: ignore[union-attr]
+    assert flags.find("batch-size") is flags.find("batch_size")
+    assert not (tmp_path / "REAL_WORK_RAN").exists()
+
+
+def test_argparse_script_that_never_parses_falls_back_to_globals(tmp_path: Path) -> None:
+    script = write(
+        tmp_path / "lib.py",
+        """
+        import argparse
+        lr = 0.1
+        def main():
+            argparse.ArgumentParser().parse_args()
+        """,
+    )
+    flags = detect_flags(script)
+    assert flags.interface == "globals"
+    assert [f.name for f in flags] == ["lr"]
+    assert flags.warnings == ("lib.py ended without parsing its arguments",)
+
+
+def test_script_that_raises_before_parsing_reports_why(tmp_path: Path) -> None:
+    script = write(tmp_path / "t.py", "import argparse\nseed = 1\nraise KeyError('boom')\n")
+    flags = detect_flags(script, tmp_path / "cache")
+    assert flags.interface == "globals" and [f.name for f in flags] == ["seed"]
+    assert flags.warnings == ("t.py raised KeyError: 'boom' before parsing its arguments",)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_slow_script_times_out_and_is_not_cached(tmp_path: Path) -> None:
+    script = write(tmp_path / "slow.py", "import argparse, time\nrate = 2\ntime.sleep(60)\n")
+    flags = detect_flags(script, tmp_path / "cache", timeout=1)
+    assert [f.name for f in flags] == ["rate"]
+    assert flags.warnings == ("slow.py did not reach its argument parser within 1 s",)
+    assert not cache_path(script, tmp_path / "cache").exists()
+
+
+def test_second_detection_reads_the_cache_without_running_the_script(tmp_path: Path) -> None:
+    script = write(tmp_path / "train.py", ARGPARSE_SCRIPT)
+    cache = tmp_path / "cache"
+    first = detect_flags(script, cache)
+    record = cache_path(script, cache)
+    assert json.loads(record.read_text())["interface"] == "argparse"
+    second = detect_flags(script, cache)
+    assert second == first
+    # The script counts its own starts: the cached detection started no subprocess.
+    assert (tmp_path / "started.txt").read_text() == "x"
+    # The same bytes at another path share the entry and report their own path.
+    other = tmp_path / "copy" / "train.py"
+    other.parent.mkdir()
+    other.write_bytes(script.read_bytes())
+    assert detect_flags(other, cache).source == other
+    assert not (tmp_path / "copy" / "started.txt").exists()
+
+
+def test_changed_script_or_damaged_cache_detects_again(tmp_path: Path) -> None:
+    script = write(tmp_path / "train.py", ARGPARSE_SCRIPT)
+    cache = tmp_path / "cache"
+    detect_flags(script, cache)
+    script.write_text(script.read_text().replace("default=0.01", "default=0.02"))
+    assert detect_flags(script, cache).find("lr").default == 0.02  # type: ignore[union-attr]
+    assert (tmp_path / "started.txt").read_text() == "xx"
+    cache_path(script, cache).write_text("{broken")
+    assert detect_flags(script, cache).find("lr").default == 0.02  # type: ignore[union-attr]
+    assert (tmp_path / "started.txt").read_text() == "xxx"
+    assert json.loads(cache_path(script, cache).read_text())["interface"] == "argparse"
+
+
+def test_globals_detection_is_cached_too(tmp_path: Path) -> None:
+    script = write(tmp_path / "g.py", "lr = 0.1\n")
+    cache = tmp_path / "cache"
+    assert detect_flags(script, cache).defaults() == {"lr": 0.1}
+    assert cache_path(script, cache).exists()
+    assert detect_flags(script, cache).defaults() == {"lr": 0.1}
+
+
+def test_config_default_of_the_script_gives_config_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "conf.json"
+    config.write_text(json.dumps({"model": {"depth": 2}, "lr": 0.5}))
+    script = write(
+        tmp_path / "train.py",
+        """
+        import argparse
+        p = argparse.ArgumentParser()
+        p.add_argument("-c", "--config", default="conf.json")
+        p.add_argument("--lr", type=float, default=0.1)
+        p.parse_args()
+        """,
+    )
+    cache = tmp_path / "cache"
+    flags = detect_flags(script, cache)
+    assert flags.config_file == Path.cwd() / "conf.json" and flags.config_is_default
+    assert flags.config_option == "--config"
+    # ``lr`` is an argparse flag already: the command line wins over the config key.
+    assert summary(flags)["lr"][0] == "argparse"
+    assert summary(flags)["model.depth"] == ("config", "int", 2, "store", None)
+    # Editing the config invalidates the cached detection.
+    config.write_text(json.dumps({"model": {"depth": 3}}))
+    assert detect_flags(script, cache).find("model.depth").default == 3  # type: ignore[union-attr]
+
+
+def test_detected_flags_validate_overrides(tmp_path: Path) -> None:
+    flags = detect_flags(write(tmp_path / "train.py", ARGPARSE_SCRIPT))
+    assert resolve_overrides(flags, ["lr=1", "layers=[1,2]", "fast=yes", "epochs=3"]) == {
+        "lr": 1.0,
+        "layers": [1, 2],
+        "fast": True,
+        "epochs": 3,
+    }
+    with pytest.raises(Exception, match="did you mean 'epochs'"):
+        resolve_overrides(flags, ["epoch=3"])
