@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import RESULTS_DIR, format_ratio, format_value
+from _harness import RESULTS_DIR, format_ratio, format_value, machine_info, write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -34,17 +35,46 @@ def discover() -> list[Path]:
 
 
 def run_benchmarks(scripts: list[Path], quick: bool) -> list[str]:
-    """Run each script in its own process; return the names of those that failed."""
+    """Run each script in its own process; return the names of those that failed.
+
+    A script that does not write `.bench/results/NAME.json` itself gets its printed output
+    saved there instead, so RESULTS.md still shows it.
+    """
     failed = []
+    env = {**os.environ, "PYTHONPATH": str(BENCH_DIR.parent / "src")}
     for script in scripts:
-        cmd = [sys.executable, str(script), *(["--quick"] if quick else [])]
+        name = script.stem.removeprefix("bench_")
+        # Only scripts that know --quick get it (argparse would reject it elsewhere).
+        wants_quick = quick and "--quick" in script.read_text()
+        cmd = [sys.executable, str(script), *(["--quick"] if wants_quick else [])]
         print(f"=== {script.name} ===", flush=True)
+        started_at = time.time()
         start = time.perf_counter()
-        rc = subprocess.call(cmd, cwd=BENCH_DIR.parent)
+        proc = subprocess.Popen(
+            cmd, cwd=BENCH_DIR.parent, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        assert proc.stdout is not None
+        output = []
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            output.append(line)
+        rc = proc.wait()
         took = time.perf_counter() - start
         print(f"=== {script.name}: exit {rc} after {took:,.0f} s ===", flush=True)
         if rc != 0:
             failed.append(script.name)
+            continue
+        result = RESULTS_DIR / f"{name}.json"
+        if not result.exists() or result.stat().st_mtime < started_at:
+            write_results(
+                name,
+                {
+                    "title": name,
+                    "quick": wants_quick,
+                    "machine": machine_info(),
+                    "output": "".join(output),
+                },
+            )
     return failed
 
 
@@ -102,6 +132,8 @@ def render_section(data: dict[str, Any]) -> list[str]:
     rows = data.get("rows")
     if isinstance(rows, list) and rows:
         lines += render_rows(rows, peer_label(peer))
+    elif isinstance(data.get("output"), str):
+        lines += ["Output of the script:", "", "```", data["output"].rstrip(), "```", ""]
     else:
         body = {k: v for k, v in data.items() if k not in ("machine", "benchmark", "title")}
         lines += ["```json", json.dumps(body, indent=2), "```", ""]
