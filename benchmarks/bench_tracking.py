@@ -633,7 +633,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--python", type=Path, help="interpreter for labkeep (default: this one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
-    parser.add_argument("--no-save", action="store_true", help="do not write tracking.json")
+    parser.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not write tracking.json (partial runs, with --only or --figure, never do)",
+    )
     args = parser.parse_args(argv)
 
     sizes = QUICK if args.quick else FULL
@@ -676,7 +680,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(figure(bench))
 
     print_table(rows, peer_label)
-    if not args.no_save:
+    if args.no_save or args.only or args.figure:
+        print("partial or --no-save run: tracking.json left as it was")
+    else:
         path = write_results(
             "tracking",
             {
