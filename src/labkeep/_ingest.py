@@ -179,9 +179,10 @@ def _extend(
     cols = columns.get(kid)
     if cols is None:
         cols = columns[kid] = MetricColumns()
-    cols.steps.frombytes(np.ascontiguousarray(steps, dtype="<i8").tobytes())
-    cols.values.frombytes(np.ascontiguousarray(values, dtype="<f8").tobytes())
-    cols.times.frombytes(np.ascontiguousarray(times, dtype="<f8").tobytes())
+    # frombytes takes any buffer: one copy from the strided column, none through bytes.
+    cols.steps.frombytes(np.ascontiguousarray(steps, dtype="<i8").data.cast("B"))
+    cols.values.frombytes(np.ascontiguousarray(values, dtype="<f8").data.cast("B"))
+    cols.times.frombytes(np.ascontiguousarray(times, dtype="<f8").data.cast("B"))
 
 
 def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:

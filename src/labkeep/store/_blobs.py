@@ -29,6 +29,8 @@ class BlobDirectory:
         self.root = root
 
     def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise NotFoundError(f"{sha256[:80]!r} is not a sha256 blob id")
         return self.root / sha256[:2] / sha256[2:]
 
     def put(self, source: Path, sha256: str | None = None) -> tuple[str, int]:

