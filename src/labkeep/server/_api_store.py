@@ -88,11 +88,17 @@ def _sha(sha256: str) -> str:
     return sha256
 
 
-@router.api_route("/blobs/{sha256}", methods=["GET", "HEAD"], dependencies=READ)
+@router.get("/blobs/{sha256}", dependencies=READ)
 def get_blob(sha256: str, request: Request) -> Response:
-    """A blob's bytes (HTTP range requests supported); HEAD tells whether it is stored."""
+    """A blob's bytes (HTTP range requests supported)."""
     path = _store(request).blob_path(_sha(sha256))
     return FileResponse(path, media_type="application/octet-stream")
+
+
+@router.head("/blobs/{sha256}", dependencies=READ)
+def has_blob(sha256: str, request: Request) -> Response:
+    """Whether a blob is stored (200 with its size as content-length, or 404)."""
+    return get_blob(sha256, request)
 
 
 @router.put("/blobs/{sha256}", dependencies=WRITE)
