@@ -279,3 +279,22 @@ def test_blobs_by_content(backend: Store, tmp_path: Path) -> None:
         backend.blob_path("0" * 64)
     with pytest.raises(ValueError, match="not a file"):
         backend.put_blob(tmp_path / "missing")
+
+
+def test_the_json_form_of_a_batch_is_applied_like_the_binary_one(store: Store) -> None:
+    import httpx
+
+    from labkeep.store.rest._codec import encode_batch_json
+
+    batch = _start(store)
+    later = _next(batch, metrics={"x": _cols([1.5, math.nan])}, params={"p": [1, 2]})
+    response = httpx.post(
+        store.uri + "/api/v1/store/apply",
+        content=encode_batch_json(later),
+        headers={"content-type": "application/json"},
+    )
+    assert response.json() == {"number": _number(store, batch)}
+    record = store.get_records([_number(store, batch)])[0]
+    assert record.params == {"p": [1, 2]}
+    history = store.get_history(record.info.number, "x")
+    assert history.steps == [0, 1] and history.values[0] == 1.5 and math.isnan(history.values[1])
