@@ -121,8 +121,15 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.kill()
 
 
-def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the labkeep command line in a child process."""
     return subprocess.run(
-        [*CLI, *args], env=env or child_env(), cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [*CLI, *args],
+        env=env or child_env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

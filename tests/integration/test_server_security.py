@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.routing import Mount
 from labkeep_server import ServerProcess, cli, isolated
+from starlette.routing import Mount
 
 from labkeep.server import create_app
 
@@ -190,5 +190,7 @@ def test_errors_are_one_line_json(guarded: ServerProcess) -> None:
         content=b"hello",
     )
     assert bad.status_code == 400 and "write batch" in bad.json()["error"]
-    wrong = httpx.put(guarded.url + "/api/v1/store/blobs/" + "a" * 64, headers=headers, content=b"x")
+    wrong = httpx.put(
+        guarded.url + "/api/v1/store/blobs/" + "a" * 64, headers=headers, content=b"x"
+    )
     assert wrong.status_code == 400 and "upload the file again" in wrong.json()["error"]
