@@ -114,7 +114,7 @@ class RestStore(Store):
                     response = self._http().request(
                         method, self.base + path, params=params, content=content, headers=headers
                     )
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 if time.monotonic() + delay > deadline:
                     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     raise StoreError(
@@ -156,9 +156,18 @@ class RestStore(Store):
             return InvalidInputError(message or f"the server at {self.uri} answered {status}")
         return StoreError(f"the labkeep server at {self.uri} failed ({status}): {message}")
 
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise StoreError(
+                f"{self.uri} answered {response.request.url.path} with something other than "
+                "JSON: is it a labkeep server?"
+            ) from None
+
     def _get_json(self, path: str, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", path, params=params).json()
+        return self._json(self._request("GET", path, params=params))
 
     def close(self) -> None:
         with self._lock:
@@ -187,7 +196,7 @@ class RestStore(Store):
             content=_codec.encode_batch(batch),
             headers={"content-type": _codec.BATCH_MEDIA_TYPE},
         )
-        return int(response.json()["number"])
+        return int(self._json(response)["number"])
 
     def _catch_up(self, batch: WriteBatch) -> int:
         """Apply ``batch`` after whatever of its writer's journal the server is missing."""
@@ -259,7 +268,7 @@ class RestStore(Store):
             if "sha256" in str(exc):
                 return None
             raise
-        result = response.json()
+        result = self._json(response)
         self._known_blobs[sha] = int(result["size"])
         return sha, int(result["size"])
 
@@ -333,7 +342,7 @@ class RestStore(Store):
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
         if not numbers:
             return []
-        rows = self._request("POST", "/records", json_body={"numbers": list(numbers)}).json()
+        rows = self._json(self._request("POST", "/records", json_body={"numbers": list(numbers)}))
         return [_codec.record_from_json(row) for row in rows]
 
     def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:
@@ -381,7 +390,7 @@ class RestStore(Store):
 
     def purge(self, numbers: Sequence[int]) -> int:
         body = {"numbers": [int(n) for n in numbers]}
-        return int(self._request("POST", "/purge", json_body=body).json()["purged"])
+        return int(self._json(self._request("POST", "/purge", json_body=body))["purged"])
 
     def mark_killed(self, numbers: list[int], end_times: list[float]) -> None:
         body = {"numbers": [int(n) for n in numbers], "end_times": [float(t) for t in end_times]}
