@@ -48,7 +48,7 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _db, _edit, _run, _show
+    from labkeep.cli import _db, _edit, _run, _server, _show
 
     for command in (
         _run.run_command,
@@ -61,6 +61,9 @@ def _register() -> None:
         _edit.restore_command,
         _edit.purge_command,
         _db.db_group,
+        _server.server_command,
+        _server.ui_command,
+        _server.sync_command,
     ):
         cli.add_command(command)
 

@@ -1,7 +1,272 @@
-"""The store protocol over HTTP: what the REST Store client calls (apply, blobs, positions)."""
+"""The store protocol over HTTP: what :class:`labkeep.store.rest.RestStore` calls.
+
+Every Store operation has one route under ``/api/v1/store``. Writes (``apply``) take the
+binary batch body of :mod:`labkeep.store.rest._codec` (or its JSON form) and go straight
+to ``client.store.apply`` on a worker thread; ``apply`` is idempotent per writer and
+journal position, so a client may resend after a lost answer. Bodies are Python JSON (NaN
+and infinities allowed), since params and summaries may hold them.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from labkeep._client import Client
+from labkeep.errors import InvalidInputError
+from labkeep.server._auth import require_read, require_write
+from labkeep.store._base import Store
+from labkeep.store._blobs import BlobDirectory
+from labkeep.store.rest import _codec
+
+router = APIRouter(prefix="/store", tags=["store protocol"])
+READ = [Depends(require_read)]
+WRITE = [Depends(require_write)]
+
+
+def _client(request: Request) -> Client:
+    client: Client = request.app.state.client
+    return client
+
+
+def _store(request: Request) -> Store:
+    return _client(request).store
+
+
+def _json(value: Any, status_code: int = 200) -> Response:
+    return Response(_codec.dumps(value), status_code, media_type="application/json")
+
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A WriteBatch: the binary form (what RestStore sends) or the JSON form "
+        "with metric columns as base64 of little-endian int64 steps, float64 values and times.",
+        "content": {
+            _codec.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+@router.post("/apply", dependencies=WRITE, openapi_extra=_BATCH_BODY)
+async def apply(request: Request) -> Response:
+    """Apply one WriteBatch; answers ``{"number": run number}``. Idempotent per
+    (writer, position)."""
+    body = await request.body()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    store = _store(request)
+
+    def work() -> int:
+        return store.apply(_codec.decode_batch(body, media_type))
+
+    return _json({"number": await run_in_threadpool(work)})
+
+
+@router.get("/journal-position/{writer}", dependencies=READ)
+def journal_position(writer: str, request: Request) -> Response:
+    """Up to which journal position a writer's records are in the store (0 if none)."""
+    return _json({"position": _store(request).journal_position(writer)})
+
+
+# -- blobs ----------------------------------------------------------------------------
+
+
+def _sha(sha256: str) -> str:
+    """A blob id is exactly 64 lowercase hex digits: nothing else ever names a path."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise InvalidInputError("a blob id is a sha256 of 64 lowercase hex digits")
+    return sha256
+
+
+@router.get("/blobs/{sha256}", dependencies=READ)
+def get_blob(sha256: str, request: Request) -> Response:
+    """A blob's bytes (HTTP range requests supported)."""
+    path = _store(request).blob_path(_sha(sha256))
+    return FileResponse(path, media_type="application/octet-stream")
+
+
+@router.head("/blobs/{sha256}", dependencies=READ)
+def has_blob(sha256: str, request: Request) -> Response:
+    """Whether a blob is stored (200 with its size as content-length, or 404)."""
+    return get_blob(sha256, request)
+
+
+@router.put("/blobs/{sha256}", dependencies=WRITE)
+async def put_blob(sha256: str, request: Request) -> Response:
+    """Store the raw request body as a blob; refused unless its sha256 is the one named."""
+    sha256 = _sha(sha256)
+    blobs = BlobDirectory(_client(request).location.blob_dir)
+    target = blobs.path(sha256)
+    blobs.root.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=blobs.root, prefix=".upload-")
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for block in request.stream():
+                digest.update(block)
+                out.write(block)
+                size += len(block)
+        if digest.hexdigest() != sha256:
+            raise InvalidInputError(
+                f"the uploaded bytes have sha256 {digest.hexdigest()[:12]}…, not {sha256[:12]}…: "
+                "upload the file again"
+            )
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _json({"sha256": sha256, "size": size}, 201)
+
+
+# -- reads ----------------------------------------------------------------------------
+
+
+@router.get("/resolve", dependencies=READ)
+def resolve(request: Request, ref: str = Query(...)) -> Response:
+    """A run by number, uuid (or unique prefix), name, or ``last``."""
+    return _json(_codec.info_to_json(_store(request).resolve_run(ref)))
+
+
+@router.get("/runs", dependencies=READ)
+def list_runs(
+    request: Request,
+    experiment: str | None = None,
+    include_deleted: bool = False,
+    deleted_only: bool = False,
+    parent_uuid: str | None = None,
+    limit: int | None = Query(None, ge=0),
+    offset: int = Query(0, ge=0),
+) -> Response:
+    """Runs, newest first."""
+    infos = _store(request).list_runs(
+        experiment,
+        include_deleted=include_deleted,
+        parent_uuid=parent_uuid,
+        limit=limit,
+        offset=offset,
+        deleted_only=deleted_only,
+    )
+    return _json([_codec.info_to_json(info) for info in infos])
+
+
+class Numbers(BaseModel):
+    numbers: list[int]
+
+
+@router.post("/records", dependencies=READ)
+def records(body: Numbers, request: Request) -> Response:
+    """Full records of these runs, in the order asked (a POST only for the long list)."""
+    return _json([_codec.record_to_json(r) for r in _store(request).get_records(body.numbers)])
+
+
+@router.get("/history/{number}", dependencies=READ)
+def history(number: int, request: Request, key: str = Query(...)) -> Response:
+    """One metric's points: little-endian int64 steps, then float64 values, then float64
+    times, as three equal thirds of the body."""
+    steps, values, times = _store(request).get_history_bytes(number, key)
+    return Response(steps + values + times, media_type=_codec.HISTORY_MEDIA_TYPE)
+
+
+@router.get("/snapshot/{number}", dependencies=READ)
+def snapshot(number: int, request: Request) -> Response:
+    """``{"snapshot": the run's snapshot or null}``."""
+    return _json({"snapshot": _store(request).get_snapshot(number)})
+
+
+@router.get("/output/{number}", dependencies=READ)
+def output(
+    number: int,
+    request: Request,
+    after: int = 0,
+    limit: int | None = Query(None, ge=0),
+) -> Response:
+    """Console lines ``[id, stream, time, text]`` with id above ``after``, oldest first."""
+    return _json(_codec.output_to_json(_store(request).get_output(number, after, limit)))
+
+
+@router.get("/metric-keys/{number}", dependencies=READ)
+def metric_keys(number: int, request: Request) -> Response:
+    return _json(_store(request).metric_keys(number))
+
+
+@router.get("/experiments", dependencies=READ)
+def experiments(request: Request) -> Response:
+    store = _store(request)
+    return _json(store.list_experiments() if store.exists() else [])
+
+
+@router.get("/running", dependencies=READ)
+def running(request: Request) -> Response:
+    store = _store(request)
+    infos = store.running_runs() if store.exists() else []
+    return _json([_codec.info_to_json(info) for info in infos])
+
+
+# -- edits ----------------------------------------------------------------------------
+
+
+class Killed(BaseModel):
+    numbers: list[int]
+    end_times: list[float]
+
+
+@router.post("/mark-killed", dependencies=WRITE)
+def mark_killed(body: Killed, request: Request) -> Response:
+    if len(body.numbers) != len(body.end_times):
+        raise InvalidInputError("give one end time per run number")
+    _store(request).mark_killed(body.numbers, body.end_times)
+    return _json({})
+
+
+class Tags(BaseModel):
+    number: int
+    add: list[str] = []
+    remove: list[str] = []
+
+
+@router.post("/tags", dependencies=WRITE)
+def tags(body: Tags, request: Request) -> Response:
+    _store(request).set_tags(body.number, body.add, body.remove)
+    return _json({})
+
+
+class Notes(BaseModel):
+    number: int
+    notes: str
+
+
+@router.post("/notes", dependencies=WRITE)
+def notes(body: Notes, request: Request) -> Response:
+    _store(request).set_notes(body.number, body.notes)
+    return _json({})
+
+
+class Deleted(BaseModel):
+    numbers: list[int]
+    deleted: bool
+
+
+@router.post("/deleted", dependencies=WRITE)
+def deleted(body: Deleted, request: Request) -> Response:
+    _store(request).set_deleted(body.numbers, body.deleted)
+    return _json({})
+
+
+@router.post("/purge", dependencies=WRITE)
+def purge(body: Numbers, request: Request) -> Response:
+    """Remove trashed runs for good; ``{"purged": how many}``."""
+    return _json({"purged": _store(request).purge(body.numbers)})

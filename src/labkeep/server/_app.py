@@ -1,14 +1,47 @@
-"""The application factory: one app serves the REST API and the web UI."""
+"""The application factory: one app serves the REST API and the web UI.
+
+Errors leave as one-line JSON, ``{"error": message, "type": error class}``: NotFoundError
+404, AmbiguousRefError and RunStateError 409, StoreError 503 (the server's database is
+unavailable: clients retry), every other LabkeepError (bad input, bad query) 400.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator, Iterable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labkeep._client import Client
 from labkeep._version import __version__
-from labkeep.server._auth import TokenSet
+from labkeep.errors import (
+    AmbiguousRefError,
+    LabkeepError,
+    NotFoundError,
+    RunStateError,
+    StoreError,
+)
+from labkeep.server._auth import RequestGuard, TokenSet
+
+
+def error_status(exc: LabkeepError) -> int:
+    """The HTTP status a LabkeepError maps to."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, AmbiguousRefError | RunStateError):
+        return 409
+    if isinstance(exc, StoreError):
+        return 503
+    return 400
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def create_app(
@@ -16,21 +49,66 @@ def create_app(
     *,
     tokens: TokenSet | None = None,
     read_only: bool = False,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> FastAPI:
     """The labkeep app on ``store`` (the default store when None).
 
+    ``tokens`` turns on bearer-token checks, ``read_only`` refuses every write, and
+    ``allowed_hosts`` limits the ``Host`` header (for servers bound to 127.0.0.1).
+
     >>> app = create_app("/tmp/store")  # doctest: +SKIP
     """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.client.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="labkeep",
         version=__version__,
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    app.state.client = Client(store)
+    client = Client(store)
+    if client.location.kind == "http":
+        from labkeep.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"a labkeep server cannot serve another server's store ({client.location.uri}): "
+            "give it a directory, sqlite:///FILE or postgresql://…"
+        )
+    app.state.client = client
     app.state.tokens = tokens
     app.state.read_only = read_only
+    app.add_middleware(
+        RequestGuard,
+        allowed_hosts=None
+        if allowed_hosts is None
+        else frozenset(h.lower() for h in allowed_hosts),
+    )
+
+    @app.exception_handler(LabkeepError)
+    async def labkeep_error(request: Request, exc: LabkeepError) -> JSONResponse:
+        message = _one_line(str(exc)) or type(exc).__name__
+        return JSONResponse(
+            {"error": message, "type": type(exc).__name__}, status_code=error_status(exc)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": _one_line(str(exc.detail))}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+        return JSONResponse({"error": message, "type": "InvalidInputError"}, status_code=400)
 
     @app.get("/api/v1/health")
     def health() -> dict[str, str]:

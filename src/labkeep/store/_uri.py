@@ -1,8 +1,9 @@
 """Find the store and pick its backend from a URI.
 
 The default store is ``.labkeep/`` in the nearest enclosing directory that has one (as git
-finds ``.git``), else ``./.labkeep`` created on first use. ``LABKEEP_HOME`` or an explicit
-argument point elsewhere: a directory path, ``sqlite:///path/to/file.db``,
+finds ``.git``), else ``./.labkeep`` created on first use. An explicit argument,
+``LABKEEP_HOME`` or ``LABKEEP_TRACKING_URI`` (in that order: ``LABKEEP_HOME`` wins when both
+are set) point elsewhere: a directory path, ``sqlite:///path/to/file.db``,
 ``postgresql://…`` or ``http(s)://…``.
 """
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from labkeep.store._base import Store
 
 STORE_DIRNAME = ".labkeep"
+#: Environment variables naming the store, the first set one wins.
+STORE_ENVS = ("LABKEEP_HOME", "LABKEEP_TRACKING_URI")
 DB_FILENAME = "labkeep.db"
 
 
@@ -65,12 +68,13 @@ def _cache_dir(uri: str) -> Path:
 def locate_store(
     uri: str | os.PathLike[str] | None = None, cwd: Path | None = None
 ) -> StoreLocation:
-    """Resolve ``uri`` (or ``LABKEEP_HOME``, or the nearest ``.labkeep``) to a location.
+    """Resolve ``uri`` (or ``LABKEEP_HOME``, ``LABKEEP_TRACKING_URI``, or the nearest
+    ``.labkeep``) to a location.
 
     >>> locate_store("/tmp/exp").db_url
     'sqlite:////tmp/exp/labkeep.db'
     """
-    raw = os.fspath(uri) if uri is not None else os.environ.get("LABKEEP_HOME") or None
+    raw = os.fspath(uri) if uri is not None else _store_from_env()
     if raw is None:
         here = (cwd or Path.cwd()).resolve()
         root = _find_enclosing(here) or here / STORE_DIRNAME
@@ -87,6 +91,7 @@ def locate_store(
             Path(blob_root) if blob_root else cache / "blobs",
         )
     if raw.startswith(("http://", "https://")):
+        raw = raw.rstrip("/")  # one server, one journal cache, with or without the slash
         cache = _cache_dir(raw)
         return StoreLocation("http", raw, raw, cache / "journals", cache / "blobs")
     if raw.startswith("sqlite:///"):
@@ -102,6 +107,14 @@ def locate_store(
     return _sqlite_location(root / DB_FILENAME, raw)
 
 
+def _store_from_env() -> str | None:
+    for name in STORE_ENVS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
 def _sqlite_location(db: Path, uri: str) -> StoreLocation:
     root = db.parent
     return StoreLocation("sqlite", uri, f"sqlite:///{db}", root / "journals", root / "blobs")
@@ -113,7 +126,6 @@ def open_store(location: StoreLocation) -> Store:
         from labkeep.store.sql import SqlStore
 
         return SqlStore(location)
-    from labkeep.store.rest import RestStore  # type: ignore[import-not-found,unused-ignore]
+    from labkeep.store.rest import RestStore
 
-    store: Store = RestStore(location)
-    return store
+    return RestStore(location)
