@@ -307,7 +307,15 @@ def rerun_command(
     )
     if verify:
         original, new = client.store.get_records([number, result.number])
-        verdict = compare_runs(original, new, rtol=rtol, atol=atol)
+        new_snapshot = client.store.get_snapshot(result.number) or {}
+        verdict = compare_runs(
+            original,
+            new,
+            rtol=rtol,
+            atol=atol,
+            original_inputs=plan.source.inputs,
+            new_inputs=new_snapshot.get("inputs") or [],
+        )
         _console().print(_verdict_table(verdict, number, result.number))
         ctx.exit(0 if verdict.reproduced else 1)
     ctx.exit(0 if result.exit_code == 0 else 1)

@@ -65,17 +65,22 @@ def launch(
     script_argv: Sequence[str],
     entry_point: str,
     env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
     name: str = "",
     params: Mapping[str, Any] | None = None,
     reproduces_uuid: str | None = None,
     snapshot_extra: Mapping[str, Any] | None = None,
+    inputs: Sequence[str] = (),
     echo: bool = True,
 ) -> LaunchResult:
     """Run ``argv`` in ``cwd`` as a new run (its snapshot captured from ``cwd``), wait for it,
     and finish the run with the child's exit status.
 
-    ``env`` replaces the environment (the run and store variables are added to it);
-    ``snapshot_extra`` adds top-level sections to the new run's snapshot (``command``, ...).
+    ``env`` replaces the environment (the run and store variables are added to it), and
+    ``extra_env`` (the bootstrap's variables from ``build_command``) goes on top;
+    ``snapshot_extra`` adds top-level sections to the new run's snapshot (``command``, ...);
+    ``inputs`` are fingerprinted into it at the start (a child attached to a run records no
+    inputs of its own).
     """
     run = client.start_run(
         experiment=experiment,
@@ -85,6 +90,7 @@ def launch(
         argv=list(script_argv),
         entry_point=entry_point,
         cwd=cwd,
+        inputs=list(inputs) or None,
     )
     if run._snapshot is not None:
         for key, value in (snapshot_extra or {}).items():
@@ -92,6 +98,7 @@ def launch(
     child_env = {
         k: v for k, v in (os.environ if env is None else env).items() if k not in RUN_SPECIFIC_ENV
     }
+    child_env.update(extra_env or {})
     child_env[RUN_ID_ENV] = run.uuid
     child_env[STORE_ENV] = client.location.uri
     child_env.setdefault("PYTHONUNBUFFERED", "1")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -227,6 +226,7 @@ def execute_rerun(client: Client, plan: RerunPlan, *, echo: bool = True) -> Laun
             capture_output=True,
             stdin=subprocess.DEVNULL,
         )
+    link_inputs(plan.source, plan.directory)
     workdir = plan.directory.joinpath(*plan.workdir.parts)
     workdir.mkdir(parents=True, exist_ok=True)
     source = plan.source
@@ -261,13 +261,38 @@ def execute_rerun(client: Client, plan: RerunPlan, *, echo: bool = True) -> Laun
         experiment=source.info.experiment,
         script_argv=[plan.script, *plan.args],
         entry_point=plan.script,
-        env={**plan.env, **extra_env},
+        env=plan.env,
+        extra_env=extra_env,
         params=plan.values if plan.flags is not None else None,
         reproduces_uuid=source.info.uuid,
         snapshot_extra={"command": command, "rerun": rerun_section},
+        inputs=[
+            str(i["path"])
+            for i in source.inputs
+            if isinstance(i.get("path"), str) and os.path.exists(str(i["path"]))
+        ],
         echo=echo,
     )
 
 
-def remove_rerun_dir(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
+def link_inputs(snapshot: RunSnapshot, directory: Path) -> list[Path]:
+    """Inputs that lived inside the code tree but are not code (data git ignores) are linked
+    into the rerun tree, so a script that opens ``data/train.csv`` finds the original file."""
+    root = snapshot.code_root()
+    made: list[Path] = []
+    if root is None:
+        return made
+    for item in snapshot.inputs:
+        path = item.get("path")
+        if not isinstance(path, str) or not os.path.isabs(path):
+            continue
+        rel = os.path.relpath(path, root)
+        if rel == os.curdir or rel.startswith(os.pardir):
+            continue
+        target = directory / rel
+        if target.exists() or target.is_symlink() or not os.path.exists(path):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(path, target)
+        made.append(target)
+    return made

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from labkeep.entities import RunRecord
 
@@ -13,7 +15,7 @@ SYSTEM_PREFIX = "sys/"
 
 @dataclass(frozen=True, slots=True)
 class VerdictItem:
-    """One compared item: ``kind`` is ``status``, ``metric`` or ``output``."""
+    """One compared item: ``kind`` is ``status``, ``metric``, ``output`` or ``input``."""
 
     kind: str
     name: str
@@ -54,10 +56,17 @@ def _num(value: float | None) -> str | None:
 
 
 def compare_runs(
-    original: RunRecord, new: RunRecord, *, rtol: float = 0.0, atol: float = 0.0
+    original: RunRecord,
+    new: RunRecord,
+    *,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    original_inputs: Sequence[Mapping[str, Any]] = (),
+    new_inputs: Sequence[Mapping[str, Any]] = (),
 ) -> Verdict:
     """Compare ``new`` with ``original``: final status, every metric's last value (system
-    metrics excepted), and output artifacts by content hash.
+    metrics excepted), output artifacts by content hash, and the inputs both snapshots
+    fingerprinted (same data is part of reproducing).
 
     >>> compare_runs(run7, run9, rtol=1e-6).reproduced  # doctest: +SKIP
     True
@@ -127,6 +136,25 @@ def compare_runs(
                 y.sha256[:12],
                 same,
                 "" if same else f"content differs ({x.size} vs {y.size} bytes)",
+            )
+        )
+    new_by_path = {str(i.get("path")): i for i in new_inputs}
+    for item in original_inputs:
+        path = str(item.get("path"))
+        then = item.get("sha256")
+        other = new_by_path.get(path)
+        if then is None or other is None:
+            continue
+        now = other.get("sha256")
+        same = then == now
+        items.append(
+            VerdictItem(
+                "input",
+                path,
+                str(then)[:12],
+                str(now)[:12] if now else None,
+                same,
+                "" if same else "the rerun read other data",
             )
         )
     return Verdict(tuple(items))
