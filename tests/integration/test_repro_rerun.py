@@ -156,6 +156,10 @@ def test_rerun_with_flag_override(project: Project) -> None:
         assert rec.info.reproduces_uuid == client.store.resolve_run(number).uuid
     finally:
         client.close()
+    output = project.cli("diff", str(number), "last", "--output")
+    assert "-lr 0.1" in output.stdout and "+lr 0.02" in output.stdout
+    flags = project.cli("diff", str(number), "last", "--flags")
+    assert "0.02" in flags.stdout
     unknown = project.cli("rerun", str(number), "lrr=1")
     assert unknown.returncode != 0 and "did you mean 'lr'" in unknown.stderr
 
