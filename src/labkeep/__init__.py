@@ -5,7 +5,7 @@
 ...     run.log({"loss": 0.3, "acc": 0.9}, step=0)
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from labkeep._api import (
     active_run,
@@ -23,7 +23,7 @@ from labkeep._api import (
 from labkeep._version import __version__
 from labkeep.errors import LabkeepError
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunView
     from labkeep.entities import MetricSummary, RunStatus
@@ -39,7 +39,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'labkeep' has no attribute {name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from labkeep.errors import InvalidInputError, RunStateError
 
@@ -53,15 +53,17 @@ def init(
     mode = mode or os.environ.get("LABKEEP_MODE") or "online"
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    if mode == "disabled":
-        from labkeep._disabled import DisabledRun
-
-        return DisabledRun(experiment or "default", config)  # type: ignore[return-value]
     with _lock:
         if _active is not None and not _active._finished:
             raise RunStateError(
                 f"run {_active.uuid[:8]} is still active in this process: call finish() on it first"
             )
+        if mode == "disabled":
+            from labkeep._disabled import DisabledRun
+
+            # The stand-in has a Run's methods, so labkeep.log() & co. forward to it too.
+            _active = cast("Run", DisabledRun(experiment or "default", config))
+            return _active
         from labkeep._client import Client
         from labkeep._run import ProcessHooks, iter_tags
 

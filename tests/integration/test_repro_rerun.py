@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -38,8 +37,8 @@ def test_rerun_verify_of_deterministic_script_reproduces(project: Project) -> No
         assert (target / "tools" / "run.sh").stat().st_mode & 0o111
         snap = client.store.get_snapshot(2)
         assert snap is not None
-        assert snap["rerun"]["of"] == original.uuid
-        assert snap["command"]["script"] == "train.py"
+        assert snap["command"]["target"] == "train.py"
+        assert new.notes.startswith("rerun of run 1 ")
         assert snap["inputs"][0]["path"] == str(project.data)
         lines = [line.text for line in client.store.get_output(2)]
         assert any(line.startswith("loss ") for line in lines)
@@ -100,50 +99,19 @@ def test_drift_reports_git_and_env(project: Project) -> None:
     assert "train.py" in result.stderr
 
 
-def _runner_style_run(project: Project) -> int:
-    """A run recorded the way `labkeep run` records one: a command section with the detected
-    flag interface and effective values, the script started through the bootstrap."""
-    from labkeep.repro import launch
-    from labkeep.runner import build_command, detect_flags
-
-    script = project.repo / "tune.py"
-    script.write_text(
+def _runner_run(project: Project) -> int:
+    """A run made by `labkeep run`, which records its command, flags and values."""
+    (project.repo / "tune.py").write_text(
         "lr = 0.1\nimport labkeep\n"
         "with labkeep.init() as run:\n    run.log({'score': lr * 10})\n    print('lr', lr)\n"
     )
-    flags = detect_flags(script)
-    values = {"lr": 0.1}
-    argv, extra_env = build_command(Path("tune.py"), flags, values, python=sys.executable)
-    client = _client(project)
-    try:
-        result = launch(
-            client,
-            argv,
-            cwd=project.repo,
-            experiment="flags",
-            script_argv=["tune.py"],
-            entry_point="tune.py",
-            env=project.env(),
-            extra_env=extra_env,
-            params=values,
-            snapshot_extra={
-                "command": {
-                    "script": "tune.py",
-                    "args": [],
-                    "flags": flags.to_dict(),
-                    "values": values,
-                }
-            },
-            echo=False,
-        )
-    finally:
-        client.close()
-    assert result.exit_code == 0
-    return result.number
+    made = project.cli("run", "tune.py")
+    assert made.returncode == 0, made.stderr
+    return 1
 
 
 def test_rerun_with_flag_override(project: Project) -> None:
-    number = _runner_style_run(project)
+    number = _runner_run(project)
     same = project.cli("rerun", str(number), "--verify")
     assert same.returncode == 0, same.stdout + same.stderr
     changed = project.cli("rerun", str(number), "lr=0.02", "--verify")

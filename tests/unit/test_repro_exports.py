@@ -8,13 +8,19 @@ def test_every_listed_name_is_exported() -> None:
 
 
 def test_repro_cli_does_not_load_heavy_modules() -> None:
+    import os
     import subprocess
     import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
 
     code = (
         "import sys; import labkeep.cli._repro, labkeep.repro; "
         "print(','.join(m for m in ('nbdime', 'nbformat', 'pandas', 'sqlalchemy') "
         "if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""

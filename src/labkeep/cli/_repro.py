@@ -300,9 +300,9 @@ def rerun_command(
         )
     err.print(f"[bold]rerunning run {number}[/] in {plan.directory}")
     sys.stdout.flush()
-    result = execute_rerun(client, plan)
+    result = execute_rerun(client, plan, on_output=_write_output, on_message=_message)
     err.print(
-        f"run {result.number} ({result.status}, exit code {result.exit_code}) "
+        f"run {result.number} ({result.status.value}, exit code {result.exit_code}) "
         f"reproduces run {number}"
     )
     if verify:
@@ -319,6 +319,16 @@ def rerun_command(
         _console().print(_verdict_table(verdict, number, result.number))
         ctx.exit(0 if verdict.reproduced else 1)
     ctx.exit(0 if result.exit_code == 0 else 1)
+
+
+def _write_output(stream: str, data: bytes) -> None:
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    out.buffer.write(data)
+    out.buffer.flush()
+
+
+def _message(text: str) -> None:
+    click.secho(f"labkeep: {text}", fg="yellow", err=True)
 
 
 # -- diff -------------------------------------------------------------------------------------

@@ -31,9 +31,8 @@ from labkeep.repro._environment import (
     recreate_venv,
     requirements_text,
 )
-from labkeep.repro._launch import LaunchResult, launch
 from labkeep.repro._materialise import Materialised, check_target, materialise
-from labkeep.repro._rerun import RerunPlan, execute_rerun, plan_rerun
+from labkeep.repro._rerun import RerunPlan, execute_rerun, plan_rerun, rerun_notes
 from labkeep.repro._source import ManifestEntry, MissingBlobError, RunSnapshot, load_snapshot
 from labkeep.repro._verify import Verdict, VerdictItem, compare_runs, values_match
 
@@ -42,7 +41,6 @@ __all__ = [
     "CodeDiff",
     "DriftItem",
     "Interpreter",
-    "LaunchResult",
     "ManifestEntry",
     "Materialised",
     "MissingBlobError",
@@ -61,7 +59,6 @@ __all__ = [
     "file_diff",
     "git_drift",
     "input_drift",
-    "launch",
     "load_snapshot",
     "materialise",
     "notebook_diff_text",
@@ -72,6 +69,7 @@ __all__ = [
     "python_drift",
     "recreate_venv",
     "requirements_text",
+    "rerun_notes",
     "unified_text_diff",
     "values_match",
 ]

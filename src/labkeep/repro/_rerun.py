@@ -11,6 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from labkeep.repro._source import RunSnapshot, load_snapshot
 
 if TYPE_CHECKING:
     from labkeep._client import Client
-    from labkeep.repro._launch import LaunchResult
+    from labkeep.runner._launch import LaunchResult
 
 REDACTED = "***"
 
@@ -44,12 +45,13 @@ class RerunPlan:
     directory: Path
     workdir: PurePosixPath  # the run's working directory inside ``directory``
     interpreter: str
-    script: str  # as passed to the interpreter, relative to the working directory
-    args: list[str]
-    flags: dict[str, Any] | None  # the detected flag interface (runner runs), else None
-    values: dict[str, Any]  # effective flag values, overrides applied
-    overrides: dict[str, Any]
-    env: dict[str, str]
+    script: str  # the target, relative to the working directory
+    args: list[str]  # the script's own arguments
+    values: dict[str, Any]  # the original run's flag values (runs from `labkeep run`)
+    overrides: tuple[str, ...]  # NAME=VALUE texts, checked
+    config: str | None
+    seed: int | None
+    env: dict[str, str]  # recorded variables to restore for the rerun
     drift: list[DriftItem] = field(default_factory=list)
 
     @property
@@ -73,9 +75,8 @@ def _entry_in_tree(snapshot: RunSnapshot, script: str) -> str:
                 f"run {snapshot.number}'s script {script} is outside its code snapshot "
                 f"({root}); it cannot be rerun from the snapshot"
             )
-        rel_to_root = PurePosixPath(Path(os.path.relpath(script, root)).as_posix())
-        in_tree = rel_to_root
-        script = os.path.relpath(str(rel_to_root), str(workdir))
+        in_tree = PurePosixPath(Path(os.path.relpath(script, root)).as_posix())
+        script = os.path.relpath(str(in_tree), str(workdir))
     else:
         in_tree = PurePosixPath(os.path.normpath(str(workdir / script)))
     paths = {e.path for e in snapshot.manifest()}
@@ -87,17 +88,31 @@ def _entry_in_tree(snapshot: RunSnapshot, script: str) -> str:
     return script
 
 
-def _command(snapshot: RunSnapshot) -> tuple[str, list[str], dict[str, Any] | None, dict[str, Any]]:
-    """(script, args, flag interface, flag values) of the original run."""
+@dataclass(frozen=True, slots=True)
+class _Command:
+    target: str
+    args: list[str]
+    flags: dict[str, Any] | None
+    values: dict[str, Any]
+    config: str | None
+    seed: int | None
+
+
+def _command(snapshot: RunSnapshot) -> _Command:
+    """The original command: the runner's ``command`` section, else the API run's argv."""
     command = snapshot.section("command")
-    if command.get("script"):
+    if command.get("target"):
         flags = command.get("flags")
         values = command.get("values")
-        return (
-            str(command["script"]),
-            [str(a) for a in command.get("args") or []],
+        seed = command.get("seed")
+        config = command.get("config")
+        return _Command(
+            str(command["target"]),
+            [str(a) for a in command.get("extra_args") or []],
             flags if isinstance(flags, dict) else None,
             dict(values) if isinstance(values, dict) else {},
+            str(config) if config else None,
+            seed if isinstance(seed, int) else None,
         )
     host = snapshot.section("host")
     argv = [str(a) for a in host.get("argv") or []]
@@ -107,23 +122,7 @@ def _command(snapshot: RunSnapshot) -> tuple[str, list[str], dict[str, Any] | No
             f"run {snapshot.number} has no entry point (it ran from an interactive session); "
             "only script runs can be rerun"
         )
-    return str(entry), argv[1:], None, {}
-
-
-def _flag_set(snapshot: RunSnapshot, flags: dict[str, Any], directory: Path) -> Any:
-    """The recorded flag interface, with a config file inside the code moved to the copy."""
-    from labkeep.runner import FlagSet
-
-    found = FlagSet.from_dict(flags)
-    root = snapshot.code_root()
-    config = found.config_file
-    if config is not None and root is not None and config.is_absolute():
-        rel = os.path.relpath(config, root)
-        if not rel.startswith(os.pardir):
-            from dataclasses import replace
-
-            found = replace(found, config_file=directory / rel)
-    return found
+    return _Command(str(entry), argv[1:], None, {}, None, None)
 
 
 def plan_rerun(
@@ -146,25 +145,23 @@ def plan_rerun(
             f"run {snapshot.number} kept no code files (code capture was off); "
             "it cannot be rerun from its snapshot"
         )
-    script, args, flags, values = _command(snapshot)
-    if any(REDACTED in a for a in args):
+    command = _command(snapshot)
+    if any(REDACTED in a for a in command.args):
         raise InvalidInputError(
             f"run {snapshot.number}'s arguments had secret values that were not recorded (***); "
             "rerun it by hand"
         )
-    script = _entry_in_tree(snapshot, script)
+    script = _entry_in_tree(snapshot, command.target)
     target = (directory or default_rerun_dir(client, snapshot.number)).absolute()
-    parsed: dict[str, Any] = {}
     if overrides:
-        if flags is None:
+        if command.flags is None:
             raise InvalidInputError(
                 f"run {snapshot.number} was not started by `labkeep run`, so its flags are "
                 "unknown; rerun it without NAME=VALUE overrides"
             )
-        from labkeep.runner import resolve_overrides
+        from labkeep.runner import FlagSet, resolve_overrides
 
-        parsed = resolve_overrides(_flag_set(snapshot, flags, target), overrides)
-        values = {**values, **parsed}
+        resolve_overrides(FlagSet.from_dict(command.flags), overrides)  # fails early
     environment = snapshot.section("environment")
     recorded = environment.get("executable")
     interpreter = (
@@ -175,10 +172,10 @@ def plan_rerun(
         for k, v in (snapshot.section("host").get("env") or {}).items()
         if not str(k).startswith("LABKEEP_")
     }
-    env = {**os.environ, **host_env}
-    now = probe_interpreter(
-        interpreter, {k: v for k, v in env.items() if not k.startswith("LABKEEP_")}
-    )
+    probe_env = {
+        k: v for k, v in {**os.environ, **host_env}.items() if not k.startswith("LABKEEP_")
+    }
+    now = probe_interpreter(interpreter, probe_env)
     drift: list[DriftItem] = []
     drift += interpreter_drift(recorded if isinstance(recorded, str) else None, interpreter)
     drift += python_drift(environment.get("python_version"), now.python_version)
@@ -191,7 +188,7 @@ def plan_rerun(
 
             git_now = collect_git(Path(str(git_then["root"])))
         drift += git_drift(git_then, git_now)
-    drift += env_drift(host_env, {k: v for k, v in os.environ.items()})
+    drift += env_drift(host_env, dict(os.environ))
     drift += input_drift(
         snapshot.inputs, fingerprint_now(snapshot.inputs, client.location.cache_dir)
     )
@@ -201,20 +198,54 @@ def plan_rerun(
         workdir=snapshot.relative_cwd(),
         interpreter=interpreter,
         script=script,
-        args=args,
-        flags=flags,
-        values=values,
-        overrides=parsed,
-        env=env,
+        args=command.args,
+        values=command.values,
+        overrides=tuple(overrides),
+        config=command.config,
+        seed=command.seed,
+        env=host_env,
         drift=drift,
     )
 
 
-def execute_rerun(client: Client, plan: RerunPlan, *, echo: bool = True) -> LaunchResult:
-    """Materialise the snapshot into ``plan.directory`` and run it there as a new run that
-    records which run it reproduces."""
-    from labkeep.repro._launch import launch
+@contextlib.contextmanager
+def _restored_environment(variables: dict[str, str]) -> Iterator[None]:
+    """The recorded variables set in this process (the child inherits them), then put back."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def rerun_notes(plan: RerunPlan) -> str:
+    """The new run's notes: which run it reproduces and the drift found before it started."""
+    lines = [f"rerun of run {plan.source.number} ({plan.source.info.uuid})"]
+    if plan.overrides:
+        lines.append("overrides: " + " ".join(plan.overrides))
+    for item in plan.drift[:20]:
+        lines.append(f"drift: {item.kind} {item.name}: {item.then} -> {item.now}")
+    if len(plan.drift) > 20:
+        lines.append(f"drift: … {len(plan.drift) - 20} more")
+    return "\n".join(lines)
+
+
+def execute_rerun(
+    client: Client,
+    plan: RerunPlan,
+    *,
+    on_output: Callable[[str, bytes], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
+) -> LaunchResult:
+    """Materialise the snapshot into ``plan.directory`` and launch it there (with the runner)
+    as a new run that records which run it reproduces."""
     from labkeep.repro._materialise import materialise
+    from labkeep.runner._launch import LaunchSpec, launch, prepare_launch
 
     materialise(plan.source, plan.directory)
     # A repository of its own, so the new run's code snapshot is this tree and not that of a
@@ -230,49 +261,29 @@ def execute_rerun(client: Client, plan: RerunPlan, *, echo: bool = True) -> Laun
     workdir = plan.directory.joinpath(*plan.workdir.parts)
     workdir.mkdir(parents=True, exist_ok=True)
     source = plan.source
-    command: dict[str, Any] = {"script": plan.script, "args": plan.args, "values": plan.values}
-    if plan.flags is not None:
-        from labkeep.runner import build_command
-
-        flag_set = _flag_set(source, plan.flags, plan.directory)
-        config_dir = client.location.cache_dir / "rerun-config" / plan.directory.name
-        argv, extra_env = build_command(
-            Path(plan.script),
-            flag_set,
-            plan.values,
-            plan.args,
-            python=plan.interpreter,
-            config_dir=config_dir,
-        )
-        command["flags"] = plan.flags
-    else:
-        argv, extra_env = [plan.interpreter, plan.script, *plan.args], {}
-    rerun_section = {
-        "of": source.info.uuid,
-        "number": source.number,
-        "directory": str(plan.directory),
-        "overrides": plan.overrides,
-        "drift": [d.to_dict() for d in plan.drift],
-    }
-    return launch(
-        client,
-        argv,
+    spec = LaunchSpec(
+        target=Path(plan.script),
+        assignments=plan.overrides,
+        values=plan.values or None,
+        extra_args=tuple(plan.args),
         cwd=workdir,
         experiment=source.info.experiment,
-        script_argv=[plan.script, *plan.args],
-        entry_point=plan.script,
-        env=plan.env,
-        extra_env=extra_env,
-        params=plan.values if plan.flags is not None else None,
-        reproduces_uuid=source.info.uuid,
-        snapshot_extra={"command": command, "rerun": rerun_section},
-        inputs=[
+        notes=rerun_notes(plan),
+        config=Path(plan.config) if plan.config else None,
+        inputs=tuple(
             str(i["path"])
             for i in source.inputs
             if isinstance(i.get("path"), str) and os.path.exists(str(i["path"]))
-        ],
-        echo=echo,
+        ),
+        seed=plan.seed,
+        reproduces_uuid=source.info.uuid,
+        python=plan.interpreter,
+        on_output=on_output,
+        on_message=on_message,
     )
+    with _restored_environment(plan.env):
+        prepared = prepare_launch(spec, client)
+        return launch(spec, client, prepared)
 
 
 def link_inputs(snapshot: RunSnapshot, directory: Path) -> list[Path]:
