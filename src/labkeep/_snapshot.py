@@ -7,12 +7,15 @@ runs of unchanged code in an unchanged environment add a few hundred bytes each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from labkeep.errors import LabkeepError
 
 if TYPE_CHECKING:
     from labkeep.capture import Snapshot
@@ -29,13 +32,23 @@ def store_snapshot(store: Store, snap: Snapshot) -> dict[str, Any]:
     files = code.pop("files", None)
     if files is None:
         files = [f.to_dict() for f in snap.code_files]
-    for f in snap.code_files:
-        try:
-            store.put_blob(Path(f.abspath), sha256=f.sha256)
-        except Exception as exc:  # a file vanished or became unreadable since it was listed
-            code.setdefault("unstored", []).append({"path": f.path, "error": str(exc)})
     if files:
-        code["manifest"] = _put_json(store, sorted(files, key=lambda f: f["path"]))
+        files = sorted(files, key=lambda f: f["path"])
+        manifest = _json_bytes(files)
+        known = _has_blob(store, hashlib.sha256(manifest).hexdigest())
+        # A stored manifest means every file it lists is stored (it is written last, and only
+        # with files that were): unchanged code costs no per-file work at all.
+        if not known:
+            for f in snap.code_files:
+                try:
+                    store.put_blob(Path(f.abspath), sha256=f.sha256)
+                except Exception as exc:  # a file vanished or became unreadable since listed
+                    code.setdefault("unstored", []).append({"path": f.path, "error": str(exc)})
+            if code.get("unstored"):
+                lost = {u["path"] for u in code["unstored"]}
+                files = [f for f in files if f["path"] not in lost]
+                manifest = _json_bytes(files)
+        code["manifest"] = store.put_bytes(manifest)[0]
         code["file_count"] = len(files)
     data["code"] = code
     environment = dict(data["environment"])
@@ -53,8 +66,19 @@ def store_snapshot(store: Store, snap: Snapshot) -> dict[str, Any]:
     return data
 
 
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _put_json(store: Store, value: Any) -> str:
-    return store.put_bytes(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())[0]
+    return store.put_bytes(_json_bytes(value))[0]
+
+
+def _has_blob(store: Store, sha256: str) -> bool:
+    try:
+        return store.blob_path(sha256).is_file()
+    except LabkeepError:
+        return False
 
 
 def load_json_blob(store: Store, sha256: str) -> Any:

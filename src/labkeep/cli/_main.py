@@ -48,13 +48,17 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _db, _edit, _run, _server, _show
+    from labkeep.cli import _db, _edit, _repro, _run, _server, _show
 
     for command in (
         _run.run_command,
         _run.stop_command,
         _show.runs_command,
         _show.show_command,
+        _repro.diff_command,
+        _repro.rerun_command,
+        _repro.checkout_command,
+        _repro.env_command,
         _edit.tag_command,
         _edit.note_command,
         _edit.delete_command,

@@ -193,9 +193,22 @@ def record_as_dict(rec: RunRecord) -> dict[str, Any]:
 @click.command("show")
 @click.argument("run")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@click.option(
+    "--snapshot",
+    is_flag=True,
+    help="What reproduces the run: code, git, packages, host, inputs, seeds.",
+)
+@click.option("--all", "show_all", is_flag=True, help="With --snapshot: every file and package.")
 @click.pass_context
-def show_command(ctx: click.Context, run: str, as_json: bool) -> None:
+def show_command(
+    ctx: click.Context, run: str, as_json: bool, snapshot: bool, show_all: bool
+) -> None:
     """Everything about one run. RUN is a number, a name, a uuid prefix or 'last'."""
+    if snapshot:
+        from labkeep.cli._repro import render_snapshot
+
+        render_snapshot(ctx, run, show_all, as_json)
+        return
     client = client_from(ctx)
     view = client.get_run(run)
     rec = view.record

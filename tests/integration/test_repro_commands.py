@@ -1,0 +1,185 @@
+"""labkeep diff, checkout, env and show --snapshot against real runs in a real repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from repro_helpers import Project, git, make_project, sha256
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """Run 1, then a one-line code change and a notebook edit, then run 2."""
+    project = make_project(tmp_path_factory.mktemp("cmds"))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("# notes")]
+    nbformat.write(nb, project.repo / "analysis.ipynb")
+    git(project.repo, "add", "-A")
+    git(project.repo, "commit", "-q", "-m", "notebook")
+    project.script("train.py", str(project.data))
+    source = (project.repo / "train.py").read_text()
+    (project.repo / "train.py").write_text(source.replace("range(10)", "range(11)"))
+    nb.cells[0].source = "x = 2"
+    nbformat.write(nb, project.repo / "analysis.ipynb")
+    (project.repo / "extra.py").write_text("EXTRA = 1\n")
+    project.script("train.py", str(project.data))
+    return project
+
+
+def test_diff_shows_the_changed_line(two_runs: Project) -> None:
+    result = two_runs.cli("diff", "1", "2")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "-    loss = sum(random.random() for _ in range(10)) + len(data)" in out
+    assert "+    loss = sum(random.random() for _ in range(11)) + len(data)" in out
+    assert "+ extra.py" in out
+    assert "loss" in out  # the metric differs
+    assert "packages: the same" in out
+    assert "output" in out
+
+
+def test_diff_sections_one_at_a_time(two_runs: Project) -> None:
+    flags = two_runs.cli("diff", "1", "2", "--flags")
+    assert flags.returncode == 0
+    assert "flags/params: the same" in flags.stdout and "code" not in flags.stdout
+    code = two_runs.cli("diff", "1", "2", "--code")
+    assert "range(11)" in code.stdout and "metrics" not in code.stdout
+    output = two_runs.cli("diff", "1", "2", "--output")  # API runs keep no console output
+    assert output.stdout.strip() == "output: neither run kept console output"
+
+
+def test_diff_path_notebook_cell_by_cell(two_runs: Project) -> None:
+    result = two_runs.cli("diff", "1", "2", "--path", "analysis.ipynb")
+    assert result.returncode == 0, result.stderr
+    assert "cell" in result.stdout
+    assert "x = 1" in result.stdout and "x = 2" in result.stdout
+    assert '"cell_type"' not in result.stdout  # nbdime, not a diff of the JSON
+    same = two_runs.cli("diff", "1", "2", "--path", "unseeded.py")
+    assert "the same" in same.stdout
+    missing = two_runs.cli("diff", "1", "2", "--path", "nope.py")
+    assert missing.returncode != 0 and "in neither run" in missing.stderr
+
+
+def test_checkout_writes_exact_files(two_runs: Project, tmp_path: Path) -> None:
+    target = tmp_path / "run1"
+    result = two_runs.cli("checkout", "1", str(target))
+    assert result.returncode == 0, result.stderr
+    tracked = git(two_runs.repo, "ls-files").split()
+    for name in tracked:
+        if name in ("train.py", "analysis.ipynb", "extra.py"):
+            continue  # changed after run 1
+        assert sha256(target / name) == sha256(two_runs.repo / name), name
+    original_train = git(two_runs.repo, "show", "HEAD:train.py")
+    assert (target / "train.py").read_text() == original_train
+    assert not (target / "extra.py").exists()
+    assert os.stat(target / "tools" / "run.sh").st_mode & stat.S_IXUSR
+    assert not os.stat(target / "train.py").st_mode & stat.S_IXUSR
+    snapshot = json.loads((target / "labkeep-snapshot.json").read_text())
+    assert snapshot["git"]["commit"]
+    requirements = (target / "requirements.txt").read_text()
+    assert "numpy==" in requirements
+    again = two_runs.cli("checkout", "1", str(target))
+    assert again.returncode != 0
+    assert (
+        again.stderr.strip()
+        == f"labkeep: {target} is not empty; check out into a new or empty directory"
+    )
+
+
+def test_env_requirements(two_runs: Project) -> None:
+    result = two_runs.cli("env", "1", "--requirements")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# python 3.")
+    import numpy
+
+    assert f"numpy=={numpy.__version__}" in lines
+    assert all("==" in ln or ln.startswith("#") or " @ " in ln for ln in lines)
+
+
+def test_env_venv_without_uv_says_how_to_get_it(two_runs: Project, tmp_path: Path) -> None:
+    env = two_runs.env()
+    env["PATH"] = str(tmp_path / "empty-bin")
+    result = subprocess.run(
+        [sys.executable, "-c", "from labkeep.cli import main; main()", "env", "1", "--venv",
+         str(tmp_path / "venv")],
+        cwd=two_runs.repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "labkeep: uv is not on PATH; install it with `pip install uv` (or see "
+        "https://docs.astral.sh/uv/)"
+    ]
+    assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed here")
+def test_env_venv_with_uv_offline(two_runs: Project, tmp_path: Path) -> None:
+    """A small real environment: requirements cut to two packages, wheels built offline."""
+    from labkeep._client import Client
+    from labkeep.repro import load_snapshot, recreate_venv, requirements_text
+
+    wheels = tmp_path / "wheels"
+    for name in ("six", "idna"):
+        spec = __import__("importlib.metadata").metadata.distribution(name)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+             f"{name}=={spec.version}"],
+            check=False, capture_output=True,
+        )  # fmt: skip
+    if not any(wheels.glob("*.whl")):
+        pytest.skip("no wheels could be built offline")
+    client = Client(two_runs.store)
+    try:
+        snap = load_snapshot(client.store, 1)
+        packages = {k: v for k, v in snap.packages().items() if k in ("six", "idna")}
+        packages["no-such-package-here"] = "1.0"
+    finally:
+        client.close()
+    text = requirements_text(packages)
+    result = recreate_venv(
+        tmp_path / "venv",
+        text,
+        python=sys.executable,
+        install_args=["--offline", "--find-links", str(wheels)],
+    )
+    assert "no-such-package-here==1.0" in result.failed
+    assert result.installed
+    assert (tmp_path / "venv" / "bin" / "python").exists()
+
+
+def test_show_snapshot(two_runs: Project) -> None:
+    result = two_runs.cli("show", "1", "--snapshot")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "from git" in out and "train.py" in out
+    assert "on main" in out and "clean" in out
+    assert "numpy" in out
+    assert "argv" in out and "train.py" in out
+    assert str(two_runs.data) in out and "unchanged" in out
+    assert "seed 7" in out
+    second = two_runs.cli("show", "2", "--snapshot")
+    assert "dirty" in second.stdout and "train.py" in second.stdout
+    everything = two_runs.cli("show", "1", "--snapshot", "--all")
+    assert "numpy==" in everything.stdout and "tools/run.sh" in everything.stdout
+    as_json = two_runs.cli("show", "1", "--snapshot", "--json")
+    assert json.loads(as_json.stdout)["code"]["manifest"]
+
+
+def test_show_snapshot_reports_changed_input(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.script("train.py", str(project.data))
+    project.data.write_text("changed\n")
+    result = project.cli("show", "1", "--snapshot")
+    assert "changed" in result.stdout and "unchanged" not in result.stdout
