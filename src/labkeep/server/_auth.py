@@ -40,7 +40,9 @@ class TokenSet:
                 raise InvalidInputError(f"{path}:{number}: mode must be rw or ro, not {mode!r}")
             if len(fields[0]) < 16:
                 raise InvalidInputError(f"{path}:{number}: tokens must be at least 16 characters")
-            tokens.append(Token(fields[0], mode == "rw", fields[2] if len(fields) > 2 else f"token{number}"))
+            tokens.append(
+                Token(fields[0], mode == "rw", fields[2] if len(fields) > 2 else f"token{number}")
+            )
         if not tokens:
             raise InvalidInputError(f"token file {path} holds no tokens")
         return cls(tokens)

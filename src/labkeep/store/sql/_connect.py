@@ -58,6 +58,11 @@ class Connection:
         finally:
             cur.close()
 
+    @property
+    def broken(self) -> bool:
+        """Whether the database dropped this connection (psycopg says so; sqlite3 cannot)."""
+        return bool(getattr(self.raw, "broken", False) or getattr(self.raw, "closed", False))
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.raw.close()

@@ -81,7 +81,8 @@ def _value_table(name: str) -> Table:
             Column(col, typ, nullable=(col != "vtype" and col != "json"))
             for col, typ in _VALUE_COLUMNS
         ),
-        Index(f"ix_{name}_key_num", "key", "num"),
+        # Covering: a filter on a key's value finds run numbers without touching the table.
+        Index(f"ix_{name}_key_num", "key", "num", "run_number"),
     )
 
 
@@ -100,7 +101,7 @@ metrics = Table(
     Column("min", Float),
     Column("max", Float),
     Column("count", BigInteger, nullable=False),
-    Index("ix_metrics_key_last", "key", "last"),
+    Index("ix_metrics_key_last", "key", "last", "run_number"),
 )
 
 # Points are packed per key into chunks of little-endian int64 steps, float64 values (vals) and
