@@ -139,6 +139,7 @@ async function load({ quiet = false } = {}) {
   filterInput.removeAttribute("aria-invalid");
   data = result;
   render();
+  table.dataset.query = q.toString(); // what the rows show (tests and scripts wait on it)
   updateLive();
   document.body.dataset.ready = "true";
   if (!window.labkeepReadyAt) window.labkeepReadyAt = performance.now();
