@@ -147,6 +147,7 @@ class ConsoleWatch:
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.failed_requests: list[str] = []
         self.dialogs: list[str] = []
         self.allowed: list[re.Pattern[str]] = []
 
@@ -185,6 +186,10 @@ class Pages:
             if msg.type == "error"
             else None,
         )
+        page.on(
+            "response",
+            lambda r: watch.failed_requests.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
         page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc} @ {page.url}"))
 
         def on_dialog(dialog: Any) -> None:
@@ -216,5 +221,7 @@ def pages(
     yield opened
     opened.close()
     unexpected = opened.watch.unexpected()
-    assert not unexpected, "errors in the browser console:\n" + "\n".join(unexpected)
+    assert not unexpected, "errors in the browser console:\n" + "\n".join(
+        unexpected + [f"(failed request: {r})" for r in opened.watch.failed_requests]
+    )
     assert not opened.watch.dialogs, f"unexpected dialogs (an injected script ran?): {opened.watch.dialogs}"

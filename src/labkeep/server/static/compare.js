@@ -174,7 +174,7 @@ function paramDimension(key) {
     label: key,
     values: raw.map((v) => categories.indexOf(fmtValue(v ?? "—"))),
     tickvals: categories.map((_, i) => i),
-    ticktext: categories.map(plotText),
+    ticktext: categories,
   };
 }
 
@@ -191,24 +191,74 @@ function parcoordsSection(metricKeys) {
   }
   const metric = selectOf("parcoords-metric", metricKeys, metricKeys[0]);
   const accessor = selectOf("parcoords-accessor", ACCESSORS, "last");
-  const plot = h("div", { id: "parcoords", style: { height: "360px" } });
-  const draw = async () => {
-    const Plotly = await loadPlotly();
+  const plot = h("div", { id: "parcoords", class: "parcoords" });
+  const draw = () => {
     const values = data.runs.map((r) => metricValue(r, metric.value, accessor.value));
     const dimensions = [...dims.slice(0, 12).map(paramDimension), { label: `${metric.value} (${accessor.value})`, values }];
-    await Plotly.react(plot, [{
-      type: "parcoords",
-      dimensions: dimensions.map((d) => ({ ...d, label: plotText(d.label) })),
-      line: { color: values.map((v) => v ?? 0), colorscale: "Viridis", showscale: true },
-      labelfont: { size: 11 }, tickfont: { size: 10 },
-    }], { height: 360, margin: { l: 60, r: 60, t: 40, b: 24 }, paper_bgcolor: "#fff", font: { family: "system-ui, sans-serif", size: 11 } },
-    { displaylogo: false, responsive: true });
+    clear(plot).append(parallelCoordinates(dimensions, values));
     plot.dataset.rendered = "true";
   };
   metric.addEventListener("change", draw);
   accessor.addEventListener("change", draw);
-  whenVisible(plot, () => draw().catch((error) => toast(error.message)));
+  draw();
   return [h("div", { class: "chart-controls" }, h("label", {}, "colour by", metric, accessor)), h("div", { class: "chart-card" }, plot)];
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** Parallel coordinates in SVG (no WebGL needed): one axis per dimension, one line per run,
+ *  coloured from low (blue) to high (yellow) by the metric. */
+function parallelCoordinates(dimensions, colourBy) {
+  const width = 1200;
+  const height = 340;
+  const top = 40;
+  const bottom = 24;
+  const left = 70;
+  const right = 70;
+  const step = (width - left - right) / Math.max(1, dimensions.length - 1);
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": "parallel coordinates" });
+  const scales = dimensions.map((d) => {
+    const finite = d.values.filter((v) => v !== null && Number.isFinite(v));
+    const lo = finite.length ? Math.min(...finite) : 0;
+    const hi = finite.length ? Math.max(...finite) : 1;
+    const span = hi - lo || 1;
+    return (v) => (v === null || !Number.isFinite(v) ? null : height - bottom - ((v - lo) / span) * (height - top - bottom) * (hi === lo ? 0.5 : 1) - (hi === lo ? (height - top - bottom) / 2 : 0));
+  });
+  const finiteColour = colourBy.filter((v) => v !== null);
+  const cLo = finiteColour.length ? Math.min(...finiteColour) : 0;
+  const cHi = finiteColour.length ? Math.max(...finiteColour) : 1;
+  data.runs.forEach((run, i) => {
+    const points = dimensions.map((d, j) => [left + j * step, scales[j](d.values[i])]).filter(([, y]) => y !== null);
+    const t = colourBy[i] === null ? null : (colourBy[i] - cLo) / (cHi - cLo || 1);
+    const colour = t === null ? "#c0c4cc" : `hsl(${230 - t * 180}, 75%, ${45 + t * 10}%)`;
+    const line = svg("polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: colour, "stroke-width": 2, opacity: 0.85 });
+    line.append(svg("title", {}, `#${run.number} ${run.name}`));
+    root.append(line);
+  });
+  dimensions.forEach((d, j) => {
+    const x = left + j * step;
+    root.append(svg("line", { x1: x, x2: x, y1: top, y2: height - bottom, stroke: "#98a2b3" }));
+    root.append(svg("text", { x, y: top - 18, "text-anchor": "middle", "font-size": 12, "font-weight": 600, fill: "#1d2330" }, d.label));
+    const finite = d.values.filter((v) => v !== null && Number.isFinite(v));
+    if (d.ticktext) {
+      d.ticktext.forEach((label, k) => {
+        const y = scales[j](k);
+        if (y !== null) root.append(svg("text", { x: x + 5, y: y + 4, "font-size": 10, fill: "#667085" }, label));
+      });
+    } else if (finite.length) {
+      for (const v of [Math.min(...finite), Math.max(...finite)]) {
+        root.append(svg("text", { x: x + 5, y: scales[j](v) + 4, "font-size": 10, fill: "#667085" }, fmtValue(v)));
+      }
+    }
+  });
+  return root;
 }
 
 function scatterSection(metricKeys) {
@@ -235,7 +285,7 @@ function scatterSection(metricKeys) {
     }], {
       height: 380, margin: { l: 60, r: 20, t: 16, b: 50 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
       font: { family: "system-ui, sans-serif", size: 11, color: "#3b4352" },
-      xaxis: { title: { text: plotText(xSelect.value) }, gridcolor: "#eef0f3", zeroline: false, tickvals: dim.tickvals, ticktext: dim.ticktext },
+      xaxis: { title: { text: plotText(xSelect.value) }, gridcolor: "#eef0f3", zeroline: false, tickvals: dim.tickvals, ticktext: dim.ticktext && dim.ticktext.map(plotText) },
       yaxis: { title: { text: plotText(`${ySelect.value} (${accessor.value})`) }, gridcolor: "#eef0f3", zeroline: false },
     }, { displaylogo: false, responsive: true });
     plot.dataset.rendered = "true";

@@ -45,21 +45,13 @@ export async function codePanel(panel, ref) {
       clear(view).append(h("div", { class: "error-box", text: error.message }));
     }
   };
-  const entry = (label, path, cls, extra = "") => {
+  const entry = (label, path, cls, extra = "", open = show) => {
     const link = h("a", { href: "#code", class: cls, title: label, dataset: { path: label } }, extra ? h("span", { class: "dir", text: extra }) : null, label.slice(extra.length));
     link.addEventListener("click", (event) => {
       event.preventDefault();
-      show(link, label, path);
+      open(link, label, path);
     });
     return link;
-  };
-  const links = [
-    entry("uncommitted changes (git diff)", `/runs/${ref}/diff`, "special"),
-    entry("installed packages", "", "special"),
-  ];
-  links[1].onclick = (event) => {
-    event.preventDefault();
-    showPackages(links[1]);
   };
   const showPackages = async (link) => {
     for (const a of list.querySelectorAll("a")) a.classList.toggle("active", a === link);
@@ -77,7 +69,11 @@ export async function codePanel(panel, ref) {
       clear(view).append(h("div", { class: "error-box", text: error.message }));
     }
   };
-  clear(list).append(...links, h("hr"));
+  clear(list).append(
+    entry("uncommitted changes (git diff)", `/runs/${ref}/diff`, "special"),
+    entry("installed packages", "", "special", "", (link) => showPackages(link)),
+    h("hr"),
+  );
   for (const file of files) {
     const slash = file.path.lastIndexOf("/");
     const dir = slash >= 0 ? file.path.slice(0, slash + 1) : "";
