@@ -35,7 +35,7 @@ while time.time() < deadline:
         if text == "stop":
             break
         step += 1
-        run.log({"live": step * 10.0}, step=step)
+        run.log({"live": float(step * step)}, step=step)
         print(f"marker {text}", flush=True)
     time.sleep(0.05)
 """
@@ -117,8 +117,15 @@ def test_live_run_updates_charts_console_and_table(
         )
         assert row["status"] == "running"
         # In the store now: the open pages must show it within the deadline, without reload.
-        charts.wait_for_selector(
-            f".chart[data-key='live'][data-last-step='{k}']", timeout=UI_DEADLINE_MS
+        charts.wait_for_function(
+            """k => {
+                const el = document.querySelector(".chart[data-key='live']");
+                const path = el && el.querySelector('.scatterlayer .trace path.js-line');
+                return el.dataset.lastStep === String(k) && path
+                    && (path.getAttribute('d').match(/L/g) || []).length === k;
+            }""",
+            arg=k,
+            timeout=UI_DEADLINE_MS,
         )
         console.locator("#console .line", has_text=f"marker {k}").wait_for(timeout=UI_DEADLINE_MS)
     assert charts.locator(".chart[data-key='live']").get_attribute("data-points") == "4"

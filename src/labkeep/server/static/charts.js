@@ -147,9 +147,10 @@ export class MetricChart {
       await this.load();
       return;
     }
-    s.steps.push(...data.steps);
-    s.values.push(...data.values);
-    s.times.push(...data.times);
+    // New arrays, not pushes: Plotly.react redraws only data whose arrays changed identity.
+    s.steps = s.steps.concat(data.steps);
+    s.values = s.values.concat(data.values);
+    s.times = s.times.concat(data.times);
     s.total = data.total;
     if (this.axis() === "step" && data.steps.length && s.steps.length > data.steps.length
         && s.steps[s.steps.length - data.steps.length - 1] > data.steps[0]) {
