@@ -137,3 +137,57 @@ def test_postgres_uri_spellings() -> None:
         location = locate_store(raw)
         assert (location.kind, location.db_url) == ("postgresql", "postgresql+psycopg://u@h:5/db")
         assert location.journal_dir.parts[-1] == "journals"
+
+
+def _compare_sqlite(db: Path) -> list[Any]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, _schema.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_alembic_migrations_alone_build_the_models_on_sqlite(tmp_path: Path) -> None:
+    # A fresh local store is created from the bundled DDL; the migrations must agree with it.
+    location = locate_store(tmp_path / "migrated")
+    before, after = _migrate.upgrade(location)
+    assert (before, after) == (None, _schema.SCHEMA_REVISION)
+    assert _compare_sqlite(location.sqlite_path) == []
+
+
+def test_bundled_sqlite_ddl_is_generated_from_the_models(tmp_path: Path) -> None:
+    from labkeep.store.sql import _ddl
+
+    assert _ddl.DDL_FILE.read_text() == _ddl.generate(), (
+        "schema_sqlite.sql is stale: run python -m labkeep.store.sql._ddl"
+    )
+    db = tmp_path / "ddl.db"
+    raw = sqlite3.connect(db, isolation_level=None)
+    _ddl.create_fresh(raw)
+    raw.close()
+    assert _compare_sqlite(db) == []
+
+
+def test_db_upgrade_migrates_a_store_made_by_an_older_labkeep(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    location = locate_store(tmp_path / "old")
+    _migrate.upgrade(location, "0001")
+    cli = [sys.executable, "-m", "labkeep.cli", "--store", str(tmp_path / "old")]
+    refused = subprocess.run([*cli, "runs"], capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "labkeep db upgrade" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    upgraded = subprocess.run([*cli, "db", "upgrade"], capture_output=True, text=True)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "0001 -> " + _schema.SCHEMA_REVISION in upgraded.stdout
+    assert _compare_sqlite(location.sqlite_path) == []
+    listed = subprocess.run([*cli, "runs"], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
