@@ -182,13 +182,17 @@ class Pages:
         watch = self.watch
         page.on(
             "console",
-            lambda msg: watch.errors.append(f"console {msg.type}: {msg.text} @ {page.url}")
-            if msg.type == "error"
-            else None,
+            lambda msg: (
+                watch.errors.append(f"console {msg.type}: {msg.text} @ {page.url}")
+                if msg.type == "error"
+                else None
+            ),
         )
         page.on(
             "response",
-            lambda r: watch.failed_requests.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            lambda r: (
+                watch.failed_requests.append(f"{r.status} {r.url}") if r.status >= 400 else None
+            ),
         )
         page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc} @ {page.url}"))
 
@@ -224,4 +228,6 @@ def pages(
     assert not unexpected, "errors in the browser console:\n" + "\n".join(
         unexpected + [f"(failed request: {r})" for r in opened.watch.failed_requests]
     )
-    assert not opened.watch.dialogs, f"unexpected dialogs (an injected script ran?): {opened.watch.dialogs}"
+    assert not opened.watch.dialogs, (
+        f"unexpected dialogs (an injected script ran?): {opened.watch.dialogs}"
+    )

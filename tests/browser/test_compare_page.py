@@ -17,7 +17,9 @@ def test_compare_three_runs(pages: Pages) -> None:
     loss = page.locator("#compare-charts .chart[data-key='loss']")
     assert loss.locator(".scatterlayer .trace").count() == 3
     assert loss.get_attribute("data-points") == "180"
-    differing = page.locator("#params-table tr.differs").evaluate_all("rows => rows.map(r => r.dataset.key)")
+    differing = page.locator("#params-table tr.differs").evaluate_all(
+        "rows => rows.map(r => r.dataset.key)"
+    )
     assert differing == ["lr", "model.depth", "optimizer"]
     assert page.locator("#params-table tr[data-key='batch_size']").get_attribute("class") == ""
     page.check("#only-differences")

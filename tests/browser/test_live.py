@@ -52,7 +52,20 @@ def live_run(tmp_path: Path) -> Iterator[tuple[LiveServer, Path, subprocess.Pope
     env = child_env(store)
     env["LIVE_CONTROL"] = str(control)
     process = subprocess.Popen(
-        [sys.executable, "-m", "labkeep.cli", "run", "-e", "live", "-n", "live", "--no-capture", "-q", "-y", "live.py"],
+        [
+            sys.executable,
+            "-m",
+            "labkeep.cli",
+            "run",
+            "-e",
+            "live",
+            "-n",
+            "live",
+            "--no-capture",
+            "-q",
+            "-y",
+            "live.py",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -73,7 +86,11 @@ def live_run(tmp_path: Path) -> Iterator[tuple[LiveServer, Path, subprocess.Pope
 
 
 def wait_in_store(
-    store: Path, server: LiveServer, ready: Any, process: subprocess.Popen[bytes], started: bool = True
+    store: Path,
+    server: LiveServer,
+    ready: Any,
+    process: subprocess.Popen[bytes],
+    started: bool = True,
 ) -> dict[str, Any]:
     """Poll the API until ``ready(run_row, console_text)``; returns the run row."""
     if not started:
@@ -112,7 +129,9 @@ def test_live_run_updates_charts_console_and_table(
         row = wait_in_store(
             Path(),
             server,
-            lambda run, lines, k=k: run["metrics"]["live"]["count"] == k + 1 and f"marker {k}" in lines,
+            lambda run, lines, k=k: (
+                run["metrics"]["live"]["count"] == k + 1 and f"marker {k}" in lines
+            ),
             process,
         )
         assert row["status"] == "running"

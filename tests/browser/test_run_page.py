@@ -108,7 +108,9 @@ def test_artifact_previews(pages: Pages) -> None:
     page = pages.open("/runs/1#artifacts")
     image = page.locator("#artifact-preview img")
     image.wait_for()
-    page.wait_for_function("() => document.querySelector('#artifact-preview img').naturalWidth === 48")
+    page.wait_for_function(
+        "() => document.querySelector('#artifact-preview img').naturalWidth === 48"
+    )
     page.click("#artifact-list a[data-path='predictions.csv']")
     page.wait_for_selector("#artifact-preview table")
     assert page.locator("#artifact-preview thead th").all_inner_texts() == ["id", "label", "score"]

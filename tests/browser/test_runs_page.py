@@ -13,15 +13,18 @@ pytestmark = pytest.mark.browser
 
 
 def row_numbers(page: Any) -> list[int]:
-    return [int(n) for n in page.locator("#runs-table tbody tr").evaluate_all(
-        "rows => rows.map(r => r.dataset.number)"
-    )]
+    return [
+        int(n)
+        for n in page.locator("#runs-table tbody tr").evaluate_all(
+            "rows => rows.map(r => r.dataset.number)"
+        )
+    ]
 
 
 def test_runs_table_lists_runs_with_status_colours(pages: Pages) -> None:
     page = pages.open("/")
     assert row_numbers(page) == [5, 4, 3, 2, 1]
-    assert page.locator("#page-range").inner_text() == "1–5 of 5"
+    assert page.locator("#page-range").inner_text() == "1\u20135 of 5"
     failed = page.locator("tr[data-number='4'] .status")
     assert failed.inner_text() == "failed"
     assert "status-failed" in (failed.get_attribute("class") or "")
@@ -101,7 +104,9 @@ def test_column_picker_adds_and_removes_columns(pages: Pages) -> None:
     page.wait_for_selector("#runs-table th[data-sort=\"metrics['sys/cpu_percent']\"]")
     assert page.locator("tr[data-number='1'] td.col-summary").inner_text() == "1"
     picker.locator("label[data-key='sys/cpu_percent'] input").uncheck()
-    page.wait_for_selector("#runs-table th[data-sort=\"metrics['sys/cpu_percent']\"]", state="detached")
+    page.wait_for_selector(
+        "#runs-table th[data-sort=\"metrics['sys/cpu_percent']\"]", state="detached"
+    )
     page.click("text=Reset to automatic")
     page.wait_for_selector("#runs-table th[data-sort='summary.best_acc']", state="detached")
 
@@ -111,7 +116,7 @@ def test_pages(pages: Pages) -> None:
     assert page.locator("#next-page").is_disabled()
     page = pages.open("/?offset=2&limit=25")
     assert row_numbers(page) == [3, 2, 1]
-    assert page.locator("#page-range").inner_text() == "3–5 of 5"
+    assert page.locator("#page-range").inner_text() == "3\u20135 of 5"
     page.click("#prev-page")
     page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 5")
 

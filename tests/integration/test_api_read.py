@@ -138,16 +138,25 @@ def test_failed_run_row_carries_the_traceback_and_nan(api: httpx.Client) -> None
 
 
 def test_filter_with_the_query_language(api: httpx.Client) -> None:
-    assert numbers(api.get("/runs", params={"where": "params.lr < 0.05 and optimizer == 'adam'"})) == [3, 2]
+    assert numbers(
+        api.get("/runs", params={"where": "params.lr < 0.05 and optimizer == 'adam'"})
+    ) == [3, 2]
     assert numbers(api.get("/runs", params={"where": "'baseline' in tags"})) == [1]
     assert numbers(api.get("/runs", params={"where": "status == 'failed'"})) == [4]
     assert numbers(api.get("/runs", params={"where": "metrics['val/loss'].min < 0.01"})) == [1]
 
 
 def test_sort_by_metric_param_and_attribute(api: httpx.Client) -> None:
-    by_loss = numbers(api.get("/runs", params={"where": "experiment == 'mnist'", "sort": "metrics.loss"}))
+    by_loss = numbers(
+        api.get("/runs", params={"where": "experiment == 'mnist'", "sort": "metrics.loss"})
+    )
     assert by_loss[:3] == [1, 2, 3]  # the NaN of run 4 is not a number: it sorts last
-    assert numbers(api.get("/runs", params={"sort": "-params.lr", "experiment": "mnist"})) == [4, 1, 2, 3]
+    assert numbers(api.get("/runs", params={"sort": "-params.lr", "experiment": "mnist"})) == [
+        4,
+        1,
+        2,
+        3,
+    ]
     assert numbers(api.get("/runs", params={"sort": "name"})) == [5, 4, 3, 2, 1]
     assert numbers(api.get("/runs", params={"sort": "-name"})) == [1, 2, 3, 4, 5]
 
@@ -175,7 +184,9 @@ def test_experiment_filter(api: httpx.Client) -> None:
         ("__import__('os').system('true')", ""),
     ],
 )
-def test_query_errors_are_400_with_the_message(api: httpx.Client, where: str, fragment: str) -> None:
+def test_query_errors_are_400_with_the_message(
+    api: httpx.Client, where: str, fragment: str
+) -> None:
     response = api.get("/runs", params={"where": where})
     assert response.status_code == 400
     message = response.json()["error"]
@@ -441,7 +452,10 @@ def test_reads_need_a_token_and_read_only_tokens_cannot_write(store: Path) -> No
         reader = {"Authorization": f"Bearer {'r' * 20}"}
         assert httpx.get(f"{base}/runs", headers=reader).json()["total"] == 5
         assert httpx.get(f"{base}/runs/1/artifacts/notes.txt", headers=reader).status_code == 200
-        assert httpx.post(f"{base}/runs/1/tags", json={"add": ["x"]}, headers=reader).status_code == 403
+        assert (
+            httpx.post(f"{base}/runs/1/tags", json={"add": ["x"]}, headers=reader).status_code
+            == 403
+        )
         assert httpx.delete(f"{base}/runs/1", headers=reader).status_code == 403
         cookie = {"labkeep_token": "w" * 20}
         response = httpx.post(f"{base}/runs/1/tags", json={"add": ["x"]}, cookies=cookie)

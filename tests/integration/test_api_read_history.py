@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from test_api_read import LiveServer
 
 from labkeep._client import Client
 from labkeep.store._base import MetricColumns, RunFinish, RunStart, WriteBatch
-from test_api_read import LiveServer
 
 N = 1_000_000
 SPIKE_AT = 777_777

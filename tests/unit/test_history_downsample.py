@@ -36,9 +36,7 @@ def test_nan_never_wins_min_or_max() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(
-        st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=3000
-    ),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=3000),
     st.integers(min_value=4, max_value=400),
 )
 def test_peaks_survive_and_the_budget_holds(values: list[float], points: int) -> None:

@@ -230,6 +230,7 @@ export class MetricChart {
     const points = this.series.reduce((n, s) => n + s.steps.length, 0);
     const total = this.series.reduce((n, s) => n + s.total, 0);
     this.el.dataset.rendered = "true";
+    if (!window.labkeepChartAt) window.labkeepChartAt = performance.now(); // first chart drawn
     this.el.dataset.points = String(points);
     this.el.dataset.total = String(total);
     const lastSteps = this.series.map((s) => (s.steps.length ? s.steps[s.steps.length - 1] : ""));

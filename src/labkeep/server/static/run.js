@@ -3,7 +3,7 @@
 import {
   api, clear, fmtDate, fmtDuration, fmtValue, h, poll, showVersion, statusBadge, toast, topbar,
 } from "./api.js";
-import { ChartOptions, chartCard, MetricChart, whenVisible } from "./charts.js";
+import { ChartOptions, chartCard, loadPlotly, MetricChart, whenVisible } from "./charts.js";
 import { artifactsPanel, codePanel } from "./files.js";
 
 const LIVE_MS = 1000;
@@ -38,6 +38,7 @@ for (const [id] of TABS) {
 }
 
 async function start() {
+  loadPlotly().catch(() => {}); // fetch and parse plotly.js while the run loads (a chart reports failures)
   try {
     run = await api(`/runs/${encodeURIComponent(ref)}`);
   } catch (error) {
