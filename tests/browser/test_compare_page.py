@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import XSS_NAME, Pages
+from browser.harness import XSS_NAME, Pages
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, Pages, child_env
+from browser.harness import LiveServer, Pages, child_env
 
 pytestmark = pytest.mark.browser
 

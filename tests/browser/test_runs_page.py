@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import XSS_NAME, Pages
+from browser.harness import XSS_NAME, Pages
 
 pytestmark = pytest.mark.browser
 
