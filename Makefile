@@ -23,7 +23,11 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.base ## run the bundled examples on the default SQLite store and show them
 	$(BIN)/python examples/iris.py
-	$(BIN)/labkeep runs -e iris
+	cd examples && LABKEEP_HOME=$(CURDIR)/.labkeep ../$(BIN)/labkeep run -e digits --quiet digits.py hidden=16 lr=0.01
+	cd examples && LABKEEP_HOME=$(CURDIR)/.labkeep ../$(BIN)/labkeep run -e digits --quiet digits.py hidden=64 lr=0.005
+	$(BIN)/labkeep runs
+	$(BIN)/labkeep compare -e digits
+	@echo "See one run with: .venv/bin/labkeep show last    The web UI: .venv/bin/labkeep ui"
 
 test: $(VENV)/.dev browser ## the whole test suite
 	$(BIN)/python -m pytest
