@@ -133,6 +133,20 @@ class Query:
     text: str
     root: Node
 
+    def fields(self) -> list[Field]:
+        """Every field the query tests, in the order written."""
+        found: list[Field] = []
+        pending: list[Node] = [self.root]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, And | Or):
+                pending.extend(reversed(node.items))
+            elif isinstance(node, Not):
+                pending.append(node.item)
+            elif isinstance(node, Compare | In | Match):
+                found.append(node.field)
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
