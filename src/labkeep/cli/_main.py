@@ -48,11 +48,12 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _db, _edit, _show
+    from labkeep.cli import _compare, _db, _edit, _show
 
     for command in (
         _show.runs_command,
         _show.show_command,
+        _compare.compare_command,
         _edit.tag_command,
         _edit.note_command,
         _edit.delete_command,
