@@ -18,6 +18,8 @@ from labkeep.store._base import TABLE_ATTRIBUTES
 SCAN_ABOVE = 1_000
 SCAN_SHARE = 0.5
 _IN_CHUNK = 500
+#: Up to this many distinct keys, a table's key is turned into a number by the database.
+_CODED_KEYS = 400
 
 
 def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
@@ -39,16 +41,39 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
     total = _fetch(raw, "SELECT count(*) FROM runs", ())[0][0] if n > SCAN_ABOVE else 0
     scan = n > SCAN_ABOVE and n >= total * SCAN_SHARE
 
-    def rows(columns: str, table: str, number_column: str = "run_number") -> list[Any]:
+    def rows(
+        columns: str, table: str, number_column: str = "run_number", binds: Sequence[Any] = ()
+    ) -> list[Any]:
         if scan:
-            return _fetch(raw, f"SELECT {columns} FROM {table}", ())
+            return _fetch(raw, f"SELECT {columns} FROM {table}", binds)
         found: list[Any] = []
         for lo in range(0, n, _IN_CHUNK):
             part = [int(x) for x in wanted[lo : lo + _IN_CHUNK]]
             marks = ", ".join([placeholder] * len(part))
             sql = f"SELECT {columns} FROM {table} WHERE {number_column} IN ({marks})"
-            found.extend(_fetch(raw, sql, part))
+            found.extend(_fetch(raw, sql, [*binds, *part]))
         return found
+
+    def keyed_rows(table: str, columns: str, keys: frozenset[str]) -> tuple[list[str], list[Any]]:
+        """The rows (run_number, key code, *columns) and the keys the codes stand for. The
+        key is coded in SQL when the keys are few: a small int costs Python nothing, a
+        string per row a lot."""
+        names = sorted(keys)
+        if 0 < len(names) <= _CODED_KEYS:
+            whens = " ".join(f"WHEN {placeholder} THEN {i}" for i in range(len(names)))
+            found = rows(f"run_number, CASE key {whens} ELSE -1 END, {columns}", table, binds=names)
+            if not found:
+                return names, []
+            cols: list[Any] = list(zip(*found, strict=True))
+            cols[1] = np.asarray(cols[1], dtype=np.int64)
+            if not (cols[1] < 0).any():  # else a key was added since the catalog was read
+                return names, cols
+        found = rows(f"run_number, key, {columns}", table)
+        if not found:
+            return [], []
+        cols = list(zip(*found, strict=True))
+        names, cols[1] = _codes(cols[1])
+        return names, cols
 
     def positions(run_numbers: Any) -> tuple[Any, Any]:
         """Row index of each run number, and which of them are selected."""
@@ -110,13 +135,16 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
     table["tags"] = tags
     assert list(table) == list(TABLE_ATTRIBUTES)
 
-    table.update(_typed_columns(rows, positions, n, "params"))
-    metric_rows = rows("run_number, key, last, min, max, count, last_step", "metrics")
-    if metric_rows:
-        runs_, keys, last, lo, hi, count, step = zip(*metric_rows, strict=True)
+    from labkeep.query import load_catalog
+
+    catalog = load_catalog(conn)
+    table.update(_typed_columns(keyed_rows, positions, n, "params", catalog.params))
+    names, metric_cols = keyed_rows("metrics", "last, min, max, count, last_step", catalog.metrics)
+    if metric_cols:
+        runs_, codes, last, lo, hi, count, step = metric_cols
         at_m, keep_m = positions(runs_)
         values = [np.asarray(c, dtype=np.float64)[keep_m] for c in (last, lo, hi, count, step)]
-        for key, mask in group_by_key(keys, keep_m):
+        for key, mask in group_by_code(names, codes[keep_m]):
             rows_at = at_m[mask]
             for suffix, column in zip(("", ".min", ".max", ".count", ".step"), values, strict=True):
                 out = np.full(n, np.nan)
@@ -124,36 +152,45 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
                 if suffix in (".count", ".step") and len(rows_at) == n:
                     out = out.astype(np.int64)
                 table[f"metrics.{key}{suffix}"] = out
-    table.update(_typed_columns(rows, positions, n, "summaries"))
+    table.update(_typed_columns(keyed_rows, positions, n, "summaries", catalog.summaries))
     return table
 
 
-def _typed_columns(rows: Any, positions: Any, n: int, table_name: str) -> dict[str, Any]:
+_KINDS = ("float", "int", "bool", "str", "null", "json")
+_KIND_CODE = (
+    "CASE vtype WHEN 'float' THEN 0 WHEN 'int' THEN 1 WHEN 'bool' THEN 2 WHEN 'str' THEN 3 "
+    "WHEN 'null' THEN 4 ELSE 5 END"
+)
+
+
+def _typed_columns(
+    keyed_rows: Any, positions: Any, n: int, table_name: str, keys: frozenset[str]
+) -> dict[str, Any]:
     """Params or summaries as one column per key: a numpy array where every present value is
     a number of one type (int64 when no run lacks it, else float64; bool likewise, object
     when some lack it), else a list of the exact values (None where a run lacks the key)."""
     import numpy as np
 
     prefix = "params" if table_name == "params" else "summary"
-    found = rows("run_number, key, vtype, num, text", table_name)
+    names, found = keyed_rows(table_name, f"{_KIND_CODE}, num, text", keys)
     if not found:
         return {}
-    runs_, keys, vtypes, nums, texts = zip(*found, strict=True)
+    runs_, codes, kind_codes, nums, texts = found
     at, keep = positions(runs_)
-    vtype_arr = np.asarray(vtypes, dtype=object)[keep]
+    kind_arr = np.asarray(kind_codes, dtype=np.int64)[keep]
     num_arr = np.asarray(nums, dtype=np.float64)[keep]
     text_arr = np.asarray(texts, dtype=object)[keep]
-    exact: dict[tuple[int, str], Any] = {}
-    inexact = np.isin(vtype_arr, ["list", "dict"]) | ((vtype_arr == "int") & _beyond_float(num_arr))
-    if inexact.any():
-        for number, key, raw_json in rows("run_number, key, json", table_name):
-            exact[(number, key)] = raw_json
     run_arr = np.asarray(runs_, dtype=np.int64)[keep]
+    exact: dict[tuple[int, str], Any] = {}
+    inexact = (kind_arr == 5) | ((kind_arr == 1) & _beyond_float(num_arr))
+    if inexact.any():
+        _, exact_rows = keyed_rows(table_name, "json", keys)
+        for number, code, raw_json in zip(*exact_rows, strict=True):
+            exact[(int(number), names[code])] = raw_json
     columns: dict[str, Any] = {}
-    kind_names, kind_codes = _codes(vtype_arr.tolist())
-    for key, mask in group_by_key(keys, keep):
+    for key, mask in group_by_code(names, codes[keep]):
         rows_at = at[mask]
-        kinds = {kind_names[c] for c in np.unique(kind_codes[mask]).tolist()}
+        kinds = {_KINDS[c] for c in np.unique(kind_arr[mask]).tolist()}
         complete = len(rows_at) == n
         values = num_arr[mask]
         if kinds <= {"int", "float"} and not (kinds == {"int"} and _beyond_float(values).any()):
@@ -168,7 +205,7 @@ def _typed_columns(rows: Any, positions: Any, n: int, table_name: str) -> dict[s
             out = [None] * n
             for i, kind, num, text, number in zip(
                 rows_at.tolist(),
-                vtype_arr[mask].tolist(),
+                [_KINDS[c] for c in kind_arr[mask].tolist()],
                 num_arr[mask].tolist(),
                 text_arr[mask].tolist(),
                 run_arr[mask].tolist(),
@@ -190,12 +227,10 @@ def _codes(labels: Sequence[str]) -> tuple[list[str], Any]:
     return list(index), codes
 
 
-def group_by_key(keys: Sequence[str], keep: Any) -> list[tuple[str, Any]]:
-    """(key, indices of its rows among the kept rows) for each key, sorted by key."""
+def group_by_code(names: Sequence[str], codes: Any) -> list[tuple[str, Any]]:
+    """(name, indices of its rows) for each name that has rows, sorted by name."""
     import numpy as np
 
-    names, codes = _codes(keys)
-    codes = codes[keep]
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     groups = [(names[c], order[bounds[c] : bounds[c + 1]]) for c in range(len(names))]
