@@ -54,26 +54,27 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
             found.extend(_fetch(raw, sql, [*binds, *part]))
         return found
 
-    def keyed_rows(table: str, columns: str, keys: frozenset[str]) -> tuple[list[str], list[Any]]:
-        """The rows (run_number, key code, *columns) and the keys the codes stand for. The
-        key is coded in SQL when the keys are few: a small int costs Python nothing, a
-        string per row a lot."""
+    def keyed_rows(
+        table: str, columns: str, fields: list[tuple[str, str]], keys: frozenset[str]
+    ) -> tuple[list[str], Any]:
+        """The rows as a numpy record array (``run``, ``key`` code, then ``fields`` for
+        ``columns``) and the keys the codes stand for. The database turns keys into numbers
+        when they are few: a small int costs Python nothing, a string per row a lot."""
         names = sorted(keys)
+        dtype = np.dtype([("run", "i8"), ("key", "i8"), *fields])
         if 0 < len(names) <= _CODED_KEYS:
             whens = " ".join(f"WHEN {placeholder} THEN {i}" for i in range(len(names)))
             found = rows(f"run_number, CASE key {whens} ELSE -1 END, {columns}", table, binds=names)
-            if not found:
-                return names, []
-            cols: list[Any] = list(zip(*found, strict=True))
-            cols[1] = np.asarray(cols[1], dtype=np.int64)
-            if not (cols[1] < 0).any():  # else a key was added since the catalog was read
-                return names, cols
+            coded = np.array(found, dtype=dtype) if found else np.zeros(0, dtype=dtype)
+            if not (coded["key"] < 0).any():  # else a key was added since the catalog was read
+                return names, coded
         found = rows(f"run_number, key, {columns}", table)
-        if not found:
-            return [], []
-        cols = list(zip(*found, strict=True))
-        names, cols[1] = _codes(cols[1])
-        return names, cols
+        as_text = np.array(found, dtype=[("run", "i8"), ("key", "O"), *fields])
+        names, codes = _codes(as_text["key"].tolist())
+        coded = np.zeros(len(found), dtype=dtype)
+        for name in dtype.names or ():
+            coded[name] = codes if name == "key" else as_text[name]
+        return names, coded
 
     def positions(run_numbers: Any) -> tuple[Any, Any]:
         """Row index of each run number, and which of them are selected."""
@@ -139,12 +140,14 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
 
     catalog = load_catalog(conn)
     table.update(_typed_columns(keyed_rows, positions, n, "params", catalog.params))
-    names, metric_cols = keyed_rows("metrics", "last, min, max, count, last_step", catalog.metrics)
-    if metric_cols:
-        runs_, codes, last, lo, hi, count, step = metric_cols
-        at_m, keep_m = positions(runs_)
-        values = [np.asarray(c, dtype=np.float64)[keep_m] for c in (last, lo, hi, count, step)]
-        for key, mask in group_by_code(names, codes[keep_m]):
+    stats = ("last", "min", "max", "count", "last_step")
+    names, found = keyed_rows(
+        "metrics", ", ".join(stats), [(s, "f8") for s in stats], catalog.metrics
+    )
+    if len(found):
+        at_m, keep_m = positions(found["run"])
+        values = [found[s][keep_m] for s in stats]
+        for key, mask in group_by_code(names, found["key"][keep_m]):
             rows_at = at_m[mask]
             for suffix, column in zip(("", ".min", ".max", ".count", ".step"), values, strict=True):
                 out = np.full(n, np.nan)
@@ -172,23 +175,21 @@ def _typed_columns(
     import numpy as np
 
     prefix = "params" if table_name == "params" else "summary"
-    names, found = keyed_rows(table_name, f"{_KIND_CODE}, num, text", keys)
-    if not found:
+    fields = [("kind", "i8"), ("num", "f8"), ("text", "O")]
+    names, found = keyed_rows(table_name, f"{_KIND_CODE}, num, text", fields, keys)
+    if not len(found):
         return {}
-    runs_, codes, kind_codes, nums, texts = found
-    at, keep = positions(runs_)
-    kind_arr = np.asarray(kind_codes, dtype=np.int64)[keep]
-    num_arr = np.asarray(nums, dtype=np.float64)[keep]
-    text_arr = np.asarray(texts, dtype=object)[keep]
-    run_arr = np.asarray(runs_, dtype=np.int64)[keep]
+    at, keep = positions(found["run"])
+    found = found[keep]
+    kind_arr, num_arr, text_arr, run_arr = found["kind"], found["num"], found["text"], found["run"]
     exact: dict[tuple[int, str], Any] = {}
     inexact = (kind_arr == 5) | ((kind_arr == 1) & _beyond_float(num_arr))
     if inexact.any():
-        _, exact_rows = keyed_rows(table_name, "json", keys)
-        for number, code, raw_json in zip(*exact_rows, strict=True):
-            exact[(int(number), names[code])] = raw_json
+        exact_names, exact_rows = keyed_rows(table_name, "json", [("json", "O")], keys)
+        for number, code, raw_json in exact_rows.tolist():
+            exact[(number, exact_names[code])] = raw_json
     columns: dict[str, Any] = {}
-    for key, mask in group_by_code(names, codes[keep]):
+    for key, mask in group_by_code(names, found["key"]):
         rows_at = at[mask]
         kinds = {_KINDS[c] for c in np.unique(kind_arr[mask]).tolist()}
         complete = len(rows_at) == n
