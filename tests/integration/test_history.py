@@ -104,7 +104,7 @@ def test_runs_with_a_query_is_lazy_and_ordered(tmp_path: Path) -> None:
     with pytest.raises(QueryError):
         labkeep.runs(where="lr >", store=path)  # syntax: at once
     unknown = labkeep.runs(where="params.lrr > 1", store=path)
-    with pytest.raises(QueryError, match="did you mean params.lr"):
+    with pytest.raises(QueryError, match=r"did you mean params\.lr"):
         len(unknown)  # keys: on first use
 
 

@@ -269,8 +269,6 @@ def columns_of(records: Sequence[RunRecord]) -> dict[str, Any]:
     return table
 
 
-def _put_typed(
-    table: dict[str, Any], prefix: str, mappings: list[dict[str, Value]]
-) -> None:
+def _put_typed(table: dict[str, Any], prefix: str, mappings: list[dict[str, Value]]) -> None:
     for key in sorted({k for m in mappings for k in m}):
         table[f"{prefix}.{key}"] = [m.get(key) for m in mappings]
