@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,20 @@ demo: $(VENV)/.base ## run the bundled examples on the default SQLite store and 
 	$(BIN)/python examples/iris.py
 	$(BIN)/labkeep runs -e iris
 
-test: $(VENV)/.dev ## the whole test suite
+test: $(VENV)/.dev browser ## the whole test suite
 	$(BIN)/python -m pytest
+
+# The UI's browser tests drive Debian's chromium (Playwright's own browser download is not
+# possible offline). Installed when missing and we may; otherwise the browser tests say why
+# they are skipped (and fail under CI).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: browser tests will not run"; \
+	  else echo "no /usr/bin/chromium (run: sudo apt-get install chromium): browser tests will not run"; fi; \
+	fi
 
 lint: $(VENV)/.dev ## ruff and mypy --strict
 	$(BIN)/ruff check src tests benchmarks examples

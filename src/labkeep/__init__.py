@@ -5,6 +5,8 @@
 ...     run.log({"loss": 0.3, "acc": 0.9}, step=0)
 """
 
+import typing as _typing
+
 from labkeep._api import (
     active_run,
     config,
@@ -18,11 +20,35 @@ from labkeep._api import (
     summary,
     use_input,
 )
-from labkeep._run import Run
 from labkeep._version import __version__
-from labkeep._views import MetricSeries, RunList, RunView
-from labkeep.entities import MetricSummary, RunStatus
 from labkeep.errors import LabkeepError
+
+if _typing.TYPE_CHECKING:
+    from labkeep._run import Run
+    from labkeep._views import MetricSeries, RunList, RunView
+    from labkeep.entities import MetricSummary, RunStatus
+
+# Classes are loaded when first named, so that `import labkeep` stays light.
+_LAZY = {
+    "Run": "labkeep._run",
+    "MetricSeries": "labkeep._views",
+    "RunList": "labkeep._views",
+    "RunView": "labkeep._views",
+    "MetricSummary": "labkeep.entities",
+    "RunStatus": "labkeep.entities",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labkeep' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LabkeepError",

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from labkeep._client import Client
-from labkeep._run import ProcessHooks, Run, iter_tags
-from labkeep._views import RunList, RunView
 from labkeep.errors import InvalidInputError, RunStateError
 
+if TYPE_CHECKING:
+    from labkeep._run import ProcessHooks, Run
+    from labkeep._views import RunList, RunView
+
+# Everything heavier than the standard library is imported on first use: `import labkeep`
+# stays cheap for scripts that only sometimes log.
 _lock = threading.Lock()
 _active: Run | None = None
-_hooks = ProcessHooks()
+_hooks: ProcessHooks | None = None
 
 #: The environment variable through which ``labkeep run`` hands its run to the script.
 RUN_ID_ENV = "LABKEEP_RUN_ID"
@@ -46,19 +49,24 @@ def init(
     >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
     ...     run.log({"acc": 0.97})
     """
-    global _active
+    global _active, _hooks
     mode = mode or os.environ.get("LABKEEP_MODE") or "online"
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    if mode == "disabled":
-        from labkeep._disabled import DisabledRun
-
-        return DisabledRun(experiment or "default", config)  # type: ignore[return-value]
     with _lock:
         if _active is not None and not _active._finished:
             raise RunStateError(
                 f"run {_active.uuid[:8]} is still active in this process: call finish() on it first"
             )
+        if mode == "disabled":
+            from labkeep._disabled import DisabledRun
+
+            # The stand-in has a Run's methods, so labkeep.log() & co. forward to it too.
+            _active = cast("Run", DisabledRun(experiment or "default", config))
+            return _active
+        from labkeep._client import Client
+        from labkeep._run import ProcessHooks, iter_tags
+
         attach = os.environ.get(RUN_ID_ENV) or None
         store_uri = store if store is not None else os.environ.get(STORE_ENV) or None
         client = Client(store_uri)
@@ -77,6 +85,8 @@ def init(
             else (system_metrics or None),
         )
         _active = run
+        if _hooks is None:
+            _hooks = ProcessHooks()
         _hooks.install(run)
         return run
 
@@ -190,6 +200,8 @@ def get_run(ref: str | int, *, store: str | os.PathLike[str] | None = None) -> R
 
     >>> labkeep.get_run(3).metrics["acc"].max  # doctest: +SKIP
     """
+    from labkeep._client import Client
+
     return Client(store).get_run(ref)
 
 
@@ -215,6 +227,8 @@ def runs(
     ...                     sort="metrics.loss", limit=50)  # doctest: +SKIP
     >>> runs.to_pandas()  # doctest: +SKIP
     """
+    from labkeep._client import Client
+
     return Client(store).runs(
         experiment,
         where=where,

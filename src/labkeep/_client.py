@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
+from labkeep._values import check_key, check_text
 from labkeep.errors import NotFoundError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
@@ -74,6 +75,10 @@ class Client:
         from labkeep._ingest import Ingester
         from labkeep._run import Run
 
+        check_key(experiment, "experiment name")
+        if name:
+            check_key(name, "run name")
+        check_text(notes, "notes")
         run_uuid = attach_uuid or str(uuid_mod.uuid4())
         journal = j.JournalWriter(
             self.location.journal_dir / f"{run_uuid}.{uuid_mod.uuid4().hex[:12]}"

@@ -9,6 +9,25 @@ from labkeep._values import flatten
 from labkeep.entities import RunStatus
 
 
+class _Config(dict[str, Any]):
+    """``run.config`` / ``run.summary`` of a disabled run: takes what a Run's takes."""
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for arg in args:
+            super().update(flatten(arg))
+        super().update(flatten(kwargs))
+
+
+class _Tags(set[str]):
+    """``run.tags`` of a disabled run: ``add``/``remove`` take several tags, as a Run's do."""
+
+    def add(self, *tags: str) -> None:
+        super().update(tags)
+
+    def remove(self, *tags: str) -> None:
+        self.difference_update(tags)
+
+
 class DisabledRun:
     """Looks like a Run; stores nothing."""
 
@@ -20,9 +39,9 @@ class DisabledRun:
 
     def __init__(self, experiment: str, config: Any = None) -> None:
         self.experiment = experiment
-        self.config: dict[str, Any] = flatten(config) if config is not None else {}
-        self.summary: dict[str, Any] = {}
-        self.tags: set[str] = set()
+        self.config = _Config(flatten(config) if config is not None else {})
+        self.summary = _Config()
+        self.tags = _Tags()
         self.status = RunStatus.RUNNING
         self._finished = False
 

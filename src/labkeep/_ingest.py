@@ -286,14 +286,20 @@ class Ingester:
     def _ingest_once(self) -> None:
         limit = self.journal.position
         while self.decoder.position < limit:
+            start = self.decoder.position
             batch = self.decoder.read(limit, trusted=True)
             if batch is None:
                 break
             now = time.time()
             if now - self._last_heartbeat >= self.heartbeat_every:
                 batch.heartbeat = now
+            try:
+                self.number = self.store.apply(batch)
+            except BaseException:
+                self.decoder.position = start  # not in the store: read it again next time
+                raise
+            if batch.heartbeat is not None:
                 self._last_heartbeat = now
-            self.number = self.store.apply(batch)
             self.registered.set()
         if self.number is not None and time.time() - self._last_heartbeat >= self.heartbeat_every:
             now = time.time()

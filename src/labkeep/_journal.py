@@ -14,6 +14,7 @@ ends the journal there. Positions are global: ``index * SEGMENT_SIZE + offset``.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import mmap
@@ -34,7 +35,7 @@ OVERHEAD = HEADER.size + CRC.size
 T_START = 1  # JSON: a new run (RunStart fields)
 T_ATTACH = 2  # JSON: {"uuid": …} this writer logs to an existing run
 T_KEY = 3  # <u32 key id><utf-8 key>
-T_METRICS = 4  # <f64 time><i64 step><u16 n> then n x <u32 key id><f64 value>
+T_METRICS = 4  # <f64 time><i64 step><u16 n> then n times <u32 key id><f64 value>
 T_PARAMS = 5  # JSON dict
 T_SUMMARY = 6  # JSON dict
 T_TAGS = 7  # JSON {"add": […], "remove": […]}
@@ -151,9 +152,11 @@ class JournalWriter:
             if off + size + OVERHEAD > SEGMENT_SIZE:
                 off = self._reserve(size + CRC.size)
             mm = self._mm
-            st.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, n, *flat)  # type: ignore[arg-type]
+            if mm is None:
+                raise ValueError("journal is closed")
+            st.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, n, *flat)
             end = off + size
-            _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
+            _pack_crc(mm, end, crc32(self._view[off:end]))
             self._offset = end + CRC.size
 
     def append_metric(self, time: float, step: int, key_id: int, value: float) -> None:
@@ -164,9 +167,11 @@ class JournalWriter:
             if off + size + OVERHEAD > SEGMENT_SIZE:
                 off = self._reserve(size + CRC.size)
             mm = self._mm
-            _ONE.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, 1, key_id, value)  # type: ignore[arg-type]
+            if mm is None:
+                raise ValueError("journal is closed")
+            _ONE.pack_into(mm, off, size - HEADER.size, T_METRICS, time, step, 1, key_id, value)
             end = off + size
-            _pack_crc(mm, end, crc32(self._view[off:end]))  # type: ignore[arg-type]
+            _pack_crc(mm, end, crc32(self._view[off:end]))
             self._offset = end + CRC.size
 
 
@@ -175,9 +180,18 @@ _ONE = struct.Struct("<IBdqHId")
 
 
 def remove_journal(directory: Path) -> None:
-    for child in directory.iterdir():
-        child.unlink(missing_ok=True)
-    directory.rmdir()
+    """Delete a journal. Two readers may recover one dead journal at once: the loser of the
+    lock can re-create ``lock`` while the winner deletes, so a vanished or re-filled
+    directory is left to whoever holds it now."""
+    try:
+        for child in directory.iterdir():
+            child.unlink(missing_ok=True)
+        directory.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            raise
 
 
 def try_lock(directory: Path) -> int | None:
@@ -206,8 +220,10 @@ def read_segments(
             end_of_segment = limit % SEGMENT_SIZE
         try:
             with open(_segment_path(directory, index), "rb") as fh:
+                if limit is None:
+                    end_of_segment = _written_end(fh.fileno(), offset, end_of_segment)
                 fh.seek(offset)
-                data = memoryview(fh.read(end_of_segment - offset))
+                data = memoryview(fh.read(max(0, end_of_segment - offset)))
         except FileNotFoundError:
             return
         yield index * SEGMENT_SIZE + offset, data
@@ -215,6 +231,15 @@ def read_segments(
             return
         index += 1
         offset = 0
+
+
+def _written_end(fd: int, offset: int, size: int) -> int:
+    """Where a segment's written part ends at most: records are written from its start, and
+    the rest is a hole of the sparse file (so a recovery does not read 64 MiB of zeros)."""
+    try:
+        return min(size, os.lseek(fd, offset, os.SEEK_HOLE))
+    except OSError:  # no hole support: read it all
+        return size
 
 
 def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, int, int] | None:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
-from labkeep._values import check_key, check_metric, check_value, flatten
+from labkeep._values import check_key, check_metric, check_text, check_value, flatten
 from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError, RunStateError
 
@@ -270,9 +270,7 @@ class Run:
 
     @notes.setter
     def notes(self, text: str) -> None:
-        if not isinstance(text, str):
-            raise InvalidInputError("notes must be a string")
-        self._write_json(j.T_NOTES, text)
+        self._write_json(j.T_NOTES, check_text(text, "notes"))
         self._notes = text
 
     def log_artifact(
@@ -290,6 +288,8 @@ class Run:
             raise InvalidInputError(
                 f"artifact {str(path)!r} does not exist: give the path of a file"
             )
+        if not isinstance(kind, str) or not 0 < len(kind) <= 16:
+            raise InvalidInputError(f"artifact kind {kind!r} must be a word of 1 to 16 characters")
         artifact_name = check_key(name or source.name, "artifact name")
         if artifact_name.startswith("/") or ".." in Path(artifact_name).parts:
             raise InvalidInputError(
@@ -314,7 +314,7 @@ class Run:
         logged is in the store. Calling it twice is harmless."""
         if self._finished:
             return
-        final = RunStatus(status) if status is not None else RunStatus.COMPLETED
+        final = RunStatus.COMPLETED if status is None else _final_status(status)
         if self._monitor is not None:
             self._monitor.stop()
         if self._snapshot is not None and not self._snapshot.join():
@@ -325,7 +325,8 @@ class Run:
                 {
                     "status": final.value,
                     "end_time": _time(),
-                    "error": error,
+                    # A traceback is text to read; PostgreSQL cannot store NUL in it.
+                    "error": None if error is None else error.replace("\x00", "\\x00"),
                     "exit_code": exit_code,
                 },
             )
@@ -414,6 +415,15 @@ class ProcessHooks:
             run._finish_from_exception(*self._exc)
         else:
             run.finish()
+
+
+def _final_status(status: str | RunStatus) -> RunStatus:
+    ends = [s.value for s in RunStatus if s.finished]
+    if status not in ends:
+        raise InvalidInputError(
+            f"status {status!r} does not end a run: use one of {', '.join(ends)}"
+        )
+    return RunStatus(status)
 
 
 def iter_tags(tags: Iterable[str] | str | None) -> list[str]:

@@ -34,6 +34,15 @@ def check_key(key: object, what: str = "key") -> str:
     return key
 
 
+def check_text(text: object, what: str) -> str:
+    """Free text (notes): any string without NUL, which PostgreSQL cannot store."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{what} must be a string, not a {type(text).__name__}")
+    if "\x00" in text:
+        raise InvalidInputError(f"{what} contain a NUL character: remove it")
+    return text
+
+
 def as_mapping(config: object) -> Mapping[str, Any]:
     """A dict, an argparse Namespace, a dataclass instance or anything with ``__dict__``."""
     if config is None:
@@ -133,7 +142,9 @@ def encode_value(value: Any) -> tuple[str, float | None, str | None, str]:
     if isinstance(value, float):
         return "float", None if math.isnan(value) else value, None, exact
     if isinstance(value, str):
-        return "str", None, value, exact
+        # The text column only serves comparisons (PostgreSQL text cannot hold NUL);
+        # ``exact`` keeps the value as logged.
+        return "str", None, value.replace("\x00", ""), exact
     if isinstance(value, list):
         return "list", None, None, exact
     return "dict", None, None, exact

@@ -338,9 +338,10 @@ def test_bootstrap_and_package_imports_stay_lean(tmp_path: Path) -> None:
     loaded = set(proc.stdout.split())
     assert {m for m in loaded if m.startswith("labkeep")} == {
         "labkeep",
+        "labkeep._api",
         "labkeep._version",
         "labkeep.errors",
         "labkeep.runner",
         "labkeep.runner._bootstrap",
     }
-    assert not loaded & {"ast", "typing", "dataclasses", "subprocess", "yaml", "click"}
+    assert not loaded & {"ast", "dataclasses", "subprocess", "yaml", "click"}

@@ -1,5 +1,6 @@
 """``python -m labkeep.cli``: the same as the ``labkeep`` command."""
 
-from labkeep.cli._main import main
+from labkeep.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -48,9 +48,11 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _compare, _db, _edit, _show
+    from labkeep.cli import _compare, _db, _edit, _run, _show
 
     for command in (
+        _run.run_command,
+        _run.stop_command,
         _show.runs_command,
         _show.show_command,
         _compare.compare_command,

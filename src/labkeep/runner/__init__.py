@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from labkeep.runner._detect import DETECT_TIMEOUT, cache_path, detect_flags
     from labkeep.runner._flag import Flag, FlagKind, FlagSet, FlagType, FlagValue
     from labkeep.runner._inject import build_command, flag_args
+    from labkeep.runner._launch import (
+        LaunchResult,
+        LaunchSpec,
+        PreparedLaunch,
+        detect,
+        launch,
+        prepare_launch,
+    )
     from labkeep.runner._notebook_flags import write_notebook_with_overrides
     from labkeep.runner._overrides import (
         coerce_value,
@@ -28,6 +36,7 @@ if TYPE_CHECKING:
         resolve_overrides,
     )
     from labkeep.runner._scalars import OutputScalarParser, ScalarPoint
+    from labkeep.runner._stop import StopResult, stop_run
 
 _EXPORTS = {
     "ENV_ARGS": "_bootstrap",
@@ -54,6 +63,14 @@ _EXPORTS = {
     "resolve_overrides": "_overrides",
     "OutputScalarParser": "_scalars",
     "ScalarPoint": "_scalars",
+    "LaunchResult": "_launch",
+    "LaunchSpec": "_launch",
+    "PreparedLaunch": "_launch",
+    "detect": "_launch",
+    "launch": "_launch",
+    "prepare_launch": "_launch",
+    "StopResult": "_stop",
+    "stop_run": "_stop",
 }
 
 __all__ = [
@@ -69,17 +86,25 @@ __all__ = [
     "FlagSet",
     "FlagType",
     "FlagValue",
+    "LaunchResult",
+    "LaunchSpec",
     "OutputScalarParser",
+    "PreparedLaunch",
     "ScalarPoint",
+    "StopResult",
     "build_command",
     "cache_path",
     "coerce_value",
+    "detect",
     "detect_flags",
     "flag_args",
     "is_search_space",
+    "launch",
     "parse_assignment",
     "parse_flag_value",
+    "prepare_launch",
     "resolve_overrides",
+    "stop_run",
     "write_notebook_with_overrides",
 ]
 

@@ -43,9 +43,13 @@ ENV_SCRIPT = "LABKEEP_SCRIPT"
 ENV_MODULE = "LABKEEP_MODULE"
 ENV_ARGS = "LABKEEP_SCRIPT_ARGS"
 ENV_FLAGS = "LABKEEP_FLAGS_JSON"
+#: An integer: ``labkeep.capture.seed_everything(n)`` runs before the script.
+ENV_SEED = "LABKEEP_SEED"
+#: The pid of ``labkeep run``: on Linux the child gets SIGTERM when that process dies.
+ENV_PARENT_PID = "LABKEEP_PARENT_PID"
 
 #: Every variable the bootstrap reads; it removes them before the script runs.
-ENV_VARS = (ENV_SCRIPT, ENV_MODULE, ENV_ARGS, ENV_FLAGS)
+ENV_VARS = (ENV_SCRIPT, ENV_MODULE, ENV_ARGS, ENV_FLAGS, ENV_SEED, ENV_PARENT_PID)
 
 #: Exit status when the launch itself is malformed (the script never started).
 EXIT_BAD_LAUNCH = 2
@@ -304,9 +308,35 @@ def main() -> None:
 
         sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
         raise SystemExit(1) from None
+    seed = os.environ.get(ENV_SEED)
+    parent = os.environ.get(ENV_PARENT_PID)
     for name in ENV_VARS:
         os.environ.pop(name, None)
+    if parent:
+        die_with_parent(int(parent))
+    if seed:
+        from labkeep.capture import seed_everything
+
+        seed_everything(int(seed))
     execute(prepared)
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to send SIGTERM to this process when ``parent`` dies (a SIGKILLed ``labkeep
+    run`` must not leave its script running); elsewhere, do nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

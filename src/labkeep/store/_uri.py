@@ -8,7 +8,6 @@ argument point elsewhere: a directory path, ``sqlite:///path/to/file.db``,
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,8 @@ def _find_enclosing(start: Path) -> Path | None:
 
 
 def _cache_dir(uri: str) -> Path:
+    import hashlib
+
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkeep"
     return base / hashlib.sha256(uri.encode()).hexdigest()[:16]
 

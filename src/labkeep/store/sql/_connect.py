@@ -58,6 +58,11 @@ class Connection:
         finally:
             cur.close()
 
+    @property
+    def broken(self) -> bool:
+        """Whether the database dropped this connection (psycopg says so; sqlite3 cannot)."""
+        return bool(getattr(self.raw, "broken", False) or getattr(self.raw, "closed", False))
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.raw.close()
@@ -125,6 +130,10 @@ class _AutocommitSqlite:
     def __init__(self, raw: sqlite3.Connection) -> None:
         self._raw = raw
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        return self._raw
+
     def cursor(self) -> sqlite3.Cursor:
         return self._raw.cursor()
 
@@ -177,9 +186,14 @@ def ensure_schema(conn: Connection, location: StoreLocation) -> None:
     if revision is None:
         with migration_lock(location, conn):
             if current_revision(conn) is None:
-                from labkeep.store.sql._migrate import upgrade
+                if conn.dialect == "sqlite" and _is_empty_sqlite(conn):
+                    from labkeep.store.sql._ddl import create_fresh
 
-                upgrade(location)
+                    create_fresh(conn.raw.sqlite)
+                else:
+                    from labkeep.store.sql._migrate import upgrade
+
+                    upgrade(location)
         return
     known = _known_revisions()
     if revision in known:
@@ -191,6 +205,15 @@ def ensure_schema(conn: Connection, location: StoreLocation) -> None:
         f"the store at {location.uri} was written by a newer labkeep (schema {revision}): "
         "upgrade labkeep"
     )
+
+
+def _is_empty_sqlite(conn: Connection) -> bool:
+    cur = conn.raw.cursor()
+    try:
+        cur.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+        return bool(cur.fetchone()[0] == 0)
+    finally:
+        cur.close()
 
 
 def _known_revisions() -> set[str]:

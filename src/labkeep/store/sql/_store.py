@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid as uuid_mod
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,20 @@ class SqlStore(Store):
                 self._conn = connect(self.location)
             return self._conn
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """The write connection, under the lock; dropped if the database broke it (server
+        restart, network cut), so the next call reconnects instead of failing for good."""
+        with self._lock:
+            conn = self.writer()
+            try:
+                yield conn
+            except BaseException:
+                if conn.broken and self._conn is conn:
+                    self._conn = None
+                    conn.close()
+                raise
+
     def exists(self) -> bool:
         """Whether there is a store to read (a SQLite file that exists, or any server)."""
         return self.location.kind != "sqlite" or self.location.sqlite_path.exists()
@@ -77,12 +92,11 @@ class SqlStore(Store):
 
     # -- writing -----------------------------------------------------------------------
     def apply(self, batch: WriteBatch) -> int:
-        with self._lock:
-            return _apply.apply_batch(self.writer(), batch)
+        with self._writing() as conn:
+            return _apply.apply_batch(conn, batch)
 
     def journal_position(self, writer: str) -> int:
-        with self._lock:
-            conn = self.writer()
+        with self._writing() as conn:
             cur = conn.raw.cursor()
             try:
                 cur.execute(
@@ -104,8 +118,8 @@ class SqlStore(Store):
         return self.blobs.get(sha256)
 
     def mark_killed(self, numbers: list[int], end_times: list[float]) -> None:
-        with self._lock:
-            _apply.mark_killed(self.writer(), numbers, end_times)
+        with self._writing() as conn:
+            _apply.mark_killed(conn, numbers, end_times)
 
     # -- reading -----------------------------------------------------------------------
     def _run_select(self) -> Any:
@@ -407,8 +421,7 @@ class SqlStore(Store):
 
     def _apply_edit(self, batch: WriteBatch) -> None:
         """Edits reuse the write path; their one-off writer row is dropped afterwards."""
-        with self._lock:
-            conn = self.writer()
+        with self._writing() as conn:
             _apply.apply_batch(conn, batch)
             with conn.transaction() as cur:
                 cur.execute(

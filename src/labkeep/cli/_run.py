@@ -1,0 +1,163 @@
+"""``labkeep run`` and ``labkeep stop``: parse, call the runner, format what comes back."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from labkeep.cli._context import client_from
+
+_RAW_ARGS = "labkeep.raw_args"
+
+
+class _RunCommand(click.Command):
+    """Everything after the first ``--`` goes to the script untouched (click would otherwise
+    mix it into the ``name=value`` arguments)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta[_RAW_ARGS] = tuple(args[cut + 1 :])
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
+@click.command("run", cls=_RunCommand)
+@click.argument("target", type=click.Path(path_type=Path))
+@click.argument("assignments", nargs=-1)
+@click.option("-e", "--experiment", default="default", show_default=True, help="Experiment.")
+@click.option("-n", "--name", default="", help="Name of the run.")
+@click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
+@click.option("--note", default="", help="Notes for the run.")
+@click.option("--flags", "show_flags", is_flag=True, help="Show the detected flags; run nothing.")
+@click.option(
+    "--config", type=click.Path(path_type=Path), help="YAML/JSON config whose keys are flags."
+)
+@click.option(
+    "--input", "inputs", multiple=True, help="Fingerprint an input file or directory (repeatable)."
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    help="Seed random, numpy, torch and PYTHONHASHSEED.",
+)
+@click.option("--no-capture", is_flag=True, help="Do not record the code/environment snapshot.")
+@click.option("--no-scalars", is_flag=True, help="Do not read metrics from the output.")
+@click.option(
+    "--scalar-regex",
+    "scalar_patterns",
+    multiple=True,
+    metavar="REGEX",
+    help="Read metrics with this regex (groups key and value; repeatable).",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not echo the script's output.")
+@click.pass_context
+def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...], **options: Any) -> None:  # fmt: skip
+    """Run TARGET (a script or notebook) as a tracked run, with flags set as NAME=VALUE.
+
+    \b
+      labkeep run train.py lr=0.01 epochs=5
+      labkeep run train.ipynb x=-1.0
+      labkeep run train.py --flags
+      labkeep run train.py -- --raw-arg 3
+    """
+    from labkeep.runner._launch import LaunchSpec, detect, launch, prepare_launch
+
+    quiet = options["quiet"]
+    spec = LaunchSpec(
+        target=target,
+        assignments=assignments,
+        extra_args=ctx.meta.get(_RAW_ARGS, ()),
+        experiment=options["experiment"],
+        name=options["name"],
+        tags=options["tags"],
+        notes=options["note"],
+        config=options["config"],
+        inputs=options["inputs"],
+        seed=options["seed"],
+        capture=not options["no_capture"],
+        scalars=not options["no_scalars"],
+        scalar_patterns=options["scalar_patterns"],
+        on_output=None if quiet else _write_output,
+        on_message=_message,
+    )
+    client = client_from(ctx)
+    if options["show_flags"]:
+        _print_flags(*detect(spec, client))
+        return
+    prepared = prepare_launch(spec, client)
+    for warning in prepared.flags.warnings:
+        _message(f"flag detection: {warning}")
+    if prepared.flags.warnings and assignments and not options["yes"] and sys.stdin.isatty():
+        click.confirm("labkeep: flags may be incomplete; run anyway?", default=True, abort=True)
+    result = launch(spec, client, prepared)
+    color = {"completed": "green", "failed": "red"}.get(result.status.value, "yellow")
+    click.secho(
+        f"run {result.number} {result.status.value} in {result.duration:.1f}s "
+        f"(labkeep show {result.number})",
+        fg=color,
+        err=True,
+    )
+    ctx.exit(result.exit_code)
+
+
+def _write_output(stream: str, data: bytes) -> None:
+    """The script's bytes, unchanged, to our own stdout/stderr, as they arrive."""
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    out.buffer.write(data)
+    out.buffer.flush()
+
+
+def _message(text: str) -> None:
+    click.secho(f"labkeep: {text}", fg="yellow", err=True)
+
+
+def _print_flags(path: Path, flags: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from labkeep.cli._format import format_value
+
+    console = Console()
+    if not len(flags):
+        console.print(f"{path.name} has no flags ({flags.interface}); pass its arguments after --")
+    else:
+        table = Table(title=f"{path.name} ({flags.interface})", title_justify="left",
+                      box=None, header_style="bold", pad_edge=False)  # fmt: skip
+        for column in ("name", "type", "default", "choices", "kind", "help"):
+            table.add_column(column)
+        for flag in flags:
+            choices = "" if flag.choices is None else ", ".join(map(str, flag.choices))
+            table.add_row(
+                flag.name + (" *" if flag.required else ""),
+                flag.type
+                if flag.type != "list" or not flag.item_type
+                else f"list[{flag.item_type}]",
+                format_value(flag.default),
+                choices,
+                flag.kind,
+                flag.help,
+            )
+        console.print(table)
+    if flags.config_file is not None:
+        console.print(f"config: {flags.config_file} (via {flags.config_option})")
+    for warning in flags.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+@click.command("stop")
+@click.argument("run")
+@click.option("--grace", type=float, default=10.0, show_default=True,
+              help="Seconds to wait before killing the run's process.")  # fmt: skip
+@click.pass_context
+def stop_command(ctx: click.Context, run: str, grace: float) -> None:
+    """Stop RUN, started by `labkeep run` on this host: it ends as interrupted."""
+    from labkeep.runner._stop import stop_run
+
+    result = stop_run(client_from(ctx), run, grace=grace)
+    how = " (killed after the grace period)" if result.killed else ""
+    click.echo(f"run {result.number} {result.status.value}{how}")

@@ -1,0 +1,88 @@
+"""``labkeep stop``: end a run that ``labkeep run`` is running, from another terminal.
+
+The run's recorded pid is its ``labkeep run`` process; SIGTERM makes it stop the script (see
+``_child.py``) and finish the run as ``interrupted``. If it has not exited after the grace
+period it gets SIGKILL, and the run, whose process vanished, is marked ``killed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from labkeep.entities import RunStatus
+from labkeep.errors import RunStateError
+
+if TYPE_CHECKING:
+    from labkeep._client import Client
+
+#: Seconds a process may have started after its run's start time and still be its owner.
+_START_SLACK_S = 2.0
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """The run's number and final status, and whether SIGKILL was needed."""
+
+    number: int
+    status: RunStatus
+    killed: bool
+
+
+def stop_run(client: Client, ref: str | int, *, grace: float = 10.0) -> StopResult:
+    """Stop the running run ``ref`` (number, name, uuid prefix, ``last``) on this host.
+
+    Raises :class:`RunStateError` when it is not running or runs on another host.
+    """
+    client.recover()
+    info = client.store.resolve_run(ref)
+    if info.status is not RunStatus.RUNNING:
+        raise RunStateError(
+            f"run {info.number} is {info.status.value}, not running; nothing to stop"
+        )
+    host = socket.gethostname()
+    if info.host and info.host != host:
+        raise RunStateError(f"run {info.number} runs on host {info.host}; run `labkeep stop` there")
+    pid = info.pid
+    killed = False
+    if pid is not None and _owns_run(pid, info.start_time):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, grace):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            killed = True
+            _wait_gone(pid, 5.0)
+    client.recover(force=True)  # a process that vanished leaves a killed run
+    final = client.store.resolve_run(info.number)
+    return StopResult(info.number, final.status, killed)
+
+
+def _owns_run(pid: int, start_time: float) -> bool:
+    """Whether ``pid`` is alive and started before its run (so it is not a reused pid)."""
+    import psutil
+
+    try:
+        created: float = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return created <= start_time + _START_SLACK_S
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False

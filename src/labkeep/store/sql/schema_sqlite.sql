@@ -1,0 +1,155 @@
+CREATE TABLE blobs (
+	sha256 VARCHAR(64) NOT NULL, 
+	size BIGINT NOT NULL, 
+	created FLOAT NOT NULL, 
+	PRIMARY KEY (sha256)
+);
+
+CREATE TABLE experiments (
+	id INTEGER NOT NULL, 
+	name VARCHAR(255) NOT NULL, 
+	created FLOAT NOT NULL, 
+	PRIMARY KEY (id), 
+	UNIQUE (name)
+);
+
+CREATE TABLE runs (
+	number INTEGER NOT NULL, 
+	uuid VARCHAR(36) NOT NULL, 
+	experiment_id INTEGER NOT NULL, 
+	name VARCHAR(255) NOT NULL, 
+	status VARCHAR(16) NOT NULL, 
+	start_time FLOAT NOT NULL, 
+	end_time FLOAT, 
+	heartbeat FLOAT, 
+	username VARCHAR(255) DEFAULT '' NOT NULL, 
+	host VARCHAR(255) DEFAULT '' NOT NULL, 
+	pid INTEGER, 
+	notes TEXT DEFAULT '' NOT NULL, 
+	error TEXT, 
+	exit_code INTEGER, 
+	parent_uuid VARCHAR(36), 
+	deleted BOOLEAN DEFAULT '0' NOT NULL, 
+	reproduces_uuid VARCHAR(36), 
+	PRIMARY KEY (number), 
+	UNIQUE (uuid), 
+	FOREIGN KEY(experiment_id) REFERENCES experiments (id)
+);
+
+CREATE INDEX ix_runs_experiment_start ON runs (experiment_id, start_time);
+
+CREATE INDEX ix_runs_parent ON runs (parent_uuid);
+
+CREATE INDEX ix_runs_status ON runs (status);
+
+CREATE TABLE artifacts (
+	run_number INTEGER NOT NULL, 
+	path VARCHAR(1000) NOT NULL, 
+	sha256 VARCHAR(64) NOT NULL, 
+	size BIGINT NOT NULL, 
+	kind VARCHAR(16) DEFAULT 'output' NOT NULL, 
+	created FLOAT NOT NULL, 
+	PRIMARY KEY (run_number, path), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE, 
+	FOREIGN KEY(sha256) REFERENCES blobs (sha256)
+);
+
+CREATE TABLE journal_positions (
+	writer VARCHAR(80) NOT NULL, 
+	run_number INTEGER NOT NULL, 
+	position BIGINT NOT NULL, 
+	PRIMARY KEY (writer), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE TABLE metric_chunks (
+	id INTEGER NOT NULL, 
+	run_number INTEGER NOT NULL, 
+	"key" VARCHAR(250) NOT NULL, 
+	n INTEGER NOT NULL, 
+	first_step BIGINT NOT NULL, 
+	last_step BIGINT NOT NULL, 
+	steps BLOB NOT NULL, 
+	vals BLOB NOT NULL, 
+	times BLOB NOT NULL, 
+	PRIMARY KEY (id), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_metric_chunks_run_key ON metric_chunks (run_number, "key", id);
+
+CREATE TABLE metrics (
+	run_number INTEGER NOT NULL, 
+	"key" VARCHAR(250) NOT NULL, 
+	last FLOAT, 
+	last_step BIGINT NOT NULL, 
+	last_time FLOAT NOT NULL, 
+	min FLOAT, 
+	max FLOAT, 
+	count BIGINT NOT NULL, 
+	PRIMARY KEY (run_number, "key"), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_metrics_key_last ON metrics ("key", last, run_number);
+
+CREATE TABLE output_lines (
+	id INTEGER NOT NULL, 
+	run_number INTEGER NOT NULL, 
+	stream VARCHAR(8) NOT NULL, 
+	time FLOAT NOT NULL, 
+	text TEXT NOT NULL, 
+	PRIMARY KEY (id), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_output_lines_run ON output_lines (run_number, id);
+
+CREATE TABLE params (
+	run_number INTEGER NOT NULL, 
+	"key" VARCHAR(250) NOT NULL, 
+	vtype VARCHAR(8) NOT NULL, 
+	num FLOAT, 
+	text TEXT, 
+	json TEXT NOT NULL, 
+	PRIMARY KEY (run_number, "key"), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_params_key_num ON params ("key", num, run_number);
+
+CREATE TABLE snapshots (
+	run_number INTEGER NOT NULL, 
+	data TEXT NOT NULL, 
+	PRIMARY KEY (run_number), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE TABLE summaries (
+	run_number INTEGER NOT NULL, 
+	"key" VARCHAR(250) NOT NULL, 
+	vtype VARCHAR(8) NOT NULL, 
+	num FLOAT, 
+	text TEXT, 
+	json TEXT NOT NULL, 
+	PRIMARY KEY (run_number, "key"), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_summaries_key_num ON summaries ("key", num, run_number);
+
+CREATE TABLE tags (
+	run_number INTEGER NOT NULL, 
+	tag VARCHAR(250) NOT NULL, 
+	PRIMARY KEY (run_number, tag), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_tags_tag ON tags (tag);
+
+CREATE TABLE alembic_version (
+	version_num VARCHAR(32) NOT NULL, 
+	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+INSERT INTO alembic_version (version_num) VALUES ('0002');

@@ -1,0 +1,44 @@
+"""``import labkeep`` stays cheap: no heavy library is loaded until it is needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_python
+
+HEAVY = ("sqlalchemy", "alembic", "numpy", "pandas", "fastapi", "rich", "click", "psycopg")
+
+
+def _loaded_after(code: str, cwd: Path) -> list[str]:
+    probe = f"""
+import json, sys
+{code}
+heavy = {HEAVY!r}
+print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules if m.split(".")[0] in heavy}})))
+"""
+    result = run_python(probe, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    loaded: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_import_labkeep_loads_no_heavy_library(tmp_path: Path) -> None:
+    assert _loaded_after("import labkeep", tmp_path) == []
+
+
+def test_logging_to_an_existing_store_needs_no_sqlalchemy(tmp_path: Path) -> None:
+    """The write path talks DB-API: a short run into an existing store skips SQLAlchemy."""
+    first = run_python(
+        "import labkeep\nlabkeep.init(store='s').log({'x': 1.0})\nlabkeep.finish()", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    code = """
+import labkeep
+with labkeep.init(store="s", config={"lr": 0.1}) as run:
+    for i in range(100):
+        run.log({"loss": 1.0 / (i + 1)})
+    run.summary["best"] = 0.01
+"""
+    loaded = _loaded_after(code, tmp_path)
+    assert "sqlalchemy" not in loaded and "alembic" not in loaded

@@ -1,0 +1,197 @@
+"""The per-writer journal (``labkeep._journal``) and its decoder (``labkeep._ingest``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from labkeep import _journal as j
+from labkeep._ingest import JournalDecoder
+
+
+def _writer(tmp_path: Path, name: str = "run-uuid.w1") -> j.JournalWriter:
+    writer = j.JournalWriter(tmp_path / "journals" / name)
+    writer.open()
+    return writer
+
+
+def _start(writer: j.JournalWriter, uuid: str = "run-uuid") -> None:
+    writer.append_json(
+        j.T_START, {"uuid": uuid, "experiment": "e", "name": "", "start_time": 1.0, "pid": 1}
+    )
+
+
+def test_records_round_trip(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "loss")
+    writer.append_metrics(10.0, 5, [0, 0.25])
+    writer.append_json(j.T_PARAMS, {"lr": 0.1})
+    records = list(j.read_records(writer.directory, 0))
+    assert [r[0] for r in records] == [j.T_START, j.T_KEY, j.T_METRICS, j.T_PARAMS]
+    assert records[-1][1] == writer.position
+    assert json.loads(bytes(records[-1][2])) == {"lr": 0.1}
+    writer.close()
+
+
+def test_journal_is_locked_while_its_writer_lives(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    assert j.try_lock(writer.directory) is None
+    writer.close()
+    fd = j.try_lock(writer.directory)
+    assert fd is not None
+    import os
+
+    os.close(fd)
+
+
+def test_closed_writer_refuses_records(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    writer.close()
+    with pytest.raises(ValueError):
+        writer.append_metrics(1.0, 0, [0, 1.0])
+
+
+def test_close_with_remove_deletes_the_journal(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.close(remove=True)
+    assert not writer.directory.exists()
+
+
+def test_decoder_builds_a_write_batch(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "loss")
+    writer.append_key(1, "acc")
+    writer.append_metrics(10.0, 0, [0, 1.0, 1, 0.5])
+    writer.append_metrics(11.0, 7, [0, float("nan")])
+    writer.append_metrics(12.0, 3, [0, float("-inf")])
+    writer.append_json(j.T_PARAMS, {"lr": 0.1, "layers": [1, 2]})
+    writer.append_json(j.T_SUMMARY, {"best": 0.5})
+    writer.append_json(j.T_TAGS, {"add": ["a", "b"]})
+    writer.append_json(j.T_TAGS, {"remove": ["a"]})
+    writer.append_json(j.T_NOTES, "hello")
+    writer.append_json(j.T_FINISH, {"status": "completed", "end_time": 13.0})
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert batch.run_uuid == "run-uuid"
+    assert batch.writer == "run-uuid.w1"
+    assert batch.position == writer.position
+    assert batch.start is not None and batch.start.experiment == "e"
+    loss = batch.metrics["loss"]
+    assert list(loss.steps) == [0, 7, 3]
+    assert loss.values[0] == 1.0 and math.isnan(loss.values[1]) and loss.values[2] == -math.inf
+    assert list(loss.times) == [10.0, 11.0, 12.0]
+    assert list(batch.metrics["acc"].values) == [0.5]
+    assert batch.params == {"lr": 0.1, "layers": [1, 2]}
+    assert batch.summary == {"best": 0.5}
+    assert batch.tags_added == ["b"] and batch.tags_removed == ["a"]
+    assert batch.notes == "hello"
+    assert batch.finish is not None and batch.finish.status == "completed"
+    assert decoder.finished
+    assert decoder.read() is None
+    writer.close()
+
+
+def test_decoder_continues_after_a_position_and_remembers_keys(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "loss")
+    writer.append_metrics(1.0, 0, [0, 1.0])
+    middle = writer.position
+    writer.append_metrics(2.0, 1, [0, 2.0])
+    fresh = JournalDecoder(writer.directory)
+    fresh.seek(middle)
+    assert fresh.run_uuid == "run-uuid"
+    batch = fresh.read()
+    assert batch is not None
+    assert batch.start is None
+    assert list(batch.metrics["loss"].values) == [2.0]
+    writer.close()
+
+
+def test_decoder_reads_up_to_a_limit(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "x")
+    writer.append_metrics(1.0, 0, [0, 1.0])
+    limit = writer.position
+    writer.append_metrics(2.0, 1, [0, 2.0])
+    decoder = JournalDecoder(writer.directory)
+    first = decoder.read(limit)
+    assert first is not None and list(first.metrics["x"].values) == [1.0]
+    second = decoder.read()
+    assert second is not None and list(second.metrics["x"].values) == [2.0]
+    writer.close()
+
+
+def _segment(writer: j.JournalWriter, index: int = 0) -> Path:
+    return writer.directory / f"{index:06d}.seg"
+
+
+def _three_points(tmp_path: Path) -> tuple[j.JournalWriter, int]:
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "x")
+    for step in range(3):
+        writer.append_metrics(1.0 + step, step, [0, float(step)])
+    return writer, writer.position
+
+
+def test_garbled_tail_record_is_ignored(tmp_path: Path) -> None:
+    writer, end = _three_points(tmp_path)
+    writer.close()
+    with open(_segment(writer), "r+b") as fh:
+        fh.seek(end - j.CRC.size - 3)  # inside the last record's value
+        fh.write(b"\xff\xfe\xfd")
+    batch = JournalDecoder(writer.directory).read()
+    assert batch is not None
+    assert list(batch.metrics["x"].values) == [0.0, 1.0]
+    assert batch.position < end
+
+
+def test_truncated_tail_record_is_ignored(tmp_path: Path) -> None:
+    writer, end = _three_points(tmp_path)
+    writer.close()
+    with open(_segment(writer), "r+b") as fh:
+        fh.truncate(end - 5)
+    batch = JournalDecoder(writer.directory).read()
+    assert batch is not None
+    assert list(batch.metrics["x"].steps) == [0, 1]
+
+
+def test_records_continue_in_a_new_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(j, "SEGMENT_SIZE", 256)
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "x")
+    for step in range(40):
+        writer.append_metrics(float(step), step, [0, float(step)])
+    assert _segment(writer, 3).exists()
+    batch = JournalDecoder(writer.directory).read()
+    assert batch is not None
+    assert list(batch.metrics["x"].steps) == list(range(40))
+    assert batch.position == writer.position
+    writer.close()
+
+
+def test_record_larger_than_a_segment_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(j, "SEGMENT_SIZE", 256)
+    writer = _writer(tmp_path)
+    with pytest.raises(ValueError, match="larger than a journal segment"):
+        writer.append_json(j.T_NOTES, "x" * 1000)
+    writer.close()
+
+
+def test_journal_without_its_run_yields_nothing(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    writer.append_key(0, "x")  # no START/ATTACH record first
+    assert JournalDecoder(writer.directory).read() is None
+    writer.close()
