@@ -343,7 +343,7 @@ def _row(
 
 
 def _spread(values: list[float]) -> str:
-    return f"median of {len(values)} (min {values[1] * 1000:,.0f}, max {values[2] * 1000:,.0f} ms)"
+    return f"median (min {values[1] * 1000:,.0f}, max {values[2] * 1000:,.0f} ms)"
 
 
 def main() -> None:
