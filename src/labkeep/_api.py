@@ -208,13 +208,32 @@ def get_run(ref: str | int, *, store: str | os.PathLike[str] | None = None) -> R
 def runs(
     experiment: str | None = None,
     *,
-    store: str | os.PathLike[str] | None = None,
+    where: str | None = None,
+    sort: str | list[str] | None = None,
     limit: int | None = None,
+    offset: int = 0,
+    include_deleted: bool = False,
+    store: str | os.PathLike[str] | None = None,
 ) -> RunList:
-    """The store's runs, newest first (lazy: read on first use).
+    """The runs that match the query ``where``, ordered by ``sort`` (newest first by
+    default; runs without a sort key last), lazily: nothing is read before first use.
 
-    >>> labkeep.runs("iris").to_pandas()  # doctest: +SKIP
+    The query language is the CLI's: ``metrics.loss < 0.2 and params.lr >= 1e-3``,
+    ``status == 'failed' or 'baseline' in tags``, bare names (``loss < 0.2``) mean a param,
+    else a metric. A malformed query raises :class:`labkeep.query.QueryError` here, an
+    unknown key on first use.
+
+    >>> runs = labkeep.runs(where="metrics.loss < 0.2", experiment="mnist",
+    ...                     sort="metrics.loss", limit=50)  # doctest: +SKIP
+    >>> runs.to_pandas()  # doctest: +SKIP
     """
     from labkeep._client import Client
 
-    return Client(store).runs(experiment, limit=limit)
+    return Client(store).runs(
+        experiment,
+        where=where,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        include_deleted=include_deleted,
+    )

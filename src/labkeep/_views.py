@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from labkeep.entities import Artifact, MetricSummary, RunInfo, RunRecord, RunStatus
-from labkeep.errors import NotFoundError
+from labkeep.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
     import numpy
@@ -103,76 +103,189 @@ class RunView:
             np.frombuffer(times, dtype="<f8"),
         )
 
+    def history(self, keys: str | Sequence[str], downsample: int | None = None) -> pandas.DataFrame:
+        """Metrics of this run by step: columns ``step``, ``time`` and one per key, outer-joined
+        on step (NaN where a key has no point at a step; a step logged twice keeps its last
+        value; ``time`` is the earliest wall time of the step across the keys).
+
+        ``downsample=N`` cuts each key's steps into N equal ranges and keeps the points with
+        the smallest and largest value and the last point of each, so peaks survive.
+
+        >>> labkeep.get_run(7).history(["loss", "acc"], downsample=500)  # doctest: +SKIP
+        """
+        import numpy as np
+        import pandas as pd
+
+        names = [keys] if isinstance(keys, str) else list(keys)
+        if not names:
+            raise InvalidInputError("history needs at least one metric key, e.g. history('loss')")
+        if len(set(names)) != len(names):
+            raise InvalidInputError(f"history was given a key twice: {names}")
+        if downsample is not None and downsample < 1:
+            raise InvalidInputError(f"downsample must be 1 or more, not {downsample}")
+        values: dict[str, Any] = {}
+        times: list[Any] = []
+        for key in names:
+            series = self.series(key)
+            steps, vals, stamps = _last_per_step(series)
+            if downsample is not None:
+                keep = _downsample(steps, vals, downsample)
+                steps, vals, stamps = steps[keep], vals[keep], stamps[keep]
+            values[key] = pd.Series(vals, index=steps)
+            times.append(pd.Series(stamps, index=steps))
+        joined = pd.concat(values, axis=1, sort=True)
+        when = pd.concat(times, axis=1, sort=True).min(axis=1)
+        frame = pd.DataFrame(
+            {"step": joined.index.to_numpy(dtype=np.int64), "time": when.to_numpy()}
+        )
+        for key in names:
+            frame[key] = joined[key].to_numpy()
+        return frame
+
     def __repr__(self) -> str:
         info = self.record.info
         return f"<labkeep.RunView {info.number} {info.name!r} {info.status.value}>"
 
 
+def _last_per_step(series: MetricSeries) -> tuple[Any, Any, Any]:
+    """The series ordered by step, one point per step (the last logged)."""
+    import numpy as np
+
+    steps = series.steps
+    if len(steps) and np.all(steps[1:] > steps[:-1]):
+        return steps, series.values, series.times
+    # np.unique keeps the first of equal steps: search the reversed series.
+    unique, first_in_reversed = np.unique(steps[::-1], return_index=True)
+    at = len(steps) - 1 - first_in_reversed
+    return unique, series.values[at], series.times[at]
+
+
+def _downsample(steps: Any, values: Any, buckets: int) -> Any:
+    """Indices of the min, the max and the last point in each of ``buckets`` equal step
+    ranges of a step-ordered series (NaN is neither min nor max)."""
+    import numpy as np
+
+    if len(steps) <= 3 * buckets:
+        return np.arange(len(steps))
+    span = float(steps[-1] - steps[0]) + 1.0
+    bucket = np.minimum(((steps - steps[0]) / span * buckets).astype(np.int64), buckets - 1)
+    last = np.flatnonzero(np.r_[bucket[1:] != bucket[:-1], True])
+    first = np.r_[0, last[:-1] + 1]
+    low = np.where(np.isnan(values), np.inf, values)
+    high = np.where(np.isnan(values), -np.inf, values)
+    by_low = np.lexsort((low, bucket))  # within a bucket, smallest value first
+    by_high = np.lexsort((-high, bucket))
+    keep = np.concatenate([last, by_low[first], by_high[first]])
+    return np.unique(keep)
+
+
 class RunList(Sequence[RunView]):
-    """Runs of a store, read lazily on first use; iterable, indexable, convertible."""
+    """The runs that match a query, in order, read lazily: the search runs on first use, the
+    runs' records when they are first iterated or indexed, and ``to_pandas()`` reads every
+    column in a few bulk queries.
+
+    >>> runs = labkeep.runs(where="metrics.loss < 0.2", sort="metrics.loss", limit=50)  # doctest: +SKIP
+    >>> runs.to_pandas()[["number", "params.lr", "metrics.loss"]]  # doctest: +SKIP
+    """
 
     def __init__(
-        self, store: Store, experiment: str | None = None, limit: int | None = None
+        self,
+        store: Store,
+        experiment: str | None = None,
+        limit: int | None = None,
+        *,
+        where: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
     ) -> None:
+        from labkeep.query import parse_query, parse_sort
+
+        # The syntax is checked now, so that a typo fails where it was written; keys are
+        # checked against the store on first use.
+        if where is not None and where.strip():
+            parse_query(where)
+        if sort and (not isinstance(sort, str) or sort.strip()):
+            parse_sort(sort if isinstance(sort, str) else [s for s in sort if s.strip()])
         self._store = store
         self._experiment = experiment
         self._limit = limit
+        self._where = where
+        self._sort = sort
+        self._offset = offset
+        self._include_deleted = include_deleted
+        self._parent_uuid = parent_uuid
+        self._page: tuple[list[int], int] | None = None
         self._views: list[RunView] | None = None
+
+    def _search(self) -> tuple[list[int], int]:
+        if self._page is None:
+            self._page = self._store.search_runs(
+                self._where,
+                self._sort,
+                experiment=self._experiment,
+                limit=self._limit,
+                offset=self._offset,
+                include_deleted=self._include_deleted,
+                parent_uuid=self._parent_uuid,
+            )
+        return self._page
+
+    @property
+    def numbers(self) -> list[int]:
+        """The run numbers, in order."""
+        return list(self._search()[0])
+
+    @property
+    def total(self) -> int:
+        """How many runs match, beyond ``limit`` and ``offset`` too."""
+        return self._search()[1]
 
     def _load(self) -> list[RunView]:
         if self._views is None:
-            if not self._store.exists():
-                self._views = []
-            else:
-                infos = self._store.list_runs(self._experiment, limit=self._limit)
-                records = self._store.get_records([i.number for i in infos])
-                self._views = [RunView(self._store, r) for r in records]
+            records = self._store.get_records(self._search()[0])
+            self._views = [RunView(self._store, r) for r in records]
         return self._views
 
     def __iter__(self) -> Iterator[RunView]:
         return iter(self._load())
 
     def __len__(self) -> int:
-        return len(self._load())
+        return len(self._search()[0])
 
-    def __getitem__(self, index: Any) -> Any:
+    @overload
+    def __getitem__(self, index: int) -> RunView: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RunView]: ...
+    def __getitem__(self, index: int | slice) -> RunView | list[RunView]:
         return self._load()[index]
 
+    def to_columns(self) -> dict[str, Any]:
+        """The runs as columns (see :meth:`labkeep.store.Store.get_run_table`)."""
+        return self._store.get_run_table(self._search()[0])
+
     def to_records(self) -> list[dict[str, Any]]:
-        """One flat dict per run: attributes, ``params.*``, ``metrics.*`` (last) and summaries."""
-        rows = []
-        for view in self._load():
-            info = view.info
-            row: dict[str, Any] = {
-                "number": info.number,
-                "uuid": info.uuid,
-                "name": info.name,
-                "experiment": info.experiment,
-                "status": info.status.value,
-                "start_time": info.start_time,
-                "end_time": info.end_time,
-                "duration": info.duration,
-                "user": info.user,
-                "host": info.host,
-                "tags": list(view.record.tags),
-            }
-            for key, value in view.record.params.items():
-                row[f"params.{key}"] = value
-            for key, m in view.record.metrics.items():
-                row[f"metrics.{key}"] = m.last
-                row[f"metrics.{key}.min"] = m.min
-                row[f"metrics.{key}.max"] = m.max
-                row[f"metrics.{key}.count"] = m.count
-                row[f"metrics.{key}.step"] = m.last_step
-            for key, value in view.record.summary.items():
-                row[f"summary.{key}"] = value
-            rows.append(row)
-        return rows
+        """One flat dict per run, every run with the same keys: the attributes (``number``,
+        ``uuid``, ``name``, ``experiment``, ``status``, ``start_time``, ``end_time``,
+        ``duration``, ``user``, ``host``, ``tags``), ``params.K``, ``metrics.K`` (last),
+        ``metrics.K.min``/``.max``/``.count``/``.step`` and ``summary.K``. A run without a
+        key has None there, or NaN in a column of numbers."""
+        columns = self.to_columns()
+        lists = [(name, _as_list(values)) for name, values in columns.items()]
+        return [{name: values[i] for name, values in lists} for i in range(len(self._search()[0]))]
 
     def to_pandas(self) -> pandas.DataFrame:
+        """A DataFrame with one row per run and the columns of :meth:`to_records`."""
         import pandas as pd
 
-        return pd.DataFrame.from_records(self.to_records())
+        columns = self.to_columns()
+        return pd.DataFrame(columns, columns=list(columns))
 
     def __repr__(self) -> str:
         return f"<labkeep.RunList of {len(self)} runs>"
+
+
+def _as_list(values: Any) -> list[Any]:
+    """A column as plain Python values (numpy arrays become lists of floats and ints)."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)

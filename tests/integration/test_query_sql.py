@@ -11,6 +11,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,13 @@ def _none_if_nan(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord(RunRecord):
+    """A record with its snapshot (the evaluator reads ``git.commit`` from it)."""
+
+    snapshot: dict[str, Any] | None = None
+
+
 def insert_records(conn: sa.Connection, records: list[RunRecord]) -> None:
     """Write ``records`` straight into the tables with Core inserts."""
     names = sorted({r.info.experiment for r in records})
@@ -117,6 +125,7 @@ def insert_records(conn: sa.Connection, records: list[RunRecord]) -> None:
                 sa.insert(schema.experiments).values(name=name, created=0.0)
             ).inserted_primary_key[0]
     run_rows, param_rows, summary_rows, metric_rows, tag_rows = [], [], [], [], []
+    snapshot_rows: list[dict[str, Any]] = []
     for r in records:
         i = r.info
         run_rows.append(
@@ -151,19 +160,30 @@ def insert_records(conn: sa.Connection, records: list[RunRecord]) -> None:
                 }
             )
         tag_rows.extend({"run_number": i.number, "tag": t} for t in r.tags)
+        snapshot = getattr(r, "snapshot", None)
+        if snapshot is not None:
+            snapshot_rows.append({"run_number": i.number, "data": json.dumps(snapshot)})
     conn.execute(sa.insert(schema.runs), run_rows)
     for table, rows in (
         (schema.params, param_rows),
         (schema.summaries, summary_rows),
         (schema.metrics, metric_rows),
         (schema.tags, tag_rows),
+        (schema.snapshots, snapshot_rows),
     ):
         if rows:
             conn.execute(sa.insert(table), rows)
 
 
 def clear_tables(conn: sa.Connection) -> None:
-    for table in (schema.tags, schema.metrics, schema.summaries, schema.params, schema.runs):
+    for table in (
+        schema.snapshots,
+        schema.tags,
+        schema.metrics,
+        schema.summaries,
+        schema.params,
+        schema.runs,
+    ):
         conn.execute(sa.delete(table))
 
 
@@ -182,6 +202,7 @@ def record(
     metrics: dict[str, tuple[float, float | None, float | None, int, int]] | None = None,
     summary: dict[str, Any] | None = None,
     tags: tuple[str, ...] = (),
+    snapshot: dict[str, Any] | None = None,
 ) -> RunRecord:
     """A run record; each metric is (last, min, max, count, last_step)."""
     info = RunInfo(
@@ -200,7 +221,10 @@ def record(
         k: MetricSummary(k, last, step, start + 1, lo, hi, count)
         for k, (last, lo, hi, count, step) in (metrics or {}).items()
     }
-    return RunRecord(info, dict(params or {}), summaries, dict(summary or {}), tuple(tags))
+    parts = (info, dict(params or {}), summaries, dict(summary or {}), tuple(tags))
+    if snapshot is not None:
+        return SnapshotRecord(*parts, snapshot=snapshot)
+    return RunRecord(*parts)
 
 
 def select_numbers(
@@ -226,8 +250,9 @@ RECORDS = [
             "optimizer.lr": 0.01,
         },
         metrics={"loss": (0.15, 0.1, 0.9, 10, 9), "val/loss": (0.3, 0.25, 1.0, 10, 9)},
-        summary={"acc": 0.9, "git.commit": "abc123"},
+        summary={"acc": 0.9},
         tags=("baseline",),
+        snapshot={"git": {"commit": "abc123", "branch": "main", "dirty": True}},
     ),
     record(
         2,
@@ -237,7 +262,7 @@ RECORDS = [
         user="bob",
         params={"lr": 0.01, "optimizer": "sgd", "flag": 1},
         metrics={"loss": (math.nan, 0.2, 0.8, 5, 4)},
-        summary={"git.commit": "def456"},
+        snapshot={"git": {"commit": "def456", "branch": None, "dirty": False}},
     ),
     record(
         3,
@@ -248,6 +273,7 @@ RECORDS = [
         heartbeat=NOW - 60,
         host="h2",
         params={"lr": "0.1", "optimizer": None},
+        snapshot={"git": {"error": "not a git repository"}},
         metrics={"acc": (0.5, 0.1, 0.5, 3, 2)},
         tags=("baseline", "x"),
     ),
@@ -318,6 +344,12 @@ CASES = [
     ("summary.acc > 0.5", {1}),
     ("git.commit == 'abc123'", {1}),
     ("git.commit.startswith('de')", {2}),
+    ("git.commit != 'abc123'", {2}),
+    ("git.branch == None", {2}),
+    ("git.branch != 'main'", {2}),
+    ("git.dirty == True", {1}),
+    ("not git.dirty == True", {2, 3, 4, 5}),
+    ("git.dirty == 0", {2}),
     # bare names
     ("lr < 0.05 and optimizer == 'sgd'", {2}),
     ("loss < 0.2", {1, 5}),
@@ -396,6 +428,7 @@ SORTS = [
     ("duration", [4, 5, 3, 1, 2]),
     ("-started", [3, 1, 2, 5, 4]),
     (["status", "-user", "number"], [1, 5, 2, 4, 3]),
+    ("-git.commit", [2, 1, 3, 4, 5]),
 ]
 
 

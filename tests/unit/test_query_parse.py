@@ -84,7 +84,8 @@ def test_boolean_logic_flattens_and_keeps_not() -> None:
         ("params.optimizer.lr == 1", "param", "optimizer.lr", "last"),
         ("params.optimizer['beta 1'] == 1", "param", "optimizer.beta 1", "last"),
         ("summary.acc > 1", "summary", "acc", "last"),
-        ("git.commit == 'abc'", "summary", "git.commit", "last"),
+        ("git.commit == 'abc'", "snapshot", "git.commit", "last"),
+        ("git.dirty == True", "snapshot", "git.dirty", "last"),
         ("status == 'failed'", "attr", "status", "last"),
         ("user == 'ann'", "attr", "user", "last"),
         ("lr == 1", "name", "lr", "last"),
@@ -310,12 +311,15 @@ def test_explicit_keys_pass_without_a_catalog() -> None:
 def test_attribute_alias_is_configurable() -> None:
     from labkeep.query._nodes import ALIASES
 
+    default = ALIASES.aliases["git.branch"]
     alias_attribute("git.branch", "param", "_git.branch")
     try:
         field = field_of(root("git.branch == 'main'"))
         assert (field.source, field.key) == ("param", "_git.branch")
     finally:
-        del ALIASES.aliases["git.branch"]
+        ALIASES.aliases["git.branch"] = default
+    with pytest.raises(ValueError, match="dotted identifiers"):
+        alias_attribute("git.x", "snapshot", "git.x'); drop table runs; --")
     with pytest.raises(ValueError, match="cannot alias"):
         alias_attribute("status", "param", "x")
 

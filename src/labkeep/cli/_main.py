@@ -48,13 +48,14 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _db, _edit, _repro, _run, _server, _show
+    from labkeep.cli import _compare, _db, _edit, _repro, _run, _server, _show
 
     for command in (
         _run.run_command,
         _run.stop_command,
         _show.runs_command,
         _show.show_command,
+        _compare.compare_command,
         _repro.diff_command,
         _repro.rerun_command,
         _repro.checkout_command,

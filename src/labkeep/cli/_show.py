@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -28,9 +29,13 @@ def _console() -> Any:
 
 
 def leading_keys(
-    records: list[RunRecord], max_params: int, max_metrics: int
+    records: list[RunRecord],
+    max_params: int,
+    max_metrics: int,
+    prefer: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """The params that tell the runs apart (varying first), and the most common metrics."""
+    """The params that tell the runs apart (varying first), and the most common metrics;
+    keys in ``prefer`` (those a query or sort names) come first."""
     seen: Counter[str] = Counter()
     values: dict[str, set[str]] = {}
     metric_seen: Counter[str] = Counter()
@@ -41,13 +46,56 @@ def leading_keys(
         for key in rec.metrics:
             if not key.startswith("sys/"):
                 metric_seen[key] += 1
-    params = sorted(seen, key=lambda k: (-(len(values[k]) > 1), -seen[k], k))[:max_params]
-    metrics = sorted(metric_seen, key=lambda k: (-metric_seen[k], k))[:max_metrics]
-    return params, metrics
+    first_params = [k for k in prefer if k in seen]
+    first_metrics = []
+    for key in prefer:
+        head, _, tail = key.rpartition(".")
+        name = key if key in metric_seen or key not in seen else ""
+        if key not in metric_seen and head in metric_seen and tail == "last":
+            name = head
+        if name in metric_seen and name not in first_metrics:
+            first_metrics.append(name)
+    params = first_params + sorted(
+        (k for k in seen if k not in first_params),
+        key=lambda k: (-(len(values[k]) > 1), -seen[k], k),
+    )
+    metrics = first_metrics + sorted(
+        (k for k in metric_seen if k not in first_metrics), key=lambda k: (-metric_seen[k], k)
+    )
+    return params[:max_params], metrics[:max_metrics]
+
+
+def mentioned_keys(where: str | None, sort: str | None) -> list[str]:
+    """The param and metric keys that a query and a sort name, in order (bare names as
+    typed): the columns a listing shows first."""
+    from labkeep.query import parse_query, parse_sort
+
+    fields = parse_query(where).fields() if where and where.strip() else []
+    if sort and sort.strip():
+        fields.extend(k.field for k in parse_sort(sort).keys)
+    found: list[str] = []
+    for field in fields:
+        if field.source in ("param", "metric", "name") and field.key not in found:
+            found.append(field.key)
+    return found
 
 
 @click.command("runs")
 @click.option("-e", "--experiment", help="Only runs of this experiment.")
+@click.option(
+    "-w",
+    "--where",
+    metavar="EXPR",
+    help='Only runs that match, e.g. "metrics.loss < 0.2 and params.lr >= 1e-3", '
+    "\"status == 'failed' or 'baseline' in tags\"; bare names are params, else metrics.",
+)
+@click.option(
+    "-s",
+    "--sort",
+    metavar="KEYS",
+    help='Order by these keys, e.g. metrics.loss or "-acc, params.lr" (- for descending); '
+    "runs without the key come last. Default: newest first.",
+)
 @click.option(
     "-n",
     "--limit",
@@ -78,6 +126,8 @@ def leading_keys(
 def runs_command(
     ctx: click.Context,
     experiment: str | None,
+    where: str | None,
+    sort: str | None,
     limit: int,
     show_all: bool,
     deleted: bool,
@@ -93,21 +143,36 @@ def runs_command(
     console = _console()
     store = client.store
     if not store.exists():
+        if where or sort:
+            store.search_runs(where, sort)  # a malformed query is still an error
         console.print(f"No runs yet in {client.location.uri}.")
         return
-    infos = store.list_runs(experiment, limit=None if show_all else limit, deleted_only=deleted)
-    if not infos:
-        where = f" in experiment {experiment!r}" if experiment else ""
-        console.print(f"No {'deleted ' if deleted else ''}runs{where} in {client.location.uri}.")
+    page = None if show_all else limit
+    if deleted:
+        trash = {i.number for i in store.list_runs(experiment, deleted_only=True)}
+        found, _ = store.search_runs(where, sort, experiment, include_deleted=True)
+        matching = [n for n in found if n in trash]
+        numbers, total = matching[:page] if page else matching, len(matching)
+    else:
+        numbers, total = store.search_runs(where, sort, experiment, limit=page)
+    if not numbers:
+        scope = f" in experiment {experiment!r}" if experiment else ""
+        matched = " that match" if where else ""
+        console.print(
+            f"No {'deleted ' if deleted else ''}runs{matched}{scope} in {client.location.uri}."
+        )
         return
-    records = store.get_records([i.number for i in infos])
+    records = store.get_records(numbers)
     # What fits beside the fixed columns (~60 characters), about 10 characters a column.
     budget = max(0, (console.width - 60) // 10)
     max_metrics = min(max_metrics, (budget + 1) // 2)
     max_params = min(max_params, budget - max_metrics)
-    param_keys, metric_keys = leading_keys(records, max_params, max_metrics)
+    param_keys, metric_keys = leading_keys(
+        records, max_params, max_metrics, mentioned_keys(where, sort)
+    )
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("#", justify="right", style="cyan", no_wrap=True)
+    widest = max(len(str(n)) for n in numbers)
+    table.add_column("#", justify="right", style="cyan", no_wrap=True, min_width=widest)
     table.add_column("name", no_wrap=True, min_width=8, overflow="ellipsis")
     table.add_column("experiment", no_wrap=True, min_width=7, overflow="ellipsis")
     table.add_column("status", no_wrap=True)
@@ -133,8 +198,12 @@ def runs_command(
         ]
         table.add_row(*cells)
     console.print(table)
-    if not show_all and len(infos) == limit:
-        console.print(f"[dim](the newest {limit}; --all or --limit for more)[/]")
+    if len(numbers) < total:
+        which = "matching runs" if where else "runs"
+        first = "first" if sort else "newest"
+        console.print(
+            f"[dim](the {first} {len(numbers)} of {total} {which}; --all or --limit for more)[/]"
+        )
 
 
 def _plain(value: Any) -> Any:

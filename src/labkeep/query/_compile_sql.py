@@ -37,11 +37,20 @@ from labkeep.query._nodes import (
     Query,
     Scalar,
     SortSpec,
+    snapshot_path,
 )
 from labkeep.query._parse import parse_sort
 from labkeep.query._patterns import like_to_glob, match_like
 from labkeep.query._resolve import resolve, resolve_sort
-from labkeep.store.sql._schema import experiments, metrics, params, runs, summaries, tags
+from labkeep.store.sql._schema import (
+    experiments,
+    metrics,
+    params,
+    runs,
+    snapshots,
+    summaries,
+    tags,
+)
 
 _ACCESSOR_COLUMNS = {
     "last": "last",
@@ -128,6 +137,71 @@ def _like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
 def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
     return (
         f"({compiler.process(element.expr, **kw)} GLOB {compiler.process(element.pattern, **kw)})"
+    )
+
+
+class _SnapshotValue(ColumnElement[Any]):
+    """One face of a value at a path in ``snapshots.data`` (JSON text), typed as params are:
+    ``vtype`` ('null' for JSON null, NULL when the path is absent), ``num`` (numbers and
+    bools) or ``text`` (strings). The path's parts are identifiers (:func:`snapshot_path`),
+    so they are written into the SQL as literals."""
+
+    __visit_name__ = "labkeep_snapshot_value"
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012
+        ("path", InternalTraversal.dp_string_list),
+        ("part", InternalTraversal.dp_string),
+    ]
+    inherit_cache = True
+
+    def __init__(self, key: str, part: str) -> None:
+        from sqlalchemy import Float, Text
+
+        self.path = list(snapshot_path(key))
+        self.part = part
+        self.type = Float() if part == "num" else Text()
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return [snapshots]
+
+
+@compiles(_SnapshotValue)
+def _snapshot_sqlite(element: _SnapshotValue, compiler: SQLCompiler, **kw: Any) -> str:
+    data = compiler.process(snapshots.c.data, **kw)
+    path = "'$." + ".".join(element.path) + "'"
+    kind = f"json_type({data}, {path})"
+    if element.part == "vtype":
+        return kind
+    if element.part == "num":
+        return (
+            f"(CASE WHEN {kind} IN ('integer', 'real', 'true', 'false') "
+            f"THEN CAST(json_extract({data}, {path}) AS REAL) END)"
+        )
+    return f"(CASE WHEN {kind} = 'text' THEN json_extract({data}, {path}) END)"
+
+
+@compiles(_SnapshotValue, "postgresql")
+def _snapshot_pg(element: _SnapshotValue, compiler: SQLCompiler, **kw: Any) -> str:
+    data = compiler.process(snapshots.c.data, **kw)
+    path = "'{" + ",".join(element.path) + "}'"
+    node = f"(CAST({data} AS json) #> {path})"
+    text = f"(CAST({data} AS json) #>> {path})"
+    kind = f"json_typeof({node})"
+    if element.part == "vtype":
+        return kind
+    if element.part == "num":
+        return (
+            f"(CASE {kind} WHEN 'number' THEN CAST({text} AS double precision) "
+            f"WHEN 'boolean' THEN (CASE WHEN {text} = 'true' THEN 1.0 ELSE 0.0 END) END)"
+        )
+    return f"(CASE WHEN {kind} = 'string' THEN {text} END)"
+
+
+def _snapshot_columns(key: str) -> _Columns:
+    return _Columns(
+        num=_SnapshotValue(key, "num"),
+        text=_SnapshotValue(key, "text"),
+        vtype=_SnapshotValue(key, "vtype"),
     )
 
 
@@ -250,6 +324,14 @@ def _where_field(field: Field, predicate: Any) -> ColumnElement[bool]:
         table = _value_table(field.source)
         cols = _Columns(num=table.c.num, text=table.c.text, vtype=table.c.vtype)
         inner = select(table.c.run_number).where(table.c.key == field.key, predicate(cols, "typed"))
+        return runs.c.number.in_(inner)
+    if field.source == "snapshot":
+        cols = _snapshot_columns(field.key)
+        assert cols.vtype is not None
+        # A snapshot without the path is a run without the value: present rows only.
+        inner = select(snapshots.c.run_number).where(
+            cols.vtype.is_not(None), predicate(cols, "typed")
+        )
         return runs.c.number.in_(inner)
     if field.source == "metric":
         column = metrics.c[_ACCESSOR_COLUMNS[field.accessor]]
@@ -404,6 +486,14 @@ def _sort_values(field: Field) -> list[tuple[ColumnElement[Any], bool]]:
             )
 
         return [(scalar(table.c.num), True), (_CodePointOrder(scalar(table.c.text)), True)]
+    if field.source == "snapshot":
+
+        def extract(part: str) -> ColumnElement[Any]:
+            value = _SnapshotValue(field.key, part)
+            where = snapshots.c.run_number == runs.c.number
+            return select(value).where(where).scalar_subquery()
+
+        return [(extract("num"), True), (_CodePointOrder(extract("text")), True)]
     if field.source == "metric":
         column = metrics.c[_ACCESSOR_COLUMNS[field.accessor]]
         value = (

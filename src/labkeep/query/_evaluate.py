@@ -35,12 +35,16 @@ from labkeep.query._nodes import (
     RunRecordLike,
     Scalar,
     SortSpec,
+    snapshot_path,
 )
 from labkeep.query._parse import parse_sort
 from labkeep.query._patterns import like_regex, match_like
 from labkeep.query._resolve import resolve, resolve_sort
 
 R = TypeVar("R", bound=RunRecordLike)
+
+#: Sources whose values are typed (numbers, strings, bools, None, lists).
+_TYPED = ("param", "summary", "snapshot")
 
 
 class _Missing:
@@ -128,6 +132,8 @@ def field_value(field: Field, run: RunRecordLike) -> Any:
         return run.params.get(field.key, MISSING)
     if field.source == "summary":
         return run.summary.get(field.key, MISSING)
+    if field.source == "snapshot":
+        return _snapshot_value(run, field.key)
     if field.source == "metric":
         summary = run.metrics.get(field.key)
         if summary is None:
@@ -153,6 +159,17 @@ def field_value(field: Field, run: RunRecordLike) -> Any:
     raise ValueError(f"unknown attribute {key!r}")
 
 
+def _snapshot_value(run: RunRecordLike, key: str) -> Any:
+    """A path such as ``git.commit`` into the record's ``snapshot`` mapping (records without
+    one, like :class:`labkeep.entities.RunRecord`, have nothing there)."""
+    node: Any = getattr(run, "snapshot", None)
+    for part in snapshot_path(key):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
 def as_number(value: object) -> float | None:
     """A typed value as the ``num`` column holds it: int, float and bool as float, NaN as
     None (SQL NULL), anything else None."""
@@ -170,7 +187,7 @@ def as_number(value: object) -> float | None:
 
 def _equal(field: Field, value: Any, literal: Scalar) -> bool:
     """``value == literal`` for a present value."""
-    if field.source in ("param", "summary"):
+    if field.source in _TYPED:
         if literal is None:
             return value is None
         if isinstance(literal, str):
@@ -197,7 +214,7 @@ def _compare(field: Field, value: Any, op: CompareOp, literal: Scalar) -> bool:
     if op == "!=":
         return not _equal(field, value, literal)
     order = _ORDER[op]
-    if field.source in ("param", "summary"):
+    if field.source in _TYPED:
         if isinstance(literal, str):
             return isinstance(value, str) and order(value, literal)
         number = as_number(value)
@@ -252,7 +269,7 @@ def _sort_value(field: Field, run: RunRecordLike) -> tuple[int, Any]:
     value = field_value(field, run)
     if value is MISSING or value is None:
         return (2, None)
-    if field.source in ("param", "summary"):
+    if field.source in _TYPED:
         number = as_number(value)
         if number is not None:
             return (0, number)

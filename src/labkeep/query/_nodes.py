@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 #: Where a field's value comes from. ``name`` is a bare name that the catalog resolves to a
-#: param or a metric.
-Source = Literal["param", "summary", "metric", "attr", "name"]
+#: param or a metric; ``snapshot`` is a path into the run's snapshot (``git.commit``).
+Source = Literal["param", "summary", "metric", "attr", "name", "snapshot"]
 
 #: What a metric reference reads from the per-key summary.
 Accessor = Literal["last", "min", "max", "count", "step"]
@@ -44,7 +44,7 @@ class Field:
 
     def describe(self) -> str:
         """How the user would write this field."""
-        if self.source == "attr" or self.source == "name":
+        if self.source in ("attr", "name", "snapshot"):
             return self.key
         prefix = {"param": "params", "summary": "summary", "metric": "metrics"}[self.source]
         ref = f"{prefix}.{self.key}" if _plain_key(self.key) else f"{prefix}[{self.key!r}]"
@@ -132,6 +132,20 @@ class Query:
 
     text: str
     root: Node
+
+    def fields(self) -> list[Field]:
+        """Every field the query tests, in the order written."""
+        found: list[Field] = []
+        pending: list[Node] = [self.root]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, And | Or):
+                pending.extend(reversed(node.items))
+            elif isinstance(node, Not):
+                pending.append(node.item)
+            elif isinstance(node, Compare | In | Match):
+                found.append(node.field)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,32 +282,55 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
 RUN_STATUSES = ("running", "completed", "failed", "interrupted", "killed")
 
 
+AliasSource = Literal["param", "summary", "snapshot"]
+
+
 @dataclass(frozen=True, slots=True)
 class AttributeAlias:
-    """A dotted name such as ``git.commit`` that reads a param or summary key."""
+    """A dotted name such as ``git.commit`` that reads a param, a summary key, or a path into
+    the run's snapshot (``snapshot``: ``key`` is the dotted path, ``git.commit`` reads
+    ``{"git": {"commit": …}}``)."""
 
-    source: Literal["param", "summary"]
+    source: AliasSource
     key: str
 
 
 @dataclass(slots=True)
 class AttributeAliases:
-    """Names that read a param or summary key: where snapshot data such as ``git.commit``
-    lands is the store's business, so the mapping is editable (:func:`alias_attribute`)."""
+    """Names that read a param, a summary key or a snapshot path: where reproducibility data
+    such as ``git.commit`` lands is the store's business, so the mapping is editable
+    (:func:`alias_attribute`)."""
 
     aliases: dict[str, AttributeAlias] = field(default_factory=dict)
 
 
-ALIASES = AttributeAliases({"git.commit": AttributeAlias("summary", "git.commit")})
+ALIASES = AttributeAliases(
+    {
+        "git.commit": AttributeAlias("snapshot", "git.commit"),
+        "git.branch": AttributeAlias("snapshot", "git.branch"),
+        "git.dirty": AttributeAlias("snapshot", "git.dirty"),
+    }
+)
 
 
-def alias_attribute(name: str, source: Literal["param", "summary"], key: str) -> None:
+def snapshot_path(key: str) -> tuple[str, ...]:
+    """The parts of a snapshot path; each must be an identifier, as the SQL compiler writes
+    them into the JSON path."""
+    parts = tuple(key.split("."))
+    if not all(p.isidentifier() and p.isascii() for p in parts):
+        raise ValueError(f"a snapshot path is dotted identifiers, not {key!r}")
+    return parts
+
+
+def alias_attribute(name: str, source: AliasSource, key: str) -> None:
     """Make the attribute ``name`` (e.g. ``git.commit``) read ``source`` key ``key``.
 
-    >>> alias_attribute("git.commit", "summary", "git.commit")
+    >>> alias_attribute("git.remote", "snapshot", "git.remote_url")
     """
-    if source not in ("param", "summary"):
-        raise ValueError(f"source must be 'param' or 'summary', not {source!r}")
+    if source not in ("param", "summary", "snapshot"):
+        raise ValueError(f"source must be 'param', 'summary' or 'snapshot', not {source!r}")
     if name in ATTRIBUTES or not all(p.isidentifier() for p in name.split(".")):
         raise ValueError(f"cannot alias {name!r}: it must be a new dotted identifier")
+    if source == "snapshot":
+        snapshot_path(key)
     ALIASES.aliases[name] = AttributeAlias(source, key)

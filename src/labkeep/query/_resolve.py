@@ -86,7 +86,7 @@ class _Resolver:
 
     def field(self, field: Field) -> Field:
         catalog = self.catalog
-        if field.source == "attr":
+        if field.source in ("attr", "snapshot"):
             return field
         if field.source != "name":
             if (

@@ -11,6 +11,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from labkeep.entities import Artifact, MetricHistory, OutputLine, RunInfo, RunRecord, Value
 
@@ -131,6 +132,36 @@ class Store(ABC):
         """Runs, newest first (runs in the trash only with ``include_deleted``/``deleted_only``)."""
 
     @abstractmethod
+    def search_runs(
+        self,
+        where: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        experiment: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> tuple[list[int], int]:
+        """The numbers of the runs that match the query ``where`` (see :mod:`labkeep.query`),
+        ordered by ``sort`` (``"-metrics.acc, params.lr"``; runs without a key last; ties and
+        no sort: newest first), one page of them, and how many match in all.
+
+        Raises :class:`labkeep.query.QueryError` for a query or sort that is wrong.
+
+        >>> store.search_runs("metrics.loss < 0.2", sort="metrics.loss", limit=10)
+        ([12, 7, 3], 3)
+        """
+
+    def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
+        """These runs as columns, one entry per run in order: ``number``, ``uuid``, ``name``,
+        ``experiment``, ``status``, ``start_time``, ``end_time``, ``duration``, ``user``,
+        ``host``, ``tags``, ``params.K``, ``metrics.K`` (last), ``metrics.K.min|max|count|step``
+        and ``summary.K``; a run without a key has None there (NaN in float columns, which
+        may be numpy arrays). What ``RunList.to_pandas()`` is built from; backends override
+        this with a bulk read."""
+        return columns_of(self.get_records(numbers))
+
+    @abstractmethod
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
         """Full records (params, metric summaries, summary, tags, artifacts) of these runs, in order."""
 
@@ -190,3 +221,54 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+
+#: The attribute columns of :meth:`Store.get_run_table`, in order.
+TABLE_ATTRIBUTES = (
+    "number",
+    "uuid",
+    "name",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "user",
+    "host",
+    "tags",
+)
+#: The columns of one metric key ``K``: ``metrics.K`` is its last value.
+METRIC_STATS = ("", ".min", ".max", ".count", ".step")
+
+
+def columns_of(records: Sequence[RunRecord]) -> dict[str, Any]:
+    """Records as the columns :meth:`Store.get_run_table` returns: attributes, then params,
+    metrics and summary keys, each sorted."""
+    table: dict[str, Any] = {
+        "number": [r.info.number for r in records],
+        "uuid": [r.info.uuid for r in records],
+        "name": [r.info.name for r in records],
+        "experiment": [r.info.experiment for r in records],
+        "status": [r.info.status.value for r in records],
+        "start_time": [r.info.start_time for r in records],
+        "end_time": [r.info.end_time for r in records],
+        "duration": [r.info.duration for r in records],
+        "user": [r.info.user for r in records],
+        "host": [r.info.host for r in records],
+        "tags": [list(r.tags) for r in records],
+    }
+    _put_typed(table, "params", [r.params for r in records])
+    for key in sorted({k for r in records for k in r.metrics}):
+        stats = [r.metrics.get(key) for r in records]
+        table[f"metrics.{key}"] = [None if m is None else m.last for m in stats]
+        table[f"metrics.{key}.min"] = [None if m is None else m.min for m in stats]
+        table[f"metrics.{key}.max"] = [None if m is None else m.max for m in stats]
+        table[f"metrics.{key}.count"] = [None if m is None else m.count for m in stats]
+        table[f"metrics.{key}.step"] = [None if m is None else m.last_step for m in stats]
+    _put_typed(table, "summary", [r.summary for r in records])
+    return table
+
+
+def _put_typed(table: dict[str, Any], prefix: str, mappings: list[dict[str, Value]]) -> None:
+    for key in sorted({k for m in mappings for k in m}):
+        table[f"{prefix}.{key}"] = [m.get(key) for m in mappings]

@@ -10,7 +10,7 @@ import uuid as uuid_mod
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import (
     Artifact,
@@ -28,6 +28,9 @@ from labkeep.store._uri import StoreLocation
 from labkeep.store.sql import _apply
 from labkeep.store.sql._connect import Connection, connect
 
+if TYPE_CHECKING:
+    from labkeep.store.sql._search import CatalogCache
+
 _IN_CHUNK = 500
 
 
@@ -41,6 +44,7 @@ class SqlStore(Store):
         self._conn: Connection | None = None
         self._engine: Any = None
         self._lock = threading.RLock()
+        self._catalog: CatalogCache | None = None  # made by the first search
 
     # -- connections -------------------------------------------------------------------
     def writer(self) -> Connection:
@@ -221,6 +225,45 @@ class SqlStore(Store):
             query = query.limit(limit)
         with self.engine.connect() as conn:
             return [self._info(row) for row in conn.execute(query)]
+
+    def search_runs(
+        self,
+        where: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        experiment: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> tuple[list[int], int]:
+        from labkeep.store.sql import _search
+
+        if not self.exists():
+            _search.parse_search(where, sort)  # a bad query is an error even with no runs
+            return [], 0
+        if self._catalog is None:
+            self._catalog = _search.CatalogCache()
+        with self.engine.connect() as conn:
+            return _search.search_runs(
+                conn,
+                self._catalog,
+                where,
+                sort,
+                experiment,
+                limit,
+                offset,
+                include_deleted,
+                parent_uuid,
+            )
+
+    def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
+        from labkeep.store.sql._table import read_run_table
+
+        with self.engine.connect() as conn:
+            try:
+                return read_run_table(conn, numbers)
+            except NotFoundError as exc:
+                raise NotFoundError(f"{exc} in {self.uri}") from None
 
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
         from sqlalchemy import select

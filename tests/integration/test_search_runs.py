@@ -1,0 +1,301 @@
+"""``Store.search_runs`` and ``Store.get_run_table`` on real SQLite and PostgreSQL stores,
+with runs written through the store's own batch path."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from labkeep.errors import InvalidInputError, NotFoundError
+from labkeep.query import QueryError
+from labkeep.store import Store, WriteBatch, locate_store, open_store
+from labkeep.store._base import MetricColumns, RunFinish, RunStart, columns_of
+from labkeep.store.sql._search import CatalogCache
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = 1_700_000_000.0
+
+
+def _pg_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgres",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not _pg_available(), reason="PostgreSQL is not reachable"),
+        ],
+    ),
+]
+
+
+def open_test_store(backend: str, tmp: Path) -> Iterator[Store]:
+    """A fresh store: a SQLite directory, or a PostgreSQL schema of its own (chosen with
+    ``?options=-csearch_path=…`` in the URI) that is dropped afterwards."""
+    if backend == "sqlite":
+        store = open_store(locate_store(str(tmp / "store")))
+        yield store
+        store.close()
+        return
+    name = f"s_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
+    store = open_store(
+        locate_store(f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{name}")
+    )
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+        admin.dispose()
+
+
+def write_run(
+    store: Store,
+    i: int,
+    *,
+    experiment: str = "mnist",
+    status: str = "completed",
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, list[float]] | None = None,
+    summary: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    snapshot: dict[str, Any] | None = None,
+    parent_uuid: str | None = None,
+) -> int:
+    """Write run ``i`` (its uuid derives from i) through ``store.apply``; return its number."""
+    run_uuid = str(uuid.UUID(int=i))
+    batch = WriteBatch(
+        run_uuid=run_uuid,
+        writer=f"w-{run_uuid}",
+        position=1,
+        start=RunStart(
+            uuid=run_uuid,
+            experiment=experiment,
+            name=f"run-{i}",
+            start_time=T0 + i,
+            user="ann",
+            host="h1",
+            parent_uuid=parent_uuid,
+        ),
+        params=dict(params or {}),
+        summary=dict(summary or {}),
+        tags_added=list(tags or []),
+        snapshot=snapshot,
+        finish=RunFinish(status=status, end_time=T0 + i + 10 * i),
+    )
+    for key, values in (metrics or {}).items():
+        batch.metrics[key] = MetricColumns(
+            array("q", range(len(values))),
+            array("d", values),
+            array("d", (T0 + i + s for s in range(len(values)))),
+        )
+    return store.apply(batch)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    for opened in open_test_store(request.param, tmp_path_factory.mktemp("search")):
+        write_run(
+            opened,
+            1,
+            params={"lr": 0.1, "optimizer": "adam", "layers": [64, 64], "batch_size": 32},
+            metrics={"loss": [0.9, 0.5, 0.15], "acc": [0.1, 0.5, 0.8]},
+            tags=["baseline"],
+            snapshot={"git": {"commit": "abc123", "branch": "main", "dirty": False}},
+        )
+        write_run(
+            opened,
+            2,
+            status="failed",
+            params={"lr": 0.01, "optimizer": "sgd", "batch_size": 64},
+            metrics={"loss": [0.8, math.nan], "acc": [0.2, 0.3]},
+        )
+        write_run(
+            opened,
+            3,
+            experiment="cifar",
+            params={"lr": 0.001, "optimizer": "adam", "flag": True},
+            metrics={"loss": [0.5, 0.05], "val/loss": [0.3]},
+            summary={"best": 0.95},
+            snapshot={"git": {"commit": "def456", "branch": None, "dirty": True}},
+        )
+        write_run(opened, 4, params={"lr": 0.05, "optimizer": "adam"}, metrics={"loss": [0.12]})
+        write_run(opened, 5, experiment="cifar", tags=["baseline", "x"])
+        yield opened
+
+
+def numbers_of(found: tuple[list[int], int]) -> list[int]:
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("metrics.loss < 0.2 and params.lr >= 1e-3", [4, 3, 1]),
+        ("status == 'failed' or 'baseline' in tags", [5, 2, 1]),
+        ("loss < 0.2 and optimizer == 'adam'", [4, 3, 1]),
+        ("experiment == 'cifar'", [5, 3]),
+        ("git.commit == 'abc123'", [1]),
+        ("git.dirty == True", [3]),
+        ("git.branch == None", [3]),
+        ("'val/loss' in metrics", [3]),
+        ("summary.best > 0.9", [3]),
+        ("params.layers != 1", [1]),
+        ("not lr > 0.02", [5, 3, 2]),
+        ("", [5, 4, 3, 2, 1]),
+    ],
+)
+def test_filters_select_the_right_runs_newest_first(
+    store: Store, where: str, expected: list[int]
+) -> None:
+    assert store.search_runs(where or None) == (expected, len(expected))
+    if not where:
+        assert store.search_runs("   ") == (expected, len(expected))
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("metrics.loss", [3, 4, 1, 5, 2]),  # 2 (last loss NaN) and 5 have none: last
+        ("-metrics.loss", [1, 4, 3, 5, 2]),
+        ("metrics.loss.min", [3, 4, 1, 2, 5]),
+        ("params.lr", [3, 2, 4, 1, 5]),
+        ("-lr", [1, 4, 2, 3, 5]),
+        (["params.optimizer", "-params.lr"], [1, 4, 3, 2, 5]),
+        ("optimizer, lr", [3, 4, 1, 2, 5]),
+        ("-batch_size", [2, 1, 5, 4, 3]),  # missing last; ties newest first
+        ("status", [5, 4, 3, 1, 2]),
+        ("-git.commit", [3, 1, 5, 4, 2]),
+    ],
+)
+def test_sorting_by_any_key_puts_missing_last_and_breaks_ties_newest_first(
+    store: Store, sort: str | list[str], expected: list[int]
+) -> None:
+    assert store.search_runs(None, sort=sort) == (expected, 5)
+
+
+def test_paging_counts_every_match(store: Store) -> None:
+    assert store.search_runs("params.lr > 0", sort="lr", limit=2) == ([3, 2], 4)
+    assert store.search_runs("params.lr > 0", sort="lr", limit=2, offset=2) == ([4, 1], 4)
+    assert store.search_runs("params.lr > 0", sort="lr", limit=2, offset=10) == ([], 4)
+    assert store.search_runs("params.lr > 0", limit=0) == ([], 4)
+    assert store.search_runs("params.lr > 5", limit=3) == ([], 0)
+    with pytest.raises(InvalidInputError, match="offset"):
+        store.search_runs(None, offset=-1)
+
+
+def test_experiment_parent_and_deleted_runs(store: Store) -> None:
+    assert store.search_runs("lr > 0", experiment="cifar") == ([3], 1)
+    assert store.search_runs(None, experiment="nope") == ([], 0)
+    store.set_deleted([4], True)
+    try:
+        assert numbers_of(store.search_runs("optimizer == 'adam'")) == [3, 1]
+        assert numbers_of(store.search_runs("optimizer == 'adam'", include_deleted=True)) == [
+            4,
+            3,
+            1,
+        ]
+    finally:
+        store.set_deleted([4], False)
+    assert store.search_runs(None, parent_uuid=str(uuid.UUID(int=1))) == ([], 0)
+
+
+def test_bad_queries_raise_with_a_caret(store: Store) -> None:
+    with pytest.raises(QueryError) as info:
+        store.search_runs("metrics.los < 0.2")
+    assert "did you mean metrics.loss?" in str(info.value)
+    assert str(info.value).splitlines()[-1].strip() == "^" * len("metrics.los")
+    with pytest.raises(QueryError, match="unknown name 'lrr'"):
+        store.search_runs(None, sort="-lrr")
+    with pytest.raises(QueryError):
+        store.search_runs("lr >")
+
+
+def test_a_stale_catalog_never_gives_wrong_answers(store: Store, tmp_path: Path) -> None:
+    """Keys added after the catalog was cached: an explicit key is found after a reload, and
+    a bare name that became ambiguous is reported, not resolved with the old keys."""
+    cache = CatalogCache(ttl=3600)
+    engine = store.engine  # type: ignore[attr-defined]
+    from labkeep.store.sql._search import search_runs
+
+    def search(where: str) -> tuple[list[int], int]:
+        with engine.connect() as conn:
+            return search_runs(conn, cache, where, None, None, None, 0, False, None)
+
+    assert search("acc > 0.5") == ([1], 1)  # caches the catalog
+    number = write_run(store, 90, params={"momentum": 0.9, "acc": 0.99})
+    try:
+        assert search("params.momentum > 0.5") == ([number], 1)
+        with pytest.raises(QueryError, match="both a param and a metric"):
+            search("acc > 0.5")
+    finally:
+        store.set_deleted([number], True)
+        store.purge([number])
+
+
+def test_run_table_matches_the_records(store: Store) -> None:
+    numbers = [3, 1, 5, 2, 4]
+    table = store.get_run_table(numbers)
+    expected = columns_of(store.get_records(numbers))
+    assert list(table) == list(expected)
+    for name, values in expected.items():
+        got = list(table[name])
+        for a, b in zip(got, values, strict=True):
+            same = a == b or (a != a and (b is None or b != b))  # NaN for missing numbers
+            assert same, (name, got, values)
+    assert list(table["number"]) == numbers
+    assert table["params.layers"][1] == [64, 64]
+    assert table["params.optimizer"][2] is None
+    assert table["tags"][2] == ["baseline", "x"]
+    with pytest.raises(NotFoundError):
+        store.get_run_table([1, 999])
+
+
+def test_run_table_of_a_large_selection_scans(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labkeep.store.sql import _table
+
+    numbers = [5, 4, 3, 2, 1]
+    small = store.get_run_table(numbers)
+    monkeypatch.setattr(_table, "SCAN_ABOVE", 1)
+    scanned = store.get_run_table(numbers)
+    monkeypatch.setattr(_table, "_CODED_KEYS", 0)  # keys read as strings, as for many keys
+    assert repr(store.get_run_table(numbers)) == repr(scanned)
+    partial = store.get_run_table([2, 4])
+    assert list(scanned) == list(small)
+    for name in small:
+        assert repr(list(scanned[name])) == repr(list(small[name])), name
+    assert list(partial["number"]) == [2, 4]
+    assert list(partial["params.lr"]) == [0.01, 0.05]
+
+
+def test_search_on_a_store_without_runs(tmp_path: Path) -> None:
+    empty = open_store(locate_store(str(tmp_path / "none")))
+    assert empty.search_runs("lr > 1") == ([], 0)
+    with pytest.raises(QueryError):
+        empty.search_runs("lr >")
+    assert not (tmp_path / "none").exists()
