@@ -107,7 +107,7 @@ def _locked_child_journal(tmp_path: Path, n: int) -> tuple[Path, Path]:
     try:
         code = f"""
 import labkeep
-run = labkeep.init("torn")
+run = labkeep.init("torn", capture=False, system_metrics=0)  # points are the last records
 for i in range({n}):
     run.log({{"x": float(i)}})
 print("logged", flush=True)

@@ -13,7 +13,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -161,6 +161,30 @@ def list_runs(
         deleted_only=deleted_only,
     )
     return _json([_codec.info_to_json(info) for info in infos])
+
+
+@router.get("/search", dependencies=READ)
+def search_runs(
+    request: Request,
+    where: str | None = None,
+    sort: Annotated[list[str] | None, Query()] = None,
+    experiment: str | None = None,
+    limit: int | None = Query(None, ge=0),
+    offset: int = Query(0, ge=0),
+    include_deleted: bool = False,
+    parent_uuid: str | None = None,
+) -> Response:
+    """Run numbers matching a query in the shared language, one page, and the total."""
+    numbers, total = _store(request).search_runs(
+        where,
+        sort or None,
+        experiment,
+        limit,
+        offset,
+        include_deleted=include_deleted,
+        parent_uuid=parent_uuid,
+    )
+    return _json({"numbers": numbers, "total": total})
 
 
 class Numbers(BaseModel):

@@ -339,6 +339,30 @@ class RestStore(Store):
         )
         return [_codec.info_from_json(row) for row in rows]
 
+    def search_runs(
+        self,
+        where: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        experiment: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> tuple[list[int], int]:
+        """The server evaluates the query (it has the catalog and the indexes)."""
+        sorts = [sort] if isinstance(sort, str) else list(sort or ())
+        body = self._get_json(
+            "/search",
+            where=where,
+            sort=sorts or None,
+            experiment=experiment,
+            limit=limit,
+            offset=offset,
+            include_deleted=_flag(include_deleted),
+            parent_uuid=parent_uuid,
+        )
+        return [int(n) for n in body["numbers"]], int(body["total"])
+
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
         if not numbers:
             return []
