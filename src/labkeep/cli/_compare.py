@@ -97,7 +97,7 @@ def compare_command(
         chosen = pick_columns(table, [c.strip() for c in columns.split(",") if c.strip()])
     else:
         chosen = default_columns(table, show_all)
-    rows = [[plain(table[c][i]) for c in chosen] for i in range(len(numbers))]
+    rows = [[cell_value(table[c][i]) for c in chosen] for i in range(len(numbers))]
     if as_csv:
         click.echo(to_csv(chosen, rows), nl=False)
     elif as_json:
@@ -163,7 +163,7 @@ def default_columns(table: dict[str, Any], show_all: bool) -> list[str]:
 
 
 def _differs(values: Any) -> bool:
-    seen = {json.dumps(plain(v), sort_keys=True) for v in values}
+    seen = {json.dumps(cell_value(v), sort_keys=True) for v in values}
     return len(seen) > 1
 
 
@@ -196,7 +196,7 @@ def _column_for(table: dict[str, Any], name: str) -> str:
     raise InvalidInputError(f"no column {name!r} among the runs compared; {hint}")
 
 
-def plain(value: Any) -> Any:
+def cell_value(value: Any) -> Any:
     """A cell as a JSON-ready value: numpy scalars become Python ones, NaN becomes None."""
     if hasattr(value, "item"):
         value = value.item()

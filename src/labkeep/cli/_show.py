@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from labkeep._json import record_as_dict
 from labkeep.cli._context import client_from
 from labkeep.cli._format import (
     format_duration,
@@ -204,59 +204,6 @@ def runs_command(
         console.print(
             f"[dim](the {first} {len(numbers)} of {total} {which}; --all or --limit for more)[/]"
         )
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe: non-finite floats become the strings 'nan', 'inf', '-inf'."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def record_as_dict(rec: RunRecord) -> dict[str, Any]:
-    info = rec.info
-    plain: dict[str, Any] = _plain(
-        {
-            "number": info.number,
-            "uuid": info.uuid,
-            "name": info.name,
-            "experiment": info.experiment,
-            "status": info.status.value,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-            "duration": info.duration,
-            "user": info.user,
-            "host": info.host,
-            "pid": info.pid,
-            "exit_code": info.exit_code,
-            "parent_uuid": info.parent_uuid,
-            "deleted": info.deleted,
-            "notes": info.notes,
-            "error": info.error,
-            "tags": list(rec.tags),
-            "params": rec.params,
-            "metrics": {
-                k: {
-                    "last": m.last,
-                    "last_step": m.last_step,
-                    "min": m.min,
-                    "max": m.max,
-                    "count": m.count,
-                }
-                for k, m in rec.metrics.items()
-            },
-            "summary": rec.summary,
-            "artifacts": [
-                {"path": a.path, "sha256": a.sha256, "size": a.size, "kind": a.kind}
-                for a in rec.artifacts
-            ],
-        }
-    )
-    return plain
 
 
 @click.command("show")

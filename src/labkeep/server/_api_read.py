@@ -127,7 +127,7 @@ def search_runs(
 ) -> Response:
     """A page of runs matching ``where``, ordered by ``sort``, with the total and the keys
     of the store (for column pickers)."""
-    from labkeep.server._runs import run_row
+    from labkeep._json import record_as_dict
     from labkeep.server._runs import search_runs as search
 
     started = time.perf_counter()
@@ -145,7 +145,7 @@ def search_runs(
         "total": page.total,
         "offset": offset,
         "limit": limit,
-        "runs": [run_row(rec) for rec in page.records],
+        "runs": [record_as_dict(rec) for rec in page.records],
         "keys": {
             "params": sorted(page.catalog.params),
             "metrics": sorted(page.catalog.metrics),
@@ -158,10 +158,10 @@ def search_runs(
 
 @router.get("/runs/{ref}", dependencies=read)
 def get_run(request: Request, ref: str) -> Response:
-    from labkeep.server._runs import run_row
+    from labkeep._json import record_as_dict
 
     _recover(request)
-    return _json(run_row(_record(request, ref)))
+    return _json(record_as_dict(_record(request, ref)))
 
 
 @router.get("/compare", dependencies=read)
@@ -253,7 +253,7 @@ def _blob_text(request: Request, sha256: str) -> str:
 @router.get("/runs/{ref}/snapshot", dependencies=read)
 def run_snapshot(request: Request, ref: str, optional: bool = False) -> Response:
     """The run's snapshot; 404 when it has none (``optional=true``: ``null`` instead)."""
-    from labkeep.server._runs import plain
+    from labkeep._json import plain
 
     if optional:
         info = _info(request, ref)

@@ -9,10 +9,10 @@ runs reads 50 runs, not 10,000. Other stores are filtered in Python with the sam
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from labkeep._json import record_as_dict
 from labkeep.entities import RunRecord
 
 if TYPE_CHECKING:
@@ -143,64 +143,6 @@ def experiment_counts(store: Store) -> list[dict[str, Any]]:
     return [{"name": name, "runs": count} for name, count in counts.items()]
 
 
-def plain(value: Any) -> Any:
-    """JSON-safe: non-finite floats become the strings 'nan', 'inf', '-inf'."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
-def run_row(rec: RunRecord) -> dict[str, Any]:
-    """A run as JSON: the shape ``labkeep show --json`` prints, plus ``heartbeat`` and
-    ``reproduces_uuid``."""
-    info = rec.info
-    row: dict[str, Any] = plain(
-        {
-            "number": info.number,
-            "uuid": info.uuid,
-            "name": info.name,
-            "experiment": info.experiment,
-            "status": info.status.value,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-            "heartbeat": info.heartbeat,
-            "duration": info.duration,
-            "user": info.user,
-            "host": info.host,
-            "pid": info.pid,
-            "exit_code": info.exit_code,
-            "parent_uuid": info.parent_uuid,
-            "reproduces_uuid": info.reproduces_uuid,
-            "deleted": info.deleted,
-            "notes": info.notes,
-            "error": info.error,
-            "tags": list(rec.tags),
-            "params": rec.params,
-            "metrics": {
-                k: {
-                    "last": m.last,
-                    "last_step": m.last_step,
-                    "last_time": m.last_time,
-                    "min": m.min,
-                    "max": m.max,
-                    "count": m.count,
-                }
-                for k, m in rec.metrics.items()
-            },
-            "summary": rec.summary,
-            "artifacts": [
-                {"path": a.path, "sha256": a.sha256, "size": a.size, "kind": a.kind}
-                for a in rec.artifacts
-            ],
-        }
-    )
-    return row
-
-
 def compare_records(records: list[RunRecord], metric_keys: list[str] | None) -> dict[str, Any]:
     """What the compare page shows: the runs, every param key with those whose values differ
     between the runs (a run without the key differs), and the metric keys."""
@@ -218,7 +160,7 @@ def compare_records(records: list[RunRecord], metric_keys: list[str] | None) -> 
         wanted = set(metric_keys)
         all_metrics = [k for k in all_metrics if k in wanted]
     return {
-        "runs": [run_row(rec) for rec in records],
+        "runs": [record_as_dict(rec) for rec in records],
         "params": {"keys": param_keys, "differ": differ},
         "metrics": {"keys": all_metrics},
     }

@@ -165,9 +165,14 @@ class Store(ABC):
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
         """Full records (params, metric summaries, summary, tags, artifacts) of these runs, in order."""
 
-    @abstractmethod
     def get_history(self, number: int, key: str) -> MetricHistory:
         """Every point of one metric of one run, in logging order."""
+        steps_b, vals_b, times_b = self.get_history_bytes(number, key)
+        steps, vals, times = array("q"), array("d"), array("d")
+        steps.frombytes(steps_b)
+        vals.frombytes(vals_b)
+        times.frombytes(times_b)
+        return MetricHistory(key, steps.tolist(), vals.tolist(), times.tolist())
 
     @abstractmethod
     def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from labkeep import errors
-from labkeep.entities import MetricHistory, OutputLine, RunInfo, RunRecord
+from labkeep.entities import OutputLine, RunInfo, RunRecord
 from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError, StoreError
 from labkeep.store._base import Store, WriteBatch
 from labkeep.store._blobs import BlobDirectory, file_sha256
@@ -372,16 +372,6 @@ class RestStore(Store):
     def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:
         response = self._request("GET", f"/history/{int(number)}", params={"key": key})
         return _codec.split_history(response.content)
-
-    def get_history(self, number: int, key: str) -> MetricHistory:
-        from array import array
-
-        steps_b, vals_b, times_b = self.get_history_bytes(number, key)
-        steps, vals, times = array("q"), array("d"), array("d")
-        steps.frombytes(steps_b)
-        vals.frombytes(vals_b)
-        times.frombytes(times_b)
-        return MetricHistory(key, steps.tolist(), vals.tolist(), times.tolist())
 
     def get_snapshot(self, number: int) -> dict[str, Any] | None:
         snapshot: dict[str, Any] | None = self._get_json(f"/snapshot/{int(number)}")["snapshot"]

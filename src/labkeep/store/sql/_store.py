@@ -7,14 +7,12 @@ import contextlib
 import json
 import threading
 import uuid as uuid_mod
-from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import (
     Artifact,
-    MetricHistory,
     MetricSummary,
     OutputLine,
     RunInfo,
@@ -337,14 +335,6 @@ class SqlStore(Store):
             b"".join(r[1] for r in rows),
             b"".join(r[2] for r in rows),
         )
-
-    def get_history(self, number: int, key: str) -> MetricHistory:
-        steps_b, vals_b, times_b = self.get_history_bytes(number, key)
-        steps, vals, times = array("q"), array("d"), array("d")
-        steps.frombytes(steps_b)
-        vals.frombytes(vals_b)
-        times.frombytes(times_b)
-        return MetricHistory(key, steps.tolist(), vals.tolist(), times.tolist())
 
     def get_snapshot(self, number: int) -> dict[str, Any] | None:
         from sqlalchemy import select
