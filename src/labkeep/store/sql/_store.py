@@ -315,17 +315,23 @@ class SqlStore(Store):
         ]
 
     def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import metric_chunks as mc
-
-        query = (
-            select(mc.c.steps, mc.c.vals, mc.c.times)
-            .where(mc.c.run_number == number, mc.c.key == key)
-            .order_by(mc.c.id)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        # The hot read of the UI's charts and of run.series(): straight through the DB-API
+        # connection, no SQLAlchemy on the way.
+        with self._lock:
+            conn = self.writer()
+            cur = conn.raw.cursor()
+            try:
+                cur.execute(
+                    conn.sql(
+                        "SELECT steps, vals, times FROM metric_chunks "
+                        "WHERE run_number = ? AND key = ? ORDER BY id"
+                    ),
+                    (number, key),
+                )
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+                conn.raw.commit()
         if not rows:
             keys = self.metric_keys(number)
             hint = f"its metrics: {', '.join(keys[:10])}" if keys else "it has no metrics"
