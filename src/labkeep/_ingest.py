@@ -209,6 +209,9 @@ def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
         batch.finish = RunFinish(**data)
     elif rtype == j.T_SNAPSHOT:
         batch.snapshot = data
+    elif rtype == j.T_SNAPSHOT_ADD:
+        for name, items in data.items():
+            batch.snapshot_add.setdefault(name, []).extend(items)
     elif rtype == j.T_OUTPUT:
         batch.output.extend((stream, t, text) for stream, t, text in data)
 

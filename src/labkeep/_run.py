@@ -253,11 +253,15 @@ class Run:
         fingerprint = fingerprint_input(path, self._client.location.cache_dir)
         if self._snapshot is not None:
             self._snapshot.add_input(fingerprint)
+        else:  # attached to a run whose owner keeps the snapshot
+            self._write_json(j.T_SNAPSHOT_ADD, {"inputs": [fingerprint]})
         return fingerprint
 
     def record_seed(self, seeded: dict[str, Any]) -> None:
         if self._snapshot is not None:
             self._snapshot.add_seed(seeded)
+        else:
+            self._write_json(j.T_SNAPSHOT_ADD, {"seeds": [seeded]})
 
     def _write_json(self, rtype: int, value: Any) -> None:
         if self._finished:

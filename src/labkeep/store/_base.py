@@ -67,6 +67,9 @@ class WriteBatch:
     finish: RunFinish | None = None
     heartbeat: float | None = None
     snapshot: dict[str, Value] | None = None
+    #: Inputs and seeds recorded by a writer that does not own the snapshot (a script
+    #: attached to a ``labkeep run`` run), added to the run's snapshot lists.
+    snapshot_add: dict[str, list[Value]] = field(default_factory=dict)
     output: list[tuple[str, float, str]] = field(default_factory=list)
 
     def is_empty(self) -> bool:
@@ -81,6 +84,7 @@ class WriteBatch:
             or self.artifacts
             or self.finish
             or self.snapshot is not None
+            or self.snapshot_add
             or self.output
         )
 

@@ -68,6 +68,7 @@ def _header(batch: WriteBatch) -> dict[str, Any]:
         "finish": None if batch.finish is None else asdict(batch.finish),
         "heartbeat": batch.heartbeat,
         "snapshot": batch.snapshot,
+        "snapshot_add": batch.snapshot_add,
         "output": [list(line) for line in batch.output],
     }
 
@@ -119,6 +120,7 @@ def _batch_from_header(header: dict[str, Any]) -> WriteBatch:
         finish=None if finish is None else RunFinish(**finish),
         heartbeat=header.get("heartbeat"),
         snapshot=header.get("snapshot"),
+        snapshot_add=header.get("snapshot_add") or {},
         output=[(str(s), float(t), str(text)) for s, t, text in header.get("output") or ()],
     )
 

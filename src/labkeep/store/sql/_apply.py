@@ -100,14 +100,8 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
                 ),
                 (number, art.path, art.sha256, art.size, art.kind, art.created),
             )
-        if batch.snapshot is not None:
-            cur.execute(
-                sql(
-                    "INSERT INTO snapshots (run_number, data) VALUES (?, ?) "
-                    "ON CONFLICT (run_number) DO UPDATE SET data = excluded.data"
-                ),
-                (number, json.dumps(batch.snapshot, allow_nan=True)),
-            )
+        if batch.snapshot is not None or batch.snapshot_add:
+            _write_snapshot(cur, conn, number, batch)
         if batch.output:
             cur.executemany(
                 sql(
@@ -136,6 +130,35 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
             (batch.writer, number, batch.position),
         )
     return number
+
+
+_SNAPSHOT_LISTS = ("inputs", "seeds")
+
+
+def _write_snapshot(cur: Any, conn: Connection, number: int, batch: WriteBatch) -> None:
+    """Store the owner's snapshot and the inputs and seeds other writers added, in either
+    order: the lists are merged (inputs by path, the newest fingerprint winning)."""
+    cur.execute(conn.sql("SELECT data FROM snapshots WHERE run_number = ?"), (number,))
+    row = cur.fetchone()
+    stored: dict[str, Any] = json.loads(row[0]) if row is not None else {}
+    data: dict[str, Any] = dict(batch.snapshot) if batch.snapshot is not None else dict(stored)
+    for name in _SNAPSHOT_LISTS:
+        merged: list[Any] = []
+        for item in [*stored.get(name, []), *data.get(name, []), *batch.snapshot_add.get(name, [])]:
+            if name == "inputs" and isinstance(item, dict):
+                merged = [m for m in merged if m.get("path") != item.get("path")]
+            elif item in merged:
+                continue
+            merged.append(item)
+        if merged or name in data:
+            data[name] = merged
+    cur.execute(
+        conn.sql(
+            "INSERT INTO snapshots (run_number, data) VALUES (?, ?) "
+            "ON CONFLICT (run_number) DO UPDATE SET data = excluded.data"
+        ),
+        (number, json.dumps(data, allow_nan=True)),
+    )
 
 
 def _run_number(cur: Any, conn: Connection, uuid: str) -> int:
