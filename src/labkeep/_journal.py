@@ -44,7 +44,7 @@ T_ARTIFACT = 9  # JSON Artifact fields
 T_FINISH = 10  # JSON RunFinish fields
 T_SNAPSHOT = 11  # JSON snapshot
 T_OUTPUT = 12  # JSON [[stream, time, text], ...] console lines
-T_SNAPSHOT_ADD = 13  # JSON {"inputs": [...], "seeds": [...]} from a writer without the snapshot
+T_SNAPSHOT_ADD = 14  # JSON {"inputs": [...], "seeds": [...]} from a writer without the snapshot
 
 METRICS_HEAD = struct.Struct("<dqH")
 PAIR = struct.Struct("<Id")
