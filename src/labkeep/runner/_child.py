@@ -12,8 +12,10 @@ script exactly as without labkeep (and keyboard input still works).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import queue
+import select
 import selectors
 import signal
 import subprocess
@@ -35,6 +37,10 @@ DRAIN_AFTER_EXIT_S = 2.0
 READ_SIZE = 1 << 16
 #: Chunks read but not yet recorded (at most 256 MiB) before reading waits for the recorder.
 MAX_QUEUED_CHUNKS = 4096
+#: Queued chunks are joined into feeds of about this size (parsing one holds the GIL).
+COALESCE_BYTES = 1 << 18
+#: Pipe capacity asked for (Linux): the script writes on while the reader waits for the GIL.
+PIPE_SIZE = 1 << 20
 
 _STAGES = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
@@ -101,13 +107,17 @@ class ChildProcess:
         try:
             if on_start is not None:
                 on_start(proc.pid)
-            while True:
-                try:
-                    returncode = proc.wait(timeout=0.1)
-                    break
-                except subprocess.TimeoutExpired:
-                    if time.monotonic() >= self._next_stage_at:
-                        self._escalate()
+            exited = _ExitWaiter(proc)
+            try:
+                while True:
+                    try:
+                        returncode = exited.wait(0.1)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if time.monotonic() >= self._next_stage_at:
+                            self._escalate()
+            finally:
+                exited.close()
         finally:
             if restore_terminal is not None:
                 restore_terminal()
@@ -138,8 +148,9 @@ class ChildProcess:
         )
         worker.start()
         selector = selectors.DefaultSelector()
-        selector.register(proc.stdout.fileno(), selectors.EVENT_READ, "stdout")
-        selector.register(proc.stderr.fileno(), selectors.EVENT_READ, "stderr")
+        for pipe, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+            _widen_pipe(pipe.fileno())
+            selector.register(pipe.fileno(), selectors.EVENT_READ, name)
         on_output = self.on_output
         try:
             while selector.get_map():
@@ -179,15 +190,27 @@ class ChildProcess:
                 if not failed:
                     recorder.flush()  # lines reach the store while the script is quiet
                 continue
-            if item is None:
-                return
-            if failed:
-                continue  # keep draining so the reader never blocks
-            try:
-                recorder.feed(*item)
-            except BaseException as exc:
-                self._reader_error = exc
-                failed = True
+            # What queued up while the last feed was recorded goes in as one big feed per
+            # stream: the per-feed cost is paid once per burst, not once per small read.
+            batch = [item]
+            size = 0 if item is None else len(item[1])
+            while item is not None and size < COALESCE_BYTES:
+                try:
+                    item = chunks.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(item)
+                size += 0 if item is None else len(item[1])
+            for part in _coalesce(batch):
+                if part is None:
+                    return
+                if failed:
+                    continue  # keep draining so the reader never blocks
+                try:
+                    recorder.feed(*part)
+                except BaseException as exc:
+                    self._reader_error = exc
+                    failed = True
 
     # -- stopping ----------------------------------------------------------------------------
     def _install_handlers(self) -> dict[int, object] | None:
@@ -222,6 +245,63 @@ class ChildProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, _STAGES[self._stage])
         self._next_stage_at = time.monotonic() + self.grace
+
+
+class _ExitWaiter:
+    """``Popen.wait(timeout)`` that returns as soon as the process exits. ``Popen.wait`` with
+    a timeout polls with sleeps of up to 50 ms, a delay every short run would pay; a pidfd
+    (Linux) becomes readable at the exit. Elsewhere it is ``Popen.wait``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self._pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self._pidfd = os.pidfd_open(proc.pid)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status; raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        if self._pidfd is None:
+            return self._proc.wait(timeout=timeout)
+        ready, _, _ = select.select([self._pidfd], [], [], timeout)
+        if not ready:
+            raise subprocess.TimeoutExpired(self._proc.args, timeout)
+        return self._proc.wait()
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def _coalesce(
+    items: list[tuple[str, bytes] | None],
+) -> list[tuple[str, bytes] | None]:
+    """Join consecutive chunks of one stream, keeping the order of the streams' chunks."""
+    out: list[tuple[str, bytes] | None] = []
+    parts: list[bytes] = []
+    stream = ""
+    for item in items:
+        if item is not None and item[0] == stream:
+            parts.append(item[1])
+            continue
+        if parts:
+            out.append((stream, b"".join(parts) if len(parts) > 1 else parts[0]))
+        if item is None:
+            out.append(None)
+            parts = []
+            break
+        stream, parts = item[0], [item[1]]
+    if parts:
+        out.append((stream, b"".join(parts) if len(parts) > 1 else parts[0]))
+    return out
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give the pipe a large buffer where the platform allows (not needed for correctness)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, set_size, PIPE_SIZE)
 
 
 def _give_terminal(pgid: int) -> Callable[[], None] | None:

@@ -37,31 +37,37 @@ _NUMBER = (
 )
 _MACROS = {r"\key": r"[^ \t]+", r"\value": f"(?:{_NUMBER})", r"\step": r"[0-9]+"}
 
+# What ``\s`` matches, spelt out: the regex engine tests a class of plain characters far faster
+# than the ``\s`` category, and the hot pattern below tests every character of the output.
+_SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
 # The default rules as one pattern, run with ``findall`` over many lines at once: what keeps up
 # with a script printing 100,000 lines a second. The text is scanned with a newline before each
 # line, and every match begins with one character that may precede a scalar (a space, some
-# punctuation, or the newline that starts a line): the regex engine then skips the other
-# characters in C. After a newline come, in this order, ``loss: 0.12`` as a whole line (no
-# leading space, Guild's rule, optionally ``(step 5)``); a leading counter (``epoch 3``,
-# ``Step 120:``, ``Epoch 2/10``); a pair; or, when the line has a ``:`` or ``=`` further on,
-# nothing: every line with a scalar thus starts with a match whose ``sep`` is the newline.
-# After another boundary character: an ``acc=0.9`` / ``loss: 0.4`` pair, ending at a space or
-# punctuation. Keys never backtrack (``*+``): no separator character can be part of a key.
+# punctuation, or the newline that starts a line): the regex engine skips the other characters
+# in C. After a newline come, in this order, ``loss: 0.12`` as a whole line (no leading space,
+# Guild's rule, optionally ``(step 5)``); a leading counter (``epoch 3``, ``Step 120:``,
+# ``Epoch 2/10``); a pair; or, when the line has a ``:`` or ``=`` further on, nothing: every
+# line with a scalar thus starts with a match whose ``sep`` is the newline. After another
+# boundary character: an ``acc=0.9`` / ``loss: 0.4`` pair, ending at a space or punctuation.
+# Keys never backtrack (``*+``): no separator character can be part of a key. ASCII letters
+# and digits come first in the key's class, so they are found without a category lookup.
 _SCAN = re.compile(
-    r"(?P<sep>[\s,;|(\[{])(?:"
-    rf"(?<=\n)(?P<line_key>[^\s:=]++):[ \t]+(?P<line_value>{_NUMBER})"
+    rf"(?P<sep>[{_SPACE},;|(\[{{])(?:"
+    rf"(?<=\n)(?:(?P<line_key>[^{_SPACE}:=]++):[ \t]+(?P<line_value>{_NUMBER})"
     r"(?:[ \t]+\((?:step[ \t]+)?(?P<line_step>\d+)\))?[ \t]*$"
-    r"|(?<=\n)[ \t]*(?P<counter>(?i:step|epoch|iter|iteration))[ \t]+(?P<count>\d+)(?:/\d+)?"
-    r"(?=$|[\s,:;|\-])"
-    r"|(?P<key>[A-Za-z_][\w.\-/]*+)(?::[ \t]*|[ \t]*=[ \t]*)"
-    rf"(?P<value>{_NUMBER})(?![^\s,;|)\]}}])"
+    r"|[ \t]*(?P<counter>(?i:step|epoch|iter|iteration))[ \t]+(?P<count>\d+)(?:/\d+)?"
+    rf"(?=$|[{_SPACE},:;|\-]))"
+    r"|(?P<key>[A-Za-z_][A-Za-z0-9_\w.\-/]*+)(?::[ \t]*|[ \t]*=[ \t]*)"
+    rf"(?P<value>{_NUMBER})(?![^{_SPACE},;|)\]}}])"
     r"|(?<=\n)(?=[^\n:=]*+[:=]))",
     re.MULTILINE,
 )
 
 # Output without ``:`` or ``=`` can only hold counters, one at the start of a line.
 _COUNTERS = re.compile(
-    r"\n[ \t]*((?i:step|epoch|iter|iteration))[ \t]+(\d+)(?:/\d+)?(?=$|[\s,:;|\-])", re.MULTILINE
+    rf"\n[ \t]*((?i:step|epoch|iter|iteration))[ \t]+(\d+)(?:/\d+)?(?=$|[{_SPACE},:;|\-])",
+    re.MULTILINE,
 )
 
 #: One line's scalars: ``(step, [(key, value), ...])``.
@@ -167,22 +173,62 @@ ScalarPoint(key='loss', value=0.4, step=1)]
             for counter, count in _COUNTERS.findall(text):
                 record([(counter.lower(), count)], None, out)
             return
-        found: list[tuple[str, str]] = []
-        step: str | None = None
-        for sep, line_key, line_value, line_step, counter, count, key, value in _SCAN.findall(text):
-            if sep == "\n" and found:
-                record(found, step, out)
-                found = []
-                step = None
+        self._scan_default(text, out)
+
+    def _scan_default(self, text: str, out: list[StepGroup]) -> None:
+        """:meth:`_record` inlined into one loop over the matches: the hot path."""
+        step_keys, ignore, seen = self._step_keys, self._ignore, self._seen
+        step, explicit = self._step, self._explicit
+        scalars: list[tuple[str, float]] = []
+        line_step: int | None = None  # the current line's explicit step
+        for sep, whole_key, whole_value, whole_step, counter, count, key, value in _SCAN.findall(
+            text
+        ):
+            if sep == "\n":  # a new line starts: close the previous one
+                if line_step is not None:
+                    step = line_step
+                    explicit = True
+                    line_step = None
+                elif scalars and not explicit:
+                    for name, _number in scalars:
+                        if name in seen:
+                            step += 1
+                            seen.clear()
+                            break
+                    seen.update([name for name, _number in scalars])
+                if scalars:
+                    out.append((step, scalars))
+                    scalars = []
             if key:
-                found.append((key, value))
+                number = float(value)
             elif counter:
-                found.append((counter.lower(), count))
-            elif line_key:
-                found.append((line_key, line_value))
-                step = line_step or None
-        if found:
-            record(found, step, out)
+                key = counter.lower()
+                number = float(count)
+            elif whole_key:
+                key = whole_key
+                number = float(whole_value)
+                if whole_step:
+                    line_step = int(whole_step)
+            else:
+                continue
+            if key in step_keys:
+                if number.is_integer():
+                    line_step = int(number)
+            elif key not in ignore:
+                scalars.append((key, number))
+        if line_step is not None:
+            step = line_step
+            explicit = True
+        elif scalars and not explicit:
+            for name, _number in scalars:
+                if name in seen:
+                    step += 1
+                    seen.clear()
+                    break
+            seen.update([name for name, _number in scalars])
+        if scalars:
+            out.append((step, scalars))
+        self._step, self._explicit = step, explicit
 
     def _match_patterns(self, line: str, out: list[StepGroup]) -> None:
         assert self._patterns is not None
