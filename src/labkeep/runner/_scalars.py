@@ -24,6 +24,7 @@ key ``step`` setting the step. Guild's ``\\key``, ``\\value`` and ``\\step`` mac
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ _SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f
 # boundary character: an ``acc=0.9`` / ``loss: 0.4`` pair, ending at a space or punctuation.
 # Keys never backtrack (``*+``): no separator character can be part of a key. ASCII letters
 # and digits come first in the key's class, so they are found without a category lookup.
-_SCAN = re.compile(
+_SCAN_SOURCE = (
     rf"(?P<sep>[{_SPACE},;|(\[{{])(?:"
     rf"(?<=\n)(?:(?P<line_key>[^{_SPACE}:=]++):[ \t]+(?P<line_value>{_NUMBER})"
     r"(?:[ \t]+\((?:step[ \t]+)?(?P<line_step>\d+)\))?[ \t]*$"
@@ -60,15 +61,22 @@ _SCAN = re.compile(
     rf"(?=$|[{_SPACE},:;|\-]))"
     r"|(?P<key>[A-Za-z_][A-Za-z0-9_\w.\-/]*+)(?::[ \t]*|[ \t]*=[ \t]*)"
     rf"(?P<value>{_NUMBER})(?![^{_SPACE},;|)\]}}])"
-    r"|(?<=\n)(?=[^\n:=]*+[:=]))",
-    re.MULTILINE,
+    r"|(?<=\n)(?=[^\n:=]*+[:=]))"
 )
 
+
 # Output without ``:`` or ``=`` can only hold counters, one at the start of a line.
-_COUNTERS = re.compile(
-    rf"\n[ \t]*((?i:step|epoch|iter|iteration))[ \t]+(\d+)(?:/\d+)?(?=$|[{_SPACE},:;|\-])",
-    re.MULTILINE,
+_COUNTERS_SOURCE = (
+    rf"\n[ \t]*((?i:step|epoch|iter|iteration))[ \t]+(\d+)(?:/\d+)?(?=$|[{_SPACE},:;|\-])"
 )
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The default rules, compiled on first use: compiling them takes longer than starting a
+    trivial script, and happens on the recorder's thread while the script runs."""
+    return re.compile(_SCAN_SOURCE, re.MULTILINE), re.compile(_COUNTERS_SOURCE, re.MULTILINE)
+
 
 #: One line's scalars: ``(step, [(key, value), ...])``.
 StepGroup = tuple[int, list[tuple[str, float]]]
@@ -167,10 +175,10 @@ ScalarPoint(key='loss', value=0.4, step=1)]
                 self._match_patterns(line, out)
             return
         record = self._record
-        text = "\n" + text[:-1]  # a newline before each line, as _SCAN expects
+        text = "\n" + text[:-1]  # a newline before each line, as the scan expects
         if ":" not in text and "=" not in text:
             # Most output: only leading counters (``Epoch 2/10``) can match, one per line.
-            for counter, count in _COUNTERS.findall(text):
+            for counter, count in _patterns()[1].findall(text):
                 record([(counter.lower(), count)], None, out)
             return
         self._scan_default(text, out)
@@ -181,7 +189,8 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         step, explicit = self._step, self._explicit
         scalars: list[tuple[str, float]] = []
         line_step: int | None = None  # the current line's explicit step
-        for sep, whole_key, whole_value, whole_step, counter, count, key, value in _SCAN.findall(
+        scan = _patterns()[0]
+        for sep, whole_key, whole_value, whole_step, counter, count, key, value in scan.findall(
             text
         ):
             if sep == "\n":  # a new line starts: close the previous one
