@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import queue
 import select
 import selectors
 import signal
@@ -35,9 +34,11 @@ OutputCallback = Callable[[str, bytes], None]
 #: Seconds output is still read after the child ended (its own children may hold the pipes).
 DRAIN_AFTER_EXIT_S = 2.0
 READ_SIZE = 1 << 16
-#: Chunks read but not yet recorded (at most 256 MiB) before reading waits for the recorder.
-MAX_QUEUED_CHUNKS = 4096
-#: Queued chunks are joined into feeds of about this size (parsing one holds the GIL).
+#: Output queued for the recorder before reading waits for it: far more than a script
+#: prints while the recorder catches up, so in practice the pipes never wait.
+MAX_QUEUED_BYTES = 256 << 20
+#: Queued chunks are joined into feeds of at most about this size: parsing one holds the GIL,
+#: and the reader needs it to drain the pipes.
 COALESCE_BYTES = 1 << 18
 #: Pipe capacity asked for (Linux): the script writes on while the reader waits for the GIL.
 PIPE_SIZE = 1 << 20
@@ -142,7 +143,7 @@ class ChildProcess:
         recorder, so parsing never holds up the pipes (and with them the script)."""
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
-        chunks: queue.Queue[tuple[str, bytes] | None] = queue.Queue(MAX_QUEUED_CHUNKS)
+        chunks = _ChunkQueue(MAX_QUEUED_BYTES)
         worker = threading.Thread(
             target=self._record, args=(chunks,), name="labkeep-record", daemon=True
         )
@@ -180,28 +181,18 @@ class ChildProcess:
             chunks.put(None)
             worker.join()
 
-    def _record(self, chunks: queue.Queue[tuple[str, bytes] | None]) -> None:
+    def _record(self, chunks: _ChunkQueue) -> None:
         recorder = self.recorder
         failed = False
         while True:
-            try:
-                item = chunks.get(timeout=0.25)
-            except queue.Empty:
+            items = chunks.take(timeout=0.25)
+            if not items:
                 if not failed:
                     recorder.flush()  # lines reach the store while the script is quiet
                 continue
-            # What queued up while the last feed was recorded goes in as one big feed per
-            # stream: the per-feed cost is paid once per burst, not once per small read.
-            batch = [item]
-            size = 0 if item is None else len(item[1])
-            while item is not None and size < COALESCE_BYTES:
-                try:
-                    item = chunks.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(item)
-                size += 0 if item is None else len(item[1])
-            for part in _coalesce(batch):
+            # Everything that queued up while the last feeds were recorded, joined into feeds
+            # of up to COALESCE_BYTES per stream: the per-feed cost is paid per burst.
+            for part in _coalesce(items, COALESCE_BYTES):
                 if part is None:
                     return
                 if failed:
@@ -273,24 +264,54 @@ class _ExitWaiter:
             self._pidfd = None
 
 
-def _coalesce(
-    items: list[tuple[str, bytes] | None],
-) -> list[tuple[str, bytes] | None]:
-    """Join consecutive chunks of one stream, keeping the order of the streams' chunks."""
+class _ChunkQueue:
+    """Chunks from the reader thread to the recorder thread. :meth:`put` waits only when
+    ``limit`` bytes are queued; :meth:`take` hands over everything queued at once. ``None``
+    marks the end."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: list[tuple[str, bytes] | None] = []
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def put(self, item: tuple[str, bytes] | None) -> None:
+        with self._changed:
+            while item is not None and self._bytes >= self._limit:
+                self._changed.wait()
+            self._items.append(item)
+            self._bytes += 0 if item is None else len(item[1])
+            self._changed.notify_all()
+
+    def take(self, timeout: float) -> list[tuple[str, bytes] | None]:
+        """All queued items, waiting up to ``timeout`` seconds for one (empty list if none)."""
+        with self._changed:
+            if not self._items:
+                self._changed.wait(timeout)
+            items, self._items, self._bytes = self._items, [], 0
+            self._changed.notify_all()
+            return items
+
+
+def _coalesce(items: list[tuple[str, bytes] | None], limit: int) -> list[tuple[str, bytes] | None]:
+    """Join consecutive chunks of one stream into parts of at most ``limit`` bytes (or one
+    bigger chunk), keeping the order of the chunks; ``None`` ends the list."""
     out: list[tuple[str, bytes] | None] = []
     parts: list[bytes] = []
+    size = 0
     stream = ""
     for item in items:
-        if item is not None and item[0] == stream:
+        if item is not None and item[0] == stream and size + len(item[1]) <= limit:
             parts.append(item[1])
+            size += len(item[1])
             continue
         if parts:
             out.append((stream, b"".join(parts) if len(parts) > 1 else parts[0]))
+            parts = []
         if item is None:
             out.append(None)
-            parts = []
             break
-        stream, parts = item[0], [item[1]]
+        stream, parts, size = item[0], [item[1]], len(item[1])
     if parts:
         out.append((stream, b"".join(parts) if len(parts) > 1 else parts[0]))
     return out
