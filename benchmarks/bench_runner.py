@@ -58,6 +58,9 @@ open("elapsed.txt", "w").write(repr(elapsed))
 
 def env(store: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("LABKEEP_")}
+    # An installed labkeep has its bytecode compiled (pip does that); without it every run
+    # would compile the whole package again, and that is not what a user waits for.
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
     e["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, e.get("PYTHONPATH")) if p)
     e["LABKEEP_HOME"] = str(store)
     return e
@@ -93,6 +96,7 @@ def bench_overhead(work: Path, store: Path) -> dict[str, Any]:
     if GUILD.exists():
         GUILD_HOME.mkdir(exist_ok=True)
         guild_env = {**os.environ, "GUILD_HOME": str(GUILD_HOME)}
+        guild_env.pop("PYTHONDONTWRITEBYTECODE", None)
         guild = median_of([str(GUILD), "run", "-y", "trivial.py"], work, guild_env)
         result["guild_run_s"] = guild
         result["guild_overhead_ms"] = (guild - python) * 1000
@@ -160,6 +164,7 @@ def bench_output(work: Path, store: Path) -> dict[str, Any]:
     }
     if GUILD.exists():
         guild_env = {**os.environ, "GUILD_HOME": str(GUILD_HOME)}
+        guild_env.pop("PYTHONDONTWRITEBYTECODE", None)
         # Guild runs the script in its run directory: elapsed.txt lands there.
         start = time.perf_counter()
         subprocess.run([str(GUILD), "run", "-y", "spam.py"], cwd=work, env=guild_env,
@@ -171,11 +176,16 @@ def bench_output(work: Path, store: Path) -> dict[str, Any]:
     return result
 
 
+def _loads(values: tuple[float, ...] | list[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
 def main() -> None:
     global GUILD_HOME
     base = Path(tempfile.mkdtemp(prefix="labkeep-bench-runner-"))
     work, store, GUILD_HOME = base / "work", base / "store", base / "guild-home"
     work.mkdir()
+    load_before = os.getloadavg()
     try:
         overhead = bench_overhead(work, store)
         detection = bench_detection(work)
@@ -202,6 +212,9 @@ def main() -> None:
     if "guild_lines_per_s" in output:
         rows.append(("guild run -y spam.py", f"{output['guild_lines_per_s']:,.0f} lines/s",
                      f"wall {output['guild_wall_s']:.2f} s"))  # fmt: skip
+    load = {"before": list(load_before), "after": list(os.getloadavg())}
+    rows.append(("load average (1/5/15 min)", "", f"before {_loads(load_before)}, "
+                 f"after {_loads(os.getloadavg())}"))  # fmt: skip
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>18}  {note}")
@@ -214,6 +227,7 @@ def main() -> None:
                 "python": platform.python_version(),
                 "machine": platform.platform(),
                 "cpus": os.cpu_count(),
+                "load_average": load,
                 "guild": str(GUILD) if GUILD.exists() else None,
                 "overhead": overhead,
                 "flag_detection": detection,

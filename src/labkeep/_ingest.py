@@ -7,6 +7,8 @@ import json
 import sys
 import threading
 import time
+from array import array
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +100,9 @@ class JournalDecoder:
                         cols.values.append(value)
                         cols.times.append(t)
                     points += n
+                elif rtype == j.T_COLUMN:
+                    points += _decode_column(data, pos + j.HEADER.size, columns)
+                    self.last_time = j.COLUMN_HEAD.unpack_from(data, pos + j.HEADER.size)[0]
                 elif rtype == j.T_KEY:
                     payload = data[pos + j.HEADER.size : body_end]
                     keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
@@ -171,6 +176,25 @@ def _bulk_decode(
     return count * size, count * n
 
 
+def _decode_column(data: memoryview, pos: int, columns: dict[int, MetricColumns]) -> int:
+    """Add a ``T_COLUMN`` record's points (one key, many steps) to ``columns``."""
+    t, kid, n = j.COLUMN_HEAD.unpack_from(data, pos)
+    start = pos + j.COLUMN_HEAD.size
+    cols = columns.get(kid)
+    if cols is None:
+        cols = columns[kid] = MetricColumns()
+    steps, values = array("q"), array("d")
+    steps.frombytes(data[start : start + 8 * n])
+    values.frombytes(data[start + 8 * n : start + 16 * n])
+    if sys.byteorder == "big":  # the journal is little-endian
+        steps.byteswap()
+        values.byteswap()
+    cols.steps += steps
+    cols.values += values
+    cols.times.frombytes(array("d", (t,)).tobytes() * n)
+    return int(n)
+
+
 def _extend(
     columns: dict[int, MetricColumns], kid: int, steps: Any, values: Any, times: Any
 ) -> None:
@@ -213,7 +237,11 @@ def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
         for name, items in data.items():
             batch.snapshot_add.setdefault(name, []).extend(items)
     elif rtype == j.T_OUTPUT:
-        batch.output.extend((stream, t, text) for stream, t, text in data)
+        if isinstance(data, dict):
+            for stream, t, texts in data["groups"]:
+                batch.output.extend(zip(repeat(stream), repeat(t), texts))
+        else:
+            batch.output.extend((stream, t, text) for stream, t, text in data)
 
 
 def ingest_all(decoder: JournalDecoder, store: Store, limit: int | None = None) -> int | None:

@@ -20,7 +20,9 @@ import json
 import mmap
 import os
 import struct
+import sys
 import threading
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,10 +45,14 @@ T_NOTES = 8  # JSON string
 T_ARTIFACT = 9  # JSON Artifact fields
 T_FINISH = 10  # JSON RunFinish fields
 T_SNAPSHOT = 11  # JSON snapshot
-T_OUTPUT = 12  # JSON [[stream, time, text], ...] console lines
+T_OUTPUT = 12  # JSON console lines: {"groups": [[stream, time, [text, ...]], ...]}
+#                (journals of earlier versions: [[stream, time, text], ...])
+T_COLUMN = 13  # <f64 time><u32 key id><u32 n> then n <i64 step>, then n <f64 value>
 T_SNAPSHOT_ADD = 14  # JSON {"inputs": [...], "seeds": [...]} from a writer without the snapshot
 
 METRICS_HEAD = struct.Struct("<dqH")
+COLUMN_HEAD = struct.Struct("<dII")
+_BIG_ENDIAN = sys.byteorder == "big"
 PAIR = struct.Struct("<Id")
 KEY_ID = struct.Struct("<I")
 
@@ -174,6 +180,20 @@ class JournalWriter:
             end = off + size
             _pack_crc(mm, end, crc32(self._view[off:end]))
             self._offset = end + CRC.size
+
+    def append_metric_column(
+        self, time: float, key_id: int, steps: array[int], values: array[float]
+    ) -> None:
+        """One key's points at many steps as one record (a script's output scalars): the
+        cost is per key and call, not per point."""
+        if _BIG_ENDIAN:
+            steps, values = array("q", steps), array("d", values)
+            steps.byteswap()
+            values.byteswap()
+        self._write(
+            T_COLUMN,
+            COLUMN_HEAD.pack(time, key_id, len(steps)) + steps.tobytes() + values.tobytes(),
+        )
 
 
 _pack_crc = CRC.pack_into

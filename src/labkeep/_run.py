@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+from array import array
 from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from types import TracebackType
@@ -209,6 +210,33 @@ class Run:
             except (ValueError, TypeError):
                 self._raise_if_finished()
                 raise
+
+    def _log_rows(self, rows: list[tuple[int, list[tuple[str, float]]]]) -> None:
+        """``log(dict(pairs), step)`` for each ``(step, pairs)`` row, in one go: what the runner
+        calls with the scalars a script printed (floats, many steps a second). Each key's
+        points become one journal record. A key may appear twice in a row: both are kept."""
+        if not rows:
+            return
+        columns: dict[str, tuple[array[int], array[float]]] = {}
+        for step, pairs in rows:
+            for key, value in pairs:
+                column = columns.get(key)
+                if column is None:
+                    column = columns[key] = (array("q"), array("d"))
+                column[0].append(step)
+                column[1].append(value if type(value) is _FLOAT else check_metric(key, value))
+        now = _time()
+        ids = self._key_ids
+        for key, (steps, values) in columns.items():
+            kid = ids.get(key)
+            if kid is None:
+                kid = self._define_key(key)
+            try:
+                self._journal.append_metric_column(now, kid, steps, values)
+            except (ValueError, TypeError):
+                self._raise_if_finished()
+                raise
+        self._step = rows[-1][0] + 1
 
     def _raise_if_finished(self) -> None:
         if self._finished:

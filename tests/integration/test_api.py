@@ -97,6 +97,21 @@ def test_several_keys_in_one_call_and_numpy_values(tmp_path: Path) -> None:
     }
 
 
+def test_rows_of_many_steps_logged_at_once_keep_every_point(tmp_path: Path) -> None:
+    """``Run._log_rows``: the runner's path for printed scalars, one record per key."""
+    with labkeep.init(store=tmp_path / "s") as run:
+        run.log({"a": 9.0}, step=0)
+        run._log_rows(
+            [(1, [("a", 1.0), ("b", 2.0)]), (2, [("a", 3.0), ("a", 4.0)]), (5, [("b", 6)])]
+        )
+        run.log({"a": 7.0})  # step 6: after the last row
+    view = labkeep.get_run("last", store=tmp_path / "s")
+    a, b = view.series("a"), view.series("b")
+    assert a.steps.tolist() == [0, 1, 2, 2, 6] and a.values.tolist() == [9.0, 1.0, 3.0, 4.0, 7.0]
+    assert b.steps.tolist() == [1, 5] and b.values.tolist() == [2.0, 6.0]
+    assert view.metrics["a"].count == 5
+
+
 def test_config_takes_dict_namespace_and_dataclass(tmp_path: Path) -> None:
     with labkeep.init(store=tmp_path / "s", config=Config()) as run:
         run.config.update(argparse.Namespace(epochs=3, data=argparse.Namespace(path="x.csv")))

@@ -445,3 +445,41 @@ def test_stop_refuses_a_run_that_is_not_running(work: Path, store: Path) -> None
     proc = labkeep_cli(work, store, "stop", "1")
     assert proc.returncode != 0
     assert proc.stderr.strip() == "labkeep: run 1 is completed, not running; nothing to stop"
+
+
+def test_a_script_printing_fast_has_every_line_and_scalar_stored_in_order(
+    work: Path, store: Path
+) -> None:
+    """Output arrives in reads of many lines, interleaved with stderr; nothing is dropped or
+    reordered within a stream, and each printed step's scalars land at that step."""
+    write(
+        work / "fast.py",
+        """\
+        import sys
+        for i in range(20000):
+            sys.stdout.write(f"step {i} loss={i / 1000} acc={i % 7}\\n")
+            if i % 5000 == 0:
+                sys.stderr.write(f"checkpoint {i}\\n")
+        sys.stdout.write("done, no newline")
+        """,
+    )
+    result = labkeep_cli(work, store, "run", "-q", "fast.py")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = output_lines(store, 1)
+    stdout = [text for stream, text in lines if stream == "stdout"]
+    assert stdout[:2] == ["step 0 loss=0.0 acc=0", "step 1 loss=0.001 acc=1"]
+    assert len(stdout) == 20001 and stdout[-1] == "done, no newline"
+    assert stdout[12345] == "step 12345 loss=12.345 acc=4"
+    stderr = [text for stream, text in lines if stream == "stderr"]
+    assert stderr == [f"checkpoint {i}" for i in range(0, 20000, 5000)]
+    client = Client(store)
+    try:
+        loss = client.store.get_history(1, "loss")
+        acc = client.store.get_history(1, "acc")
+    finally:
+        client.close()
+    assert list(loss.steps) == list(range(20000))
+    assert list(loss.values) == [i / 1000 for i in range(20000)]
+    assert list(acc.values[:8]) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0]
+    assert get_run(store, 1).metrics["loss"].count == 20000

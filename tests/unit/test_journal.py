@@ -195,3 +195,41 @@ def test_journal_without_its_run_yields_nothing(tmp_path: Path) -> None:
     writer.append_key(0, "x")  # no START/ATTACH record first
     assert JournalDecoder(writer.directory).read() is None
     writer.close()
+
+
+def test_metric_columns_round_trip_with_other_records(tmp_path: Path) -> None:
+    from array import array
+
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "loss")
+    writer.append_metrics(1.0, 0, [0, 9.0])
+    writer.append_metric_column(2.0, 0, array("q", [1, 2, -5]), array("d", [0.5, math.inf, 0.25]))
+    writer.append_metric_column(3.0, 0, array("q"), array("d"))  # nothing to add
+    writer.append_metrics(4.0, 7, [0, 1.5])
+    batch = JournalDecoder(writer.directory).read()
+    assert batch is not None
+    loss = batch.metrics["loss"]
+    assert list(loss.steps) == [0, 1, 2, -5, 7]
+    assert list(loss.values) == [9.0, 0.5, math.inf, 0.25, 1.5]
+    assert list(loss.times) == [1.0, 2.0, 2.0, 2.0, 4.0]
+    assert batch.position == writer.position
+    writer.close()
+
+
+def test_grouped_console_lines_and_the_earlier_list_form_both_decode(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_json(j.T_OUTPUT, [["stdout", 1.0, "old form"]])
+    writer.append_json(
+        j.T_OUTPUT, {"groups": [["stdout", 2.0, ["a", "b"]], ["stderr", 2.5, ["oops"]]]}
+    )
+    batch = JournalDecoder(writer.directory).read()
+    assert batch is not None
+    assert batch.output == [
+        ("stdout", 1.0, "old form"),
+        ("stdout", 2.0, "a"),
+        ("stdout", 2.0, "b"),
+        ("stderr", 2.5, "oops"),
+    ]
+    writer.close()

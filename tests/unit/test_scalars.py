@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labkeep.errors import InvalidInputError
 from labkeep.runner import ConsoleLine, ConsoleLog, OutputScalarParser, ScalarPoint
@@ -238,3 +240,43 @@ def test_console_log_timestamps_lines_when_they_end() -> None:
     log.feed("tail without newline")
     assert log.close() == [ConsoleLine(20.0, "tail without newline")]
     assert log.close() == []
+
+
+def test_feed_groups_gives_each_lines_scalars_with_its_step() -> None:
+    parser = OutputScalarParser(ignore_keys={"lr"})
+    assert parser.feed_groups(
+        "epoch 1 loss=0.5 lr=0.1\nno scalars here\nloss: 0.4\nacc=0.9 acc="
+    ) == [
+        (0, [("epoch", 1.0), ("loss", 0.5)]),
+        (1, [("loss", 0.4)]),
+    ]
+    assert parser.close_groups() == [(1, [("acc", 0.9)])]  # the second "acc=" has no value
+    assert parser.feed_groups("loss=1 loss=2\n") == [(2, [("loss", 1.0), ("loss", 2.0)])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=400), max_size=6))
+def test_any_split_into_chunks_gives_the_same_points(cuts: list[int]) -> None:
+    text = (
+        "Epoch 1/2\n - loss: 0.29 - accuracy: 0.91\nstep 5 loss=0.4\r\n"
+        "plain text\n\r50%|## | loss=0.7\r100%|###| loss=0.6\nx: 1.5 (step 9)\n"
+        "  indented: 0.5, b=inf\ncounter 3\nÄrger=1 x=2 köln: 3\ntail=4"
+    )
+    whole = OutputScalarParser()
+    expected = whole.feed(text) + whole.close()
+    parser = OutputScalarParser()
+    found: list[ScalarPoint] = []
+    start = 0
+    for cut in [*sorted(c for c in cuts if c < len(text)), len(text)]:
+        found += parser.feed(text[start:cut])
+        start = cut
+    found += parser.close()
+    assert found == expected
+    assert ("loss", 0.6, 5) in [(p.key, p.value, p.step) for p in expected]
+
+
+def test_console_log_feed_texts_shares_one_time_per_chunk() -> None:
+    log = ConsoleLog(clock=lambda: 7.0)
+    assert log.feed_texts("partial") == (0.0, [])
+    assert log.feed_texts(" line\nbar 1%\rbar 100%\nnext") == (7.0, ["partial line", "bar 100%"])
+    assert log.close() == [ConsoleLine(7.0, "next")]

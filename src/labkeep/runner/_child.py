@@ -12,8 +12,9 @@ script exactly as without labkeep (and keyboard input still works).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-import queue
+import select
 import selectors
 import signal
 import subprocess
@@ -33,8 +34,14 @@ OutputCallback = Callable[[str, bytes], None]
 #: Seconds output is still read after the child ended (its own children may hold the pipes).
 DRAIN_AFTER_EXIT_S = 2.0
 READ_SIZE = 1 << 16
-#: Chunks read but not yet recorded (at most 256 MiB) before reading waits for the recorder.
-MAX_QUEUED_CHUNKS = 4096
+#: Output queued for the recorder before reading waits for it: far more than a script
+#: prints while the recorder catches up, so in practice the pipes never wait.
+MAX_QUEUED_BYTES = 256 << 20
+#: Queued chunks are joined into feeds of at most about this size: parsing one holds the GIL,
+#: and the reader needs it to drain the pipes.
+COALESCE_BYTES = 1 << 18
+#: Pipe capacity asked for (Linux): the script writes on while the reader waits for the GIL.
+PIPE_SIZE = 1 << 20
 
 _STAGES = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
@@ -101,13 +108,17 @@ class ChildProcess:
         try:
             if on_start is not None:
                 on_start(proc.pid)
-            while True:
-                try:
-                    returncode = proc.wait(timeout=0.1)
-                    break
-                except subprocess.TimeoutExpired:
-                    if time.monotonic() >= self._next_stage_at:
-                        self._escalate()
+            exited = _ExitWaiter(proc)
+            try:
+                while True:
+                    try:
+                        returncode = exited.wait(0.1)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if time.monotonic() >= self._next_stage_at:
+                            self._escalate()
+            finally:
+                exited.close()
         finally:
             if restore_terminal is not None:
                 restore_terminal()
@@ -132,14 +143,15 @@ class ChildProcess:
         recorder, so parsing never holds up the pipes (and with them the script)."""
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
-        chunks: queue.Queue[tuple[str, bytes] | None] = queue.Queue(MAX_QUEUED_CHUNKS)
+        chunks = _ChunkQueue(MAX_QUEUED_BYTES)
         worker = threading.Thread(
             target=self._record, args=(chunks,), name="labkeep-record", daemon=True
         )
         worker.start()
         selector = selectors.DefaultSelector()
-        selector.register(proc.stdout.fileno(), selectors.EVENT_READ, "stdout")
-        selector.register(proc.stderr.fileno(), selectors.EVENT_READ, "stderr")
+        for pipe, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+            _widen_pipe(pipe.fileno())
+            selector.register(pipe.fileno(), selectors.EVENT_READ, name)
         on_output = self.on_output
         try:
             while selector.get_map():
@@ -169,25 +181,27 @@ class ChildProcess:
             chunks.put(None)
             worker.join()
 
-    def _record(self, chunks: queue.Queue[tuple[str, bytes] | None]) -> None:
+    def _record(self, chunks: _ChunkQueue) -> None:
         recorder = self.recorder
         failed = False
         while True:
-            try:
-                item = chunks.get(timeout=0.25)
-            except queue.Empty:
+            items = chunks.take(timeout=0.25)
+            if not items:
                 if not failed:
                     recorder.flush()  # lines reach the store while the script is quiet
                 continue
-            if item is None:
-                return
-            if failed:
-                continue  # keep draining so the reader never blocks
-            try:
-                recorder.feed(*item)
-            except BaseException as exc:
-                self._reader_error = exc
-                failed = True
+            # Everything that queued up while the last feeds were recorded, joined into feeds
+            # of up to COALESCE_BYTES per stream: the per-feed cost is paid per burst.
+            for part in _coalesce(items, COALESCE_BYTES):
+                if part is None:
+                    return
+                if failed:
+                    continue  # keep draining so the reader never blocks
+                try:
+                    recorder.feed(*part)
+                except BaseException as exc:
+                    self._reader_error = exc
+                    failed = True
 
     # -- stopping ----------------------------------------------------------------------------
     def _install_handlers(self) -> dict[int, object] | None:
@@ -222,6 +236,93 @@ class ChildProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, _STAGES[self._stage])
         self._next_stage_at = time.monotonic() + self.grace
+
+
+class _ExitWaiter:
+    """``Popen.wait(timeout)`` that returns as soon as the process exits. ``Popen.wait`` with
+    a timeout polls with sleeps of up to 50 ms, a delay every short run would pay; a pidfd
+    (Linux) becomes readable at the exit. Elsewhere it is ``Popen.wait``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self._pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self._pidfd = os.pidfd_open(proc.pid)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status; raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        if self._pidfd is None:
+            return self._proc.wait(timeout=timeout)
+        ready, _, _ = select.select([self._pidfd], [], [], timeout)
+        if not ready:
+            raise subprocess.TimeoutExpired(self._proc.args, timeout)
+        return self._proc.wait()
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+class _ChunkQueue:
+    """Chunks from the reader thread to the recorder thread. :meth:`put` waits only when
+    ``limit`` bytes are queued; :meth:`take` hands over everything queued at once. ``None``
+    marks the end."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: list[tuple[str, bytes] | None] = []
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def put(self, item: tuple[str, bytes] | None) -> None:
+        with self._changed:
+            while item is not None and self._bytes >= self._limit:
+                self._changed.wait()
+            self._items.append(item)
+            self._bytes += 0 if item is None else len(item[1])
+            self._changed.notify_all()
+
+    def take(self, timeout: float) -> list[tuple[str, bytes] | None]:
+        """All queued items, waiting up to ``timeout`` seconds for one (empty list if none)."""
+        with self._changed:
+            if not self._items:
+                self._changed.wait(timeout)
+            items, self._items, self._bytes = self._items, [], 0
+            self._changed.notify_all()
+            return items
+
+
+def _coalesce(items: list[tuple[str, bytes] | None], limit: int) -> list[tuple[str, bytes] | None]:
+    """Join consecutive chunks of one stream into parts of at most ``limit`` bytes (or one
+    bigger chunk), keeping the order of the chunks; ``None`` ends the list."""
+    out: list[tuple[str, bytes] | None] = []
+    parts: list[bytes] = []
+    size = 0
+    stream = ""
+    for item in items:
+        if item is not None and item[0] == stream and size + len(item[1]) <= limit:
+            parts.append(item[1])
+            size += len(item[1])
+            continue
+        if parts:
+            out.append((stream, b"".join(parts) if len(parts) > 1 else parts[0]))
+            parts = []
+        if item is None:
+            out.append(None)
+            break
+        stream, parts, size = item[0], [item[1]], len(item[1])
+    if parts:
+        out.append((stream, b"".join(parts) if len(parts) > 1 else parts[0]))
+    return out
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give the pipe a large buffer where the platform allows (not needed for correctness)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, set_size, PIPE_SIZE)
 
 
 def _give_terminal(pgid: int) -> Callable[[], None] | None:

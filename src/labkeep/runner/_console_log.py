@@ -44,23 +44,30 @@ class ConsoleLog:
 
     def feed(self, chunk: str) -> list[ConsoleLine]:
         """The lines that ``chunk`` finished; the rest waits for its newline."""
+        now, texts = self.feed_texts(chunk)
+        return [ConsoleLine(now, text) for text in texts]
+
+    def feed_texts(self, chunk: str) -> tuple[float, list[str]]:
+        """:meth:`feed` as the time the lines ended and their texts, without an object per
+        line (what the runner journals: one script may print 100,000 lines a second)."""
         segments = chunk.split("\n")
         last = segments.pop()
-        lines: list[ConsoleLine] = []
-        if segments:
-            now = self._clock()
-            first = segments[0]
-            if first:
-                self._write(first)
-            lines.append(ConsoleLine(now, self._line))
-            lines += [
-                ConsoleLine(now, _shown(text) if "\r" in text else text) for text in segments[1:]
-            ]
-            self._line = ""
-            self._pending_cr = False
+        if not segments:
+            if last:
+                self._write(last)
+            return 0.0, segments
+        now = self._clock()
+        first = segments[0]
+        if first:
+            self._write(first)
+        segments[0] = self._line
+        if "\r" in chunk:
+            segments[1:] = [_shown(text) if "\r" in text else text for text in segments[1:]]
+        self._line = ""
+        self._pending_cr = False
         if last:
             self._write(last)
-        return lines
+        return now, segments
 
     def _write(self, segment: str) -> None:
         if "\r" not in segment:

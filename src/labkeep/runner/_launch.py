@@ -215,7 +215,6 @@ def _track(
         run.record_seed(
             {"seed": spec.seed, "via": "labkeep run --seed", "PYTHONHASHSEED": spec.seed}
         )
-    number = run.number  # the child's attach needs the run's row
     env = child_environment(run, client, spec.seed)
     parser = None
     if spec.scalars:
@@ -227,6 +226,7 @@ def _track(
     skip = [client.location.journal_dir.parent, client.location.blob_dir]
     before = scan_tree(ready.cwd, skip) if spec.collect_outputs else None
     if ready.notebook:
+        number = run.number  # the kernel's attach needs the run's row: wait for it
         status, exit_code, error, artifacts = _run_notebook(
             ready, client, run, env, recorder, workdir
         )
@@ -234,6 +234,7 @@ def _track(
         outcome = _run_script(ready, run, env, recorder, workdir)
         status, exit_code, error = _verdict(outcome, recorder)
         artifacts = []
+        number = run.number
     if before is not None:
         artifacts += _store_outputs(run, before, scan_tree(ready.cwd, skip), spec.on_message)
     run.finish(status, error=error, exit_code=exit_code)
@@ -288,6 +289,9 @@ def _run_script(
     env[ENV_PARENT_PID] = str(os.getpid())
     _record_command(run, ready, argv, extra_env)
     child = ChildProcess(argv, env, ready.cwd, recorder, spec.on_output, grace=spec.grace)
+    # Everything above overlapped with the store registering the run; the child's attach
+    # (``labkeep.init()`` in the script) needs the run's row, so wait for it only now.
+    _ = run.number
 
     def on_start(pid: int) -> None:
         if spec.system_metrics:

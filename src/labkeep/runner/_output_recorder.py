@@ -2,8 +2,11 @@
 
 Bytes arrive per stream as the child writes them; they are decoded incrementally (a UTF-8
 character split across two reads stays whole), collapsed into finished lines by
-:class:`ConsoleLog` and journalled in batches as ``T_OUTPUT`` records, while stdout also goes
-through :class:`OutputScalarParser`, whose points become metrics of the run.
+:class:`ConsoleLog` and journalled in batches as ``T_OUTPUT`` records (the lines one chunk
+finished share a timestamp and are stored as one group), while stdout also goes through
+:class:`OutputScalarParser`, whose points become metrics of the run, many steps per journal
+call. Nothing here is per-line Python work beyond what cannot be avoided: a script printing
+100,000 lines a second is recorded as fast as it prints.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
-from labkeep.runner._console_log import ConsoleLine, ConsoleLog
-from labkeep.runner._scalars import OutputScalarParser, ScalarPoint
+from labkeep.runner._console_log import ConsoleLog
+from labkeep.runner._scalars import OutputScalarParser, StepGroup
 
 if TYPE_CHECKING:
     from labkeep._run import Run
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 #: Lines of stderr kept as a failed run's error text.
 ERROR_TAIL_LINES = 50
 #: A batch of console lines is journalled when it has this many lines or is this old.
-BATCH_LINES = 2000
+BATCH_LINES = 10_000
 BATCH_SECONDS = 0.5
 
 
@@ -40,7 +43,8 @@ class OutputRecorder:
         self._decoders = {
             name: codecs.getincrementaldecoder("utf-8")("replace") for name in self._logs
         }
-        self._pending: list[list[Any]] = []
+        self._pending: list[list[Any]] = []  # [stream, time, [text, ...]] groups
+        self._pending_lines = 0
         self._oldest = 0.0
         self.stderr_tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
         self.scalar_count = 0
@@ -54,44 +58,37 @@ class OutputRecorder:
         """Record already decoded output (a notebook kernel's stream messages)."""
         if not text:
             return
-        self._add_lines(stream, self._logs[stream].feed(text))
+        now, lines = self._logs[stream].feed_texts(text)
+        if lines:
+            self._add_lines(stream, now, lines)
         if stream == "stdout" and self._parser is not None:
-            self._log_points(self._parser.feed(text))
+            self._log_groups(self._parser.feed_groups(text))
         if self._pending and (
-            len(self._pending) >= BATCH_LINES or time.time() - self._oldest >= BATCH_SECONDS
+            self._pending_lines >= BATCH_LINES or time.time() - self._oldest >= BATCH_SECONDS
         ):
             self.flush()
 
-    def _add_lines(self, stream: str, lines: list[ConsoleLine]) -> None:
-        if not lines:
-            return
+    def _add_lines(self, stream: str, now: float, lines: list[str]) -> None:
         if not self._pending:
             self._oldest = time.time()
-        self._pending.extend([stream, t, text] for t, text in lines)
+        self._pending.append([stream, now, lines])
+        self._pending_lines += len(lines)
         self.line_count += len(lines)
         if stream == "stderr":
-            self.stderr_tail.extend(text for _t, text in lines)
+            self.stderr_tail.extend(lines)
 
-    def _log_points(self, points: list[ScalarPoint]) -> None:
-        if not points:
-            return
-        self.scalar_count += len(points)
-        log = self._run.log
-        group: dict[str, float] = {}
-        step = points[0].step
-        for key, value, point_step in points:
-            if point_step != step or key in group:
-                log(group, step)
-                group = {}
-                step = point_step
-            group[key] = value
-        log(group, step)
+    def _log_groups(self, groups: list[StepGroup]) -> None:
+        """Log each line's scalars at its step (one journal record per line, all in one call)."""
+        if groups:
+            self.scalar_count += sum([len(scalars) for _step, scalars in groups])
+            self._run._log_rows(groups)
 
     def flush(self) -> None:
         """Journal the console lines gathered so far."""
         if self._pending:
-            self._run._write_json(j.T_OUTPUT, self._pending)
+            self._run._write_json(j.T_OUTPUT, {"groups": self._pending})
             self._pending = []
+            self._pending_lines = 0
 
     def close(self) -> None:
         """The streams ended: record unfinished last lines and scalars, and flush."""
@@ -99,7 +96,8 @@ class OutputRecorder:
             rest = self._decoders[stream].decode(b"", final=True)
             if rest:
                 self.feed_text(stream, rest)
-            self._add_lines(stream, log.close())
+            for line in log.close():
+                self._add_lines(stream, line.time, [line.text])
         if self._parser is not None:
-            self._log_points(self._parser.close())
+            self._log_groups(self._parser.close_groups())
         self.flush()
