@@ -299,3 +299,61 @@ def test_search_on_a_store_without_runs(tmp_path: Path) -> None:
     with pytest.raises(QueryError):
         empty.search_runs("lr >")
     assert not (tmp_path / "none").exists()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def ties(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """Forty runs whose values repeat (ties), some without the keys, some NaN, some deleted:
+    what a walk in index order can get wrong at the window's edge."""
+    for opened in open_test_store(request.param, tmp_path_factory.mktemp("ties")):
+        for i in range(1, 41):
+            params: dict[str, Any] = {"p": i % 4} if i % 5 else {"p": "s" + str(i % 3)}
+            if i % 7 == 0:
+                params = {}
+            loss = [float(i % 6) / 10 if i % 9 else math.nan] if i % 8 else []
+            write_run(
+                opened,
+                i,
+                status="failed" if i % 3 == 0 else "completed",
+                params=params,
+                metrics={"loss": loss} if loss else {},
+                summary={"s": i % 5} if i % 2 else {},
+            )
+        opened.set_deleted([6, 17], True)
+        yield opened
+
+
+@pytest.mark.parametrize(
+    "where",
+    [None, "status == 'completed'", "params.p >= 1 and metrics.loss < 0.4", "not p == 2", "p > 9"],
+)
+@pytest.mark.parametrize(
+    "sort", [None, "metrics.loss", "-metrics.loss", "params.p", "-p, -loss", "summary.s, loss"]
+)
+def test_a_bounded_walk_gives_the_same_pages_as_filtering(
+    ties: Store, monkeypatch: pytest.MonkeyPatch, where: str | None, sort: str | None
+) -> None:
+    """Pages read by walking an index in sort order, with windows cut anywhere (at ties,
+    before the end, past it), are slices of the one filtered and sorted list."""
+    from labkeep.store.sql import _search
+
+    everything, total = ties.search_runs(where, sort)
+    assert ties.count_runs(where) == total == len(everything)
+    for window in (0, 1, 3, 10, _search.WALK_ROWS):
+        monkeypatch.setattr(_search, "WALK_ROWS", window)
+        for limit, offset in ((1, 0), (5, 0), (5, 4), (7, 30), (50, 0)):
+            page = ties.search_numbers(where, sort, limit=limit, offset=offset)
+            assert page == everything[offset : offset + limit], (window, limit, offset)
+            assert ties.search_runs(where, sort, limit=limit, offset=offset) == (page, total)
+
+
+def test_run_lists_count_only_when_asked(ties: Store) -> None:
+    from labkeep._views import RunList
+
+    runs = RunList(ties, where="status == 'completed'", sort="metrics.loss", limit=5)
+    assert len(runs) == 5
+    assert runs.total == ties.count_runs("status == 'completed'") > 5
+    short = RunList(ties, where="status == 'completed'", limit=100, offset=3)
+    assert short.total == 3 + len(short)

@@ -28,9 +28,6 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
     import numpy as np
 
     from labkeep.errors import NotFoundError
-    from labkeep.store.sql._search import prepare_read
-
-    prepare_read(conn)
 
     wanted = np.asarray(numbers, dtype=np.int64)
     n = len(wanted)
