@@ -405,3 +405,13 @@ def test_run_table_scans_carry_every_value_exactly(
                     assert got == want, (name, got, want)
                 else:
                     assert type(got) is type(want) and repr(got) == repr(want), (name, got, want)
+
+
+def test_counting_within_a_budget(ties: Store) -> None:
+    """A count that would take more work than allowed is None on SQLite, never wrong."""
+    total = ties.count_runs("status == 'completed' and p >= 1")
+    assert ties.count_runs_within(10**9, "status == 'completed' and p >= 1") == total
+    tight = ties.count_runs_within(1, "status == 'completed' and p >= 1")
+    sqlite = ties.location.kind == "sqlite"  # type: ignore[attr-defined]
+    assert tight is None if sqlite else tight == total
+    assert ties.count_runs("p >= 1") == ties.count_runs_within(10**9, "p >= 1")

@@ -186,6 +186,19 @@ class Store(ABC):
             parent_uuid=parent_uuid,
         )[1]
 
+    def count_runs_within(
+        self,
+        steps: int,
+        where: str | None = None,
+        experiment: str | None = None,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> int | None:
+        """:meth:`count_runs`, or None when counting would take more than about ``steps``
+        units of database work (SQLite's virtual machine steps; deterministic for the same
+        data). Backends without such a measure always count."""
+        return self.count_runs(where, experiment, include_deleted, parent_uuid)
+
     def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
         """These runs as columns, one entry per run in order: ``number``, ``uuid``, ``name``,
         ``experiment``, ``status``, ``start_time``, ``end_time``, ``duration``, ``user``,

@@ -193,6 +193,58 @@ def count_runs(
     return _with_catalog(conn, cache, query, None, count)
 
 
+def count_runs_within(
+    conn: Any,
+    cache: CatalogCache,
+    steps: int,
+    where: str | None,
+    experiment: str | None,
+    include_deleted: bool,
+    parent_uuid: str | None,
+) -> int | None:
+    """How many runs match, or None when SQLite would take more than ``steps`` virtual
+    machine steps to count them (other databases always count)."""
+    query, _ = parse_search(where, None)
+    filters = _filters(experiment, include_deleted, parent_uuid)
+
+    def count(catalog: KeyCatalog | None) -> int | None:
+        if conn.dialect.name != "sqlite":
+            return _count(conn, query, catalog, filters)
+        return _count_within(conn, query, catalog, filters, steps)
+
+    return _with_catalog(conn, cache, query, None, count)
+
+
+#: How many SQLite virtual machine steps pass between checks of a step budget.
+_STEP_GRAIN = 1_000
+
+
+def _count_within(
+    conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Any], steps: int
+) -> int | None:
+    import sqlite3
+
+    raw = conn.connection.driver_connection
+    checks = [0]
+
+    def over_budget() -> int:
+        checks[0] += 1
+        return int(checks[0] * _STEP_GRAIN > steps)
+
+    raw.set_progress_handler(over_budget, _STEP_GRAIN)
+    try:
+        return _count(conn, query, catalog, filters)
+    except Exception as exc:  # SQLAlchemy wraps the driver's "interrupted"
+        if (
+            isinstance(getattr(exc, "orig", exc), sqlite3.OperationalError)
+            and checks[0] * (_STEP_GRAIN) > steps
+        ):
+            return None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
 def _with_catalog(
     conn: Any,
     cache: CatalogCache,

@@ -289,6 +289,24 @@ class SqlStore(Store):
                 conn, self._catalog_cache(), where, experiment, include_deleted, parent_uuid
             )
 
+    def count_runs_within(
+        self,
+        steps: int,
+        where: str | None = None,
+        experiment: str | None = None,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> int | None:
+        from labkeep.store.sql import _search
+
+        if not self.exists():
+            _search.parse_search(where, None)
+            return 0
+        with self.engine.connect() as conn:
+            return _search.count_runs_within(
+                conn, self._catalog_cache(), steps, where, experiment, include_deleted, parent_uuid
+            )
+
     def _catalog_cache(self) -> CatalogCache:
         with self._lock:
             if self._catalog is None:
