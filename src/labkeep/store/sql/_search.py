@@ -12,7 +12,8 @@ A page and the total are separate statements, so that a page costs what it shows
 * Otherwise (the bounded walk came up short, no limit, other sort keys) one statement filters
   with ``IN`` lists built from the covering indexes, then sorts.
 * The total is one ``count(*)`` with ``IN`` lists, read only when asked for (or implied by a
-  short page).
+  short page); :func:`count_runs_within` gives up past a budget of SQLite steps, for listings
+  that show a total only when it is cheap.
 """
 
 from __future__ import annotations

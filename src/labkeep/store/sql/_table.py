@@ -1,6 +1,5 @@
 """``get_run_table`` for SQL stores: many runs as columns, without a Python row per run and
-key where it counts (``RunList.to_pandas()`` of 100,000 runs, 3 million values, in about a
-second).
+key where it counts (``RunList.to_pandas()`` of 100,000 runs holds some 5 million values).
 
 Each table is read as flat, row-aligned arrays (run number, key, values), then split by key
 and placed by run with numpy. A selection of a few runs reads plain rows through the primary
@@ -10,9 +9,10 @@ keys, strings and the params' exact JSON by :func:`json.loads`. Floats must come
 PostgreSQL prints the shortest text that round-trips, but SQLite can only print them exactly
 slowly (``printf('%!.20e')``, then parsing 20 digits costs more than the driver's floats), so
 on SQLite they are read as rows of floats only, in the same scan order within one read
-transaction. On SQLite the metrics are read on this connection while a second connection
-reads runs, tags, params and summaries in a thread: folding runs inside SQLite, without the
-GIL.
+transaction. Keys become small integers inside SQLite (a join with a temporary table of the
+keys), not a Python string per row. On SQLite the metrics are read on this connection while a
+second connection reads runs, tags, params and summaries in a thread: the folding runs inside
+SQLite, without the GIL.
 """
 
 from __future__ import annotations
