@@ -216,12 +216,13 @@ class RunList(Sequence[RunView]):
         self._offset = offset
         self._include_deleted = include_deleted
         self._parent_uuid = parent_uuid
-        self._page: tuple[list[int], int] | None = None
+        self._page: list[int] | None = None
+        self._total: int | None = None
         self._views: list[RunView] | None = None
 
-    def _search(self) -> tuple[list[int], int]:
+    def _search(self) -> list[int]:
         if self._page is None:
-            self._page = self._store.search_runs(
+            self._page = self._store.search_numbers(
                 self._where,
                 self._sort,
                 experiment=self._experiment,
@@ -235,16 +236,28 @@ class RunList(Sequence[RunView]):
     @property
     def numbers(self) -> list[int]:
         """The run numbers, in order."""
-        return list(self._search()[0])
+        return list(self._search())
 
     @property
     def total(self) -> int:
-        """How many runs match, beyond ``limit`` and ``offset`` too."""
-        return self._search()[1]
+        """How many runs match, beyond ``limit`` and ``offset`` too (counted on first use,
+        unless the page shows it: one shorter than the limit ends the matches)."""
+        if self._total is None:
+            from labkeep.store._base import implied_total
+
+            self._total = implied_total(self._search(), self._limit, self._offset)
+            if self._total is None:
+                self._total = self._store.count_runs(
+                    self._where,
+                    experiment=self._experiment,
+                    include_deleted=self._include_deleted,
+                    parent_uuid=self._parent_uuid,
+                )
+        return self._total
 
     def _load(self) -> list[RunView]:
         if self._views is None:
-            records = self._store.get_records(self._search()[0])
+            records = self._store.get_records(self._search())
             self._views = [RunView(self._store, r) for r in records]
         return self._views
 
@@ -252,7 +265,7 @@ class RunList(Sequence[RunView]):
         return iter(self._load())
 
     def __len__(self) -> int:
-        return len(self._search()[0])
+        return len(self._search())
 
     @overload
     def __getitem__(self, index: int) -> RunView: ...
@@ -263,7 +276,7 @@ class RunList(Sequence[RunView]):
 
     def to_columns(self) -> dict[str, Any]:
         """The runs as columns (see :meth:`labkeep.store.Store.get_run_table`)."""
-        return self._store.get_run_table(self._search()[0])
+        return self._store.get_run_table(self._search())
 
     def to_records(self) -> list[dict[str, Any]]:
         """One flat dict per run, every run with the same keys: the attributes (``number``,
@@ -273,7 +286,7 @@ class RunList(Sequence[RunView]):
         key has None there, or NaN in a column of numbers."""
         columns = self.to_columns()
         lists = [(name, _as_list(values)) for name, values in columns.items()]
-        return [{name: values[i] for name, values in lists} for i in range(len(self._search()[0]))]
+        return [{name: values[i] for name, values in lists} for i in range(len(self._search()))]
 
     def to_pandas(self) -> pandas.DataFrame:
         """A DataFrame with one row per run and the columns of :meth:`to_records`."""

@@ -158,3 +158,14 @@ def test_a_query_on_a_store_without_runs(tmp_path: Path) -> None:
     assert labkeep_cli(empty, "runs", "--where", "lr > 1").returncode == 0
     assert labkeep_cli(empty, "runs", "--where", "lr >").returncode == 2
     assert not empty.exists()
+
+
+def test_listed_values_are_shown_as_typed_not_as_markup(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    store: Store = open_store(locate_store(str(path)))
+    write_run(store, 1, params={"[b]key": "[red]hot[/red]"}, metrics={"loss": [0.5]})
+    store.close()
+    result = labkeep_cli(path, "runs", "--params", "1")
+    assert result.returncode == 0, result.stderr
+    assert "[red]hot[/red]" in result.stdout
+    assert "[b]key" in result.stdout

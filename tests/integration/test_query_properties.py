@@ -267,10 +267,13 @@ SETTINGS = settings(
 def test_sql_and_python_agree_on_filters(db: sa.Engine, text: str) -> None:
     query = resolve(parse_query(text, now=NOW), CATALOG)
     where = compile_query(query, CATALOG)
+    probed = compile_query(query, CATALOG, probe=True)  # EXISTS per run instead of IN lists
     with db.connect() as conn:
         got = {n for (n,) in conn.execute(sa.select(schema.runs.c.number).where(where))}
+        got_probed = {n for (n,) in conn.execute(sa.select(schema.runs.c.number).where(probed))}
     expected = {r.info.number for r in RUNS if evaluate(query, r, catalog=CATALOG)}
     assert got == expected, text
+    assert got_probed == expected, text
 
 
 sort_fields = st.one_of(

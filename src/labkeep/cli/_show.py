@@ -20,6 +20,10 @@ from labkeep.cli._format import (
     status_text,
 )
 from labkeep.entities import RunRecord
+from labkeep.store._base import implied_total
+
+#: The work a listing may spend counting every match (SQLite VM steps: some 20 ms).
+COUNT_STEPS = 200_000
 
 
 def _console() -> Any:
@@ -137,6 +141,7 @@ def runs_command(
     """List runs, newest first: number, name, experiment, status, start, duration,
     the params that tell them apart and their last metric values."""
     from rich.table import Table
+    from rich.text import Text
 
     client = client_from(ctx)
     client.recover()
@@ -148,13 +153,20 @@ def runs_command(
         console.print(f"No runs yet in {client.location.uri}.")
         return
     page = None if show_all else limit
+    total: int | None
     if deleted:
         trash = {i.number for i in store.list_runs(experiment, deleted_only=True)}
         found, _ = store.search_runs(where, sort, experiment, include_deleted=True)
         matching = [n for n in found if n in trash]
         numbers, total = matching[:page] if page else matching, len(matching)
     else:
-        numbers, total = store.search_runs(where, sort, experiment, limit=page)
+        # One run past the page tells whether more match; the total is counted only when
+        # that is cheap (a full count can cost more than the page on a large store).
+        numbers = store.search_numbers(where, sort, experiment, limit=page and page + 1)
+        total = implied_total(numbers, page and page + 1, 0)
+        if total is None:
+            total = store.count_runs_within(COUNT_STEPS, where, experiment)
+        numbers = numbers[:page] if page else numbers
     if not numbers:
         scope = f" in experiment {experiment!r}" if experiment else ""
         matched = " that match" if where else ""
@@ -178,17 +190,17 @@ def runs_command(
     table.add_column("status", no_wrap=True)
     table.add_column("started", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
+    # Keys and values are the user's text, never markup: Text cells also skip rich's parsing.
     for key in param_keys:
-        table.add_column(key, no_wrap=True, overflow="ellipsis", style="dim")
+        table.add_column(Text(key), no_wrap=True, overflow="ellipsis", style="dim")
     for key in metric_keys:
-        table.add_column(key, justify="right", no_wrap=True, overflow="ellipsis")
+        table.add_column(Text(key), justify="right", no_wrap=True, overflow="ellipsis")
     for rec in records:
         info = rec.info
         cells = [
             str(info.number),
             info.name,
             info.experiment,
-            status_text(info.status.value),
             format_time(info.start_time),
             format_duration(info.duration),
         ]
@@ -196,11 +208,17 @@ def runs_command(
         cells += [
             format_value(rec.metrics[k].last) if k in rec.metrics else "" for k in metric_keys
         ]
-        table.add_row(*cells)
+        texts = [Text(cell) for cell in cells]
+        texts.insert(3, Text.from_markup(status_text(info.status.value)))
+        table.add_row(*texts)
     console.print(table)
-    if len(numbers) < total:
-        which = "matching runs" if where else "runs"
-        first = "first" if sort else "newest"
+    which = "matching runs" if where else "runs"
+    first = "first" if sort else "newest"
+    if total is None:
+        console.print(
+            f"[dim](the {first} {len(numbers)} {which}; more match: --all or --limit to see them)[/]"
+        )
+    elif len(numbers) < total:
         console.print(
             f"[dim](the {first} {len(numbers)} of {total} {which}; --all or --limit for more)[/]"
         )

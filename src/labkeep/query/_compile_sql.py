@@ -5,6 +5,11 @@ Every param or metric test becomes ``runs.number IN (SELECT run_number FROM para
 key = :k AND num < :v)``: the inner query walks the ``(key, num)`` / ``(key, last)`` index once
 and every test is plainly true or false (never NULL), so ``not`` needs no care. Whatever the
 user typed reaches the database as bound parameters only.
+
+With ``probe=True`` the same test is ``EXISTS (SELECT 1 FROM params WHERE run_number =
+runs.number AND key = :k AND num < :v)``: one primary-key probe per run tested, for statements
+that test few runs (a sorted page walked in index order) where building the whole IN list
+would cost more than the walk.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, TypeDecorator, and_, case, func, not_, or_, select
+from sqlalchemy import String, TypeDecorator, and_, case, exists, func, not_, or_, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -208,17 +213,20 @@ def _snapshot_columns(key: str) -> _Columns:
 # -- public ----------------------------------------------------------------------------------
 
 
-def compile_query(query: Query, catalog: KeyCatalog | None = None) -> ColumnElement[bool]:
+def compile_query(
+    query: Query, catalog: KeyCatalog | None = None, *, probe: bool = False
+) -> ColumnElement[bool]:
     """The query as a boolean over ``runs``, for ``select(...).where(...)``.
 
     Bare names resolve against ``catalog`` (see :func:`load_catalog`); explicit keys that it
-    does not know raise :class:`QueryError` with a suggestion.
+    does not know raise :class:`QueryError` with a suggestion. ``probe=True`` tests keys with
+    a correlated EXISTS per run instead of an IN list (see the module's docstring).
 
     >>> where = compile_query(parse_query("metrics.loss < 0.2"), catalog)
     >>> connection.execute(select(runs.c.number).where(where)).all()
     """
     resolved = resolve(query, catalog)
-    return _node(resolved.root)
+    return _node(resolved.root, probe)
 
 
 def sort_clause(
@@ -270,29 +278,41 @@ def _distinct_keys(connection: Connection, table: Any) -> list[str]:
 # -- tests -----------------------------------------------------------------------------------
 
 
-def _node(node: Node) -> ColumnElement[bool]:
+def _node(node: Node, probe: bool) -> ColumnElement[bool]:
     if isinstance(node, And):
-        return and_(*(_node(i) for i in node.items))
+        return and_(*(_node(i, probe) for i in node.items))
     if isinstance(node, Or):
-        return or_(*(_node(i) for i in node.items))
+        return or_(*(_node(i, probe) for i in node.items))
     if isinstance(node, Not):
-        return not_(_node(node.item))
+        return not_(_node(node.item, probe))
     if isinstance(node, HasTag):
-        return _membership(select(tags.c.run_number).where(tags.c.tag == node.tag), node.negated)
+        return _membership(tags.c.run_number, [tags.c.tag == node.tag], probe, node.negated)
     if isinstance(node, HasKey):
         table = _value_table(node.source)
-        return _membership(select(table.c.run_number).where(table.c.key == node.key), node.negated)
+        return _membership(table.c.run_number, [table.c.key == node.key], probe, node.negated)
     if isinstance(node, Compare):
-        return _where_field(node.field, lambda col, kind: _compare(col, kind, node.op, node.value))
+        return _where_field(
+            node.field, lambda col, kind: _compare(col, kind, node.op, node.value), probe
+        )
     if isinstance(node, In):
-        return _where_field(node.field, lambda col, kind: _in(col, kind, node.values, node.negated))
+        return _where_field(
+            node.field, lambda col, kind: _in(col, kind, node.values, node.negated), probe
+        )
     if isinstance(node, Match):
-        return _where_field(node.field, lambda col, kind: _match(col, kind, node))
+        return _where_field(node.field, lambda col, kind: _match(col, kind, node), probe)
     raise AssertionError(node)
 
 
-def _membership(subquery: Any, negated: bool) -> ColumnElement[bool]:
-    return runs.c.number.not_in(subquery) if negated else runs.c.number.in_(subquery)
+def _membership(
+    run_number: Any, conditions: list[Any], probe: bool, negated: bool = False
+) -> ColumnElement[bool]:
+    """Whether the run has a row of ``run_number``'s table meeting ``conditions``: an IN list,
+    or with ``probe`` a correlated EXISTS. Never NULL, so ``not`` is plain negation."""
+    if probe:
+        found = exists().where(run_number == runs.c.number, *conditions)
+        return not_(found) if negated else found
+    inner = select(run_number).where(*conditions)
+    return runs.c.number.not_in(inner) if negated else runs.c.number.in_(inner)
 
 
 def _value_table(source: str) -> Any:
@@ -317,29 +337,30 @@ class _Columns:
         self.vtype = vtype
 
 
-def _where_field(field: Field, predicate: Any) -> ColumnElement[bool]:
+def _where_field(field: Field, predicate: Any, probe: bool) -> ColumnElement[bool]:
     """``predicate(columns, kind)`` placed where the field lives: inside an IN-subquery for
     params, summaries, metrics and the experiment name, on ``runs`` for the rest."""
     if field.source in ("param", "summary"):
         table = _value_table(field.source)
         cols = _Columns(num=table.c.num, text=table.c.text, vtype=table.c.vtype)
-        inner = select(table.c.run_number).where(table.c.key == field.key, predicate(cols, "typed"))
-        return runs.c.number.in_(inner)
+        return _membership(
+            table.c.run_number, [table.c.key == field.key, predicate(cols, "typed")], probe
+        )
     if field.source == "snapshot":
         cols = _snapshot_columns(field.key)
         assert cols.vtype is not None
         # A snapshot without the path is a run without the value: present rows only.
-        inner = select(snapshots.c.run_number).where(
-            cols.vtype.is_not(None), predicate(cols, "typed")
+        return _membership(
+            snapshots.c.run_number, [cols.vtype.is_not(None), predicate(cols, "typed")], probe
         )
-        return runs.c.number.in_(inner)
     if field.source == "metric":
         column = metrics.c[_ACCESSOR_COLUMNS[field.accessor]]
         kind = "plain" if field.accessor in ("count", "step") else "float"
-        inner = select(metrics.c.run_number).where(
-            metrics.c.key == field.key, predicate(_Columns(column), kind)
+        return _membership(
+            metrics.c.run_number,
+            [metrics.c.key == field.key, predicate(_Columns(column), kind)],
+            probe,
         )
-        return runs.c.number.in_(inner)
     key = field.key
     if key == "experiment":
         inner = select(experiments.c.id).where(predicate(_Columns(experiments.c.name), "plain"))

@@ -156,6 +156,53 @@ class Store(ABC):
         ([12, 7, 3], 3)
         """
 
+    def search_numbers(
+        self,
+        where: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        experiment: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> list[int]:
+        """The page of :meth:`search_runs` without the total, which may cost more than the
+        page (:func:`implied_total` tells it from a short page); backends that count
+        separately override this."""
+        return self.search_runs(
+            where, sort, experiment, limit, offset, include_deleted, parent_uuid
+        )[0]
+
+    def count_runs(
+        self,
+        where: str | None = None,
+        experiment: str | None = None,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> int:
+        """How many runs match the query ``where`` (the total of :meth:`search_runs`)."""
+        return self.search_runs(
+            where,
+            None,
+            experiment,
+            limit=0,
+            include_deleted=include_deleted,
+            parent_uuid=parent_uuid,
+        )[1]
+
+    def count_runs_within(
+        self,
+        steps: int,
+        where: str | None = None,
+        experiment: str | None = None,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> int | None:
+        """:meth:`count_runs`, or None when counting would take more than about ``steps``
+        units of database work (SQLite's virtual machine steps; deterministic for the same
+        data). Backends without such a measure always count."""
+        return self.count_runs(where, experiment, include_deleted, parent_uuid)
+
     def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
         """These runs as columns, one entry per run in order: ``number``, ``uuid``, ``name``,
         ``experiment``, ``status``, ``start_time``, ``end_time``, ``duration``, ``user``,
@@ -281,3 +328,12 @@ def columns_of(records: Sequence[RunRecord]) -> dict[str, Any]:
 def _put_typed(table: dict[str, Any], prefix: str, mappings: list[dict[str, Value]]) -> None:
     for key in sorted({k for m in mappings for k in m}):
         table[f"{prefix}.{key}"] = [m.get(key) for m in mappings]
+
+
+def implied_total(numbers: Sequence[int], limit: int | None, offset: int) -> int | None:
+    """How many runs match in all, if a page of them tells: one shorter than ``limit`` holds
+    the last match (unless it is empty past the start, which says nothing of where the
+    matches ended)."""
+    if (limit is None or len(numbers) < limit) and (numbers or offset == 0):
+        return offset + len(numbers)
+    return None

@@ -1,15 +1,31 @@
-"""``search_runs`` for SQL stores: the query language compiled to one statement that returns a
-page of run numbers and the total count, with the store's key catalog kept briefly."""
+"""``search_runs`` for SQL stores: the query language compiled to SQL, with the store's key
+catalog kept briefly.
+
+A page and the total are separate statements, so that a page costs what it shows:
+
+* A limited page sorted by a key with an index (a metric's last value, a param or summary's
+  number) walks that index in order, joins each run and tests the query with one primary-key
+  probe per key (``EXISTS``), and stops at the page's end. The walk is bounded to the first
+  :data:`WALK_ROWS` index entries (plus the page): a query that few runs match would make
+  an unbounded walk probe most of the store. A limited page in the default order (newest
+  first) walks the run numbers down in the same way.
+* Otherwise (the bounded walk came up short, no limit, other sort keys) one statement filters
+  with ``IN`` lists built from the covering indexes, then sorts.
+* The total is one ``count(*)`` with ``IN`` lists, read only when asked for (or implied by a
+  short page); :func:`count_runs_within` gives up past a budget of SQLite steps, for listings
+  that show a total only when it is cheap.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from labkeep.errors import InvalidInputError
 from labkeep.query import (
+    Field,
     KeyCatalog,
     Query,
     QueryError,
@@ -17,11 +33,16 @@ from labkeep.query import (
     parse_query,
     parse_sort,
 )
+from labkeep.store._base import implied_total
+
+T = TypeVar("T")
 
 #: How long a loaded catalog is reused. A stale one cannot give wrong answers (see
 #: :meth:`CatalogCache.get`); this only bounds how long a new key waits to be suggested.
 CATALOG_TTL_S = 5.0
 _ACCESSORS = ("last", "min", "max", "count", "step")
+#: How many index entries past the page a walk may test before the filtering plan takes over.
+WALK_ROWS = 2_000
 
 
 class CatalogCache:
@@ -121,40 +142,127 @@ def search_runs(
     parent_uuid: str | None,
 ) -> tuple[list[int], int]:
     """One page of matching run numbers, in order, and how many match in all."""
+    numbers = search_page(
+        conn, cache, where, sort, experiment, limit, offset, include_deleted, parent_uuid
+    )
+    total = implied_total(numbers, limit, offset)
+    if total is None:
+        total = count_runs(conn, cache, where, experiment, include_deleted, parent_uuid)
+    return numbers, total
+
+
+def search_page(
+    conn: Any,
+    cache: CatalogCache,
+    where: str | None,
+    sort: str | Sequence[str] | None,
+    experiment: str | None,
+    limit: int | None,
+    offset: int,
+    include_deleted: bool,
+    parent_uuid: str | None,
+) -> list[int]:
+    """One page of matching run numbers, in order."""
     if limit is not None and limit < 0:
         raise InvalidInputError(f"limit must be 0 or more, not {limit}")
     if offset < 0:
         raise InvalidInputError(f"offset must be 0 or more, not {offset}")
     query, spec = parse_search(where, sort)
-    prepare_read(conn)
     filters = _filters(experiment, include_deleted, parent_uuid)
-    catalog: KeyCatalog | None = None
-    fresh = True
-    if query is not None or spec is not None:
-        catalog, fresh = cache.get(conn, bare_names(query, spec))
+
+    def page(catalog: KeyCatalog | None) -> list[int]:
+        return _page(conn, query, spec, catalog, filters, limit, offset)
+
+    return _with_catalog(conn, cache, query, spec, page)
+
+
+def count_runs(
+    conn: Any,
+    cache: CatalogCache,
+    where: str | None,
+    experiment: str | None,
+    include_deleted: bool,
+    parent_uuid: str | None,
+) -> int:
+    """How many runs match."""
+    query, _ = parse_search(where, None)
+    filters = _filters(experiment, include_deleted, parent_uuid)
+
+    def count(catalog: KeyCatalog | None) -> int:
+        return _count(conn, query, catalog, filters)
+
+    return _with_catalog(conn, cache, query, None, count)
+
+
+def count_runs_within(
+    conn: Any,
+    cache: CatalogCache,
+    steps: int,
+    where: str | None,
+    experiment: str | None,
+    include_deleted: bool,
+    parent_uuid: str | None,
+) -> int | None:
+    """How many runs match, or None when SQLite would take more than ``steps`` virtual
+    machine steps to count them (other databases always count)."""
+    query, _ = parse_search(where, None)
+    filters = _filters(experiment, include_deleted, parent_uuid)
+
+    def count(catalog: KeyCatalog | None) -> int | None:
+        if conn.dialect.name != "sqlite":
+            return _count(conn, query, catalog, filters)
+        return _count_within(conn, query, catalog, filters, steps)
+
+    return _with_catalog(conn, cache, query, None, count)
+
+
+#: How many SQLite virtual machine steps pass between checks of a step budget.
+_STEP_GRAIN = 1_000
+
+
+def _count_within(
+    conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Any], steps: int
+) -> int | None:
+    import sqlite3
+
+    raw = conn.connection.driver_connection
+    checks = [0]
+
+    def over_budget() -> int:
+        checks[0] += 1
+        return int(checks[0] * _STEP_GRAIN > steps)
+
+    raw.set_progress_handler(over_budget, _STEP_GRAIN)
     try:
-        statement = _statement(query, spec, catalog, filters, limit, offset)
+        return _count(conn, query, catalog, filters)
+    except Exception as exc:  # SQLAlchemy wraps the driver's "interrupted"
+        if (
+            isinstance(getattr(exc, "orig", exc), sqlite3.OperationalError)
+            and checks[0] * (_STEP_GRAIN) > steps
+        ):
+            return None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
+def _with_catalog(
+    conn: Any,
+    cache: CatalogCache,
+    query: Query | None,
+    spec: SortSpec | None,
+    work: Callable[[KeyCatalog | None], T],
+) -> T:
+    """``work(catalog)``, retried once with a fresh catalog if a cached one missed a key."""
+    if query is None and spec is None:
+        return work(None)
+    catalog, fresh = cache.get(conn, bare_names(query, spec))
+    try:
+        return work(catalog)
     except QueryError:
         if fresh:
             raise
-        statement = _statement(query, spec, cache.reload(conn), filters, limit, offset)
-    rows = conn.execute(statement).all()
-    if rows:
-        return [row[0] for row in rows], int(rows[0][1])
-    if offset == 0 and limit != 0:
-        return [], 0  # nothing matches
-    # A page past the end, or limit 0: the count on its own.
-    return [], _count(conn, query, catalog, filters)
-
-
-#: Reads of large stores touch pages all over the file: mapped, they cost no system call.
-SQLITE_MMAP_BYTES = 1 << 30
-
-
-def prepare_read(conn: Any) -> None:
-    """Per-connection settings for large reads (SQLite: memory-mapped I/O)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+        return work(cache.reload(conn))
 
 
 def _filters(experiment: str | None, include_deleted: bool, parent_uuid: str | None) -> list[Any]:
@@ -173,35 +281,116 @@ def _filters(experiment: str | None, include_deleted: bool, parent_uuid: str | N
     return filters
 
 
-def _statement(
+def _page(
+    conn: Any,
     query: Query | None,
     spec: SortSpec | None,
     catalog: KeyCatalog | None,
     filters: list[Any],
     limit: int | None,
     offset: int,
-) -> Any:
-    from sqlalchemy import func, select
+) -> list[int]:
+    from sqlalchemy import select
 
     from labkeep.query import compile_query, sort_clause
     from labkeep.store.sql._schema import runs
 
+    if limit == 0:  # nothing to read, but a wrong query or sort is still an error
+        if query is not None:
+            compile_query(query, catalog)
+        if spec is not None:
+            sort_clause(spec, catalog)
+        return []
+    if limit is not None:
+        walked = _walk(conn, query, spec, catalog, filters, limit, offset)
+        if walked is not None:
+            return walked
     conditions = list(filters)
     if query is not None:
         conditions.append(compile_query(query, catalog))
     order = [*sort_clause(spec, catalog)] if spec is not None else []
     order.append(runs.c.number.desc())
-    # The total rides along as a window count: the filter runs once for page and count.
-    statement = (
-        select(runs.c.number, func.count().over().label("total"))
-        .where(*conditions)
-        .order_by(*order)
-    )
+    statement = select(runs.c.number).where(*conditions).order_by(*order)
     if offset:
         statement = statement.offset(offset)
     if limit is not None:
         statement = statement.limit(limit)
-    return statement
+    return list(conn.execute(statement).scalars())
+
+
+def _walk(
+    conn: Any,
+    query: Query | None,
+    spec: SortSpec | None,
+    catalog: KeyCatalog | None,
+    filters: list[Any],
+    limit: int,
+    offset: int,
+) -> list[int] | None:
+    """The page from a bounded walk in sort order (see the module's docstring), or None when
+    the walk cannot tell it: no index for the first sort key, or fewer than ``limit`` runs
+    matched among the entries walked (the page may lie beyond them, or among runs without
+    the key, which sort last)."""
+    from sqlalchemy import select
+
+    from labkeep.query import compile_query, sort_clause
+    from labkeep.query._resolve import resolve_sort
+    from labkeep.store.sql._schema import runs
+
+    window = WALK_ROWS + offset + limit
+    conditions = list(filters)
+    if query is not None:
+        conditions.append(compile_query(query, catalog, probe=True))
+    if spec is None:
+        # Newest first: the runs above the window-th newest number.
+        floor = conn.execute(
+            select(runs.c.number).order_by(runs.c.number.desc()).offset(window - 1).limit(1)
+        ).scalar()
+        if floor is not None:
+            conditions.append(runs.c.number > floor)
+        statement = select(runs.c.number).where(*conditions).order_by(runs.c.number.desc())
+    else:
+        resolved = resolve_sort(spec, catalog)
+        first = resolved.keys[0]
+        indexed = _indexed_value(first.field)
+        if indexed is None:
+            return None
+        # Aliased, so that the tests' own subqueries on the same table stay their own.
+        table = indexed[0].alias("walked")
+        value = table.c[indexed[1]]
+        present = [table.c.key == first.field.key, value.is_not(None)]
+        ordered = value.desc() if first.descending else value.asc()
+        # Entries strictly before the window-th are walked: ties at the edge all or none.
+        edge = conn.execute(
+            select(value).where(*present).order_by(ordered).offset(window - 1).limit(1)
+        ).scalar()
+        if edge is not None:
+            present.append(value > edge if first.descending else value < edge)
+        rest = SortSpec(spec.text, resolved.keys[1:])
+        statement = (
+            select(runs.c.number)
+            .select_from(table.join(runs, runs.c.number == table.c.run_number))
+            .where(*present, *conditions)
+            .order_by(ordered, *sort_clause(rest, catalog), runs.c.number.desc())
+        )
+    if offset:
+        statement = statement.offset(offset)
+    found = list(conn.execute(statement.limit(limit)).scalars())
+    return found if len(found) == limit else None
+
+
+def _indexed_value(field: Field) -> tuple[Any, str] | None:
+    """The table and column whose ``(key, column, run_number)`` index orders runs by
+    ``field`` (its first sort value), if there is one."""
+    from labkeep.store.sql._schema import metrics, params, summaries
+
+    if field.source == "metric" and field.accessor == "last":
+        return metrics, "last"
+    if field.source == "param":
+        return params, "num"
+    if field.source == "summary":
+        return summaries, "num"
+    return None
 
 
 def _count(conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Any]) -> int:

@@ -20,7 +20,7 @@ from labkeep.entities import (
     RunStatus,
 )
 from labkeep.errors import AmbiguousRefError, NotFoundError, StoreError
-from labkeep.store._base import Store, WriteBatch
+from labkeep.store._base import Store, WriteBatch, implied_total
 from labkeep.store._blobs import BlobDirectory
 from labkeep.store._uri import StoreLocation
 from labkeep.store.sql import _apply
@@ -234,17 +234,33 @@ class SqlStore(Store):
         include_deleted: bool = False,
         parent_uuid: str | None = None,
     ) -> tuple[list[int], int]:
+        numbers = self.search_numbers(
+            where, sort, experiment, limit, offset, include_deleted, parent_uuid
+        )
+        total = implied_total(numbers, limit, offset)
+        if total is None:
+            total = self.count_runs(where, experiment, include_deleted, parent_uuid)
+        return numbers, total
+
+    def search_numbers(
+        self,
+        where: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        experiment: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> list[int]:
         from labkeep.store.sql import _search
 
         if not self.exists():
             _search.parse_search(where, sort)  # a bad query is an error even with no runs
-            return [], 0
-        if self._catalog is None:
-            self._catalog = _search.CatalogCache()
+            return []
         with self.engine.connect() as conn:
-            return _search.search_runs(
+            return _search.search_page(
                 conn,
-                self._catalog,
+                self._catalog_cache(),
                 where,
                 sort,
                 experiment,
@@ -253,6 +269,49 @@ class SqlStore(Store):
                 include_deleted,
                 parent_uuid,
             )
+
+    def count_runs(
+        self,
+        where: str | None = None,
+        experiment: str | None = None,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> int:
+        from labkeep.store.sql import _search
+
+        if not self.exists():
+            _search.parse_search(where, None)
+            return 0
+        with self.engine.connect() as conn:
+            return _search.count_runs(
+                conn, self._catalog_cache(), where, experiment, include_deleted, parent_uuid
+            )
+
+    def count_runs_within(
+        self,
+        steps: int,
+        where: str | None = None,
+        experiment: str | None = None,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> int | None:
+        from labkeep.store.sql import _search
+
+        if not self.exists():
+            _search.parse_search(where, None)
+            return 0
+        with self.engine.connect() as conn:
+            return _search.count_runs_within(
+                conn, self._catalog_cache(), steps, where, experiment, include_deleted, parent_uuid
+            )
+
+    def _catalog_cache(self) -> CatalogCache:
+        with self._lock:
+            if self._catalog is None:
+                from labkeep.store.sql._search import CatalogCache
+
+                self._catalog = CatalogCache()
+            return self._catalog
 
     def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
         from labkeep.store.sql._table import read_run_table

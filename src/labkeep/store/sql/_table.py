@@ -1,9 +1,18 @@
-"""``get_run_table`` for SQL stores: many runs as columns, read in a few large queries and
-pivoted with numpy, without a Python object per run (``RunList.to_pandas()`` of 100,000
-runs in about a second).
+"""``get_run_table`` for SQL stores: many runs as columns, without a Python row per run and
+key where it counts (``RunList.to_pandas()`` of 100,000 runs holds some 5 million values).
 
-Small selections read their rows with ``run_number IN (…)``; large ones scan the tables and
-keep the rows of the selected runs, which costs less than 100,000 index probes.
+Each table is read as flat, row-aligned arrays (run number, key, values), then split by key
+and placed by run with numpy. A selection of a few runs reads plain rows through the primary
+key. A large one scans each table once and lets the database fold every column into one text
+(``group_concat`` on SQLite, ``string_agg`` on PostgreSQL), decoded in C: integers by numpy,
+keys, strings and the params' exact JSON by :func:`json.loads`. Floats must come back exact:
+PostgreSQL prints the shortest text that round-trips, but SQLite can only print them exactly
+slowly (``printf('%!.20e')``, then parsing 20 digits costs more than the driver's floats), so
+on SQLite they are read as rows of floats only, in the same scan order within one read
+transaction. Keys become small integers inside SQLite (a join with a temporary table of the
+keys), not a Python string per row. On SQLite the metrics are read on this connection while a
+second connection reads runs, tags, params and summaries in a thread: the folding runs inside
+SQLite, without the GIL.
 """
 
 from __future__ import annotations
@@ -18,8 +27,241 @@ from labkeep.store._base import TABLE_ATTRIBUTES
 SCAN_ABOVE = 1_000
 SCAN_SHARE = 0.5
 _IN_CHUNK = 500
-#: Up to this many distinct keys, a table's key is turned into a number by the database.
-_CODED_KEYS = 400
+
+#: Column kinds: how a column is folded into text and decoded.
+_INT, _REAL, _TEXT, _JSON = "int", "real", "text", "json"
+
+_RUN_COLUMNS = (
+    ("uuid", _TEXT),
+    ("name", _TEXT),
+    ("experiment_id", _INT),
+    ("status", _TEXT),
+    ("start_time", _REAL),
+    ("end_time", _REAL),
+    ("heartbeat", _REAL),
+    ("username", _TEXT),
+    ("host", _TEXT),
+)
+_METRIC_COLUMNS = (
+    ("last", _REAL),
+    ("min", _REAL),
+    ("max", _REAL),
+    ("count", _INT),
+    ("last_step", _INT),
+)
+_VALUE_COLUMNS = (("json", _JSON),)
+
+
+class _Flat:
+    """One table's rows as aligned columns: ``run`` (int64), each row's key as a ``code``
+    into ``labels`` (for tables with keys) and the named columns (numpy arrays; lists for
+    text and JSON)."""
+
+    def __init__(self, run: Any, codes: Any, labels: list[Any], columns: dict[str, Any]) -> None:
+        self.run = run
+        self.codes = codes
+        self.labels = labels
+        self.columns = columns
+
+    def key_of(self, row: int) -> Any:
+        return None if self.codes is None else self.labels[int(self.codes[row])]
+
+    def groups(self) -> list[tuple[Any, Any]]:
+        """(key, indices of its rows) for each key with rows, sorted by key."""
+        import numpy as np
+
+        if self.codes is None:
+            return []
+        order = np.argsort(self.codes, kind="stable")
+        bounds = np.searchsorted(self.codes[order], np.arange(len(self.labels) + 1))
+        found = [(k, order[bounds[c] : bounds[c + 1]]) for c, k in enumerate(self.labels)]
+        return sorted((g for g in found if len(g[1])), key=lambda g: g[0])
+
+
+def _codes(keys: list[Any]) -> tuple[Any, list[Any]]:
+    """Each key's index among the distinct keys, and the distinct keys."""
+    import numpy as np
+
+    index: dict[Any, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys)
+    )
+    return codes, list(index)
+
+
+class _Reader:
+    """Reads tables as :class:`_Flat` over one DB-API connection, for all runs (``scan``) or
+    for the run numbers ``wanted``."""
+
+    def __init__(self, raw: Any, dialect: str, wanted: Any, scan: bool) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self.wanted = wanted
+        self.scan = scan
+
+    def read(
+        self, table: str, number: str, key: str | None, columns: Sequence[tuple[str, str]]
+    ) -> _Flat:
+        if self.scan:
+            return self._folded(table, number, key, columns)
+        return self._rows(table, number, key, columns)
+
+    # -- a few runs: plain rows --------------------------------------------------------------
+    def _rows(
+        self, table: str, number: str, key: str | None, columns: Sequence[tuple[str, str]]
+    ) -> _Flat:
+        import numpy as np
+
+        names = [number, *([key] if key else []), *(name for name, _ in columns)]
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        found: list[Any] = []
+        for lo in range(0, len(self.wanted), _IN_CHUNK):
+            part = [int(x) for x in self.wanted[lo : lo + _IN_CHUNK]]
+            marks = ", ".join([mark] * len(part))
+            sql = f"SELECT {', '.join(names)} FROM {table} WHERE {number} IN ({marks})"
+            found.extend(_fetch(self.raw, sql, part))
+        cols = list(zip(*found, strict=True)) if found else [() for _ in names]
+        at = 2 if key else 1
+        decoded: dict[str, Any] = {}
+        for (name, kind), values in zip(columns, cols[at:], strict=True):
+            if kind == _INT:
+                decoded[name] = np.array(values, dtype=np.int64)
+            elif kind == _REAL:
+                decoded[name] = np.array(values, dtype=np.float64)  # None becomes NaN
+            elif kind == _JSON:
+                decoded[name] = [json.loads(v) for v in values]
+            else:
+                decoded[name] = list(values)
+        codes, labels = _codes(list(cols[1])) if key else (None, [])
+        return _Flat(np.array(cols[0], dtype=np.int64), codes, labels, decoded)
+
+    # -- every run: one folded row -----------------------------------------------------------
+    def _fold(self, column: str, kind: str, order: str) -> list[str]:
+        if self.dialect == "sqlite":
+            if kind in (_INT, _JSON):
+                return [f"group_concat({column}, ',')"]
+            if kind == _REAL:  # only where they are NULL: the values come as rows of floats
+                return [f"group_concat({column} IS NULL, ',')"]
+            return [f"json_group_array({column})"]
+        if kind in (_INT, _JSON):
+            return [f"string_agg(CAST({column} AS text), ',' ORDER BY {order})"]
+        if kind == _REAL:
+            return [f"string_agg(coalesce(CAST({column} AS text), 'NaN'), ',' ORDER BY {order})"]
+        return [f"CAST(json_agg({column} ORDER BY {order}) AS text)"]
+
+    def _folded(
+        self, table: str, number: str, key: str | None, columns: Sequence[tuple[str, str]]
+    ) -> _Flat:
+        import numpy as np
+
+        sqlite = self.dialect == "sqlite"
+        # SQLite: a table scan in rowid order for every statement below (no index may
+        # reorder one of them), inside one read transaction (the same rows for each).
+        source = f"{table} NOT INDEXED" if sqlite else table
+        order = f"{table}.{number}, {table}.{key}" if key else f"{table}.{number}"
+        folds = self._fold(f"{table}.{number}", _INT, order)
+        labels: list[Any] = []
+        if key and sqlite:
+            # Keys as small integers, looked up in SQLite: a Python string per row and
+            # hashing it would cost more than the rest of the row.
+            source += f" CROSS JOIN temp.{_KEY_TABLE} AS k ON k.key = {table}.{key}"
+            folds += self._fold("k.code", _INT, order)
+        elif key:
+            folds += self._fold(f"{table}.{key}", _TEXT, order)
+        for name, kind in columns:
+            folds += self._fold(f"{table}.{name}", kind, order)
+        reals = [f"{table}.{n}" for n, kind in columns if kind == _REAL] if sqlite else []
+        began = sqlite and not self.raw.in_transaction
+        if began:
+            self.raw.execute("BEGIN")
+        try:
+            if key and sqlite:
+                labels = self._key_table(table, key)
+            texts = list(_fetch(self.raw, f"SELECT {', '.join(folds)} FROM {source}", ())[0])
+            if texts[0] is None:  # no rows at all
+                empty = {name: _decode("", kind) for name, kind in columns}
+                codes = np.zeros(0, dtype=np.int64) if key else None
+                return _Flat(np.zeros(0, dtype=np.int64), codes, labels, empty)
+            run = _decode(texts.pop(0), _INT)
+            if key and sqlite:
+                codes = _decode(texts.pop(0), _INT)
+            elif key:
+                codes, labels = _codes(json.loads(texts.pop(0)))
+            else:
+                codes = None
+            flat = _Flat(run, codes, labels, {})
+            decoded = flat.columns
+            for name, kind in columns:
+                if kind != _REAL or not sqlite:
+                    decoded[name] = _decode(texts.pop(0), kind)
+                else:
+                    decoded[name] = _decode(texts.pop(0), _INT).astype(bool)  # NULLs for now
+            if reals:
+                sql = f"SELECT {', '.join(f'ifnull({r}, 0.0)' for r in reals)} FROM {source}"
+                cur = self.raw.execute(sql)
+                try:
+                    floats = _float_rows(cur, len(reals))
+                finally:
+                    cur.close()
+                plain = [name for name, kind in columns if kind == _REAL]
+                for i, name in enumerate(plain):
+                    values, nulls = floats[:, i].copy(), decoded[name]
+                    values[nulls] = np.nan
+                    decoded[name] = values
+        finally:
+            if key and sqlite:
+                self.raw.execute(f"DROP TABLE IF EXISTS temp.{_KEY_TABLE}")
+            if began:
+                self.raw.rollback()
+        return flat
+
+    def _key_table(self, table: str, key: str) -> list[Any]:
+        """Fill the temporary table of ``table``'s keys and their codes; return the keys."""
+        labels = [
+            row[0]
+            for row in _fetch(
+                self.raw,
+                f"WITH RECURSIVE seen(k) AS (SELECT min({key}) FROM {table} UNION ALL "
+                f"SELECT (SELECT {key} FROM {table} WHERE {key} > seen.k ORDER BY {key} LIMIT 1) "
+                "FROM seen WHERE seen.k IS NOT NULL) SELECT k FROM seen WHERE k IS NOT NULL",
+                (),
+            )
+        ]
+        self.raw.execute(f"DROP TABLE IF EXISTS temp.{_KEY_TABLE}")
+        self.raw.execute(
+            f"CREATE TEMP TABLE {_KEY_TABLE} (key TEXT PRIMARY KEY, code INTEGER NOT NULL) "
+            "WITHOUT ROWID"
+        )
+        self.raw.executemany(
+            f"INSERT INTO temp.{_KEY_TABLE} VALUES (?, ?)", [(k, i) for i, k in enumerate(labels)]
+        )
+        return labels
+
+
+_KEY_TABLE = "labkeep_table_keys"
+
+
+def _float_rows(cursor: Any, width: int) -> Any:
+    """A cursor's rows of ``width`` floats as an (n, width) array, without a list of rows."""
+    import itertools
+
+    import numpy as np
+
+    flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
+    return flat.reshape(-1, width)
+
+
+def _decode(text: str, kind: str) -> Any:
+    import numpy as np
+
+    if kind == _INT:
+        return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, np.int64)
+    if kind == _REAL:
+        # PostgreSQL's shortest round-trip text (NaN, Infinity included).
+        return np.fromstring(text, dtype=np.float64, sep=",") if text else np.zeros(0)
+    if kind == _JSON:
+        return json.loads(f"[{text}]")
+    return json.loads(text) if text else []
 
 
 def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
@@ -28,53 +270,15 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
     import numpy as np
 
     from labkeep.errors import NotFoundError
-    from labkeep.store.sql._search import prepare_read
-
-    prepare_read(conn)
 
     wanted = np.asarray(numbers, dtype=np.int64)
     n = len(wanted)
     order = np.argsort(wanted, kind="stable")
     sorted_numbers = wanted[order]
     raw = conn.connection.driver_connection
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    dialect = conn.dialect.name
     total = _fetch(raw, "SELECT count(*) FROM runs", ())[0][0] if n > SCAN_ABOVE else 0
     scan = n > SCAN_ABOVE and n >= total * SCAN_SHARE
-
-    def rows(
-        columns: str, table: str, number_column: str = "run_number", binds: Sequence[Any] = ()
-    ) -> list[Any]:
-        if scan:
-            return _fetch(raw, f"SELECT {columns} FROM {table}", binds)
-        found: list[Any] = []
-        for lo in range(0, n, _IN_CHUNK):
-            part = [int(x) for x in wanted[lo : lo + _IN_CHUNK]]
-            marks = ", ".join([placeholder] * len(part))
-            sql = f"SELECT {columns} FROM {table} WHERE {number_column} IN ({marks})"
-            found.extend(_fetch(raw, sql, [*binds, *part]))
-        return found
-
-    def keyed_rows(
-        table: str, columns: str, fields: list[tuple[str, str]], keys: frozenset[str]
-    ) -> tuple[list[str], Any]:
-        """The rows as a numpy record array (``run``, ``key`` code, then ``fields`` for
-        ``columns``) and the keys the codes stand for. The database turns keys into numbers
-        when they are few: a small int costs Python nothing, a string per row a lot."""
-        names = sorted(keys)
-        dtype = np.dtype([("run", "i8"), ("key", "i8"), *fields])
-        if 0 < len(names) <= _CODED_KEYS:
-            whens = " ".join(f"WHEN {placeholder} THEN {i}" for i in range(len(names)))
-            found = rows(f"run_number, CASE key {whens} ELSE -1 END, {columns}", table, binds=names)
-            coded = np.array(found, dtype=dtype) if found else np.zeros(0, dtype=dtype)
-            if not (coded["key"] < 0).any():  # else a key was added since the catalog was read
-                return names, coded
-        found = rows(f"run_number, key, {columns}", table)
-        as_text = np.array(found, dtype=[("run", "i8"), ("key", "O"), *fields])
-        names, codes = _codes(as_text["key"].tolist())
-        coded = np.zeros(len(found), dtype=dtype)
-        for name in dtype.names or ():
-            coded[name] = codes if name == "key" else as_text[name]
-        return names, coded
 
     def positions(run_numbers: Any) -> tuple[Any, Any]:
         """Row index of each run number, and which of them are selected."""
@@ -84,180 +288,146 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
         keep = sorted_numbers[at] == arr if n else np.zeros(len(arr), dtype=bool)
         return order[at[keep]], keep
 
-    table: dict[str, Any] = {}
-    run_rows = rows(
-        "number, uuid, name, experiment_id, status, start_time, end_time, heartbeat, "
-        "username, host",
-        "runs",
-        "number",
-    )
-    experiments = dict(_fetch(raw, "SELECT id, name FROM experiments", ()))
-    if run_rows:
-        cols = list(zip(*run_rows, strict=True))
-        at, keep = positions(cols[0])
+    path = conn.engine.url.database if dialect == "sqlite" else None
+    if scan and path and path != ":memory:":
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            side = pool.submit(_read_side_tables, path, wanted, scan, positions, n)
+            metric_rows = _Reader(raw, dialect, wanted, scan).read(
+                "metrics", "run_number", "key", _METRIC_COLUMNS
+            )
+            run_rows, tag_rows, param_columns, summary_columns = side.result()
     else:
-        cols, at, keep = [() for _ in range(10)], np.zeros(0, dtype=np.int64), None
+        reader = _Reader(raw, dialect, wanted, scan)
+        run_rows, tag_rows, param_columns, summary_columns = _side_tables(reader, positions, n)
+        metric_rows = reader.read("metrics", "run_number", "key", _METRIC_COLUMNS)
+
+    at, keep = positions(run_rows.run)
     if len(at) != n:
-        have = set(np.asarray(cols[0], dtype=np.int64)[keep].tolist()) if run_rows else set()
+        have = set(run_rows.run[keep].tolist())
         missing = next(x for x in numbers if x not in have)
         raise NotFoundError(f"no run {missing}")
 
-    def placed(values: Sequence[Any], dtype: Any = object) -> Any:
-        arr = np.asarray(values, dtype=dtype)
-        if keep is not None:
-            arr = arr[keep]
+    def placed(values: Any, dtype: Any = object) -> Any:
+        arr = np.asarray(values, dtype=dtype)[keep]
         out = np.empty(n, dtype=arr.dtype)
         out[at] = arr
         return out
 
-    start = placed(cols[5], np.float64)
-    end = placed(cols[6], np.float64)
-    heartbeat = placed(cols[7], np.float64)
+    runs = run_rows.columns
+    experiments = dict(_fetch(raw, "SELECT id, name FROM experiments", ()))
+    start = placed(runs["start_time"], np.float64)
+    end = placed(runs["end_time"], np.float64)
+    heartbeat = placed(runs["heartbeat"], np.float64)
     finish = np.where(np.isnan(end), heartbeat, end)
+    table: dict[str, Any] = {}
     table["number"] = wanted.copy()
-    table["uuid"] = placed(cols[1]).tolist()
-    table["name"] = placed(cols[2]).tolist()
-    table["experiment"] = [experiments.get(i) for i in placed(cols[3]).tolist()]
-    table["status"] = placed(cols[4]).tolist()
+    table["uuid"] = placed(runs["uuid"]).tolist()
+    table["name"] = placed(runs["name"]).tolist()
+    table["experiment"] = [experiments.get(i) for i in placed(runs["experiment_id"]).tolist()]
+    table["status"] = placed(runs["status"]).tolist()
     table["start_time"] = start
     table["end_time"] = end
     table["duration"] = np.maximum(finish - start, 0.0)
-    table["user"] = placed(cols[8]).tolist()
-    table["host"] = placed(cols[9]).tolist()
+    table["user"] = placed(runs["username"]).tolist()
+    table["host"] = placed(runs["host"]).tolist()
     tags: list[list[str]] = [[] for _ in range(n)]
-    tag_rows = rows("run_number, tag", "tags")
-    if tag_rows:
-        tag_runs, tag_names = zip(*sorted(tag_rows, key=lambda r: r[1]), strict=True)
-        tag_at, tag_keep = positions(tag_runs)
-        for i, name in zip(
-            tag_at.tolist(), np.asarray(tag_names, dtype=object)[tag_keep], strict=True
-        ):
+    for name, rows in tag_rows.groups():
+        tag_at, _ = positions(tag_rows.run[rows])
+        for i in tag_at.tolist():
             tags[i].append(name)
     table["tags"] = tags
     assert list(table) == list(TABLE_ATTRIBUTES)
 
-    from labkeep.query import load_catalog
-
-    catalog = load_catalog(conn)
-    table.update(_typed_columns(keyed_rows, positions, n, "params", catalog.params))
-    stats = ("last", "min", "max", "count", "last_step")
-    names, found = keyed_rows(
-        "metrics", ", ".join(stats), [(s, "f8") for s in stats], catalog.metrics
-    )
-    if len(found):
-        at_m, keep_m = positions(found["run"])
-        values = [found[s][keep_m] for s in stats]
-        for key, mask in group_by_code(names, found["key"][keep_m]):
-            rows_at = at_m[mask]
-            for suffix, column in zip(("", ".min", ".max", ".count", ".step"), values, strict=True):
-                out = np.full(n, np.nan)
-                out[rows_at] = column[mask]
-                if suffix in (".count", ".step") and len(rows_at) == n:
-                    out = out.astype(np.int64)
-                table[f"metrics.{key}{suffix}"] = out
-    table.update(_typed_columns(keyed_rows, positions, n, "summaries", catalog.summaries))
+    table.update(param_columns)
+    suffixes = ("", ".min", ".max", ".count", ".step")
+    for key, rows in metric_rows.groups():
+        rows_at, mask = positions(metric_rows.run[rows])
+        for suffix, (stat, _) in zip(suffixes, _METRIC_COLUMNS, strict=True):
+            out = np.full(n, np.nan)
+            out[rows_at] = metric_rows.columns[stat][rows][mask]
+            if suffix in (".count", ".step") and len(rows_at) == n:
+                out = out.astype(np.int64)
+            table[f"metrics.{key}{suffix}"] = out
+    table.update(summary_columns)
     return table
 
 
-_KINDS = ("float", "int", "bool", "str", "null", "json")
-_KIND_CODE = (
-    "CASE vtype WHEN 'float' THEN 0 WHEN 'int' THEN 1 WHEN 'bool' THEN 2 WHEN 'str' THEN 3 "
-    "WHEN 'null' THEN 4 ELSE 5 END"
-)
+def _side_tables(
+    reader: _Reader, positions: Any, n: int
+) -> tuple[_Flat, _Flat, dict[str, Any], dict[str, Any]]:
+    """Runs, tags, and the params' and summaries' columns."""
+    return (
+        reader.read("runs", "number", None, _RUN_COLUMNS),
+        reader.read("tags", "run_number", "tag", ()),
+        _typed_columns(
+            reader.read("params", "run_number", "key", _VALUE_COLUMNS), positions, n, "params"
+        ),
+        _typed_columns(
+            reader.read("summaries", "run_number", "key", _VALUE_COLUMNS), positions, n, "summary"
+        ),
+    )
 
 
-def _typed_columns(
-    keyed_rows: Any, positions: Any, n: int, table_name: str, keys: frozenset[str]
-) -> dict[str, Any]:
+def _read_side_tables(
+    path: str, wanted: Any, scan: bool, positions: Any, n: int
+) -> tuple[_Flat, _Flat, dict[str, Any], dict[str, Any]]:
+    """:func:`_side_tables` over a connection of its own (for a thread)."""
+    import sqlite3
+
+    from labkeep.store.sql._connect import BUSY_TIMEOUT_S
+
+    raw = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        raw.execute("PRAGMA temp_store = MEMORY")
+        return _side_tables(_Reader(raw, "sqlite", wanted, scan), positions, n)
+    finally:
+        raw.close()
+
+
+def _typed_columns(found: _Flat, positions: Any, n: int, prefix: str) -> dict[str, Any]:
     """Params or summaries as one column per key: a numpy array where every present value is
     a number of one type (int64 when no run lacks it, else float64; bool likewise, object
     when some lack it), else a list of the exact values (None where a run lacks the key)."""
     import numpy as np
 
-    prefix = "params" if table_name == "params" else "summary"
-    fields = [("kind", "i8"), ("num", "f8"), ("text", "O")]
-    names, found = keyed_rows(table_name, f"{_KIND_CODE}, num, text", fields, keys)
-    if not len(found):
-        return {}
-    at, keep = positions(found["run"])
-    found = found[keep]
-    kind_arr, num_arr, text_arr, run_arr = found["kind"], found["num"], found["text"], found["run"]
-    exact: dict[tuple[int, str], Any] = {}
-    inexact = (kind_arr == 5) | ((kind_arr == 1) & _beyond_float(num_arr))
-    if inexact.any():
-        exact_names, exact_rows = keyed_rows(table_name, "json", [("json", "O")], keys)
-        for number, code, raw_json in exact_rows.tolist():
-            exact[(number, exact_names[code])] = raw_json
+    every = np.empty(len(found.run), dtype=object)
+    every[:] = found.columns["json"]
     columns: dict[str, Any] = {}
-    for key, mask in group_by_code(names, found["key"]):
-        rows_at = at[mask]
-        kinds = {_KINDS[c] for c in np.unique(kind_arr[mask]).tolist()}
+    for key, rows in found.groups():
+        rows_at, mask = positions(found.run[rows])
+        values = every[rows][mask]
+        if not len(values):
+            continue
+        kinds = set(map(type, values))
         complete = len(rows_at) == n
-        values = num_arr[mask]
-        if kinds <= {"int", "float"} and not (kinds == {"int"} and _beyond_float(values).any()):
-            out: Any = np.full(n, np.nan)
-            out[rows_at] = values
-            if kinds == {"int"} and complete:
-                out = out.astype(np.int64)
-        elif kinds == {"bool"} and complete:
+        numbers: Any = None
+        if kinds <= {int, float}:
+            try:
+                numbers = values.astype(np.float64)
+            except OverflowError:  # an int beyond any float
+                numbers = None
+            if kinds == {int} and numbers is not None and (np.abs(numbers) >= 2**53).any():
+                numbers = None  # ints a float cannot hold exactly: kept as they are
+        out: Any
+        if numbers is not None:
+            if kinds == {int} and complete:
+                out = np.zeros(n, dtype=np.int64)
+                out[rows_at] = values.astype(np.int64)
+            else:
+                out = np.full(n, np.nan)
+                out[rows_at] = numbers
+        elif kinds == {bool} and complete:
             out = np.zeros(n, dtype=bool)
-            out[rows_at] = values != 0
+            out[rows_at] = values.astype(bool)
         else:
             out = [None] * n
-            for i, kind, num, text, number in zip(
-                rows_at.tolist(),
-                [_KINDS[c] for c in kind_arr[mask].tolist()],
-                num_arr[mask].tolist(),
-                text_arr[mask].tolist(),
-                run_arr[mask].tolist(),
-                strict=True,
-            ):
-                out[i] = _exact(kind, num, text, exact.get((number, key)))
+            for i, value in zip(rows_at.tolist(), values.tolist(), strict=True):
+                out[i] = value
         columns[f"{prefix}.{key}"] = out
     return columns
-
-
-def _codes(labels: Sequence[str]) -> tuple[list[str], Any]:
-    """Distinct labels in order of appearance, and each label's index among them."""
-    import numpy as np
-
-    index: dict[str, int] = {}
-    codes = np.fromiter(
-        (index.setdefault(label, len(index)) for label in labels), dtype=np.int64, count=len(labels)
-    )
-    return list(index), codes
-
-
-def group_by_code(names: Sequence[str], codes: Any) -> list[tuple[str, Any]]:
-    """(name, indices of its rows) for each name that has rows, sorted by name."""
-    import numpy as np
-
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    groups = [(names[c], order[bounds[c] : bounds[c + 1]]) for c in range(len(names))]
-    return sorted((g for g in groups if len(g[1])), key=lambda g: g[0])
-
-
-def _beyond_float(values: Any) -> Any:
-    """Which numbers a float64 may not hold exactly as integers (their JSON is read)."""
-    import numpy as np
-
-    with np.errstate(invalid="ignore"):
-        return np.abs(values) >= 2.0**53
-
-
-def _exact(kind: str, num: float, text: str | None, raw_json: str | None) -> Any:
-    if raw_json is not None:
-        return json.loads(raw_json)
-    if kind == "str":
-        return text
-    if kind == "int":
-        return int(num)
-    if kind == "float":
-        return num  # NaN (stored as NULL) is already NaN
-    if kind == "bool":
-        return bool(num)
-    return None  # null
 
 
 def _fetch(raw: Any, sql: str, params: Sequence[Any]) -> list[Any]:
