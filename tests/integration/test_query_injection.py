@@ -12,13 +12,12 @@ from test_query_sql import BACKENDS, insert_records, make_engine, record
 from labkeep.query import (
     KeyCatalog,
     QueryError,
-    compile_query,
     evaluate,
     parse_query,
-    sort_clause,
     sort_records,
 )
 from labkeep.store.sql import _schema as schema
+from labkeep.store.sql._compile_query import compile_query, sort_clause
 
 HOSTILE = [
     "'; DROP TABLE runs; --",

@@ -17,14 +17,13 @@ from test_query_sql import BACKENDS, insert_records, make_engine, record
 from labkeep.entities import RunRecord
 from labkeep.query import (
     KeyCatalog,
-    compile_query,
     evaluate,
     parse_query,
     resolve,
-    sort_clause,
     sort_records,
 )
 from labkeep.store.sql import _schema as schema
+from labkeep.store.sql._compile_query import compile_query, sort_clause
 
 NOW = 10_000.0
 INF = math.inf

@@ -22,14 +22,12 @@ from labkeep.entities import MetricSummary, RunInfo, RunRecord, RunStatus
 from labkeep.query import (
     KeyCatalog,
     QueryError,
-    compile_query,
     evaluate,
-    load_catalog,
     parse_query,
-    sort_clause,
     sort_records,
 )
 from labkeep.store.sql import _schema as schema
+from labkeep.store.sql._compile_query import compile_query, load_catalog, sort_clause
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = 1_700_000_000.0

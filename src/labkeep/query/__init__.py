@@ -8,14 +8,13 @@ A query is a Python-style expression, parsed with :mod:`ast` (never evaluated)::
     0.1 < params.lr <= 1 and name.startswith('res')
     metrics['val/loss'].min < 0.3 and started > '2h ago'
 
-:func:`parse_query` gives a :class:`Query`; :func:`compile_query` turns it into a SQLAlchemy
-boolean for SQLite and PostgreSQL; :func:`evaluate` answers it for one run in Python with the
-same semantics; :func:`sort_clause` and :func:`sort_records` order runs.
+:func:`parse_query` gives a :class:`Query`; :func:`evaluate` answers it for one run in Python
+and :func:`sort_records` orders runs. The SQL stores compile the same :class:`Query` to SQL
+(``labkeep.store.sql._compile_query``) with the same semantics: this package knows no
+database, so the store layer can depend on it.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from labkeep.query._dates import parse_duration, parse_relative_time, parse_time
 from labkeep.query._errors import QueryError
@@ -45,9 +44,6 @@ from labkeep.query._parse import parse_query, parse_sort
 from labkeep.query._patterns import sqlite_regexp
 from labkeep.query._resolve import resolve
 
-if TYPE_CHECKING:
-    from labkeep.query._compile_sql import compile_query, load_catalog, sort_clause
-
 __all__ = [
     "ATTRIBUTES",
     "And",
@@ -69,28 +65,16 @@ __all__ = [
     "SortSpec",
     "Span",
     "alias_attribute",
-    "compile_query",
     "evaluate",
     "filter_records",
-    "load_catalog",
     "parse_duration",
     "parse_query",
     "parse_relative_time",
     "parse_sort",
     "parse_time",
     "resolve",
-    "sort_clause",
     "sort_records",
     "sqlite_regexp",
 ]
 
 # The SQL compiler imports SQLAlchemy; load it on first use so that parsing stays light.
-_LAZY = {"compile_query", "load_catalog", "sort_clause"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from labkeep.query import _compile_sql
-
-        return getattr(_compile_sql, name)
-    raise AttributeError(f"module 'labkeep.query' has no attribute {name!r}")

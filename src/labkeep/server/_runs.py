@@ -68,7 +68,7 @@ def _search_sql(
 ) -> RunPage:
     from sqlalchemy import func, select
 
-    from labkeep.query import compile_query, load_catalog, sort_clause
+    from labkeep.store.sql._compile_query import compile_query, load_catalog, sort_clause
     from labkeep.store.sql._schema import experiments, runs
 
     with store.engine.connect() as conn:

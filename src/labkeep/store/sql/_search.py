@@ -72,7 +72,7 @@ class CatalogCache:
         return catalog, False
 
     def reload(self, conn: Any) -> KeyCatalog:
-        from labkeep.query import load_catalog
+        from labkeep.store.sql._compile_query import load_catalog
 
         catalog = load_catalog(conn)
         with self._lock:
@@ -292,7 +292,7 @@ def _page(
 ) -> list[int]:
     from sqlalchemy import select
 
-    from labkeep.query import compile_query, sort_clause
+    from labkeep.store.sql._compile_query import compile_query, sort_clause
     from labkeep.store.sql._schema import runs
 
     if limit == 0:  # nothing to read, but a wrong query or sort is still an error
@@ -333,8 +333,8 @@ def _walk(
     the key, which sort last)."""
     from sqlalchemy import select
 
-    from labkeep.query import compile_query, sort_clause
     from labkeep.query._resolve import resolve_sort
+    from labkeep.store.sql._compile_query import compile_query, sort_clause
     from labkeep.store.sql._schema import runs
 
     window = WALK_ROWS + offset + limit
@@ -396,7 +396,7 @@ def _indexed_value(field: Field) -> tuple[Any, str] | None:
 def _count(conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Any]) -> int:
     from sqlalchemy import func, select
 
-    from labkeep.query import compile_query
+    from labkeep.store.sql._compile_query import compile_query
     from labkeep.store.sql._schema import runs
 
     conditions = list(filters)
