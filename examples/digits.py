@@ -34,4 +34,3 @@ for epoch in range(epochs):
 
 with open("digits-model.pkl", "wb") as fh:
     pickle.dump(model, fh)
-print(f"test accuracy: {acc:.4f}")
