@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
 from labkeep._values import check_key, check_text
-from labkeep.errors import NotFoundError
+from labkeep.errors import NotFoundError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
@@ -173,10 +173,23 @@ class Client:
         journal_root = self.location.journal_dir
         if journal_root.is_dir():
             for directory in sorted(journal_root.iterdir()):
-                if directory.is_dir():
+                if not directory.is_dir():
+                    continue
+                try:
                     result = self._recover_journal(directory)
-                    if result is not None:
-                        killed[result[0]] = result[1]
+                except StoreError:
+                    raise  # the store itself is unreachable: every read would fail
+                except Exception as exc:
+                    # One journal the store refuses (a bad record, a constraint) must not
+                    # block every read: keep it for `labkeep sync` and say so.
+                    print(
+                        f"labkeep: journal {directory.name} could not be ingested ({exc}); "
+                        "it is kept",
+                        file=sys.stderr,
+                    )
+                    continue
+                if result is not None:
+                    killed[result[0]] = result[1]
         host = socket.gethostname()
         now = time.time()
         for info in self.store.running_runs():

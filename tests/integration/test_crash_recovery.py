@@ -293,3 +293,34 @@ def test_a_dropped_database_connection_loses_nothing(
     view = labkeep.get_run(run.uuid, store=uri)
     assert view.status is RunStatus.COMPLETED
     assert view.series("x").values.tolist() == [float(i) for i in range(1001)]
+
+
+def test_a_journal_the_store_refuses_does_not_block_reads(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    with labkeep.init(experiment="fine", store=store, capture=False, system_metrics=0) as run:
+        run.log({"x": 1.0})
+    # A dead writer's journal whose run cannot be created (no experiment name).
+    bad = j.JournalWriter(store / "journals" / "0000dead.bad")
+    bad.open()
+    bad.append_json(
+        j.T_START,
+        {
+            "uuid": "0000dead-0000-0000-0000-000000000000",
+            "experiment": None,
+            "name": "",
+            "start_time": 1.0,
+        },
+    )
+    bad.close()
+    listed = subprocess.run(
+        [sys.executable, "-m", "labkeep.cli", "--store", str(store), "runs"],
+        capture_output=True,
+        text=True,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "fine" in listed.stdout
+    assert "0000dead.bad could not be ingested" in listed.stderr
+    assert (store / "journals" / "0000dead.bad").is_dir()  # kept, not lost
