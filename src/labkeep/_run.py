@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from labkeep._snapshot import SnapshotRecorder
 
 _time = time.time
+#: A metric record counts its keys in 16 bits.
+MAX_KEYS_PER_LOG = 65535
 _FLOAT = float
 
 
@@ -196,6 +198,11 @@ class Run:
                     self._raise_if_finished()
                     raise
             return
+        if len(data) > MAX_KEYS_PER_LOG:
+            raise InvalidInputError(
+                f"log() got {len(data):,} keys in one call: log at most {MAX_KEYS_PER_LOG:,} "
+                "at a time (split the dict)"
+            )
         flat: list[Any] = []
         append = flat.append
         for key, value in data.items():

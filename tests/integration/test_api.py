@@ -528,3 +528,11 @@ def test_journal_is_removed_after_finish(tmp_path: Path) -> None:
         run.log({"x": 1.0})
         assert len(os.listdir(tmp_path / "s" / "journals")) == 1
     assert os.listdir(tmp_path / "s" / "journals") == []
+
+
+def test_too_many_keys_in_one_call_is_a_clear_error(tmp_path: Path) -> None:
+    with labkeep.init(store=tmp_path / "s", capture=False, system_metrics=0) as run:
+        with pytest.raises(InvalidInputError, match="at most 65,535"):
+            run.log({f"k{i}": 1.0 for i in range(65536)})
+        run.log({f"k{i}": 1.0 for i in range(65535)})
+    assert len(labkeep.get_run("last", store=tmp_path / "s").metrics) == 65535
