@@ -113,7 +113,10 @@ def wait_in_store(
 
 
 def test_live_run_updates_charts_console_and_table(
-    pages: Pages, live_run: tuple[LiveServer, Path, subprocess.Popen[bytes]]
+    # live_run first: fixtures end in reverse, so the pages (still polling) close before
+    # the live run's server stops, and a refused poll is not a console error.
+    live_run: tuple[LiveServer, Path, subprocess.Popen[bytes]],
+    pages: Pages,
 ) -> None:
     server, control, process = live_run
     pages.server = server
