@@ -393,6 +393,20 @@ def _bind(kind: str, literal: Scalar) -> Any:
     return literal
 
 
+def _widened(column: ColumnElement[Any] | None, literals: Sequence[Scalar]) -> ColumnElement[Any]:
+    """An integer column compared with a float literal, as a float: bound parameters take the
+    column's type, and PostgreSQL would round ``2.5`` to a bigint (``count <= 2.5`` would
+    match 3) where Python compares exactly."""
+    from sqlalchemy import Float, Integer, cast
+
+    assert column is not None
+    if isinstance(column.type, Integer) and any(
+        isinstance(v, float) for v in literals if not isinstance(v, bool)
+    ):
+        return cast(column, Float)
+    return column
+
+
 def _ordered(column: ColumnElement[Any], literal: Scalar) -> ColumnElement[Any]:
     return _CodePointOrder(column) if isinstance(literal, str) else column
 
@@ -417,8 +431,7 @@ def _compare(cols: _Columns, kind: str, op: CompareOp, literal: Scalar) -> Colum
         if op == "!=":
             return or_(column.is_(None), column != value)
         return _OPERATORS[op](_ordered(column, literal), value)  # type: ignore[no-any-return]
-    plain = cols.value
-    assert plain is not None
+    plain = _widened(cols.value, (literal,))
     if literal is None:  # only nullable attributes get here
         return plain.is_(None) if op == "==" else plain.is_not(None)
     value = _bind(kind, literal)
@@ -458,9 +471,12 @@ def _in(
         if has_none:
             tests.append(cols.vtype != "null")
         return and_(*tests) if len(tests) > 1 else tests[0]
-    column = cols.value
-    assert column is not None
+    column = _widened(cols.value, values)
     present = [_bind(kind, v) for v in values if v is not None]
+    if column is not cols.value:  # widened to float: so must every number in the list be
+        from sqlalchemy import Float, literal
+
+        present = [literal(float(v), Float()) if isinstance(v, int | float) else v for v in present]
     has_none = len(present) < len(values)
     if not negated:
         tests = []
