@@ -64,6 +64,12 @@ def require_postgres(nodeid: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test marked ``postgres`` needs the server: skipped locally, failed under CI."""
+    if item.get_closest_marker("postgres") is not None:
+        require_postgres(item.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _pg_skipped:
         terminalreporter.write_line(
