@@ -107,7 +107,9 @@ def _read_cache(cache_dir: Path, key: str) -> FlagSet | None:
 
 
 def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from labkeep.store._blobs import file_sha256
+
+    return file_sha256(path)[0]
 
 
 def _write_cache(cache_dir: Path, key: str, flags: FlagSet) -> None:
