@@ -139,6 +139,13 @@ def labkeep_fixture(n_runs: int) -> Path:
         seconds = build_labkeep(store_dir, n_runs)
         marker.write_text(json.dumps({"runs": n_runs, "seconds": seconds}))
         print(f"  {seconds:.1f} s ({n_runs / seconds:,.0f} runs/s)", flush=True)
+    else:  # built by an older labkeep: migrated as a user would (`labkeep db upgrade`)
+        from labkeep.store import locate_store
+        from labkeep.store.sql._migrate import upgrade
+
+        before, after = upgrade(locate_store(str(store_dir)))
+        if before != after:
+            print(f"  migrated {store_dir.name}: schema {before} -> {after}", flush=True)
     return store_dir
 
 

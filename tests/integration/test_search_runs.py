@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from labkeep.errors import InvalidInputError, NotFoundError
 from labkeep.query import QueryError
@@ -348,50 +350,143 @@ def test_run_lists_count_only_when_asked(ties: Store) -> None:
     assert short.total == 3 + len(short)
 
 
+ODD_FLOATS = [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -0.1, 1 / 3, 1e-300]
+ODD_FLOATS += [math.inf, -math.inf, 123456789.123456789, 2.0**62, -(2.0**70), 0.0]
+ODD_TEXTS = ["a,b", 'q"uote', "日本", "x\x1fy", "", "[1]"]
+
+
+def write_odd_runs(store: Store) -> list[int]:
+    """Runs holding extreme and subnormal floats, infinities, NaN, huge ints, bools, None, and
+    text with separators, quotes and non-ASCII characters; their numbers, newest first."""
+    for i, value in enumerate(ODD_FLOATS):
+        write_run(
+            store,
+            i + 1,
+            params={
+                "f": value,
+                "i": 2**63 + i if i % 3 == 0 else i,
+                "s": ODD_TEXTS[i % len(ODD_TEXTS)],
+                "b": i % 2 == 0,
+                "n": None,
+                "mixed": [value, "x"] if i % 4 == 0 else value,
+            },
+            metrics={"m": [1.0, value], "k,ey": [value]},
+            summary={"best": value},
+            tags=[ODD_TEXTS[i % len(ODD_TEXTS)] or "t"],
+        )
+    return list(range(len(ODD_FLOATS), 0, -1))
+
+
+def assert_table_is_exact(store: Store, numbers: list[int]) -> None:
+    """``get_run_table`` gives back exactly what the records hold, value for value."""
+    table = store.get_run_table(numbers)
+    expected = columns_of(store.get_records(numbers))
+    assert list(table) == list(expected)
+    for name, values in expected.items():
+        column = table[name]
+        column = column.tolist() if hasattr(column, "tolist") else list(column)
+        for got, want in zip(column, values, strict=True):
+            if (isinstance(want, float) and math.isnan(want)) or want is None:
+                assert got is None or got != got, (name, got, want)
+            elif isinstance(want, int) and isinstance(got, float):  # a column of floats
+                assert got == want, (name, got, want)
+            else:
+                assert type(got) is type(want) and repr(got) == repr(want), (name, got, want)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_run_table_scans_carry_every_value_exactly(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Folded reads of whole tables give back exactly what was logged: extreme and
-    subnormal floats, infinities, NaN, huge ints, bools, None, and text with separators,
-    quotes and non-ASCII characters."""
+    """Whole-table reads give back exactly what was logged."""
     from labkeep.store.sql import _table
 
-    odd = [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -0.1, 1 / 3, 1e-300]
-    odd += [math.inf, -math.inf, 123456789.123456789, 2.0**62, -(2.0**70), 0.0]
-    texts = ["a,b", 'q"uote', "日本", "x\x1fy", "", "[1]"]
     for store in open_test_store(backend, tmp_path):
-        for i, value in enumerate(odd):
-            write_run(
-                store,
-                i + 1,
-                params={
-                    "f": value,
-                    "i": 2**63 + i if i % 3 == 0 else i,
-                    "s": texts[i % len(texts)],
-                    "b": i % 2 == 0,
-                    "n": None,
-                    "mixed": [value, "x"] if i % 4 == 0 else value,
-                },
-                metrics={"m": [1.0, value], "k,ey": [value]},
-                summary={"best": value},
-                tags=[texts[i % len(texts)] or "t"],
-            )
-        numbers = list(range(len(odd), 0, -1))
+        numbers = write_odd_runs(store)
+        assert_table_is_exact(store, numbers)  # a selection: rows by primary key
         monkeypatch.setattr(_table, "SCAN_ABOVE", 1)
-        table = store.get_run_table(numbers)
-        expected = columns_of(store.get_records(numbers))
-        assert list(table) == list(expected)
-        for name, values in expected.items():
-            column = table[name]
-            column = column.tolist() if hasattr(column, "tolist") else list(column)
-            for got, want in zip(column, values, strict=True):
-                if (isinstance(want, float) and math.isnan(want)) or want is None:
-                    assert got is None or got != got, (name, got, want)
-                elif isinstance(want, int) and isinstance(got, float):  # a column of floats
-                    assert got == want, (name, got, want)
-                else:
-                    assert type(got) is type(want) and repr(got) == repr(want), (name, got, want)
+        assert_table_is_exact(store, numbers)  # every run: whole tables scanned
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path) -> None:
+    """A store from before ``run_rows`` (schema 0002) gets every run's packed row on upgrade."""
+    from labkeep.store.sql import SqlStore, _migrate
+
+    for store in open_test_store(backend, tmp_path):
+        assert isinstance(store, SqlStore)
+        numbers = write_odd_runs(store)
+        before = repr(store.get_run_table(numbers))
+        with store.writer().transaction() as cur:  # what a 0002 store looks like
+            cur.execute("DROP TABLE run_rows")
+            cur.execute("DROP TABLE key_sets")
+            cur.execute("UPDATE alembic_version SET version_num = '0002'")
+        assert _migrate.upgrade(store.location) == ("0002", "0003")
+        assert repr(store.get_run_table(numbers)) == before
+        assert_table_is_exact(store, numbers)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_purged_run_leaves_nothing_in_the_run_table(backend: str, tmp_path: Path) -> None:
+    """Purging removes a run's packed row too: a later run, even one given the same number
+    (SQLite reuses the highest), shows none of the purged run's values."""
+    for store in open_test_store(backend, tmp_path):
+        write_run(store, 1, params={"lr": 0.1}, metrics={"loss": [0.5]})
+        purged = write_run(store, 2, params={"gone": 1}, metrics={"gone": [1.0]}, summary={"g": 1})
+        store.set_deleted([purged], True)
+        assert store.purge([purged]) == 1
+        later = write_run(store, 3)
+        table = store.get_run_table([later])
+        assert not [name for name in table if "gone" in name or name == "summary.g"]
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    runs=st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from(["a", "b", "c,d", "é"]), _VALUES, max_size=4),
+            st.dictionaries(
+                st.sampled_from(["loss", "acc"]),
+                st.lists(st.floats(allow_nan=True, allow_infinity=False), min_size=1, max_size=3),
+                max_size=2,
+            ),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    scan=st.booleans(),
+)
+def test_run_tables_of_random_runs_are_exact(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    runs: list[tuple[dict[str, Any], dict[str, list[float]]]],
+    scan: bool,
+) -> None:
+    """Whatever mix of types a key holds across runs (and runs without it), the packed rows
+    give back the records' values: as numbers where they are all numbers of one kind, else
+    exactly."""
+    from labkeep.store.sql import _table
+
+    monkeypatch.setattr(_table, "SCAN_ABOVE", 1 if scan else 1_000)
+    store = open_store(locate_store(str(tmp_path_factory.mktemp("random") / "store")))
+    try:
+        for i, (params, metrics) in enumerate(runs, start=1):
+            write_run(store, i, params=params, metrics=metrics, summary=params)
+        assert_table_is_exact(store, list(range(len(runs), 0, -1)))
+    finally:
+        store.close()
 
 
 def test_counting_within_a_budget(ties: Store) -> None:

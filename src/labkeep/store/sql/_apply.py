@@ -2,7 +2,8 @@
 
 The SQL is portable between SQLite (≥ 3.24) and PostgreSQL: ``INSERT … ON CONFLICT`` and
 ``CASE`` only. Metric points are stored as packed chunks per key; the per-key summary is
-merged with what is already there so several writers can log to one run.
+merged with what is already there so several writers can log to one run. A run's packed
+row (``run_rows``) is rewritten from the tables in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from labkeep._values import encode_value
 from labkeep.errors import NotFoundError
 from labkeep.store._base import MetricColumns, WriteBatch
 from labkeep.store.sql._connect import Connection
+from labkeep.store.sql._packed import SECTIONS, refresh
 
 CHUNK_POINTS = 65536
 COMPACT_BELOW = 1024
@@ -83,6 +85,15 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
             cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
         if batch.metrics:
             _insert_metrics(cur, conn, number, batch.metrics)
+        changed = [
+            section
+            for section, given in zip(
+                SECTIONS, (batch.params, batch.summary, batch.metrics), strict=True
+            )
+            if given
+        ]
+        if changed:
+            refresh(cur, sql, number, changed)
         for art in batch.artifacts:
             cur.execute(
                 sql(

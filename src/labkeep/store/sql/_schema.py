@@ -21,7 +21,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 experiments = Table(
     "experiments",
@@ -179,4 +179,29 @@ output_lines = Table(
     Column("time", Float, nullable=False),
     Column("text", Text, nullable=False),
     Index("ix_output_lines_run", "run_number", "id"),
+)
+
+# Each run's params, summary and metric summaries packed in one row, kept on write from the
+# tables above (``_packed.refresh``): reading many runs as columns reads a row per run, not a
+# row per run and key. See :mod:`labkeep.store.sql._packed` for the encoding.
+run_rows = Table(
+    "run_rows",
+    metadata,
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+    Column("param_keyset", BigInteger),
+    Column("param_packed", LargeBinary),
+    Column("param_other", Text),
+    Column("summary_keyset", BigInteger),
+    Column("summary_packed", LargeBinary),
+    Column("summary_other", Text),
+    Column("metric_keyset", BigInteger),
+    Column("metric_packed", LargeBinary),
+)
+
+# The key lists ``run_rows`` names, by a hash of the list: runs with the same keys share one.
+key_sets = Table(
+    "key_sets",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("keys", Text, nullable=False),
 )

@@ -519,17 +519,11 @@ class SqlStore(Store):
             )
             if not doomed:
                 return 0
-            for table in (
-                s.params,
-                s.summaries,
-                s.metrics,
-                s.metric_chunks,
-                s.tags,
-                s.artifacts,
-                s.journal_positions,
-                s.snapshots,
-                s.output_lines,
-            ):
+            # Every table that holds rows of a run (the foreign keys are not relied on: SQLite
+            # enforces them only when asked).
+            for table in reversed(s.metadata.sorted_tables):
+                if "run_number" not in table.c:
+                    continue
                 conn.execute(delete(table).where(table.c.run_number.in_(doomed)))
             conn.execute(delete(s.runs).where(s.runs.c.number.in_(doomed)))
             # Blobs no run refers to any more go too.

@@ -1,18 +1,17 @@
 """``get_run_table`` for SQL stores: many runs as columns, without a Python row per run and
 key where it counts (``RunList.to_pandas()`` of 100,000 runs holds some 5 million values).
 
-Each table is read as flat, row-aligned arrays (run number, key, values), then split by key
-and placed by run with numpy. A selection of a few runs reads plain rows through the primary
-key. A large one scans each table once and lets the database fold every column into one text
-(``group_concat`` on SQLite, ``string_agg`` on PostgreSQL), decoded in C: integers by numpy,
-keys, strings and the params' exact JSON by :func:`json.loads`. Floats must come back exact:
-PostgreSQL prints the shortest text that round-trips, but SQLite can only print them exactly
-slowly (``printf('%!.20e')``, then parsing 20 digits costs more than the driver's floats), so
-on SQLite they are read as rows of floats only, in the same scan order within one read
-transaction. Keys become small integers inside SQLite (a join with a temporary table of the
-keys), not a Python string per row. On SQLite the metrics are read on this connection while a
-second connection reads runs, tags, params and summaries in a thread: the folding runs inside
-SQLite, without the GIL.
+Params, summaries and metric summaries come from ``run_rows``, one packed row per run kept on
+write (:mod:`labkeep.store.sql._packed`). The runs and tags tables are read as flat,
+row-aligned arrays (run number, key, values), then placed by run with numpy. A selection of a
+few runs reads plain rows through the primary key. A large one scans each table once and lets
+the database fold every column into one text (``group_concat`` on SQLite, ``string_agg`` on
+PostgreSQL), decoded in C: integers by numpy, keys and strings by :func:`json.loads`. Floats
+must come back exact: PostgreSQL prints the shortest text that round-trips, but SQLite can
+only print them exactly slowly, so on SQLite they are read as rows of floats only, in the same
+scan order within one read transaction. Tags become small integers inside SQLite (a join with
+a temporary table of the tags), not a Python string per row. On SQLite ``run_rows`` is read
+on this connection while a second connection reads runs and tags in a thread.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from labkeep.store._base import TABLE_ATTRIBUTES
+from labkeep.store.sql._packed import key_lists, metric_columns, read_sections, value_columns
 
 #: Above this many runs (or this share of the store) the tables are scanned whole.
 SCAN_ABOVE = 1_000
@@ -29,7 +29,7 @@ SCAN_SHARE = 0.5
 _IN_CHUNK = 500
 
 #: Column kinds: how a column is folded into text and decoded.
-_INT, _REAL, _TEXT, _JSON = "int", "real", "text", "json"
+_INT, _REAL, _TEXT = "int", "real", "text"
 
 _RUN_COLUMNS = (
     ("uuid", _TEXT),
@@ -42,14 +42,6 @@ _RUN_COLUMNS = (
     ("username", _TEXT),
     ("host", _TEXT),
 )
-_METRIC_COLUMNS = (
-    ("last", _REAL),
-    ("min", _REAL),
-    ("max", _REAL),
-    ("count", _INT),
-    ("last_step", _INT),
-)
-_VALUE_COLUMNS = (("json", _JSON),)
 
 
 class _Flat:
@@ -128,8 +120,6 @@ class _Reader:
                 decoded[name] = np.array(values, dtype=np.int64)
             elif kind == _REAL:
                 decoded[name] = np.array(values, dtype=np.float64)  # None becomes NaN
-            elif kind == _JSON:
-                decoded[name] = [json.loads(v) for v in values]
             else:
                 decoded[name] = list(values)
         codes, labels = _codes(list(cols[1])) if key else (None, [])
@@ -138,12 +128,12 @@ class _Reader:
     # -- every run: one folded row -----------------------------------------------------------
     def _fold(self, column: str, kind: str, order: str) -> list[str]:
         if self.dialect == "sqlite":
-            if kind in (_INT, _JSON):
+            if kind == _INT:
                 return [f"group_concat({column}, ',')"]
             if kind == _REAL:  # only where they are NULL: the values come as rows of floats
                 return [f"group_concat({column} IS NULL, ',')"]
             return [f"json_group_array({column})"]
-        if kind in (_INT, _JSON):
+        if kind == _INT:
             return [f"string_agg(CAST({column} AS text), ',' ORDER BY {order})"]
         if kind == _REAL:
             return [f"string_agg(coalesce(CAST({column} AS text), 'NaN'), ',' ORDER BY {order})"]
@@ -259,8 +249,6 @@ def _decode(text: str, kind: str) -> Any:
     if kind == _REAL:
         # PostgreSQL's shortest round-trip text (NaN, Infinity included).
         return np.fromstring(text, dtype=np.float64, sep=",") if text else np.zeros(0)
-    if kind == _JSON:
-        return json.loads(f"[{text}]")
     return json.loads(text) if text else []
 
 
@@ -293,15 +281,15 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
         import concurrent.futures
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            side = pool.submit(_read_side_tables, path, wanted, scan, positions, n)
-            metric_rows = _Reader(raw, dialect, wanted, scan).read(
-                "metrics", "run_number", "key", _METRIC_COLUMNS
-            )
-            run_rows, tag_rows, param_columns, summary_columns = side.result()
+            side = pool.submit(_read_side_tables, path, wanted, scan)
+            folded = read_sections(raw, dialect, wanted, scan)
+            lists = key_lists(raw, dialect, folded)
+            run_rows, tag_rows = side.result()
     else:
         reader = _Reader(raw, dialect, wanted, scan)
-        run_rows, tag_rows, param_columns, summary_columns = _side_tables(reader, positions, n)
-        metric_rows = reader.read("metrics", "run_number", "key", _METRIC_COLUMNS)
+        run_rows, tag_rows = _side_tables(reader)
+        folded = read_sections(raw, dialect, wanted, scan)
+        lists = key_lists(raw, dialect, folded)
 
     at, keep = positions(run_rows.run)
     if len(at) != n:
@@ -340,39 +328,21 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
     table["tags"] = tags
     assert list(table) == list(TABLE_ATTRIBUTES)
 
-    table.update(param_columns)
-    suffixes = ("", ".min", ".max", ".count", ".step")
-    for key, rows in metric_rows.groups():
-        rows_at, mask = positions(metric_rows.run[rows])
-        for suffix, (stat, _) in zip(suffixes, _METRIC_COLUMNS, strict=True):
-            out = np.full(n, np.nan)
-            out[rows_at] = metric_rows.columns[stat][rows][mask]
-            if suffix in (".count", ".step") and len(rows_at) == n:
-                out = out.astype(np.int64)
-            table[f"metrics.{key}{suffix}"] = out
-    table.update(summary_columns)
+    table.update(value_columns(folded["params"], positions, lists, n, "params"))
+    table.update(metric_columns(folded["metrics"], positions, lists, n))
+    table.update(value_columns(folded["summary"], positions, lists, n, "summary"))
     return table
 
 
-def _side_tables(
-    reader: _Reader, positions: Any, n: int
-) -> tuple[_Flat, _Flat, dict[str, Any], dict[str, Any]]:
-    """Runs, tags, and the params' and summaries' columns."""
+def _side_tables(reader: _Reader) -> tuple[_Flat, _Flat]:
+    """Runs and tags."""
     return (
         reader.read("runs", "number", None, _RUN_COLUMNS),
         reader.read("tags", "run_number", "tag", ()),
-        _typed_columns(
-            reader.read("params", "run_number", "key", _VALUE_COLUMNS), positions, n, "params"
-        ),
-        _typed_columns(
-            reader.read("summaries", "run_number", "key", _VALUE_COLUMNS), positions, n, "summary"
-        ),
     )
 
 
-def _read_side_tables(
-    path: str, wanted: Any, scan: bool, positions: Any, n: int
-) -> tuple[_Flat, _Flat, dict[str, Any], dict[str, Any]]:
+def _read_side_tables(path: str, wanted: Any, scan: bool) -> tuple[_Flat, _Flat]:
     """:func:`_side_tables` over a connection of its own (for a thread)."""
     import sqlite3
 
@@ -382,52 +352,9 @@ def _read_side_tables(
     try:
         raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         raw.execute("PRAGMA temp_store = MEMORY")
-        return _side_tables(_Reader(raw, "sqlite", wanted, scan), positions, n)
+        return _side_tables(_Reader(raw, "sqlite", wanted, scan))
     finally:
         raw.close()
-
-
-def _typed_columns(found: _Flat, positions: Any, n: int, prefix: str) -> dict[str, Any]:
-    """Params or summaries as one column per key: a numpy array where every present value is
-    a number of one type (int64 when no run lacks it, else float64; bool likewise, object
-    when some lack it), else a list of the exact values (None where a run lacks the key)."""
-    import numpy as np
-
-    every = np.empty(len(found.run), dtype=object)
-    every[:] = found.columns["json"]
-    columns: dict[str, Any] = {}
-    for key, rows in found.groups():
-        rows_at, mask = positions(found.run[rows])
-        values = every[rows][mask]
-        if not len(values):
-            continue
-        kinds = set(map(type, values))
-        complete = len(rows_at) == n
-        numbers: Any = None
-        if kinds <= {int, float}:
-            try:
-                numbers = values.astype(np.float64)
-            except OverflowError:  # an int beyond any float
-                numbers = None
-            if kinds == {int} and numbers is not None and (np.abs(numbers) >= 2**53).any():
-                numbers = None  # ints a float cannot hold exactly: kept as they are
-        out: Any
-        if numbers is not None:
-            if kinds == {int} and complete:
-                out = np.zeros(n, dtype=np.int64)
-                out[rows_at] = values.astype(np.int64)
-            else:
-                out = np.full(n, np.nan)
-                out[rows_at] = numbers
-        elif kinds == {bool} and complete:
-            out = np.zeros(n, dtype=bool)
-            out[rows_at] = values.astype(bool)
-        else:
-            out = [None] * n
-            for i, value in zip(rows_at.tolist(), values.tolist(), strict=True):
-                out[i] = value
-        columns[f"{prefix}.{key}"] = out
-    return columns
 
 
 def _fetch(raw: Any, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -13,6 +13,12 @@ CREATE TABLE experiments (
 	UNIQUE (name)
 );
 
+CREATE TABLE key_sets (
+	id BIGINT NOT NULL, 
+	keys TEXT NOT NULL, 
+	PRIMARY KEY (id)
+);
+
 CREATE TABLE runs (
 	number INTEGER NOT NULL, 
 	uuid VARCHAR(36) NOT NULL, 
@@ -118,6 +124,20 @@ CREATE TABLE params (
 
 CREATE INDEX ix_params_key_num ON params ("key", num, run_number);
 
+CREATE TABLE run_rows (
+	run_number INTEGER NOT NULL, 
+	param_keyset BIGINT, 
+	param_packed BLOB, 
+	param_other TEXT, 
+	summary_keyset BIGINT, 
+	summary_packed BLOB, 
+	summary_other TEXT, 
+	metric_keyset BIGINT, 
+	metric_packed BLOB, 
+	PRIMARY KEY (run_number), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
 CREATE TABLE snapshots (
 	run_number INTEGER NOT NULL, 
 	data TEXT NOT NULL, 
@@ -152,4 +172,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0002');
+INSERT INTO alembic_version (version_num) VALUES ('0003');
