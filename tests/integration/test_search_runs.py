@@ -19,6 +19,7 @@ from labkeep.errors import InvalidInputError, NotFoundError
 from labkeep.query import QueryError
 from labkeep.store import Store, WriteBatch, locate_store, open_store
 from labkeep.store._base import MetricColumns, RunFinish, RunStart, columns_of
+from labkeep.store.sql import SqlStore
 from labkeep.store.sql._search import CatalogCache
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -411,7 +412,7 @@ def test_run_table_scans_carry_every_value_exactly(
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path) -> None:
     """A store from before ``run_rows`` (schema 0002) gets every run's packed row on upgrade."""
-    from labkeep.store.sql import SqlStore, _migrate
+    from labkeep.store.sql import _migrate
 
     for store in open_test_store(backend, tmp_path):
         assert isinstance(store, SqlStore)
@@ -438,6 +439,95 @@ def test_a_purged_run_leaves_nothing_in_the_run_table(backend: str, tmp_path: Pa
         later = write_run(store, 3)
         table = store.get_run_table([later])
         assert not [name for name in table if "gone" in name or name == "summary.g"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_writers_to_one_run_keep_its_packed_row_whole(
+    backend: str, tmp_path: Path
+) -> None:
+    """Writers logging different keys to one run at once (a script beside its runner, or a
+    server's workers) each rewrite the run's packed row: none may overwrite another's keys
+    with what it saw before the other committed."""
+    import threading
+
+    rounds = 40
+
+    def writer(store: SqlStore, name: str) -> None:
+        own = open_store(store.location)
+        try:
+            for k in range(rounds):
+                batch = WriteBatch(run_uuid=str(uuid.UUID(int=1)), writer=name, position=k + 1)
+                batch.params[f"{name}.p"] = k
+                batch.metrics[f"{name}.m"] = MetricColumns(
+                    array("q", [k]), array("d", [float(k)]), array("d", [T0 + k])
+                )
+                own.apply(batch)
+        finally:
+            own.close()
+
+    for store in open_test_store(backend, tmp_path):
+        assert isinstance(store, SqlStore)
+        number = write_run(store, 1, status="running")
+        threads = [threading.Thread(target=writer, args=(store, f"w{i}")) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        table = store.get_run_table([number])
+        for i in range(3):
+            assert list(table[f"params.w{i}.p"]) == [rounds - 1]
+            assert list(table[f"metrics.w{i}.m.count"]) == [rounds]
+        assert_table_is_exact(store, [number])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_writer_that_waits_for_another_packs_what_the_other_wrote(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writer A has rewritten the run's packed row and not yet committed; writer B logs
+    another key to the same run meanwhile. B must wait for A before it reads the run's
+    tables, or its packed row (written after A's) would hold A's key as it was before A."""
+    import threading
+    import time
+
+    from labkeep.store.sql import _apply
+
+    paused, release = threading.Event(), threading.Event()
+    packed = _apply.refresh
+
+    def refresh_then_pause(cur: Any, sql: Any, run: int, sections: Any) -> None:
+        packed(cur, sql, run, sections)
+        if threading.current_thread().name == "A":
+            paused.set()
+            release.wait(30)
+
+    monkeypatch.setattr(_apply, "refresh", refresh_then_pause)
+
+    def log(store: SqlStore, key: str) -> None:
+        own = open_store(store.location)
+        try:
+            batch = WriteBatch(run_uuid=str(uuid.UUID(int=1)), writer=key, position=1)
+            batch.metrics[key] = MetricColumns(
+                array("q", [1]), array("d", [1.0]), array("d", [T0 + 100])
+            )
+            own.apply(batch)
+        finally:
+            own.close()
+
+    for store in open_test_store(backend, tmp_path):
+        assert isinstance(store, SqlStore)
+        number = write_run(store, 1, metrics={"x": [0.0]})
+        a = threading.Thread(target=log, args=(store, "x"), name="A")
+        a.start()
+        assert paused.wait(30)
+        b = threading.Thread(target=log, args=(store, "y"), name="B")
+        b.start()
+        time.sleep(0.5)  # time for B to reach A's locks (if it ran ahead, it would be done)
+        release.set()
+        a.join()
+        b.join()
+        table = store.get_run_table([number])
+        assert (list(table["metrics.x.count"]), list(table["metrics.y.count"])) == ([2], [1])
 
 
 _VALUES = st.one_of(

@@ -67,6 +67,18 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
         if batch.start is not None:
             _create_run(cur, conn, batch)
         number = _run_number(cur, conn, batch.run_uuid)
+        changed = [
+            section
+            for section, given in zip(
+                SECTIONS, (batch.params, batch.summary, batch.metrics), strict=True
+            )
+            if given
+        ]
+        if changed and conn.dialect == "postgresql":
+            # Writers to one run take turns (SQLite's BEGIN IMMEDIATE already makes every
+            # writer wait), so the run's packed row is rebuilt from what the previous
+            # writer committed, not from what it saw before that writer's keys changed.
+            cur.execute(sql("SELECT number FROM runs WHERE number = ? FOR UPDATE"), (number,))
         if batch.params:
             _upsert_values(cur, conn, "params", number, batch.params)
         if batch.summary:
@@ -85,13 +97,6 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
             cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
         if batch.metrics:
             _insert_metrics(cur, conn, number, batch.metrics)
-        changed = [
-            section
-            for section, given in zip(
-                SECTIONS, (batch.params, batch.summary, batch.metrics), strict=True
-            )
-            if given
-        ]
         if changed:
             refresh(cur, sql, number, changed)
         for art in batch.artifacts:
