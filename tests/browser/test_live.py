@@ -4,6 +4,7 @@ a reload; the runs table follows the run to its end."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ print("marker 0", flush=True)
 seen, step, deadline = "", 0, time.time() + 120
 while time.time() < deadline:
     text = control.read_text() if control.exists() else ""
-    if text != seen:
+    if text and text != seen:
         seen = text
         if text == "stop":
             break
@@ -39,6 +40,15 @@ while time.time() < deadline:
         print(f"marker {text}", flush=True)
     time.sleep(0.05)
 """
+
+
+def signal(control: Path, text: str) -> None:
+    """Tell the live script ``text``: replaced whole, so it never reads a half-written file
+    (an empty read would count as one more step)."""
+    part = control.with_name(control.name + ".part")
+    part.write_text(text)
+    os.replace(part, control)
+
 
 #: How long the UI may take to show what reached the store.
 UI_DEADLINE_MS = 2000
@@ -76,7 +86,7 @@ def live_run(tmp_path: Path) -> Iterator[tuple[LiveServer, Path, subprocess.Pope
         wait_in_store(store, server, lambda run, lines: "marker 0" in lines, process, started=False)
         yield server, control, process
     finally:
-        control.write_text("stop")
+        signal(control, "stop")
         try:
             process.wait(30)
         finally:
@@ -128,7 +138,7 @@ def test_live_run_updates_charts_console_and_table(
     assert table.locator("#live").is_visible()
     assert table.locator("tr[data-status='running']").count() == 1
     for k in (1, 2, 3):
-        control.write_text(str(k))
+        signal(control, str(k))
         row = wait_in_store(
             Path(),
             server,
@@ -153,7 +163,7 @@ def test_live_run_updates_charts_console_and_table(
     assert charts.locator(".chart[data-key='live']").get_attribute("data-points") == "4"
     pages.screenshot(charts, "live-charts")
     pages.screenshot(console, "live-console")
-    control.write_text("stop")
+    signal(control, "stop")
     assert process.wait(30) == 0
     charts.locator("#run-head .status", has_text="completed").wait_for(timeout=10_000)
     table.locator("tr[data-status='completed']").wait_for(timeout=10_000)
