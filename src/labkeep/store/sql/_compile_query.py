@@ -1,29 +1,28 @@
-"""A :class:`Query` to a SQLAlchemy Core boolean over the store's tables, for SQLite and
+"""A :class:`Query` to SQL text with bound parameters over the store's tables, for SQLite and
 PostgreSQL alike, with the semantics of :mod:`labkeep.query._evaluate`.
 
+The text is run on the store's DB-API connection (``sqlite3`` or ``psycopg``): a query costs
+no SQLAlchemy import, which alone takes longer than the query. Whatever the user typed reaches
+the database as bound parameters only; keys, values and patterns never become SQL text.
+
 Every param or metric test becomes ``runs.number IN (SELECT run_number FROM params WHERE
-key = :k AND num < :v)``: the inner query walks the ``(key, num)`` / ``(key, last)`` index once
-and every test is plainly true or false (never NULL), so ``not`` needs no care. Whatever the
-user typed reaches the database as bound parameters only.
+key = ? AND num < ?)``: the inner query walks the ``(key, num)`` / ``(key, last)`` index once
+and every test is plainly true or false (never NULL), so ``not`` needs no care.
 
 With ``probe=True`` the same test is ``EXISTS (SELECT 1 FROM params WHERE run_number =
-runs.number AND key = :k AND num < :v)``: one primary-key probe per run tested, for statements
+runs.number AND key = ? AND num < ?)``: one primary-key probe per run tested, for statements
 that test few runs (a sorted page walked in index order) where building the whole IN list
 would cost more than the walk.
+
+:func:`compile_query` and :func:`sort_clause` return :class:`Clause` objects: ``.sql(dialect)``
+gives the text for one database, and SQLAlchemy Core accepts them as they are
+(``select(runs.c.number).where(clause)``), rendering the same text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from sqlalchemy import String, TypeDecorator, and_, case, exists, func, not_, or_, select
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
-from sqlalchemy.sql.expression import bindparam
-from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from labkeep.query._errors import QueryError
 from labkeep.query._nodes import (
@@ -47,15 +46,8 @@ from labkeep.query._nodes import (
 from labkeep.query._parse import parse_sort
 from labkeep.query._patterns import like_to_glob, match_like
 from labkeep.query._resolve import resolve, resolve_sort
-from labkeep.store.sql._schema import (
-    experiments,
-    metrics,
-    params,
-    runs,
-    snapshots,
-    summaries,
-    tags,
-)
+
+Dialect = str  # "sqlite" or "postgresql"
 
 _ACCESSOR_COLUMNS = {
     "last": "last",
@@ -64,150 +56,70 @@ _ACCESSOR_COLUMNS = {
     "count": "count",
     "step": "last_step",
 }
+#: The tables whose rows hold a run's typed values, by the source a field names.
+_VALUE_TABLES = {"param": "params", "summary": "summaries", "metric": "metrics"}
+#: Run attributes stored in a column of ``runs``; ``number`` is the one integer column.
+_RUN_COLUMNS = {
+    "status": "runs.status",
+    "name": "runs.name",
+    "number": "runs.number",
+    "user": "runs.username",
+    "host": "runs.host",
+    "started": "runs.start_time",
+    "ended": "runs.end_time",
+}
+_INTEGER_COLUMNS = frozenset({"runs.number", "metrics.count", "metrics.last_step"})
+_DURATION = (
+    "(CASE WHEN coalesce(runs.end_time, runs.heartbeat) - runs.start_time < 0.0 THEN 0.0 "
+    "ELSE coalesce(runs.end_time, runs.heartbeat) - runs.start_time END)"
+)
 
 
-# -- dialect-specific pieces ----------------------------------------------------------------
+class Sql(NamedTuple):
+    """SQL text with ``?`` placeholders and the values bound to them, in order."""
+
+    text: str
+    params: tuple[Any, ...] = ()
+
+    def for_driver(self, dialect: Dialect) -> str:
+        """The text in the driver's paramstyle: ``?`` for sqlite3, ``%s`` for psycopg."""
+        if dialect == "sqlite":
+            return self.text
+        # Nothing but placeholders may look like one to psycopg.
+        assert "%" not in self.text, self.text
+        return self.text.replace("?", "%s")
 
 
-class _CodePointOrder(ColumnElement[str]):
-    """Text ordered by code point on every backend: SQLite's default BINARY collation does,
-    PostgreSQL needs ``COLLATE "C"`` (its default follows the locale)."""
-
-    __visit_name__ = "labkeep_code_point_order"
-    _traverse_internals: _TraverseInternalsType = [("expr", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
-    inherit_cache = True
-
-    def __init__(self, expr: ColumnElement[Any]) -> None:
-        self.expr = expr
-        self.type = expr.type
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return self.expr._from_objects
+def join(separator: str, parts: Sequence[Sql]) -> Sql:
+    """The parts' texts joined by ``separator``, their parameters in the same order."""
+    return Sql(separator.join(p.text for p in parts), tuple(v for p in parts for v in p.params))
 
 
-@compiles(_CodePointOrder)
-def _code_point_order(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.expr, **kw)
+def fmt(template: str, *parts: Sql) -> Sql:
+    """``template`` with each ``{}`` replaced by a part's text, parameters in order."""
+    return Sql(template.format(*(p.text for p in parts)), tuple(v for p in parts for v in p.params))
 
 
-@compiles(_CodePointOrder, "postgresql")
-def _code_point_order_pg(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    return f'({compiler.process(element.expr, **kw)}) COLLATE "C"'
+def placeholders(values: Sequence[Any]) -> Sql:
+    """``?, ?, ?`` for an IN list of ``values``."""
+    return Sql(", ".join("?" * len(values)), tuple(values))
 
 
-class _LikePattern(TypeDecorator[str]):
-    """A canonical LIKE pattern, sent as SQLite ``GLOB`` syntax where the operator is GLOB."""
+class Clause:
+    """A compiled condition or sort term, rendered for a dialect on demand: ``.sql(dialect)``
+    for the DB-API connection; SQLAlchemy Core takes it as a clause (see
+    :meth:`__clause_element__`)."""
 
-    impl = String
-    cache_ok = True
+    def __init__(self, build: Callable[[_Compiler], Sql]) -> None:
+        self._build = build
 
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        if value is None or dialect.name != "sqlite":
-            return value
-        return like_to_glob(value)
+    def sql(self, dialect: Dialect) -> Sql:
+        return self._build(_Compiler(dialect))
 
+    def __clause_element__(self) -> Any:
+        from labkeep.store.sql._core_clause import core_clause
 
-class _CaseSensitiveLike(ColumnElement[bool]):
-    """``expr LIKE pattern``, case-sensitive everywhere: PostgreSQL's LIKE is; on SQLite
-    (whose LIKE folds ASCII case) it is GLOB with the translated pattern."""
-
-    __visit_name__ = "labkeep_case_sensitive_like"
-    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012
-        ("expr", InternalTraversal.dp_clauseelement),
-        ("pattern", InternalTraversal.dp_clauseelement),
-    ]
-    inherit_cache = True
-
-    def __init__(self, expr: ColumnElement[Any], pattern: str) -> None:
-        from sqlalchemy import Boolean
-
-        self.expr = expr
-        self.pattern: BindParameter[str] = bindparam(None, pattern, type_=_LikePattern())
-        self.type = Boolean()
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return self.expr._from_objects
-
-
-@compiles(_CaseSensitiveLike)
-def _like(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    return (
-        f"({compiler.process(element.expr, **kw)} LIKE {compiler.process(element.pattern, **kw)})"
-    )
-
-
-@compiles(_CaseSensitiveLike, "sqlite")
-def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    return (
-        f"({compiler.process(element.expr, **kw)} GLOB {compiler.process(element.pattern, **kw)})"
-    )
-
-
-class _SnapshotValue(ColumnElement[Any]):
-    """One face of a value at a path in ``snapshots.data`` (JSON text), typed as params are:
-    ``vtype`` ('null' for JSON null, NULL when the path is absent), ``num`` (numbers and
-    bools) or ``text`` (strings). The path's parts are identifiers (:func:`snapshot_path`),
-    so they are written into the SQL as literals."""
-
-    __visit_name__ = "labkeep_snapshot_value"
-    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012
-        ("path", InternalTraversal.dp_string_list),
-        ("part", InternalTraversal.dp_string),
-    ]
-    inherit_cache = True
-
-    def __init__(self, key: str, part: str) -> None:
-        from sqlalchemy import Float, Text
-
-        self.path = list(snapshot_path(key))
-        self.part = part
-        self.type = Float() if part == "num" else Text()
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return [snapshots]
-
-
-@compiles(_SnapshotValue)
-def _snapshot_sqlite(element: _SnapshotValue, compiler: SQLCompiler, **kw: Any) -> str:
-    data = compiler.process(snapshots.c.data, **kw)
-    path = "'$." + ".".join(element.path) + "'"
-    kind = f"json_type({data}, {path})"
-    if element.part == "vtype":
-        return kind
-    if element.part == "num":
-        return (
-            f"(CASE WHEN {kind} IN ('integer', 'real', 'true', 'false') "
-            f"THEN CAST(json_extract({data}, {path}) AS REAL) END)"
-        )
-    return f"(CASE WHEN {kind} = 'text' THEN json_extract({data}, {path}) END)"
-
-
-@compiles(_SnapshotValue, "postgresql")
-def _snapshot_pg(element: _SnapshotValue, compiler: SQLCompiler, **kw: Any) -> str:
-    data = compiler.process(snapshots.c.data, **kw)
-    path = "'{" + ",".join(element.path) + "}'"
-    node = f"(CAST({data} AS json) #> {path})"
-    text = f"(CAST({data} AS json) #>> {path})"
-    kind = f"json_typeof({node})"
-    if element.part == "vtype":
-        return kind
-    if element.part == "num":
-        return (
-            f"(CASE {kind} WHEN 'number' THEN CAST({text} AS double precision) "
-            f"WHEN 'boolean' THEN (CASE WHEN {text} = 'true' THEN 1.0 ELSE 0.0 END) END)"
-        )
-    return f"(CASE WHEN {kind} = 'string' THEN {text} END)"
-
-
-def _snapshot_columns(key: str) -> _Columns:
-    return _Columns(
-        num=_SnapshotValue(key, "num"),
-        text=_SnapshotValue(key, "text"),
-        vtype=_SnapshotValue(key, "vtype"),
-    )
+        return core_clause(self)
 
 
 # -- public ----------------------------------------------------------------------------------
@@ -215,174 +127,116 @@ def _snapshot_columns(key: str) -> _Columns:
 
 def compile_query(
     query: Query, catalog: KeyCatalog | None = None, *, probe: bool = False
-) -> ColumnElement[bool]:
-    """The query as a boolean over ``runs``, for ``select(...).where(...)``.
+) -> Clause:
+    """The query as a boolean over ``runs`` (``SELECT … FROM runs WHERE <clause>``).
 
     Bare names resolve against ``catalog`` (see :func:`load_catalog`); explicit keys that it
     does not know raise :class:`QueryError` with a suggestion. ``probe=True`` tests keys with
     a correlated EXISTS per run instead of an IN list (see the module's docstring).
 
-    >>> where = compile_query(parse_query("metrics.loss < 0.2"), catalog)
-    >>> connection.execute(select(runs.c.number).where(where)).all()
+    >>> where = compile_query(parse_query("metrics.loss < 0.2"), catalog).sql("sqlite")
+    >>> cursor.execute("SELECT number FROM runs WHERE " + where.text, where.params)
     """
-    resolved = resolve(query, catalog)
-    return _node(resolved.root, probe)
+    root = resolve(query, catalog).root
+    return Clause(lambda c: c.node(root, probe))
 
 
 def sort_clause(
     spec: str | Sequence[str] | SortSpec, catalog: KeyCatalog | None = None
-) -> list[ColumnElement[Any]]:
-    """ORDER BY expressions for ``spec`` (``"-loss, params.lr"``, ``["metrics.loss.min"]``):
-    per key, runs with a number first, then runs with a string, then runs without a value,
-    which come last in both directions. Add a tie-breaker (``runs.c.number``) yourself.
+) -> list[Clause]:
+    """ORDER BY terms for ``spec`` (``"-loss, params.lr"``, ``["metrics.loss.min"]``): per
+    key, runs with a number first, then runs with a string, then runs without a value, which
+    come last in both directions. Add a tie-breaker (``runs.number``) yourself.
 
-    >>> select(runs.c.number).order_by(*sort_clause("-metrics.acc", catalog)).limit(50)
+    >>> order = [c.sql("sqlite") for c in sort_clause("-metrics.acc", catalog)]
     """
     parsed = (
         spec
         if isinstance(spec, SortSpec)
         else parse_sort(spec if isinstance(spec, str) else list(spec))
     )
-    resolved = resolve_sort(parsed, catalog)
-    clauses: list[ColumnElement[Any]] = []
-    for key in resolved.keys:
-        for value, nullable in _sort_values(key.field):
-            ordered = value.desc() if key.descending else value.asc()
-            # NULLS LAST (SQLite >= 3.30, PostgreSQL) evaluates a subquery once per row.
-            clauses.append(ordered.nulls_last() if nullable else ordered)
+    clauses: list[Clause] = []
+    for key in resolve_sort(parsed, catalog).keys:
+        field = key.field
+        order = " DESC" if key.descending else " ASC"
+        if field.source not in ("param", "summary", "snapshot", "metric", "attr"):
+            raise QueryError(f"cannot sort by {field.describe()}")
+        for index in range(2 if field.source in ("param", "summary", "snapshot") else 1):
+
+            def term(
+                c: _Compiler, field: Field = field, index: int = index, order: str = order
+            ) -> Sql:
+                value, nullable = c.sort_values(field)[index]
+                # NULLS LAST (SQLite >= 3.30, PostgreSQL) evaluates a subquery once per row.
+                return fmt("{}" + order + (" NULLS LAST" if nullable else ""), value)
+
+            clauses.append(Clause(term))
     return clauses
 
 
-def load_catalog(connection: Connection) -> KeyCatalog:
+def load_catalog(conn: Any) -> KeyCatalog:
     """The param, metric and summary keys in the store (deleted runs included), read with
-    one index seek per distinct key."""
+    one index seek per distinct key. ``conn`` is the store's DB-API :class:`Connection`, or a
+    SQLAlchemy connection."""
     return KeyCatalog(
-        params=frozenset(_distinct_keys(connection, params)),
-        metrics=frozenset(_distinct_keys(connection, metrics)),
-        summaries=frozenset(_distinct_keys(connection, summaries)),
+        params=frozenset(_distinct_keys(conn, "params")),
+        metrics=frozenset(_distinct_keys(conn, "metrics")),
+        summaries=frozenset(_distinct_keys(conn, "summaries")),
     )
 
 
-def _distinct_keys(connection: Connection, table: Any) -> list[str]:
+def dialect_of(conn: Any) -> Dialect:
+    """``"sqlite"`` or ``"postgresql"``: the database behind the store's DB-API
+    :class:`Connection` (or a SQLAlchemy one)."""
+    dialect = conn.dialect
+    return dialect if isinstance(dialect, str) else str(dialect.name)
+
+
+def fetch_all(conn: Any, sql: Sql) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` on the store's DB-API :class:`Connection` (or a SQLAlchemy one)."""
+    text = sql.for_driver(dialect_of(conn))
+    if hasattr(conn, "exec_driver_sql"):
+        return [tuple(row) for row in conn.exec_driver_sql(text, sql.params)]
+    cur = conn.raw.cursor()
+    try:
+        cur.execute(text, sql.params)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def _distinct_keys(conn: Any, table: str) -> list[str]:
     # A recursive skip scan: SELECT DISTINCT would read every row of the key index.
-    first = select(func.min(table.c.key).label("key"))
-    seen = first.cte("seen_keys", recursive=True)
-    following = select(table.c.key).where(table.c.key > seen.c.key).order_by(table.c.key).limit(1)
-    seen = seen.union_all(
-        select(following.scalar_subquery().label("key")).where(seen.c.key.is_not(None))
+    sql = (
+        f"WITH RECURSIVE seen_keys(key) AS (SELECT min({table}.key) FROM {table} "
+        f"UNION ALL SELECT (SELECT {table}.key FROM {table} WHERE {table}.key > seen_keys.key "
+        f"ORDER BY {table}.key LIMIT 1) FROM seen_keys WHERE seen_keys.key IS NOT NULL) "
+        "SELECT seen_keys.key FROM seen_keys WHERE seen_keys.key IS NOT NULL"
     )
-    rows = connection.execute(select(seen.c.key).where(seen.c.key.is_not(None)))
-    return [row[0] for row in rows]
+    return [row[0] for row in fetch_all(conn, Sql(sql))]
 
 
-# -- tests -----------------------------------------------------------------------------------
+# -- the compiler ------------------------------------------------------------------------------
 
 
-def _node(node: Node, probe: bool) -> ColumnElement[bool]:
-    if isinstance(node, And):
-        return and_(*(_node(i, probe) for i in node.items))
-    if isinstance(node, Or):
-        return or_(*(_node(i, probe) for i in node.items))
-    if isinstance(node, Not):
-        return not_(_node(node.item, probe))
-    if isinstance(node, HasTag):
-        return _membership(tags.c.run_number, [tags.c.tag == node.tag], probe, node.negated)
-    if isinstance(node, HasKey):
-        table = _value_table(node.source)
-        return _membership(table.c.run_number, [table.c.key == node.key], probe, node.negated)
-    if isinstance(node, Compare):
-        return _where_field(
-            node.field, lambda col, kind: _compare(col, kind, node.op, node.value), probe
-        )
-    if isinstance(node, In):
-        return _where_field(
-            node.field, lambda col, kind: _in(col, kind, node.values, node.negated), probe
-        )
-    if isinstance(node, Match):
-        return _where_field(node.field, lambda col, kind: _match(col, kind, node), probe)
-    raise AssertionError(node)
+class _Column(NamedTuple):
+    """A column (or an expression over one row) and whether it holds integers."""
+
+    sql: str
+    integer: bool = False
 
 
-def _membership(
-    run_number: Any, conditions: list[Any], probe: bool, negated: bool = False
-) -> ColumnElement[bool]:
-    """Whether the run has a row of ``run_number``'s table meeting ``conditions``: an IN list,
-    or with ``probe`` a correlated EXISTS. Never NULL, so ``not`` is plain negation."""
-    if probe:
-        found = exists().where(run_number == runs.c.number, *conditions)
-        return not_(found) if negated else found
-    inner = select(run_number).where(*conditions)
-    return runs.c.number.not_in(inner) if negated else runs.c.number.in_(inner)
+class _Columns(NamedTuple):
+    """The columns a typed value lives in: ``num``/``text``/``vtype`` for params, summaries
+    and snapshot paths; ``value`` alone for metrics and attributes."""
+
+    value: _Column | None = None
+    num: str = ""
+    text: str = ""
+    vtype: str = ""
 
 
-def _value_table(source: str) -> Any:
-    return {"param": params, "summary": summaries, "metric": metrics}[source]
-
-
-class _Columns:
-    """The columns a typed value lives in: ``num``/``text``/``vtype`` for params and
-    summaries, one column for metrics and attributes."""
-
-    def __init__(
-        self,
-        value: ColumnElement[Any] | None = None,
-        *,
-        num: ColumnElement[Any] | None = None,
-        text: ColumnElement[Any] | None = None,
-        vtype: ColumnElement[Any] | None = None,
-    ) -> None:
-        self.value = value
-        self.num = num
-        self.text = text
-        self.vtype = vtype
-
-
-def _where_field(field: Field, predicate: Any, probe: bool) -> ColumnElement[bool]:
-    """``predicate(columns, kind)`` placed where the field lives: inside an IN-subquery for
-    params, summaries, metrics and the experiment name, on ``runs`` for the rest."""
-    if field.source in ("param", "summary"):
-        table = _value_table(field.source)
-        cols = _Columns(num=table.c.num, text=table.c.text, vtype=table.c.vtype)
-        return _membership(
-            table.c.run_number, [table.c.key == field.key, predicate(cols, "typed")], probe
-        )
-    if field.source == "snapshot":
-        cols = _snapshot_columns(field.key)
-        assert cols.vtype is not None
-        # A snapshot without the path is a run without the value: present rows only.
-        return _membership(
-            snapshots.c.run_number, [cols.vtype.is_not(None), predicate(cols, "typed")], probe
-        )
-    if field.source == "metric":
-        column = metrics.c[_ACCESSOR_COLUMNS[field.accessor]]
-        kind = "plain" if field.accessor in ("count", "step") else "float"
-        return _membership(
-            metrics.c.run_number,
-            [metrics.c.key == field.key, predicate(_Columns(column), kind)],
-            probe,
-        )
-    key = field.key
-    if key == "experiment":
-        inner = select(experiments.c.id).where(predicate(_Columns(experiments.c.name), "plain"))
-        return runs.c.experiment_id.in_(inner)
-    if key in ("ended", "duration"):
-        nullable = runs.c.end_time if key == "ended" else _duration()
-        return predicate(_Columns(nullable), "nullable")  # type: ignore[no-any-return]
-    column = {
-        "status": runs.c.status,
-        "name": runs.c.name,
-        "number": runs.c.number,
-        "user": runs.c.username,
-        "host": runs.c.host,
-        "started": runs.c.start_time,
-    }[key]
-    return predicate(_Columns(column), "plain")  # type: ignore[no-any-return]
-
-
-def _duration() -> ColumnElement[Any]:
-    end = func.coalesce(runs.c.end_time, runs.c.heartbeat)
-    elapsed = end - runs.c.start_time
-    return case((elapsed < 0.0, 0.0), else_=elapsed)
+Predicate = Callable[[_Columns, str], Sql]
 
 
 def _bind(kind: str, literal: Scalar) -> Any:
@@ -393,173 +247,282 @@ def _bind(kind: str, literal: Scalar) -> Any:
     return literal
 
 
-def _widened(column: ColumnElement[Any] | None, literals: Sequence[Scalar]) -> ColumnElement[Any]:
-    """An integer column compared with a float literal, as a float: bound parameters take the
-    column's type, and PostgreSQL would round ``2.5`` to a bigint (``count <= 2.5`` would
-    match 3) where Python compares exactly."""
-    from sqlalchemy import Float, Integer, cast
+class _Compiler:
+    """Emits the SQL of one dialect; every method returns :class:`Sql`."""
 
-    assert column is not None
-    if isinstance(column.type, Integer) and any(
-        isinstance(v, float) for v in literals if not isinstance(v, bool)
-    ):
-        return cast(column, Float)
-    return column
+    def __init__(self, dialect: Dialect) -> None:
+        if dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"no SQL for a {dialect} database")
+        self.sqlite = dialect == "sqlite"
 
+    # -- dialect-specific pieces ----------------------------------------------------------
 
-def _ordered(column: ColumnElement[Any], literal: Scalar) -> ColumnElement[Any]:
-    return _CodePointOrder(column) if isinstance(literal, str) else column
+    def code_point_order(self, expr: str) -> str:
+        """Text ordered by code point on every backend: SQLite's default BINARY collation
+        does, PostgreSQL needs ``COLLATE "C"`` (its default follows the locale)."""
+        return expr if self.sqlite else f'({expr}) COLLATE "C"'
 
+    def like(self, expr: str, pattern: str) -> Sql:
+        """``expr LIKE pattern``, case-sensitive everywhere: PostgreSQL's LIKE is; on SQLite
+        (whose LIKE folds ASCII case) it is GLOB with the translated pattern."""
+        if self.sqlite:
+            return Sql(f"({expr} GLOB ?)", (like_to_glob(pattern),))
+        return Sql(f"({expr} LIKE ?)", (pattern,))
 
-_OPERATORS: dict[CompareOp, Any] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
+    def regex(self, expr: str, pattern: str) -> Sql:
+        """Python's ``re.search`` on SQLite (the ``regexp`` function every labkeep
+        connection installs); PostgreSQL's ``~``."""
+        return Sql(f"({expr} {'REGEXP' if self.sqlite else '~'} ?)", (pattern,))
 
+    def snapshot_value(self, key: str, part: str) -> str:
+        """One face of a value at a path in ``snapshots.data`` (JSON text), typed as params
+        are: ``vtype`` ('null' for JSON null, NULL when the path is absent), ``num`` (numbers
+        and bools) or ``text`` (strings). The path's parts are identifiers
+        (:func:`snapshot_path`), so they are written into the SQL as literals."""
+        path = snapshot_path(key)
+        if self.sqlite:
+            where = "'$." + ".".join(path) + "'"
+            kind = f"json_type(snapshots.data, {where})"
+            value = f"json_extract(snapshots.data, {where})"
+            if part == "vtype":
+                return kind
+            if part == "num":
+                return (
+                    f"(CASE WHEN {kind} IN ('integer', 'real', 'true', 'false') "
+                    f"THEN CAST({value} AS REAL) END)"
+                )
+            return f"(CASE WHEN {kind} = 'text' THEN {value} END)"
+        where = "'{" + ",".join(path) + "}'"
+        node = f"(CAST(snapshots.data AS json) #> {where})"
+        text = f"(CAST(snapshots.data AS json) #>> {where})"
+        kind = f"json_typeof({node})"
+        if part == "vtype":
+            return kind
+        if part == "num":
+            return (
+                f"(CASE {kind} WHEN 'number' THEN CAST({text} AS double precision) "
+                f"WHEN 'boolean' THEN (CASE WHEN {text} = 'true' THEN 1.0 ELSE 0.0 END) END)"
+            )
+        return f"(CASE WHEN {kind} = 'string' THEN {text} END)"
 
-def _compare(cols: _Columns, kind: str, op: CompareOp, literal: Scalar) -> ColumnElement[bool]:
-    if kind == "typed":
-        assert cols.num is not None and cols.text is not None and cols.vtype is not None
-        if literal is None:
-            return cols.vtype == "null" if op == "==" else cols.vtype != "null"
-        column = cols.text if isinstance(literal, str) else cols.num
+    # -- tests ------------------------------------------------------------------------------
+
+    def node(self, node: Node, probe: bool) -> Sql:
+        if isinstance(node, And):
+            return fmt("({})", join(" AND ", [self.node(i, probe) for i in node.items]))
+        if isinstance(node, Or):
+            return fmt("({})", join(" OR ", [self.node(i, probe) for i in node.items]))
+        if isinstance(node, Not):
+            return fmt("(NOT {})", self.node(node.item, probe))
+        if isinstance(node, HasTag):
+            return self.membership("tags", [Sql("tags.tag = ?", (node.tag,))], probe, node.negated)
+        if isinstance(node, HasKey):
+            table = _VALUE_TABLES[node.source]
+            key = Sql(f"{table}.key = ?", (node.key,))
+            return self.membership(table, [key], probe, node.negated)
+        if isinstance(node, Compare):
+            return self.where_field(
+                node.field, lambda col, kind: self.compare(col, kind, node.op, node.value), probe
+            )
+        if isinstance(node, In):
+            return self.where_field(
+                node.field, lambda col, kind: self.in_(col, kind, node.values, node.negated), probe
+            )
+        if isinstance(node, Match):
+            return self.where_field(
+                node.field, lambda col, kind: self.match(col, kind, node), probe
+            )
+        raise AssertionError(node)
+
+    def membership(
+        self, table: str, conditions: list[Sql], probe: bool, negated: bool = False
+    ) -> Sql:
+        """Whether the run has a row of ``table`` meeting ``conditions``: an IN list, or with
+        ``probe`` a correlated EXISTS. Never NULL, so ``not`` is plain negation."""
+        where = join(" AND ", conditions)
+        if probe:
+            found = fmt(
+                f"EXISTS (SELECT 1 FROM {table} WHERE {table}.run_number = runs.number AND {{}})",
+                where,
+            )
+            return fmt("(NOT {})", found) if negated else found
+        test = "NOT IN" if negated else "IN"
+        return fmt(f"runs.number {test} (SELECT {table}.run_number FROM {table} WHERE {{}})", where)
+
+    def where_field(self, field: Field, predicate: Predicate, probe: bool) -> Sql:
+        """``predicate(columns, kind)`` placed where the field lives: inside an IN-subquery
+        for params, summaries, metrics and the experiment name, on ``runs`` for the rest."""
+        if field.source in ("param", "summary"):
+            table = _VALUE_TABLES[field.source]
+            cols = _Columns(num=f"{table}.num", text=f"{table}.text", vtype=f"{table}.vtype")
+            key = Sql(f"{table}.key = ?", (field.key,))
+            return self.membership(table, [key, predicate(cols, "typed")], probe)
+        if field.source == "snapshot":
+            cols = _Columns(
+                num=self.snapshot_value(field.key, "num"),
+                text=self.snapshot_value(field.key, "text"),
+                vtype=self.snapshot_value(field.key, "vtype"),
+            )
+            # A snapshot without the path is a run without the value: present rows only.
+            present = Sql(f"{cols.vtype} IS NOT NULL")
+            return self.membership("snapshots", [present, predicate(cols, "typed")], probe)
+        if field.source == "metric":
+            column = "metrics." + _ACCESSOR_COLUMNS[field.accessor]
+            plain = field.accessor in ("count", "step")
+            cols = _Columns(_Column(column, integer=plain))
+            key = Sql("metrics.key = ?", (field.key,))
+            return self.membership(
+                "metrics", [key, predicate(cols, "plain" if plain else "float")], probe
+            )
+        key_name = field.key
+        if key_name == "experiment":
+            test = predicate(_Columns(_Column("experiments.name")), "plain")
+            return fmt(
+                "runs.experiment_id IN (SELECT experiments.id FROM experiments WHERE {})", test
+            )
+        if key_name in ("ended", "duration"):
+            nullable = _RUN_COLUMNS["ended"] if key_name == "ended" else _DURATION
+            return predicate(_Columns(_Column(nullable)), "nullable")
+        column = _RUN_COLUMNS[key_name]
+        return predicate(_Columns(_Column(column, integer=column in _INTEGER_COLUMNS)), "plain")
+
+    def compare(self, cols: _Columns, kind: str, op: CompareOp, literal: Scalar) -> Sql:
+        if kind == "typed":
+            if literal is None:
+                return Sql(f"{cols.vtype} {'=' if op == '==' else '!='} ?", ("null",))
+            column = cols.text if isinstance(literal, str) else cols.num
+            value = _bind(kind, literal)
+            if op == "==":
+                return Sql(f"{column} = ?", (value,))
+            if op == "!=":
+                return Sql(f"({column} IS NULL OR {column} != ?)", (value,))
+            return Sql(f"{self.ordered(column, literal)} {op} ?", (value,))
+        assert cols.value is not None
+        plain = self.widened(cols.value, (literal,))
+        if literal is None:  # only nullable attributes get here
+            return Sql(f"{plain} IS NULL" if op == "==" else f"{plain} IS NOT NULL")
         value = _bind(kind, literal)
         if op == "==":
-            return column == value  # type: ignore[no-any-return]
-        if op == "!=":
-            return or_(column.is_(None), column != value)
-        return _OPERATORS[op](_ordered(column, literal), value)  # type: ignore[no-any-return]
-    plain = _widened(cols.value, (literal,))
-    if literal is None:  # only nullable attributes get here
-        return plain.is_(None) if op == "==" else plain.is_not(None)
-    value = _bind(kind, literal)
-    if op == "==":
-        test: ColumnElement[bool] = plain == value
-    elif op == "!=":
-        if kind == "float":  # a metric's NaN last or empty min/max: present, not equal
-            return or_(plain.is_(None), plain != value)
-        test = plain != value
-    else:
-        test = _OPERATORS[op](_ordered(plain, literal), value)
-    return and_(plain.is_not(None), test) if kind == "nullable" else test
+            test = Sql(f"{plain} = ?", (value,))
+        elif op == "!=":
+            if kind == "float":  # a metric's NaN last or empty min/max: present, not equal
+                return Sql(f"({plain} IS NULL OR {plain} != ?)", (value,))
+            test = Sql(f"{plain} != ?", (value,))
+        else:
+            test = Sql(f"{self.ordered(plain, literal)} {op} ?", (value,))
+        return fmt(f"({plain} IS NOT NULL AND {{}})", test) if kind == "nullable" else test
 
-
-def _in(
-    cols: _Columns, kind: str, values: tuple[Scalar, ...], negated: bool
-) -> ColumnElement[bool]:
-    if kind == "typed":
-        assert cols.num is not None and cols.text is not None and cols.vtype is not None
-        numbers = [float(v) for v in values if isinstance(v, int | float)]
-        strings = [v for v in values if isinstance(v, str)]
-        has_none = any(v is None for v in values)
-        if not negated:
-            tests: list[ColumnElement[bool]] = []
+    def in_(self, cols: _Columns, kind: str, values: tuple[Scalar, ...], negated: bool) -> Sql:
+        if kind == "typed":
+            numbers = [float(v) for v in values if isinstance(v, int | float)]
+            strings = [v for v in values if isinstance(v, str)]
+            has_none = any(v is None for v in values)
+            tests: list[Sql] = []
+            if not negated:
+                if numbers:
+                    tests.append(fmt(f"{cols.num} IN ({{}})", placeholders(numbers)))
+                if strings:
+                    tests.append(fmt(f"{cols.text} IN ({{}})", placeholders(strings)))
+                if has_none:
+                    tests.append(Sql(f"{cols.vtype} = ?", ("null",)))
+                return fmt("({})", join(" OR ", tests)) if len(tests) > 1 else tests[0]
             if numbers:
-                tests.append(cols.num.in_(numbers))
+                found = placeholders(numbers)
+                tests.append(fmt(f"({cols.num} IS NULL OR {cols.num} NOT IN ({{}}))", found))
             if strings:
-                tests.append(cols.text.in_(strings))
+                found = placeholders(strings)
+                tests.append(fmt(f"({cols.text} IS NULL OR {cols.text} NOT IN ({{}}))", found))
             if has_none:
-                tests.append(cols.vtype == "null")
-            return or_(*tests) if len(tests) > 1 else tests[0]
-        tests = []
-        if numbers:
-            tests.append(or_(cols.num.is_(None), cols.num.not_in(numbers)))
-        if strings:
-            tests.append(or_(cols.text.is_(None), cols.text.not_in(strings)))
-        if has_none:
-            tests.append(cols.vtype != "null")
-        return and_(*tests) if len(tests) > 1 else tests[0]
-    column = _widened(cols.value, values)
-    present = [_bind(kind, v) for v in values if v is not None]
-    if column is not cols.value:  # widened to float: so must every number in the list be
-        from sqlalchemy import Float, literal
+                tests.append(Sql(f"{cols.vtype} != ?", ("null",)))
+            return fmt("({})", join(" AND ", tests)) if len(tests) > 1 else tests[0]
+        assert cols.value is not None
+        column = self.widened(cols.value, values)
+        present = [_bind(kind, v) for v in values if v is not None]
+        if column != cols.value.sql:  # widened to float: so must every number in the list be
+            present = [float(v) if isinstance(v, int | float) else v for v in present]
+        has_none = len(present) < len(values)
+        if not negated:
+            tests = []
+            if present:
+                tests.append(fmt(f"{column} IN ({{}})", placeholders(present)))
+            if has_none:
+                tests.append(Sql(f"{column} IS NULL"))
+            return fmt("({})", join(" OR ", tests)) if len(tests) > 1 else tests[0]
+        if kind == "float":
+            return fmt(f"({column} IS NULL OR {column} NOT IN ({{}}))", placeholders(present))
+        if not present:
+            return Sql(f"{column} IS NOT NULL")
+        test = fmt(f"{column} NOT IN ({{}})", placeholders(present))
+        return fmt(f"({column} IS NOT NULL AND {{}})", test) if kind == "nullable" else test
 
-        present = [literal(float(v), Float()) if isinstance(v, int | float) else v for v in present]
-    has_none = len(present) < len(values)
-    if not negated:
-        tests = []
-        if present:
-            tests.append(column.in_(present))
-        if has_none:
-            tests.append(column.is_(None))
-        return or_(*tests) if len(tests) > 1 else tests[0]
-    if kind == "float":
-        return or_(column.is_(None), column.not_in(present))
-    if not present:
-        return column.is_not(None)
-    test = column.not_in(present)
-    return and_(column.is_not(None), test) if kind == "nullable" else test
+    def match(self, cols: _Columns, kind: str, node: Match) -> Sql:
+        if kind == "typed":
+            column = cols.text
+        else:
+            assert cols.value is not None
+            column = cols.value.sql
+        if node.kind == "regex":
+            test = self.regex(column, node.pattern)
+        else:
+            test = self.like(column, match_like(node.kind, node.pattern))
+        if node.negated:
+            # Only strings take part: a missing or non-string value matches neither way.
+            return fmt(f"({column} IS NOT NULL AND NOT {{}})", test)
+        return test
 
+    def widened(self, column: _Column, literals: Sequence[Scalar]) -> str:
+        """An integer column compared with a float literal, as a float: PostgreSQL would
+        round ``2.5`` to an integer (``count <= 2.5`` would match 3) where Python compares
+        exactly."""
+        if column.integer and any(
+            isinstance(v, float) for v in literals if not isinstance(v, bool)
+        ):
+            return f"CAST({column.sql} AS FLOAT)"
+        return column.sql
 
-def _match(cols: _Columns, kind: str, node: Match) -> ColumnElement[bool]:
-    column = cols.text if kind == "typed" else cols.value
-    assert column is not None
-    if node.kind == "regex":
-        test: ColumnElement[bool] = column.regexp_match(node.pattern)
-    else:
-        test = _CaseSensitiveLike(column, match_like(node.kind, node.pattern))
-    if node.negated:
-        # Only strings take part: a missing or non-string value matches neither way.
-        return and_(column.is_not(None), not_(test))
-    return test
+    def ordered(self, column: str, literal: Scalar) -> str:
+        return self.code_point_order(column) if isinstance(literal, str) else column
 
+    # -- sorting ----------------------------------------------------------------------------
 
-# -- sorting -----------------------------------------------------------------------------------
-
-
-def _sort_values(field: Field) -> list[tuple[ColumnElement[Any], bool]]:
-    """The values a field sorts by, in order of precedence, and whether each can be NULL
-    (the run has no value, which sorts last)."""
-    if field.source in ("param", "summary"):
-        table = _value_table(field.source)
-
-        def scalar(column: Any) -> ColumnElement[Any]:
-            return (
-                select(column)
-                .where(table.c.run_number == runs.c.number, table.c.key == field.key)
-                .scalar_subquery()
+    def sort_values(self, field: Field) -> list[tuple[Sql, bool]]:
+        """The values a field sorts by, in order of precedence, and whether each can be NULL
+        (the run has no value, which sorts last)."""
+        if field.source in ("param", "summary", "metric"):
+            table = _VALUE_TABLES[field.source]
+            columns = (
+                [f"metrics.{_ACCESSOR_COLUMNS[field.accessor]}"]
+                if field.source == "metric"
+                else [f"{table}.num", f"{table}.text"]
             )
+            values = [
+                Sql(
+                    f"(SELECT {column} FROM {table} "
+                    f"WHERE {table}.run_number = runs.number AND {table}.key = ?)",
+                    (field.key,),
+                )
+                for column in columns
+            ]
+            if len(values) == 2:
+                values[1] = values[1]._replace(text=self.code_point_order(values[1].text))
+            return [(v, True) for v in values]
+        if field.source == "snapshot":
 
-        return [(scalar(table.c.num), True), (_CodePointOrder(scalar(table.c.text)), True)]
-    if field.source == "snapshot":
+            def extract(part: str) -> str:
+                value = self.snapshot_value(field.key, part)
+                return f"(SELECT {value} FROM snapshots WHERE snapshots.run_number = runs.number)"
 
-        def extract(part: str) -> ColumnElement[Any]:
-            value = _SnapshotValue(field.key, part)
-            where = snapshots.c.run_number == runs.c.number
-            return select(value).where(where).scalar_subquery()
-
-        return [(extract("num"), True), (_CodePointOrder(extract("text")), True)]
-    if field.source == "metric":
-        column = metrics.c[_ACCESSOR_COLUMNS[field.accessor]]
-        value = (
-            select(column)
-            .where(metrics.c.run_number == runs.c.number, metrics.c.key == field.key)
-            .scalar_subquery()
-        )
-        return [(value, True)]
-    if field.source != "attr":
-        raise QueryError(f"cannot sort by {field.describe()}")
-    key = field.key
-    if key == "experiment":
-        name = (
-            select(experiments.c.name)
-            .where(experiments.c.id == runs.c.experiment_id)
-            .scalar_subquery()
-        )
-        return [(_CodePointOrder(name), False)]
-    if key == "duration":
-        return [(_duration(), True)]
-    column = {
-        "status": runs.c.status,
-        "name": runs.c.name,
-        "number": runs.c.number,
-        "user": runs.c.username,
-        "host": runs.c.host,
-        "started": runs.c.start_time,
-        "ended": runs.c.end_time,
-    }[key]
-    if key in ("status", "name", "user", "host"):
-        return [(_CodePointOrder(column), False)]
-    return [(column, key == "ended")]
+            return [
+                (Sql(extract("num")), True),
+                (Sql(self.code_point_order(extract("text"))), True),
+            ]
+        key = field.key
+        if key == "experiment":
+            name = "(SELECT experiments.name FROM experiments WHERE experiments.id = runs.experiment_id)"
+            return [(Sql(self.code_point_order(name)), False)]
+        if key == "duration":
+            return [(Sql(_DURATION), True)]
+        column = _RUN_COLUMNS[key]
+        if key in ("status", "name", "user", "host"):
+            return [(Sql(self.code_point_order(column)), False)]
+        return [(Sql(column), key == "ended")]

@@ -2,7 +2,8 @@
 
 The write path talks to the database through the driver's own DB-API connection (stdlib
 ``sqlite3``, or ``psycopg``): importing SQLAlchemy alone costs ~250 ms, more than a short run
-may take. SQLAlchemy and Alembic are imported only to create or migrate a store and for reads.
+may take. Reads use the same connection (``_store``, ``_search``); SQLAlchemy and Alembic
+are imported only to create or migrate a store, and to edit the trash or read the run table.
 """
 
 from __future__ import annotations
@@ -129,6 +130,15 @@ def configure_sqlite(raw: sqlite3.Connection) -> None:
     raw.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
     raw.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     raw.execute("PRAGMA temp_store = MEMORY")
+    # ``x REGEXP pattern`` in queries (``name.matches('^res')``): Python's re.search.
+    raw.create_function("regexp", 2, _regexp, deterministic=True)
+
+
+def _regexp(pattern: str | None, value: str | None) -> bool | None:
+    # The query package is imported by the first query that tests a regex, not by writers.
+    from labkeep.query._patterns import sqlite_regexp
+
+    return sqlite_regexp(pattern, value)
 
 
 class _AutocommitSqlite:

@@ -14,6 +14,9 @@ A page and the total are separate statements, so that a page costs what it shows
 * The total is one ``count(*)`` with ``IN`` lists, read only when asked for (or implied by a
   short page); :func:`count_runs_within` gives up past a budget of SQLite steps, for listings
   that show a total only when it is cheap.
+
+Every statement is SQL text with bound parameters (:mod:`._compile_query`), run on the
+store's DB-API :class:`~labkeep.store.sql._connect.Connection`: no SQLAlchemy at query time.
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ from labkeep.query import (
     parse_sort,
 )
 from labkeep.store._base import implied_total
+from labkeep.store.sql._compile_query import (
+    Sql,
+    compile_query,
+    dialect_of,
+    fetch_all,
+    fmt,
+    join,
+    load_catalog,
+    sort_clause,
+)
 
 T = TypeVar("T")
 
@@ -72,8 +85,6 @@ class CatalogCache:
         return catalog, False
 
     def reload(self, conn: Any) -> KeyCatalog:
-        from labkeep.store.sql._compile_query import load_catalog
-
         catalog = load_catalog(conn)
         with self._lock:
             self._catalog, self._loaded_at = catalog, time.monotonic()
@@ -87,10 +98,6 @@ class CatalogCache:
 def _keys_added(conn: Any, catalog: KeyCatalog, names: set[str]) -> bool:
     """Whether a param or metric that one of the bare ``names`` could mean exists in the
     store but not in ``catalog``."""
-    from sqlalchemy import select
-
-    from labkeep.store.sql._schema import metrics, params
-
     wanted: set[tuple[str, str]] = set()
     for name in names:
         wanted.update({("param", name), ("metric", name)})
@@ -101,8 +108,8 @@ def _keys_added(conn: Any, catalog: KeyCatalog, names: set[str]) -> bool:
         known = catalog.params if source == "param" else catalog.metrics
         if key in known:
             continue
-        table = params if source == "param" else metrics
-        if conn.execute(select(table.c.run_number).where(table.c.key == key).limit(1)).first():
+        table = "params" if source == "param" else "metrics"
+        if fetch_all(conn, Sql(f"SELECT run_number FROM {table} WHERE key = ? LIMIT 1", (key,))):
             return True
     return False
 
@@ -209,7 +216,7 @@ def count_runs_within(
     filters = _filters(experiment, include_deleted, parent_uuid)
 
     def count(catalog: KeyCatalog | None) -> int | None:
-        if conn.dialect.name != "sqlite":
+        if dialect_of(conn) != "sqlite":
             return _count(conn, query, catalog, filters)
         return _count_within(conn, query, catalog, filters, steps)
 
@@ -221,11 +228,11 @@ _STEP_GRAIN = 1_000
 
 
 def _count_within(
-    conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Any], steps: int
+    conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Sql], steps: int
 ) -> int | None:
     import sqlite3
 
-    raw = conn.connection.driver_connection
+    raw = _sqlite_connection(conn)
     checks = [0]
 
     def over_budget() -> int:
@@ -244,6 +251,13 @@ def _count_within(
         raise
     finally:
         raw.set_progress_handler(None, 0)
+
+
+def _sqlite_connection(conn: Any) -> Any:
+    """The ``sqlite3`` connection under the store's :class:`Connection` (or SQLAlchemy's)."""
+    if hasattr(conn, "exec_driver_sql"):
+        return conn.connection.driver_connection
+    return conn.raw.sqlite
 
 
 def _with_catalog(
@@ -265,20 +279,36 @@ def _with_catalog(
         return work(cache.reload(conn))
 
 
-def _filters(experiment: str | None, include_deleted: bool, parent_uuid: str | None) -> list[Any]:
-    from sqlalchemy import select
-
-    from labkeep.store.sql._schema import experiments, runs
-
-    filters: list[Any] = []
+def _filters(experiment: str | None, include_deleted: bool, parent_uuid: str | None) -> list[Sql]:
+    filters: list[Sql] = []
     if not include_deleted:
-        filters.append(runs.c.deleted.is_(False))
+        filters.append(Sql("NOT runs.deleted"))
     if experiment is not None:
-        ids = select(experiments.c.id).where(experiments.c.name == experiment)
-        filters.append(runs.c.experiment_id.in_(ids))
+        filters.append(
+            Sql(
+                "runs.experiment_id IN (SELECT experiments.id FROM experiments "
+                "WHERE experiments.name = ?)",
+                (experiment,),
+            )
+        )
     if parent_uuid is not None:
-        filters.append(runs.c.parent_uuid == parent_uuid)
+        filters.append(Sql("runs.parent_uuid = ?", (parent_uuid,)))
     return filters
+
+
+def _where(conditions: list[Sql]) -> Sql:
+    return fmt(" WHERE {}", join(" AND ", conditions)) if conditions else Sql("")
+
+
+def _paged(conn: Any, statement: Sql, limit: int | None, offset: int) -> Sql:
+    """``statement`` with LIMIT and OFFSET (SQLite needs a LIMIT before an OFFSET)."""
+    if limit is not None:
+        statement = Sql(statement.text + " LIMIT ?", (*statement.params, limit))
+    elif offset and dialect_of(conn) == "sqlite":
+        statement = Sql(statement.text + " LIMIT -1", statement.params)
+    if offset:
+        statement = Sql(statement.text + " OFFSET ?", (*statement.params, offset))
+    return statement
 
 
 def _page(
@@ -286,15 +316,11 @@ def _page(
     query: Query | None,
     spec: SortSpec | None,
     catalog: KeyCatalog | None,
-    filters: list[Any],
+    filters: list[Sql],
     limit: int | None,
     offset: int,
 ) -> list[int]:
-    from sqlalchemy import select
-
-    from labkeep.store.sql._compile_query import compile_query, sort_clause
-    from labkeep.store.sql._schema import runs
-
+    dialect = dialect_of(conn)
     if limit == 0:  # nothing to read, but a wrong query or sort is still an error
         if query is not None:
             compile_query(query, catalog)
@@ -307,15 +333,13 @@ def _page(
             return walked
     conditions = list(filters)
     if query is not None:
-        conditions.append(compile_query(query, catalog))
-    order = [*sort_clause(spec, catalog)] if spec is not None else []
-    order.append(runs.c.number.desc())
-    statement = select(runs.c.number).where(*conditions).order_by(*order)
-    if offset:
-        statement = statement.offset(offset)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return list(conn.execute(statement).scalars())
+        conditions.append(compile_query(query, catalog).sql(dialect))
+    order = [c.sql(dialect) for c in sort_clause(spec, catalog)] if spec is not None else []
+    order.append(Sql("runs.number DESC"))
+    statement = fmt(
+        "SELECT runs.number FROM runs{} ORDER BY {}", _where(conditions), join(", ", order)
+    )
+    return [row[0] for row in fetch_all(conn, _paged(conn, statement, limit, offset))]
 
 
 def _walk(
@@ -323,7 +347,7 @@ def _walk(
     query: Query | None,
     spec: SortSpec | None,
     catalog: KeyCatalog | None,
-    filters: list[Any],
+    filters: list[Sql],
     limit: int,
     offset: int,
 ) -> list[int] | None:
@@ -331,24 +355,24 @@ def _walk(
     the walk cannot tell it: no index for the first sort key, or fewer than ``limit`` runs
     matched among the entries walked (the page may lie beyond them, or among runs without
     the key, which sort last)."""
-    from sqlalchemy import select
-
     from labkeep.query._resolve import resolve_sort
-    from labkeep.store.sql._compile_query import compile_query, sort_clause
-    from labkeep.store.sql._schema import runs
 
+    dialect = dialect_of(conn)
     window = WALK_ROWS + offset + limit
     conditions = list(filters)
     if query is not None:
-        conditions.append(compile_query(query, catalog, probe=True))
+        conditions.append(compile_query(query, catalog, probe=True).sql(dialect))
     if spec is None:
         # Newest first: the runs above the window-th newest number.
-        floor = conn.execute(
-            select(runs.c.number).order_by(runs.c.number.desc()).offset(window - 1).limit(1)
-        ).scalar()
-        if floor is not None:
-            conditions.append(runs.c.number > floor)
-        statement = select(runs.c.number).where(*conditions).order_by(runs.c.number.desc())
+        floor = fetch_all(
+            conn,
+            Sql("SELECT number FROM runs ORDER BY number DESC LIMIT 1 OFFSET ?", (window - 1,)),
+        )
+        if floor:
+            conditions.append(Sql("runs.number > ?", (floor[0][0],)))
+        statement = fmt(
+            "SELECT runs.number FROM runs{} ORDER BY runs.number DESC", _where(conditions)
+        )
     else:
         resolved = resolve_sort(spec, catalog)
         first = resolved.keys[0]
@@ -356,51 +380,53 @@ def _walk(
         if indexed is None:
             return None
         # Aliased, so that the tests' own subqueries on the same table stay their own.
-        table = indexed[0].alias("walked")
-        value = table.c[indexed[1]]
-        present = [table.c.key == first.field.key, value.is_not(None)]
-        ordered = value.desc() if first.descending else value.asc()
+        table, column = indexed
+        value = f"walked.{column}"
+        present = [Sql("walked.key = ?", (first.field.key,)), Sql(f"{value} IS NOT NULL")]
+        ordered = f"{value} DESC" if first.descending else f"{value} ASC"
         # Entries strictly before the window-th are walked: ties at the edge all or none.
-        edge = conn.execute(
-            select(value).where(*present).order_by(ordered).offset(window - 1).limit(1)
-        ).scalar()
-        if edge is not None:
-            present.append(value > edge if first.descending else value < edge)
-        rest = SortSpec(spec.text, resolved.keys[1:])
-        statement = (
-            select(runs.c.number)
-            .select_from(table.join(runs, runs.c.number == table.c.run_number))
-            .where(*present, *conditions)
-            .order_by(ordered, *sort_clause(rest, catalog), runs.c.number.desc())
+        edge = fetch_all(
+            conn,
+            _paged(
+                conn,
+                fmt(
+                    f"SELECT {value} FROM {table} AS walked{{}} ORDER BY {ordered}", _where(present)
+                ),
+                1,
+                window - 1,
+            ),
         )
-    if offset:
-        statement = statement.offset(offset)
-    found = list(conn.execute(statement.limit(limit)).scalars())
+        if edge:
+            sign = ">" if first.descending else "<"
+            present.append(Sql(f"{value} {sign} ?", (edge[0][0],)))
+        rest = SortSpec(spec.text, resolved.keys[1:])
+        order = [Sql(ordered), *(c.sql(dialect) for c in sort_clause(rest, catalog))]
+        order.append(Sql("runs.number DESC"))
+        statement = fmt(
+            f"SELECT runs.number FROM {table} AS walked "
+            "JOIN runs ON runs.number = walked.run_number{} ORDER BY {}",
+            _where(present + conditions),
+            join(", ", order),
+        )
+    found = [row[0] for row in fetch_all(conn, _paged(conn, statement, limit, offset))]
     return found if len(found) == limit else None
 
 
-def _indexed_value(field: Field) -> tuple[Any, str] | None:
+def _indexed_value(field: Field) -> tuple[str, str] | None:
     """The table and column whose ``(key, column, run_number)`` index orders runs by
     ``field`` (its first sort value), if there is one."""
-    from labkeep.store.sql._schema import metrics, params, summaries
-
     if field.source == "metric" and field.accessor == "last":
-        return metrics, "last"
+        return "metrics", "last"
     if field.source == "param":
-        return params, "num"
+        return "params", "num"
     if field.source == "summary":
-        return summaries, "num"
+        return "summaries", "num"
     return None
 
 
-def _count(conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Any]) -> int:
-    from sqlalchemy import func, select
-
-    from labkeep.store.sql._compile_query import compile_query
-    from labkeep.store.sql._schema import runs
-
+def _count(conn: Any, query: Query | None, catalog: KeyCatalog | None, filters: list[Sql]) -> int:
     conditions = list(filters)
     if query is not None:
-        conditions.append(compile_query(query, catalog))
-    total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar()
-    return int(total or 0)
+        conditions.append(compile_query(query, catalog).sql(dialect_of(conn)))
+    rows = fetch_all(conn, fmt("SELECT count(*) FROM runs{}", _where(conditions)))
+    return int(rows[0][0] or 0)

@@ -1,5 +1,6 @@
-"""The SQL Store: SQLite and PostgreSQL. Writes go through the DB-API connection
-(``_apply``); reads and edits through SQLAlchemy Core."""
+"""The SQL Store: SQLite and PostgreSQL. Writes (``_apply``) and reads go through the
+driver's DB-API connection, as SQL text with bound parameters: a command that lists or shows
+runs never imports SQLAlchemy. Trash edits, purges and the run table use SQLAlchemy Core."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
     from labkeep.store.sql._search import CatalogCache
 
 _IN_CHUNK = 500
+#: The columns of a run as :meth:`SqlStore._info` reads them, its experiment's name last.
+_RUN_COLUMNS = (
+    "runs.number, runs.uuid, runs.name, runs.status, runs.start_time, runs.end_time, "
+    "runs.heartbeat, runs.username, runs.host, runs.pid, runs.notes, runs.error, "
+    "runs.exit_code, runs.parent_uuid, runs.deleted, runs.reproduces_uuid, experiments.name"
+)
+_RUN_SELECT = (
+    f"SELECT {_RUN_COLUMNS} FROM runs JOIN experiments ON experiments.id = runs.experiment_id"
+)
 
 
 class SqlStore(Store):
@@ -64,6 +74,29 @@ class SqlStore(Store):
                     self._conn = None
                     conn.close()
                 raise
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """The DB-API connection for reads, under the lock; the read's transaction (which
+        PostgreSQL opens) is ended afterwards."""
+        with self._writing() as conn:
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.raw.rollback()
+                raise
+            conn.raw.commit()
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement written with ``?`` placeholders."""
+        with self._reading() as conn:
+            cur = conn.raw.cursor()
+            try:
+                cur.execute(conn.sql(sql), tuple(params))
+                return list(cur.fetchall())
+            finally:
+                cur.close()
 
     def exists(self) -> bool:
         """Whether there is a store to read (a SQLite file that exists, or any server)."""
@@ -120,77 +153,62 @@ class SqlStore(Store):
             _apply.mark_killed(conn, numbers, end_times)
 
     # -- reading -----------------------------------------------------------------------
-    def _run_select(self) -> Any:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import experiments, runs
-
-        return select(runs, experiments.c.name.label("experiment")).join(
-            experiments, experiments.c.id == runs.c.experiment_id
-        )
-
     @staticmethod
-    def _info(row: Any) -> RunInfo:
-        m = row._mapping
+    def _info(row: Sequence[Any]) -> RunInfo:
+        """A run from a row of :data:`_RUN_COLUMNS`."""
         return RunInfo(
-            number=m["number"],
-            uuid=m["uuid"],
-            experiment=m["experiment"],
-            name=m["name"],
-            status=RunStatus(m["status"]),
-            start_time=m["start_time"],
-            end_time=m["end_time"],
-            heartbeat=m["heartbeat"],
-            user=m["username"],
-            host=m["host"],
-            pid=m["pid"],
-            notes=m["notes"],
-            error=m["error"],
-            exit_code=m["exit_code"],
-            parent_uuid=m["parent_uuid"],
-            deleted=bool(m["deleted"]),
-            reproduces_uuid=m["reproduces_uuid"],
+            number=row[0],
+            uuid=row[1],
+            name=row[2],
+            status=RunStatus(row[3]),
+            start_time=row[4],
+            end_time=row[5],
+            heartbeat=row[6],
+            user=row[7],
+            host=row[8],
+            pid=row[9],
+            notes=row[10],
+            error=row[11],
+            exit_code=row[12],
+            parent_uuid=row[13],
+            deleted=bool(row[14]),
+            reproduces_uuid=row[15],
+            experiment=row[16],
         )
 
     def resolve_run(self, ref: str | int) -> RunInfo:
-        from sqlalchemy import func, select
-
-        from labkeep.store.sql._schema import runs
-
         text = str(ref).strip()
-        base = self._run_select()
-        with self.engine.connect() as conn:
-            if text == "last":
-                rows = conn.execute(
-                    base.where(runs.c.deleted.is_(False)).order_by(runs.c.number.desc()).limit(1)
-                ).all()
-                if not rows:
-                    raise NotFoundError(f"no runs in the store at {self.uri} yet")
+        if text == "last":
+            rows = self._rows(
+                f"{_RUN_SELECT} WHERE NOT runs.deleted ORDER BY runs.number DESC LIMIT 1"
+            )
+            if not rows:
+                raise NotFoundError(f"no runs in the store at {self.uri} yet")
+            return self._info(rows[0])
+        if text.isdigit():
+            rows = self._rows(f"{_RUN_SELECT} WHERE runs.number = ?", (int(text),))
+            if rows:
                 return self._info(rows[0])
-            if text.isdigit():
-                row = conn.execute(base.where(runs.c.number == int(text))).first()
-                if row is not None:
-                    return self._info(row)
-            rows = conn.execute(base.where(runs.c.name == text).order_by(runs.c.number)).all()
+        rows = self._rows(f"{_RUN_SELECT} WHERE runs.name = ? ORDER BY runs.number", (text,))
+        if len(rows) == 1:
+            return self._info(rows[0])
+        if len(rows) > 1:
+            numbers = ", ".join(str(r[0]) for r in rows[:10])
+            raise AmbiguousRefError(
+                f"{len(rows)} runs are named {text!r} ({numbers}): use a number"
+            )
+        prefix = text.lower()
+        if len(prefix) >= 4 and all(c in "0123456789abcdef-" for c in prefix):
+            rows = self._rows(
+                f"{_RUN_SELECT} WHERE substr(runs.uuid, 1, ?) = ? LIMIT 11", (len(prefix), prefix)
+            )
             if len(rows) == 1:
                 return self._info(rows[0])
             if len(rows) > 1:
-                numbers = ", ".join(str(r.number) for r in rows[:10])
                 raise AmbiguousRefError(
-                    f"{len(rows)} runs are named {text!r} ({numbers}): use a number"
+                    f"uuid prefix {text!r} matches {len(rows)} runs: type more of it"
                 )
-            prefix = text.lower()
-            if len(prefix) >= 4 and all(c in "0123456789abcdef-" for c in prefix):
-                rows = conn.execute(
-                    base.where(func.substr(runs.c.uuid, 1, len(prefix)) == prefix).limit(11)
-                ).all()
-                if len(rows) == 1:
-                    return self._info(rows[0])
-                if len(rows) > 1:
-                    raise AmbiguousRefError(
-                        f"uuid prefix {text!r} matches {len(rows)} runs: type more of it"
-                    )
-            count = conn.execute(select(func.count()).select_from(runs)).scalar_one()
+        count = self._rows("SELECT count(*) FROM runs")[0][0]
         hint = "labkeep runs lists them" if count else "the store has no runs yet"
         raise NotFoundError(
             f"no run {text!r} in {self.uri}: give a number, a name, a uuid prefix or 'last' "
@@ -207,22 +225,31 @@ class SqlStore(Store):
         offset: int = 0,
         deleted_only: bool = False,
     ) -> list[RunInfo]:
-        from labkeep.store.sql._schema import experiments, runs
-
-        query = self._run_select()
+        conditions: list[str] = []
+        params: list[Any] = []
         if deleted_only:
-            query = query.where(runs.c.deleted.is_(True))
+            conditions.append("runs.deleted")
         elif not include_deleted:
-            query = query.where(runs.c.deleted.is_(False))
+            conditions.append("NOT runs.deleted")
         if experiment is not None:
-            query = query.where(experiments.c.name == experiment)
+            conditions.append("experiments.name = ?")
+            params.append(experiment)
         if parent_uuid is not None:
-            query = query.where(runs.c.parent_uuid == parent_uuid)
-        query = query.order_by(runs.c.number.desc()).offset(offset)
+            conditions.append("runs.parent_uuid = ?")
+            params.append(parent_uuid)
+        sql = _RUN_SELECT
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += " ORDER BY runs.number DESC"
         if limit is not None:
-            query = query.limit(limit)
-        with self.engine.connect() as conn:
-            return [self._info(row) for row in conn.execute(query)]
+            sql += " LIMIT ?"
+            params.append(limit)
+        elif offset and self.location.kind == "sqlite":
+            sql += " LIMIT -1"
+        if offset:
+            sql += " OFFSET ?"
+            params.append(offset)
+        return [self._info(row) for row in self._rows(sql, params)]
 
     def search_runs(
         self,
@@ -257,7 +284,7 @@ class SqlStore(Store):
         if not self.exists():
             _search.parse_search(where, sort)  # a bad query is an error even with no runs
             return []
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return _search.search_page(
                 conn,
                 self._catalog_cache(),
@@ -282,7 +309,7 @@ class SqlStore(Store):
         if not self.exists():
             _search.parse_search(where, None)
             return 0
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return _search.count_runs(
                 conn, self._catalog_cache(), where, experiment, include_deleted, parent_uuid
             )
@@ -300,7 +327,7 @@ class SqlStore(Store):
         if not self.exists():
             _search.parse_search(where, None)
             return 0
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return _search.count_runs_within(
                 conn, self._catalog_cache(), steps, where, experiment, include_deleted, parent_uuid
             )
@@ -323,48 +350,56 @@ class SqlStore(Store):
                 raise NotFoundError(f"{exc} in {self.uri}") from None
 
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import artifacts, metrics, params, runs, summaries, tags
-
         infos: dict[int, RunInfo] = {}
         par: dict[int, dict[str, Any]] = {n: {} for n in numbers}
         summ: dict[int, dict[str, Any]] = {n: {} for n in numbers}
         mets: dict[int, dict[str, MetricSummary]] = {n: {} for n in numbers}
         tgs: dict[int, list[str]] = {n: [] for n in numbers}
         arts: dict[int, list[Artifact]] = {n: [] for n in numbers}
-        with self.engine.connect() as conn:
-            for lo in range(0, len(numbers), _IN_CHUNK):
-                part = list(numbers[lo : lo + _IN_CHUNK])
-                for row in conn.execute(self._run_select().where(runs.c.number.in_(part))):
-                    infos[row.number] = self._info(row)
-                for table, target in ((params, par), (summaries, summ)):
-                    q = select(table.c.run_number, table.c.key, table.c.json).where(
-                        table.c.run_number.in_(part)
+        with self._reading() as conn:
+            cur = conn.raw.cursor()
+            try:
+
+                def rows(sql: str, part: list[int]) -> list[Any]:
+                    marks = ", ".join("?" * len(part))
+                    cur.execute(conn.sql(sql.format(marks)), part)
+                    return list(cur.fetchall())
+
+                for lo in range(0, len(numbers), _IN_CHUNK):
+                    part = list(numbers[lo : lo + _IN_CHUNK])
+                    for row in rows(f"{_RUN_SELECT} WHERE runs.number IN ({{}})", part):
+                        infos[row[0]] = self._info(row)
+                    for table, target in (("params", par), ("summaries", summ)):
+                        sql = (
+                            f"SELECT run_number, key, json FROM {table} WHERE run_number IN ({{}})"
+                        )
+                        for number, key, exact in rows(sql + " ORDER BY key", part):
+                            target[number][key] = json.loads(exact)
+                    sql = (
+                        "SELECT run_number, key, last, last_step, last_time, min, max, count "
+                        "FROM metrics WHERE run_number IN ({}) ORDER BY key"
                     )
-                    for number, key, exact in conn.execute(q.order_by(table.c.key)):
-                        target[number][key] = json.loads(exact)
-                q = select(metrics).where(metrics.c.run_number.in_(part)).order_by(metrics.c.key)
-                for row in conn.execute(q):
-                    m = row._mapping
-                    mets[m["run_number"]][m["key"]] = MetricSummary(
-                        key=m["key"],
-                        last=float("nan") if m["last"] is None else m["last"],
-                        last_step=m["last_step"],
-                        last_time=m["last_time"],
-                        min=m["min"],
-                        max=m["max"],
-                        count=m["count"],
+                    for number, key, last, step, when, low, high, count in rows(sql, part):
+                        mets[number][key] = MetricSummary(
+                            key=key,
+                            last=float("nan") if last is None else last,
+                            last_step=step,
+                            last_time=when,
+                            min=low,
+                            max=high,
+                            count=count,
+                        )
+                    sql = "SELECT run_number, tag FROM tags WHERE run_number IN ({}) ORDER BY tag"
+                    for number, tag in rows(sql, part):
+                        tgs[number].append(tag)
+                    sql = (
+                        "SELECT run_number, path, sha256, size, kind, created FROM artifacts "
+                        "WHERE run_number IN ({}) ORDER BY path"
                     )
-                q = select(tags).where(tags.c.run_number.in_(part)).order_by(tags.c.tag)
-                for number, tag in conn.execute(q):
-                    tgs[number].append(tag)
-                q = select(artifacts).where(artifacts.c.run_number.in_(part))
-                for row in conn.execute(q.order_by(artifacts.c.path)):
-                    m = row._mapping
-                    arts[m["run_number"]].append(
-                        Artifact(m["path"], m["sha256"], m["size"], m["kind"], m["created"])
-                    )
+                    for number, path, sha, size, kind, created in rows(sql, part):
+                        arts[number].append(Artifact(path, sha, size, kind, created))
+            finally:
+                cur.close()
         missing = [n for n in numbers if n not in infos]
         if missing:
             raise NotFoundError(f"no run {missing[0]} in {self.uri}")
@@ -374,23 +409,12 @@ class SqlStore(Store):
         ]
 
     def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:
-        # The hot read of the UI's charts and of run.series(): straight through the DB-API
-        # connection, no SQLAlchemy on the way.
-        with self._lock:
-            conn = self.writer()
-            cur = conn.raw.cursor()
-            try:
-                cur.execute(
-                    conn.sql(
-                        "SELECT steps, vals, times FROM metric_chunks "
-                        "WHERE run_number = ? AND key = ? ORDER BY id"
-                    ),
-                    (number, key),
-                )
-                rows = cur.fetchall()
-            finally:
-                cur.close()
-                conn.raw.commit()
+        # The hot read of the UI's charts and of run.series().
+        rows = self._rows(
+            "SELECT steps, vals, times FROM metric_chunks WHERE run_number = ? AND key = ? "
+            "ORDER BY id",
+            (number, key),
+        )
         if not rows:
             keys = self.metric_keys(number)
             hint = f"its metrics: {', '.join(keys[:10])}" if keys else "it has no metrics"
@@ -402,57 +426,33 @@ class SqlStore(Store):
         )
 
     def get_snapshot(self, number: int) -> dict[str, Any] | None:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import snapshots
-
-        with self.engine.connect() as conn:
-            q = select(snapshots.c.data).where(snapshots.c.run_number == number)
-            data = conn.execute(q).scalar()
-        if data is None:
+        rows = self._rows("SELECT data FROM snapshots WHERE run_number = ?", (number,))
+        if not rows:
             return None
-        snapshot: dict[str, Any] = json.loads(data)
+        snapshot: dict[str, Any] = json.loads(rows[0][0])
         return snapshot
 
     def get_output(self, number: int, after: int = 0, limit: int | None = None) -> list[OutputLine]:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import output_lines as ol
-
-        q = (
-            select(ol.c.id, ol.c.stream, ol.c.time, ol.c.text)
-            .where(ol.c.run_number == number, ol.c.id > after)
-            .order_by(ol.c.id)
+        sql = (
+            "SELECT id, stream, time, text FROM output_lines "
+            "WHERE run_number = ? AND id > ? ORDER BY id"
         )
+        params: list[Any] = [number, after]
         if limit is not None:
-            q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return [OutputLine(*row) for row in conn.execute(q)]
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [OutputLine(*row) for row in self._rows(sql, params)]
 
     def metric_keys(self, number: int) -> list[str]:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import metrics
-
-        with self.engine.connect() as conn:
-            q = select(metrics.c.key).where(metrics.c.run_number == number).order_by(metrics.c.key)
-            return list(conn.execute(q).scalars())
+        sql = "SELECT key FROM metrics WHERE run_number = ? ORDER BY key"
+        return [row[0] for row in self._rows(sql, (number,))]
 
     def list_experiments(self) -> list[str]:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import experiments
-
-        with self.engine.connect() as conn:
-            q = select(experiments.c.name).order_by(experiments.c.id)
-            return list(conn.execute(q).scalars())
+        return [row[0] for row in self._rows("SELECT name FROM experiments ORDER BY id")]
 
     def running_runs(self) -> list[RunInfo]:
-        from labkeep.store.sql._schema import runs
-
-        with self.engine.connect() as conn:
-            q = self._run_select().where(runs.c.status == RunStatus.RUNNING.value)
-            return [self._info(row) for row in conn.execute(q)]
+        rows = self._rows(f"{_RUN_SELECT} WHERE runs.status = ?", (RunStatus.RUNNING.value,))
+        return [self._info(row) for row in rows]
 
     # -- editing -----------------------------------------------------------------------
     def set_tags(self, number: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
@@ -484,15 +484,10 @@ class SqlStore(Store):
                 )
 
     def _uuid_of(self, number: int) -> str:
-        from sqlalchemy import select
-
-        from labkeep.store.sql._schema import runs
-
-        with self.engine.connect() as conn:
-            found = conn.execute(select(runs.c.uuid).where(runs.c.number == number)).scalar()
-        if found is None:
+        rows = self._rows("SELECT uuid FROM runs WHERE number = ?", (number,))
+        if not rows:
             raise NotFoundError(f"no run {number} in {self.uri}")
-        return str(found)
+        return str(rows[0][0])
 
     def set_deleted(self, numbers: Sequence[int], deleted: bool) -> None:
         from sqlalchemy import update
