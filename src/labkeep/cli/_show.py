@@ -12,6 +12,7 @@ import click
 from labkeep._json import record_as_dict
 from labkeep.cli._context import client_from
 from labkeep.cli._format import (
+    STATUS_STYLES,
     format_duration,
     format_size,
     format_time,
@@ -140,17 +141,15 @@ def runs_command(
 ) -> None:
     """List runs, newest first: number, name, experiment, status, start, duration,
     the params that tell them apart and their last metric values."""
-    from rich.table import Table
-    from rich.text import Text
+    from labkeep.cli._table import Column, TextTable, styled, terminal_width, use_color
 
     client = client_from(ctx)
     client.recover()
-    console = _console()
     store = client.store
     if not store.exists():
         if where or sort:
             store.search_runs(where, sort)  # a malformed query is still an error
-        console.print(f"No runs yet in {client.location.uri}.")
+        click.echo(f"No runs yet in {client.location.uri}.")
         return
     page = None if show_all else limit
     total: int | None
@@ -170,37 +169,39 @@ def runs_command(
     if not numbers:
         scope = f" in experiment {experiment!r}" if experiment else ""
         matched = " that match" if where else ""
-        console.print(
+        click.echo(
             f"No {'deleted ' if deleted else ''}runs{matched}{scope} in {client.location.uri}."
         )
         return
     records = store.get_records(numbers)
+    width = terminal_width()
     # What fits beside the fixed columns (~60 characters), about 10 characters a column.
-    budget = max(0, (console.width - 60) // 10)
+    budget = max(0, (width - 60) // 10)
     max_metrics = min(max_metrics, (budget + 1) // 2)
     max_params = min(max_params, budget - max_metrics)
     param_keys, metric_keys = leading_keys(
         records, max_params, max_metrics, mentioned_keys(where, sort)
     )
-    table = Table(box=None, header_style="bold", pad_edge=False)
     widest = max(len(str(n)) for n in numbers)
-    table.add_column("#", justify="right", style="cyan", no_wrap=True, min_width=widest)
-    table.add_column("name", no_wrap=True, min_width=8, overflow="ellipsis")
-    table.add_column("experiment", no_wrap=True, min_width=7, overflow="ellipsis")
-    table.add_column("status", no_wrap=True)
-    table.add_column("started", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    # Keys and values are the user's text, never markup: Text cells also skip rich's parsing.
-    for key in param_keys:
-        table.add_column(Text(key), no_wrap=True, overflow="ellipsis", style="dim")
-    for key in metric_keys:
-        table.add_column(Text(key), justify="right", no_wrap=True, overflow="ellipsis")
+    table = TextTable(
+        [
+            Column("#", justify="right", style="cyan", min_width=widest),
+            Column("name", shrink=True, min_width=8),
+            Column("experiment", shrink=True, min_width=7),
+            Column("status"),
+            Column("started"),
+            Column("time", justify="right"),
+            *(Column(key, style="dim", shrink=True, min_width=4) for key in param_keys),
+            *(Column(key, justify="right", shrink=True, min_width=4) for key in metric_keys),
+        ]
+    )
     for rec in records:
         info = rec.info
         cells = [
             str(info.number),
             info.name,
             info.experiment,
+            info.status.value,
             format_time(info.start_time),
             format_duration(info.duration),
         ]
@@ -208,20 +209,18 @@ def runs_command(
         cells += [
             format_value(rec.metrics[k].last) if k in rec.metrics else "" for k in metric_keys
         ]
-        texts = [Text(cell) for cell in cells]
-        texts.insert(3, Text.from_markup(status_text(info.status.value)))
-        table.add_row(*texts)
-    console.print(table)
+        table.add_row(cells, ["", "", "", STATUS_STYLES.get(info.status.value, "")])
+    color = use_color()
+    lines = table.render(width, color=color)
     which = "matching runs" if where else "runs"
     first = "first" if sort else "newest"
     if total is None:
-        console.print(
-            f"[dim](the {first} {len(numbers)} {which}; more match: --all or --limit to see them)[/]"
-        )
+        note = f"(the {first} {len(numbers)} {which}; more match: --all or --limit to see them)"
+        lines.append(styled(note, "dim", color))
     elif len(numbers) < total:
-        console.print(
-            f"[dim](the {first} {len(numbers)} of {total} {which}; --all or --limit for more)[/]"
-        )
+        note = f"(the {first} {len(numbers)} of {total} {which}; --all or --limit for more)"
+        lines.append(styled(note, "dim", color))
+    click.echo("\n".join(lines))
 
 
 @click.command("show")
