@@ -42,3 +42,32 @@ with labkeep.init(store="s", config={"lr": 0.1}) as run:
 """
     loaded = _loaded_after(code, tmp_path)
     assert "sqlalchemy" not in loaded and "alembic" not in loaded
+
+
+def test_listing_runs_with_a_query_needs_no_sqlalchemy_rich_or_asyncio(tmp_path: Path) -> None:
+    """``labkeep runs --where … --sort …`` reads through DB-API and prints a plain table:
+    the most typed command imports neither SQLAlchemy, rich nor asyncio."""
+    code = """
+import labkeep
+with labkeep.init(store="s", config={"lr": 0.1}) as run:
+    run.log({"loss": 0.5})
+"""
+    first = run_python(code, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    probe = """
+import json, sys
+from labkeep.cli._main import cli
+argv = ["--store", "s", "runs", "--where", "loss < 1 and lr > 0.01 and 'x' not in tags",
+        "--sort", "-loss, name"]
+try:
+    cli.main(argv, prog_name="labkeep")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+wanted = ("sqlalchemy", "alembic", "rich", "asyncio")
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(wanted))))
+"""
+    result = run_python(probe, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[1].split()[0] == "1", result.stdout  # the run, under the header
+    assert json.loads(lines[-1]) == []
