@@ -1,9 +1,9 @@
 """Pages of runs for the read API: filtered and sorted by the query language, counted, and
 turned into JSON rows.
 
-On a SQL store one page costs a COUNT, a query for the page's run numbers (filter and order
-run in the database) and one ``get_records`` of those numbers, so the first page of 10,000
-runs reads 50 runs, not 10,000. Other stores are filtered in Python with the same semantics.
+On a SQL store the page is the store's own search (filter and order run in the database,
+the total counted only when the page does not imply it) and one ``get_records`` of those
+numbers, so the first page of 10,000 runs reads 50 runs, not 10,000. Other stores are filtered in Python with the same semantics.
 """
 
 from __future__ import annotations
@@ -53,47 +53,11 @@ def search_runs(
     from labkeep.store.sql import SqlStore
 
     if isinstance(store, SqlStore):
-        return _search_sql(store, experiment, query, sort_spec, limit, offset, deleted)
-    return _search_python(store, experiment, query, sort_spec, limit, offset, deleted)
-
-
-def _search_sql(
-    store: Any,
-    experiment: str | None,
-    query: Any,
-    sort_spec: Any,
-    limit: int,
-    offset: int,
-    deleted: bool,
-) -> RunPage:
-    from sqlalchemy import func, select
-
-    from labkeep.store.sql._compile_query import compile_query, load_catalog, sort_clause
-    from labkeep.store.sql._schema import experiments, runs
-
-    with store.engine.connect() as conn:
-        catalog = load_catalog(conn)
-        conditions: list[Any] = [runs.c.deleted.is_(deleted)]
-        if experiment:
-            conditions.append(
-                runs.c.experiment_id.in_(
-                    select(experiments.c.id).where(experiments.c.name == experiment)
-                )
-            )
-        if query is not None:
-            conditions.append(compile_query(query, catalog))
-        total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
-        order = sort_clause(sort_spec, catalog) if sort_spec is not None else []
-        numbers = list(
-            conn.execute(
-                select(runs.c.number)
-                .where(*conditions)
-                .order_by(*order, runs.c.number.desc())
-                .limit(limit)
-                .offset(offset)
-            ).scalars()
+        numbers, total, catalog = store.search_with_keys(
+            where, sort, experiment or None, limit, offset, deleted_only=deleted
         )
-    return RunPage(int(total), store.get_records(numbers) if numbers else [], catalog)
+        return RunPage(total, store.get_records(numbers) if numbers else [], catalog)
+    return _search_python(store, experiment, query, sort_spec, limit, offset, deleted)
 
 
 def _search_python(

@@ -147,14 +147,34 @@ def search_runs(
     offset: int,
     include_deleted: bool,
     parent_uuid: str | None,
+    *,
+    deleted_only: bool = False,
 ) -> tuple[list[int], int]:
-    """One page of matching run numbers, in order, and how many match in all."""
+    """One page of matching run numbers, in order, and how many match in all
+    (``deleted_only``: among the runs in the trash)."""
     numbers = search_page(
-        conn, cache, where, sort, experiment, limit, offset, include_deleted, parent_uuid
+        conn,
+        cache,
+        where,
+        sort,
+        experiment,
+        limit,
+        offset,
+        include_deleted,
+        parent_uuid,
+        deleted_only=deleted_only,
     )
     total = implied_total(numbers, limit, offset)
     if total is None:
-        total = count_runs(conn, cache, where, experiment, include_deleted, parent_uuid)
+        total = count_runs(
+            conn,
+            cache,
+            where,
+            experiment,
+            include_deleted,
+            parent_uuid,
+            deleted_only=deleted_only,
+        )
     return numbers, total
 
 
@@ -168,6 +188,8 @@ def search_page(
     offset: int,
     include_deleted: bool,
     parent_uuid: str | None,
+    *,
+    deleted_only: bool = False,
 ) -> list[int]:
     """One page of matching run numbers, in order."""
     if limit is not None and limit < 0:
@@ -175,7 +197,7 @@ def search_page(
     if offset < 0:
         raise InvalidInputError(f"offset must be 0 or more, not {offset}")
     query, spec = parse_search(where, sort)
-    filters = _filters(experiment, include_deleted, parent_uuid)
+    filters = _filters(experiment, include_deleted, parent_uuid, deleted_only)
 
     def page(catalog: KeyCatalog | None) -> list[int]:
         return _page(conn, query, spec, catalog, filters, limit, offset)
@@ -190,10 +212,12 @@ def count_runs(
     experiment: str | None,
     include_deleted: bool,
     parent_uuid: str | None,
+    *,
+    deleted_only: bool = False,
 ) -> int:
     """How many runs match."""
     query, _ = parse_search(where, None)
-    filters = _filters(experiment, include_deleted, parent_uuid)
+    filters = _filters(experiment, include_deleted, parent_uuid, deleted_only)
 
     def count(catalog: KeyCatalog | None) -> int:
         return _count(conn, query, catalog, filters)
@@ -279,9 +303,16 @@ def _with_catalog(
         return work(cache.reload(conn))
 
 
-def _filters(experiment: str | None, include_deleted: bool, parent_uuid: str | None) -> list[Sql]:
+def _filters(
+    experiment: str | None,
+    include_deleted: bool,
+    parent_uuid: str | None,
+    deleted_only: bool = False,
+) -> list[Sql]:
     filters: list[Sql] = []
-    if not include_deleted:
+    if deleted_only:
+        filters.append(Sql("runs.deleted"))
+    elif not include_deleted:
         filters.append(Sql("NOT runs.deleted"))
     if experiment is not None:
         filters.append(

@@ -28,6 +28,7 @@ from labkeep.store.sql import _apply
 from labkeep.store.sql._connect import Connection, connect
 
 if TYPE_CHECKING:
+    from labkeep.query import KeyCatalog
     from labkeep.store.sql._search import CatalogCache
 
 _IN_CHUNK = 500
@@ -331,6 +332,37 @@ class SqlStore(Store):
             return _search.count_runs_within(
                 conn, self._catalog_cache(), steps, where, experiment, include_deleted, parent_uuid
             )
+
+    def search_with_keys(
+        self,
+        where: str | None,
+        sort: str | None,
+        experiment: str | None,
+        limit: int,
+        offset: int = 0,
+        *,
+        deleted_only: bool = False,
+    ) -> tuple[list[int], int, KeyCatalog]:
+        """A page of matching run numbers, how many match, and every key in the store (read
+        afresh): what the server's run list shows. ``deleted_only``: the trash instead."""
+        from labkeep.store.sql import _search
+
+        with self._reading() as conn:
+            cache = self._catalog_cache()
+            catalog = cache.reload(conn)
+            numbers, total = _search.search_runs(
+                conn,
+                cache,
+                where,
+                sort,
+                experiment,
+                limit,
+                offset,
+                deleted_only,
+                None,
+                deleted_only=deleted_only,
+            )
+        return numbers, total, catalog
 
     def _catalog_cache(self) -> CatalogCache:
         with self._lock:
