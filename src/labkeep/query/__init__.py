@@ -76,5 +76,3 @@ __all__ = [
     "sort_records",
     "sqlite_regexp",
 ]
-
-# The SQL compiler imports SQLAlchemy; load it on first use so that parsing stays light.
