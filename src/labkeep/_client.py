@@ -206,10 +206,9 @@ class Client:
     def _recover_journal(self, directory: Path) -> tuple[int, float] | None:
         from labkeep._ingest import JournalDecoder, ingest_all
 
-        fd = j.try_lock(directory)
-        if fd is None:
-            return None  # its writer is alive
-        try:
+        with j.recovery_lock(directory) as ours:
+            if not ours:
+                return None  # its writer is alive, or another reader recovered it meanwhile
             decoder = JournalDecoder(directory)
             decoder.seek(self.store.journal_position(decoder.writer))
             owner = _journal_owner(directory)
@@ -223,8 +222,6 @@ class Client:
             if owner and number is not None and not decoder.finished:
                 return number, decoder.last_time or time.time()
             return None
-        finally:
-            os.close(fd)
 
     # -- reading ------------------------------------------------------------------------
     def get_run(self, ref: str | int) -> RunView:

@@ -14,6 +14,7 @@ ends the journal there. Positions are global: ``index * SEGMENT_SIZE + offset``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -227,6 +228,34 @@ def try_lock(directory: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+@contextlib.contextmanager
+def recovery_lock(directory: Path) -> Iterator[bool]:
+    """Hold a dead writer's journal while recovering it: True when this process may, False
+    when its writer is alive (or the journal is gone).
+
+    A live writer and a recovering reader both hold ``lock``; readers also hold
+    ``recover.lock``, so a second reader waits there until the first is done instead of
+    taking the journal for a live writer's and reading its run half ingested.
+    """
+    try:
+        guard = os.open(directory / "recover.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        fd = try_lock(directory)
+        if fd is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            os.close(fd)
+    finally:
+        os.close(guard)
 
 
 def read_segments(

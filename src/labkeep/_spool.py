@@ -7,7 +7,6 @@ how much went.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,18 +49,15 @@ def pending_journals(client: Client) -> list[PendingJournal]:
     for directory in sorted(root.iterdir()):
         if not directory.is_dir():
             continue
-        fd = j.try_lock(directory)
-        if fd is None:
-            continue  # its writer is alive and sends it itself
-        try:
+        with j.recovery_lock(directory) as ours:
+            if not ours:
+                continue  # its writer is alive and sends it itself
             decoder = JournalDecoder(directory)
             decoder.seek(client.store.journal_position(decoder.writer))
             points = 0
             while (batch := decoder.read()) is not None:
                 points += sum(len(cols.steps) for cols in batch.metrics.values())
             found.append(PendingJournal(directory, decoder.writer, decoder.run_uuid, points))
-        finally:
-            os.close(fd)
     return found
 
 
