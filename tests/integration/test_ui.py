@@ -123,3 +123,13 @@ def test_plotly_changed_is_a_200(client: httpx.Client) -> None:
     response = client.get("/vendor/plotly.min.js", headers={"If-None-Match": '"not-it"'})
     assert response.status_code == 200
     assert response.content == PLOTLY_JS.read_bytes()
+
+
+def test_run_page_fetches_its_modules_and_plotly_early(client: httpx.Client) -> None:
+    """The run page names every module it imports (fetched in parallel, not one level at a
+    time) and preloads plotly.js at low priority, behind them."""
+    page = client.get("/runs/1").text
+    for module in ("api.js", "charts.js", "sketch.js", "files.js"):
+        assert f'<link rel="modulepreload" href="/static/{module}">' in page
+    assert page.index("/static/run.js") < page.index("/vendor/plotly.min.js")
+    assert 'href="/vendor/plotly.min.js" as="script" fetchpriority="low"' in page
