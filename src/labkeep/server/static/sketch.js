@@ -3,7 +3,8 @@
 // thread busy for about a second before it can draw anything; the sketch shows the data
 // meanwhile and plotly.js replaces it with the interactive chart as soon as it is ready.
 // It covers what metric charts use: line traces (gaps where y is null), one-point marker
-// traces, linear or log y, linear or date x, gridlines, tick labels and the x axis title.
+// traces, linear or log y, linear or date x, gridlines, tick labels, the x axis title and a
+// legend under the chart.
 
 const SVG = "http://www.w3.org/2000/svg";
 const SECOND = 1000;
@@ -136,6 +137,34 @@ function dateTicks(lo, hi, count) {
   });
 }
 
+/** Plotly reads a few HTML entities in names (plotText writes them); the sketch sets text. */
+function plainText(text) {
+  return String(text).replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}
+
+/** The legend's entries laid out in rows no wider than ``width``, when the layout shows one. */
+function legendRows(layout, traces, width) {
+  const size = (layout.legend && layout.legend.font && layout.legend.font.size) || 10;
+  const rows = [];
+  if (!layout.showlegend) return { rows, size };
+  let row = [];
+  let x = 0;
+  for (const t of traces) {
+    if (t.showlegend === false || !t.name) continue;
+    const name = plainText(t.name);
+    const itemWidth = 46 + name.length * size * 0.6;
+    if (row.length && x + itemWidth > width) {
+      rows.push(row);
+      row = [];
+      x = 0;
+    }
+    row.push({ x, name, color: (t.line && t.line.color) || "#1f77b4" });
+    x += itemWidth;
+  }
+  if (row.length) rows.push(row);
+  return { rows, size };
+}
+
 function xNumber(x) {
   if (x === null || x === undefined) return null;
   return x instanceof Date ? x.getTime() : Number(x);
@@ -172,7 +201,9 @@ export function drawSketch(container, traces, layout) {
   // x first, with a guessed width: a second line of dates makes the plot area shorter
   const guess = Math.max(20, width - margin.l - margin.r);
   const twoLines = dateX && dateTicks(xRange[0], xRange[1], tickCount(guess, false)).some((t) => t[2]);
-  const plotHeight = height - margin.t - margin.b - (twoLines ? fontSize + 3 : 0);
+  const legend = legendRows(layout, traces, guess);
+  const legendHeight = legend.rows.length ? legend.rows.length * 19 + 16 : 0;
+  const plotHeight = height - margin.t - margin.b - (twoLines ? fontSize + 3 : 0) - legendHeight;
   const yTicks = logY ? logTicks(yRange[0], yRange[1], tickCount(plotHeight, true)) : linearTicks(yRange[0], yRange[1], tickCount(plotHeight, true), true);
   const longest = Math.max(0, ...yTicks.map(([, label]) => label.length));
   const left = Math.max(margin.l, Math.ceil(longest * fontSize * 0.62) + 12);
@@ -215,10 +246,18 @@ export function drawSketch(container, traces, layout) {
   if (title) {
     const titleFont = layout.xaxis.title.font || {};
     svg.append(node("text", {
-      x: left + plotWidth / 2, y: height - 4, "text-anchor": "middle",
+      x: left + plotWidth / 2, y: height - legendHeight - 4, "text-anchor": "middle",
       "font-size": titleFont.size || fontSize, fill: titleFont.color || color,
     }, title));
   }
+  legend.rows.forEach((row, r) => {
+    const y = height - legendHeight + 16 + r * 19;
+    for (const item of row) {
+      const x = left + 6 + item.x;
+      svg.append(node("line", { x1: x, x2: x + 30, y1: y, y2: y, stroke: item.color, "stroke-width": 2 }));
+      svg.append(node("text", { x: x + 36, y: y + legend.size * 0.35, "font-size": legend.size }, item.name));
+    }
+  });
 
   const lines = node("g", { "clip-path": `url(#${clipId})`, fill: "none" });
   for (const { trace, xs, ys } of series) {
