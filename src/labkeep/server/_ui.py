@@ -49,6 +49,7 @@ class _Plotly:
     :func:`warm_up`), then served with a strong ETag: browsers keep it a week, then
     revalidate it with a 304."""
 
+    #: Not ``immutable``: the URL stays the same when plotly is upgraded.
     CACHE_CONTROL = "public, max-age=604800"
 
     def __init__(self) -> None:

@@ -4,7 +4,6 @@
 import { api, h } from "./api.js";
 import { drawSketch, removeSketch } from "./sketch.js";
 
-const PLOTLY_URL = "/vendor/plotly.min.js";
 let plotly = null;
 
 /** plotly.js, loaded once on first use (the runs table never pays for it). */
@@ -13,7 +12,7 @@ export function loadPlotly() {
   if (!plotly) {
     plotly = new Promise((resolve, reject) => {
       const script = document.createElement("script");
-      script.src = PLOTLY_URL;
+      script.src = "/vendor/plotly.min.js";
       script.onload = () => resolve(window.Plotly);
       script.onerror = () => reject(new Error("plotly.js did not load"));
       document.head.append(script);
