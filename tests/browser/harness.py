@@ -14,6 +14,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,14 +109,24 @@ class Pages:
         self.watch = ConsoleWatch()
         self.contexts: list[Any] = []
 
-    def open(self, path: str, *, wait_ready: bool = True, enforce_csp: bool = False) -> Any:
+    def open(
+        self,
+        path: str,
+        *,
+        wait_ready: bool = True,
+        enforce_csp: bool = False,
+        prepare: Callable[[Any], object] | None = None,
+    ) -> Any:
         """Open ``path`` in a new context. Playwright's polling helpers evaluate strings,
         which the UI's Content-Security-Policy forbids, so the policy is bypassed unless
-        ``enforce_csp`` (then a violation shows as a console error and fails the test)."""
+        ``enforce_csp`` (then a violation shows as a console error and fails the test).
+        ``prepare`` gets the context before the page loads (to route requests, say)."""
         context = self.browser.new_context(
             viewport={"width": 1440, "height": 900}, bypass_csp=not enforce_csp
         )
         self.contexts.append(context)
+        if prepare is not None:
+            prepare(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
         watch = self.watch

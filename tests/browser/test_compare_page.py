@@ -3,6 +3,8 @@ coordinates and scatter."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from browser.harness import XSS_NAME, Pages
@@ -54,6 +56,25 @@ def test_compare_with_a_markup_name(pages: Pages) -> None:
     legend = page.locator("#compare-charts .chart[data-key='loss'] .legend").text_content() or ""
     assert XSS_NAME in legend
     assert page.locator("#compare script").count() == 0
+
+
+def test_compare_sketch_shows_a_markup_name_as_text(pages: Pages) -> None:
+    """Before plotly.js runs, the sketch of an overlaid chart has one line and one legend
+    entry per run, names shown literally."""
+    held: list[Any] = []
+    page = pages.open(
+        "/compare?runs=1,5",
+        prepare=lambda context: context.route("**/vendor/plotly.min.js", lambda r: held.append(r)),
+    )
+    sketch = "#compare-charts .chart[data-key='loss'] > svg.chart-sketch"
+    page.wait_for_selector(f"{sketch} .trace")
+    assert page.locator(f"{sketch} .trace").count() == 2
+    labels = page.locator(f"{sketch} text").all_text_contents()
+    assert f"#5 {XSS_NAME}" in labels and "#1 lr-0.1" in labels
+    assert page.locator("#compare script").count() == 0
+    for route in held:
+        route.continue_()
+    page.wait_for_selector("#compare-charts .chart[data-key='loss'][data-rendered=true]")
 
 
 def test_compare_without_runs_offers_a_form(pages: Pages) -> None:

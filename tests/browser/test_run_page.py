@@ -3,6 +3,7 @@ code browser with highlighting, artifact previews, and markup shown as text."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -75,6 +76,64 @@ def test_metric_charts_and_controls(pages: Pages) -> None:
     page.uncheck("#log-scale")
     page.locator("#smoothing").fill("0")
     page.locator("#smoothing").dispatch_event("change")
+
+
+def hold_plotly(held: list[Any]) -> Callable[[Any], object]:
+    """A ``prepare`` for Pages.open that holds every request for plotly.js in ``held``."""
+    return lambda context: context.route("**/vendor/plotly.min.js", lambda r: held.append(r))
+
+
+def test_chart_sketch_until_plotly_runs(pages: Pages) -> None:
+    """Charts are drawn as still SVG sketches as soon as their histories arrive, and replaced
+    by plotly.js's interactive charts once plotly.js has run."""
+    held: list[Any] = []
+    page = pages.open("/runs/1#charts", prepare=hold_plotly(held))
+    sketch = "#panel-charts .chart[data-key='loss'][data-drawn=true] > svg.chart-sketch"
+    page.wait_for_selector(f"{sketch} .trace")
+    chart = page.locator("#panel-charts .chart[data-key='loss']")
+    assert chart.get_attribute("data-rendered") is None
+    assert chart.get_attribute("data-points") == "60"
+    assert page.locator(f"{sketch} .trace").count() == 1
+    labels = page.locator(f"{sketch} text").all_text_contents()
+    assert "step" in labels and "0" in labels
+    pages.screenshot(page, "sketch")
+    assert held, "the page asked for plotly.js once a chart was sketched"
+    for route in held:
+        route.continue_()
+    page.wait_for_selector("#panel-charts .chart[data-key='loss'][data-rendered=true]")
+    assert page.locator("#panel-charts svg.chart-sketch").count() == 0
+    assert chart.locator(".scatterlayer .trace").count() == 1
+
+
+def test_chart_sketch_follows_the_options(pages: Pages) -> None:
+    """The sketch draws what plotly.js will: wall time on x, log scale, a smoothed line over
+    the raw one; an option changed before plotly.js runs redraws it."""
+    held: list[Any] = []
+
+    def prepare(context: Any) -> None:
+        context.add_init_script(
+            """localStorage.setItem("labkeep.chart", '{"x": "wall", "log": true, "smooth": 0.6}')"""
+        )
+        hold_plotly(held)(context)
+
+    page = pages.open("/runs/1#charts", prepare=prepare)
+    sketch = "#panel-charts .chart[data-key='loss'] > svg.chart-sketch"
+    # the test runs logged their points within a millisecond: one x for all, a line of no width
+    page.wait_for_selector(f"{sketch} .trace", state="attached")
+    assert page.locator(f"{sketch} .trace[stroke-width='1.8']").count() == 1  # the smoothed line
+    assert page.locator(f"{sketch} .trace[opacity='0.25']").count() == 1  # the raw line
+    labels = page.locator(f"{sketch} text").all_text_contents()
+    assert "wall time" in labels
+    assert "1" in labels and any(t.startswith("1e\u2212") for t in labels)  # decades of loss
+    page.select_option("#x-axis", "step")
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll(\"{sketch} text\")].some((t) => t.textContent === 'step')"
+    )
+    for route in held:
+        route.continue_()
+    page.wait_for_selector("#panel-charts .chart[data-key='loss'][data-rendered=true]")
+    assert page.locator("#panel-charts svg.chart-sketch").count() == 0
+    page.select_option("#x-axis", "step")
 
 
 def test_system_metrics_tab(pages: Pages) -> None:

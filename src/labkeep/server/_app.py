@@ -61,6 +61,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _ui.warm_up(app)
         yield
         app.state.client.close()
 

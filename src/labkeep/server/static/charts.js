@@ -2,6 +2,7 @@
 // Histories arrive downsampled by the server (first/min/max/last per bucket), so a chart of a
 // million points draws a few thousand; zooming in fetches the visible range at full detail.
 import { api, h } from "./api.js";
+import { drawSketch, removeSketch } from "./sketch.js";
 
 let plotly = null;
 
@@ -105,6 +106,7 @@ export class MetricChart {
     this.zoomed = null;
     this.loaded = false;
     this.busy = null;
+    this.upgrade = null; // the interactive drawing, pending while plotly.js loads
   }
 
   axis() {
@@ -218,24 +220,44 @@ export class MetricChart {
     };
   }
 
+  /** Draw the chart with plotly.js; until plotly.js is ready, draw a still sketch of it at
+   * once and the interactive chart when plotly.js is (the returned promise waits for it). */
   async draw() {
-    const Plotly = await loadPlotly();
+    if (!window.Plotly) {
+      drawSketch(this.el, this.traces(), this.layout());
+      this._drawn();
+      if (!this.upgrade) {
+        this.upgrade = loadPlotly().then(() => {
+          this.upgrade = null;
+          return this.draw();
+        });
+      }
+      return this.upgrade;
+    }
     const first = !this.el.dataset.rendered;
-    await Plotly.react(this.el, this.traces(), this.layout(), {
+    removeSketch(this.el);
+    await window.Plotly.react(this.el, this.traces(), this.layout(), {
       displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
     });
     if (first) {
       this.el.on("plotly_relayout", (event) => this._relayout(event));
     }
+    this.el.dataset.rendered = "true"; // the interactive chart
+    if (!window.labkeepChartInteractiveAt) window.labkeepChartInteractiveAt = performance.now();
+    this._drawn();
+    if (this.onDraw) this.onDraw(this);
+  }
+
+  /** Marks on the element (tests and benchmarks read them) once either drawing is shown. */
+  _drawn() {
     const points = this.series.reduce((n, s) => n + s.steps.length, 0);
     const total = this.series.reduce((n, s) => n + s.total, 0);
-    this.el.dataset.rendered = "true";
+    this.el.dataset.drawn = "true";
     if (!window.labkeepChartAt) window.labkeepChartAt = performance.now(); // first chart drawn
     this.el.dataset.points = String(points);
     this.el.dataset.total = String(total);
     const lastSteps = this.series.map((s) => (s.steps.length ? s.steps[s.steps.length - 1] : ""));
     this.el.dataset.lastStep = String(lastSteps.join(","));
-    if (this.onDraw) this.onDraw(this);
   }
 
   _relayout(event) {
@@ -268,6 +290,15 @@ export function chartCard(key, subtitle = "") {
   return { card, plot, sub };
 }
 
+const MARGIN = 300;
+
+function nearViewport(el) {
+  const box = el.getBoundingClientRect();
+  if (!box.width && !box.height) return false; // not laid out (a hidden panel)
+  return box.bottom > -MARGIN && box.top < window.innerHeight + MARGIN
+    && box.right > -MARGIN && box.left < window.innerWidth + MARGIN;
+}
+
 const observed = new WeakMap();
 const observer = "IntersectionObserver" in window
   ? new IntersectionObserver((entries) => {
@@ -278,12 +309,13 @@ const observer = "IntersectionObserver" in window
       observed.delete(entry.target);
       if (start) start();
     }
-  }, { rootMargin: "300px" })
+  }, { rootMargin: `${MARGIN}px` })
   : null;
 
-/** Call ``start`` once ``el`` is (nearly) visible. */
+/** Call ``start`` once ``el`` is (nearly) visible: at once when it already is, since the
+ * observer reports only at the next frame, which a long script (plotly.js) can hold up. */
 export function whenVisible(el, start) {
-  if (!observer) {
+  if (!observer || nearViewport(el)) {
     start();
     return;
   }

@@ -7,6 +7,7 @@ import { ChartOptions, chartCard, loadPlotly, MetricChart, whenVisible } from ".
 import { artifactsPanel, codePanel } from "./files.js";
 
 const LIVE_MS = 1000;
+const PLOTLY_LATEST_MS = 1000;
 const TABS = [
   ["overview", "Overview"],
   ["charts", "Charts"],
@@ -23,6 +24,7 @@ const built = new Set();
 const charts = new Map(); // key -> MetricChart
 let run = null;
 let snapshot = null;
+let snapshotLoad = Promise.resolve();
 let stopLive = null;
 let consoleState = null;
 
@@ -38,7 +40,6 @@ for (const [id] of TABS) {
 }
 
 async function start() {
-  loadPlotly().catch(() => {}); // fetch and parse plotly.js while the run loads (a chart reports failures)
   try {
     run = await api(`/runs/${encodeURIComponent(ref)}`);
   } catch (error) {
@@ -47,20 +48,24 @@ async function start() {
   }
   document.title = `labkeep · ${run.number} ${run.name}`;
   if (String(run.number) !== ref) history.replaceState(null, "", `/runs/${run.number}${location.hash}`);
-  try {
-    snapshot = await api(`/runs/${run.number}/snapshot?optional=true`);
-  } catch (error) {
-    toast(error.message);
-  }
+  // Only the overview needs the snapshot: the other tabs (charts first) start without it.
+  snapshotLoad = api(`/runs/${run.number}/snapshot?optional=true`).then(
+    (data) => { snapshot = data; },
+    (error) => toast(error.message),
+  );
   renderHead();
   renderTabs();
   showTab();
+  await snapshotLoad;
   window.addEventListener("hashchange", showTab);
   options.listeners.add((changes) => {
     for (const chart of charts.values()) (changes.x ? chart.load() : chart.draw());
   });
   if (run.status === "running") stopLive = poll(refresh, LIVE_MS);
   document.body.dataset.ready = "true";
+  // The page downloads plotly.js from the start but runs it (on a first visit, a second of
+  // the main thread) once a chart has drawn its sketch, or after a while if none asks for it.
+  setTimeout(() => loadPlotly().catch(() => {}), PLOTLY_LATEST_MS);
 }
 
 // -- header and tabs ----------------------------------------------------------------------------
@@ -137,7 +142,7 @@ function showTab() {
   built.add(current);
   const panel = clear(panels.get(current));
   ({
-    overview: renderOverview,
+    overview: () => snapshotLoad.then(renderOverview),
     charts: () => renderCharts(panel, (k) => !k.startsWith("sys/"), "No metrics logged yet."),
     system: () => renderCharts(panel, (k) => k.startsWith("sys/"), "No system metrics (they are sampled every 10 s while a run lives)."),
     console: renderConsole,
