@@ -7,6 +7,7 @@ moves it into the store. ``log()`` only packs a record into shared memory.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import signal
 import sys
@@ -409,7 +410,10 @@ class Run:
 
 class ProcessHooks:
     """Finishes the active run when the process ends: on normal exit (completed), on an
-    uncaught exception (failed, traceback kept), on Ctrl-C or SIGTERM (interrupted)."""
+    uncaught exception (failed, traceback kept), on Ctrl-C or SIGTERM (interrupted), and on
+    ``sys.exit(code)``, ``exit(code)`` or ``quit(code)`` from the main thread (failed unless
+    the code is 0 or None, with the exit code kept). A bare ``raise SystemExit(code)`` outside
+    a ``with`` block reaches no hook Python offers; the run ends completed then."""
 
     def __init__(self) -> None:
         self.installed = False
@@ -417,6 +421,7 @@ class ProcessHooks:
         self._prev_excepthook = sys.excepthook
         self._prev_sigterm: Any = None
         self._exc: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+        self._exit: SystemExit | None = None
 
     def install(self, run: Run) -> None:
         self.run = run
@@ -427,11 +432,31 @@ class ProcessHooks:
         atexit.register(self._at_exit)
         self._prev_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
+        self._watch_exits()
         if threading.current_thread() is threading.main_thread():
             prev = signal.getsignal(signal.SIGTERM)
             if prev in (signal.SIG_DFL, None):
                 self._prev_sigterm = prev
                 signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _watch_exits(self) -> None:
+        """Note the code of ``sys.exit`` and of the ``exit``/``quit`` builtins (the
+        interpreter tells ``atexit`` nothing of why it ends)."""
+        import builtins
+
+        def watched(call: Any) -> Any:
+            @functools.wraps(call)
+            def exit_with(*args: Any, **kwargs: Any) -> Any:
+                if threading.current_thread() is threading.main_thread():
+                    self._exit = SystemExit(*args, **kwargs)
+                return call(*args, **kwargs)
+
+            return exit_with
+
+        sys.exit = watched(sys.exit)
+        for name in ("exit", "quit"):
+            if callable(getattr(builtins, name, None)):
+                setattr(builtins, name, watched(getattr(builtins, name)))
 
     def _excepthook(
         self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
@@ -452,6 +477,8 @@ class ProcessHooks:
             return
         if self._exc is not None:
             run._finish_from_exception(*self._exc)
+        elif self._exit is not None:
+            run._finish_from_exception(SystemExit, self._exit, None)
         else:
             run.finish()
 

@@ -115,6 +115,39 @@ def test_sys_exit_zero_without_finish_completes(tmp_path: Path) -> None:
     assert _only_run(tmp_path).status is RunStatus.COMPLETED
 
 
+@pytest.mark.parametrize(
+    ("call", "code", "status"),
+    [
+        ("sys.exit(3)", 3, RunStatus.FAILED),
+        ("exit(4)", 4, RunStatus.FAILED),
+        ("quit(0)", 0, RunStatus.COMPLETED),
+        ("sys.exit('bad input')", 1, RunStatus.FAILED),
+    ],
+)
+def test_exit_codes_without_a_with_block(
+    tmp_path: Path, call: str, code: int, status: RunStatus
+) -> None:
+    """Without ``with``, ``sys.exit`` and the ``exit``/``quit`` builtins still say how the
+    run ended."""
+    result = run_python(
+        f"import sys, labkeep\nlabkeep.init()\n{call}\n", cwd=tmp_path, env=_env(tmp_path)
+    )
+    assert result.returncode == code, result.stderr
+    view = _only_run(tmp_path)
+    assert (view.status, view.record.info.exit_code) == (status, code)
+
+
+def test_sys_exit_in_a_thread_does_not_end_the_run(tmp_path: Path) -> None:
+    """``sys.exit`` in another thread ends only that thread."""
+    script = (
+        "import sys, threading, labkeep\nlabkeep.init()\n"
+        "t = threading.Thread(target=sys.exit, args=(5,))\nt.start()\nt.join()\n"
+    )
+    result = run_python(script, cwd=tmp_path, env=_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert _only_run(tmp_path).status is RunStatus.COMPLETED
+
+
 _LOOP = """
 import time, labkeep
 run = labkeep.init()
