@@ -157,6 +157,55 @@ def store(store_uri: str) -> Iterator[Any]:
     opened.close()
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """The labkeep app (``create_app(store, **options)``) under uvicorn on 127.0.0.1, in a
+    thread of this process: ``with LiveServer(store) as server`` or ``start()``/``stop()``."""
+
+    def __init__(self, store: Path, **options: Any) -> None:
+        import threading
+
+        import uvicorn
+
+        from labkeep.server import create_app
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(store, **options)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child Python that imports labkeep from this checkout."""
     env = {k: v for k, v in os.environ.items() if k not in LABKEEP_ENV}

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from conftest import LiveServer
 
 CHROMIUM = os.environ.get("LABKEEP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,43 +33,6 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 XSS_NAME = "<script>alert(1)</script>"
 #: Every screenshot taken in this session (the summary names their directory).
 shots: list[Path] = []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class LiveServer:
-    """The labkeep app under uvicorn on 127.0.0.1, in a thread of this process."""
-
-    def __init__(self, store: Path) -> None:
-        import uvicorn
-
-        from labkeep.server import create_app
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(store), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 def child_env(store: Path) -> dict[str, str]:

@@ -4,8 +4,6 @@ package, gzipped, with a strong ETag, a long cache life and 304s for revalidatio
 from __future__ import annotations
 
 import gzip
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,39 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from labkeep.server import create_app
+from conftest import LiveServer
 
 plotly = pytest.importorskip("plotly")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
-class LiveServer:
-    """The labkeep app under uvicorn on 127.0.0.1, in a thread of this process."""
-
-    def __init__(self, store: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(store)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
