@@ -132,6 +132,8 @@ def render_section(data: dict[str, Any]) -> list[str]:
     rows = data.get("rows")
     if isinstance(rows, list) and rows:
         lines += render_rows(rows, peer_label(peer))
+        if data.get("peer_note"):
+            lines += [str(data["peer_note"]), ""]
     elif isinstance(data.get("output"), str):
         lines += ["Output of the script:", "", "```", data["output"].rstrip(), "```", ""]
     else:
