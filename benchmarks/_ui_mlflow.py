@@ -374,7 +374,8 @@ def mlflow_browser_timings(
         "foreign_requests": sorted(foreign),
         "chart_error": chart_error,
     }
-    if chart_error is None:
+    if cold:
         result["chart_cold_ms"] = statistics.median(cold)
+    if warm:
         result["chart_warm_ms"] = statistics.median(warm)
     return result

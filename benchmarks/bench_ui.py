@@ -230,7 +230,10 @@ def row(
     peer: float | None = None,
     peer_detail: str = "",
     peer_error: str | None = None,
+    peer_text: str | None = None,
 ) -> dict[str, Any]:
+    """One figure of the table; ``peer_text`` stands in the peer's cell when it has no
+    value (a chart that did not render in time)."""
     return {
         "figure": figure,
         "unit": "ms",
@@ -242,6 +245,7 @@ def row(
         "labkeep_detail": detail,
         "peer_detail": peer_detail,
         "peer_error": peer_error,
+        "peer_text": peer_text,
     }
 
 
@@ -354,17 +358,24 @@ def main(argv: list[str] | None = None) -> int:
             peer = measure_peer(args, tmp.new("mlflow"))
     requests: dict[str, Any] = peer.get("requests", {})
     shown: dict[str, Any] = peer.get("browser", {})
-    missing = peer.get("error") or ("skipped (--no-mlflow)" if args.no_mlflow else None)
+    missing = peer.get("error") or "not measured"
 
     def theirs(
         figures: dict[str, Any], key: str, detail: str, failed: str | None = None
     ) -> dict[str, Any]:
-        """The peer's half of a row: its value, or why it is missing."""
+        """The peer's half of a row: its value, or why it is missing. ``failed`` is a chart
+        that did not render in time: a finding shown in the table, not an error."""
+        if args.no_mlflow:
+            return {"peer": None, "peer_detail": "not measured (--no-mlflow)"}
+        if key in figures:
+            return {"peer": figures[key], "peer_detail": detail}
         if failed:
-            return {"peer": None, "peer_detail": detail, "peer_error": failed}
-        if key not in figures:
-            return {"peer": None, "peer_detail": "", "peer_error": missing or "not measured"}
-        return {"peer": figures[key], "peer_detail": detail}
+            return {
+                "peer": None,
+                "peer_text": f"> {args.chart_timeout:,.0f} s",
+                "peer_detail": f"{detail}; {failed}",
+            }
+        return {"peer": None, "peer_detail": "", "peer_error": missing}
 
     def wall(name: str) -> dict[str, Any]:
         return {"wall_ms": requests[name]["wall_ms"]} if name in requests else {}
@@ -498,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         if r["peer"] is not None:
             other = f"{r['peer']:>8,.1f} ms"
         else:
-            other = f"{'error' if r.get('peer_error') else '-':>11}"
+            other = f"{r.get('peer_text') or ('error' if r.get('peer_error') else '-'):>11}"
         ratio = f"{r['ratio']:,.2f}x" if r["ratio"] is not None else "-"
         print(
             f"{r['figure']:<{width}}  {r['labkeep']:>8,.1f} ms  {other}  {ratio:>7}  "
