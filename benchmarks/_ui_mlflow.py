@@ -271,20 +271,26 @@ def mlflow_requests(base: str, fixture: dict[str, Any], repeat: int) -> dict[str
 
 # Set before the page's own scripts run: the moment (ms after navigation start) the runs
 # table's rendered rows include the newest run, and the moment plotly has drawn a line with
-# points, watched by a MutationObserver so the time is not rounded to a polling interval.
+# points, watched by a MutationObserver so the time is not rounded to a polling interval; and
+# when the data each waited for had arrived (the last such response's end).
 WATCH_SCRIPT = """
 (() => {
   const newest = %s;
+  performance.setResourceTimingBufferSize(5000);
+  const arrived = (part) => Math.max(0, ...performance.getEntriesByType('resource')
+    .filter((e) => e.name.includes(part)).map((e) => e.responseEnd));
   const check = () => {
     if (window.benchTableAt === undefined &&
         document.querySelector('.ag-row a[href$="/runs/' + newest + '"]')) {
       window.benchTableAt = performance.now();
       window.benchTableRows = document.querySelectorAll('.ag-row a[href*="/runs/"]').length;
+      window.benchTableDataAt = arrived('/runs/search');
     }
     if (window.benchChartAt === undefined) {
       const line = document.querySelector('.js-plotly-plot .scatterlayer .trace path.js-line');
       if (line && (line.getAttribute('d') || '').length > 100) {
         window.benchChartAt = performance.now();
+        window.benchChartDataAt = arrived('/metrics/get-history');
       }
     }
   };
@@ -315,7 +321,9 @@ def mlflow_browser_timings(
         f"{base}/#/experiments/{experiments['big']}/runs/{fixture['big_run_id']}/model-metrics"
     )
     table: list[float] = []
+    table_data: list[float] = []
     cold: list[float] = []
+    cold_data: list[float] = []
     warm: list[float] = []
     rows: list[int] = []
     history_requests: set[str] = set()
@@ -349,6 +357,7 @@ def mlflow_browser_timings(
             if at is None:
                 raise PeerError("MLflow's runs table did not show its newest run within 120 s")
             table.append(at)
+            table_data.append(page.evaluate("window.benchTableDataAt"))
             rows.append(page.evaluate("window.benchTableRows"))
             if chart_error is None:
                 # The UI is one page with hash routes: leave it so the chart page loads anew.
@@ -359,6 +368,7 @@ def mlflow_browser_timings(
                     chart_error = f"did not render within {chart_timeout_s:.0f} s"
                 else:
                     cold.append(at)
+                    cold_data.append(page.evaluate("window.benchChartDataAt"))
                     page.reload()
                     at = wait_for(page, "benchChartAt", chart_timeout_s)
                     if at is None:
@@ -369,6 +379,7 @@ def mlflow_browser_timings(
         browser.close()
     result: dict[str, Any] = {
         "table_ready_ms": statistics.median(table),
+        "table_data_ms": statistics.median(table_data),
         "table_rows_rendered": min(rows),
         "history_endpoints": sorted(history_requests),
         "foreign_requests": sorted(foreign),
@@ -376,6 +387,7 @@ def mlflow_browser_timings(
     }
     if cold:
         result["chart_cold_ms"] = statistics.median(cold)
+        result["chart_cold_data_ms"] = statistics.median(cold_data)
     if warm:
         result["chart_warm_ms"] = statistics.median(warm)
     return result

@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     chart_failed = shown.get("chart_error")
     chart_peer = (
         f"navigation start to plotly's line drawn ({CHART_MAX_RESULTS} points sampled on the "
-        "server), MLflow's app loaded on the runs table visit before"
+        "server), MLflow's app loaded on the runs table visit before; the history answered at "
+        f"{shown.get('chart_cold_data_ms', 0):,.0f} ms"
     )
     rows = [
         row(
@@ -435,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                 shown,
                 "table_ready_ms",
                 "navigation start to the experiment page's table showing its newest run "
-                f"({shown.get('table_rows_rendered', '?')} rows rendered), cold cache",
+                f"({shown.get('table_rows_rendered', '?')} rows rendered), cold cache; its "
+                f"runs/search answered at {shown.get('table_data_ms', 0):,.0f} ms",
             ),
         ),
         row(
