@@ -132,6 +132,8 @@ def render_section(data: dict[str, Any]) -> list[str]:
     rows = data.get("rows")
     if isinstance(rows, list) and rows:
         lines += render_rows(rows, peer_label(peer))
+        if data.get("peer_note"):
+            lines += [str(data["peer_note"]), ""]
     elif isinstance(data.get("output"), str):
         lines += ["Output of the script:", "", "```", data["output"].rstrip(), "```", ""]
     else:
@@ -171,6 +173,8 @@ def render_rows(rows: list[dict[str, Any]], peer: str) -> list[str]:
         unit = str(row.get("unit", ""))
         lk = "error" if row.get("labkeep_error") else format_value(row.get("labkeep"), unit)
         pr = "error" if row.get("peer_error") else format_value(row.get("peer"), unit)
+        if row.get("peer") is None and row.get("peer_text"):
+            pr = str(row["peer_text"])
         target = str(row.get("target") or "")
         met = row.get("target_met")
         if target and met is not None:
