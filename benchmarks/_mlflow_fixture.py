@@ -151,7 +151,6 @@ def bulk_load(db: str, n_runs: int, chunk: int = CHUNK) -> float:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 latest,
             )
-    con.execute("ANALYZE")  # what a long-lived store would have; harmless for the planner
     con.close()
     return time.perf_counter() - started
 

@@ -40,10 +40,11 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+from _mlflow_search import BULK_NOTE, MLFLOW_STORES, check_mlflow_loader, measure_mlflow
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / ".bench"
 RESULTS = BENCH / "results" / "query.json"
-MLFLOW_VENV = BENCH / "mlflow-venv"
 
 N_PARAMS = 20
 N_METRICS = 10
@@ -155,159 +156,6 @@ def labkeep_fixture(n_runs: int) -> Path:
         if before != after:
             print(f"  migrated {store_dir.name}: schema {before} -> {after}", flush=True)
     return store_dir
-
-
-# -- MLflow fixture and measurements (run inside the MLflow virtualenv) ----------------------
-
-MLFLOW_SCRIPT = textwrap.dedent(
-    """
-    import json, os, signal, statistics, sys, time
-    sys.path.insert(0, {bench_dir!r})
-    os.environ["MLFLOW_ENABLE_ASYNC_LOGGING"] = "false"
-    import mlflow
-    from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
-    from bench_query import run_values, STEPS, WHERE, MLFLOW_WHERE, LIMIT
-    import _mlflow_fixture
-
-    db, n_runs, loader = {db!r}, {n_runs}, {loader!r}
-    repeat, pandas_repeat, timeout = {repeat}, {pandas_repeat}, {timeout}
-    uri = "sqlite:///" + db
-    built = None
-    if loader == "bulk":  # before any client opens the file: a half-built one is replaced
-        built = _mlflow_fixture.bulk_fixture(db, n_runs)
-        names = _mlflow_fixture.EXPERIMENTS
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    if loader == "bulk":
-        pass  # built above
-    elif not os.path.exists(db + ".complete"):
-        names = ["bench"]
-        start = time.perf_counter()
-        exp = client.create_experiment("bench")
-        for i in range(n_runs):
-            params, metrics = run_values(i)
-            run = client.create_run(exp)
-            t0 = int(1_700_000_000_000 + i * 60_000)
-            points = []
-            for key, (first, last) in metrics.items():
-                ratio = (last / first) ** (1 / (STEPS - 1)) if first > 0 and last > 0 else 1.0
-                for s in range(STEPS):
-                    value = last if s == STEPS - 1 else first * ratio ** s
-                    points.append(Metric(key, value, t0 + s * 500, s))
-            client.log_batch(
-                run.info.run_id,
-                metrics=points,
-                params=[Param(k, str(v)) for k, v in params.items()],
-            )
-            client.set_terminated(run.info.run_id)
-        built = time.perf_counter() - start
-        open(db + ".complete", "w").write(str(built))
-    else:
-        names = ["bench"]
-    exps = [client.get_experiment_by_name(name).experiment_id for name in names]
-
-    class Expired(BaseException):  # not an Exception: MLflow would wrap that in its own
-        pass
-
-    def expired(signum, frame):
-        raise Expired
-
-    signal.signal(signal.SIGALRM, expired)
-
-    def timed(fn, times_wanted):
-        times = []
-        result = None
-        for _ in range(times_wanted):
-            signal.alarm(timeout)
-            start = time.perf_counter()
-            try:
-                result = fn()
-            except Expired:
-                return {{"timeout_s": timeout, "completed": times}}
-            finally:
-                signal.alarm(0)
-            times.append(time.perf_counter() - start)
-        return {{"times": [statistics.median(times), min(times), max(times)], "result": result}}
-
-    filtered = timed(lambda: client.search_runs(
-        exps, MLFLOW_WHERE, order_by=["metrics.loss ASC"], max_results=LIMIT), repeat)
-    if "result" in filtered:
-        runs = filtered.pop("result")
-        filtered["n"] = len(runs)
-        filtered["names"] = [r.info.run_name for r in runs]
-    frame = timed(lambda: mlflow.search_runs(exps, max_results=n_runs + 1), pandas_repeat)
-    if "result" in frame:
-        frame["shape"] = list(frame.pop("result").shape)
-    print(json.dumps({{
-        "version": mlflow.__version__,
-        "loader": loader,
-        "build_s": built,
-        "experiments": list(names),
-        "filtered": filtered,
-        "pandas": frame,
-    }}))
-    """
-)
-
-
-def measure_mlflow(
-    n_runs: int, loader: str, repeat: int, pandas_repeat: int, timeout: int
-) -> dict[str, Any]:
-    """MLflow's searches on ``n_runs`` runs, in the MLflow virtualenv.
-
-    ``loader`` is ``client`` (the store written through ``log_batch``, ``.bench/mlflow-N.db``)
-    or ``bulk`` (``.bench/mlflow-bulk-N.db``, see ``_mlflow_fixture``). Each call stops after
-    ``timeout`` seconds; a failure comes back as ``{"error": …}``.
-    """
-    python = _mlflow_python()
-    name = f"mlflow-{n_runs}.db" if loader == "client" else f"mlflow-{loader}-{n_runs}.db"
-    db = BENCH / name
-    script = MLFLOW_SCRIPT.format(
-        bench_dir=str(ROOT / "benchmarks"),
-        db=str(db),
-        n_runs=n_runs,
-        loader=loader,
-        repeat=repeat,
-        pandas_repeat=pandas_repeat,
-        timeout=timeout,
-    )
-    print(f"MLflow: {n_runs:,} runs ({loader}-built store) …", flush=True)
-    result = subprocess.run([str(python), "-c", script], capture_output=True, text=True)
-    if result.returncode != 0:
-        print(result.stderr[-3000:], file=sys.stderr)
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    data["db"] = name
-    marker = BENCH / (name + ".complete")
-    if marker.exists():
-        text = marker.read_text()
-        data["fixture_s"] = json.loads(text)["seconds"] if text.startswith("{") else float(text)
-    return data
-
-
-def check_mlflow_loader(n_runs: int) -> dict[str, Any]:
-    """Build ``n_runs`` through MlflowClient and through the bulk loader; compare searches."""
-    code = (
-        f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-        f"import _mlflow_fixture; print(json.dumps(_mlflow_fixture.check_loader({n_runs})))"
-    )
-    print(f"checking the MLflow bulk loader against MlflowClient on {n_runs} runs …", flush=True)
-    result = subprocess.run([str(_mlflow_python()), "-c", code], capture_output=True, text=True)
-    if result.returncode != 0:
-        print(result.stderr[-3000:], file=sys.stderr)
-        return {"runs": n_runs, "identical": False, "error": result.stderr[-500:]}
-    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return data
-
-
-def _mlflow_python() -> Path:
-    python = MLFLOW_VENV / "bin" / "python"
-    if not python.exists():
-        print("creating the MLflow virtualenv …", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "mlflow==3.*"], check=True)
-    return python
 
 
 # -- labkeep measurements -------------------------------------------------------------------
@@ -450,16 +298,8 @@ def _peer(
     if "timeout_s" in m:
         return None, what, f"timed out after {m['timeout_s']} s"
     extra = f"; {m['n']} runs" if "n" in m else f"; shape {m['shape']}"
-    built = f"; store: {MLFLOW_STORES[peer['loader']]}"
+    built = f"; {MLFLOW_STORES[peer['loader']]}"
     return m["times"][0] * 1000.0, f"{what}; {_spread(m['times'])}{extra}{built}", None
-
-
-MLFLOW_STORES = {
-    "client": "written through MlflowClient.log_batch, one experiment, every metric step",
-    "bulk": "bulk-loaded by SQL into MLflow's own schema (runs, params, tags, latest_metrics; "
-    "the per-step metrics table left empty, search_runs does not read it), "
-    "experiments and runs as in labkeep's fixture",
-}
 
 
 def _agreement(ours: list[str], peer: dict[str, Any] | None) -> str:
@@ -659,7 +499,7 @@ def _notes(
         built = peer_big.get("fixture_s")
         notes.append(
             f"MLflow at {runs:,} runs: the store `.bench/{peer_big['db']}` was "
-            f"{MLFLOW_STORES['bulk']}"
+            f"{BULK_NOTE}"
             + (f"; loaded in {built:,.0f} s" if built else "")
             + ". Writing it through log_batch would take hours (about 6 runs/s here)."
         )
@@ -681,7 +521,8 @@ def _notes(
     if peer is not None and "error" not in peer:
         notes.append(
             f"MLflow at {mlflow_runs:,} runs: the store `.bench/{peer['db']}` was "
-            f"{MLFLOW_STORES['client']}"
+            "written through MlflowClient (create_run, log_batch with every metric step, "
+            "set_terminated) in one experiment"
             + (f" ({peer['fixture_s']:,.0f} s to write)" if peer.get("fixture_s") else "")
             + "."
         )
