@@ -52,12 +52,11 @@ MLFLOW_SCRIPT = textwrap.dedent(
     if loader == "bulk":  # before any client opens the file: a half-built one is replaced
         built = _mlflow_fixture.bulk_fixture(db, n_runs)
         names = _mlflow_fixture.EXPERIMENTS
+    else:
+        names = ["bench"]
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
-    if loader == "bulk":
-        pass  # built above
-    elif not os.path.exists(db + ".complete"):
-        names = ["bench"]
+    if loader == "client" and not os.path.exists(db + ".complete"):
         start = time.perf_counter()
         exp = client.create_experiment("bench")
         for i in range(n_runs):
@@ -78,8 +77,6 @@ MLFLOW_SCRIPT = textwrap.dedent(
             client.set_terminated(run.info.run_id)
         built = time.perf_counter() - start
         open(db + ".complete", "w").write(str(built))
-    else:
-        names = ["bench"]
     exps = [client.get_experiment_by_name(name).experiment_id for name in names]
 
     class Expired(BaseException):  # not an Exception: MLflow would wrap that in its own
@@ -114,6 +111,23 @@ MLFLOW_SCRIPT = textwrap.dedent(
     frame = timed(lambda: mlflow.search_runs(exps, max_results=n_runs + 1), pandas_repeat)
     if "result" in frame:
         frame["shape"] = list(frame.pop("result").shape)
+    analyzed = None
+    if loader == "bulk" and {analyzed!r}:
+        # MLflow never runs ANALYZE on its SQLite stores, so its queries are planned without
+        # table statistics; a copy with them shows what they would change.
+        import shutil, sqlite3
+        copy = db[:-3] + "-analyzed.db"
+        if built is not None or not os.path.exists(copy + ".complete"):
+            shutil.copyfile(db, copy)
+            con = sqlite3.connect(copy)
+            con.execute("ANALYZE")
+            con.close()
+            open(copy + ".complete", "w").write("{{}}")
+        stats_client = MlflowClient("sqlite:///" + copy)
+        analyzed = timed(lambda: stats_client.search_runs(
+            exps, MLFLOW_WHERE, order_by=["metrics.loss ASC"], max_results=LIMIT), repeat)
+        if "result" in analyzed:
+            analyzed["n"] = len(analyzed.pop("result"))
     print(json.dumps({{
         "version": mlflow.__version__,
         "loader": loader,
@@ -121,19 +135,21 @@ MLFLOW_SCRIPT = textwrap.dedent(
         "experiments": list(names),
         "filtered": filtered,
         "pandas": frame,
+        "filtered_analyzed": analyzed,
     }}))
     """
 )
 
 
 def measure_mlflow(
-    n_runs: int, loader: str, repeat: int, pandas_repeat: int, timeout: int
+    n_runs: int, loader: str, repeat: int, pandas_repeat: int, timeout: int, analyzed: bool = False
 ) -> dict[str, Any]:
     """MLflow's searches on ``n_runs`` runs, in the MLflow virtualenv.
 
     ``loader`` is ``client`` (the store written through ``log_batch``, ``.bench/mlflow-N.db``)
     or ``bulk`` (``.bench/mlflow-bulk-N.db``, see ``_mlflow_fixture``). Each call stops after
-    ``timeout`` seconds; a failure comes back as ``{"error": …}``.
+    ``timeout`` seconds; a failure comes back as ``{"error": …}``. With ``analyzed``, the
+    filtered search is also timed on a copy of the bulk-loaded store after ``ANALYZE``.
     """
     python = mlflow_python()
     name = f"mlflow-{n_runs}.db" if loader == "client" else f"mlflow-{loader}-{n_runs}.db"
@@ -146,6 +162,7 @@ def measure_mlflow(
         repeat=repeat,
         pandas_repeat=pandas_repeat,
         timeout=timeout,
+        analyzed=analyzed,
     )
     print(f"MLflow: {n_runs:,} runs ({loader}-built store) …", flush=True)
     result = subprocess.run([str(python), "-c", script], capture_output=True, text=True)
