@@ -134,6 +134,9 @@ def render_section(data: dict[str, Any]) -> list[str]:
         lines += render_rows(rows, peer_label(peer))
         if data.get("peer_note"):
             lines += [str(data["peer_note"]), ""]
+        notes = data.get("notes")
+        if isinstance(notes, list) and notes:
+            lines += ["Notes:", "", *(f"- {note}" for note in notes), ""]
     elif isinstance(data.get("output"), str):
         lines += ["Output of the script:", "", "```", data["output"].rstrip(), "```", ""]
     else:
@@ -172,7 +175,7 @@ def render_rows(rows: list[dict[str, Any]], peer: str) -> list[str]:
     for row in rows:
         unit = str(row.get("unit", ""))
         lk = "error" if row.get("labkeep_error") else format_value(row.get("labkeep"), unit)
-        pr = "error" if row.get("peer_error") else format_value(row.get("peer"), unit)
+        pr = _failure(row.get("peer_error")) or format_value(row.get("peer"), unit)
         if row.get("peer") is None and row.get("peer_text"):
             pr = str(row["peer_text"])
         target = str(row.get("target") or "")
@@ -191,6 +194,13 @@ def render_rows(rows: list[dict[str, Any]], peer: str) -> list[str]:
         if detail:
             notes.append(f"- **{row.get('figure', row.get('id'))}**: " + "; ".join(detail) + ".")
     return [*lines, "", *notes, ""]
+
+
+def _failure(error: Any) -> str:
+    """The table cell for a figure that could not be measured."""
+    if not error:
+        return ""
+    return "timed out" if "timed out" in str(error) else "error"
 
 
 def main(argv: list[str] | None = None) -> int:
