@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from conftest import BACKENDS, PG_SERVER, drop_pg_schema, new_pg_schema
 from labkeep.entities import MetricSummary, RunInfo, RunRecord, RunStatus
 from labkeep.query import (
     KeyCatalog,
@@ -29,21 +30,10 @@ from labkeep.query import (
 from labkeep.store.sql import _schema as schema
 from labkeep.store.sql._compile_query import compile_query, load_catalog, sort_clause
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = 1_700_000_000.0
 
 
 # -- shared helpers --------------------------------------------------------------------------
-
-
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgres",
-        # conftest skips it locally, and fails it under CI, when PostgreSQL is unreachable
-        marks=pytest.mark.postgres,
-    ),
-]
 
 
 def make_engine(backend: str, tmp: Path) -> Iterator[sa.Engine]:
@@ -55,19 +45,17 @@ def make_engine(backend: str, tmp: Path) -> Iterator[sa.Engine]:
         yield engine
         engine.dispose()
         return
-    name = f"q_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
-    engine = sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={name}"})
+    name, _ = new_pg_schema()
+    engine = sa.create_engine(
+        PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1),
+        connect_args={"options": f"-csearch_path={name}"},
+    )
     try:
         schema.metadata.create_all(engine)
         yield engine
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
-        admin.dispose()
+        drop_pg_schema(name)
 
 
 def encode_value(value: Any) -> dict[str, Any]:

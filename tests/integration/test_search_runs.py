@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import BACKENDS, drop_pg_schema, new_pg_schema
 from labkeep.errors import InvalidInputError, NotFoundError
 from labkeep.query import QueryError
 from labkeep.store import Store, WriteBatch, locate_store, open_store
@@ -22,18 +22,7 @@ from labkeep.store._base import MetricColumns, RunFinish, RunStart, columns_of
 from labkeep.store.sql import SqlStore
 from labkeep.store.sql._search import CatalogCache
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = 1_700_000_000.0
-
-
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgres",
-        # conftest skips it locally, and fails it under CI, when PostgreSQL is unreachable
-        marks=pytest.mark.postgres,
-    ),
-]
 
 
 def open_test_store(backend: str, tmp: Path) -> Iterator[Store]:
@@ -44,20 +33,13 @@ def open_test_store(backend: str, tmp: Path) -> Iterator[Store]:
         yield store
         store.close()
         return
-    name = f"s_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
-    store = open_store(
-        locate_store(f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{name}")
-    )
+    name, uri = new_pg_schema()
+    store = open_store(locate_store(uri))
     try:
         yield store
     finally:
         store.close()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
-        admin.dispose()
+        drop_pg_schema(name)
 
 
 def write_run(
