@@ -249,14 +249,14 @@ def test_run_table_matches_the_records(store: Store) -> None:
 def test_run_table_of_a_large_selection_scans(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labkeep.store.sql import _table
+    from labkeep.store.sql import _packed, _table
 
     numbers = [5, 4, 3, 2, 1]
     small = store.get_run_table(numbers)
     monkeypatch.setattr(_table, "SCAN_ABOVE", 1)
     scanned = store.get_run_table(numbers)
     monkeypatch.setattr(_table, "SCAN_ABOVE", 1_000)
-    monkeypatch.setattr(_table, "_IN_CHUNK", 2)  # a selection read in several parts
+    monkeypatch.setattr(_packed, "IN_CHUNK", 2)  # a selection read in several parts
     assert repr(store.get_run_table(numbers)) == repr(scanned)
     monkeypatch.setattr(_table, "SCAN_ABOVE", 1)
     partial = store.get_run_table([2, 4])

@@ -182,6 +182,25 @@ def add_key_list(cur: Any, sql: Any, ident: int, keys_text: str) -> None:
 
 # -- reading -----------------------------------------------------------------------------------
 
+#: Values per ``IN (…)`` list, well under SQLite's limit of bound parameters.
+IN_CHUNK = 500
+
+
+def rows_in(raw: Any, dialect: str, sql: str, column: str, values: Sequence[Any]) -> list[Any]:
+    """The rows of ``sql`` (a SELECT without WHERE) whose ``column`` is one of ``values``,
+    asked for ``IN_CHUNK`` values at a time on the DB-API connection ``raw``."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    found: list[Any] = []
+    cur = raw.cursor()
+    try:
+        for lo in range(0, len(values), IN_CHUNK):
+            part = [int(v) for v in values[lo : lo + IN_CHUNK]]
+            cur.execute(f"{sql} WHERE {column} IN ({', '.join([mark] * len(part))})", part)
+            found.extend(cur.fetchall())
+    finally:
+        cur.close()
+    return found
+
 
 class Folded:
     """One section of the runs read: aligned arrays of run numbers, key-list ids and packed
@@ -235,20 +254,9 @@ def read_sections(raw: Any, dialect: str, wanted: Any, scan: bool) -> dict[str, 
             cur.close()
         return folded
     names = [name for section in SECTIONS for name in COLUMNS[section]]
-    mark = "?" if dialect == "sqlite" else "%s"
-    rows: list[Any] = []
-    cur = raw.cursor()
-    try:
-        for lo in range(0, len(wanted), 500):
-            part = [int(x) for x in wanted[lo : lo + 500]]
-            cur.execute(
-                f"SELECT run_number, {', '.join(names)} FROM run_rows "
-                f"WHERE run_number IN ({', '.join([mark] * len(part))})",
-                part,
-            )
-            rows.extend(cur.fetchall())
-    finally:
-        cur.close()
+    rows = rows_in(
+        raw, dialect, f"SELECT run_number, {', '.join(names)} FROM run_rows", "run_number", wanted
+    )
     at = 1
     for section, columns in COLUMNS.items():
         present = [r for r in rows if r[at] is not None]
@@ -310,20 +318,8 @@ def key_lists(raw: Any, dialect: str, folded: dict[str, Folded]) -> dict[int, li
     ids = sorted(
         {int(i) for f in folded.values() for part in f.keysets for i in np.unique(part).tolist()}
     )
-    mark = "?" if dialect == "sqlite" else "%s"
-    found: dict[int, list[str]] = {}
-    cur = raw.cursor()
-    try:
-        for lo in range(0, len(ids), 500):
-            part = ids[lo : lo + 500]
-            cur.execute(
-                f"SELECT id, keys FROM key_sets WHERE id IN ({', '.join([mark] * len(part))})",
-                part,
-            )
-            found.update((int(i), json.loads(keys)) for i, keys in cur.fetchall())
-    finally:
-        cur.close()
-    return found
+    rows = rows_in(raw, dialect, "SELECT id, keys FROM key_sets", "id", ids)
+    return {int(i): json.loads(keys) for i, keys in rows}
 
 
 def _groups(

@@ -21,12 +21,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from labkeep.store._base import TABLE_ATTRIBUTES
-from labkeep.store.sql._packed import key_lists, metric_columns, read_sections, value_columns
+from labkeep.store.sql._packed import (
+    key_lists,
+    metric_columns,
+    read_sections,
+    rows_in,
+    value_columns,
+)
 
 #: Above this many runs (or this share of the store) the tables are scanned whole.
 SCAN_ABOVE = 1_000
 SCAN_SHARE = 0.5
-_IN_CHUNK = 500
 
 #: Column kinds: how a column is folded into text and decoded.
 _INT, _REAL, _TEXT = "int", "real", "text"
@@ -105,13 +110,8 @@ class _Reader:
         import numpy as np
 
         names = [number, *([key] if key else []), *(name for name, _ in columns)]
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        found: list[Any] = []
-        for lo in range(0, len(self.wanted), _IN_CHUNK):
-            part = [int(x) for x in self.wanted[lo : lo + _IN_CHUNK]]
-            marks = ", ".join([mark] * len(part))
-            sql = f"SELECT {', '.join(names)} FROM {table} WHERE {number} IN ({marks})"
-            found.extend(_fetch(self.raw, sql, part))
+        sql = f"SELECT {', '.join(names)} FROM {table}"
+        found = rows_in(self.raw, self.dialect, sql, number, self.wanted)
         cols = list(zip(*found, strict=True)) if found else [() for _ in names]
         at = 2 if key else 1
         decoded: dict[str, Any] = {}
