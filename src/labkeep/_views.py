@@ -89,6 +89,15 @@ class RunView:
     def artifacts(self) -> list[Artifact]:
         return list(self.record.artifacts)
 
+    @property
+    def children(self) -> RunList:
+        """The runs started inside this one, oldest first: each ``labkeep.init()`` of a
+        script under ``labkeep run`` after the one that adopted the run.
+
+        >>> [c.params for c in labkeep.get_run(7).children]  # doctest: +SKIP
+        """
+        return RunList(self._store, sort="number", parent_uuid=self.uuid)
+
     def artifact_path(self, name: str) -> Path:
         """Local path of a stored artifact's content (read-only)."""
         for art in self.record.artifacts:
