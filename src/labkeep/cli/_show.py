@@ -278,7 +278,9 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
     if info.parent_uuid:
         rows.append(("parent", info.parent_uuid))
     if children:
-        rows.append(("children", ", ".join(str(n) for n in children)))
+        listed = ", ".join(str(n) for n in children[:20])
+        more = f", … ({len(children)} in all)" if len(children) > 20 else ""
+        rows.append(("children", listed + more))
     if rec.tags:
         rows.append(("tags", ", ".join(rec.tags)))
     for label, value in rows:
