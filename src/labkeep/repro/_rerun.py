@@ -218,7 +218,12 @@ def _refuse_child_run(store: Store, ref: str | int) -> None:
     if not store.exists():
         return
     info = store.resolve_run(ref)
-    if info.parent_uuid is None or store.get_snapshot(info.number) is not None:
+    if info.parent_uuid is None:
+        return
+    # Seeds or inputs it recorded make a snapshot without code; a run that captured its
+    # own code (a script started inside a sweep, say) can be rerun by itself.
+    code = (store.get_snapshot(info.number) or {}).get("code")
+    if isinstance(code, dict) and code.get("manifest"):
         return
     parent = store.resolve_run(info.parent_uuid).number
     raise InvalidInputError(
