@@ -235,3 +235,26 @@ def test_rerun_of_a_child_run_says_to_rerun_its_parent(project: Project) -> None
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert "run 3 is a child of run 1" in last and "labkeep rerun 1" in last
+
+
+def test_rerun_of_one_of_several_api_runs_does_not_merge_the_others_into_it(
+    project: Project,
+) -> None:
+    """A script run without `labkeep run` makes one run per init(); rerunning the first makes
+    one run per init() again (the later ones children of the rerun), not one merged run."""
+    (project.repo / "models.py").write_text(
+        "import labkeep\n"
+        "for alpha in (0.1, 0.2):\n"
+        "    with labkeep.init(experiment='tiny', config={'alpha': alpha}) as run:\n"
+        "        run.log({'acc': alpha})\n"
+    )
+    project.script("models.py")
+    result = project.cli("rerun", "1", "--verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = _client(project)
+    try:
+        rerun = client.get_run(3)
+        assert rerun.params == {"alpha": 0.1} and rerun.metrics["acc"].count == 1
+        assert [c.params for c in rerun.children] == [{"alpha": 0.2}]
+    finally:
+        client.close()
