@@ -25,7 +25,7 @@ from labkeep.errors import LabkeepError
 
 if _typing.TYPE_CHECKING:
     from labkeep._run import Run
-    from labkeep._views import MetricSeries, RunList, RunView
+    from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import MetricSummary, RunStatus
 
 # Classes are loaded when first named, so that `import labkeep` stays light.
@@ -33,6 +33,7 @@ _LAZY = {
     "Run": "labkeep._run",
     "MetricSeries": "labkeep._views",
     "RunList": "labkeep._views",
+    "RunTags": "labkeep._views",
     "RunView": "labkeep._views",
     "MetricSummary": "labkeep.entities",
     "RunStatus": "labkeep.entities",
@@ -57,6 +58,7 @@ __all__ = [
     "Run",
     "RunList",
     "RunStatus",
+    "RunTags",
     "RunView",
     "__version__",
     "active_run",

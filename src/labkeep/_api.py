@@ -18,9 +18,14 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _active: Run | None = None
 _hooks: ProcessHooks | None = None
+#: (pid, uuid) of the handed-over run this process adopted: a later init() starts a child
+#: run of it instead (the pid tells a forked worker, which may adopt it too, from its parent).
+_adopted: tuple[int, str] | None = None
 
 #: The environment variable through which ``labkeep run`` hands its run to the script.
 RUN_ID_ENV = "LABKEEP_RUN_ID"
+#: The experiment of the handed-over run: an init() naming another one starts a child run.
+RUN_EXPERIMENT_ENV = "LABKEEP_RUN_EXPERIMENT"
 STORE_ENV = "LABKEEP_HOME"
 MODES = ("online", "disabled")
 
@@ -41,6 +46,10 @@ def init(
 ) -> Run:
     """Start a run (or attach to the one ``labkeep run`` started) and make it the active run.
 
+    Under ``labkeep run``, the script's first ``init()`` of the runner's experiment (``-e``)
+    is the runner's run; every other ``init()`` (a script training several models) starts a
+    run of its own, a child of the runner's run, which keeps the snapshot and the console.
+
     ``capture`` records the snapshot (code, git, packages, host; default on,
     ``LABKEEP_CAPTURE=0`` turns it off), ``code=False`` leaves the code files out,
     ``inputs`` fingerprints data files, and ``system_metrics`` is the sampling interval in
@@ -49,7 +58,7 @@ def init(
     >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
     ...     run.log({"acc": 0.97})
     """
-    global _active, _hooks
+    global _active, _hooks, _adopted
     mode = mode or os.environ.get("LABKEEP_MODE") or "online"
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
@@ -67,16 +76,31 @@ def init(
         from labkeep._client import Client
         from labkeep._run import ProcessHooks, iter_tags
 
-        attach = os.environ.get(RUN_ID_ENV) or None
+        handed = os.environ.get(RUN_ID_ENV) or None
+        handed_experiment = os.environ.get(RUN_EXPERIMENT_ENV) or None
+        experiment = (
+            experiment or handed_experiment or os.environ.get("LABKEEP_EXPERIMENT") or "default"
+        )
+        attach = parent = None
+        if handed is not None:
+            if _adopted != (os.getpid(), handed) and handed_experiment in (None, experiment):
+                attach = handed
+            else:
+                parent = handed
+        if parent is not None:
+            # A child's snapshot and system metrics are its parent's: the same process.
+            capture = False if capture is None else capture
+            system_metrics = 0 if system_metrics is None else system_metrics
         store_uri = store if store is not None else os.environ.get(STORE_ENV) or None
         client = Client(store_uri)
         run = client.start_run(
-            experiment=experiment or os.environ.get("LABKEEP_EXPERIMENT") or "default",
+            experiment=experiment,
             name=name or "",
             config=config,
             tags=iter_tags(tags),
             notes=notes or "",
             attach_uuid=attach,
+            parent_uuid=parent,
             capture=_env_flag("LABKEEP_CAPTURE", True) if capture is None else capture,
             code=code,
             inputs=inputs,
@@ -84,6 +108,11 @@ def init(
             if system_metrics is None
             else (system_metrics or None),
         )
+        if attach is not None:
+            _adopted = (os.getpid(), attach)
+        elif parent is not None:
+            for path in inputs or ():
+                run.use_input(path)
         _active = run
         if _hooks is None:
             _hooks = ProcessHooks()

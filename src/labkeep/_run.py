@@ -184,7 +184,7 @@ class Run:
             step = self._step
         elif type(step) is not int:
             step = self._check_step(step)
-        self._step = step + 1
+        # The step counter moves only once the call is accepted: a refused value uses none.
         ids = self._key_ids
         if len(data) == 1:  # the most common call, kept short
             for key, value in data.items():
@@ -198,6 +198,7 @@ class Run:
                 except (ValueError, TypeError):
                     self._raise_if_finished()
                     raise
+            self._step = step + 1
             return
         if len(data) > MAX_KEYS_PER_LOG:
             raise InvalidInputError(
@@ -218,6 +219,7 @@ class Run:
             except (ValueError, TypeError):
                 self._raise_if_finished()
                 raise
+        self._step = step + 1
 
     def _log_rows(self, rows: list[tuple[int, list[tuple[str, float]]]]) -> None:
         """``log(dict(pairs), step)`` for each ``(step, pairs)`` row, in one go: what the runner

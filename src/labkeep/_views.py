@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,12 +77,26 @@ class RunView:
         return dict(self.record.summary)
 
     @property
-    def tags(self) -> list[str]:
-        return list(self.record.tags)
+    def tags(self) -> RunTags:
+        """The run's tags, sorted; ``add``/``remove`` on them write to the store at once, as
+        they do on a live run's ``run.tags``.
+
+        >>> labkeep.get_run(7).tags.add("baseline")  # doctest: +SKIP
+        """
+        return RunTags(self)
 
     @property
     def artifacts(self) -> list[Artifact]:
         return list(self.record.artifacts)
+
+    @property
+    def children(self) -> RunList:
+        """The runs started inside this one, oldest first: each ``labkeep.init()`` of a
+        script under ``labkeep run`` after the one that adopted the run.
+
+        >>> [c.params for c in labkeep.get_run(7).children]  # doctest: +SKIP
+        """
+        return RunList(self._store, sort="number", parent_uuid=self.uuid)
 
     def artifact_path(self, name: str) -> Path:
         """Local path of a stored artifact's content (read-only)."""
@@ -106,7 +121,9 @@ class RunView:
     def history(self, keys: str | Sequence[str], downsample: int | None = None) -> pandas.DataFrame:
         """Metrics of this run by step: columns ``step``, ``time`` and one per key, outer-joined
         on step (NaN where a key has no point at a step; a step logged twice keeps its last
-        value; ``time`` is the earliest wall time of the step across the keys).
+        value; ``time`` is the earliest wall time of the step across the keys). A key the run
+        never logged is a column of NaN (and a warning on the ``labkeep`` logger), so the same
+        call works over runs that logged different keys.
 
         ``downsample=N`` cuts each key's steps into N equal ranges and keeps the points with
         the smallest and largest value and the last point of each, so peaks survive.
@@ -126,7 +143,12 @@ class RunView:
         values: dict[str, Any] = {}
         times: list[Any] = []
         for key in names:
-            series = self.series(key)
+            try:
+                series = self.series(key)
+            except NotFoundError as exc:
+                logging.getLogger("labkeep").warning("%s", exc)
+                empty = np.empty(0, dtype=np.float64)
+                series = MetricSeries(key, np.empty(0, dtype=np.int64), empty, empty)
             steps, vals, stamps = _last_per_step(series)
             if downsample is not None:
                 keep = _downsample(steps, vals, downsample)
@@ -145,6 +167,59 @@ class RunView:
     def __repr__(self) -> str:
         info = self.record.info
         return f"<labkeep.RunView {info.number} {info.name!r} {info.status.value}>"
+
+
+class RunTags(Sequence[str]):
+    """A stored run's tags: reads like a list (and equals one with the same tags), and
+    ``add``/``remove`` change the run in the store, not a copy."""
+
+    def __init__(self, view: RunView) -> None:
+        self._view = view
+
+    def _current(self) -> tuple[str, ...]:
+        return self._view.record.tags
+
+    def add(self, *tags: str) -> None:
+        """Tag the run (tags it has already are left as they are)."""
+        from labkeep._run import iter_tags
+
+        new = [t for t in iter_tags(tags) if t not in self._current()]
+        if new:
+            self._view._store.set_tags(self._view.number, add=new)
+            self._replace(sorted({*self._current(), *new}))
+
+    def remove(self, *tags: str) -> None:
+        """Untag the run (tags it does not have are ignored)."""
+        gone = [t for t in tags if t in self._current()]
+        if gone:
+            self._view._store.set_tags(self._view.number, remove=gone)
+            self._replace([t for t in self._current() if t not in gone])
+
+    def _replace(self, tags: list[str]) -> None:
+        from dataclasses import replace
+
+        self._view.record = replace(self._view.record, tags=tuple(tags))
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        tags = self._current()
+        return list(tags[index]) if isinstance(index, slice) else tags[index]
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunTags | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"tags({list(self._current())!r})"
 
 
 def _last_per_step(series: MetricSeries) -> tuple[Any, Any, Any]:

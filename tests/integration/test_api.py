@@ -536,3 +536,37 @@ def test_too_many_keys_in_one_call_is_a_clear_error(tmp_path: Path) -> None:
             run.log({f"k{i}": 1.0 for i in range(65536)})
         run.log({f"k{i}": 1.0 for i in range(65535)})
     assert len(labkeep.get_run("last", store=tmp_path / "s").metrics) == 65535
+
+
+def test_a_rejected_log_call_does_not_use_up_a_step(tmp_path: Path) -> None:
+    with labkeep.init(store=tmp_path / "s", capture=False, system_metrics=0) as run:
+        run.log({"loss": 1.0})  # step 0
+        with pytest.raises(InvalidInputError):
+            run.log({"loss": "high"})
+        with pytest.raises(InvalidInputError):
+            run.log({"loss": 0.9, "acc": object()})
+        with pytest.raises(InvalidInputError):
+            run.log({"loss": 0.9}, step=2.5)  # type: ignore[arg-type]
+        run.log({"loss": 0.5})  # still step 1
+        run.log({"loss": 0.4, "acc": 0.7})  # step 2
+    view = labkeep.get_run("last", store=tmp_path / "s")
+    assert view.series("loss").steps.tolist() == [0, 1, 2]
+    assert view.series("acc").steps.tolist() == [2]
+
+
+def test_a_finished_runs_tags_change_from_python_on_every_backend(store_uri: str) -> None:
+    with labkeep.init(tags=["draft"], store=store_uri, capture=False, system_metrics=0) as run:
+        run.log({"loss": 1.0})
+    view = labkeep.get_run(run.uuid, store=store_uri)
+    view.tags.add("baseline", "paper")
+    view.tags.remove("draft")
+    assert view.tags == ["baseline", "paper"]
+    assert "paper" in view.tags and "draft" not in view.tags
+    # Written to the store at once: a fresh read sees it.
+    assert labkeep.get_run(run.uuid, store=store_uri).tags == ["baseline", "paper"]
+    assert [r.number for r in labkeep.runs(where="'paper' in tags", store=store_uri)] == [
+        run.number
+    ]
+    with pytest.raises(InvalidInputError, match="tag"):
+        view.tags.add("")
+    assert labkeep.get_run(run.uuid, store=store_uri).tags == ["baseline", "paper"]

@@ -188,3 +188,73 @@ def test_missing_blob_fails_cleanly(project: Project) -> None:
     checkout = project.cli("checkout", "1", str(target))
     assert checkout.returncode != 0 and "missing from the store" in checkout.stderr
     assert not target.exists()
+
+
+SEVERAL_MODELS = """\
+import os
+import labkeep
+
+for alpha in (0.1, 0.2, 0.3):
+    with labkeep.init(experiment="tiny", config={"alpha": alpha}) as run:
+        labkeep.seed(7)  # recorded in the child run, which has no snapshot of its own
+        # Only the second model drifts.
+        noise = int.from_bytes(os.urandom(4), "big") / 2**32 if alpha == 0.2 else 0.0
+        for step in range(3):
+            run.log({"acc": alpha * step + noise}, step=step)
+"""
+
+
+def test_rerun_verify_compares_child_runs_pairwise(project: Project) -> None:
+    (project.repo / "several.py").write_text(SEVERAL_MODELS)
+    made = project.cli("run", "several.py")
+    assert made.returncode == 0, made.stderr
+    result = project.cli("rerun", "1", "--verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "did not reproduce" in result.stdout
+    differing = [line for line in result.stdout.splitlines() if "differs" in line]
+    assert differing and all("child 2 (run 3 → 7, tiny)" in line for line in differing)
+    assert "child 1 (run 2 → 6, tiny)" in result.stdout
+    assert "child 3 (run 4 → 8, tiny)" in result.stdout
+    assert "child runs that did not reproduce: child 2 (run 3 → 7, tiny)" in " ".join(
+        result.stdout.split()
+    )
+    client = _client(project)
+    try:
+        rerun = client.get_run(5)
+        assert rerun.info.reproduces_uuid == client.store.resolve_run(1).uuid
+        assert rerun.children.numbers == [6, 7, 8]
+        assert [c.params["alpha"] for c in rerun.children] == [0.1, 0.2, 0.3]
+    finally:
+        client.close()
+
+
+def test_rerun_of_a_child_run_says_to_rerun_its_parent(project: Project) -> None:
+    (project.repo / "several.py").write_text(SEVERAL_MODELS)
+    assert project.cli("run", "several.py").returncode == 0
+    result = project.cli("rerun", "3")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "run 3 is a child of run 1" in last and "labkeep rerun 1" in last
+
+
+def test_rerun_of_one_of_several_api_runs_does_not_merge_the_others_into_it(
+    project: Project,
+) -> None:
+    """A script run without `labkeep run` makes one run per init(); rerunning the first makes
+    one run per init() again (the later ones children of the rerun), not one merged run."""
+    (project.repo / "models.py").write_text(
+        "import labkeep\n"
+        "for alpha in (0.1, 0.2):\n"
+        "    with labkeep.init(experiment='tiny', config={'alpha': alpha}) as run:\n"
+        "        run.log({'acc': alpha})\n"
+    )
+    project.script("models.py")
+    result = project.cli("rerun", "1", "--verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = _client(project)
+    try:
+        rerun = client.get_run(3)
+        assert rerun.params == {"alpha": 0.1} and rerun.metrics["acc"].count == 1
+        assert [c.params for c in rerun.children] == [{"alpha": 0.2}]
+    finally:
+        client.close()

@@ -318,6 +318,66 @@ def test_script_using_the_api_logs_into_the_same_run(work: Path, store: Path) ->
     assert run.params == {"lr": 0.2, "extra": "yes"}
 
 
+SEVERAL_INITS = """\
+import labkeep
+
+
+def train(alpha):
+    with labkeep.init(experiment="tiny", config={"alpha": alpha}, tags=["demo"]) as run:
+        for step in range(3):
+            run.log({"acc": alpha * step}, step=step)
+        run.summary["final"] = alpha
+    print("trained one model")
+
+
+if __name__ == "__main__":
+    for alpha in (0.1, 0.2, 0.3):
+        train(alpha)
+"""
+
+
+def test_several_inits_in_a_script_are_child_runs_of_the_runners_run(
+    work: Path, store: Path
+) -> None:
+    """Like examples/iris.py: each init() is its own run with its own experiment, config and
+    metrics, linked to the run `labkeep run` made (which holds the console and snapshot)."""
+    write(work / "several.py", SEVERAL_INITS)
+    proc = labkeep_cli(work, store, "run", "several.py")
+    assert proc.returncode == 0, proc.stderr
+    assert run_count(store) == 4
+    parent = get_run(store, 1)
+    assert parent.experiment == "default" and parent.status is RunStatus.COMPLETED
+    assert "acc" not in parent.metrics and parent.params == {}
+    assert [line for _, line in output_lines(store, 1)] == ["trained one model"] * 3
+    children = [get_run(store, n) for n in (2, 3, 4)]
+    assert parent.children.numbers == [2, 3, 4]
+    for child, alpha in zip(children, (0.1, 0.2, 0.3), strict=True):
+        assert child.info.parent_uuid == parent.uuid
+        assert child.experiment == "tiny" and child.status is RunStatus.COMPLETED
+        assert child.params == {"alpha": alpha}
+        assert child.summary == {"final": alpha}
+        assert child.tags == ["demo"]
+        acc = child.metrics["acc"]
+        assert acc.count == 3 and acc.last == pytest.approx(2 * alpha)
+    shown = labkeep_cli(work, store, "show", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert "children" in shown.stdout and "2, 3, 4" in shown.stdout
+
+
+def test_the_first_init_adopts_the_runners_run_of_its_experiment(work: Path, store: Path) -> None:
+    """With the script's experiment, the first init() is the runner's run (one run for the
+    usual one-init script); the later ones are its children."""
+    write(work / "several.py", SEVERAL_INITS)
+    proc = labkeep_cli(work, store, "run", "several.py", "-e", "tiny")
+    assert proc.returncode == 0, proc.stderr
+    assert run_count(store) == 3
+    parent = get_run(store, 1)
+    assert parent.experiment == "tiny" and parent.params == {"alpha": 0.1}
+    assert parent.metrics["acc"].count == 3
+    assert parent.children.numbers == [2, 3]
+    assert [get_run(store, n).params for n in (2, 3)] == [{"alpha": 0.2}, {"alpha": 0.3}]
+
+
 def test_progress_bar_output_is_passed_through_and_stored_collapsed(
     work: Path, store: Path
 ) -> None:

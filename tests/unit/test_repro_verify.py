@@ -3,7 +3,7 @@ import math
 import pytest
 
 from labkeep.entities import Artifact, MetricSummary, RunInfo, RunRecord, RunStatus
-from labkeep.repro import compare_runs, values_match
+from labkeep.repro import compare_runs, compare_with_children, values_match
 
 
 def record(
@@ -84,3 +84,56 @@ def test_values_match_edges() -> None:
     assert not values_match(math.nan, 0.0)
     with pytest.raises(ValueError):
         compare_runs(record({}), record({}), rtol=-1)
+
+
+def child(number: int, params: dict[str, object], acc: float, experiment: str = "e") -> RunRecord:
+    info = RunInfo(number, f"u{number}", experiment, "n", RunStatus.COMPLETED, 0.0)
+    return RunRecord(
+        info,
+        params=params,  # type: ignore[arg-type]
+        metrics={"acc": MetricSummary("acc", acc, 3, 0.0, acc, acc, 2)},
+    )
+
+
+def test_child_runs_are_compared_pairwise_and_the_verdict_names_the_one_that_differed() -> None:
+    parent_a, parent_b = record({"x": 1.0}), record({"x": 1.0})
+    old = [child(2, {"a": 1}, 0.1), child(3, {"a": 2}, 0.2), child(4, {"a": 3}, 0.3)]
+    new = [child(6, {"a": 1}, 0.1), child(7, {"a": 2}, 0.25), child(8, {"a": 3}, 0.3)]
+    verdict = compare_with_children(parent_a, parent_b, old, new)
+    assert not verdict.reproduced
+    assert [i.child for i in verdict.differing] == ["child 2 (run 3 → 7, e)"]
+    assert verdict.differing_children == ["child 2 (run 3 → 7, e)"]
+    assert {i.child for i in verdict.items} == {
+        "",
+        "child 1 (run 2 → 6, e)",
+        "child 2 (run 3 → 7, e)",
+        "child 3 (run 4 → 8, e)",
+    }
+    assert compare_with_children(parent_a, parent_b, old, old).reproduced
+
+
+def test_children_pair_by_experiment_and_config_before_order() -> None:
+    old = [child(2, {"a": 1}, 0.1), child(3, {"a": 2}, 0.2, "other")]
+    new = [child(6, {"a": 2}, 0.2, "other"), child(7, {"a": 1}, 0.1)]
+    verdict = compare_with_children(record({}), record({}), old, new)
+    assert verdict.reproduced
+    assert "child 1 (run 2 → 7, e)" in {i.child for i in verdict.items}
+
+
+def test_a_child_missing_on_one_side_differs() -> None:
+    old = [child(2, {"a": 1}, 0.1), child(3, {"a": 2}, 0.2)]
+    verdict = compare_with_children(record({}), record({}), old, old[:1])
+    assert not verdict.reproduced
+    (item,) = verdict.differing
+    assert (item.kind, item.original, item.new) == ("run", "run 3", None)
+    assert item.why == "only in the original"
+    extra = compare_with_children(record({}), record({}), old[:1], old)
+    assert extra.differing[0].why == "only in the rerun"
+
+
+def test_no_children_in_the_original_leaves_the_reruns_children_out() -> None:
+    """A script run without `labkeep run` made independent runs: nothing links them to
+    the original, so the rerun's child runs have nothing to be compared with."""
+    verdict = compare_with_children(record({}), record({}), [], [child(6, {"a": 1}, 0.1)])
+    assert verdict.reproduced
+    assert {i.child for i in verdict.items} == {""}

@@ -239,7 +239,8 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
     table.add_column("verdict")
     for item in verdict.items:
         table.add_row(
-            f"{item.kind} {item.name}" if item.kind != "status" else "status",
+            (f"{item.child}: " if item.child else "")
+            + (f"{item.kind} {item.name}" if item.kind != "status" else "status"),
             item.original if item.original is not None else "-",
             item.new if item.new is not None else "-",
             "[green]reproduced[/]" if item.reproduced else f"[red]differs[/] {item.why}",
@@ -279,7 +280,7 @@ def rerun_command(
     (Python, packages, git, inputs) is reported first; a changed input stops the rerun unless
     --allow-changed-inputs. With --verify, exit status 0 means reproduced.
     """
-    from labkeep.repro import check_target, compare_runs, execute_rerun, plan_rerun
+    from labkeep.repro import check_target, execute_rerun, plan_rerun, verify_rerun
 
     client = client_from(ctx)
     if directory is not None:
@@ -306,17 +307,12 @@ def rerun_command(
         f"reproduces run {number}"
     )
     if verify:
-        original, new = client.store.get_records([number, result.number])
-        new_snapshot = client.store.get_snapshot(result.number) or {}
-        verdict = compare_runs(
-            original,
-            new,
-            rtol=rtol,
-            atol=atol,
-            original_inputs=plan.source.inputs,
-            new_inputs=new_snapshot.get("inputs") or [],
-        )
+        verdict = verify_rerun(client, plan, result.number, rtol=rtol, atol=atol)
         _console().print(_verdict_table(verdict, number, result.number))
+        if verdict.differing_children:
+            _console().print(
+                "child runs that did not reproduce: " + "; ".join(verdict.differing_children)
+            )
         ctx.exit(0 if verdict.reproduced else 1)
     ctx.exit(0 if result.exit_code == 0 else 1)
 

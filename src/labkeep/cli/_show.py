@@ -248,10 +248,10 @@ def show_command(
     if as_json:
         click.echo(json.dumps(record_as_dict(rec), indent=2))
         return
-    render_record(rec)
+    render_record(rec, view.children.numbers)
 
 
-def render_record(rec: RunRecord) -> None:
+def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
@@ -277,6 +277,10 @@ def render_record(rec: RunRecord) -> None:
         rows.append(("exit code", str(info.exit_code)))
     if info.parent_uuid:
         rows.append(("parent", info.parent_uuid))
+    if children:
+        listed = ", ".join(str(n) for n in children[:20])
+        more = f", … ({len(children)} in all)" if len(children) > 20 else ""
+        rows.append(("children", listed + more))
     if rec.tags:
         rows.append(("tags", ", ".join(rec.tags)))
     for label, value in rows:

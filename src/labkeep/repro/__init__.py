@@ -32,9 +32,21 @@ from labkeep.repro._environment import (
     requirements_text,
 )
 from labkeep.repro._materialise import Materialised, check_target, materialise
-from labkeep.repro._rerun import RerunPlan, execute_rerun, plan_rerun, rerun_notes
+from labkeep.repro._rerun import (
+    RerunPlan,
+    execute_rerun,
+    plan_rerun,
+    rerun_notes,
+    verify_rerun,
+)
 from labkeep.repro._source import ManifestEntry, MissingBlobError, RunSnapshot, load_snapshot
-from labkeep.repro._verify import Verdict, VerdictItem, compare_runs, values_match
+from labkeep.repro._verify import (
+    Verdict,
+    VerdictItem,
+    compare_runs,
+    compare_with_children,
+    values_match,
+)
 
 __all__ = [
     "UV_HINT",
@@ -52,6 +64,7 @@ __all__ = [
     "VerdictItem",
     "check_target",
     "compare_runs",
+    "compare_with_children",
     "diff_manifests",
     "diff_mappings",
     "env_drift",
@@ -72,4 +85,5 @@ __all__ = [
     "rerun_notes",
     "unified_text_diff",
     "values_match",
+    "verify_rerun",
 ]

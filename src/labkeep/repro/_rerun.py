@@ -32,7 +32,10 @@ from labkeep.repro._source import RunSnapshot, load_snapshot
 
 if TYPE_CHECKING:
     from labkeep._client import Client
+    from labkeep.entities import RunRecord
+    from labkeep.repro._verify import Verdict
     from labkeep.runner._launch import LaunchResult
+    from labkeep.store._base import Store
 
 REDACTED = "***"
 
@@ -139,6 +142,7 @@ def plan_rerun(
     ['/data/train.csv']
     """
     client.recover()
+    _refuse_child_run(client.store, ref)
     snapshot = load_snapshot(client.store, ref)
     if not snapshot.section("code").get("manifest"):
         raise InvalidInputError(
@@ -206,6 +210,60 @@ def plan_rerun(
         env=host_env,
         drift=drift,
     )
+
+
+def _refuse_child_run(store: Store, ref: str | int) -> None:
+    """A child run (one ``labkeep.init()`` of several in a script) has no snapshot of its
+    own: the script that made it is its parent's to rerun."""
+    if not store.exists():
+        return
+    info = store.resolve_run(ref)
+    if info.parent_uuid is None:
+        return
+    # Seeds or inputs it recorded make a snapshot without code; a run that captured its
+    # own code (a script started inside a sweep, say) can be rerun by itself.
+    code = (store.get_snapshot(info.number) or {}).get("code")
+    if isinstance(code, dict) and code.get("manifest"):
+        return
+    parent = store.resolve_run(info.parent_uuid).number
+    raise InvalidInputError(
+        f"run {info.number} is a child of run {parent}, whose script made it: "
+        f"`labkeep rerun {parent}` reruns them all"
+    )
+
+
+def verify_rerun(
+    client: Client, plan: RerunPlan, number: int, *, rtol: float = 0.0, atol: float = 0.0
+) -> Verdict:
+    """Did run ``number`` reproduce the plan's run? The two runs, then their child runs
+    pairwise (see :func:`labkeep.repro.compare_with_children`).
+
+    >>> verify_rerun(client, plan, result.number, rtol=1e-6).differing_children  # doctest: +SKIP
+    ['child 2 (run 3 → 7, iris)']
+    """
+    from labkeep.repro._verify import compare_with_children
+
+    store = client.store
+    original, new = store.get_records([plan.source.number, number])
+    new_snapshot = store.get_snapshot(number) or {}
+    new_inputs = new_snapshot.get("inputs")
+    return compare_with_children(
+        original,
+        new,
+        _children(store, original.info.uuid),
+        _children(store, new.info.uuid),
+        rtol=rtol,
+        atol=atol,
+        original_inputs=plan.source.inputs,
+        new_inputs=[i for i in new_inputs if isinstance(i, dict)]
+        if isinstance(new_inputs, list)
+        else [],
+    )
+
+
+def _children(store: Store, uuid: str) -> list[RunRecord]:
+    numbers = store.search_numbers(None, "number", parent_uuid=uuid)
+    return store.get_records(numbers) if numbers else []
 
 
 @contextlib.contextmanager

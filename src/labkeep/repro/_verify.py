@@ -1,10 +1,12 @@
-"""Did a rerun reproduce its original? A pure comparison of two run records."""
+"""Did a rerun reproduce its original? A pure comparison of two run records, and of their
+child runs pairwise (a script that calls ``labkeep.init()`` once per model)."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from labkeep.entities import RunRecord
@@ -15,7 +17,9 @@ SYSTEM_PREFIX = "sys/"
 
 @dataclass(frozen=True, slots=True)
 class VerdictItem:
-    """One compared item: ``kind`` is ``status``, ``metric``, ``output`` or ``input``."""
+    """One compared item: ``kind`` is ``status``, ``metric``, ``output``, ``input``, or
+    ``run`` for a child run found on one side only. ``child`` names the pair of child runs
+    the item belongs to (``"child 2 (run 3 → 7, iris)"``), empty for the run itself."""
 
     kind: str
     name: str
@@ -23,6 +27,7 @@ class VerdictItem:
     new: str | None
     reproduced: bool
     why: str = ""
+    child: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,11 @@ class Verdict:
     @property
     def differing(self) -> list[VerdictItem]:
         return [item for item in self.items if not item.reproduced]
+
+    @property
+    def differing_children(self) -> list[str]:
+        """The child runs (their labels) with at least one item that did not reproduce."""
+        return list(dict.fromkeys(item.child for item in self.differing if item.child))
 
 
 def values_match(a: float, b: float, rtol: float = 0.0, atol: float = 0.0) -> bool:
@@ -158,3 +168,85 @@ def compare_runs(
             )
         )
     return Verdict(tuple(items))
+
+
+def compare_with_children(
+    original: RunRecord,
+    new: RunRecord,
+    original_children: Sequence[RunRecord] = (),
+    new_children: Sequence[RunRecord] = (),
+    *,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    original_inputs: Sequence[Mapping[str, Any]] = (),
+    new_inputs: Sequence[Mapping[str, Any]] = (),
+) -> Verdict:
+    """:func:`compare_runs` of the two runs, then of their child runs pairwise: a child is
+    paired with the rerun's first unpaired child of the same experiment and config, else by
+    order; one without a partner differs. The items of a pair carry its label in ``child``.
+    An original without children (a script run without ``labkeep run`` made separate runs)
+    leaves the rerun's children out: nothing recorded says what they should match.
+
+    >>> compare_with_children(run1, run5, [run2, run3], [run6, run7]).differing_children  # doctest: +SKIP
+    ['child 2 (run 3 → 7, iris)']
+    """
+    items = list(
+        compare_runs(
+            original,
+            new,
+            rtol=rtol,
+            atol=atol,
+            original_inputs=original_inputs,
+            new_inputs=new_inputs,
+        ).items
+    )
+    if not original_children:
+        return Verdict(tuple(items))
+    for index, (a, b) in enumerate(pair_children(original_children, new_children), 1):
+        if a is None or b is None:
+            items.append(_unpaired(index, a, b))
+            continue
+        label = f"child {index} (run {a.info.number} → {b.info.number}, {a.info.experiment})"
+        pair = compare_runs(a, b, rtol=rtol, atol=atol)
+        items.extend(replace(item, child=label) for item in pair.items)
+    return Verdict(tuple(items))
+
+
+def _unpaired(index: int, a: RunRecord | None, b: RunRecord | None) -> VerdictItem:
+    experiment = next(r.info.experiment for r in (a, b) if r is not None)
+    return VerdictItem(
+        "run",
+        f"child {index} ({experiment})",
+        None if a is None else f"run {a.info.number}",
+        None if b is None else f"run {b.info.number}",
+        False,
+        "only in the original" if b is None else "only in the rerun",
+    )
+
+
+def pair_children(
+    original: Sequence[RunRecord], new: Sequence[RunRecord]
+) -> list[tuple[RunRecord | None, RunRecord | None]]:
+    """Pairs of child runs, in the original's order, the rerun's unpaired ones last: same
+    experiment and config first (children made in another order still pair), then by order."""
+    free = list(range(len(new)))
+    partner: dict[int, int] = {}
+    for i, a in enumerate(original):
+        key = _child_key(a)
+        match = next((k for k in free if _child_key(new[k]) == key), None)
+        if match is not None:
+            partner[i] = match
+            free.remove(match)
+    for i in range(len(original)):
+        if i not in partner and free:
+            partner[i] = free.pop(0)
+    pairs: list[tuple[RunRecord | None, RunRecord | None]] = [
+        (a, new[partner[i]] if i in partner else None) for i, a in enumerate(original)
+    ]
+    pairs.extend((None, new[k]) for k in free)
+    return pairs
+
+
+def _child_key(record: RunRecord) -> tuple[str, str]:
+    params = json.dumps(record.params, sort_keys=True, default=repr, allow_nan=True)
+    return record.info.experiment, params

@@ -250,11 +250,13 @@ def _track(
 
 
 def child_environment(run: Run, client: Client, seed: int | None) -> dict[str, str]:
-    """The environment of the script: this one, plus the run to attach to."""
-    from labkeep._api import RUN_ID_ENV, STORE_ENV
+    """The environment of the script: this one, plus the run to attach to (and its
+    experiment: an ``init()`` that names another one starts a child run instead)."""
+    from labkeep._api import RUN_EXPERIMENT_ENV, RUN_ID_ENV, STORE_ENV
 
     env = dict(os.environ)
     env[RUN_ID_ENV] = run.uuid
+    env[RUN_EXPERIMENT_ENV] = run.experiment
     env[STORE_ENV] = client.location.uri
     if seed is not None:
         from labkeep.runner._bootstrap import ENV_SEED
