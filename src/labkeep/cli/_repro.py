@@ -247,6 +247,15 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
     return table
 
 
+def _skipped_line(skipped: tuple[tuple[str, str], ...], limit: int = 12) -> str:
+    from rich.markup import escape
+
+    why = {"ignored": "--ignore", "other tracker": "another tracker's"}
+    shown = ", ".join(f"{path} ({why.get(reason, reason)})" for path, reason in skipped[:limit])
+    more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"[dim]not compared: {escape(shown)}{more}[/]"
+
+
 @click.command("rerun", context_settings={"ignore_unknown_options": False})
 @click.argument("run")
 @click.argument("overrides", nargs=-1)
@@ -262,6 +271,14 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
 @click.option(
     "--allow-changed-inputs", is_flag=True, help="Run even if an input changed since RUN."
 )
+@click.option(
+    "--ignore",
+    "ignore",
+    metavar="PATTERN",
+    multiple=True,
+    help="With --verify, leave output files matching PATTERN (gitignore syntax) out of the "
+    "verdict; repeatable.",
+)
 @click.pass_context
 def rerun_command(
     ctx: click.Context,
@@ -272,6 +289,7 @@ def rerun_command(
     atol: float,
     directory: Path | None,
     allow_changed_inputs: bool,
+    ignore: tuple[str, ...],
 ) -> None:
     """Run RUN again from its snapshot: same code, interpreter, flags and inputs.
 
@@ -279,7 +297,13 @@ def rerun_command(
     (Python, packages, git, inputs) is reported first; a changed input stops the rerun unless
     --allow-changed-inputs. With --verify, exit status 0 means reproduced.
     """
-    from labkeep.repro import check_target, compare_runs, execute_rerun, plan_rerun
+    from labkeep.repro import (
+        check_target,
+        compare_runs,
+        execute_rerun,
+        plan_rerun,
+        volatile_names,
+    )
 
     client = client_from(ctx)
     if directory is not None:
@@ -315,8 +339,13 @@ def rerun_command(
             atol=atol,
             original_inputs=plan.source.inputs,
             new_inputs=new_snapshot.get("inputs") or [],
+            ignore=ignore,
+            volatile=[*volatile_names(plan.source.data), *volatile_names(new_snapshot)],
+            read_blob=lambda sha: client.store.blob_path(sha).read_bytes(),
         )
         _console().print(_verdict_table(verdict, number, result.number))
+        if verdict.skipped:
+            _console().print(_skipped_line(verdict.skipped), soft_wrap=True)
         ctx.exit(0 if verdict.reproduced else 1)
     ctx.exit(0 if result.exit_code == 0 else 1)
 

@@ -32,11 +32,13 @@ from labkeep.repro._environment import (
     requirements_text,
 )
 from labkeep.repro._materialise import Materialised, check_target, materialise
+from labkeep.repro._output_verdict import OTHER_TRACKERS, OutputFilter, volatile_names
 from labkeep.repro._rerun import RerunPlan, execute_rerun, plan_rerun, rerun_notes
 from labkeep.repro._source import ManifestEntry, MissingBlobError, RunSnapshot, load_snapshot
 from labkeep.repro._verify import Verdict, VerdictItem, compare_runs, values_match
 
 __all__ = [
+    "OTHER_TRACKERS",
     "UV_HINT",
     "CodeDiff",
     "DriftItem",
@@ -44,6 +46,7 @@ __all__ = [
     "ManifestEntry",
     "Materialised",
     "MissingBlobError",
+    "OutputFilter",
     "RerunPlan",
     "Row",
     "RunSnapshot",
@@ -72,4 +75,5 @@ __all__ = [
     "rerun_notes",
     "unified_text_diff",
     "values_match",
+    "volatile_names",
 ]
