@@ -248,10 +248,16 @@ def test_diff_of_runs_that_changed_a_checkpoint_says_code_is_the_same(tmp_path: 
     from repro_helpers import make_project
 
     project = make_project(tmp_path)
+    (project.repo / ".gitignore").write_text("out.txt\n")  # what train.py writes
+    git(project.repo, "add", ".gitignore")
+    git(project.repo, "commit", "-q", "-m", "ignore")
     for content in (b"\0first", b"\0second"):
         (project.repo / "model.ckpt").write_bytes(content)
         project.script("train.py", str(project.data))
     result = project.cli("diff", "1", "2", "--code")
     assert result.returncode == 0, result.stderr
     assert "model.ckpt" not in result.stdout
-    assert "the same" in result.stdout
+    assert "code: the same (4 files)" in result.stdout
+    shown = project.cli("show", "2", "--snapshot")
+    assert "dirty: 1 untracked (model.ckpt)" in shown.stdout
+    assert "1 file(s) left out" in shown.stdout

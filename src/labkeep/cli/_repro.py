@@ -83,7 +83,11 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
         if not show_all and len(manifest) > TOP_FILES:
             grid.add_row("", f"[dim]… {len(manifest) - TOP_FILES} more (--all lists them)[/]")
         if code.get("skipped_count"):
-            grid.add_row("", f"[yellow]{code['skipped_count']} file(s) left out (size/limits)[/]")
+            grid.add_row(
+                "",
+                f"[yellow]{code['skipped_count']} file(s) left out (not source, binary, "
+                "size or limits)[/]",
+            )
         if code.get("unstored"):
             grid.add_row("", f"[red]{len(code['unstored'])} file(s) could not be stored[/]")
     else:
@@ -97,12 +101,14 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
         if git.get("remote_url"):
             grid.add_row("", f"{git.get('remote')}: {git['remote_url']}")
         if git.get("dirty"):
-            changed = git.get("changed") or []
-            grid.add_row(
-                "",
-                f"[yellow]dirty[/]: {git.get('changed_count', len(changed))} changed "
-                f"({', '.join(changed[:8])}{'…' if len(changed) > 8 else ''})",
-            )
+            parts = []
+            for what in ("changed", "untracked"):
+                paths = git.get(what) or []
+                count = git.get(f"{what}_count", len(paths))
+                if count:
+                    more = "…" if count > 8 else ""
+                    parts.append(f"{count} {what} ({', '.join(paths[:8])}{more})")
+            grid.add_row("", "[yellow]dirty[/]: " + ", ".join(parts))
         else:
             grid.add_row("", "clean")
         if git.get("error"):

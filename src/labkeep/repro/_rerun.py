@@ -248,15 +248,7 @@ def execute_rerun(
     from labkeep.runner._launch import LaunchSpec, launch, prepare_launch
 
     materialise(plan.source, plan.directory)
-    # A repository of its own, so the new run's code snapshot is this tree and not that of a
-    # repository around the store; without git the capture scans the directory instead.
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        subprocess.run(
-            ["git", "init", "-q", str(plan.directory)],
-            check=True,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-        )
+    _commit_tree(plan.directory, plan.source.number)
     link_inputs(plan.source, plan.directory)
     workdir = plan.directory.joinpath(*plan.workdir.parts)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -284,6 +276,27 @@ def execute_rerun(
     with _restored_environment(plan.env):
         prepared = prepare_launch(spec, client)
         return launch(spec, client, prepared)
+
+
+def _commit_tree(directory: Path, number: int) -> None:
+    """Make the snapshot's files one commit of a repository of their own, so the new run's
+    code snapshot is this tree (not a repository around the store), its git state is clean,
+    and every file of the original snapshot is code again (untracked binaries would not be).
+    Without git the capture scans the directory instead."""
+    identity = ["-c", "user.name=labkeep", "-c", "user.email=labkeep@localhost"]
+    steps = [
+        ["init", "-q"],
+        ["add", "-A", "-f"],  # -f: the snapshot's files are the tree, whatever .gitignore says
+        [*identity, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", f"run {number}"],
+    ]
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        for step in steps:
+            subprocess.run(
+                ["git", "-C", str(directory), *step],
+                check=True,
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+            )
 
 
 def link_inputs(snapshot: RunSnapshot, directory: Path) -> list[Path]:
