@@ -85,3 +85,9 @@ def test_volatile_artifact_and_ignore_pattern(project: Project) -> None:
     assert "reproduced run 1" in ignored.stdout
     assert "stamp.txt (volatile)" in ignored.stdout
     assert "report.txt (--ignore)" in ignored.stdout
+
+
+def test_ignore_without_verify_is_one_line(project: Project) -> None:
+    result = project.cli("rerun", "1", "--ignore", "*.log")
+    assert result.returncode != 0
+    assert result.stderr.strip() == "labkeep: --ignore only applies to a verdict: add --verify"

@@ -311,6 +311,8 @@ def rerun_command(
         volatile_names,
     )
 
+    if ignore and not verify:
+        raise InvalidInputError("--ignore only applies to a verdict: add --verify")
     client = client_from(ctx)
     if directory is not None:
         check_target(directory.absolute())
