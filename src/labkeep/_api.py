@@ -182,9 +182,11 @@ def finish(status: str | None = None) -> None:
     _require_run().finish(status)
 
 
-def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> str:
-    """Store a file as an artifact of the active run."""
-    return _require_run().log_artifact(path, name)
+def log_artifact(
+    path: str | os.PathLike[str], name: str | None = None, *, volatile: bool = False
+) -> str:
+    """Store a file as an artifact of the active run (``volatile``: not part of a verdict)."""
+    return _require_run().log_artifact(path, name, volatile=volatile)
 
 
 class _ActiveDict(MutableMapping[str, Any]):

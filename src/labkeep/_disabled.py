@@ -49,7 +49,12 @@ class DisabledRun:
         return None
 
     def log_artifact(
-        self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output"
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        kind: str = "output",
+        *,
+        volatile: bool = False,
     ) -> str:
         return name or os.path.basename(os.fspath(path))
 

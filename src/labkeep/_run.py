@@ -316,16 +316,31 @@ class Run:
         self._notes = text
 
     def log_artifact(
-        self, path: str | os.PathLike[str], name: str | None = None, kind: str = "output"
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        kind: str = "output",
+        *,
+        volatile: bool = False,
     ) -> str:
-        """Store a file (once per content, by sha256) as an artifact of this run; return its name."""
+        """Store a file (once per content, by sha256) as an artifact of this run; return its name.
+
+        ``volatile=True`` marks an output that differs on every run by design (a timestamp,
+        a log): ``labkeep rerun --verify`` keeps it but leaves it out of the verdict. The
+        names are kept in the snapshot's ``volatile`` list (a directory as ``name/``).
+
+        >>> run.log_artifact("logs/progress.txt", volatile=True)  # doctest: +SKIP
+        'progress.txt'
+        """
         source = Path(path)
         if source.is_dir():
-            names = []
+            dir_name = name or source.name
             for child in sorted(p for p in source.rglob("*") if p.is_file()):
                 rel = child.relative_to(source).as_posix()
-                names.append(self.log_artifact(child, f"{name or source.name}/{rel}", kind))
-            return name or source.name
+                self.log_artifact(child, f"{dir_name}/{rel}", kind)
+            if volatile:
+                self._write_json(j.T_SNAPSHOT_ADD, {"volatile": [dir_name + "/"]})
+            return dir_name
         if not source.is_file():
             raise InvalidInputError(
                 f"artifact {str(path)!r} does not exist: give the path of a file"
@@ -342,6 +357,8 @@ class Run:
             j.T_ARTIFACT,
             {"path": artifact_name, "sha256": sha, "size": size, "kind": kind, "created": _time()},
         )
+        if volatile:
+            self._write_json(j.T_SNAPSHOT_ADD, {"volatile": [artifact_name]})
         return artifact_name
 
     # -- ending ------------------------------------------------------------------------

@@ -74,6 +74,7 @@ def test_labkeepignore_applies_in_git_mode(repo: Path) -> None:
 def test_git_mode_size_limit_and_deleted_file(repo: Path) -> None:
     (repo / "src" / "model.py").unlink()
     (repo / "big.json").write_bytes(b"1" * 5000)
+    git(repo, "add", "big.json")  # tracked: the git limit applies
     snap = capture_snapshot(repo, [], None, gpu=False, git_max_file_size=1000)
     assert "src/model.py" not in paths(snap.code)
     assert snap.code["skipped"] == [{"path": "big.json", "reason": "size", "size": 5000}]
@@ -165,3 +166,98 @@ def test_hash_cache_skips_unchanged_files(repo: Path, tmp_path: Path) -> None:
     _, files = collect_code(repo, git_files=["train.py", "src/model.py"], cache=cache)
     assert cache.misses == 1
     assert {f.path: f.sha256 for f in files}["train.py"] == sha256_file(repo / "train.py")
+
+
+# -- what counts as code in a git repository --------------------------------------------------
+def _untracked_outputs(repo: Path) -> None:
+    """What training leaves in a work tree that git does not ignore."""
+    (repo / "checkpoint.pt").write_bytes(os.urandom(200_000))
+    (repo / "mlruns" / "0" / "abc").mkdir(parents=True)
+    (repo / "mlruns" / "0" / "abc" / "model.pkl").write_bytes(b"\x80\x04" + os.urandom(1000))
+    (repo / "mlruns" / "0" / "meta.yaml").write_text("name: Default\n")
+    (repo / "wandb" / "run-1").mkdir(parents=True)
+    (repo / "wandb" / "run-1" / "config.yaml").write_text("lr: 1\n")
+    (repo / "outputs").mkdir()
+    (repo / "outputs" / "result.json").write_text("{}\n")
+    (repo / "fake.txt").write_bytes(b"text\0with a NUL")
+    (repo / "generated.py").write_text("#" * 2_000_000)
+    (repo / ".env").write_text("API_KEY=secret\n")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "params.yaml").write_text("lr: 0.1\n")
+    (repo / "requirements.txt").write_text("numpy\n")
+
+
+def test_git_mode_keeps_untracked_source_only(repo: Path) -> None:
+    (repo / "assets").mkdir()
+    (repo / "assets" / "logo.png").write_bytes(b"\x89PNG\0\0")
+    git(repo, "add", "assets/logo.png")
+    git(repo, "commit", "-q", "-m", "logo")
+    _untracked_outputs(repo)
+    snap = capture_snapshot(repo, ["train.py"], "train.py", gpu=False)
+    assert snap.code["source"] == "git"
+    assert paths(snap.code) == [
+        ".gitignore",
+        "assets/logo.png",  # tracked: part of the commit, whatever its type
+        "conf/params.yaml",
+        "requirements.txt",
+        "run.sh",
+        "src/model.py",
+        "train.py",
+        "untracked.py",
+    ]
+    reasons = {s["path"]: s["reason"] for s in snap.code["skipped"]}
+    assert reasons == {
+        "checkpoint.pt": "not source",
+        "fake.txt": "binary",
+        "generated.py": "size",
+    }
+    assert snap.git["dirty"] is True
+    assert snap.git["state"] == "dirty: untracked files"
+
+
+def test_git_mode_labkeepignore_brings_back_untracked_files(repo: Path) -> None:
+    _untracked_outputs(repo)
+    (repo / ".labkeepignore").write_text("!checkpoint.pt\n!outputs/\nconf/\n")
+    snap = capture_snapshot(repo, [], None, gpu=False)
+    kept = paths(snap.code)
+    assert "checkpoint.pt" in kept and "outputs/result.json" in kept
+    assert "conf/params.yaml" not in kept and "mlruns/0/meta.yaml" not in kept
+
+
+def test_entry_point_is_code_whatever_its_size_or_name(repo: Path) -> None:
+    (repo / "analysis.ipynb").write_text('{"cells": [], "x": "' + "a" * 2_000_000 + '"}')
+    (repo / "tools").mkdir()
+    (repo / "tools" / "train").write_text("#!/usr/bin/env python\nprint(1)\n")
+    assert "analysis.ipynb" in paths(capture_snapshot(repo, [], "analysis.ipynb", gpu=False).code)
+    snap = capture_snapshot(repo / "tools", ["train"], "train", gpu=False)
+    assert "tools/train" in paths(snap.code)
+    assert "analysis.ipynb" not in paths(snap.code)
+
+
+def test_scan_mode_honours_gitignore(plain: Path) -> None:
+    (plain / ".gitignore").write_text("config.yaml\n")
+    (plain / "pkg" / ".gitignore").write_text("mod.py\n")
+    (plain / "pkg" / "keep.py").write_text("k = 1\n")
+    (plain / "notes.txt").write_bytes(b"\0\0binary")
+    section, _ = collect_code(plain)
+    assert paths(section) == ["pkg/keep.py", "train.py"]
+    assert section["skipped"] == [{"path": "notes.txt", "reason": "binary"}]
+
+
+def test_diff_of_runs_that_changed_a_checkpoint_says_code_is_the_same(tmp_path: Path) -> None:
+    from repro_helpers import make_project
+
+    project = make_project(tmp_path)
+    (project.repo / ".gitignore").write_text("out.txt\n")  # what train.py writes
+    git(project.repo, "add", ".gitignore")
+    git(project.repo, "commit", "-q", "-m", "ignore")
+    for content in (b"\0first", b"\0second"):
+        (project.repo / "model.ckpt").write_bytes(content)
+        project.script("train.py", str(project.data))
+    result = project.cli("diff", "1", "2", "--code")
+    assert result.returncode == 0, result.stderr
+    assert "model.ckpt" not in result.stdout
+    assert "code: the same (4 files)" in result.stdout
+    shown = project.cli("show", "2", "--snapshot")
+    assert "dirty: 1 untracked (model.ckpt)" in shown.stdout
+    assert "1 file(s) left out" in shown.stdout

@@ -60,6 +60,20 @@ def test_dirty_edit_untracked_and_ignored(repo: Path) -> None:
     assert "notes.md" not in section["diff"]
 
 
+def test_untracked_files_alone_make_the_tree_dirty(repo: Path) -> None:
+    (repo / "model.ckpt").write_bytes(b"\0")  # ignored: still clean
+    clean = collect_git(repo)
+    assert clean["dirty"] is False and clean["state"] == "clean"
+    (repo / "notes.md").write_text("new\n")
+    section = collect_git(repo)
+    assert section["dirty"] is True
+    assert section["state"] == "dirty: untracked files"
+    assert section["changed"] == [] and section["untracked"] == ["notes.md"]
+    (repo / "train.py").write_text("print('changed')\n")
+    both = collect_git(repo)
+    assert both["state"] == "dirty: uncommitted changes and untracked files"
+
+
 def test_staged_change_is_in_the_diff(repo: Path) -> None:
     (repo / "train.py").write_text("print('staged')\n")
     git(repo, "add", "train.py")

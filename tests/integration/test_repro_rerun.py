@@ -258,3 +258,28 @@ def test_rerun_of_one_of_several_api_runs_does_not_merge_the_others_into_it(
         assert [c.params for c in rerun.children] == [{"alpha": 0.2}]
     finally:
         client.close()
+
+
+def test_rerun_tree_is_committed_so_its_snapshot_keeps_every_file(project: Project) -> None:
+    from repro_helpers import git
+
+    (project.repo / "assets").mkdir()
+    (project.repo / "assets" / "weights.bin").write_bytes(b"\0\1\2" * 100)
+    git(project.repo, "add", "-A")
+    git(project.repo, "commit", "-q", "-m", "weights")
+    project.script("train.py", str(project.data))
+    result = project.cli("rerun", "1")
+    assert result.returncode == 0, result.stderr
+    client = _client(project)
+    try:
+        snaps = [client.store.get_snapshot(n) for n in (1, 2)]
+        manifests = [
+            json.loads(client.store.blob_path(s["code"]["manifest"]).read_bytes())  # type: ignore[index]
+            for s in snaps
+        ]
+        assert [f["path"] for f in manifests[1]] == [f["path"] for f in manifests[0]]
+        assert "assets/weights.bin" in [f["path"] for f in manifests[1]]
+        rerun_git = snaps[1]["git"]  # type: ignore[index]
+        assert rerun_git["state"] == "clean" and rerun_git["commit"]
+    finally:
+        client.close()

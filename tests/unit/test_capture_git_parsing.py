@@ -58,3 +58,24 @@ def test_parse_status_initial_and_detached() -> None:
     assert parsed["commit"] is None
     assert parsed["branch"] is None
     assert parsed["changed"] == []
+
+
+def test_parse_ls_files_tags_tracked_and_untracked() -> None:
+    from labkeep.capture._git import parse_ls_files
+
+    out = b"H train.py\0S sparse.py\0? notes.md\0? dir/with space.txt\0H train.py\0"
+    assert parse_ls_files(out) == {
+        "train.py": True,
+        "sparse.py": True,
+        "notes.md": False,
+        "dir/with space.txt": False,
+    }
+
+
+def test_git_state_says_why_the_tree_is_dirty() -> None:
+    from labkeep.capture._git import git_state
+
+    assert git_state(0, 0) == "clean"
+    assert git_state(2, 0) == "dirty: uncommitted changes"
+    assert git_state(0, 1) == "dirty: untracked files"
+    assert git_state(1, 1) == "dirty: uncommitted changes and untracked files"

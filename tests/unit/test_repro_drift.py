@@ -52,3 +52,19 @@ def test_input_drift_blocks_changed_and_missing() -> None:
 def test_env_drift_ignores_labkeep_vars() -> None:
     items = env_drift({"OMP_NUM_THREADS": "4", "LABKEEP_HOME": "/x"}, {"OMP_NUM_THREADS": "8"})
     assert [(i.name, i.then, i.now) for i in items] == [("OMP_NUM_THREADS", "4", "8")]
+
+
+def test_git_drift_names_untracked_files() -> None:
+    then = {"repo": True, "root": "/r", "commit": "a", "branch": "main", "dirty": False}
+    now = {
+        "repo": True,
+        "commit": "a",
+        "branch": "main",
+        "dirty": True,
+        "changed": [],
+        "untracked": ["notes.md"],
+        "state": "dirty: untracked files",
+    }
+    (item,) = git_drift(then, now)
+    assert (item.name, item.then, item.now) == ("dirty", "clean", "dirty")
+    assert item.why == "untracked files now: notes.md"

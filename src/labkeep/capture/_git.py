@@ -233,7 +233,8 @@ def start_git(cwd: Path, *, list_files: bool = False, git: str = "git") -> GitPr
         "diff": [*base, "diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv"],
     }
     if list_files:
-        commands["ls_files"] = [*base, "ls-files", "-co", "--exclude-standard", "-z"]
+        # -t tags each path: "H" tracked, "?" untracked (other tags are tracked states too).
+        commands["ls_files"] = [*base, "ls-files", "-t", "-co", "--exclude-standard", "-z"]
     for name, argv in commands.items():
         try:
             proc = subprocess.Popen(
@@ -282,7 +283,9 @@ def finish_git(probe: GitProbe | None, timeout: float = DEFAULT_TIMEOUT) -> dict
     changed: list[str] = parsed.pop("changed")
     untracked: list[str] = parsed.pop("untracked")
     section.update(parsed)
-    section["dirty"] = bool(changed)
+    # Untracked files the script may import or read make the tree differ from the commit too.
+    section["dirty"] = bool(changed or untracked)
+    section["state"] = git_state(len(changed), len(untracked))
     section["changed"] = changed[:MAX_LISTED_PATHS]
     section["changed_count"] = len(changed)
     section["untracked"] = untracked[:MAX_LISTED_PATHS]
@@ -309,19 +312,40 @@ def finish_git(probe: GitProbe | None, timeout: float = DEFAULT_TIMEOUT) -> dict
     return section
 
 
-def finish_ls_files(probe: GitProbe, timeout: float = DEFAULT_TIMEOUT) -> list[str] | str:
-    """Paths (relative to the root) git does not ignore, or why they are unknown."""
+def git_state(changed: int, untracked: int) -> str:
+    """``clean``, or ``dirty:`` and why, for the snapshot and the terminal.
+
+    >>> git_state(0, 3)
+    'dirty: untracked files'
+    """
+    reasons = [
+        what for what, n in (("uncommitted changes", changed), ("untracked files", untracked)) if n
+    ]
+    return "dirty: " + " and ".join(reasons) if reasons else "clean"
+
+
+def parse_ls_files(output: bytes) -> dict[str, bool]:
+    """``{path: tracked}`` from ``git ls-files -t -co -z`` output, in git's order."""
+    seen: dict[str, bool] = {}
+    for raw in output.split(b"\0"):
+        tag, space, path = raw.partition(b" ")
+        if not (space and path):
+            continue
+        name = path.decode("utf-8", "surrogateescape")
+        seen[name] = seen.get(name, False) or tag != b"?"
+    return seen
+
+
+def finish_ls_files(probe: GitProbe, timeout: float = DEFAULT_TIMEOUT) -> dict[str, bool] | str:
+    """``{path: tracked}`` for the paths (relative to the root) git does not ignore, or why
+    they are unknown."""
     result = probe.collect("ls_files", timeout)
     if isinstance(result, str):
         return result
     code, out, err = result
     if code != 0:
         return f"git ls-files failed: {_first_line(err)}"
-    seen: dict[str, None] = {}
-    for raw in out.split(b"\0"):
-        if raw:
-            seen[raw.decode("utf-8", "surrogateescape")] = None
-    return list(seen)
+    return parse_ls_files(out)
 
 
 def _read_remotes(git_dir: Path) -> dict[str, str]:

@@ -125,10 +125,11 @@ class IgnoreRules:
         return cls(rules)
 
     @classmethod
-    def load(cls, root: Path) -> IgnoreRules:
-        """Rules from ``root/.labkeepignore``; none when the file is absent or unreadable."""
+    def load(cls, root: Path, name: str = IGNORE_FILE) -> IgnoreRules:
+        """Rules from ``root/.labkeepignore`` (or another file of that syntax, such as
+        ``.gitignore``); none when the file is absent or unreadable."""
         try:
-            return cls.parse((root / IGNORE_FILE).read_text(encoding="utf-8", errors="replace"))
+            return cls.parse((root / name).read_text(encoding="utf-8", errors="replace"))
         except OSError:
             return cls([])
 

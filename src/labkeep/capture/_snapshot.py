@@ -148,7 +148,14 @@ def capture_snapshot(
         if code:
             code_section, code_files = _guarded(
                 lambda: _collect_code(
-                    cwd, probe, cache, git_timeout, max_file_size, max_files, git_max_file_size
+                    cwd,
+                    probe,
+                    cache,
+                    git_timeout,
+                    max_file_size,
+                    max_files,
+                    git_max_file_size,
+                    entry_point,
                 ),
                 lambda e: (e, []),
             )
@@ -182,20 +189,44 @@ def _collect_code(
     max_file_size: int,
     max_files: int,
     git_max_file_size: int,
+    entry_point: str | None,
 ) -> tuple[dict[str, Any], list[CodeFile]]:
     """Git mode when git lists the files, else a scan of the repository root (or ``cwd``)."""
     fallback_reason: str | None = None
+    root = probe.root if probe is not None else cwd
+    keep = _entry_in_root(root, cwd, entry_point)
     if probe is not None:
         listed = finish_ls_files(probe, timeout)
         if not isinstance(listed, str):
             return collect_code(
-                probe.root, git_files=listed, cache=cache, git_max_file_size=git_max_file_size
+                probe.root,
+                git_files=listed,
+                cache=cache,
+                max_file_size=max_file_size,
+                git_max_file_size=git_max_file_size,
+                keep=keep,
             )
         fallback_reason = listed
-    root = probe.root if probe is not None else cwd
     section, files = collect_code(
-        root, cache=cache, max_file_size=max_file_size, max_files=max_files
+        root,
+        cache=cache,
+        max_file_size=max_file_size,
+        max_files=max_files,
+        git_max_file_size=git_max_file_size,
+        keep=keep,
     )
     if fallback_reason is not None:
         section["git_error"] = fallback_reason
     return section, files
+
+
+def _entry_in_root(root: Path, cwd: Path, entry_point: str | None) -> list[str]:
+    """The entry point as a path relative to ``root``, if it is a file inside it."""
+    if not entry_point or entry_point in ("-c", "-m", "-"):
+        return []
+    path = (cwd / entry_point).resolve()
+    try:
+        rel = path.relative_to(root.resolve())
+    except ValueError:
+        return []
+    return [rel.as_posix()] if path.is_file() else []

@@ -83,7 +83,11 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
         if not show_all and len(manifest) > TOP_FILES:
             grid.add_row("", f"[dim]… {len(manifest) - TOP_FILES} more (--all lists them)[/]")
         if code.get("skipped_count"):
-            grid.add_row("", f"[yellow]{code['skipped_count']} file(s) left out (size/limits)[/]")
+            grid.add_row(
+                "",
+                f"[yellow]{code['skipped_count']} file(s) left out (not source, binary, "
+                "size or limits)[/]",
+            )
         if code.get("unstored"):
             grid.add_row("", f"[red]{len(code['unstored'])} file(s) could not be stored[/]")
     else:
@@ -97,12 +101,14 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
         if git.get("remote_url"):
             grid.add_row("", f"{git.get('remote')}: {git['remote_url']}")
         if git.get("dirty"):
-            changed = git.get("changed") or []
-            grid.add_row(
-                "",
-                f"[yellow]dirty[/]: {git.get('changed_count', len(changed))} changed "
-                f"({', '.join(changed[:8])}{'…' if len(changed) > 8 else ''})",
-            )
+            parts = []
+            for what in ("changed", "untracked"):
+                paths = git.get(what) or []
+                count = git.get(f"{what}_count", len(paths))
+                if count:
+                    more = "…" if count > 8 else ""
+                    parts.append(f"{count} {what} ({', '.join(paths[:8])}{more})")
+            grid.add_row("", "[yellow]dirty[/]: " + ", ".join(parts))
         else:
             grid.add_row("", "clean")
         if git.get("error"):
@@ -248,6 +254,15 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
     return table
 
 
+def _skipped_line(skipped: tuple[tuple[str, str], ...], limit: int = 12) -> str:
+    from rich.markup import escape
+
+    why = {"ignored": "--ignore", "other tracker": "another tracker's"}
+    shown = ", ".join(f"{path} ({why.get(reason, reason)})" for path, reason in skipped[:limit])
+    more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"[dim]not compared: {escape(shown)}{more}[/]"
+
+
 @click.command("rerun", context_settings={"ignore_unknown_options": False})
 @click.argument("run")
 @click.argument("overrides", nargs=-1)
@@ -263,6 +278,14 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
 @click.option(
     "--allow-changed-inputs", is_flag=True, help="Run even if an input changed since RUN."
 )
+@click.option(
+    "--ignore",
+    "ignore",
+    metavar="PATTERN",
+    multiple=True,
+    help="With --verify, leave output files matching PATTERN (gitignore syntax) out of the "
+    "verdict; repeatable.",
+)
 @click.pass_context
 def rerun_command(
     ctx: click.Context,
@@ -273,6 +296,7 @@ def rerun_command(
     atol: float,
     directory: Path | None,
     allow_changed_inputs: bool,
+    ignore: tuple[str, ...],
 ) -> None:
     """Run RUN again from its snapshot: same code, interpreter, flags and inputs.
 
@@ -282,6 +306,8 @@ def rerun_command(
     """
     from labkeep.repro import check_target, execute_rerun, plan_rerun, verify_rerun
 
+    if ignore and not verify:
+        raise InvalidInputError("--ignore only applies to a verdict: add --verify")
     client = client_from(ctx)
     if directory is not None:
         check_target(directory.absolute())
@@ -307,12 +333,14 @@ def rerun_command(
         f"reproduces run {number}"
     )
     if verify:
-        verdict = verify_rerun(client, plan, result.number, rtol=rtol, atol=atol)
+        verdict = verify_rerun(client, plan, result.number, rtol=rtol, atol=atol, ignore=ignore)
         _console().print(_verdict_table(verdict, number, result.number))
         if verdict.differing_children:
             _console().print(
                 "child runs that did not reproduce: " + "; ".join(verdict.differing_children)
             )
+        if verdict.skipped:
+            _console().print(_skipped_line(verdict.skipped), soft_wrap=True)
         ctx.exit(0 if verdict.reproduced else 1)
     ctx.exit(0 if result.exit_code == 0 else 1)
 

@@ -32,6 +32,7 @@ from labkeep.repro._environment import (
     requirements_text,
 )
 from labkeep.repro._materialise import Materialised, check_target, materialise
+from labkeep.repro._output_verdict import OTHER_TRACKERS, OutputFilter, volatile_names
 from labkeep.repro._rerun import (
     RerunPlan,
     execute_rerun,
@@ -49,6 +50,7 @@ from labkeep.repro._verify import (
 )
 
 __all__ = [
+    "OTHER_TRACKERS",
     "UV_HINT",
     "CodeDiff",
     "DriftItem",
@@ -56,6 +58,7 @@ __all__ = [
     "ManifestEntry",
     "Materialised",
     "MissingBlobError",
+    "OutputFilter",
     "RerunPlan",
     "Row",
     "RunSnapshot",
@@ -86,4 +89,5 @@ __all__ = [
     "unified_text_diff",
     "values_match",
     "verify_rerun",
+    "volatile_names",
 ]

@@ -91,7 +91,7 @@ def git_drift(then: Mapping[str, Any], now: Mapping[str, Any] | None) -> list[Dr
         items.append(DriftItem("git", "branch", then.get("branch"), now.get("branch"), "note", ""))
     dirty_then, dirty_now = bool(then.get("dirty")), bool(now.get("dirty"))
     if dirty_then or dirty_now:
-        changed = now.get("changed") or []
+        changed = [*(now.get("changed") or []), *(now.get("untracked") or [])]
         items.append(
             DriftItem(
                 "git",
@@ -102,13 +102,19 @@ def git_drift(then: Mapping[str, Any], now: Mapping[str, Any] | None) -> list[Dr
                 (
                     "uncommitted changes then (kept in the snapshot)"
                     if dirty_then and not dirty_now
-                    else f"uncommitted changes now: {', '.join(changed[:5])}"
+                    else f"{_dirty_why(now)} now: {', '.join(changed[:5])}"
                     if dirty_now
                     else ""
                 ),
             )
         )
     return items
+
+
+def _dirty_why(git: Mapping[str, Any]) -> str:
+    """``uncommitted changes``, ``untracked files`` or both, from the section's state."""
+    state = str(git.get("state") or "")
+    return state.partition(": ")[2] or "uncommitted changes"
 
 
 def _short(commit: Any) -> str | None:

@@ -11,7 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -233,7 +233,13 @@ def _refuse_child_run(store: Store, ref: str | int) -> None:
 
 
 def verify_rerun(
-    client: Client, plan: RerunPlan, number: int, *, rtol: float = 0.0, atol: float = 0.0
+    client: Client,
+    plan: RerunPlan,
+    number: int,
+    *,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    ignore: Sequence[str] = (),
 ) -> Verdict:
     """Did run ``number`` reproduce the plan's run? The two runs, then their child runs
     pairwise (see :func:`labkeep.repro.compare_with_children`).
@@ -241,23 +247,34 @@ def verify_rerun(
     >>> verify_rerun(client, plan, result.number, rtol=1e-6).differing_children  # doctest: +SKIP
     ['child 2 (run 3 → 7, iris)']
     """
+    from labkeep.repro._output_verdict import volatile_names
     from labkeep.repro._verify import compare_with_children
 
     store = client.store
     original, new = store.get_records([plan.source.number, number])
     new_snapshot = store.get_snapshot(number) or {}
     new_inputs = new_snapshot.get("inputs")
+    original_children = _children(store, original.info.uuid)
+    new_children = _children(store, new.info.uuid)
+    # A child run that marked an artifact volatile wrote the mark to its own snapshot, while
+    # the runner collects the same file on the parent: a mark on any run of the tree counts.
+    volatile = [*volatile_names(plan.source.data), *volatile_names(new_snapshot)]
+    for child in (*original_children, *new_children):
+        volatile.extend(volatile_names(store.get_snapshot(child.info.number)))
     return compare_with_children(
         original,
         new,
-        _children(store, original.info.uuid),
-        _children(store, new.info.uuid),
+        original_children,
+        new_children,
         rtol=rtol,
         atol=atol,
         original_inputs=plan.source.inputs,
         new_inputs=[i for i in new_inputs if isinstance(i, dict)]
         if isinstance(new_inputs, list)
         else [],
+        ignore=ignore,
+        volatile=volatile,
+        read_blob=lambda sha: store.blob_path(sha).read_bytes(),
     )
 
 
@@ -306,15 +323,7 @@ def execute_rerun(
     from labkeep.runner._launch import LaunchSpec, launch, prepare_launch
 
     materialise(plan.source, plan.directory)
-    # A repository of its own, so the new run's code snapshot is this tree and not that of a
-    # repository around the store; without git the capture scans the directory instead.
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        subprocess.run(
-            ["git", "init", "-q", str(plan.directory)],
-            check=True,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-        )
+    _commit_tree(plan.directory, plan.source.number)
     link_inputs(plan.source, plan.directory)
     workdir = plan.directory.joinpath(*plan.workdir.parts)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -342,6 +351,27 @@ def execute_rerun(
     with _restored_environment(plan.env):
         prepared = prepare_launch(spec, client)
         return launch(spec, client, prepared)
+
+
+def _commit_tree(directory: Path, number: int) -> None:
+    """Make the snapshot's files one commit of a repository of their own, so the new run's
+    code snapshot is this tree (not a repository around the store), its git state is clean,
+    and every file of the original snapshot is code again (untracked binaries would not be).
+    Without git the capture scans the directory instead."""
+    identity = ["-c", "user.name=labkeep", "-c", "user.email=labkeep@localhost"]
+    steps = [
+        ["init", "-q"],
+        ["add", "-A", "-f"],  # -f: the snapshot's files are the tree, whatever .gitignore says
+        [*identity, "commit", "-q", "--no-verify", "--no-gpg-sign", "-m", f"run {number}"],
+    ]
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        for step in steps:
+            subprocess.run(
+                ["git", "-C", str(directory), *step],
+                check=True,
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+            )
 
 
 def link_inputs(snapshot: RunSnapshot, directory: Path) -> list[Path]:

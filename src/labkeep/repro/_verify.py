@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from labkeep.entities import RunRecord
+from labkeep.entities import Artifact, RunRecord
+from labkeep.errors import LabkeepError
+from labkeep.repro._output_verdict import OutputFilter, notebook_difference
 
 #: Metric keys that measure the machine, not the computation: never compared.
 SYSTEM_PREFIX = "sys/"
@@ -32,7 +34,11 @@ class VerdictItem:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The compared items, and the outputs left out as ``(path, why)``: ``volatile``,
+    ``ignored`` (an ignore pattern) or ``other tracker`` (files MLflow, W&B… write)."""
+
     items: tuple[VerdictItem, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def reproduced(self) -> bool:
@@ -73,10 +79,18 @@ def compare_runs(
     atol: float = 0.0,
     original_inputs: Sequence[Mapping[str, Any]] = (),
     new_inputs: Sequence[Mapping[str, Any]] = (),
+    ignore: Sequence[str] = (),
+    volatile: Iterable[str] = (),
+    read_blob: Callable[[str], bytes] | None = None,
 ) -> Verdict:
     """Compare ``new`` with ``original``: final status, every metric's last value (system
     metrics excepted), output artifacts by content hash, and the inputs both snapshots
     fingerprinted (same data is part of reproducing).
+
+    Outputs matching ``ignore`` (gitignore-syntax patterns), named in ``volatile`` (what the
+    runs marked volatile) or written by other trackers are left out and listed in ``skipped``.
+    With ``read_blob`` (sha256 to bytes), executed notebooks whose bytes differ are compared
+    by their cells' sources and outputs instead.
 
     >>> compare_runs(run7, run9, rtol=1e-6).reproduced  # doctest: +SKIP
     True
@@ -121,8 +135,19 @@ def compare_runs(
                 else "differs"
             )
         items.append(VerdictItem("metric", key, _num(a.last), _num(b.last), same, why))
-    a_out = {x.path: x for x in original.artifacts if x.kind == "output"}
-    b_out = {x.path: x for x in new.artifacts if x.kind == "output"}
+    skip = OutputFilter(ignore, volatile)
+    skipped: dict[str, str] = {}
+    outputs: list[dict[str, Artifact]] = [{}, {}]
+    for side, record in zip(outputs, (original, new), strict=True):
+        for artifact in record.artifacts:
+            if artifact.kind != "output":
+                continue
+            reason = skip.reason(artifact.path)
+            if reason is None:
+                side[artifact.path] = artifact
+            else:
+                skipped[artifact.path] = reason
+    a_out, b_out = outputs
     for path in sorted(set(a_out) | set(b_out)):
         x, y = a_out.get(path), b_out.get(path)
         if x is None or y is None:
@@ -137,17 +162,8 @@ def compare_runs(
                 )
             )
             continue
-        same = x.sha256 == y.sha256
-        items.append(
-            VerdictItem(
-                "output",
-                path,
-                x.sha256[:12],
-                y.sha256[:12],
-                same,
-                "" if same else f"content differs ({x.size} vs {y.size} bytes)",
-            )
-        )
+        same, why = _same_output(x, y, read_blob)
+        items.append(VerdictItem("output", path, x.sha256[:12], y.sha256[:12], same, why))
     new_by_path = {str(i.get("path")): i for i in new_inputs}
     for item in original_inputs:
         path = str(item.get("path"))
@@ -167,7 +183,7 @@ def compare_runs(
                 "" if same else "the rerun read other data",
             )
         )
-    return Verdict(tuple(items))
+    return Verdict(tuple(items), tuple(sorted(skipped.items())))
 
 
 def compare_with_children(
@@ -180,6 +196,9 @@ def compare_with_children(
     atol: float = 0.0,
     original_inputs: Sequence[Mapping[str, Any]] = (),
     new_inputs: Sequence[Mapping[str, Any]] = (),
+    ignore: Sequence[str] = (),
+    volatile: Iterable[str] = (),
+    read_blob: Callable[[str], bytes] | None = None,
 ) -> Verdict:
     """:func:`compare_runs` of the two runs, then of their child runs pairwise: a child is
     paired with the rerun's first unpaired child of the same experiment and config, else by
@@ -190,26 +209,33 @@ def compare_with_children(
     >>> compare_with_children(run1, run5, [run2, run3], [run6, run7]).differing_children  # doctest: +SKIP
     ['child 2 (run 3 → 7, iris)']
     """
-    items = list(
-        compare_runs(
-            original,
-            new,
-            rtol=rtol,
-            atol=atol,
-            original_inputs=original_inputs,
-            new_inputs=new_inputs,
-        ).items
+    volatile = tuple(volatile)
+    top = compare_runs(
+        original,
+        new,
+        rtol=rtol,
+        atol=atol,
+        original_inputs=original_inputs,
+        new_inputs=new_inputs,
+        ignore=ignore,
+        volatile=volatile,
+        read_blob=read_blob,
     )
+    items = list(top.items)
+    skipped = list(top.skipped)
     if not original_children:
-        return Verdict(tuple(items))
+        return Verdict(tuple(items), tuple(skipped))
     for index, (a, b) in enumerate(pair_children(original_children, new_children), 1):
         if a is None or b is None:
             items.append(_unpaired(index, a, b))
             continue
         label = f"child {index} (run {a.info.number} → {b.info.number}, {a.info.experiment})"
-        pair = compare_runs(a, b, rtol=rtol, atol=atol)
+        pair = compare_runs(
+            a, b, rtol=rtol, atol=atol, ignore=ignore, volatile=volatile, read_blob=read_blob
+        )
         items.extend(replace(item, child=label) for item in pair.items)
-    return Verdict(tuple(items))
+        skipped.extend((f"{label}: {path}", why) for path, why in pair.skipped)
+    return Verdict(tuple(items), tuple(skipped))
 
 
 def _unpaired(index: int, a: RunRecord | None, b: RunRecord | None) -> VerdictItem:
@@ -250,3 +276,21 @@ def pair_children(
 def _child_key(record: RunRecord) -> tuple[str, str]:
     params = json.dumps(record.params, sort_keys=True, default=repr, allow_nan=True)
     return record.info.experiment, params
+
+
+def _same_output(
+    x: Artifact, y: Artifact, read_blob: Callable[[str], bytes] | None
+) -> tuple[bool, str]:
+    """Whether two versions of one output match, and why not: by hash, notebooks by cells."""
+    if x.sha256 == y.sha256:
+        return True, ""
+    if read_blob is not None and x.path.lower().endswith(".ipynb"):
+        try:
+            difference = notebook_difference(read_blob(x.sha256), read_blob(y.sha256))
+        except (OSError, ValueError, LabkeepError):
+            pass  # missing, unreadable or not a notebook: the bytes decide
+        else:
+            if difference is None:
+                return True, "same cells and outputs"
+            return False, difference
+    return False, f"content differs ({x.size} vs {y.size} bytes)"

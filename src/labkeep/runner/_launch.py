@@ -396,7 +396,7 @@ def _run_notebook(
     if outcome.error is not None:
         log = outcome.kernel_log
         if log is not None and log.is_file() and log.stat().st_size:
-            artifacts.append(run.log_artifact(log, "notebook/kernel.log"))
+            artifacts.append(run.log_artifact(log, "notebook/kernel.log", volatile=True))
         if on_output is not None:
             on_output("stderr", (outcome.error + "\n").encode())
         return RunStatus.FAILED, 1, outcome.error, artifacts

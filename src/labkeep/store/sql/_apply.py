@@ -148,12 +148,12 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
     return number
 
 
-_SNAPSHOT_LISTS = ("inputs", "seeds")
+_SNAPSHOT_LISTS = ("inputs", "seeds", "volatile")
 
 
 def _write_snapshot(cur: Any, conn: Connection, number: int, batch: WriteBatch) -> None:
-    """Store the owner's snapshot and the inputs and seeds other writers added, in either
-    order: the lists are merged (inputs by path, the newest fingerprint winning)."""
+    """Store the owner's snapshot and the inputs, seeds and volatile artifact names other
+    writers added, in either order: the lists are merged (inputs by path, the newest fingerprint winning)."""
     cur.execute(conn.sql("SELECT data FROM snapshots WHERE run_number = ?"), (number,))
     row = cur.fetchone()
     stored: dict[str, Any] = json.loads(row[0]) if row is not None else {}
