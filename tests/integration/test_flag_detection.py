@@ -232,3 +232,28 @@ def test_detected_flags_validate_overrides(tmp_path: Path) -> None:
     }
     with pytest.raises(Exception, match="did you mean 'epochs'"):
         resolve_overrides(flags, ["epoch=3"])
+
+
+def test_what_the_source_says_and_what_it_leaves_to_the_run(tmp_path: Path) -> None:
+    aliased = write(
+        tmp_path / "aliased.py",
+        """
+        import argparse as ap
+        DEPTH = 3
+        p = ap.ArgumentParser(description=__doc__, formatter_class=ap.RawTextHelpFormatter)
+        p.add_argument("--depth", type=int, default=DEPTH, help=f"depth {DEPTH}")
+        p.add_argument("rest", nargs=ap.REMAINDER)
+        p.parse_args()
+        """,
+    )
+    flags = detect_flags(aliased)
+    assert flags.deferred is None and summary(flags) == {
+        "depth": ("argparse", "int", 3, "store", "--depth")
+    }
+    helper = write(
+        tmp_path / "helper.py",
+        "import argparse\nfrom options import make_parser\nargs = make_parser().parse_args()\n",
+    )
+    assert detect_flags(helper).deferred == "line 3: it parses with a parser built elsewhere"
+    echo_only = write(tmp_path / "echo.py", "import click\nlr = 0.1\nclick.echo(lr)\n")
+    assert detect_flags(echo_only).defaults() == {"lr": 0.1}

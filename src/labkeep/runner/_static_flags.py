@@ -85,6 +85,25 @@ class _Reading:
             or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "typer")
             for n in ast.walk(tree)
         )
+        # ``import argparse as ap``: ``ap.ArgumentParser`` is read as ``argparse.ArgumentParser``.
+        self.aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name in ("argparse", "click"):
+                        self.aliases[alias.asname] = alias.name
+        self.calls = sorted(
+            (n for n in ast.walk(tree) if isinstance(n, ast.Call)),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+
+    def name(self, node: ast.AST) -> str | None:
+        """``a.b.c`` for a name or attribute chain (module aliases undone), else ``None``."""
+        dotted = _dotted(node)
+        if dotted is None:
+            return None
+        head, dot, rest = dotted.partition(".")
+        return self.aliases.get(head, head) + dot + rest
 
     # -- literals ----------------------------------------------------------------------------
     def value(self, node: ast.expr) -> Any:
@@ -94,9 +113,15 @@ class _Reading:
             pass
         if isinstance(node, ast.Name) and node.id in self.constants:
             return self.constants[node.id]
+        name = self.name(node) or ""
+        if name.startswith("argparse.") and name[9:].isupper():  # SUPPRESS, REMAINDER, …
+            import argparse
+
+            if hasattr(argparse, name[9:]):
+                return getattr(argparse, name[9:])
         if (
             isinstance(node, ast.Call)
-            and _dotted(node.func) in ("Path", "pathlib.Path", "PurePath", "pathlib.PurePath")
+            and self.name(node.func) in ("Path", "pathlib.Path", "PurePath", "pathlib.PurePath")
             and len(node.args) == 1
             and not node.keywords
         ):
@@ -105,14 +130,14 @@ class _Reading:
             return [self.value(item) for item in node.elts]
         if (
             isinstance(node, ast.Call)
-            and _dotted(node.func) == "range"
+            and self.name(node.func) == "range"
             and not node.keywords
             and 1 <= len(node.args) <= 3
         ):
             return list(range(*(int(self.value(a)) for a in node.args)))
         raise _Computed(node, f"'{ast.unparse(node)}' is computed")
 
-    def _in_loop_or_function_call(self, node: ast.AST) -> bool:
+    def _in_loop(self, node: ast.AST) -> bool:
         current = self.parents.get(node)
         while current is not None:
             if isinstance(
@@ -131,31 +156,34 @@ class _Reading:
 
         makers = [
             n
-            for n in ast.walk(self.tree)
-            if isinstance(n, ast.Call)
-            and _dotted(n.func) in ("argparse.ArgumentParser", "ArgumentParser")
+            for n in self.calls
+            if self.name(n.func) in ("argparse.ArgumentParser", "ArgumentParser")
         ]
         if not makers:
+            parse = next(
+                (
+                    n
+                    for n in self.calls
+                    if isinstance(n.func, ast.Attribute)
+                    and n.func.attr in ("parse_args", "parse_known_args", "parse_intermixed_args")
+                ),
+                None,
+            )
+            if parse is not None:
+                return f"line {parse.lineno}: it parses with a parser built elsewhere"
             return None
         if len(makers) > 1:
             lines = ", ".join(str(m.lineno) for m in makers)
             raise _Computed(makers[1], f"it builds more than one parser (lines {lines})")
         maker = makers[0]
         names = self._assigned_names(maker)
-        calls = sorted(
-            (
-                n
-                for n in ast.walk(self.tree)
-                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-            ),
-            key=lambda n: (n.lineno, n.col_offset),
-        )
+        calls = [n for n in self.calls if isinstance(n.func, ast.Attribute)]
         groups: list[ast.Call] = []
         for call in calls:
             assert isinstance(call.func, ast.Attribute)
             attr = call.func.attr
             if attr in ("add_argument_group", "add_mutually_exclusive_group"):
-                receiver = _dotted(call.func.value)
+                receiver = self.name(call.func.value)
                 if receiver in names:
                     names |= self._assigned_names(call)
                     groups.append(call)
@@ -168,12 +196,13 @@ class _Reading:
             raise _Computed(maker, "its parser takes parents")
         for call in adds:
             assert isinstance(call.func, ast.Attribute)
-            receiver = _dotted(call.func.value)
+            receiver = self.name(call.func.value)
             if receiver not in names:
                 if call.func.attr == "set_defaults":
                     continue  # some other object's method
-                raise _Computed(call, f"options are added to '{receiver}', built elsewhere")
-            if self._in_loop_or_function_call(call):
+                shown = ast.unparse(call.func.value)
+                raise _Computed(call, f"options are added to '{shown}', built elsewhere")
+            if self._in_loop(call):
                 raise _Computed(call, "options are added in a loop")
             if any(isinstance(a, ast.Starred) for a in call.args) or any(
                 k.arg is None for k in call.keywords
@@ -194,9 +223,9 @@ class _Reading:
     def _assigned_names(self, call: ast.Call) -> set[str | None]:
         parent = self.parents.get(call)
         if isinstance(parent, ast.Assign):
-            return {_dotted(t) for t in parent.targets if _dotted(t) is not None}
+            return {self.name(t) for t in parent.targets if self.name(t) is not None}
         if isinstance(parent, ast.AnnAssign | ast.NamedExpr):
-            name = _dotted(parent.target)
+            name = self.name(parent.target)
             return {name} if name is not None else set()
         return set()
 
@@ -224,10 +253,10 @@ class _Reading:
         keywords = self._keywords(call, ignore=special)
         for keyword in call.keywords:
             if keyword.arg == "type":
-                name = _dotted(keyword.value) or ""
+                name = self.name(keyword.value) or ""
                 keywords["type"] = _ARGPARSE_TYPES.get(name, _opaque)
             elif keyword.arg == "action":
-                name = _dotted(keyword.value) or ""
+                name = self.name(keyword.value) or ""
                 if name.rsplit(".", 1)[-1] == "BooleanOptionalAction":
                     keywords["action"] = argparse.BooleanOptionalAction
                 else:
@@ -250,7 +279,7 @@ class _Reading:
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for decorator in node.decorator_list:
-                name = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator)
+                name = self.name(decorator.func if isinstance(decorator, ast.Call) else decorator)
                 if name in ("click.group", "group"):
                     raise _Computed(decorator, "it has sub-commands")
                 if name in ("click.command", "command"):
@@ -264,7 +293,7 @@ class _Reading:
         for decorator in function.decorator_list:
             if not isinstance(decorator, ast.Call):
                 continue
-            name = _dotted(decorator.func) or ""
+            name = self.name(decorator.func) or ""
             kind = name.rsplit(".", 1)[-1]
             if kind not in ("option", "argument") or name not in (kind, f"click.{kind}"):
                 continue
@@ -289,7 +318,7 @@ class _Reading:
     def _click_type(self, node: ast.expr) -> Any:
         import click
 
-        name = _dotted(node.func if isinstance(node, ast.Call) else node) or ""
+        name = self.name(node.func if isinstance(node, ast.Call) else node) or ""
         short = name.removeprefix("click.").removeprefix("types.")
         simple = {"int": click.INT, "float": click.FLOAT, "str": click.STRING, "bool": click.BOOL}
         if short in simple and not isinstance(node, ast.Call):
