@@ -170,7 +170,7 @@ class _Reading:
                 None,
             )
             if parse is not None:
-                return f"line {parse.lineno}: it parses with a parser built elsewhere"
+                raise _Computed(parse, "it parses with a parser built elsewhere")
             return None
         if len(makers) > 1:
             lines = ", ".join(str(m.lineno) for m in makers)
