@@ -546,3 +546,9 @@ def test_bad_notebook_is_a_user_error(tmp_path: Path) -> None:
     nb = write(tmp_path / "bad.ipynb", "{not json")
     with pytest.raises(InvalidInputError, match="not a notebook"):
         detect_flags(nb)
+
+
+def test_unknown_flag_of_a_parser_read_at_run_time_says_so(tmp_path: Path) -> None:
+    flags = FlagSet(tmp_path / "t.py", "argparse", deferred="line 4: 'f(x)' is computed")
+    with pytest.raises(InvalidInputError, match=r"built at run time \(line 4.*run it once"):
+        resolve_overrides(flags, ["lr=1"])

@@ -379,7 +379,7 @@ def _run_script(
     argv, extra_env = command.argv, command.env
     env.update(extra_env)
     env[ENV_PARENT_PID] = str(os.getpid())
-    _record_command(run, ready, command)
+    record_command(run, ready, command)
     live = None
     if ready.flags.deferred is not None:
         import ast
@@ -419,7 +419,7 @@ def _run_script(
         recorder.close()
 
 
-def _record_command(run: Run, ready: PreparedLaunch, command: ScriptCommand | None) -> None:
+def record_command(run: Run, ready: PreparedLaunch, command: ScriptCommand | None) -> None:
     """What ``labkeep rerun`` needs to run this again: the command, flags and their values."""
     if run._snapshot is None:
         return
@@ -477,7 +477,7 @@ def _run_notebook(
     )
     if spec.seed is not None:
         _insert_seed_cell(copy, spec.seed)
-    _record_command(run, ready, None)
+    record_command(run, ready, None)
     if spec.system_metrics:
         from labkeep.capture import SystemMonitor
 

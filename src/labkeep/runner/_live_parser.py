@@ -91,7 +91,11 @@ class LiveParser:
         warned = False
         while not self._done.is_set():
             if report.exists():
-                self._answer(json.loads(report.read_text(encoding="utf-8")))
+                try:
+                    found = json.loads(report.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    found = {"unreadable": str(exc)}
+                self._answer(found)
                 return
             if not warned and time.monotonic() >= deadline:
                 warned = True
@@ -103,10 +107,14 @@ class LiveParser:
             self._done.wait(POLL_S)
 
     def _answer(self, report: dict[str, Any]) -> None:
+        # The script waits for this reply: whatever goes wrong, it gets one.
         try:
             reply: dict[str, Any] = {"args": self._resolve(report)}
         except InvalidInputError as exc:
             self.error = str(exc)
+            reply = {"error": self.error}
+        except Exception as exc:
+            self.error = f"cannot read the parser of {self._ready.path.name}: {exc}"
             reply = {"error": self.error}
         tmp = self._channel / (REPLY + ".tmp")
         tmp.write_text(json.dumps(reply), encoding="utf-8")
@@ -117,9 +125,9 @@ class LiveParser:
         """The arguments the script is to parse; records flags, values and the command."""
         from labkeep.runner._detect import store_run_flags
         from labkeep.runner._launch import (
-            _record_command,
             check_values,
             flag_echo_keys,
+            record_command,
             script_command,
         )
 
@@ -143,7 +151,7 @@ class LiveParser:
         command: ScriptCommand = script_command(resolved, self._workdir)
         if values:
             self._run.config.update(values)
-        _record_command(self._run, resolved, command)
+        record_command(self._run, resolved, command)
         if self._run._snapshot is not None:
             self._run._snapshot.set_argv([ready.shown, *command.script_args])
         if self._scalars is not None:

@@ -113,6 +113,12 @@ def unknown_flag_error(flags: FlagSet, name: str) -> InvalidInputError:
 
     script = flags.source.name
     valid = flags.names()
+    if not valid and flags.deferred is not None:
+        return InvalidInputError(
+            f"unknown flag '{name}' for {script}: its parser is built at run time "
+            f"({flags.deferred}), so its flags are known once it has run; "
+            f"run it once with `labkeep run {script}`"
+        )
     if not valid:
         return InvalidInputError(
             f"unknown flag '{name}' for {script}: it has no flags; pass its own arguments after --"
