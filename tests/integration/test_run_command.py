@@ -417,6 +417,32 @@ def test_a_flag_given_both_ways_is_one_line_and_no_run(work: Path, store: Path) 
     assert run_count(store) == 0
 
 
+def test_replayed_arguments_give_way_to_assignments(work: Path, store: Path) -> None:
+    """What ``labkeep rerun`` does with a run recorded before options after -- were read."""
+    from dataclasses import replace
+
+    from labkeep.errors import InvalidInputError
+    from labkeep.runner import LaunchSpec, prepare_launch
+
+    write(work / "main.py", RAW_ARGS_SCRIPT)
+    spec = LaunchSpec(
+        Path("main.py"),
+        ("epochs=2",),
+        values={"epochs": 14, "lr": 1.0},
+        extra_args=("--epochs", "1", "--lr", "3", "x.csv"),
+        args_yield=True,
+        cwd=work,
+    )
+    client = Client(store)
+    try:
+        ready = prepare_launch(spec, client)
+        assert ready.overrides == {"epochs": 2, "lr": 3.0} and ready.args == ("x.csv",)
+        with pytest.raises(InvalidInputError, match="given twice"):
+            prepare_launch(replace(spec, args_yield=False), client)
+    finally:
+        client.close()
+
+
 def test_the_injected_flags_are_in_the_snapshot_argv(work: Path, store: Path) -> None:
     write(work / "main.py", RAW_ARGS_SCRIPT)
     proc = labkeep_cli(work, store, "run", "main.py", "epochs=3", "--", "x.csv")

@@ -117,7 +117,8 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
     if prepared.flags.deferred is not None and assignments:
         _message(
             f"the flags of {target.name} are read from its parser as it runs "
-            f"({prepared.flags.deferred}); {' '.join(assignments)} are checked then"
+            f"({prepared.flags.deferred}); {' '.join(assignments)} "
+            f"{'is' if len(assignments) == 1 else 'are'} checked when it parses them"
         )
     if prepared.flags.warnings and assignments and not options["yes"] and sys.stdin.isatty():
         click.confirm("labkeep: flags may be incomplete; run anyway?", default=True, abort=True)
