@@ -162,6 +162,17 @@ class SnapshotRecorder:
             self._extra[key] = value
             self._flush()
 
+    def set_argv(self, argv: list[str]) -> None:
+        """The command line turned out otherwise than at the start (flags that ``labkeep run``
+        injected once the script's parser was known): record this one."""
+        from labkeep.capture._host import redact_argv
+
+        with self._lock:
+            self._argv = argv
+            if self._data is not None and isinstance(self._data.get("host"), dict):
+                self._data["host"] = {**self._data["host"], "argv": redact_argv(argv)}
+                self._flush()
+
     def join(self, timeout: float = CAPTURE_TIMEOUT_S) -> bool:
         if self._thread.is_alive():
             self._thread.join(timeout)

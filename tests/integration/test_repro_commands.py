@@ -183,3 +183,17 @@ def test_show_snapshot_reports_changed_input(tmp_path: Path) -> None:
     project.data.write_text("changed\n")
     result = project.cli("show", "1", "--snapshot")
     assert "changed" in result.stdout and "unchanged" not in result.stdout
+
+
+def test_diff_shows_raw_arguments_that_differ(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    (project.repo / "echo.py").write_text("import sys\nprint('args', sys.argv[1:])\n")
+    for name in ("a.csv", "b.csv"):
+        made = project.cli("run", "echo.py", "--", name)
+        assert made.returncode == 0, made.stderr
+    flags = project.cli("diff", "1", "2", "--flags")
+    assert flags.returncode == 0, flags.stderr
+    assert "argv" in flags.stdout
+    assert "a.csv" in flags.stdout and "b.csv" in flags.stdout
+    same = project.cli("diff", "1", "1", "--flags")
+    assert "argv: the same" in same.stdout

@@ -132,6 +132,32 @@ def test_rerun_with_flag_override(project: Project) -> None:
     assert unknown.returncode != 0 and "did you mean 'lr'" in unknown.stderr
 
 
+def test_rerun_override_wins_over_a_raw_argument(project: Project) -> None:
+    (project.repo / "epochs.py").write_text(
+        "import argparse\n"
+        "p = argparse.ArgumentParser()\n"
+        "p.add_argument('--epochs', type=int, default=14)\n"
+        "p.add_argument('name')\n"
+        "a = p.parse_args()\n"
+        "print('ran', a.epochs, a.name)\n"
+    )
+    made = project.cli("run", "epochs.py", "--", "--epochs", "1", "first")
+    assert made.returncode == 0, made.stderr
+    assert "ran 1 first" in made.stdout
+    again = project.cli("rerun", "1", "epochs=2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "ran 2 first" in again.stdout
+    client = _client(project)
+    try:
+        first, second = client.store.get_records([1, 2])
+        assert first.params == {"epochs": 1}
+        assert second.params == {"epochs": 2}
+        snap = client.store.get_snapshot(2)
+        assert snap is not None and snap["host"]["argv"] == ["epochs.py", "--epochs=2", "first"]
+    finally:
+        client.close()
+
+
 def test_override_of_api_run_is_refused(project: Project) -> None:
     project.script("train.py", str(project.data))
     result = project.cli("rerun", "1", "lr=0.5")

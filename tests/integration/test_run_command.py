@@ -245,6 +245,84 @@ def test_flags_option_lists_flags_and_runs_nothing(work: Path, store: Path) -> N
     assert run_count(store) == 0
 
 
+TOP_LEVEL_WRITER = """\
+import argparse, os, time
+with open("started.txt", "a") as f:
+    f.write("x")
+time.sleep(float(os.environ.get("SLOW", "0")))
+DEFAULTS = {"lr": 0.1, "epochs": 2}
+p = argparse.ArgumentParser()
+for name, value in DEFAULTS.items():
+    p.add_argument(f"--{name}", type=type(value), default=value)
+p.add_argument("--literal", default="yes")
+args = p.parse_args()
+print("got", args.lr, args.epochs, args.literal)
+"""
+
+
+def test_flags_option_runs_none_of_the_script(work: Path, store: Path) -> None:
+    literal = RAW_ARGS_SCRIPT.replace(
+        "import argparse", "import argparse\nopen('started.txt', 'a')"
+    )
+    write(work / "literal.py", literal)
+    proc = labkeep_cli(work, store, "run", "literal.py", "--flags")
+    assert proc.returncode == 0, proc.stderr
+    assert "epochs" in proc.stdout and "dry_run" in proc.stdout
+    write(work / "computed.py", TOP_LEVEL_WRITER)
+    proc = labkeep_cli(work, store, "run", "computed.py", "--flags")
+    assert proc.returncode == 0, proc.stderr
+    assert "has no flags" not in proc.stdout
+    assert "line 8" in proc.stdout and "when it runs" in proc.stdout
+    assert not (work / "started.txt").exists()
+    assert run_count(store) == 0
+
+
+def test_first_run_of_a_changed_script_runs_it_once(work: Path, store: Path) -> None:
+    write(work / "computed.py", TOP_LEVEL_WRITER)
+    proc = labkeep_cli(work, store, "run", "computed.py", "lr=0.5", "--", "--epochs", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "got 0.5 3 yes" in proc.stdout
+    assert (work / "started.txt").read_text() == "x"
+    run = get_run(store)
+    assert run.params == {"lr": 0.5, "epochs": 3, "literal": "yes"}
+    argv = snapshot(store, run.number)["host"]["argv"]
+    assert argv[0] == "computed.py" and sorted(argv[1:]) == ["--epochs=3", "--lr=0.5"]
+    # The flags found during that run are known from now on, before anything runs.
+    listed = labkeep_cli(work, store, "run", "computed.py", "--flags")
+    assert "epochs" in listed.stdout and "literal" in listed.stdout
+    bad = labkeep_cli(work, store, "run", "computed.py", "lrr=1")
+    assert bad.returncode != 0 and "did you mean 'lr'" in bad.stderr
+    assert (work / "started.txt").read_text() == "x"
+    again = labkeep_cli(work, store, "run", "computed.py", "epochs=4")
+    assert "got 0.1 4 yes" in again.stdout
+    assert (work / "started.txt").read_text() == "xx"
+
+
+def test_a_flag_unknown_to_a_parser_found_during_the_run(work: Path, store: Path) -> None:
+    write(work / "computed.py", TOP_LEVEL_WRITER)
+    proc = labkeep_cli(work, store, "run", "computed.py", "lrr=0.5")
+    assert proc.returncode != 0
+    assert "unknown flag 'lrr'" in proc.stderr and "did you mean 'lr'" in proc.stderr
+    assert "got" not in proc.stdout
+    assert get_run(store).status is RunStatus.FAILED
+
+
+def test_a_script_slow_to_reach_its_parser(work: Path, store: Path) -> None:
+    write(work / "computed.py", TOP_LEVEL_WRITER)
+    help_text = labkeep_cli(work, store, "run", "--help").stdout
+    assert "--detect-timeout" in help_text and "LABKEEP_DETECT_TIMEOUT" in help_text
+    proc = subprocess.run(
+        [sys.executable, "-m", "labkeep.cli", "run", "computed.py", "lr=0.5",
+         "--detect-timeout", "0.5"],
+        cwd=work, env=cli_env(store, SLOW="2"), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "got 0.5 2 yes" in proc.stdout
+    assert "has not reached its argument parser after 0.5 s" in proc.stderr
+    assert get_run(store).params == {"lr": 0.5, "epochs": 2, "literal": "yes"}
+    assert (work / "started.txt").read_text() == "x"
+
+
 def test_unknown_flag_suggests_and_creates_no_run(work: Path, store: Path) -> None:
     write(work / "train.py", GLOBALS_SCRIPT)
     proc = labkeep_cli(work, store, "run", "train.py", "nois=0.3")
@@ -292,6 +370,86 @@ def test_raw_args_after_double_dash(work: Path, store: Path) -> None:
     proc = labkeep_cli(work, store, "run", "raw.py", "lr=0.5", "--", "--some-raw-arg", "3", "a=b")
     assert proc.returncode == 0, proc.stderr
     assert "argv ['--some-raw-arg', '3', 'a=b'] lr 0.5" in proc.stdout
+
+
+RAW_ARGS_SCRIPT = """\
+import argparse
+p = argparse.ArgumentParser()
+p.add_argument("data", nargs="?", default="none")
+p.add_argument("-e", "--epochs", type=int, default=14)
+p.add_argument("-l", "--lr", type=float, default=1.0)
+p.add_argument("--dry-run", action="store_true")
+args = p.parse_args()
+print("got", args.data, args.epochs, args.lr, args.dry_run)
+"""
+
+
+def test_raw_arguments_are_the_params_the_script_received(work: Path, store: Path) -> None:
+    write(work / "main.py", RAW_ARGS_SCRIPT)
+    proc = labkeep_cli(
+        work, store, "run", "main.py", "--", "-e", "1", "--lr", "2.0", "--dry-run", "train.csv"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "got train.csv 1 2.0 True" in proc.stdout
+    run = get_run(store)
+    assert run.params == {"epochs": 1, "lr": 2.0, "dry_run": True}
+    snap = snapshot(store, run.number)
+    # What the script saw: its flags as options, then the positional argument.
+    argv = snap["host"]["argv"]
+    assert argv[0] == "main.py" and argv[-1] == "train.csv"
+    assert sorted(argv[1:-1]) == ["--dry-run", "--epochs=1", "--lr=2.0"]
+    assert snap["command"]["extra_args"] == ["train.csv"]
+    assert snap["command"]["values"] == run.params
+
+
+def test_a_flag_given_both_ways_is_one_line_and_no_run(work: Path, store: Path) -> None:
+    write(work / "main.py", RAW_ARGS_SCRIPT)
+    proc = labkeep_cli(work, store, "run", "main.py", "lr=0.1", "--", "--lr", "0.2")
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "'lr'" in lines[0] and "lr=0.1" in lines[0] and "--lr 0.2" in lines[0]
+    assert "got" not in proc.stdout
+    assert run_count(store) == 0
+    bad = labkeep_cli(work, store, "run", "main.py", "--", "--epochs", "many")
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+    assert "'many'" in bad.stderr and "epochs" in bad.stderr
+    assert run_count(store) == 0
+
+
+def test_replayed_arguments_give_way_to_assignments(work: Path, store: Path) -> None:
+    """What ``labkeep rerun`` does with a run recorded before options after -- were read."""
+    from dataclasses import replace
+
+    from labkeep.errors import InvalidInputError
+    from labkeep.runner import LaunchSpec, prepare_launch
+
+    write(work / "main.py", RAW_ARGS_SCRIPT)
+    spec = LaunchSpec(
+        Path("main.py"),
+        ("epochs=2",),
+        values={"epochs": 14, "lr": 1.0},
+        extra_args=("--epochs", "1", "--lr", "3", "x.csv"),
+        args_yield=True,
+        cwd=work,
+    )
+    client = Client(store)
+    try:
+        ready = prepare_launch(spec, client)
+        assert ready.overrides == {"epochs": 2, "lr": 3.0} and ready.args == ("x.csv",)
+        with pytest.raises(InvalidInputError, match="given twice"):
+            prepare_launch(replace(spec, args_yield=False), client)
+    finally:
+        client.close()
+
+
+def test_the_injected_flags_are_in_the_snapshot_argv(work: Path, store: Path) -> None:
+    write(work / "main.py", RAW_ARGS_SCRIPT)
+    proc = labkeep_cli(work, store, "run", "main.py", "epochs=3", "--", "x.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "got x.csv 3 1.0 False" in proc.stdout
+    run = get_run(store)
+    assert snapshot(store, run.number)["host"]["argv"] == ["main.py", "--epochs=3", "x.csv"]
 
 
 def test_script_using_the_api_logs_into_the_same_run(work: Path, store: Path) -> None:
@@ -450,6 +608,27 @@ def test_scalar_options(work: Path, store: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert set(get_run(store).metrics) == {"score"}
     assert get_run(store).metrics["score"].last == 7.5
+
+
+def test_flag_echoes_are_no_metrics_unless_asked(work: Path, store: Path) -> None:
+    write(
+        work / "echo.py",
+        """\
+        alpha = 0.3
+        l1_ratio = 0.2
+        print("Flags:", 5, 2.0, True, "world")
+        print(f"Elasticnet model (alpha={alpha}, l1_ratio={l1_ratio}):")
+        print("  RMSE: 0.71")
+        """,
+    )
+    assert labkeep_cli(work, store, "run", "echo.py").returncode == 0
+    assert set(get_run(store).metrics) == {"RMSE"}
+    asked = labkeep_cli(work, store, "run", "echo.py", "--scalar-key", "alpha")
+    assert asked.returncode == 0, asked.stderr
+    run = get_run(store)
+    assert set(run.metrics) == {"RMSE", "alpha"} and run.metrics["alpha"].last == 0.3
+    command = snapshot(store, run.number)["command"]
+    assert command["scalars"]["keys"] == ["alpha"]
 
 
 def test_run_options_seed_inputs_tags_and_notes(work: Path, store: Path) -> None:

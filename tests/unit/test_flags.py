@@ -24,6 +24,7 @@ from labkeep.runner import (
     flag_args,
     is_search_space,
     parse_assignment,
+    parse_raw_args,
     resolve_overrides,
     write_notebook_with_overrides,
 )
@@ -324,6 +325,57 @@ def test_flag_args_per_action() -> None:
     assert flag_args(nargs, [1, -2]) == ["--layers", "1", "-2"]
 
 
+def test_raw_arguments_are_read_with_the_flags_options(tmp_path: Path) -> None:
+    flags = FlagSet(
+        source=tmp_path / "train.py",
+        interface="argparse",
+        flags=(
+            Flag("epochs", "argparse", "int", 14, option="--epochs", options=("-e", "--epochs")),
+            Flag("fast", "argparse", "bool", False, option="--fast", action="store_true"),
+            Flag(
+                "aug",
+                "argparse",
+                "bool",
+                True,
+                option="--aug",
+                negative_option="--no-aug",
+                action="boolean_optional",
+            ),
+            Flag("verbose", "argparse", "int", 0, option="-v", action="count"),
+            Flag("layers", "argparse", "list", [1], option="--layers", item_type="int"),
+            Flag("tag", "argparse", "list", None, option="--tag", action="append"),
+            Flag("name", "argparse", "str", "a", option="--name"),
+        ),
+    )
+    raw = parse_raw_args(
+        flags,
+        ["data.csv", "-e", "3", "--fast", "--no-aug", "-vv", "--layers", "4", "5", "--tag=x",
+         "--tag", "y", "--other", "1", "--name", "007", "--", "--epochs", "9"],
+    )  # fmt: skip
+    assert raw.values == {
+        "epochs": 3,
+        "fast": True,
+        "aug": False,
+        "verbose": 2,
+        "layers": [4, 5],
+        "tag": ["x", "y"],
+        "name": "007",
+    }
+    assert raw.rest == ["data.csv", "--other", "1", "--", "--epochs", "9"]
+    assert raw.spelled["epochs"] == "--epochs 3"
+    # argparse takes an abbreviation of a long option; click does not.
+    assert parse_raw_args(flags, ["--epo", "2"]).values == {"epochs": 2}
+    clicked = FlagSet(flags.source, "click", flags.flags)
+    assert parse_raw_args(clicked, ["--epo", "2"]).rest == ["--epo", "2"]
+    with pytest.raises(InvalidInputError, match="bad value 'many' for flag 'epochs'"):
+        parse_raw_args(flags, ["--epochs", "many"])
+    with pytest.raises(InvalidInputError, match="expected one argument"):
+        parse_raw_args(flags, ["--epochs"])
+    # A script without a parser reads its arguments itself.
+    plain = FlagSet(flags.source, "globals", (Flag("lr", "global", "float", 0.1),))
+    assert parse_raw_args(plain, ["--lr", "2"]) == ({}, ["--lr", "2"], {})
+
+
 def test_build_command_splits_values_by_kind(tmp_path: Path) -> None:
     flags = FlagSet(
         source=tmp_path / "train.py",
@@ -494,3 +546,9 @@ def test_bad_notebook_is_a_user_error(tmp_path: Path) -> None:
     nb = write(tmp_path / "bad.ipynb", "{not json")
     with pytest.raises(InvalidInputError, match="not a notebook"):
         detect_flags(nb)
+
+
+def test_unknown_flag_of_a_parser_read_at_run_time_says_so(tmp_path: Path) -> None:
+    flags = FlagSet(tmp_path / "t.py", "argparse", deferred="line 4: 'f(x)' is computed")
+    with pytest.raises(InvalidInputError, match=r"built at run time \(line 4.*run it once"):
+        resolve_overrides(flags, ["lr=1"])

@@ -138,6 +138,20 @@ def test_ignored_keys_are_not_recorded() -> None:
     assert points("lr: 0.01\nloss: 0.5\n", ignore_keys={"lr"}) == [("loss", 0.5, 0)]
 
 
+def test_a_printed_list_of_values_is_no_scalar() -> None:
+    # Guild's flags example echoes its flags as ``print("Flags:", i, f, b, s)``.
+    assert points("Flags: 5 2.0 True world\n") == []
+    assert points("sizes: 64 32\nloss: 0.5 acc: 0.9\n") == [("loss", 0.5, 0), ("acc", 0.9, 0)]
+    assert points("epoch 2 loss=0.5 12/100\n") == [("epoch", 2.0, 0), ("loss", 0.5, 0)]
+
+
+def test_keys_ignored_later_are_not_recorded_from_then_on() -> None:
+    parser = OutputScalarParser()
+    assert [p.key for p in parser.feed("alpha=0.3 loss=1\n")] == ["alpha", "loss"]
+    parser.ignore({"alpha"})
+    assert [p.key for p in parser.feed("alpha=0.3 loss=2\n")] == ["loss"]
+
+
 def test_lines_split_across_chunks() -> None:
     parser = OutputScalarParser()
     assert parser.feed("lo") == []

@@ -413,7 +413,9 @@ def diff_command(
 ) -> None:
     """Show what differs between RUN_A and RUN_B: flags/params, metrics, packages, code and
     console output (all of them unless one is chosen)."""
-    from labkeep.repro import diff_manifests, diff_mappings, file_diff, output_diff
+    from rich.markup import escape
+
+    from labkeep.repro import diff_argv, diff_manifests, diff_mappings, file_diff, output_diff
 
     client = client_from(ctx)
     client.recover()
@@ -464,6 +466,14 @@ def diff_command(
         _section_rows(
             console, "flags/params", diff_mappings(rec_a.params, rec_b.params), a, b, show_all
         )
+        if a in snaps and b in snaps:
+            argv = diff_argv(snaps[a], snaps[b])
+            if argv.state == "same" and not show_all:
+                shown = escape(argv.a) or "no arguments"
+                console.print(f"[bold]argv[/]: [green]the same[/] ({shown})\n")
+            else:
+                console.print(_rows_table("script arguments", [argv], a, b, show_same=True))
+                console.print()
     if "metrics" in chosen:
         last_a = {k: m.last for k, m in rec_a.metrics.items() if not k.startswith("sys/")}
         last_b = {k: m.last for k, m in rec_b.metrics.items() if not k.startswith("sys/")}

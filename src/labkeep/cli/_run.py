@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from labkeep.cli._context import client_from
+from labkeep.runner._detect import DETECT_TIMEOUT, DETECT_TIMEOUT_ENV
 
 _RAW_ARGS = "labkeep.raw_args"
 
@@ -53,6 +54,25 @@ class _RunCommand(click.Command):
     metavar="REGEX",
     help="Read metrics with this regex (groups key and value; repeatable).",
 )
+@click.option(
+    "--scalar-key",
+    "scalar_keys",
+    multiple=True,
+    metavar="FLAG",
+    help="Record FLAG as a metric when the script prints it (flags it prints are otherwise "
+    "taken as echoes; repeatable).",
+)
+@click.option(
+    "--detect-timeout",
+    type=click.FloatRange(min=0),
+    default=DETECT_TIMEOUT,
+    show_default=True,
+    envvar=DETECT_TIMEOUT_ENV,
+    show_envvar=True,
+    metavar="SECONDS",
+    help="When a script's flags can only be read from its parser as it runs: how long it may "
+    "take to reach the parser before labkeep says so (the run goes on).",
+)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the script's output.")
 @click.pass_context
@@ -63,7 +83,7 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
       labkeep run train.py lr=0.01 epochs=5
       labkeep run train.ipynb x=-1.0
       labkeep run train.py --flags
-      labkeep run train.py -- --raw-arg 3
+      labkeep run main.py -- --epochs 1 data.csv
     """
     from labkeep.runner._launch import LaunchSpec, detect, launch, prepare_launch
 
@@ -82,6 +102,8 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
         capture=not options["no_capture"],
         scalars=not options["no_scalars"],
         scalar_patterns=options["scalar_patterns"],
+        scalar_keys=options["scalar_keys"],
+        detect_timeout=options["detect_timeout"],
         on_output=None if quiet else _write_output,
         on_message=_message,
     )
@@ -92,6 +114,12 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
     prepared = prepare_launch(spec, client)
     for warning in prepared.flags.warnings:
         _message(f"flag detection: {warning}")
+    if prepared.flags.deferred is not None and assignments:
+        _message(
+            f"the flags of {target.name} are read from its parser as it runs "
+            f"({prepared.flags.deferred}); {' '.join(assignments)} "
+            f"{'is' if len(assignments) == 1 else 'are'} checked when it parses them"
+        )
     if prepared.flags.warnings and assignments and not options["yes"] and sys.stdin.isatty():
         click.confirm("labkeep: flags may be incomplete; run anyway?", default=True, abort=True)
     result = launch(spec, client, prepared)
@@ -123,7 +151,13 @@ def _print_flags(path: Path, flags: Any) -> None:
     from labkeep.cli._format import format_value
 
     console = Console()
-    if not len(flags):
+    if flags.deferred is not None:
+        console.print(
+            f"{path.name} builds its {flags.interface} parser at run time ({flags.deferred}), "
+            f"so its flags are read from that parser when it runs: `labkeep run {path.name}` "
+            "once, and this lists them"
+        )
+    elif not len(flags):
         console.print(f"{path.name} has no flags ({flags.interface}); pass its arguments after --")
     else:
         table = Table(title=f"{path.name} ({flags.interface})", title_justify="left",

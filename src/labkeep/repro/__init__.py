@@ -8,11 +8,13 @@ in :mod:`labkeep.cli._repro`; everything here is usable without it.
 from labkeep.repro._diff import (
     CodeDiff,
     Row,
+    diff_argv,
     diff_manifests,
     diff_mappings,
     file_diff,
     notebook_diff_text,
     output_diff,
+    script_args,
     unified_text_diff,
 )
 from labkeep.repro._drift import (
@@ -68,6 +70,7 @@ __all__ = [
     "check_target",
     "compare_runs",
     "compare_with_children",
+    "diff_argv",
     "diff_manifests",
     "diff_mappings",
     "env_drift",
@@ -86,6 +89,7 @@ __all__ = [
     "recreate_venv",
     "requirements_text",
     "rerun_notes",
+    "script_args",
     "unified_text_diff",
     "values_match",
     "verify_rerun",

@@ -1,4 +1,4 @@
-"""What differs between two runs: params, metrics, packages, code, console output.
+"""What differs between two runs: params, arguments, metrics, packages, code, console output.
 
 Each comparison is a pure function of what the store returns, so the command only renders.
 """
@@ -48,6 +48,24 @@ def diff_mappings(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Row]:
             same = json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
             rows.append(Row(key, x, y, "same" if same else "changed"))
     return rows
+
+
+def script_args(snapshot: RunSnapshot) -> list[str]:
+    """The arguments the run's script received (its ``sys.argv[1:]``), as recorded."""
+    argv = snapshot.section("host").get("argv") or []
+    return [str(a) for a in argv[1:]]
+
+
+def diff_argv(a: RunSnapshot, b: RunSnapshot) -> Row:
+    """The script arguments of two runs as one ``argv`` row, each side as a shell would quote it.
+
+    Two runs given different positional arguments (``-- a.csv`` and ``-- b.csv``) have the same
+    params; this row is where they differ.
+    """
+    import shlex
+
+    x, y = shlex.join(script_args(a)), shlex.join(script_args(b))
+    return Row("argv", x, y, "same" if x == y else "changed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -333,6 +333,7 @@ def execute_rerun(
         assignments=plan.overrides,
         values=plan.values or None,
         extra_args=tuple(plan.args),
+        args_yield=True,  # overrides given to rerun win over the replayed arguments
         cwd=workdir,
         experiment=source.info.experiment,
         notes=rerun_notes(plan),

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         is_search_space,
         parse_assignment,
         parse_flag_value,
+        parse_raw_args,
         resolve_overrides,
     )
     from labkeep.runner._scalars import OutputScalarParser, ScalarPoint
@@ -60,6 +61,7 @@ _EXPORTS = {
     "is_search_space": "_overrides",
     "parse_assignment": "_overrides",
     "parse_flag_value": "_overrides",
+    "parse_raw_args": "_overrides",
     "resolve_overrides": "_overrides",
     "OutputScalarParser": "_scalars",
     "ScalarPoint": "_scalars",
@@ -102,6 +104,7 @@ __all__ = [
     "launch",
     "parse_assignment",
     "parse_flag_value",
+    "parse_raw_args",
     "prepare_launch",
     "resolve_overrides",
     "stop_run",

@@ -11,7 +11,11 @@ short and nothing has to be quoted:
 ``LABKEEP_SCRIPT_ARGS``
     JSON list of the script's own arguments (``sys.argv[1:]``), default ``[]``;
 ``LABKEEP_FLAGS_JSON``
-    JSON object ``{name: value}``: module-level globals whose first assignment gets the value.
+    JSON object ``{name: value}``: module-level globals whose first assignment gets the value;
+``LABKEEP_LIVE_PARSER``
+    JSON ``{"channel": DIR, "modes": ["argparse", "click"]}``: the script's parser could not be
+    read from its source, so its first parse hands the parser's flags to ``labkeep run``
+    through DIR and parses the arguments it gets back (``_intercept.report_live_parser``).
 
 The script is parsed with :mod:`ast`, the value of the first module-level assignment of each
 overridden name is replaced in memory, and the tree is compiled under the script's real path, so
@@ -46,9 +50,10 @@ ENV_FLAGS = "LABKEEP_FLAGS_JSON"
 ENV_SEED = "LABKEEP_SEED"
 #: The pid of ``labkeep run``: on Linux the child gets SIGTERM when that process dies.
 ENV_PARENT_PID = "LABKEEP_PARENT_PID"
+ENV_LIVE_PARSER = "LABKEEP_LIVE_PARSER"
 
 #: Every variable the bootstrap reads; it removes them before the script runs.
-ENV_VARS = (ENV_SCRIPT, ENV_MODULE, ENV_ARGS, ENV_FLAGS, ENV_SEED, ENV_PARENT_PID)
+ENV_VARS = (ENV_SCRIPT, ENV_MODULE, ENV_ARGS, ENV_FLAGS, ENV_SEED, ENV_PARENT_PID, ENV_LIVE_PARSER)
 
 #: Exit status when the launch itself is malformed (the script never started).
 EXIT_BAD_LAUNCH = 2
@@ -317,15 +322,34 @@ def main() -> None:
         raise SystemExit(1) from None
     seed = os.environ.get(ENV_SEED)
     parent = os.environ.get(ENV_PARENT_PID)
+    live = os.environ.get(ENV_LIVE_PARSER)
     for name in ENV_VARS:
         os.environ.pop(name, None)
     if parent:
         die_with_parent(int(parent))
+    if live:
+        watch_parser(live)
     if seed:
         from labkeep.capture import seed_everything
 
         seed_everything(int(seed))
     execute(prepared)
+
+
+def watch_parser(setting: str) -> None:
+    """Hook the script's first argparse/click parse (``ENV_LIVE_PARSER``); ``_intercept.py``
+    is loaded by path, like this file, so the child still never imports labkeep itself."""
+    import importlib.util
+    import json
+
+    config = json.loads(setting)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_intercept.py")
+    spec = importlib.util.spec_from_file_location("_labkeep_intercept", path)
+    if spec is None or spec.loader is None:
+        raise BootstrapError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.report_live_parser(config["channel"], config["modes"])
 
 
 def die_with_parent(parent: int) -> None:

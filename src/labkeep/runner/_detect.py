@@ -1,8 +1,10 @@
-"""Flag detection for scripts and notebooks, cached by content hash.
+"""Flag detection for scripts and notebooks, cached by content hash. Nothing of a script runs.
 
-A script that imports argparse or click (or typer) is run once in a subprocess with its argument
-parsing intercepted (see ``_intercept.py``); any other script, or one whose parser was never
-reached, gets its module-level literal globals, read with :mod:`ast` and never executed.
+A script that imports argparse or click has its parser read from the source where it is built
+from literals (``_static_flags.py``); where it is not, the flags are left to the script's next
+real run, which reports its parser as it parses (``_bootstrap.py``, ``_intercept.py``) and
+stores them here with :func:`store_run_flags`: one run, never a second execution for detection.
+Any other script gets its module-level literal globals, read with :mod:`ast`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import ast
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -22,11 +23,12 @@ from labkeep.runner._config_file import config_flags, is_config_path
 from labkeep.runner._flag import Flag, FlagSet, Interface
 from labkeep.runner._script_globals import global_flags
 
-#: Seconds a script may take to reach its argument parser during detection.
+#: Seconds a run whose flags are read from its live parser may take to reach that parser
+#: before labkeep says so (``labkeep run --detect-timeout``, ``LABKEEP_DETECT_TIMEOUT``).
 DETECT_TIMEOUT = 10.0
+DETECT_TIMEOUT_ENV = "LABKEEP_DETECT_TIMEOUT"
 
-_INTERCEPT = Path(__file__).with_name("_intercept.py")
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def detect_flags(
@@ -35,16 +37,16 @@ def detect_flags(
     *,
     config: Path | None = None,
     python: str | None = None,
-    timeout: float = DETECT_TIMEOUT,
 ) -> FlagSet:
     """Detect the flags of the script or notebook at ``path``.
 
     ``config`` is a YAML/JSON file the run will pass as ``--config`` (by default, the file named
     by the script's own ``--config`` default, if it exists); its keys become ``config`` flags.
-    ``python`` is the interpreter that runs argparse/click scripts (default: this one). With
+    ``python`` is the interpreter that will run the script (part of the cache key). With
     ``cache_dir``, the result is stored under a hash of the script's bytes, the config's bytes
-    and the labkeep version, and a later call with the same inputs reads it back instead of
-    starting a subprocess.
+    and the labkeep version, and a later call with the same inputs reads it back. A script whose
+    parser is built at run time gets a :class:`FlagSet` with ``deferred`` set, never cached:
+    its run reports the parser, and :func:`store_run_flags` caches that.
 
     >>> flags = detect_flags(Path("train.py"), Path(".labkeep/cache/flags"))  # doctest: +SKIP
     >>> flags.defaults()  # doctest: +SKIP
@@ -64,9 +66,31 @@ def detect_flags(
 
         found = detect_notebook_flags(path, data)
     else:
-        found = _detect_script(path, data, python, timeout)
+        found = _detect_script(path, data)
     found = _add_config_flags(found, config)
-    if cache_dir is not None and not found.warnings:
+    if cache_dir is not None and not found.warnings and found.deferred is None:
+        _write_cache(cache_dir, key, found)
+    return found
+
+
+def store_run_flags(
+    path: Path,
+    cache_dir: Path | None,
+    interface: Interface,
+    records: list[dict[str, object]],
+    *,
+    config: Path | None = None,
+    python: str | None = None,
+) -> FlagSet:
+    """The flags a run read from the script's live parser, cached as :func:`detect_flags`
+    would have cached them, so later runs know them before they start."""
+    found = FlagSet(
+        source=path, interface=interface, flags=tuple(Flag.from_dict(r) for r in records)
+    )
+    found = _add_config_flags(found, config)
+    if cache_dir is not None:
+        config_bytes = _read(config) if config is not None else b""
+        key = _cache_key(_read(path), config, config_bytes, python or sys.executable)
         _write_cache(cache_dir, key, found)
     return found
 
@@ -151,66 +175,28 @@ def parser_modes(tree: ast.Module) -> list[str]:
     return modes
 
 
-def _detect_script(path: Path, data: bytes, python: str, timeout: float) -> FlagSet:
+def _detect_script(path: Path, data: bytes) -> FlagSet:
+    from labkeep.runner._static_flags import static_flags
+
     try:
         tree = ast.parse(data, filename=str(path))
     except SyntaxError as exc:
         raise InvalidInputError(
             f"cannot parse {path.name} line {exc.lineno}: {exc.msg}; fix the syntax error"
         ) from None
-    warnings: list[str] = []
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    globals_ = tuple(global_flags(tree, lines))
     modes = parser_modes(tree)
     if modes:
-        outcome = _intercept(path, modes, python, timeout)
-        if isinstance(outcome, tuple):
-            interface, flags = outcome
+        found = static_flags(tree, modes, {f.name: f.default for f in globals_})
+        if isinstance(found, tuple):
+            interface, records = found
+            flags = tuple(Flag.from_dict(record) for record in records)
             return FlagSet(source=path, interface=interface, flags=flags)
-        warnings.append(outcome)
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    return FlagSet(
-        source=path,
-        interface="globals",
-        flags=tuple(global_flags(tree, lines)),
-        warnings=tuple(warnings),
-    )
-
-
-def _intercept(
-    path: Path, modes: list[str], python: str, timeout: float
-) -> tuple[Interface, tuple[Flag, ...]] | str:
-    """Run the interceptor: the parser's flags, or a one-line reason why there are none."""
-    fd, out = tempfile.mkstemp(prefix="labkeep-flags-", suffix=".json")
-    os.close(fd)
-    try:
-        try:
-            proc = subprocess.run(
-                [python, str(_INTERCEPT), out, ",".join(modes), str(path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return f"{path.name} did not reach its argument parser within {timeout:g} s"
-        except OSError as exc:
-            return f"cannot start {python} to detect flags: {exc.strerror}"
-        try:
-            with open(out, encoding="utf-8") as f:
-                report = json.load(f)
-        except ValueError:
-            err = proc.stderr.decode(errors="replace").strip().splitlines()
-            last = err[-1] if err else f"exit status {proc.returncode}"
-            return f"flag detection for {path.name} failed: {last}"
-    finally:
-        os.unlink(out)
-    status = report.get("status")
-    if status == "ok":
-        flags = tuple(Flag.from_dict(record) for record in report["flags"])
-        return report["interface"], flags
-    if status == "error":
-        return f"{path.name} raised {report['error']} before parsing its arguments"
-    return f"{path.name} ended without parsing its arguments"
+        if isinstance(found, str):
+            interface = "argparse" if "argparse" in modes else "click"
+            return FlagSet(source=path, interface=interface, deferred=found)
+    return FlagSet(source=path, interface="globals", flags=globals_)
 
 
 def _add_config_flags(found: FlagSet, config: Path | None) -> FlagSet:
@@ -236,6 +222,7 @@ def _add_config_flags(found: FlagSet, config: Path | None) -> FlagSet:
         config_option=option,
         config_is_default=is_default,
         warnings=found.warnings,
+        deferred=found.deferred,
     )
 
 

@@ -52,6 +52,8 @@ class Flag:
     are other accepted spellings (``learning-rate`` for ``--learning-rate``). ``option`` is the
     command-line option that sets it (argparse/click), ``negative_option`` the ``--no-x`` form
     of a two-way boolean, ``item_type`` the element type of a ``list`` flag when known.
+    ``options`` are all the command-line spellings that set it (``-e``, ``--epochs``), used to
+    read the flags out of arguments given after ``--``.
     """
 
     name: str
@@ -67,6 +69,7 @@ class Flag:
     aliases: tuple[str, ...] = ()
     required: bool = False
     line: int | None = None
+    options: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "kind": self.kind, "type": self.type}
@@ -80,6 +83,8 @@ class Flag:
             data["action"] = self.action
         if self.aliases:
             data["aliases"] = list(self.aliases)
+        if self.options:
+            data["options"] = list(self.options)
         if self.required:
             data["required"] = True
         return data
@@ -110,6 +115,7 @@ class Flag:
             aliases=tuple(data.get("aliases", ())),
             required=bool(data.get("required", False)),
             line=data.get("line"),
+            options=tuple(data.get("options", ())),
         )
 
 
@@ -120,7 +126,9 @@ class FlagSet:
     ``config_file`` is the YAML/JSON config whose keys became ``config`` flags, passed to the
     script as ``config_option`` (``--config``); ``config_is_default`` says whether the script
     already reads that file on its own (its ``--config`` default) or labkeep must pass it.
-    ``warnings`` explain a partial detection (an argparse script that timed out, say).
+    ``warnings`` explain a partial detection. ``deferred`` says why the flags of an
+    argparse/click script could not be read from its source (``line 12: '...' is computed``):
+    they are then read from its parser during its next run, and ``flags`` is empty.
     """
 
     source: Path
@@ -130,6 +138,7 @@ class FlagSet:
     config_option: str | None = None
     config_is_default: bool = False
     warnings: tuple[str, ...] = ()
+    deferred: str | None = None
     _index: dict[str, Flag] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -174,6 +183,7 @@ class FlagSet:
             "config_option": self.config_option,
             "config_is_default": self.config_is_default,
             "warnings": list(self.warnings),
+            "deferred": self.deferred,
         }
 
     @classmethod
@@ -190,4 +200,5 @@ class FlagSet:
             config_option=data.get("config_option"),
             config_is_default=bool(data.get("config_is_default", False)),
             warnings=tuple(data.get("warnings", ())),
+            deferred=data.get("deferred"),
         )

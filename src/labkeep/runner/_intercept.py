@@ -1,26 +1,21 @@
-"""Child side of flag detection for argparse and click scripts (stdlib only, run by path).
+"""Child side of flag detection for argparse and click scripts (stdlib only, loaded by path).
 
-``python _intercept.py OUT.json MODES SCRIPT`` runs SCRIPT as ``__main__`` with
-``ArgumentParser.parse_known_args`` (``MODES`` has ``argparse``) and click's ``Command.main``
-(``MODES`` has ``click``) replaced by a function that writes the parser's options to OUT.json and
-ends the process on the spot, before the script's real work starts. Everything the script prints
-goes wherever the caller sent it (the parent discards it).
+:func:`argparse_flags` and :func:`click_flags` describe a parser as flag records: labkeep uses
+them on a parser it rebuilt from the source (``_static_flags.py``), and the bootstrap on the
+script's live parser through :func:`report_live_parser`, when the source did not say enough:
+the script's first parse writes ``parser.json`` (``{"interface", "flags", "args"}``) into the
+channel directory, waits for ``labkeep run`` to answer in ``reply.json`` with the arguments to
+parse (its ``NAME=VALUE`` flags added: ``{"args": [...]}``) or a refusal (``{"error": "..."}``,
+printed, exit status 2), and parses those. Later parses are left alone.
 
-OUT.json holds ``{"status": "ok", "interface": ..., "flags": [...]}`` with flags in
-:meth:`labkeep.runner.Flag.to_dict` form, or ``{"status": "not-reached"}`` when the script ended
-without parsing its arguments, or ``{"status": "error", "error": "..."}`` when it raised first.
-
-This file is executed by path, never imported by the child, so it must not import labkeep.
+The child loads this file by path and never imports labkeep, so it must not import labkeep.
 """
 
 from __future__ import annotations
 
-import builtins
-import contextlib
 import json
 import os
 import sys
-import types
 from typing import Any
 
 _LITERALS = (bool, int, float, str, type(None))
@@ -87,6 +82,7 @@ def argparse_flags(parser: Any) -> list[dict[str, Any]]:
             "name": action.dest,
             "kind": "argparse",
             "option": _long_option(options),
+            "options": options,
             "aliases": _aliases(action.dest, options),
             "required": bool(action.required),
             "help": _argparse_help(parser, action, default),
@@ -106,6 +102,7 @@ def argparse_flags(parser: Any) -> list[dict[str, Any]]:
                 type="bool",
                 default=None if default is None else bool(default),
                 option=_long_option(positive or options),
+                options=positive or options,
                 negative_option=negative[0] if negative else None,
                 aliases=_aliases(action.dest, positive),
             )
@@ -168,6 +165,7 @@ def click_flags(command: Any) -> list[dict[str, Any]]:
             "name": param.name,
             "kind": "click",
             "option": _long_option(options),
+            "options": options,
             "aliases": _aliases(param.name, options),
             "required": bool(param.required),
             "help": param.help or "",
@@ -221,62 +219,67 @@ def _click_type(param_type: Any, click: Any) -> str:
     return "str"
 
 
-def _dump_and_exit(out_path: str, payload: dict[str, Any]) -> None:
-    with open(out_path, "w", encoding="utf-8") as f:
-        json.dump(payload, f, default=str)
-    sys.stdout.flush()
-    os._exit(0)  # no atexit handlers, no finally blocks: the script's work must not start
+def report_live_parser(channel: str, modes: list[str]) -> None:
+    """Install the hooks of a real run whose flags labkeep could not read from the source."""
+    undo: list[tuple[Any, str, Any]] = []
 
+    def first_parse() -> None:
+        for owner, name, original in undo:
+            setattr(owner, name, original)
 
-def _install_argparse_hook(out_path: str) -> None:
-    import argparse
-
-    def intercepted(self: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> Any:
-        _dump_and_exit(
-            out_path, {"status": "ok", "interface": "argparse", "flags": argparse_flags(self)}
-        )
-
-    argparse.ArgumentParser.parse_known_args = intercepted  # type: ignore[method-assign]
-    argparse.ArgumentParser.parse_args = intercepted  # type: ignore[method-assign]
-
-
-def _install_click_hook(out_path: str) -> None:
-    import click.core
-
-    def intercepted(self: Any, *_args: Any, **_kwargs: Any) -> Any:
-        _dump_and_exit(out_path, {"status": "ok", "interface": "click", "flags": click_flags(self)})
-
-    for name in ("BaseCommand", "Command"):
-        cls = getattr(click.core, name, None)
-        if cls is not None and "main" in vars(cls):
-            cls.main = intercepted
-
-
-def main(argv: list[str]) -> None:
-    out_path, modes, script = argv[1], argv[2].split(","), argv[3]
-    path = os.path.abspath(script)
-    sys.argv[:] = [script]
-    sys.path[0] = os.path.dirname(os.path.realpath(path))
     if "argparse" in modes:
-        _install_argparse_hook(out_path)
+        import argparse
+
+        parse_known = argparse.ArgumentParser.parse_known_args
+
+        def live_argparse(
+            self: argparse.ArgumentParser, args: Any = None, namespace: Any = None
+        ) -> Any:
+            first_parse()
+            given = list(sys.argv[1:] if args is None else args)
+            final = _exchange(channel, "argparse", argparse_flags(self), given)
+            return parse_known(self, final, namespace)
+
+        undo.append((argparse.ArgumentParser, "parse_known_args", parse_known))
+        argparse.ArgumentParser.parse_known_args = live_argparse  # type: ignore[method-assign]
     if "click" in modes:
-        # Without click the script fails on its own import, and reports that.
-        with contextlib.suppress(ImportError):
-            _install_click_hook(out_path)
-    with open(path, "rb") as f:
-        source = f.read()
-    module = types.ModuleType("__main__")
-    module.__file__ = path
-    module.__builtins__ = builtins  # type: ignore[attr-defined]
-    sys.modules["__main__"] = module
-    try:
-        exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
-    except SystemExit:
-        pass
-    except BaseException as exc:
-        _dump_and_exit(out_path, {"status": "error", "error": f"{type(exc).__name__}: {exc}"})
-    _dump_and_exit(out_path, {"status": "not-reached"})
+        try:
+            import click.core
+        except ImportError:
+            return  # the script fails on its own import, as it would without labkeep
+        for name in ("BaseCommand", "Command"):
+            cls = getattr(click.core, name, None)
+            if cls is None or "main" not in vars(cls):
+                continue
+            original = vars(cls)["main"]
+
+            def live_click(self: Any, args: Any = None, *rest: Any, _main: Any = original,
+                           **options: Any) -> Any:  # fmt: skip
+                first_parse()
+                given = list(sys.argv[1:] if args is None else args)
+                final = _exchange(channel, "click", click_flags(self), given)
+                return _main(self, final, *rest, **options)
+
+            undo.append((cls, "main", original))
+            cls.main = live_click
 
 
-if __name__ == "__main__":
-    main(sys.argv)
+def _exchange(channel: str, interface: str, flags: list[dict[str, Any]], args: list[str]) -> Any:
+    """Hand the parser to labkeep and wait for the arguments to parse (see the docstring)."""
+    import time
+
+    tmp = os.path.join(channel, "parser.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"interface": interface, "flags": flags, "args": args}, f, default=str)
+    os.replace(tmp, os.path.join(channel, "parser.json"))
+    reply = os.path.join(channel, "reply.json")
+    while not os.path.exists(reply):
+        time.sleep(0.005)
+    with open(reply, encoding="utf-8") as f:
+        answer = json.load(f)
+    if "error" in answer:
+        sys.stdout.flush()
+        sys.stderr.write(f"labkeep: {answer['error']}\n")
+        sys.stderr.flush()
+        os._exit(2)
+    return [str(a) for a in answer["args"]]

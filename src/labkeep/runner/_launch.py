@@ -27,15 +27,22 @@ from typing import TYPE_CHECKING, Any
 from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError
 from labkeep.runner._child import ChildOutcome, ChildProcess, OutputCallback
-from labkeep.runner._detect import detect_flags
+from labkeep.runner._detect import DETECT_TIMEOUT, detect_flags
 from labkeep.runner._flag import FlagSet, FlagValue
 from labkeep.runner._output_recorder import OutputRecorder
 from labkeep.runner._outputs import MAX_ENTRIES, TreeState, changed_files, scan_tree
-from labkeep.runner._overrides import coerce_value, resolve_overrides, unknown_flag_error
+from labkeep.runner._overrides import (
+    coerce_value,
+    parse_assignment,
+    parse_raw_args,
+    resolve_overrides,
+    unknown_flag_error,
+)
 
 if TYPE_CHECKING:
     from labkeep._client import Client
     from labkeep._run import Run
+    from labkeep.runner._scalars import OutputScalarParser
 
 MessageCallback = Callable[[str], None]
 
@@ -58,6 +65,7 @@ class LaunchSpec:
     assignments: tuple[str, ...] = ()
     values: Mapping[str, FlagValue] | None = None
     extra_args: tuple[str, ...] = ()
+    args_yield: bool = False
     cwd: Path | None = None
     experiment: str = "default"
     name: str = ""
@@ -69,10 +77,12 @@ class LaunchSpec:
     capture: bool = True
     scalars: bool = True
     scalar_patterns: tuple[str, ...] = ()
+    scalar_keys: tuple[str, ...] = ()
     system_metrics: float | None = 10.0
     collect_outputs: bool = True
     reproduces_uuid: str | None = None
     grace: float = 5.0
+    detect_timeout: float = DETECT_TIMEOUT
     python: str | None = None
     on_output: OutputCallback | None = None
     on_message: MessageCallback | None = None
@@ -80,7 +90,11 @@ class LaunchSpec:
 
 @dataclass(frozen=True)
 class PreparedLaunch:
-    """A checked launch: the target, its detected flags and the values the run will use."""
+    """A checked launch: the target, its detected flags and the values the run will use.
+
+    ``overrides`` are the flags set by the values, the script arguments and the assignments
+    of the spec; ``args`` what is left of the script arguments once its flags were read.
+    """
 
     spec: LaunchSpec
     cwd: Path
@@ -90,6 +104,7 @@ class PreparedLaunch:
     flags: FlagSet
     overrides: dict[str, FlagValue]
     values: dict[str, FlagValue]
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,30 @@ def prepare_launch(spec: LaunchSpec, client: Client) -> PreparedLaunch:
         from labkeep.runner._notebook_run import check_notebook_support
 
         check_notebook_support()
+    if flags.deferred is None:
+        overrides, rest = check_values(flags, spec, path)
+    else:  # read from the parser when the script parses (``_live_parser.py``)
+        for text in spec.assignments:
+            parse_assignment(text)
+        overrides, rest = {}, list(spec.extra_args)
+    for item in spec.inputs:
+        if not (cwd / item).exists():
+            raise InvalidInputError(f"input {item} does not exist in {cwd}; check the path")
+    values = {**flags.defaults(), **overrides}
+    try:
+        shown = path.relative_to(cwd).as_posix()
+    except ValueError:
+        shown = str(path)
+    return PreparedLaunch(spec, cwd, path, shown, notebook, flags, overrides, values, tuple(rest))
+
+
+def check_values(
+    flags: FlagSet, spec: LaunchSpec, path: Path
+) -> tuple[dict[str, FlagValue], list[str]]:
+    """The flags ``spec`` sets (its values, the options among its script arguments, then its
+    assignments) and what is left of the script arguments. Raises ``InvalidInputError`` for an
+    unknown flag, a bad value, a flag given both as NAME=VALUE and after ``--``, or a missing
+    required flag."""
     overrides: dict[str, FlagValue] = {}
     for name, value in (spec.values or {}).items():
         flag = flags.find(name)
@@ -148,22 +187,29 @@ def prepare_launch(spec: LaunchSpec, client: Client) -> PreparedLaunch:
             raise InvalidInputError(
                 f"bad value {value!r} for flag '{flag.name}' of {path.name}: expected {flag.type}"
             ) from None
-    overrides.update(resolve_overrides(flags, spec.assignments))
+    raw = parse_raw_args(flags, spec.extra_args)
+    assigned = resolve_overrides(flags, spec.assignments)
+    if not spec.args_yield:
+        for name in raw.values.keys() & assigned.keys():
+            typed = next(t for t in spec.assignments if _assigned_flag(flags, t) == name)
+            raise InvalidInputError(
+                f"flag '{name}' of {path.name} is given twice, as {typed} and as "
+                f"{raw.spelled[name]} after --; give it once"
+            )
+    overrides.update(raw.values)
+    overrides.update(assigned)
     missing = [f.name for f in flags if f.required and f.name not in overrides]
     if missing:
         raise InvalidInputError(
             f"{path.name} requires {', '.join(missing)}: give "
             + " ".join(f"{name}=VALUE" for name in missing)
         )
-    for item in spec.inputs:
-        if not (cwd / item).exists():
-            raise InvalidInputError(f"input {item} does not exist in {cwd}; check the path")
-    values = {**flags.defaults(), **overrides}
-    try:
-        shown = path.relative_to(cwd).as_posix()
-    except ValueError:
-        shown = str(path)
-    return PreparedLaunch(spec, cwd, path, shown, notebook, flags, overrides, values)
+    return overrides, raw.rest
+
+
+def _assigned_flag(flags: FlagSet, text: str) -> str | None:
+    flag = flags.find(parse_assignment(text)[0])
+    return None if flag is None else flag.name
 
 
 def launch(
@@ -177,21 +223,27 @@ def launch(
     """
     ready = prepared if prepared is not None else prepare_launch(spec, client)
     started = time.monotonic()
-    run = client.start_run(
-        experiment=spec.experiment,
-        name=spec.name,
-        tags=list(spec.tags),
-        notes=spec.notes,
-        reproduces_uuid=spec.reproduces_uuid,
-        capture=spec.capture,
-        argv=[ready.shown, *spec.extra_args],
-        entry_point=ready.shown,
-        cwd=ready.cwd,
-        system_metrics=None,  # started below, on the child's process tree
-    )
     workdir = Path(tempfile.mkdtemp(prefix="labkeep-run-"))
     try:
-        return _track(ready, client, run, workdir, started)
+        command = None if ready.notebook else script_command(ready, workdir)
+        script_args = list(ready.args) if command is None else command.script_args
+        run = client.start_run(
+            experiment=spec.experiment,
+            name=spec.name,
+            tags=list(spec.tags),
+            notes=spec.notes,
+            reproduces_uuid=spec.reproduces_uuid,
+            capture=spec.capture,
+            argv=[ready.shown, *script_args],  # what the script's sys.argv will be
+            entry_point=ready.shown,
+            cwd=ready.cwd,
+            system_metrics=None,  # started below, on the child's process tree
+        )
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    try:
+        return _track(ready, client, run, workdir, started, command)
     except BaseException as exc:
         if not run._finished:
             if isinstance(exc, KeyboardInterrupt):
@@ -204,7 +256,12 @@ def launch(
 
 
 def _track(
-    ready: PreparedLaunch, client: Client, run: Run, workdir: Path, started: float
+    ready: PreparedLaunch,
+    client: Client,
+    run: Run,
+    workdir: Path,
+    started: float,
+    command: ScriptCommand | None,
 ) -> LaunchResult:
     spec = ready.spec
     if ready.values:
@@ -220,7 +277,7 @@ def _track(
     if spec.scalars:
         from labkeep.runner._scalars import OutputScalarParser
 
-        ignore = {f.name for f in ready.flags} | {a for f in ready.flags for a in f.aliases}
+        ignore = flag_echo_keys(ready.flags, spec)
         parser = OutputScalarParser(spec.scalar_patterns or None, ignore_keys=ignore)
     recorder = OutputRecorder(run, parser)
     skip = [client.location.journal_dir.parent, client.location.blob_dir]
@@ -231,7 +288,8 @@ def _track(
             ready, client, run, env, recorder, workdir
         )
     else:
-        outcome = _run_script(ready, run, env, recorder, workdir)
+        assert command is not None
+        outcome = _run_script(ready, client, run, env, recorder, command, workdir, parser)
         status, exit_code, error = _verdict(outcome, recorder)
         artifacts = []
         number = run.number
@@ -247,6 +305,13 @@ def _track(
         error=error,
         artifacts=artifacts,
     )
+
+
+def flag_echo_keys(flags: FlagSet, spec: LaunchSpec) -> set[str]:
+    """Keys the output-scalar parser skips: scripts echo their flags (``lr=0.1``), and a flag
+    is no metric unless ``spec.scalar_keys`` asks for it."""
+    keys = {f.name for f in flags} | {a for f in flags for a in f.aliases}
+    return keys - set(spec.scalar_keys)
 
 
 def child_environment(run: Run, client: Client, seed: int | None) -> dict[str, str]:
@@ -266,10 +331,21 @@ def child_environment(run: Run, client: Client, seed: int | None) -> dict[str, s
     return env
 
 
-def _run_script(
-    ready: PreparedLaunch, run: Run, env: dict[str, str], recorder: OutputRecorder, workdir: Path
-) -> ChildOutcome:
-    from labkeep.runner._bootstrap import ENV_PARENT_PID
+@dataclass(frozen=True)
+class ScriptCommand:
+    """How the child starts: its argv, the variables to add, and the script's own arguments
+    (its ``sys.argv[1:]``: injected flag options, then the arguments left after ``--``)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    script_args: list[str]
+
+
+def script_command(ready: PreparedLaunch, workdir: Path) -> ScriptCommand:
+    """The command that runs ``ready``'s script with its flag values injected."""
+    import json
+
+    from labkeep.runner import _bootstrap
     from labkeep.runner._inject import build_command
 
     spec = ready.spec
@@ -277,19 +353,54 @@ def _run_script(
         Path(ready.shown) if not Path(ready.shown).is_absolute() else ready.path,
         ready.flags,
         ready.overrides,
-        spec.extra_args,
+        ready.args,
         python=spec.python,
         config_dir=workdir,
     )
     # The bootstrap by path rather than ``-m``: the child then never imports the labkeep
     # package (and its API's dependencies) unless the script itself does.
-    from labkeep.runner import _bootstrap
-
     if argv[-2:] == ["-m", _bootstrap.__name__]:
         argv[-2:] = [str(Path(_bootstrap.__file__))]
+    script_args = [str(a) for a in json.loads(extra_env[_bootstrap.ENV_ARGS])]
+    return ScriptCommand(argv, extra_env, script_args)
+
+
+def _run_script(
+    ready: PreparedLaunch,
+    client: Client,
+    run: Run,
+    env: dict[str, str],
+    recorder: OutputRecorder,
+    command: ScriptCommand,
+    workdir: Path,
+    scalars: OutputScalarParser | None,
+) -> ChildOutcome:
+    from labkeep.runner._bootstrap import ENV_LIVE_PARSER, ENV_PARENT_PID
+
+    spec = ready.spec
+    argv, extra_env = command.argv, command.env
     env.update(extra_env)
     env[ENV_PARENT_PID] = str(os.getpid())
-    _record_command(run, ready, argv, extra_env)
+    record_command(run, ready, command)
+    live = None
+    if ready.flags.deferred is not None:
+        import ast
+
+        from labkeep.runner._detect import parser_modes
+        from labkeep.runner._live_parser import LiveParser
+
+        live = LiveParser(
+            ready,
+            run,
+            workdir / "parser",
+            cache_dir=flags_cache_dir(client),
+            workdir=workdir,
+            scalars=scalars,
+            timeout=spec.detect_timeout,
+            on_message=spec.on_message,
+        )
+        env[ENV_LIVE_PARSER] = live.environment(parser_modes(ast.parse(ready.path.read_bytes())))
+        live.start()
     child = ChildProcess(argv, env, ready.cwd, recorder, spec.on_output, grace=spec.grace)
     # Everything above overlapped with the store registering the run; the child's attach
     # (``labkeep.init()`` in the script) needs the run's row, so wait for it only now.
@@ -305,12 +416,12 @@ def _run_script(
     try:
         return child.run(on_start)
     finally:
+        if live is not None:
+            live.close()
         recorder.close()
 
 
-def _record_command(
-    run: Run, ready: PreparedLaunch, argv: list[str] | None, extra_env: Mapping[str, str]
-) -> None:
+def record_command(run: Run, ready: PreparedLaunch, command: ScriptCommand | None) -> None:
     """What ``labkeep rerun`` needs to run this again: the command, flags and their values."""
     if run._snapshot is None:
         return
@@ -325,12 +436,18 @@ def _record_command(
             "flags": ready.flags.to_dict(),
             "values": ready.values,
             "overrides": ready.overrides,
-            "extra_args": list(spec.extra_args),
+            "extra_args": list(ready.args),
+            "raw_args": list(spec.extra_args),
+            "script_args": None if command is None else command.script_args,
             "config": None if spec.config is None else str(spec.config),
             "seed": spec.seed,
-            "scalars": {"enabled": spec.scalars, "patterns": list(spec.scalar_patterns)},
-            "argv": argv,
-            "env": dict(extra_env),
+            "scalars": {
+                "enabled": spec.scalars,
+                "patterns": list(spec.scalar_patterns),
+                "keys": list(spec.scalar_keys),
+            },
+            "argv": None if command is None else command.argv,
+            "env": {} if command is None else dict(command.env),
             "python": spec.python or sys.executable,
         },
     )
@@ -362,7 +479,7 @@ def _run_notebook(
     )
     if spec.seed is not None:
         _insert_seed_cell(copy, spec.seed)
-    _record_command(run, ready, None, {})
+    record_command(run, ready, None)
     if spec.system_metrics:
         from labkeep.capture import SystemMonitor
 

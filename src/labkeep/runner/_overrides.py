@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
 
 from labkeep.errors import InvalidInputError
 from labkeep.runner._flag import Flag, FlagSet, FlagType, FlagValue, type_of
+
+if TYPE_CHECKING:
+    import argparse
 
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
@@ -109,6 +113,12 @@ def unknown_flag_error(flags: FlagSet, name: str) -> InvalidInputError:
 
     script = flags.source.name
     valid = flags.names()
+    if not valid and flags.deferred is not None:
+        return InvalidInputError(
+            f"unknown flag '{name}' for {script}: its parser is built at run time "
+            f"({flags.deferred}), so its flags are known once it has run; "
+            f"run it once with `labkeep run {script}`"
+        )
     if not valid:
         return InvalidInputError(
             f"unknown flag '{name}' for {script}: it has no flags; pass its own arguments after --"
@@ -233,3 +243,107 @@ def _coerce(type_: FlagType, value: FlagValue, raw: str | None) -> FlagValue:
     if type_ == "float":
         return float(value)
     raise ValueError(f"unknown flag type {type_}")
+
+
+class RawArgs(NamedTuple):
+    """A script's own arguments (given after ``--``) read with its detected parser.
+
+    ``values`` are the flags they set, typed like ``name=value`` overrides; ``rest`` is what
+    no flag took (positional arguments, unknown options), in order; ``spelled`` is how each
+    flag was written (``--lr 0.2``), for messages.
+    """
+
+    values: dict[str, FlagValue]
+    rest: list[str]
+    spelled: dict[str, str]
+
+
+def parse_raw_args(flags: FlagSet, args: Sequence[str]) -> RawArgs:
+    """Read ``args`` the way the script's argparse/click parser will, from its detected flags.
+
+    Only the flags' options are known (the parser itself is never rebuilt from the script),
+    so the arguments no option takes are kept in ``rest`` for the script to read itself.
+    Raises ``InvalidInputError`` for an option without its value or a value of the wrong type.
+
+    >>> parse_raw_args(flags, ["--epochs", "1", "data.csv"])  # doctest: +SKIP
+    RawArgs(values={'epochs': 1}, rest=['data.csv'], spelled={'epochs': '--epochs 1'})
+    """
+    args = list(args)
+    tail: list[str] = []
+    if "--" in args:  # what follows is positional for the script's parser too
+        cut = args.index("--")
+        args, tail = args[:cut], args[cut:]
+    options = [f for f in flags if f.kind in ("argparse", "click") and f.option is not None]
+    if flags.interface not in ("argparse", "click") or not options or not args:
+        return RawArgs({}, args + tail, {})
+    parser = _raw_parser(flags, options)
+    namespace, rest = parser.parse_known_args(args)
+    values: dict[str, FlagValue] = {}
+    spelled: dict[str, str] = {}
+    script = flags.source.name
+    for index, flag in enumerate(options):
+        if not hasattr(namespace, f"f{index}"):
+            continue
+        got = getattr(namespace, f"f{index}")
+        if isinstance(got, list):
+            texts = [t for item in got for t in (item if isinstance(item, list) else [item])]
+        else:
+            texts = [] if isinstance(got, bool | int) else [str(got)]
+        spelled[flag.name] = " ".join([str(flag.option), *texts])
+        values[flag.name] = _raw_value(flag, got, texts, script)
+    return RawArgs(values, rest + tail, spelled)
+
+
+def _raw_parser(flags: FlagSet, options: list[Flag]) -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise InvalidInputError(
+                f"cannot read the arguments after -- for {flags.source.name}: {message}"
+            )
+
+    # click takes no abbreviations of long options; argparse does by default.
+    parser = _Parser(add_help=False, allow_abbrev=flags.interface == "argparse")
+    for index, flag in enumerate(options):
+        assert flag.option is not None
+        spellings = list(flag.options) or [flag.option]
+        dest = f"f{index}"
+        common: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS}
+        if flag.action == "store_true":
+            parser.add_argument(*spellings, action="store_const", const=True, **common)
+        elif flag.action == "store_false":
+            parser.add_argument(*spellings, action="store_const", const=False, **common)
+        elif flag.action == "boolean_optional":
+            parser.add_argument(*spellings, action="store_const", const=True, **common)
+            if flag.negative_option:
+                parser.add_argument(
+                    flag.negative_option, action="store_const", const=False, **common
+                )
+        elif flag.action == "count":
+            parser.add_argument(*spellings, action="count", **common)
+        elif flag.action == "append":
+            parser.add_argument(*spellings, action="append", **common)
+        elif flag.type == "list":
+            parser.add_argument(*spellings, nargs="+", **common)
+        else:
+            parser.add_argument(*spellings, **common)
+    return parser
+
+
+def _raw_value(flag: Flag, got: object, texts: list[str], script: str) -> FlagValue:
+    if flag.action in ("store_true", "store_false", "boolean_optional", "count"):
+        return cast(FlagValue, got)
+    if flag.type != "list":
+        return parse_flag_value(flag, texts[-1], script)
+    if flag.item_type == "str":
+        items: list[FlagValue] = list(texts)
+    else:
+        items = [parse_literal(text) for text in texts]
+    try:
+        return coerce_value(flag, items)
+    except ValueError:
+        raise InvalidInputError(
+            f"bad value '{' '.join(texts)}' for flag '{flag.name}' of {script}: "
+            f"expected {_EXPECTED[flag.item_type or 'none']} each"
+        ) from None

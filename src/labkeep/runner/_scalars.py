@@ -12,7 +12,9 @@ Default rules, for scripts that print instead of logging:
   named ``step`` (configurable, ``step_keys``) or a ``(step N)`` suffix sets it, and from then
   on the script's own steps are used as they are;
 - keys in ``ignore_keys`` (a runner passes the flag names, since scripts echo their flags)
-  are not recorded.
+  are not recorded;
+- a value followed by more bare values is a printed list, not a scalar: ``Flags: 5 2.0 True``
+  (a script echoing its flags) gives nothing.
 
 Only the text a line finally showed counts: in ``"loss=0.9\\rloss=0.5\\n"`` (a progress bar
 redrawn with ``\\r``) the scalar is ``loss=0.5``.
@@ -50,7 +52,8 @@ _SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f
 # Guild's rule, optionally ``(step 5)``); a leading counter (``epoch 3``, ``Step 120:``,
 # ``Epoch 2/10``); a pair; or, when the line has a ``:`` or ``=`` further on, nothing: every
 # line with a scalar thus starts with a match whose ``sep`` is the newline. After another
-# boundary character: an ``acc=0.9`` / ``loss: 0.4`` pair, ending at a space or punctuation.
+# boundary character: an ``acc=0.9`` / ``loss: 0.4`` pair, ending at a space or punctuation
+# and not followed by another bare value (``Flags: 5 2.0 True`` is a printed list).
 # Keys never backtrack (``*+``): no separator character can be part of a key. ASCII letters
 # and digits come first in the key's class, so they are found without a category lookup.
 _SCAN_SOURCE = (
@@ -61,6 +64,7 @@ _SCAN_SOURCE = (
     rf"(?=$|[{_SPACE},:;|\-]))"
     r"|(?P<key>[A-Za-z_][A-Za-z0-9_\w.\-/]*+)(?::[ \t]*|[ \t]*=[ \t]*)"
     rf"(?P<value>{_NUMBER})(?![^{_SPACE},;|)\]}}])"
+    rf"(?![ \t]+(?:{_NUMBER}|True|False|None)(?:[ \t]|$))"
     r"|(?<=\n)(?=[^\n:=]*+[:=]))"
 )
 
@@ -121,6 +125,10 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         self._step = 0
         self._explicit = False
         self._seen: set[str] = set()
+
+    def ignore(self, keys: Iterable[str]) -> None:
+        """Stop recording ``keys`` from now on (flags found once the script parsed them)."""
+        self._ignore = self._ignore | frozenset(keys)
 
     @property
     def step(self) -> int:
