@@ -8,8 +8,14 @@ process's background ingester, or, after a crash, by whoever opens the store nex
 Layout: ``<journal_dir>/<writer>/<index:06d>.seg`` files of ``SEGMENT_SIZE`` bytes (sparse:
 only what was written takes disk space), plus ``lock``, held with ``flock`` by the live
 writer. A record is ``<u32 payload length><u8 type><payload><u32 crc32 of all before it>``;
-a zero length ends a segment. A torn record (process killed mid-copy) fails its checksum and
-ends the journal there. Positions are global: ``index * SEGMENT_SIZE + offset``.
+a zero length ends a segment. Positions are global: ``index * SEGMENT_SIZE + offset``.
+
+A record whose checksum fails is one of two things. A torn record (the process was killed
+while copying it) has no checksum yet and only zeros after it: the writer never returned from
+that ``log()``, so nothing is lost. Anything else is damage (flipped bits, a truncated or
+emptied file): a reader resynchronises on the next valid record (a plausible header whose
+checksum matches, see ``resync``) and reports the damaged byte range, so one bad record
+costs that record and not the rest of the journal.
 """
 
 from __future__ import annotations
@@ -294,7 +300,7 @@ def _written_end(fd: int, offset: int, size: int) -> int:
 
 def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, int, int] | None:
     """``(type, payload end, record end)`` of the record at ``pos``; None at the end of the
-    written part, or at a torn record when ``verify``."""
+    written part, or at a torn or damaged record when ``verify``."""
     if pos + HEADER.size > len(data):
         return None
     length, rtype = HEADER.unpack_from(data, pos)
@@ -309,18 +315,130 @@ def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, i
     return rtype, body_end, end
 
 
+#: Record types a resynchronising reader accepts as the start of a record.
+RECORD_TYPES = range(T_START, T_SNAPSHOT_ADD + 1)
+_RESYNC_CHUNK = 1 << 20
+
+
+def resync(data: memoryview, pos: int) -> int:
+    """Offset of the first valid record after ``pos`` (``len(data)`` when none follows).
+
+    A candidate needs a known type, a length that fits and a matching crc32: numpy picks
+    the plausible headers of each MiB, and only those are checksummed, so a damaged region
+    costs little more than reading it. A false match needs a 32-bit checksum collision.
+    """
+    import numpy as np
+
+    size = len(data)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    first = pos + 1
+    last = size - OVERHEAD - 1  # the last place a record of one payload byte can start
+    while first <= last:
+        stop = min(last, first + _RESYNC_CHUNK - 1)
+        n = stop - first + 1
+        at = np.arange(first, stop + 1, dtype=np.int64)
+        length = raw[first : first + n].astype(np.int64)
+        for shift, k in ((8, 1), (16, 2), (24, 3)):
+            length |= raw[first + k : first + k + n].astype(np.int64) << shift
+        rtype = raw[first + 4 : first + 4 + n]
+        plausible = (
+            (rtype >= RECORD_TYPES.start)
+            & (rtype < RECORD_TYPES.stop)
+            & (length > 0)
+            & (length <= size - OVERHEAD - at)
+        )
+        for offset in np.flatnonzero(plausible).tolist():
+            if next_record(data, first + offset) is not None:
+                return first + offset
+        first = stop + 1
+    return size
+
+
+def damaged_span(data: memoryview, pos: int) -> tuple[int, int] | None:
+    """Where ``next_record`` found no valid record at ``pos``: None at the clean end of the
+    written part (only zeros follow) or at a torn last record; else ``(pos, where reading
+    resumes)``, which is past the last non-zero byte when no valid record follows."""
+    import numpy as np
+
+    raw = np.frombuffer(data, dtype=np.uint8)
+    rest = raw[pos:]
+    nonzero = np.flatnonzero(rest)
+    if nonzero.size == 0:
+        return None
+    resume = resync(data, pos)
+    if resume < len(data):
+        return pos, resume
+    written_end = pos + int(nonzero[-1]) + 1
+    if _torn(data, pos, written_end):
+        return None
+    return pos, written_end
+
+
+def _torn(data: memoryview, pos: int, written_end: int) -> bool:
+    """Whether the bad record at ``pos`` is one whose copy was interrupted: it lies within
+    the data, its checksum is still zero, and nothing was written after it."""
+    if pos + HEADER.size > len(data):
+        return False
+    length, _rtype = HEADER.unpack_from(data, pos)
+    end = pos + HEADER.size + length + CRC.size
+    if length == 0 or end > len(data):
+        return False
+    checksum: int = CRC.unpack_from(data, end - CRC.size)[0]
+    return checksum == 0 and written_end <= end
+
+
+def segment_cut_short(directory: Path, position: int) -> int | None:
+    """The global position where the segment holding ``position`` ends, when its file is
+    shorter than a segment (truncated or emptied: the writer always sizes it in full);
+    None when it is whole. An empty segment after the first one is a writer killed while
+    starting it, not damage."""
+    index = position // SEGMENT_SIZE
+    try:
+        size = _segment_path(directory, index).stat().st_size
+    except FileNotFoundError:
+        return None
+    if size >= SEGMENT_SIZE or (size == 0 and index > 0):
+        return None
+    return index * SEGMENT_SIZE + size
+
+
 def read_records(
     directory: Path, start: int, limit: int | None = None
 ) -> Iterator[tuple[int, int, memoryview]]:
     """Yield ``(type, position after the record, payload)`` for valid records from ``start``.
 
-    Stops at ``limit``, after the last segment, or at the first torn record.
+    Stops at ``limit``, after the last segment, or at a torn last record; damaged records
+    are skipped (``JournalDecoder`` reports them).
     """
     for base, data in read_segments(directory, start, limit):
         pos = 0
-        while (found := next_record(data, pos)) is not None:
+        while True:
+            found = next_record(data, pos)
+            if found is None:
+                span = damaged_span(data, pos) if limit is None or pos < len(data) else None
+                if span is None or span[1] >= len(data):
+                    break
+                pos = span[1]
+                continue
             rtype, body_end, end = found
             yield rtype, base + end, data[pos + HEADER.size : body_end]
             pos = end
-        if pos + HEADER.size <= len(data) and HEADER.unpack_from(data, pos)[0] != 0:
-            return  # torn record: nothing after it is trusted
+
+
+def writer_run_uuid(directory: Path) -> str:
+    """The run a journal belongs to, from its directory's name (``<run uuid>.<writer>``):
+    what identifies the run when the journal's first record is damaged."""
+    return directory.name.rpartition(".")[0] or directory.name
+
+
+def quarantine_journal(directory: Path, quarantine: Path) -> Path:
+    """Move a damaged journal into ``quarantine`` (kept for inspection, never ingested
+    again); return where it now is."""
+    quarantine.mkdir(parents=True, exist_ok=True)
+    target = quarantine / directory.name
+    suffix = 1
+    while target.exists():
+        target = quarantine / f"{directory.name}.{suffix}"
+        suffix += 1
+    directory.rename(target)
+    return target

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labkeep import _journal as j
-from labkeep._ingest import JournalDecoder
+from labkeep._ingest import JournalDecoder, journal_damage
 
 
 def _writer(tmp_path: Path, name: str = "run-uuid.w1") -> j.JournalWriter:
@@ -149,10 +149,12 @@ def test_garbled_tail_record_is_ignored(tmp_path: Path) -> None:
     with open(_segment(writer), "r+b") as fh:
         fh.seek(end - j.CRC.size - 3)  # inside the last record's value
         fh.write(b"\xff\xfe\xfd")
-    batch = JournalDecoder(writer.directory).read()
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
     assert batch is not None
     assert list(batch.metrics["x"].values) == [0.0, 1.0]
     assert batch.position < end
+    assert [(start, stop) for start, stop, _size in decoder.damage] == [(batch.position, end)]
 
 
 def test_truncated_tail_record_is_ignored(tmp_path: Path) -> None:
@@ -160,9 +162,15 @@ def test_truncated_tail_record_is_ignored(tmp_path: Path) -> None:
     writer.close()
     with open(_segment(writer), "r+b") as fh:
         fh.truncate(end - 5)
-    batch = JournalDecoder(writer.directory).read()
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
     assert batch is not None
     assert list(batch.metrics["x"].steps) == [0, 1]
+    assert decoder.cut_short == [end - 5]
+    report = journal_damage(decoder)
+    assert report is not None
+    assert report.startswith(f"segment 0 bytes {batch.position}-")
+    assert report.endswith(f"segment 0 is cut short at byte {end - 5}: what followed is lost")
 
 
 def test_records_continue_in_a_new_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
