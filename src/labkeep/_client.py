@@ -205,7 +205,21 @@ class Client:
             if dead_here or stale:
                 killed[info.number] = info.heartbeat or info.start_time
         if killed:
-            self.store.mark_killed(list(killed), list(killed.values()))
+            try:
+                self.store.mark_killed(list(killed), list(killed.values()))
+            except Exception as exc:
+                from labkeep._ingest import disk_full
+
+                if not disk_full(exc, journal_root if journal_root.is_dir() else None):
+                    raise
+                # Reads go on; the runs are marked the next time there is space.
+                _log.warning(
+                    "labkeep: no space left to mark runs %s as killed (%s); they still show "
+                    "as running",
+                    ", ".join(map(str, sorted(killed))),
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                return []
         return sorted(killed)
 
     def _recover_journal(self, directory: Path) -> tuple[int, float] | None:
@@ -234,10 +248,12 @@ class Client:
                 return None  # attached to a run that is not in this store (yet)
             damage = journal_damage(decoder)
             if damage is not None:
-                kept = j.quarantine_journal(
-                    directory, self.location.journal_dir.parent / "quarantine"
-                )
+                # Marked first: a journal is moved only once its run says what it lacks.
+                quarantine = self.location.journal_dir.parent / "quarantine"
+                kept = j.quarantine_path(directory, quarantine)
                 number, made = self._record_damage(decoder, damage, kept, placeholder)
+                quarantine.mkdir(parents=True, exist_ok=True)
+                directory.rename(kept)
                 owner = owner or made or decoder.start_lost
             else:
                 if number is None and decoder.run_uuid is not None:

@@ -4,6 +4,7 @@ run, and recovery of journals whose writer died."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -334,6 +335,31 @@ def ingest_all(decoder: JournalDecoder, store: Store, limit: int | None = None) 
         number = store.apply(batch)
 
 
+def disk_full(exc: BaseException, directory: Path | None = None) -> bool:
+    """Whether ``exc`` says the disk is full (SQLite, PostgreSQL or a file write), or came
+    while ``directory``'s file system has (almost) no space left: SQLite then often says
+    only "disk I/O error" (it could not size its shared-memory file). Retrying soon will not
+    help, and the journal keeps everything meanwhile."""
+    if isinstance(exc, OSError) and exc.errno in j.NO_SPACE:
+        return True
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
+        return True
+    if getattr(exc, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    if directory is None:
+        return False
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < _NEARLY_FULL
+
+
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+_NEARLY_FULL = 1 << 20
+
+
 class Ingester:
     """Background thread that moves a live writer's journal into the store.
 
@@ -388,8 +414,11 @@ class Ingester:
                     )
                 self.error = exc
                 delay = min(max(delay * 2, 0.2), 10.0)
-                if isinstance(exc, NotFoundError | LabkeepError) and stopping:
-                    return
+                if stopping and (
+                    isinstance(exc, NotFoundError | LabkeepError)
+                    or disk_full(exc, self.journal.directory)
+                ):
+                    return  # what is left stays in the journal for the next reader
             with self._caught_up:
                 self._caught_up.notify_all()
             if stopping and self.error is None:
