@@ -6,8 +6,11 @@ what was copied survives a SIGKILL of the process and is ingested into the store
 process's background ingester, or, after a crash, by whoever opens the store next.
 
 Layout: ``<journal_dir>/<writer>/<index:06d>.seg`` files of ``SEGMENT_SIZE`` bytes (sparse:
-only what was written takes disk space), plus ``lock``, held with ``flock`` by the live
-writer. A record is ``<u32 payload length><u8 type><payload><u32 crc32 of all before it>``;
+space is allocated ``ALLOC_CHUNK`` at a time, ahead of the records), plus ``lock``, held
+with ``flock`` by the live writer. Writing a mapped page the file system cannot back kills
+the process with SIGBUS, so pages are allocated with ``posix_fallocate`` before they are
+written; on a full disk the writer degrades instead (see ``JournalWriter``): the program it
+tracks goes on. A record is ``<u32 payload length><u8 type><payload><u32 crc32 of all before it>``;
 a zero length ends a segment. Positions are global: ``index * SEGMENT_SIZE + offset``.
 
 A record whose checksum fails is one of two things. A torn record (the process was killed

@@ -241,3 +241,77 @@ def test_grouped_console_lines_and_the_earlier_list_form_both_decode(tmp_path: P
         ("stderr", 2.5, "oops"),
     ]
     writer.close()
+
+
+def _hundred_points(tmp_path: Path) -> tuple[j.JournalWriter, list[int]]:
+    """A closed journal of a start, a key and 100 points; where each record begins."""
+    writer = _writer(tmp_path)
+    _start(writer)
+    starts = [writer.position]
+    writer.append_key(0, "x")
+    for step in range(100):
+        starts.append(writer.position)
+        writer.append_metrics(1.0, step, [0, float(step)])
+    starts.append(writer.position)
+    writer.close()
+    return writer, starts
+
+
+def _overwrite(writer: j.JournalWriter, offset: int, data: bytes) -> None:
+    with open(_segment(writer), "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+def test_a_damaged_record_costs_that_record_only(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    bad = starts[51]  # the point of step 50
+    _overwrite(writer, bad + 10, b"\x13\x37")
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert list(batch.metrics["x"].steps) == [s for s in range(100) if s != 50]
+    assert [(a, b) for a, b, _size in decoder.damage] == [(bad, starts[52])]
+    assert batch.position == starts[-1]
+    assert journal_damage(decoder) == (
+        f"segment 0 bytes {bad}-{starts[52]} unreadable ({starts[52] - bad} bytes, about 1 record)"
+    )
+
+
+def test_an_erased_header_is_damage_not_the_end_of_the_journal(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    _overwrite(writer, starts[31], bytes(j.HEADER.size))  # step 30's length reads 0
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert len(batch.metrics["x"].steps) == 99
+    assert len(decoder.damage) == 1
+
+
+def test_points_whose_key_name_was_damaged_are_kept_under_a_placeholder(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    _overwrite(writer, starts[0] + 6, b"\xff")  # inside the key record
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert len(batch.metrics["unnamed_key_0"].steps) == 100
+    report = journal_damage(decoder)
+    assert report is not None and "kept as unnamed_key_0" in report
+
+
+def test_a_damaged_start_record_leaves_the_run_named_by_the_directory(tmp_path: Path) -> None:
+    writer, _starts = _hundred_points(tmp_path)
+    _overwrite(writer, 8, b"\x00\xff\x00\xff")
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert batch.run_uuid == "run-uuid" and batch.start is None
+    assert decoder.start_lost
+    assert len(batch.metrics["x"].steps) == 100
+
+
+def test_resync_finds_the_next_valid_record(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    data = memoryview(_segment(writer).read_bytes()[: starts[-1] + 64])
+    assert j.resync(data, starts[10]) == starts[11]
+    assert j.resync(data, starts[-2]) == len(data)  # nothing valid after the last record
