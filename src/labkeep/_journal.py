@@ -576,14 +576,14 @@ def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, i
 
 #: Record types a resynchronising reader accepts as the start of a record.
 RECORD_TYPES = range(T_START, T_SNAPSHOT_ADD + 1)
-_RESYNC_CHUNK = 1 << 20
+_RESYNC_CHUNK = 64 << 10
 
 
 def resync(data: memoryview, pos: int) -> int:
     """Offset of the first valid record after ``pos`` (``len(data)`` when none follows).
 
     A candidate needs a known type, a length that fits and a matching crc32: numpy picks
-    the plausible headers of each MiB, and only those are checksummed, so a damaged region
+    the plausible headers of each 64 KiB, and only those are checksummed, so a damaged region
     costs little more than reading it. A false match needs a 32-bit checksum collision.
     """
     import numpy as np
@@ -607,10 +607,40 @@ def resync(data: memoryview, pos: int) -> int:
             & (length <= size - OVERHEAD - at)
         )
         for offset in np.flatnonzero(plausible).tolist():
-            if next_record(data, first + offset) is not None:
-                return first + offset
+            start = first + offset
+            if _plausible_payload(data, start) and next_record(data, start) is not None:
+                return start
         first = stop + 1
     return size
+
+
+_JSON_OPEN = b'{["'
+_JSON_CLOSE = b'}]"'
+
+
+def _plausible_payload(data: memoryview, pos: int) -> bool:
+    """Whether the record header at ``pos`` fits its payload's own shape (a metric record's
+    length matches its count, JSON is bracketed): checked before a checksum, so garbage
+    whose length field is huge does not cost a crc32 of megabytes."""
+    length: int
+    rtype: int
+    length, rtype = HEADER.unpack_from(data, pos)
+    body = pos + HEADER.size
+    if rtype == T_METRICS:
+        if length < METRICS_HEAD.size:
+            return False
+        return bool(
+            length == METRICS_HEAD.size + PAIR.size * METRICS_HEAD.unpack_from(data, body)[2]
+        )
+    if rtype == T_COLUMN:
+        if length < COLUMN_HEAD.size:
+            return False
+        return bool(length == COLUMN_HEAD.size + 16 * COLUMN_HEAD.unpack_from(data, body)[2])
+    if rtype == T_KEY:
+        return KEY_ID.size < length <= 4096
+    first: int = data[body]
+    last: int = data[body + length - 1]
+    return first in _JSON_OPEN and last in _JSON_CLOSE
 
 
 def damaged_span(data: memoryview, pos: int) -> tuple[int, int] | None:
@@ -619,15 +649,12 @@ def damaged_span(data: memoryview, pos: int) -> tuple[int, int] | None:
     resumes)``, which is past the last non-zero byte when no valid record follows."""
     import numpy as np
 
-    raw = np.frombuffer(data, dtype=np.uint8)
-    rest = raw[pos:]
-    nonzero = np.flatnonzero(rest)
-    if nonzero.size == 0:
+    if not np.frombuffer(data, dtype=np.uint8)[pos:].any():
         return None
     resume = resync(data, pos)
     if resume < len(data):
         return pos, resume
-    written_end = pos + int(nonzero[-1]) + 1
+    written_end = pos + len(bytes(data[pos:]).rstrip(b"\0"))
     if _torn(data, pos, written_end):
         return None
     return pos, written_end

@@ -315,3 +315,22 @@ def test_resync_finds_the_next_valid_record(tmp_path: Path) -> None:
     data = memoryview(_segment(writer).read_bytes()[: starts[-1] + 64])
     assert j.resync(data, starts[10]) == starts[11]
     assert j.resync(data, starts[-2]) == len(data)  # nothing valid after the last record
+
+
+def test_a_long_damaged_region_is_crossed_quickly(tmp_path: Path) -> None:
+    """Random bytes hold many headers of plausible type and length; their payload shape is
+    checked before a checksum of up to megabytes (8 MiB of them took some 20 s before)."""
+    import os
+    import time
+
+    writer, starts = _hundred_points(tmp_path)
+    garbage = os.urandom(8 << 20)
+    _overwrite(writer, starts[-1], garbage)
+    started = time.monotonic()
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert time.monotonic() - started < 15
+    assert batch is not None and len(batch.metrics["x"].steps) == 100
+    assert [(a, b) for a, b, _size in decoder.damage] == [
+        (starts[-1], starts[-1] + len(garbage.rstrip(b"\0")))
+    ]
