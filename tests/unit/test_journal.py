@@ -334,3 +334,26 @@ def test_a_long_damaged_region_is_crossed_quickly(tmp_path: Path) -> None:
     assert [(a, b) for a, b, _size in decoder.damage] == [
         (starts[-1], starts[-1] + len(garbage.rstrip(b"\0")))
     ]
+
+
+def test_damage_at_the_end_of_a_segment_does_not_lose_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(j, "SEGMENT_SIZE", 512)
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "x")
+    ends = []
+    for step in range(40):
+        writer.append_metrics(float(step), step, [0, float(step)])
+        ends.append(writer.position)
+    writer.close()
+    assert _segment(writer, 2).exists()
+    last_in_first = max(e for e in ends if e < 512)
+    _overwrite(writer, last_in_first - 6, b"\xff\xff")  # the first segment's last record
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    steps = list(batch.metrics["x"].steps)
+    assert len(steps) == 39 and steps[-1] == 39
+    assert len(decoder.damage) == 1
