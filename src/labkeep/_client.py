@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import socket
 import sys
@@ -14,17 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
 from labkeep._values import check_key, check_text
+from labkeep.entities import JOURNAL_DAMAGE_KEY
 from labkeep.errors import NotFoundError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
+    from labkeep._ingest import JournalDecoder
     from labkeep._run import Run
     from labkeep._views import RunList, RunView
-    from labkeep.store._base import Store
+    from labkeep.store._base import RunStart, Store
 
 #: A running run on another host whose heartbeat is older than this is taken as killed.
 STALE_AFTER_S = 600.0
 FINISH_TIMEOUT_S = 120.0
+
+_log = logging.getLogger("labkeep")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -200,11 +205,26 @@ class Client:
             if dead_here or stale:
                 killed[info.number] = info.heartbeat or info.start_time
         if killed:
-            self.store.mark_killed(list(killed), list(killed.values()))
+            try:
+                self.store.mark_killed(list(killed), list(killed.values()))
+            except Exception as exc:
+                from labkeep._ingest import disk_full
+
+                if not disk_full(exc, journal_root if journal_root.is_dir() else None):
+                    raise
+                # Reads go on; the runs are marked the next time there is space.
+                _log.warning(
+                    "labkeep: no space left to mark runs %s as killed (%s); they still show "
+                    "as running",
+                    ", ".join(map(str, sorted(killed))),
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                return []
         return sorted(killed)
 
     def _recover_journal(self, directory: Path) -> tuple[int, float] | None:
-        from labkeep._ingest import JournalDecoder, ingest_all
+        from labkeep._ingest import JournalDecoder, ingest_all, journal_damage
+        from labkeep.store._base import RunStart
 
         with j.recovery_lock(directory) as ours:
             if not ours:
@@ -212,16 +232,69 @@ class Client:
             decoder = JournalDecoder(directory)
             decoder.seek(self.store.journal_position(decoder.writer))
             owner = _journal_owner(directory)
+            run_uuid = j.writer_run_uuid(directory)
+            placeholder = None
+            try:
+                self.store.resolve_run(run_uuid)
+            except NotFoundError:
+                # Used only if the run's start record is damaged: the run is still made.
+                placeholder = RunStart(
+                    uuid=run_uuid, experiment="default", name="", start_time=_created(directory)
+                )
+                decoder.placeholder_start = placeholder
             try:
                 number = ingest_all(decoder, self.store)
             except NotFoundError:
                 return None  # attached to a run that is not in this store (yet)
-            if number is None and decoder.run_uuid is not None:
-                number = self.store.resolve_run(decoder.run_uuid).number
-            j.remove_journal(directory)
+            damage = journal_damage(decoder)
+            if damage is not None:
+                # Marked first: a journal is moved only once its run says what it lacks.
+                quarantine = self.location.journal_dir.parent / "quarantine"
+                kept = j.quarantine_path(directory, quarantine)
+                number, made = self._record_damage(decoder, damage, kept, placeholder)
+                quarantine.mkdir(parents=True, exist_ok=True)
+                directory.rename(kept)
+                owner = owner or made or decoder.start_lost
+            else:
+                if number is None and decoder.run_uuid is not None:
+                    number = self.store.resolve_run(decoder.run_uuid).number
+                j.remove_journal(directory)
             if owner and number is not None and not decoder.finished:
                 return number, decoder.last_time or time.time()
             return None
+
+    def _record_damage(
+        self, decoder: JournalDecoder, damage: str, kept: Path, placeholder: RunStart | None
+    ) -> tuple[int, bool]:
+        """Mark the run of a damaged journal incomplete and say what was lost; return its
+        number and whether it had to be made here (nothing of its start could be read)."""
+        from labkeep.store._base import WriteBatch
+
+        run_uuid = decoder.run_uuid or j.writer_run_uuid(decoder.directory)
+        try:
+            self.store.resolve_run(run_uuid)
+            placeholder = None
+        except NotFoundError:
+            pass
+        number = self.store.apply(
+            WriteBatch(
+                run_uuid=run_uuid,
+                # A writer of its own: the mark is applied once, whatever the journal's position.
+                writer=f"{decoder.writer}.damage",
+                position=1,
+                start=placeholder,
+                summary={JOURNAL_DAMAGE_KEY: f"{damage}; the journal is kept in {kept}"},
+            )
+        )
+        _log.warning(
+            "labkeep: the journal of run %s (%s) was damaged: %s. Everything intact was "
+            "ingested; the damaged journal is kept in %s",
+            number,
+            run_uuid[:8],
+            damage,
+            kept,
+        )
+        return number, placeholder is not None
 
     # -- reading ------------------------------------------------------------------------
     def get_run(self, ref: str | int) -> RunView:
@@ -243,6 +316,14 @@ class Client:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _created(directory: Path) -> float:
+    """When a journal's writer started (its lock file is made first and never written)."""
+    try:
+        return (directory / "lock").stat().st_mtime
+    except OSError:
+        return time.time()
 
 
 def _journal_owner(directory: Path) -> bool:

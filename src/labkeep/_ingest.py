@@ -4,6 +4,7 @@ run, and recovery of journals whose writer died."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -24,7 +25,11 @@ MAX_BATCH_POINTS = 1_000_000
 
 
 class JournalDecoder:
-    """Reads one writer's journal into WriteBatches, remembering key ids between reads."""
+    """Reads one writer's journal into WriteBatches, remembering key ids between reads.
+
+    Reading with checksums (recovery), it skips damaged records and notes them in
+    ``damage``; ``placeholder_start`` then creates the run if its start record was lost.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -33,7 +38,18 @@ class JournalDecoder:
         self.run_uuid: str | None = None
         self.position = 0
         self.finished = False
+        self.started = False  # this writer's journal created its run
         self.last_time: float | None = None
+        #: Damaged byte ranges (global positions) met so far, with the size of the record
+        #: read before each (what estimates how many records a range held).
+        self.damage: list[tuple[int, int, int]] = []
+        #: Where a segment file was cut short (truncated or emptied).
+        self.cut_short: list[int] = []
+        #: Key ids whose name record was damaged; their points are kept under ``unnamed_key_<id>``.
+        self.unnamed_keys: set[int] = set()
+        self.start_lost = False
+        self.placeholder_start: RunStart | None = None
+        self._record_size = 0
 
     def seek(self, position: int) -> None:
         """Continue after ``position`` (already in the store), learning keys and the run on the way."""
@@ -42,9 +58,29 @@ class JournalDecoder:
                 self.keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
             elif rtype in (j.T_START, j.T_ATTACH):
                 self.run_uuid = json.loads(bytes(payload))["uuid"]
+                self.started = rtype == j.T_START
             elif rtype == j.T_FINISH:
                 self.finished = True
         self.position = position
+
+    def _key_name(self, kid: int) -> str:
+        name = self.keys.get(kid)
+        if name is None:
+            self.unnamed_keys.add(kid)
+            name = f"unnamed_key_{kid}"
+        return name
+
+    def _note_damage(self, base: int, data: memoryview, pos: int) -> int | None:
+        """Where reading resumes after the bad record at ``pos``; None when no valid record
+        follows in this segment (the position then stays before the damage). Damage is
+        noted once."""
+        span = j.damaged_span(data, pos)
+        if span is None:
+            return None
+        start, end = base + span[0], base + span[1]
+        if not self.damage or self.damage[-1][0] != start:
+            self.damage.append((start, end, self._record_size))
+        return span[1] if j.next_record(data, span[1]) is not None else None
 
     def read(self, limit: int | None = None, *, trusted: bool = False) -> WriteBatch | None:
         """The next batch of records up to ``limit``, or None when there is nothing new.
@@ -65,18 +101,30 @@ class JournalDecoder:
             while points < MAX_BATCH_POINTS:
                 found = j.next_record(data, pos, verify)
                 if found is None:
+                    if verify and (resume := self._note_damage(base, data, pos)) is not None:
+                        pos = resume
+                        position = base + pos
+                        continue
                     break
                 rtype, body_end, end = found
+                self._record_size = end - pos
                 if batch is None:
                     if rtype in (j.T_START, j.T_ATTACH):
                         self.run_uuid = json.loads(bytes(data[pos + j.HEADER.size : body_end]))[
                             "uuid"
                         ]
+                        self.started = rtype == j.T_START
                     if self.run_uuid is None:
-                        return None  # a journal begins with its run
+                        if not self.damage:
+                            return None  # a journal begins with its run
+                        # Its first record was damaged: the directory still names the run.
+                        self.run_uuid = j.writer_run_uuid(self.directory)
+                        self.start_lost = True
                     batch = WriteBatch(
                         run_uuid=self.run_uuid, writer=self.writer, position=base + end
                     )
+                    if self.start_lost and self.placeholder_start is not None:
+                        batch.start, self.placeholder_start = self.placeholder_start, None
                 if rtype == j.T_METRICS:
                     if trusted:
                         consumed, n_points = _bulk_decode(data, pos, end - pos, columns)
@@ -116,12 +164,16 @@ class JournalDecoder:
                 position = base + pos
             if points >= MAX_BATCH_POINTS:
                 break
-            if pos + j.HEADER.size <= len(data) and j.HEADER.unpack_from(data, pos)[0] != 0:
-                break  # a torn record ends the journal
+            if verify:
+                cut = j.segment_cut_short(self.directory, base)
+                if cut is not None and cut not in self.cut_short:
+                    self.cut_short.append(cut)
+            elif pos + j.HEADER.size <= len(data) and j.HEADER.unpack_from(data, pos)[0] != 0:
+                break  # a record being written: the live writer's limit ends here
         if batch is None:
             return None
         batch.position = position
-        batch.metrics = {keys[kid]: cols for kid, cols in columns.items()}
+        batch.metrics = {self._key_name(kid): cols for kid, cols in columns.items()}
         self.position = position
         return batch
 
@@ -244,6 +296,35 @@ def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
             batch.output.extend((stream, t, text) for stream, t, text in data)
 
 
+def journal_damage(decoder: JournalDecoder) -> str | None:
+    """What a checksummed read of a journal could not ingest, in words; None if nothing.
+
+    >>> journal_damage(decoder)  # doctest: +SKIP
+    'segment 0 bytes 390012-390020 unreadable (8 bytes, about 1 record)'
+    """
+    parts = []
+    for start, end, record_size in decoder.damage:
+        index, offset = divmod(start, j.SEGMENT_SIZE)
+        size = end - start
+        about = max(1, round(size / record_size)) if record_size else None
+        records = "" if about is None else f", about {about} record{'s' * (about != 1)}"
+        parts.append(
+            f"segment {index} bytes {offset}-{offset + size} unreadable ({size} bytes{records})"
+        )
+    for cut in decoder.cut_short:
+        index, offset = divmod(cut, j.SEGMENT_SIZE)
+        if offset == 0:
+            parts.append(f"segment {index} is empty: everything it held is lost")
+        else:
+            parts.append(f"segment {index} is cut short at byte {offset}: what followed is lost")
+    if decoder.start_lost:
+        parts.append("the run's start record was lost (experiment, name and start time)")
+    if decoder.unnamed_keys:
+        names = ", ".join(f"unnamed_key_{kid}" for kid in sorted(decoder.unnamed_keys))
+        parts.append(f"metric names lost: their points are kept as {names}")
+    return "; ".join(parts) or None
+
+
 def ingest_all(decoder: JournalDecoder, store: Store, limit: int | None = None) -> int | None:
     """Apply every batch up to ``limit``; return the run number (None if nothing was read)."""
     number = None
@@ -252,6 +333,31 @@ def ingest_all(decoder: JournalDecoder, store: Store, limit: int | None = None) 
         if batch is None:
             return number
         number = store.apply(batch)
+
+
+def disk_full(exc: BaseException, directory: Path | None = None) -> bool:
+    """Whether ``exc`` says the disk is full (SQLite, PostgreSQL or a file write), or came
+    while ``directory``'s file system has (almost) no space left: SQLite then often says
+    only "disk I/O error" (it could not size its shared-memory file). Retrying soon will not
+    help, and the journal keeps everything meanwhile."""
+    if isinstance(exc, OSError) and exc.errno in j.NO_SPACE:
+        return True
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
+        return True
+    if getattr(exc, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    if directory is None:
+        return False
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < _NEARLY_FULL
+
+
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+_NEARLY_FULL = 1 << 20
 
 
 class Ingester:
@@ -308,8 +414,11 @@ class Ingester:
                     )
                 self.error = exc
                 delay = min(max(delay * 2, 0.2), 10.0)
-                if isinstance(exc, NotFoundError | LabkeepError) and stopping:
-                    return
+                if stopping and (
+                    isinstance(exc, NotFoundError | LabkeepError)
+                    or disk_full(exc, self.journal.directory)
+                ):
+                    return  # what is left stays in the journal for the next reader
             with self._caught_up:
                 self._caught_up.notify_all()
             if stopping and self.error is None:

@@ -10,6 +10,12 @@ from typing import Any
 #: A param, summary or config value: typed, never silently stringified.
 Value = Any
 
+#: Summary keys labkeep reserves to record that a run's data is incomplete: what recovery
+#: could not read from a damaged journal (text), and how many points were dropped while the
+#: journal had no disk space (an int). ``show`` reports them.
+JOURNAL_DAMAGE_KEY = "labkeep.journal_damage"
+DROPPED_POINTS_KEY = "labkeep.dropped_points"
+
 
 class RunStatus(StrEnum):
     RUNNING = "running"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labkeep import _journal as j
-from labkeep._ingest import JournalDecoder
+from labkeep._ingest import JournalDecoder, journal_damage
 
 
 def _writer(tmp_path: Path, name: str = "run-uuid.w1") -> j.JournalWriter:
@@ -149,10 +149,12 @@ def test_garbled_tail_record_is_ignored(tmp_path: Path) -> None:
     with open(_segment(writer), "r+b") as fh:
         fh.seek(end - j.CRC.size - 3)  # inside the last record's value
         fh.write(b"\xff\xfe\xfd")
-    batch = JournalDecoder(writer.directory).read()
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
     assert batch is not None
     assert list(batch.metrics["x"].values) == [0.0, 1.0]
     assert batch.position < end
+    assert [(start, stop) for start, stop, _size in decoder.damage] == [(batch.position, end)]
 
 
 def test_truncated_tail_record_is_ignored(tmp_path: Path) -> None:
@@ -160,9 +162,15 @@ def test_truncated_tail_record_is_ignored(tmp_path: Path) -> None:
     writer.close()
     with open(_segment(writer), "r+b") as fh:
         fh.truncate(end - 5)
-    batch = JournalDecoder(writer.directory).read()
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
     assert batch is not None
     assert list(batch.metrics["x"].steps) == [0, 1]
+    assert decoder.cut_short == [end - 5]
+    report = journal_damage(decoder)
+    assert report is not None
+    assert report.startswith(f"segment 0 bytes {batch.position}-")
+    assert report.endswith(f"segment 0 is cut short at byte {end - 5}: what followed is lost")
 
 
 def test_records_continue_in_a_new_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,3 +241,119 @@ def test_grouped_console_lines_and_the_earlier_list_form_both_decode(tmp_path: P
         ("stderr", 2.5, "oops"),
     ]
     writer.close()
+
+
+def _hundred_points(tmp_path: Path) -> tuple[j.JournalWriter, list[int]]:
+    """A closed journal of a start, a key and 100 points; where each record begins."""
+    writer = _writer(tmp_path)
+    _start(writer)
+    starts = [writer.position]
+    writer.append_key(0, "x")
+    for step in range(100):
+        starts.append(writer.position)
+        writer.append_metrics(1.0, step, [0, float(step)])
+    starts.append(writer.position)
+    writer.close()
+    return writer, starts
+
+
+def _overwrite(writer: j.JournalWriter, offset: int, data: bytes) -> None:
+    with open(_segment(writer), "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+def test_a_damaged_record_costs_that_record_only(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    bad = starts[51]  # the point of step 50
+    _overwrite(writer, bad + 10, b"\x13\x37")
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert list(batch.metrics["x"].steps) == [s for s in range(100) if s != 50]
+    assert [(a, b) for a, b, _size in decoder.damage] == [(bad, starts[52])]
+    assert batch.position == starts[-1]
+    assert journal_damage(decoder) == (
+        f"segment 0 bytes {bad}-{starts[52]} unreadable ({starts[52] - bad} bytes, about 1 record)"
+    )
+
+
+def test_an_erased_header_is_damage_not_the_end_of_the_journal(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    _overwrite(writer, starts[31], bytes(j.HEADER.size))  # step 30's length reads 0
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert len(batch.metrics["x"].steps) == 99
+    assert len(decoder.damage) == 1
+
+
+def test_points_whose_key_name_was_damaged_are_kept_under_a_placeholder(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    _overwrite(writer, starts[0] + 6, b"\xff")  # inside the key record
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert len(batch.metrics["unnamed_key_0"].steps) == 100
+    report = journal_damage(decoder)
+    assert report is not None and "kept as unnamed_key_0" in report
+
+
+def test_a_damaged_start_record_leaves_the_run_named_by_the_directory(tmp_path: Path) -> None:
+    writer, _starts = _hundred_points(tmp_path)
+    _overwrite(writer, 8, b"\x00\xff\x00\xff")
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert batch.run_uuid == "run-uuid" and batch.start is None
+    assert decoder.start_lost
+    assert len(batch.metrics["x"].steps) == 100
+
+
+def test_resync_finds_the_next_valid_record(tmp_path: Path) -> None:
+    writer, starts = _hundred_points(tmp_path)
+    data = memoryview(_segment(writer).read_bytes()[: starts[-1] + 64])
+    assert j.resync(data, starts[10]) == starts[11]
+    assert j.resync(data, starts[-2]) == len(data)  # nothing valid after the last record
+
+
+def test_a_long_damaged_region_is_crossed_quickly(tmp_path: Path) -> None:
+    """Random bytes hold many headers of plausible type and length; their payload shape is
+    checked before a checksum of up to megabytes (8 MiB of them took some 20 s before)."""
+    import os
+    import time
+
+    writer, starts = _hundred_points(tmp_path)
+    garbage = os.urandom(8 << 20)
+    _overwrite(writer, starts[-1], garbage)
+    started = time.monotonic()
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert time.monotonic() - started < 15
+    assert batch is not None and len(batch.metrics["x"].steps) == 100
+    assert [(a, b) for a, b, _size in decoder.damage] == [
+        (starts[-1], starts[-1] + len(garbage.rstrip(b"\0")))
+    ]
+
+
+def test_damage_at_the_end_of_a_segment_does_not_lose_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(j, "SEGMENT_SIZE", 512)
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "x")
+    ends = []
+    for step in range(40):
+        writer.append_metrics(float(step), step, [0, float(step)])
+        ends.append(writer.position)
+    writer.close()
+    assert _segment(writer, 2).exists()
+    last_in_first = max(e for e in ends if e < 512)
+    _overwrite(writer, last_in_first - 6, b"\xff\xff")  # the first segment's last record
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    steps = list(batch.metrics["x"].steps)
+    assert len(steps) == 39 and steps[-1] == 39
+    assert len(decoder.damage) == 1

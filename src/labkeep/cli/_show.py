@@ -20,7 +20,7 @@ from labkeep.cli._format import (
     format_value,
     status_text,
 )
-from labkeep.entities import RunRecord
+from labkeep.entities import DROPPED_POINTS_KEY, JOURNAL_DAMAGE_KEY, RunRecord
 from labkeep.store._base import implied_total
 
 #: The work a listing may spend counting every match (SQLite VM steps: some 20 ms).
@@ -251,6 +251,21 @@ def show_command(
     render_record(rec, view.children.numbers)
 
 
+_DATA_LOSS_KEYS = (JOURNAL_DAMAGE_KEY, DROPPED_POINTS_KEY)
+
+
+def data_loss(rec: RunRecord) -> str:
+    """What labkeep recorded that the run lacks (empty when its data is complete)."""
+    parts = []
+    dropped = rec.summary.get(DROPPED_POINTS_KEY)
+    if dropped:
+        parts.append(f"{dropped} points were dropped while the journal's disk was full")
+    damage = rec.summary.get(JOURNAL_DAMAGE_KEY)
+    if damage:
+        parts.append(f"its journal was damaged: {damage}")
+    return "; ".join(parts)
+
+
 def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
     from rich.panel import Panel
     from rich.table import Table
@@ -283,6 +298,11 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
         rows.append(("children", listed + more))
     if rec.tags:
         rows.append(("tags", ", ".join(rec.tags)))
+    loss = data_loss(rec)
+    if loss:
+        from rich.markup import escape
+
+        rows.append(("data", f"[bold red]incomplete[/]: {escape(loss)}"))
     for label, value in rows:
         overview.add_row(label, value)
     console.print(Panel(overview, title=f"run {info.number}", title_align="left"))
@@ -309,11 +329,12 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
                 str(m.last_step),
             )
         console.print(table)
-    if rec.summary:
+    summary = {k: v for k, v in rec.summary.items() if k not in _DATA_LOSS_KEYS}
+    if summary:
         table = Table(title="summary", title_justify="left", box=None, header_style="bold")
         table.add_column("key")
         table.add_column("value", overflow="fold")
-        for key, value in rec.summary.items():
+        for key, value in summary.items():
             table.add_row(key, format_value(value))
         console.print(table)
     if rec.artifacts:
