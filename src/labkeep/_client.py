@@ -172,9 +172,10 @@ class Client:
         killed: dict[int, float] = {}
         journal_root = self.location.journal_dir
         if journal_root.is_dir():
-            for directory in sorted(journal_root.iterdir()):
-                if not directory.is_dir():
-                    continue
+            # Journals that start their run before those that attach to one (the script
+            # under `labkeep run`), so an attached writer finds its run in the store.
+            directories = [d for d in journal_root.iterdir() if d.is_dir()]
+            for directory in sorted(directories, key=lambda d: (not _journal_owner(d), d.name)):
                 try:
                     result = self._recover_journal(directory)
                 except StoreError:

@@ -2,7 +2,9 @@
 
 :func:`prepare_launch` does everything that can fail on bad input (missing script, syntax
 error, notebook that is not JSON, unknown flag, value of the wrong type) before any run
-exists; :func:`launch` then creates the run, starts the script in its working directory with
+exists; :func:`launch` then checks that the store takes writes (a refused token is an error
+before anything runs; an unreachable server is not waited for: the run is journalled on this
+machine for ``labkeep sync``), creates the run, starts the script in its working directory with
 the run handed over through ``LABKEEP_RUN_ID``/``LABKEEP_HOME`` (so ``labkeep.init()`` in the
 script attaches to it), records its flags as params and its command in the snapshot, turns its
 output into console lines and metrics, stores the files it created or changed, and finishes
@@ -41,6 +43,10 @@ MessageCallback = Callable[[str], None]
 
 #: Exit status of ``labkeep run`` when the run was interrupted (Ctrl-C, ``labkeep stop``).
 EXIT_INTERRUPTED = 130
+#: How long the script's start waits for a reachable store to register its run, so that
+#: ``labkeep.init()`` in the script attaches to a run the store knows. An unreachable store
+#: is not waited for at all.
+REGISTER_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,9 +100,11 @@ class PreparedLaunch:
 
 @dataclass(frozen=True)
 class LaunchResult:
-    """How a launched run ended. ``exit_code`` is what ``labkeep run`` exits with."""
+    """How a launched run ended. ``exit_code`` is what ``labkeep run`` exits with;
+    ``number`` is None when the store could not be reached (the run waits on this machine
+    for ``labkeep sync``)."""
 
-    number: int
+    number: int | None
     uuid: str
     status: RunStatus
     exit_code: int
@@ -176,6 +184,12 @@ def launch(
     (<RunStatus.COMPLETED: 'completed'>, 12)
     """
     ready = prepared if prepared is not None else prepare_launch(spec, client)
+    online = client.store.check_writable()
+    if not online and spec.on_message is not None:
+        spec.on_message(
+            f"cannot reach {client.location.uri}: the run is kept on this machine and "
+            "`labkeep sync` sends it later"
+        )
     started = time.monotonic()
     run = client.start_run(
         experiment=spec.experiment,
@@ -191,7 +205,7 @@ def launch(
     )
     workdir = Path(tempfile.mkdtemp(prefix="labkeep-run-"))
     try:
-        return _track(ready, client, run, workdir, started)
+        return _track(ready, client, run, workdir, started, online)
     except BaseException as exc:
         if not run._finished:
             if isinstance(exc, KeyboardInterrupt):
@@ -204,7 +218,7 @@ def launch(
 
 
 def _track(
-    ready: PreparedLaunch, client: Client, run: Run, workdir: Path, started: float
+    ready: PreparedLaunch, client: Client, run: Run, workdir: Path, started: float, online: bool
 ) -> LaunchResult:
     spec = ready.spec
     if ready.values:
@@ -226,20 +240,19 @@ def _track(
     skip = [client.location.journal_dir.parent, client.location.blob_dir]
     before = scan_tree(ready.cwd, skip) if spec.collect_outputs else None
     if ready.notebook:
-        number = run.number  # the kernel's attach needs the run's row: wait for it
+        _wait_for_row(run, online)  # the kernel attaches to the run
         status, exit_code, error, artifacts = _run_notebook(
             ready, client, run, env, recorder, workdir
         )
     else:
-        outcome = _run_script(ready, run, env, recorder, workdir)
+        outcome = _run_script(ready, run, env, recorder, workdir, online)
         status, exit_code, error = _verdict(outcome, recorder)
         artifacts = []
-        number = run.number
     if before is not None:
         artifacts += _store_outputs(run, before, scan_tree(ready.cwd, skip), spec.on_message)
     run.finish(status, error=error, exit_code=exit_code)
     return LaunchResult(
-        number=number,
+        number=run._ingester.number,
         uuid=run.uuid,
         status=status,
         exit_code=EXIT_INTERRUPTED if status is RunStatus.INTERRUPTED else exit_code,
@@ -264,8 +277,21 @@ def child_environment(run: Run, client: Client, seed: int | None) -> dict[str, s
     return env
 
 
+def _wait_for_row(run: Run, online: bool) -> None:
+    """Give a reachable store a moment to register the run before the script attaches to it
+    (its writes would otherwise be refused and retried until the row is there)."""
+    if online:
+        run._ingester.wake()
+        run._ingester.registered.wait(REGISTER_WAIT_S)
+
+
 def _run_script(
-    ready: PreparedLaunch, run: Run, env: dict[str, str], recorder: OutputRecorder, workdir: Path
+    ready: PreparedLaunch,
+    run: Run,
+    env: dict[str, str],
+    recorder: OutputRecorder,
+    workdir: Path,
+    online: bool,
 ) -> ChildOutcome:
     from labkeep.runner._bootstrap import ENV_PARENT_PID
     from labkeep.runner._inject import build_command
@@ -290,8 +316,8 @@ def _run_script(
     _record_command(run, ready, argv, extra_env)
     child = ChildProcess(argv, env, ready.cwd, recorder, spec.on_output, grace=spec.grace)
     # Everything above overlapped with the store registering the run; the child's attach
-    # (``labkeep.init()`` in the script) needs the run's row, so wait for it only now.
-    _ = run.number
+    # (``labkeep.init()`` in the script) wants the run's row, so wait for it only now.
+    _wait_for_row(run, online)
 
     def on_start(pid: int) -> None:
         if spec.system_metrics:
