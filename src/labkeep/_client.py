@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 #: A running run on another host whose heartbeat is older than this is taken as killed.
 STALE_AFTER_S = 600.0
 FINISH_TIMEOUT_S = 120.0
+#: How long ``finish()`` waits for a labkeep server that has not yet taken a single batch of
+#: the run (down, or silent): its journal is kept for ``labkeep sync`` instead.
+UNANSWERED_FINISH_TIMEOUT_S = 5.0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -147,7 +150,8 @@ class Client:
     def _finished(self, run: Run) -> None:
         """Called by ``Run.finish``: drain the journal into the store, then drop it."""
         ingester = run._ingester
-        done = ingester.stop(FINISH_TIMEOUT_S)
+        silent = self.location.kind == "http" and not ingester.registered.is_set()
+        done = ingester.stop(UNANSWERED_FINISH_TIMEOUT_S if silent else FINISH_TIMEOUT_S)
         if done and ingester.error is None:
             run._journal.close(remove=True)
             return

@@ -7,6 +7,7 @@ real ``labkeep server`` that the tests kill (SIGKILL) and start again on the sam
 from __future__ import annotations
 
 import secrets
+import socket
 import subprocess
 import sys
 import textwrap
@@ -309,8 +310,12 @@ def test_labkeep_run_with_a_read_only_token_fails_with_one_line_before_the_scrip
             timeout=120,
         )
         took = time.time() - began
+        no_token = cli("run", "train.py", env=child_env(LABKEEP_TRACKING_URI=server.url), cwd=work)
     finally:
         server.kill()
+    assert no_token.returncode != 0
+    assert len(no_token.stderr.strip().splitlines()) == 1, no_token.stderr
+    assert "needs a token: set LABKEEP_TOKEN" in no_token.stderr
     assert done.returncode != 0
     assert took < 20, f"labkeep run took {took:.1f}s to refuse a read-only token"
     assert not (work / "started").exists(), "the script ran"
@@ -330,3 +335,22 @@ def test_runs_against_a_down_server_says_so_in_one_line(tmp_path: Path, isolated
     assert len(lines) == 1, done.stderr
     assert f"cannot reach the labkeep server at {url}" in lines[0]
     assert "journal" not in lines[0]
+
+
+def test_labkeep_run_against_a_server_that_never_answers_does_not_hang(
+    tmp_path: Path, isolated: None
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), answers nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        work = _workdir(tmp_path)
+        began = time.time()
+        done = cli("run", "train.py", env=child_env(LABKEEP_TRACKING_URI=url), cwd=work)
+        took = time.time() - began
+    assert done.returncode == 0, done.stderr
+    assert "trained" in done.stdout
+    assert float((work / "started").read_text()) - began < 20, "the script waited"
+    assert took < 60, f"labkeep run took {took:.1f}s against a silent server"
+    assert "labkeep sync" in done.stderr
+    assert len(_journals(url)) == 2  # the runner's and the script's, kept for sync

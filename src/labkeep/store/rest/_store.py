@@ -391,6 +391,11 @@ class RestStore(Store):
         """The blob, downloaded once into the local cache (the server is asked each time
         whether it still holds it, so a purged blob is not served from the cache)."""
         sha256 = _checked_sha(sha256)
+        if self._reachable is False:  # not worth a wait (the snapshot asks on a run's start)
+            raise ServerUnreachableError(
+                f"the labkeep server at {self.uri} could not be reached a moment ago: start "
+                "it, or point --store or LABKEEP_TRACKING_URI at one that runs"
+            )
         local = self.cache.path(sha256)
         self._known_blobs.pop(sha256, None)
         if local.exists():
