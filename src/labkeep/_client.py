@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 #: A running run on another host whose heartbeat is older than this is taken as killed.
 STALE_AFTER_S = 600.0
 FINISH_TIMEOUT_S = 120.0
+#: How long ``finish()`` waits for a labkeep server that has not yet taken a single batch of
+#: the run (down, or silent): its journal is kept for ``labkeep sync`` instead.
+UNANSWERED_FINISH_TIMEOUT_S = 5.0
 
 _log = logging.getLogger("labkeep")
 
@@ -152,7 +155,8 @@ class Client:
     def _finished(self, run: Run) -> None:
         """Called by ``Run.finish``: drain the journal into the store, then drop it."""
         ingester = run._ingester
-        done = ingester.stop(FINISH_TIMEOUT_S)
+        silent = self.location.kind == "http" and not ingester.registered.is_set()
+        done = ingester.stop(UNANSWERED_FINISH_TIMEOUT_S if silent else FINISH_TIMEOUT_S)
         if done and ingester.error is None:
             run._journal.close(remove=True)
             return
@@ -177,9 +181,10 @@ class Client:
         killed: dict[int, float] = {}
         journal_root = self.location.journal_dir
         if journal_root.is_dir():
-            for directory in sorted(journal_root.iterdir()):
-                if not directory.is_dir():
-                    continue
+            # Journals that start their run before those that attach to one (the script
+            # under `labkeep run`), so an attached writer finds its run in the store.
+            directories = [d for d in journal_root.iterdir() if d.is_dir()]
+            for directory in sorted(directories, key=lambda d: (not _journal_owner(d), d.name)):
                 try:
                     result = self._recover_journal(directory)
                 except StoreError:

@@ -373,6 +373,7 @@ class Run:
         logged is in the store. Calling it twice is harmless."""
         if self._finished:
             return
+        ended = _time()  # the run's end, not when the snapshot and the store caught up
         final = RunStatus.COMPLETED if status is None else _final_status(status)
         if self._monitor is not None:
             self._monitor.stop()
@@ -383,7 +384,7 @@ class Run:
                 j.T_FINISH,
                 {
                     "status": final.value,
-                    "end_time": _time(),
+                    "end_time": ended,
                     # A traceback is text to read; PostgreSQL cannot store NUL in it.
                     "error": None if error is None else error.replace("\x00", "\\x00"),
                     "exit_code": exit_code,

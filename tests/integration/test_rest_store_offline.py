@@ -6,9 +6,12 @@ real ``labkeep server`` that the tests kill (SIGKILL) and start again on the sam
 
 from __future__ import annotations
 
+import secrets
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from labkeep_server import ServerProcess, child_env, cli, free_port, isolated, server
@@ -173,3 +176,181 @@ def test_tracking_uri_selects_the_server_and_labkeep_home_wins(
     local = tmp_path / "local"
     both = cli("runs", env=child_env(LABKEEP_TRACKING_URI=server.url, LABKEEP_HOME=str(local)))
     assert both.returncode == 0 and "env" not in both.stdout
+
+
+TRAIN = """
+import time
+from pathlib import Path
+
+import labkeep
+
+Path("started").write_text(repr(time.time()))
+with labkeep.init() as run:
+    for step in range(3):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+time.sleep(0.5)
+print("trained", flush=True)
+"""
+
+
+def _workdir(tmp_path: Path) -> Path:
+    """A project directory with a script and a helper module (code the snapshot keeps)."""
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "train.py").write_text(textwrap.dedent(TRAIN))
+    (work / "helper.py").write_text("VALUE = 1\n")
+    return work
+
+
+def test_labkeep_run_against_a_down_server_runs_at_once_and_sync_sends_it_whole(
+    tmp_path: Path, isolated: None
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    work = _workdir(tmp_path)
+    env = child_env(LABKEEP_TRACKING_URI=url)
+    began = time.time()
+    done = cli("run", "train.py", env=env, cwd=work, timeout=120)
+    took = time.time() - began
+    assert done.returncode == 0, done.stderr
+    assert "trained" in done.stdout
+    assert took < 20, f"labkeep run took {took:.1f}s against a down server"
+    started = float((work / "started").read_text())
+    assert started - began < 15, "the script waited for the server"
+    assert "labkeep sync" in done.stderr and "Traceback" not in done.stderr
+    assert _journals(url), "the run is kept on this machine"
+
+    server = ServerProcess(str(tmp_path / "server-store"), port=port).start()
+    try:
+        sent = cli("sync", env=env)
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith("sent 1 run ("), sent.stdout  # the script's and the runner's
+        assert _journals(url) == []
+        shown = cli("show", "1", "--snapshot", env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert "capture failed" not in shown.stdout
+        assert "not kept" not in shown.stdout and "python None" not in shown.stdout
+        assert "train.py" in shown.stdout and "helper.py" in shown.stdout
+        checkout = cli("checkout", "1", str(tmp_path / "out"), env=env)
+        assert checkout.returncode == 0, checkout.stderr
+        assert (tmp_path / "out" / "helper.py").read_text() == "VALUE = 1\n"
+    finally:
+        server.kill()
+    store = open_store(locate_store(str(tmp_path / "server-store")))
+    record = store.get_records([1])[0]
+    assert record.info.status is RunStatus.COMPLETED
+    assert record.metrics["loss"].count == 3
+    snapshot = store.get_snapshot(1) or {}
+    assert "error" not in snapshot
+    assert snapshot["environment"]["python_version"]
+    assert record.info.end_time is not None
+    assert record.info.end_time - record.info.start_time < 10  # the script's, not the waits
+
+
+def test_finish_returns_at_once_when_the_server_is_down_and_the_snapshot_is_spooled(
+    tmp_path: Path, isolated: None
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    work = _workdir(tmp_path)
+    code = f"""
+        import time
+        import labkeep
+        run = labkeep.init(experiment="api", store={url!r}, capture=True)
+        run.log({{"x": 1.0}})
+        t0 = time.monotonic()
+        run.finish()
+        print(f"finish {{time.monotonic() - t0:.3f}}", flush=True)
+        """
+    (work / "api.py").write_text(textwrap.dedent(code))
+    done = subprocess.run(
+        [sys.executable, "api.py"],
+        cwd=work,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    took = float(done.stdout.split()[-1])
+    assert took < 5, f"finish() took {took:.1f}s against a down server"
+
+    server = ServerProcess(str(tmp_path / "server-store"), port=port).start()
+    try:
+        sent = cli("--store", url, "sync")
+        assert sent.returncode == 0, sent.stderr
+    finally:
+        server.kill()
+    store = open_store(locate_store(str(tmp_path / "server-store")))
+    record = store.get_records([1])[0]
+    assert record.info.end_time is not None
+    assert record.info.end_time - record.info.start_time < 5
+    snapshot = store.get_snapshot(1) or {}
+    assert "error" not in snapshot, snapshot.get("error")
+    assert snapshot["code"]["file_count"] >= 2
+    assert snapshot["environment"]["python_version"]
+
+
+def test_labkeep_run_with_a_read_only_token_fails_with_one_line_before_the_script_runs(
+    tmp_path: Path, isolated: None
+) -> None:
+    read_only = secrets.token_hex(16)
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{read_only} ro dashboards\n")
+    server = ServerProcess(str(tmp_path / "server-store"), args=("--token-file", str(tokens)))
+    server.start()
+    work = _workdir(tmp_path)
+    try:
+        began = time.time()
+        done = cli(
+            "run",
+            "train.py",
+            env=child_env(LABKEEP_TRACKING_URI=server.url, LABKEEP_TOKEN=read_only),
+            cwd=work,
+            timeout=120,
+        )
+        took = time.time() - began
+        no_token = cli("run", "train.py", env=child_env(LABKEEP_TRACKING_URI=server.url), cwd=work)
+    finally:
+        server.kill()
+    assert no_token.returncode != 0
+    assert len(no_token.stderr.strip().splitlines()) == 1, no_token.stderr
+    assert "needs a token: set LABKEEP_TOKEN" in no_token.stderr
+    assert done.returncode != 0
+    assert took < 20, f"labkeep run took {took:.1f}s to refuse a read-only token"
+    assert not (work / "started").exists(), "the script ran"
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "read-only" in lines[0] and "LABKEEP_TOKEN" in lines[0]
+    assert _journals(server.url) == [], "nothing is left to sync"
+
+
+def test_runs_against_a_down_server_says_so_in_one_line(tmp_path: Path, isolated: None) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    began = time.time()
+    done = cli("--store", url, "runs")
+    assert time.time() - began < 20
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"cannot reach the labkeep server at {url}" in lines[0]
+    assert "journal" not in lines[0]
+
+
+def test_labkeep_run_against_a_server_that_never_answers_does_not_hang(
+    tmp_path: Path, isolated: None
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), answers nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        work = _workdir(tmp_path)
+        began = time.time()
+        done = cli("run", "train.py", env=child_env(LABKEEP_TRACKING_URI=url), cwd=work)
+        took = time.time() - began
+    assert done.returncode == 0, done.stderr
+    assert "trained" in done.stdout
+    assert float((work / "started").read_text()) - began < 20, "the script waited"
+    assert took < 60, f"labkeep run took {took:.1f}s against a silent server"
+    assert "labkeep sync" in done.stderr
+    assert len(_journals(url)) == 2  # the runner's and the script's, kept for sync

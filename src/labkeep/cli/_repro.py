@@ -11,7 +11,7 @@ import click
 
 from labkeep.cli._context import client_from
 from labkeep.cli._format import format_size, format_value
-from labkeep.errors import InvalidInputError, NotFoundError
+from labkeep.errors import InvalidInputError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -328,6 +328,11 @@ def rerun_command(
     err.print(f"[bold]rerunning run {number}[/] in {plan.directory}")
     sys.stdout.flush()
     result = execute_rerun(client, plan, on_output=_write_output, on_message=_message)
+    if result.number is None:
+        raise StoreError(
+            f"the rerun ({result.status.value}) is kept on this machine as run "
+            f"{result.uuid[:8]}: `labkeep sync` sends it when {client.location.uri} is back"
+        )
     err.print(
         f"run {result.number} ({result.status.value}, exit code {result.exit_code}) "
         f"reproduces run {number}"

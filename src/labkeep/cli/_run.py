@@ -124,9 +124,13 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
         click.confirm("labkeep: flags may be incomplete; run anyway?", default=True, abort=True)
     result = launch(spec, client, prepared)
     color = {"completed": "green", "failed": "red"}.get(result.status.value, "yellow")
+    if result.number is None:
+        where = f"kept on this machine: `labkeep sync` sends it to {client.location.uri}"
+    else:
+        where = f"labkeep show {result.number}"
+    name = result.uuid[:8] if result.number is None else result.number
     click.secho(
-        f"run {result.number} {result.status.value} in {result.duration:.1f}s "
-        f"(labkeep show {result.number})",
+        f"run {name} {result.status.value} in {result.duration:.1f}s ({where})",
         fg=color,
         err=True,
     )

@@ -2,7 +2,9 @@
 
 :func:`prepare_launch` does everything that can fail on bad input (missing script, syntax
 error, notebook that is not JSON, unknown flag, value of the wrong type) before any run
-exists; :func:`launch` then creates the run, starts the script in its working directory with
+exists; :func:`launch` then checks that the store takes writes (a refused token is an error
+before anything runs; an unreachable server is not waited for: the run is journalled on this
+machine for ``labkeep sync``), creates the run, starts the script in its working directory with
 the run handed over through ``LABKEEP_RUN_ID``/``LABKEEP_HOME`` (so ``labkeep.init()`` in the
 script attaches to it), records its flags as params and its command in the snapshot, turns its
 output into console lines and metrics, stores the files it created or changed, and finishes
@@ -48,6 +50,10 @@ MessageCallback = Callable[[str], None]
 
 #: Exit status of ``labkeep run`` when the run was interrupted (Ctrl-C, ``labkeep stop``).
 EXIT_INTERRUPTED = 130
+#: How long the script's start waits for a reachable store to register its run, so that
+#: ``labkeep.init()`` in the script attaches to a run the store knows. An unreachable store
+#: is not waited for at all.
+REGISTER_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -109,9 +115,11 @@ class PreparedLaunch:
 
 @dataclass(frozen=True)
 class LaunchResult:
-    """How a launched run ended. ``exit_code`` is what ``labkeep run`` exits with."""
+    """How a launched run ended. ``exit_code`` is what ``labkeep run`` exits with;
+    ``number`` is None when the store could not be reached (the run waits on this machine
+    for ``labkeep sync``)."""
 
-    number: int
+    number: int | None
     uuid: str
     status: RunStatus
     exit_code: int
@@ -222,6 +230,12 @@ def launch(
     (<RunStatus.COMPLETED: 'completed'>, 12)
     """
     ready = prepared if prepared is not None else prepare_launch(spec, client)
+    online = client.store.check_writable()
+    if not online and spec.on_message is not None:
+        spec.on_message(
+            f"cannot reach {client.location.uri}: the run is kept on this machine and "
+            "`labkeep sync` sends it later"
+        )
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="labkeep-run-"))
     try:
@@ -243,7 +257,7 @@ def launch(
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     try:
-        return _track(ready, client, run, workdir, started, command)
+        return _track(ready, client, run, workdir, started, command, online)
     except BaseException as exc:
         if not run._finished:
             if isinstance(exc, KeyboardInterrupt):
@@ -262,6 +276,7 @@ def _track(
     workdir: Path,
     started: float,
     command: ScriptCommand | None,
+    online: bool,
 ) -> LaunchResult:
     spec = ready.spec
     if ready.values:
@@ -283,21 +298,20 @@ def _track(
     skip = [client.location.journal_dir.parent, client.location.blob_dir]
     before = scan_tree(ready.cwd, skip) if spec.collect_outputs else None
     if ready.notebook:
-        number = run.number  # the kernel's attach needs the run's row: wait for it
+        _wait_for_row(run, online)  # the kernel attaches to the run
         status, exit_code, error, artifacts = _run_notebook(
             ready, client, run, env, recorder, workdir
         )
     else:
         assert command is not None
-        outcome = _run_script(ready, client, run, env, recorder, command, workdir, parser)
+        outcome = _run_script(ready, client, run, env, recorder, command, workdir, parser, online)
         status, exit_code, error = _verdict(outcome, recorder)
         artifacts = []
-        number = run.number
     if before is not None:
         artifacts += _store_outputs(run, before, scan_tree(ready.cwd, skip), spec.on_message)
     run.finish(status, error=error, exit_code=exit_code)
     return LaunchResult(
-        number=number,
+        number=run._ingester.number,
         uuid=run.uuid,
         status=status,
         exit_code=EXIT_INTERRUPTED if status is RunStatus.INTERRUPTED else exit_code,
@@ -329,6 +343,14 @@ def child_environment(run: Run, client: Client, seed: int | None) -> dict[str, s
         env["PYTHONHASHSEED"] = str(seed)
         env[ENV_SEED] = str(seed)
     return env
+
+
+def _wait_for_row(run: Run, online: bool) -> None:
+    """Give a reachable store a moment to register the run before the script attaches to it
+    (its writes would otherwise be refused and retried until the row is there)."""
+    if online:
+        run._ingester.wake()
+        run._ingester.registered.wait(REGISTER_WAIT_S)
 
 
 @dataclass(frozen=True)
@@ -374,6 +396,7 @@ def _run_script(
     command: ScriptCommand,
     workdir: Path,
     scalars: OutputScalarParser | None,
+    online: bool,
 ) -> ChildOutcome:
     from labkeep.runner._bootstrap import ENV_LIVE_PARSER, ENV_PARENT_PID
 
@@ -403,8 +426,8 @@ def _run_script(
         live.start()
     child = ChildProcess(argv, env, ready.cwd, recorder, spec.on_output, grace=spec.grace)
     # Everything above overlapped with the store registering the run; the child's attach
-    # (``labkeep.init()`` in the script) needs the run's row, so wait for it only now.
-    _ = run.number
+    # (``labkeep.init()`` in the script) wants the run's row, so wait for it only now.
+    _wait_for_row(run, online)
 
     def on_start(pid: int) -> None:
         if spec.system_metrics:

@@ -103,6 +103,11 @@ class Store(ABC):
     def journal_position(self, writer: str) -> int:
         """The journal position up to which ``writer``'s records are in the store (0 if none)."""
 
+    def check_writable(self) -> bool:
+        """Raise StoreError when the store refuses this process's writes (a read-only token);
+        False when it cannot be reached now (writes then wait in the journal), else True."""
+        return True
+
     @abstractmethod
     def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
         """Store a file by content hash (once per content); return (sha256, size).

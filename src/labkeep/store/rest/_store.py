@@ -1,15 +1,24 @@
 """The REST Store: the Store interface over a labkeep server's store protocol.
 
-Logging never waits on it: a run's journal is applied here by the background ingester. When
-the server cannot be reached, calls retry for a short while and then raise StoreError; a
-writer whose batch failed is caught up from its journal (from the position the server
-holds) before its next batch, so a server restart in the middle of a run loses nothing and
-duplicates nothing (``apply`` is idempotent per writer and position).
+Logging never waits on it: a run's journal is applied here by the background ingester. A call
+to a server that answered before is retried for a short while when it cannot be reached (a
+restart); one to a server not reached yet, or found unreachable, is tried once, so a down
+server costs a refused connection, not seconds per call. A writer whose batch failed is
+caught up from its journal (from the position the server holds) before its next batch, so a
+server restart in the middle of a run loses nothing and duplicates nothing (``apply`` is
+idempotent per writer and position).
+
+Blobs put while the server is unreachable (a run's snapshot, its artifacts) wait in an outbox
+on this machine, content-addressed beside the journals; every ``apply`` first sends what the
+outbox holds, so a blob is on the server before any journal record that names it, whichever
+process (the run, ``labkeep sync``) gets through first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -30,15 +39,25 @@ from labkeep.store.rest import _codec
 if TYPE_CHECKING:
     import httpx
 
+logger = logging.getLogger(__name__)
+
 TOKEN_ENV = "LABKEEP_TOKEN"
-#: How long one call keeps retrying an unreachable or overloaded (503) server.
+#: How long one call keeps retrying an overloaded (503) server, or one that answered before
+#: and cannot be reached now.
 RETRY_FOR_S = 2.0
+#: How long :meth:`RestStore.check_writable` waits for an answer before taking the server as
+#: unreachable for now.
+PROBE_TIMEOUT_S = 3.0
 _SMALL_BLOB = 1 << 20
 _ERRORS: dict[str, type[LabkeepError]] = {
     name: cls
     for name, cls in vars(errors).items()
     if isinstance(cls, type) and issubclass(cls, LabkeepError)
 }
+
+
+class ServerUnreachableError(StoreError):
+    """The server did not answer (refused, timed out): what is written waits on this machine."""
 
 
 class RestStore(Store):
@@ -56,6 +75,9 @@ class RestStore(Store):
         self.base = location.uri.rstrip("/") + "/api/v1/store"
         self.retry_for = retry_for
         self.cache = BlobDirectory(location.blob_dir)
+        self.outbox = BlobDirectory(location.journal_dir.parent / "outbox")
+        #: None until the first answer or failure; False while the server cannot be reached.
+        self._reachable: bool | None = None
         self._client: httpx.Client | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -77,6 +99,9 @@ class RestStore(Store):
                     headers["authorization"] = f"Bearer {token}"
                 self._client = httpx.Client(
                     headers=headers,
+                    # Plain http needs no certificates (loading them costs a few tenths of a
+                    # second at the first call, which a short run's finish() would wait for).
+                    verify=self.uri.startswith("https://"),
                     timeout=httpx.Timeout(300.0, connect=5.0, pool=60.0),
                     limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
                 )
@@ -93,35 +118,44 @@ class RestStore(Store):
         content: bytes | Path | None = None,
         headers: dict[str, str] | None = None,
         missing_ok: bool = False,
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """One call, retried while the server is unreachable or answers 503 (every call of
-        the protocol is idempotent); a LabkeepError of the server's kind otherwise."""
+        """One call; a LabkeepError of the server's kind, or ServerUnreachableError.
+
+        Every call of the protocol is idempotent, so it is retried while the server answers 503
+        and, when it answered before, while it cannot be reached (a restart)."""
         import httpx
 
         if json_body is not None:
             content = _codec.dumps(json_body)
             headers = {**(headers or {}), "content-type": "application/json"}
         deadline = time.monotonic() + self.retry_for
+        retry_unreachable = self._reachable is True and timeout is None
         delay = 0.05
         while True:
             try:
+                options: dict[str, Any] = {"params": params, "headers": headers}
+                if timeout is not None:
+                    options["timeout"] = timeout
                 if isinstance(content, Path):  # a file streams from disk, reopened per try
                     with open(content, "rb") as body:
                         response = self._http().request(
-                            method, self.base + path, params=params, content=body, headers=headers
+                            method, self.base + path, content=body, **options
                         )
                 else:
                     response = self._http().request(
-                        method, self.base + path, params=params, content=content, headers=headers
+                        method, self.base + path, content=content, **options
                     )
             except httpx.RequestError as exc:
-                if time.monotonic() + delay > deadline:
+                if not retry_unreachable or time.monotonic() + delay > deadline:
+                    self._reachable = False
                     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    raise StoreError(
-                        f"cannot reach the labkeep server at {self.uri} ({reason}): start it "
-                        "or check the URI; logged data waits in the local journal"
+                    raise ServerUnreachableError(
+                        f"cannot reach the labkeep server at {self.uri} ({reason}): start it, "
+                        "or point --store or LABKEEP_TRACKING_URI at one that runs"
                     ) from None
             else:
+                self._reachable = True
                 if response.status_code != 503 or time.monotonic() + delay > deadline:
                     if response.status_code >= 400 and not (
                         missing_ok and response.status_code == 404
@@ -147,7 +181,10 @@ class RestStore(Store):
                 f"the labkeep server at {self.uri} needs a token: set {TOKEN_ENV} ({message})"
             )
         if status == 403:
-            return StoreError(f"the labkeep server at {self.uri} refused: {message}")
+            advice = (
+                f": set {TOKEN_ENV} to a token that may write (rw)" if "token" in message else ""
+            )
+            return StoreError(f"the labkeep server at {self.uri} refused: {message}{advice}")
         if kind is not None:
             return kind(message)
         if status == 404:
@@ -176,18 +213,70 @@ class RestStore(Store):
             self._client = None
 
     # -- writing -----------------------------------------------------------------------
-    def apply(self, batch: WriteBatch) -> int:
-        if batch.writer in self._behind:
-            number = self._catch_up(batch)
-            self._behind.discard(batch.writer)
-            return number
+    def check_writable(self) -> bool:
+        """One quick write that changes nothing (hiding no runs): a refused token raises
+        StoreError at once; a server that does not answer within PROBE_TIMEOUT_S gives False."""
+        body = {"numbers": [], "deleted": True}
         try:
+            self._request("POST", "/deleted", json_body=body, timeout=PROBE_TIMEOUT_S)
+        except ServerUnreachableError:
+            return False
+        return True
+
+    def apply(self, batch: WriteBatch) -> int:
+        try:
+            self._send_outbox()
+            if batch.writer in self._behind:
+                number = self._catch_up(batch)
+                self._behind.discard(batch.writer)
+                return number
             return self._send(batch)
+        except ServerUnreachableError as exc:
+            self._behind.add(batch.writer)
+            raise ServerUnreachableError(f"{exc}; what was logged waits on this machine") from None
         except StoreError:
             # The batch may or may not have arrived; the caller has moved on either way, so
             # the writer's next batch first resends its journal from the server's position.
             self._behind.add(batch.writer)
             raise
+
+    def _send_outbox(self) -> None:
+        """Upload the blobs put while the server was unreachable (by any process here)."""
+        root = self.outbox.root
+        if not root.is_dir():
+            return
+        for entry in os.scandir(root):
+            if len(entry.name) != 2 or not entry.is_dir(follow_symlinks=False):
+                continue
+            for blob in os.scandir(entry.path):
+                sha = entry.name + blob.name
+                if blob.name.startswith("."):
+                    continue
+                try:
+                    if self._blob_size(sha) is not None:
+                        pass  # the server had it already (unchanged code, say)
+                    elif self._upload(sha, Path(blob.path), blob.stat().st_size) is None:
+                        # Changed on disk since it was kept: it can never be sent, and keeping
+                        # it would stop every later batch.
+                        logger.warning("blob %s in %s is damaged; dropped", sha[:12], root)
+                except FileNotFoundError:
+                    continue  # another process here sent it meanwhile
+                Path(blob.path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty: a writer racing this retries
+                os.rmdir(entry.path)
+
+    def _spool_blob(self, source: Path | bytes, sha256: str | None = None) -> tuple[str, int]:
+        """Keep a blob in the outbox until the server can be reached."""
+        for _ in range(3):
+            try:
+                if isinstance(source, bytes):
+                    return self.outbox.put_bytes(source)
+                return self.outbox.put(source, sha256)
+            except FileNotFoundError:
+                if isinstance(source, Path) and not source.is_file():
+                    raise
+                continue  # its fan-out directory was just emptied and removed: try again
+        raise StoreError(f"cannot keep a blob in {self.outbox.root}: check the directory")
 
     def _send(self, batch: WriteBatch) -> int:
         response = self._request(
@@ -228,6 +317,14 @@ class RestStore(Store):
         return int(self._get_json(f"/journal-position/{quote(writer, safe='')}")["position"])
 
     def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
+        if self._reachable is False:
+            return self._spool_blob(path, sha256)
+        try:
+            return self._put_blob(path, sha256)
+        except ServerUnreachableError:
+            return self._spool_blob(path, sha256)
+
+    def _put_blob(self, path: Path, sha256: str | None) -> tuple[str, int]:
         if sha256 is not None:
             known = self._blob_size(sha256)
             if known is not None:
@@ -245,6 +342,14 @@ class RestStore(Store):
         raise StoreError(f"{path} kept changing while it was uploaded: store it when it is done")
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
+        if self._reachable is False:
+            return self._spool_blob(data)
+        try:
+            return self._put_bytes(data)
+        except ServerUnreachableError:
+            return self._spool_blob(data)
+
+    def _put_bytes(self, data: bytes) -> tuple[str, int]:
         sha = hashlib.sha256(data).hexdigest()
         if sha in self._known_blobs:
             return sha, len(data)
@@ -286,6 +391,11 @@ class RestStore(Store):
         """The blob, downloaded once into the local cache (the server is asked each time
         whether it still holds it, so a purged blob is not served from the cache)."""
         sha256 = _checked_sha(sha256)
+        if self._reachable is False:  # not worth a wait (the snapshot asks on a run's start)
+            raise ServerUnreachableError(
+                f"the labkeep server at {self.uri} could not be reached a moment ago: start "
+                "it, or point --store or LABKEEP_TRACKING_URI at one that runs"
+            )
         local = self.cache.path(sha256)
         self._known_blobs.pop(sha256, None)
         if local.exists():
