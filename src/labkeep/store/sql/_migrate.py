@@ -11,12 +11,14 @@ from labkeep.store._uri import StoreLocation
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _config(connection: Any) -> Any:
+def _config(connection: Any, blob_dir: Path | None = None) -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    # Migrations that read blobs (0004 lists the files of code manifests) find them here.
+    cfg.attributes["blob_dir"] = blob_dir
     return cfg
 
 
@@ -48,7 +50,7 @@ def upgrade(location: StoreLocation, revision: str = "head") -> tuple[str | None
     try:
         with engine.begin() as conn:
             before = MigrationContext.configure(conn).get_current_revision()
-            command.upgrade(_config(conn), revision)
+            command.upgrade(_config(conn, location.blob_dir), revision)
             after = MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
         raise StoreError(f"cannot migrate the store at {location.uri}: {exc.orig}") from exc

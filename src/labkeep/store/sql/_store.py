@@ -23,6 +23,7 @@ from labkeep.entities import (
 from labkeep.errors import AmbiguousRefError, NotFoundError, StoreError
 from labkeep.store._base import Store, WriteBatch, implied_total
 from labkeep.store._blobs import BlobDirectory
+from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
 from labkeep.store.sql import _apply
 from labkeep.store.sql._connect import Connection, connect
@@ -54,6 +55,7 @@ class SqlStore(Store):
         self._engine: Any = None
         self._lock = threading.RLock()
         self._catalog: CatalogCache | None = None  # made by the first search
+        self._json_blobs: dict[str, Any] = {}
 
     # -- connections -------------------------------------------------------------------
     def writer(self) -> Connection:
@@ -124,8 +126,22 @@ class SqlStore(Store):
 
     # -- writing -----------------------------------------------------------------------
     def apply(self, batch: WriteBatch) -> int:
+        refs = None
+        if batch.snapshot is not None:
+            # Read before the write transaction: the manifest is a blob on disk.
+            refs = snapshot_refs(dict(batch.snapshot), self._read_json_blob)
         with self._writing() as conn:
-            return _apply.apply_batch(conn, batch)
+            return _apply.apply_batch(conn, batch, refs)
+
+    def _read_json_blob(self, sha256: str) -> Any:
+        """A JSON blob (a code manifest), remembered: blobs never change."""
+        found = self._json_blobs.get(sha256)
+        if found is None:
+            found = json.loads(self.blobs.get(sha256).read_bytes())
+            if len(self._json_blobs) >= 64:
+                self._json_blobs.clear()
+            self._json_blobs[sha256] = found
+        return found
 
     def journal_position(self, writer: str) -> int:
         with self._writing() as conn:
@@ -546,6 +562,11 @@ class SqlStore(Store):
             )
             if not doomed:
                 return 0
+            candidates = set(
+                conn.execute(
+                    select(s.blob_refs.c.sha256).where(s.blob_refs.c.run_number.in_(doomed))
+                ).scalars()
+            )
             # Every table that holds rows of a run (the foreign keys are not relied on: SQLite
             # enforces them only when asked).
             for table in reversed(s.metadata.sorted_tables):
@@ -553,17 +574,21 @@ class SqlStore(Store):
                     continue
                 conn.execute(delete(table).where(table.c.run_number.in_(doomed)))
             conn.execute(delete(s.runs).where(s.runs.c.number.in_(doomed)))
-            # Blobs no run refers to any more go too.
-            orphans = list(
+            # A blob goes when nothing names it any more: no artifact, no snapshot's code,
+            # manifest, package list or diff (``blob_refs``), of any run.
+            named = select(s.blob_refs.c.sha256)
+            still = set(
                 conn.execute(
-                    select(s.blobs.c.sha256).where(
-                        ~s.blobs.c.sha256.in_(select(s.artifacts.c.sha256).distinct())
-                    )
+                    named.where(s.blob_refs.c.sha256.in_(list(candidates))).distinct()
                 ).scalars()
             )
+            unnamed_rows = set(
+                conn.execute(select(s.blobs.c.sha256).where(~s.blobs.c.sha256.in_(named))).scalars()
+            )
+            orphans = (candidates - still) | unnamed_rows
             if orphans:
-                conn.execute(delete(s.blobs).where(s.blobs.c.sha256.in_(orphans)))
-        for sha in orphans:
+                conn.execute(delete(s.blobs).where(s.blobs.c.sha256.in_(list(orphans))))
+        for sha in sorted(orphans):
             self.blobs.path(sha).unlink(missing_ok=True)
         return len(doomed)
 
