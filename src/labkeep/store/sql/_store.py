@@ -22,7 +22,7 @@ from labkeep.entities import (
 )
 from labkeep.errors import AmbiguousRefError, NotFoundError, StoreError
 from labkeep.store._base import Store, WriteBatch, implied_total
-from labkeep.store._blobs import BlobDirectory
+from labkeep.store._blobs import BlobDirectory, BlobRead
 from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
 from labkeep.store.sql import _apply
@@ -164,6 +164,9 @@ class SqlStore(Store):
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs.get(sha256)
+
+    def open_blob(self, sha256: str) -> BlobRead:
+        return self.blobs.open(sha256)
 
     def mark_killed(self, numbers: list[int], end_times: list[float]) -> None:
         with self._writing() as conn:
