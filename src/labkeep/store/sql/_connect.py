@@ -14,9 +14,10 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from labkeep.errors import SchemaVersionError, StoreError
+from labkeep.errors import DamagedStoreError, SchemaVersionError, StoreError
 from labkeep.store._uri import StoreLocation
 
 # Kept in sync with ``_schema.SCHEMA_REVISION`` (a test checks), so that checking the schema
@@ -100,11 +101,48 @@ def connect(location: StoreLocation, *, create: bool = True) -> Connection:
     else:
         raise StoreError(f"no SQL connection for a {location.kind} store")
     try:
-        ensure_schema(conn, location)
+        with damage_reported(location):
+            ensure_schema(conn, location)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+#: SQLite's primary result codes for a damaged file.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def damaged_database(location: StoreLocation, exc: BaseException) -> DamagedStoreError | None:
+    """The one-line error for a SQLite error that means the database file is damaged (also
+    when SQLAlchemy wraps it), or None for any other error."""
+    orig = getattr(exc, "orig", None) or exc
+    if not isinstance(orig, sqlite3.DatabaseError) or location.kind != "sqlite":
+        return None
+    code = getattr(orig, "sqlite_errorcode", None)
+    text = str(orig)
+    if code is not None:
+        if code & 0xFF not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return None
+    elif "malformed" not in text and "not a database" not in text:
+        return None
+    return DamagedStoreError(
+        f"the store's database {location.sqlite_path} is damaged ({text}): "
+        "`labkeep db check` says what is damaged, `labkeep db recover` rebuilds it from what "
+        "can be read"
+    )
+
+
+@contextlib.contextmanager
+def damage_reported(location: StoreLocation) -> Iterator[None]:
+    """Raise :class:`DamagedStoreError` in place of SQLite's errors for a damaged file."""
+    try:
+        yield
+    except Exception as exc:
+        error = damaged_database(location, exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
@@ -112,13 +150,68 @@ def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
     if not path.exists():
         if not create:
             raise StoreError(f"no store at {path.parent}: log a run first, or pass --store")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_sqlite(path)
+    elif path.is_file() and path.stat().st_size == 0:
+        # A store's file is never empty (it is created whole, below): this one lost its
+        # content, and treating it as a new store would hide that.
+        raise DamagedStoreError(
+            f"the store's database {path} is empty (0 bytes), not a labkeep store: restore it "
+            "from a backup, or delete it to start an empty store"
+        )
     raw = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
-    configure_sqlite(raw)
+    try:
+        with damage_reported(location):
+            configure_sqlite(raw)
+    except BaseException:
+        raw.close()
+        raise
     # isolation_level=None leaves transactions to us; give it a DB-API commit/rollback.
     return Connection(_AutocommitSqlite(raw), "sqlite")
+
+
+def _create_sqlite(path: Path) -> None:
+    """Create a new store's database whole, then link it into place: a ``labkeep.db`` that
+    exists always has its schema, so an empty one is damage, never a store being made."""
+    from labkeep.store.sql._ddl import create_fresh
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        raw = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            raw.execute("PRAGMA journal_mode = WAL")
+            create_fresh(raw)
+        finally:
+            raw.close()
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(tmp, path)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, not even SQLite's own recovery or WAL index: read-only
+    mode, or, where that cannot work (a WAL database whose ``-shm`` index cannot be created
+    on a read-only file system), immutable mode, which reads the file as it is."""
+    from urllib.parse import quote
+
+    name = quote(str(path))
+    raw = sqlite3.connect(
+        f"file:{name}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+    )
+    try:
+        raw.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL index
+        return raw
+    except sqlite3.OperationalError as exc:
+        raw.close()
+        if "unable to open" not in str(exc) and "readonly" not in str(exc):
+            raise
+    return sqlite3.connect(
+        f"file:{name}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+    )
 
 
 def configure_sqlite(raw: sqlite3.Connection) -> None:

@@ -26,7 +26,7 @@ from labkeep.store._blobs import BlobDirectory, BlobRead
 from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
 from labkeep.store.sql import _apply
-from labkeep.store.sql._connect import Connection, connect
+from labkeep.store.sql._connect import Connection, connect, damage_reported
 
 if TYPE_CHECKING:
     from labkeep.query import KeyCatalog
@@ -68,7 +68,7 @@ class SqlStore(Store):
     def _writing(self) -> Iterator[Connection]:
         """The write connection, under the lock; dropped if the database broke it (server
         restart, network cut), so the next call reconnects instead of failing for good."""
-        with self._lock:
+        with self._lock, damage_reported(self.location):
             conn = self.writer()
             try:
                 yield conn
@@ -394,7 +394,7 @@ class SqlStore(Store):
     def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
         from labkeep.store.sql._table import read_run_table
 
-        with self.engine.connect() as conn:
+        with damage_reported(self.location), self.engine.connect() as conn:
             try:
                 return read_run_table(conn, numbers)
             except NotFoundError as exc:
@@ -545,7 +545,7 @@ class SqlStore(Store):
 
         from labkeep.store.sql._schema import runs
 
-        with self.engine.begin() as conn:
+        with damage_reported(self.location), self.engine.begin() as conn:
             conn.execute(
                 update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted)
             )
@@ -555,7 +555,7 @@ class SqlStore(Store):
 
         from labkeep.store.sql import _schema as s
 
-        with self.engine.begin() as conn:
+        with damage_reported(self.location), self.engine.begin() as conn:
             doomed = list(
                 conn.execute(
                     select(s.runs.c.number).where(
