@@ -167,8 +167,8 @@ class Client:
         if self._recovered and not force:
             return []
         self._recovered = True
-        if not self.store.exists():
-            return []
+        if not self.store.exists() or self.store.read_only_reason() is not None:
+            return []  # a read-only store is read as it is: recovery would have to write
         killed: dict[int, float] = {}
         journal_root = self.location.journal_dir
         if journal_root.is_dir():

@@ -21,6 +21,7 @@ from labkeep.errors import (
     DamagedStoreError,
     LabkeepError,
     NotFoundError,
+    ReadOnlyStoreError,
     RunStateError,
     StoreError,
 )
@@ -49,6 +50,8 @@ def error_status(exc: LabkeepError) -> int:
         return 404
     if isinstance(exc, RunStateError):
         return 409
+    if isinstance(exc, ReadOnlyStoreError):
+        return 403  # the store is on a read-only mount: a change is refused, reads work
     if isinstance(exc, DamagedStoreError):
         return 500  # retrying will not help: the store's content is damaged
     if isinstance(exc, StoreError):

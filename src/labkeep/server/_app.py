@@ -1,7 +1,7 @@
 """The application factory: one app serves the REST API and the web UI.
 
 Errors leave as one-line JSON, ``{"error": message, "type": error class}``: NotFoundError
-404, AmbiguousRefError and RunStateError 409, DamagedStoreError 500, StoreError 503 (the
+404, AmbiguousRefError and RunStateError 409, ReadOnlyStoreError 403, DamagedStoreError 500, StoreError 503 (the
 server's database is unavailable: clients retry), every other LabkeepError (bad input, bad
 query) 400.
 """
@@ -24,6 +24,7 @@ from labkeep.errors import (
     DamagedStoreError,
     LabkeepError,
     NotFoundError,
+    ReadOnlyStoreError,
     RunStateError,
     StoreError,
 )
@@ -36,6 +37,8 @@ def error_status(exc: LabkeepError) -> int:
         return 404
     if isinstance(exc, AmbiguousRefError | RunStateError):
         return 409
+    if isinstance(exc, ReadOnlyStoreError):
+        return 403  # the store is on a read-only mount: a change is refused, reads work
     if isinstance(exc, DamagedStoreError):
         return 500  # retrying will not help: the store's content is damaged
     if isinstance(exc, StoreError):

@@ -121,6 +121,10 @@ class Store(ABC):
         """Local path of a stored blob whose content matches its sha256; raises
         NotFoundError if it is missing, DamagedStoreError if it was changed or is a link."""
 
+    def read_only_reason(self) -> str | None:
+        """Why this store can be read but not changed (a read-only mount), or None."""
+        return None
+
     def open_blob(self, sha256: str) -> BlobRead:
         """A blob's size and its content in chunks, checked against its sha256 as it is
         read (what a server streams). Backends that hold blobs locally check while

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labkeep.errors import DamagedStoreError, SchemaVersionError, StoreError
+from labkeep.errors import DamagedStoreError, ReadOnlyStoreError, SchemaVersionError, StoreError
 from labkeep.store._uri import StoreLocation
 
 # Kept in sync with ``_schema.SCHEMA_REVISION`` (a test checks), so that checking the schema
@@ -33,9 +33,11 @@ SQLITE_CACHE_KIB = 64 * 1024
 class Connection:
     """A DB-API connection plus the dialect facts the write path needs."""
 
-    def __init__(self, raw: Any, dialect: str) -> None:
+    def __init__(self, raw: Any, dialect: str, read_only: str | None = None) -> None:
         self.raw = raw
         self.dialect = dialect
+        #: Why this connection may not write (a read-only store), or None.
+        self.read_only = read_only
         self._sql_cache: dict[str, str] = {}
 
     def sql(self, text: str) -> str:
@@ -51,6 +53,8 @@ class Connection:
     def transaction(self) -> Iterator[Any]:
         """A write transaction; on SQLite the write lock is taken up front (BEGIN IMMEDIATE),
         so concurrent writers queue on the busy timeout instead of failing on lock upgrade."""
+        if self.read_only is not None:
+            raise ReadOnlyStoreError(self.read_only)
         cur = self.raw.cursor()
         if self.dialect == "sqlite":
             _retry_locked(lambda: cur.execute("BEGIN IMMEDIATE"))
@@ -109,18 +113,23 @@ def connect(location: StoreLocation, *, create: bool = True) -> Connection:
     return conn
 
 
-#: SQLite's primary result codes for a damaged file.
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+#: SQLite's primary result codes for a damaged file, and for a write to a read-only one.
+_SQLITE_CORRUPT, _SQLITE_NOTADB, _SQLITE_READONLY = 11, 26, 8
 
 
-def damaged_database(location: StoreLocation, exc: BaseException) -> DamagedStoreError | None:
-    """The one-line error for a SQLite error that means the database file is damaged (also
-    when SQLAlchemy wraps it), or None for any other error."""
+def damaged_database(location: StoreLocation, exc: BaseException) -> StoreError | None:
+    """The one-line error for a SQLite error that means the database file is damaged or
+    read-only (also when SQLAlchemy wraps it), or None for any other error."""
     orig = getattr(exc, "orig", None) or exc
     if not isinstance(orig, sqlite3.DatabaseError) or location.kind != "sqlite":
         return None
     code = getattr(orig, "sqlite_errorcode", None)
     text = str(orig)
+    if (code is not None and code & 0xFF == _SQLITE_READONLY) or "readonly database" in text:
+        return ReadOnlyStoreError(
+            f"the store at {location.sqlite_path.parent} is read-only ({text}): reads work; "
+            "changes need a writable copy"
+        )
     if code is not None:
         if code & 0xFF not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             return None
@@ -135,7 +144,8 @@ def damaged_database(location: StoreLocation, exc: BaseException) -> DamagedStor
 
 @contextlib.contextmanager
 def damage_reported(location: StoreLocation) -> Iterator[None]:
-    """Raise :class:`DamagedStoreError` in place of SQLite's errors for a damaged file."""
+    """Raise :class:`DamagedStoreError` (or :class:`ReadOnlyStoreError`) in place of
+    SQLite's errors for a damaged (or read-only) file."""
     try:
         yield
     except Exception as exc:
@@ -158,17 +168,43 @@ def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
             f"the store's database {path} is empty (0 bytes), not a labkeep store: restore it "
             "from a backup, or delete it to start an empty store"
         )
-    raw = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
-    try:
-        with damage_reported(location):
-            configure_sqlite(raw)
-    except BaseException:
-        raw.close()
-        raise
+    read_only = read_only_reason(path)
+    with damage_reported(location):
+        if read_only is None:
+            raw = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        else:
+            raw = open_sqlite_readonly(path)
+            raw.isolation_level = None
+        try:
+            configure_sqlite(raw, read_only=read_only is not None)
+        except BaseException:
+            raw.close()
+            raise
+    message = None
+    if read_only is not None:
+        message = (
+            f"the store at {path.parent} is read-only ({read_only}): reads work; changes "
+            "need a writable store"
+        )
     # isolation_level=None leaves transactions to us; give it a DB-API commit/rollback.
-    return Connection(_AutocommitSqlite(raw), "sqlite")
+    return Connection(_AutocommitSqlite(raw), "sqlite", message)
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why a SQLite store cannot be written (a read-only file system, files or folder that
+    cannot be written), or None when it can. Such a store is opened read-only: SQLite would
+    otherwise fail to create its WAL index, even to read."""
+    try:
+        flags = os.statvfs(path.parent).f_flag
+    except OSError:
+        return None
+    if flags & os.ST_RDONLY:
+        return "it is on a read-only file system"
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "its files cannot be written"
+    return None
 
 
 def _create_sqlite(path: Path) -> None:
@@ -176,7 +212,15 @@ def _create_sqlite(path: Path) -> None:
     exists always has its schema, so an empty one is damage, never a store being made."""
     from labkeep.store.sql._ddl import create_fresh
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create a store at {path.parent}: {exc.strerror}") from exc
+    reason = read_only_reason(path)
+    if reason is not None:
+        raise ReadOnlyStoreError(
+            f"no store at {path.parent}, and none can be created there ({reason})"
+        )
     tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{time.monotonic_ns()}")
     try:
         raw = sqlite3.connect(tmp, isolation_level=None)
@@ -214,10 +258,11 @@ def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
     )
 
 
-def configure_sqlite(raw: sqlite3.Connection) -> None:
+def configure_sqlite(raw: sqlite3.Connection, *, read_only: bool = False) -> None:
     """Pragmas every labkeep connection to SQLite uses (reads included)."""
     raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    _retry_locked(lambda: raw.execute("PRAGMA journal_mode = WAL"))
+    if not read_only:
+        _retry_locked(lambda: raw.execute("PRAGMA journal_mode = WAL"))
     raw.execute("PRAGMA synchronous = NORMAL")
     raw.execute("PRAGMA foreign_keys = ON")
     raw.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
@@ -293,6 +338,8 @@ def ensure_schema(conn: Connection, location: StoreLocation) -> None:
     revision = current_revision(conn)
     if revision == SCHEMA_REVISION:
         return
+    if conn.read_only is not None and revision is None:
+        raise StoreError(f"{conn.read_only}, and it holds no labkeep store to read")
     if revision is None:
         with migration_lock(location, conn):
             if current_revision(conn) is None:

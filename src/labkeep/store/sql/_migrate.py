@@ -27,14 +27,23 @@ def make_engine(location: StoreLocation) -> Any:
     from sqlalchemy import create_engine, event
 
     if location.kind == "sqlite":
-        location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(location.db_url, connect_args={"timeout": 120})
+        from labkeep.store.sql._connect import (
+            configure_sqlite,
+            open_sqlite_readonly,
+            read_only_reason,
+        )
+
+        path = location.sqlite_path
+        read_only = path.exists() and read_only_reason(path) is not None
+        if read_only:
+            engine = create_engine("sqlite://", creator=lambda: open_sqlite_readonly(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(location.db_url, connect_args={"timeout": 120})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            from labkeep.store.sql._connect import configure_sqlite
-
-            configure_sqlite(dbapi_conn)
+            configure_sqlite(dbapi_conn, read_only=read_only)
 
         return engine
     return create_engine(location.db_url, pool_pre_ping=True, connect_args={"connect_timeout": 10})

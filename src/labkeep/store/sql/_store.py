@@ -20,7 +20,7 @@ from labkeep.entities import (
     RunRecord,
     RunStatus,
 )
-from labkeep.errors import AmbiguousRefError, NotFoundError, StoreError
+from labkeep.errors import AmbiguousRefError, NotFoundError, ReadOnlyStoreError, StoreError
 from labkeep.store._base import Store, WriteBatch, implied_total
 from labkeep.store._blobs import BlobDirectory, BlobRead
 from labkeep.store._refs import snapshot_refs
@@ -540,11 +540,22 @@ class SqlStore(Store):
             raise NotFoundError(f"no run {number} in {self.uri}")
         return str(rows[0][0])
 
+    def read_only_reason(self) -> str | None:
+        if self.location.kind != "sqlite" or not self.exists():
+            return None
+        return self.writer().read_only
+
+    def _refuse_if_read_only(self) -> None:
+        reason = self.read_only_reason()
+        if reason is not None:
+            raise ReadOnlyStoreError(reason)
+
     def set_deleted(self, numbers: Sequence[int], deleted: bool) -> None:
         from sqlalchemy import update
 
         from labkeep.store.sql._schema import runs
 
+        self._refuse_if_read_only()
         with damage_reported(self.location), self.engine.begin() as conn:
             conn.execute(
                 update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted)
@@ -555,6 +566,7 @@ class SqlStore(Store):
 
         from labkeep.store.sql import _schema as s
 
+        self._refuse_if_read_only()
         with damage_reported(self.location), self.engine.begin() as conn:
             doomed = list(
                 conn.execute(
