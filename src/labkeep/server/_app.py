@@ -1,9 +1,9 @@
 """The application factory: one app serves the REST API and the web UI.
 
 Errors leave as one-line JSON, ``{"error": message, "type": error class}``: NotFoundError
-404, AmbiguousRefError and RunStateError 409, ReadOnlyStoreError 403, DamagedStoreError 500, StoreError 503 (the
-server's database is unavailable: clients retry), every other LabkeepError (bad input, bad
-query) 400.
+404, AmbiguousRefError and RunStateError 409, ReadOnlyStoreError 403, DamagedStoreError 500,
+StoreError 503 (the server's database is unavailable: clients retry), every other
+LabkeepError (bad input, bad query) 400.
 """
 
 from __future__ import annotations
