@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import BACKENDS, LiveServer, drop_pg_schema, new_pg_schema, require_postgres
 from labkeep.entities import Artifact
 from labkeep.errors import DamagedStoreError
 from labkeep.store import locate_store, open_store
@@ -163,3 +163,43 @@ def test_server_refuses_a_planted_symlink(
         response = served.get(url)
         assert response.status_code == 500, url
         assert b"root:" not in response.content
+
+
+@pytest.fixture(params=BACKENDS)
+def own_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store of this test alone (on PostgreSQL a schema of its own: db check looks at
+    every blob every run in the database names)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "own")
+        return
+    require_postgres(request.node.nodeid)
+    schema, uri = new_pg_schema()
+    try:
+        yield uri
+    finally:
+        drop_pg_schema(schema)
+
+
+def test_db_check_finds_damaged_and_missing_blobs_on_every_backend(
+    own_store_uri: str, tmp_path: Path
+) -> None:
+    from labkeep.store.sql._repair import check_store
+
+    backend = open_store(locate_store(own_store_uri))
+    try:
+        files = []
+        for name in ("kept", "changed", "gone"):
+            path = tmp_path / f"{name}.txt"
+            path.write_text(f"{name} {secrets.token_hex(8)}\n")
+            files.append(log_artifact(backend, path)[1])
+        assert check_store(backend.location).ok
+        kept, changed, gone = files
+        tamper(backend.blob_path(changed))
+        backend.blob_path(gone).unlink()
+        report = check_store(backend.location)
+    finally:
+        backend.close()
+    assert not report.ok and not report.database_problems
+    assert [changed[:12] in p for p in report.damaged_blobs] == [True]
+    assert [gone[:12] in p for p in report.missing_blobs] == [True]
+    assert not any(kept[:12] in p for p in [*report.damaged_blobs, *report.missing_blobs])
