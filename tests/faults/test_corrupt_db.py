@@ -125,3 +125,24 @@ def test_db_recover_of_a_sound_store_keeps_every_run(store: Path) -> None:
 def test_page_size_assumption(store: Path) -> None:
     with sqlite3.connect(db(store)) as raw:
         assert raw.execute("PRAGMA page_size").fetchone()[0] == PAGE
+
+
+def test_db_recover_rewrites_a_damaged_file_header(store: Path) -> None:
+    """Only the 100-byte header is damaged (``file is not a database``): every page after it
+    is still readable under a rewritten header, so every run comes back."""
+    damage(db(store), 0, 100)
+    recovered = cli(store, "db", "recover")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "rewritten file header" in recovered.stdout
+    assert _runs_in(db(store)) == 120
+
+
+def test_db_recover_of_a_file_with_nothing_readable_says_so(store: Path) -> None:
+    size = db(store).stat().st_size
+    damage(db(store), 0, size)
+    before = db(store).read_bytes()
+    assert_one_line_error(cli(store, "db", "recover"), str(db(store)), "backup")
+    assert db(store).read_bytes() == before
+    assert sorted(p.name for p in store.iterdir() if p.name.startswith("labkeep.db")) == [
+        "labkeep.db"
+    ]

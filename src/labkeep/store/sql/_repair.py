@@ -196,9 +196,42 @@ def _scratch_copy(path: Path, scratch_file: Path) -> tuple[sqlite3.Connection, s
     try:
         return open_sqlite_readonly(path), "row-by-row copy"
     except sqlite3.Error as exc:
+        repaired = _with_a_new_header(path, scratch_file)
+        if repaired is not None:
+            return repaired, "row-by-row copy under a rewritten file header"
         raise StoreError(
             f"{path} cannot be opened at all ({exc}): restore it from a backup"
         ) from exc
+
+
+def _with_a_new_header(path: Path, copy: Path) -> sqlite3.Connection | None:
+    """A copy of a file whose 100-byte header is damaged (``file is not a database``), with
+    the header of a fresh database of the first page size under which the schema reads; the
+    pages after it are what they were. None when no page size works."""
+    size = path.stat().st_size
+    for page_size in (4096, 1024, 2048, 8192, 16384, 32768, 65536):
+        if size < page_size or size % page_size:
+            continue
+        template = copy.with_name(f"{copy.name}.template")
+        template.unlink(missing_ok=True)
+        with contextlib.closing(sqlite3.connect(template)) as raw:
+            raw.execute(f"PRAGMA page_size = {page_size}")
+            raw.execute("CREATE TABLE t (x)")
+            raw.commit()
+        header = bytearray(template.read_bytes()[:100])
+        template.unlink()
+        header[28:32] = (size // page_size).to_bytes(4, "big")  # the database's size in pages
+        shutil.copyfile(path, copy)
+        with open(copy, "r+b") as fh:
+            fh.write(header)
+        raw = sqlite3.connect(copy, isolation_level=None)
+        try:
+            raw.execute("SELECT count(*) FROM runs").fetchone()
+            return raw
+        except sqlite3.Error:
+            raw.close()
+    copy.unlink(missing_ok=True)
+    return None
 
 
 def _rebuild(
