@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
 from labkeep._values import check_key, check_text
-from labkeep.errors import NotFoundError, StoreError
+from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
@@ -78,6 +78,9 @@ class Client:
         check_key(experiment, "experiment name")
         if name:
             check_key(name, "run name")
+        read_only = self.store.read_only_reason()
+        if read_only is not None:
+            raise ReadOnlyStoreError(read_only)
         check_text(notes, "notes")
         run_uuid = attach_uuid or str(uuid_mod.uuid4())
         journal = j.JournalWriter(

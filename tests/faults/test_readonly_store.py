@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from store_damage import assert_one_line_error, cli, fill_store
 
-from conftest import LiveServer
+from conftest import LiveServer, child_env
 
 
 def _mount_readonly(source: Path, target: Path) -> None:
@@ -105,3 +106,29 @@ def test_the_api_reads_a_readonly_store(filled: Path, tmp_path: Path) -> None:
             assert artifact.status_code == 200 and b"output of run 2" in artifact.content
             tagged = api.post("/runs/3/tags", json={"add": ["x"]})
             assert tagged.status_code >= 400 and "read-only" in tagged.json()["error"]
+
+
+def test_a_run_into_a_readonly_store_fails_with_one_line(filled: Path, tmp_path: Path) -> None:
+    for store in _readonly_copy(filled, tmp_path, leftover_journal=False):
+        script = tmp_path / "train.py"
+        script.write_text("import labkeep\nwith labkeep.init() as run:\n    run.log({'x': 1})\n")
+        env = child_env()
+        ran = subprocess.run(
+            [sys.executable, "-m", "labkeep.cli", "--store", str(store), "run", str(script)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert_one_line_error(ran, "read-only")
+        api = subprocess.run(
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            env={**env, "LABKEEP_HOME": str(store)},
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert api.returncode != 0
+        assert api.stderr.strip().splitlines()[-1].startswith("labkeep.errors.ReadOnlyStoreError")

@@ -182,14 +182,16 @@ def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
         except BaseException:
             raw.close()
             raise
-    message = None
-    if read_only is not None:
-        message = (
-            f"the store at {path.parent} is read-only ({read_only}): reads work; changes "
-            "need a writable store"
-        )
+    message = None if read_only is None else read_only_message(path, read_only)
     # isolation_level=None leaves transactions to us; give it a DB-API commit/rollback.
     return Connection(_AutocommitSqlite(raw), "sqlite", message)
+
+
+def read_only_message(path: Path, reason: str) -> str:
+    return (
+        f"the store at {path.parent} is read-only ({reason}): reads work; changes need a "
+        "writable store"
+    )
 
 
 def read_only_reason(path: Path) -> str | None:
@@ -229,8 +231,13 @@ def _create_sqlite(path: Path) -> None:
             create_fresh(raw)
         finally:
             raw.close()
-        with contextlib.suppress(FileExistsError):  # another process made it first
+        try:
             os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first
+        except OSError:  # a file system without hard links: a rename, nearly as safe
+            if not path.exists():
+                os.replace(tmp, path)
     finally:
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)

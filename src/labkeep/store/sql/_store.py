@@ -543,7 +543,14 @@ class SqlStore(Store):
     def read_only_reason(self) -> str | None:
         if self.location.kind != "sqlite" or not self.exists():
             return None
-        return self.writer().read_only
+        with self._lock:
+            if self._conn is not None:
+                return self._conn.read_only
+        # Asked before starting a run: a look at the file system, not a connection.
+        from labkeep.store.sql._connect import read_only_message, read_only_reason
+
+        reason = read_only_reason(self.location.sqlite_path)
+        return None if reason is None else read_only_message(self.location.sqlite_path, reason)
 
     def _refuse_if_read_only(self) -> None:
         reason = self.read_only_reason()
