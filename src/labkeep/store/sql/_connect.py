@@ -4,6 +4,12 @@ The write path talks to the database through the driver's own DB-API connection 
 ``sqlite3``, or ``psycopg``): importing SQLAlchemy alone costs ~250 ms, more than a short run
 may take. Reads use the same connection (``_store``, ``_search``); SQLAlchemy and Alembic
 are imported only to create or migrate a store, and to edit the trash or read the run table.
+
+A SQLite store that cannot be written (a read-only mount) is opened read-only, so it can
+still be read; its connection refuses transactions with :class:`ReadOnlyStoreError`. SQLite's
+errors for a damaged file become one :class:`DamagedStoreError` naming it
+(:func:`damage_reported`). A new database is built whole beside its final name and linked
+into place, so an existing ``labkeep.db`` of 0 bytes is damage, never a store being made.
 """
 
 from __future__ import annotations
