@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from labkeep import _journal as j
 from labkeep._values import check_key, check_text
 from labkeep.entities import JOURNAL_DAMAGE_KEY
-from labkeep.errors import NotFoundError, StoreError
+from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
@@ -86,6 +86,9 @@ class Client:
         check_key(experiment, "experiment name")
         if name:
             check_key(name, "run name")
+        read_only = self.store.read_only_reason()
+        if read_only is not None:
+            raise ReadOnlyStoreError(read_only)
         check_text(notes, "notes")
         run_uuid = attach_uuid or str(uuid_mod.uuid4())
         journal = j.JournalWriter(
@@ -176,8 +179,8 @@ class Client:
         if self._recovered and not force:
             return []
         self._recovered = True
-        if not self.store.exists():
-            return []
+        if not self.store.exists() or self.store.read_only_reason() is not None:
+            return []  # a read-only store is read as it is: recovery would have to write
         killed: dict[int, float] = {}
         journal_root = self.location.journal_dir
         if journal_root.is_dir():

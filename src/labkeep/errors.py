@@ -36,3 +36,12 @@ class SchemaVersionError(StoreError):
 
 class RunStateError(LabkeepError):
     """An operation that does not fit the run's state (logging to a finished run, ...)."""
+
+
+class DamagedStoreError(StoreError):
+    """The store's database or one of its blobs is damaged: ``labkeep db check`` says what,
+    ``labkeep db recover`` rebuilds the database from what can still be read."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """A change asked of a store that can only be read (a read-only mount or file)."""

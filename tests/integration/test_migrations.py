@@ -191,3 +191,67 @@ def test_db_upgrade_migrates_a_store_made_by_an_older_labkeep(tmp_path: Path) ->
     assert _compare_sqlite(location.sqlite_path) == []
     listed = subprocess.run([*cli, "runs"], capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
+
+
+def test_upgrade_to_0004_names_every_blob_existing_snapshots_use(fresh_uri: str) -> None:
+    """Stores from before ``blob_refs`` get theirs from the artifacts and from each snapshot's
+    JSON (the manifest's files read from the blob directory), so a purge after upgrading
+    keeps code that another run's snapshot names."""
+    import json
+
+    from sqlalchemy import text
+
+    from labkeep.store._blobs import BlobDirectory
+
+    location = locate_store(fresh_uri)
+    _migrate.upgrade(location, "0003")
+    blobs = BlobDirectory(location.blob_dir)
+    code = blobs.put_bytes(b"print('train')\n")[0]
+    manifest = blobs.put_bytes(json.dumps([{"path": "train.py", "sha256": code}]).encode())[0]
+    diff = blobs.put_bytes(b"--- a\n+++ b\n")[0]
+    snapshot = json.dumps({"code": {"manifest": manifest}, "git": {"diff_blob": diff}})
+    engine = _migrate.make_engine(location)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO experiments (name, created) VALUES ('e', 0)"))
+            eid = conn.execute(text("SELECT id FROM experiments WHERE name = 'e'")).scalar()
+            for uuid in ("u-artifact", "u-code"):
+                conn.execute(
+                    text(
+                        "INSERT INTO runs (uuid, experiment_id, name, status, start_time, "
+                        "deleted) VALUES (:u, :e, 'r', 'completed', 0, false)"
+                    ),
+                    {"u": uuid, "e": eid},
+                )
+            numbers = dict(conn.execute(text("SELECT uuid, number FROM runs")).fetchall())
+            conn.execute(
+                text("INSERT INTO blobs (sha256, size, created) VALUES (:s, 15, 0)"), {"s": code}
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO artifacts (run_number, path, sha256, size, kind, created) "
+                    "VALUES (:n, 'train.py', :s, 15, 'output', 0)"
+                ),
+                {"n": numbers["u-artifact"], "s": code},
+            )
+            for uuid in ("u-artifact", "u-code"):
+                conn.execute(
+                    text("INSERT INTO snapshots (run_number, data) VALUES (:n, :d)"),
+                    {"n": numbers[uuid], "d": snapshot},
+                )
+        _migrate.upgrade(location)
+        with engine.connect() as conn:
+            refs = set(conn.execute(text("SELECT run_number, sha256, kind FROM blob_refs")))
+    finally:
+        engine.dispose()
+    for uuid in ("u-artifact", "u-code"):
+        n = numbers[uuid]
+        assert {(n, code, "code"), (n, manifest, "manifest"), (n, diff, "diff")} <= refs
+    assert (numbers["u-artifact"], code, "artifact") in refs
+    store = SqlStore(location)
+    try:
+        store.set_deleted([numbers["u-artifact"]], True)
+        assert store.purge([numbers["u-artifact"]]) == 1
+        assert store.blob_path(code).read_bytes() == b"print('train')\n"
+    finally:
+        store.close()

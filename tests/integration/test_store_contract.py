@@ -535,3 +535,50 @@ def test_blobs_are_stored_once_per_content(store: Store, tmp_path: Path) -> None
     blob = store.blob_path(sha)
     assert [p.name for p in blob.parent.iterdir()] == [blob.name]
     assert blob.read_bytes() == content
+
+
+def _code_snapshot(store: Store, files: dict[str, Path]) -> dict[str, Any]:
+    """A snapshot row as ``store_snapshot`` writes it: code files and their manifest as blobs,
+    named only inside the JSON."""
+    import json
+
+    entries = []
+    for rel, path in sorted(files.items()):
+        sha, size = store.put_blob(path)
+        entries.append({"path": rel, "sha256": sha, "size": size, "mode": 0o644})
+    manifest = json.dumps(entries, sort_keys=True, separators=(",", ":")).encode()
+    diff = store.put_bytes(f"diff {secrets.token_hex(8)}".encode())[0]
+    return {
+        "version": 1,
+        "code": {"manifest": store.put_bytes(manifest)[0], "file_count": len(entries)},
+        "git": {"diff_blob": diff},
+        "environment": {},
+    }
+
+
+def test_purge_keeps_blobs_that_another_runs_snapshot_names(store: Store, tmp_path: Path) -> None:
+    """A run that logged its own script as an artifact, purged, leaves the code of every
+    other run of that script in place: snapshots' blobs count as references too."""
+    script = tmp_path / "train.py"
+    script.write_text(f"print('train {secrets.token_hex(8)}')\n")
+    sha, size = store.put_blob(script)
+    snapshot = _code_snapshot(store, {"train.py": script})
+    doomed = _start(store, artifacts=[Artifact("train.py", sha, size)], snapshot=snapshot)
+    other = _start(store, snapshot=_code_snapshot(store, {"train.py": script}))
+    doomed_number = store.resolve_run(doomed.run_uuid).number
+    other_number = store.resolve_run(other.run_uuid).number
+
+    store.set_deleted([doomed_number], True)
+    assert store.purge([doomed_number]) == 1
+    kept = store.get_snapshot(other_number)
+    assert kept is not None
+    assert store.blob_path(sha).read_bytes() == script.read_bytes()
+    assert store.blob_path(kept["code"]["manifest"]).exists()
+    assert store.blob_path(kept["git"]["diff_blob"]).exists()
+
+    # Once no run names it, the code goes with the last one.
+    store.set_deleted([other_number], True)
+    assert store.purge([other_number]) == 1
+    for gone in (sha, kept["code"]["manifest"], kept["git"]["diff_blob"]):
+        with pytest.raises(NotFoundError):
+            store.blob_path(gone)

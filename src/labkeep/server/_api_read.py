@@ -13,11 +13,18 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from labkeep.errors import LabkeepError, NotFoundError, RunStateError, StoreError
+from labkeep.errors import (
+    DamagedStoreError,
+    LabkeepError,
+    NotFoundError,
+    ReadOnlyStoreError,
+    RunStateError,
+    StoreError,
+)
 from labkeep.server._auth import require_read, require_write
 
 if TYPE_CHECKING:
@@ -43,6 +50,10 @@ def error_status(exc: LabkeepError) -> int:
         return 404
     if isinstance(exc, RunStateError):
         return 409
+    if isinstance(exc, ReadOnlyStoreError):
+        return 403  # the store is on a read-only mount: a change is refused, reads work
+    if isinstance(exc, DamagedStoreError):
+        return 500  # retrying will not help: the store's content is damaged
     if isinstance(exc, StoreError):
         return 503
     return 400
@@ -361,27 +372,28 @@ def get_artifact(
     """An artifact's content (with HTTP Range support). The path is looked up among the
     run's own artifacts, never joined to a directory, so no path leaves the run.
     ``render=html`` turns a notebook into a page."""
+    from labkeep.server._api_store import blob_response
     from labkeep.server._preview import media_type, render_notebook
 
     rec = _record(request, ref)
     artifact = next((a for a in rec.artifacts if a.path == path), None)
     if artifact is None:
         raise NotFoundError(f"run {rec.info.number} has no artifact {path!r}")
-    blob = _store(request).blob_path(artifact.sha256)
     if render == "html":
         if not path.lower().endswith(".ipynb"):
             raise NotFoundError(f"artifact {path!r} is not a notebook: only .ipynb renders")
-        html = render_notebook(blob, artifact.sha256)
+        html = render_notebook(_store(request).blob_path(artifact.sha256), artifact.sha256)
         return Response(
             html,
             media_type="text/html; charset=utf-8",
             headers={"Content-Security-Policy": NOTEBOOK_CSP, "X-Content-Type-Options": "nosniff"},
         )
-    return FileResponse(
-        blob,
-        media_type=media_type(path),
+    return blob_response(
+        request,
+        artifact.sha256,
+        media_type(path),
         filename=path.rsplit("/", 1)[-1],
-        content_disposition_type="attachment" if download else "inline",
+        disposition="attachment" if download else "inline",
         headers=ARTIFACT_HEADERS,
     )
 

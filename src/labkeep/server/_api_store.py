@@ -10,13 +10,15 @@ and infinities allowed), since params and summaries may hold them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -88,11 +90,46 @@ def _sha(sha256: str) -> str:
     return sha256
 
 
+def blob_response(
+    request: Request,
+    sha256: str,
+    media_type: str,
+    *,
+    filename: str | None = None,
+    disposition: str = "inline",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A blob as an HTTP answer, never one whose content does not match its sha256.
+
+    A whole blob is streamed and hashed as it goes: one that fits in the first chunk is
+    refused before anything is sent (a one-line 500), a larger one is cut off (the client
+    sees an incomplete body, never a complete wrong one). A range is served from a blob
+    checked whole first. HEAD reads nothing."""
+    store = _store(request)
+    extra = dict(headers or {})
+    if filename is not None:
+        quoted = quote(filename)
+        extra["content-disposition"] = (
+            f"{disposition}; filename*=utf-8''{quoted}"
+            if quoted != filename
+            else f'{disposition}; filename="{filename}"'
+        )
+    if "range" in request.headers:
+        return FileResponse(store.blob_path(sha256), media_type=media_type, headers=extra)
+    read = store.open_blob(sha256)
+    extra["content-length"] = str(read.size)
+    extra["accept-ranges"] = "bytes"
+    if request.method == "HEAD":
+        return Response(media_type=media_type, headers=extra)
+    first = next(read.chunks, None)  # a damaged small blob raises here, before any answer
+    body = read.chunks if first is None else itertools.chain([first], read.chunks)
+    return StreamingResponse(body, media_type=media_type, headers=extra)
+
+
 @router.get("/blobs/{sha256}", dependencies=READ)
 def get_blob(sha256: str, request: Request) -> Response:
-    """A blob's bytes (HTTP range requests supported)."""
-    path = _store(request).blob_path(_sha(sha256))
-    return FileResponse(path, media_type="application/octet-stream")
+    """A blob's bytes (HTTP range requests supported), checked against its sha256."""
+    return blob_response(request, _sha(sha256), "application/octet-stream")
 
 
 @router.head("/blobs/{sha256}", dependencies=READ)

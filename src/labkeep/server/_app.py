@@ -1,8 +1,9 @@
 """The application factory: one app serves the REST API and the web UI.
 
 Errors leave as one-line JSON, ``{"error": message, "type": error class}``: NotFoundError
-404, AmbiguousRefError and RunStateError 409, StoreError 503 (the server's database is
-unavailable: clients retry), every other LabkeepError (bad input, bad query) 400.
+404, AmbiguousRefError and RunStateError 409, ReadOnlyStoreError 403, DamagedStoreError 500,
+StoreError 503 (the server's database is unavailable: clients retry), every other
+LabkeepError (bad input, bad query) 400.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from labkeep._client import Client
 from labkeep._version import __version__
 from labkeep.errors import (
     AmbiguousRefError,
+    DamagedStoreError,
     LabkeepError,
     NotFoundError,
+    ReadOnlyStoreError,
     RunStateError,
     StoreError,
 )
@@ -34,6 +37,10 @@ def error_status(exc: LabkeepError) -> int:
         return 404
     if isinstance(exc, AmbiguousRefError | RunStateError):
         return 409
+    if isinstance(exc, ReadOnlyStoreError):
+        return 403  # the store is on a read-only mount: a change is refused, reads work
+    if isinstance(exc, DamagedStoreError):
+        return 500  # retrying will not help: the store's content is damaged
     if isinstance(exc, StoreError):
         return 503
     return 400

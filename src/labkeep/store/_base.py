@@ -11,9 +11,12 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import Artifact, MetricHistory, OutputLine, RunInfo, RunRecord, Value
+
+if TYPE_CHECKING:
+    from labkeep.store._blobs import BlobRead
 
 
 @dataclass(slots=True)
@@ -120,7 +123,21 @@ class Store(ABC):
 
     @abstractmethod
     def blob_path(self, sha256: str) -> Path:
-        """Local path of a stored blob; raises NotFoundError if it is missing."""
+        """Local path of a stored blob whose content matches its sha256; raises
+        NotFoundError if it is missing, DamagedStoreError if it was changed or is a link."""
+
+    def read_only_reason(self) -> str | None:
+        """Why this store can be read but not changed (a read-only mount), or None."""
+        return None
+
+    def open_blob(self, sha256: str) -> BlobRead:
+        """A blob's size and its content in chunks, checked against its sha256 as it is
+        read (what a server streams). Backends that hold blobs locally check while
+        streaming; this default checks the whole blob first."""
+        from labkeep.store._blobs import BlobRead, plain_chunks
+
+        path = self.blob_path(sha256)
+        return BlobRead(path.stat().st_size, plain_chunks(path))
 
     # -- reading -----------------------------------------------------------------------
     @abstractmethod

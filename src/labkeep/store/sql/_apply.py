@@ -17,6 +17,7 @@ from labkeep._names import run_name
 from labkeep._values import encode_value
 from labkeep.errors import NotFoundError
 from labkeep.store._base import MetricColumns, WriteBatch
+from labkeep.store._refs import ARTIFACT
 from labkeep.store.sql._connect import Connection
 from labkeep.store.sql._packed import SECTIONS, refresh
 
@@ -51,8 +52,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
-def apply_batch(conn: Connection, batch: WriteBatch) -> int:
-    """Apply ``batch`` unless this writer's position already covers it; return the run number."""
+def apply_batch(
+    conn: Connection, batch: WriteBatch, snapshot_refs: set[tuple[str, str]] | None = None
+) -> int:
+    """Apply ``batch`` unless this writer's position already covers it; return the run number.
+
+    ``snapshot_refs``: the ``(sha256, kind)`` blobs ``batch.snapshot`` names (see
+    :func:`labkeep.store._refs.snapshot_refs`), which replace the run's snapshot references.
+    """
     sql = conn.sql
     with conn.transaction() as cur:
         cur.execute(sql("SELECT position FROM journal_positions WHERE writer = ?"), (batch.writer,))
@@ -116,8 +123,16 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
                 ),
                 (number, art.path, art.sha256, art.size, art.kind, art.created),
             )
+        if batch.artifacts:
+            _insert_refs(cur, conn, number, {(a.sha256, ARTIFACT) for a in batch.artifacts})
         if batch.snapshot is not None or batch.snapshot_add:
             _write_snapshot(cur, conn, number, batch)
+        if batch.snapshot is not None and snapshot_refs is not None:
+            # A snapshot is rewritten whole by its owner: its references are replaced too.
+            cur.execute(
+                sql("DELETE FROM blob_refs WHERE run_number = ? AND kind <> ?"), (number, ARTIFACT)
+            )
+            _insert_refs(cur, conn, number, snapshot_refs)
         if batch.output:
             cur.executemany(
                 sql(
@@ -149,6 +164,16 @@ def apply_batch(conn: Connection, batch: WriteBatch) -> int:
 
 
 _SNAPSHOT_LISTS = ("inputs", "seeds", "volatile")
+
+
+def _insert_refs(cur: Any, conn: Connection, number: int, refs: set[tuple[str, str]]) -> None:
+    cur.executemany(
+        conn.sql(
+            "INSERT INTO blob_refs (run_number, sha256, kind) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        [(number, sha, kind) for sha, kind in sorted(refs)],
+    )
 
 
 def _write_snapshot(cur: Any, conn: Connection, number: int, batch: WriteBatch) -> None:

@@ -4,6 +4,12 @@ The write path talks to the database through the driver's own DB-API connection 
 ``sqlite3``, or ``psycopg``): importing SQLAlchemy alone costs ~250 ms, more than a short run
 may take. Reads use the same connection (``_store``, ``_search``); SQLAlchemy and Alembic
 are imported only to create or migrate a store, and to edit the trash or read the run table.
+
+A SQLite store that cannot be written (a read-only mount) is opened read-only, so it can
+still be read; its connection refuses transactions with :class:`ReadOnlyStoreError`. SQLite's
+errors for a damaged file become one :class:`DamagedStoreError` naming it
+(:func:`damage_reported`). A new database is built whole beside its final name and linked
+into place, so an existing ``labkeep.db`` of 0 bytes is damage, never a store being made.
 """
 
 from __future__ import annotations
@@ -14,14 +20,15 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from labkeep.errors import SchemaVersionError, StoreError
+from labkeep.errors import DamagedStoreError, ReadOnlyStoreError, SchemaVersionError, StoreError
 from labkeep.store._uri import StoreLocation
 
 # Kept in sync with ``_schema.SCHEMA_REVISION`` (a test checks), so that checking the schema
 # does not import SQLAlchemy.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 BUSY_TIMEOUT_S = 120.0
 #: Reads of large stores touch pages all over the file: mapped, they cost no system call.
 SQLITE_MMAP_BYTES = 1 << 30
@@ -32,9 +39,11 @@ SQLITE_CACHE_KIB = 64 * 1024
 class Connection:
     """A DB-API connection plus the dialect facts the write path needs."""
 
-    def __init__(self, raw: Any, dialect: str) -> None:
+    def __init__(self, raw: Any, dialect: str, read_only: str | None = None) -> None:
         self.raw = raw
         self.dialect = dialect
+        #: Why this connection may not write (a read-only store), or None.
+        self.read_only = read_only
         self._sql_cache: dict[str, str] = {}
 
     def sql(self, text: str) -> str:
@@ -50,6 +59,8 @@ class Connection:
     def transaction(self) -> Iterator[Any]:
         """A write transaction; on SQLite the write lock is taken up front (BEGIN IMMEDIATE),
         so concurrent writers queue on the busy timeout instead of failing on lock upgrade."""
+        if self.read_only is not None:
+            raise ReadOnlyStoreError(self.read_only)
         cur = self.raw.cursor()
         if self.dialect == "sqlite":
             _retry_locked(lambda: cur.execute("BEGIN IMMEDIATE"))
@@ -100,11 +111,54 @@ def connect(location: StoreLocation, *, create: bool = True) -> Connection:
     else:
         raise StoreError(f"no SQL connection for a {location.kind} store")
     try:
-        ensure_schema(conn, location)
+        with damage_reported(location):
+            ensure_schema(conn, location)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+#: SQLite's primary result codes for a damaged file, and for a write to a read-only one.
+_SQLITE_CORRUPT, _SQLITE_NOTADB, _SQLITE_READONLY = 11, 26, 8
+
+
+def damaged_database(location: StoreLocation, exc: BaseException) -> StoreError | None:
+    """The one-line error for a SQLite error that means the database file is damaged or
+    read-only (also when SQLAlchemy wraps it), or None for any other error."""
+    orig = getattr(exc, "orig", None) or exc
+    if not isinstance(orig, sqlite3.DatabaseError) or location.kind != "sqlite":
+        return None
+    code = getattr(orig, "sqlite_errorcode", None)
+    text = str(orig)
+    if (code is not None and code & 0xFF == _SQLITE_READONLY) or "readonly database" in text:
+        return ReadOnlyStoreError(
+            f"the store at {location.sqlite_path.parent} is read-only ({text}): reads work; "
+            "changes need a writable copy"
+        )
+    if code is not None:
+        if code & 0xFF not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return None
+    elif "malformed" not in text and "not a database" not in text:
+        return None
+    return DamagedStoreError(
+        f"the store's database {location.sqlite_path} is damaged ({text}): "
+        "`labkeep db check` says what is damaged, `labkeep db recover` rebuilds it from what "
+        "can be read"
+    )
+
+
+@contextlib.contextmanager
+def damage_reported(location: StoreLocation) -> Iterator[None]:
+    """Raise :class:`DamagedStoreError` (or :class:`ReadOnlyStoreError`) in place of
+    SQLite's errors for a damaged (or read-only) file."""
+    try:
+        yield
+    except Exception as exc:
+        error = damaged_database(location, exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
@@ -112,19 +166,116 @@ def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
     if not path.exists():
         if not create:
             raise StoreError(f"no store at {path.parent}: log a run first, or pass --store")
-        path.parent.mkdir(parents=True, exist_ok=True)
-    raw = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
-    configure_sqlite(raw)
+        _create_sqlite(path)
+    elif path.is_file() and path.stat().st_size == 0:
+        # A store's file is never empty (it is created whole, below): this one lost its
+        # content, and treating it as a new store would hide that.
+        raise DamagedStoreError(
+            f"the store's database {path} is empty (0 bytes), not a labkeep store: restore it "
+            "from a backup, or delete it to start an empty store"
+        )
+    read_only = read_only_reason(path)
+    with damage_reported(location):
+        if read_only is None:
+            raw = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        else:
+            raw = open_sqlite_readonly(path)
+            raw.isolation_level = None
+        try:
+            configure_sqlite(raw, read_only=read_only is not None)
+        except BaseException:
+            raw.close()
+            raise
+    message = None if read_only is None else read_only_message(path, read_only)
     # isolation_level=None leaves transactions to us; give it a DB-API commit/rollback.
-    return Connection(_AutocommitSqlite(raw), "sqlite")
+    return Connection(_AutocommitSqlite(raw), "sqlite", message)
 
 
-def configure_sqlite(raw: sqlite3.Connection) -> None:
+def read_only_message(path: Path, reason: str) -> str:
+    return (
+        f"the store at {path.parent} is read-only ({reason}): reads work; changes need a "
+        "writable store"
+    )
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why a SQLite store cannot be written (a read-only file system, files or folder that
+    cannot be written), or None when it can. Such a store is opened read-only: SQLite would
+    otherwise fail to create its WAL index, even to read."""
+    try:
+        flags = os.statvfs(path.parent).f_flag
+    except OSError:
+        return None
+    if flags & os.ST_RDONLY:
+        return "it is on a read-only file system"
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "its files cannot be written"
+    return None
+
+
+def _create_sqlite(path: Path) -> None:
+    """Create a new store's database whole, then link it into place: a ``labkeep.db`` that
+    exists always has its schema, so an empty one is damage, never a store being made."""
+    from labkeep.store.sql._ddl import create_fresh
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create a store at {path.parent}: {exc.strerror}") from exc
+    reason = read_only_reason(path)
+    if reason is not None:
+        raise ReadOnlyStoreError(
+            f"no store at {path.parent}, and none can be created there ({reason})"
+        )
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        raw = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            raw.execute("PRAGMA journal_mode = WAL")
+            create_fresh(raw)
+        finally:
+            raw.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first
+        except OSError:  # a file system without hard links: a rename, nearly as safe
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, not even SQLite's own recovery or WAL index: read-only
+    mode, or, where that cannot work (a WAL database whose ``-shm`` index cannot be created
+    on a read-only file system), immutable mode, which reads the file as it is."""
+    from urllib.parse import quote
+
+    name = quote(str(path))
+    raw = sqlite3.connect(
+        f"file:{name}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+    )
+    try:
+        raw.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL index
+        return raw
+    except sqlite3.OperationalError as exc:
+        raw.close()
+        if "unable to open" not in str(exc) and "readonly" not in str(exc):
+            raise
+    return sqlite3.connect(
+        f"file:{name}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+    )
+
+
+def configure_sqlite(raw: sqlite3.Connection, *, read_only: bool = False) -> None:
     """Pragmas every labkeep connection to SQLite uses (reads included)."""
     raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    _retry_locked(lambda: raw.execute("PRAGMA journal_mode = WAL"))
+    if not read_only:
+        _retry_locked(lambda: raw.execute("PRAGMA journal_mode = WAL"))
     raw.execute("PRAGMA synchronous = NORMAL")
     raw.execute("PRAGMA foreign_keys = ON")
     raw.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
@@ -200,6 +351,8 @@ def ensure_schema(conn: Connection, location: StoreLocation) -> None:
     revision = current_revision(conn)
     if revision == SCHEMA_REVISION:
         return
+    if conn.read_only is not None and revision is None:
+        raise StoreError(f"{conn.read_only}, and it holds no labkeep store to read")
     if revision is None:
         with migration_lock(location, conn):
             if current_revision(conn) is None:

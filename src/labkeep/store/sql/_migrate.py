@@ -11,12 +11,14 @@ from labkeep.store._uri import StoreLocation
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _config(connection: Any) -> Any:
+def _config(connection: Any, blob_dir: Path | None = None) -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    # Migrations that read blobs (0004 lists the files of code manifests) find them here.
+    cfg.attributes["blob_dir"] = blob_dir
     return cfg
 
 
@@ -25,14 +27,23 @@ def make_engine(location: StoreLocation) -> Any:
     from sqlalchemy import create_engine, event
 
     if location.kind == "sqlite":
-        location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(location.db_url, connect_args={"timeout": 120})
+        from labkeep.store.sql._connect import (
+            configure_sqlite,
+            open_sqlite_readonly,
+            read_only_reason,
+        )
+
+        path = location.sqlite_path
+        read_only = path.exists() and read_only_reason(path) is not None
+        if read_only:
+            engine = create_engine("sqlite://", creator=lambda: open_sqlite_readonly(path))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(location.db_url, connect_args={"timeout": 120})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            from labkeep.store.sql._connect import configure_sqlite
-
-            configure_sqlite(dbapi_conn)
+            configure_sqlite(dbapi_conn, read_only=read_only)
 
         return engine
     return create_engine(location.db_url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
@@ -48,7 +59,7 @@ def upgrade(location: StoreLocation, revision: str = "head") -> tuple[str | None
     try:
         with engine.begin() as conn:
             before = MigrationContext.configure(conn).get_current_revision()
-            command.upgrade(_config(conn), revision)
+            command.upgrade(_config(conn, location.blob_dir), revision)
             after = MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
         raise StoreError(f"cannot migrate the store at {location.uri}: {exc.orig}") from exc

@@ -21,7 +21,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 experiments = Table(
     "experiments",
@@ -147,6 +147,18 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("kind", String(16), nullable=False, server_default="output"),
     Column("created", Float, nullable=False),
+)
+
+# Every blob a run names (``labkeep.store._refs``): its artifacts, and its snapshot's code
+# files, manifest, package list and diff, which are otherwise named only inside JSON. Purge
+# deletes a blob only when no row here names it.
+blob_refs = Table(
+    "blob_refs",
+    metadata,
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Index("ix_blob_refs_sha256", "sha256"),
 )
 
 # Exactly-once ingest: the byte position up to which each writer's journal is in the store,

@@ -20,12 +20,13 @@ from labkeep.entities import (
     RunRecord,
     RunStatus,
 )
-from labkeep.errors import AmbiguousRefError, NotFoundError, StoreError
+from labkeep.errors import AmbiguousRefError, NotFoundError, ReadOnlyStoreError, StoreError
 from labkeep.store._base import Store, WriteBatch, implied_total
-from labkeep.store._blobs import BlobDirectory
+from labkeep.store._blobs import BlobDirectory, BlobRead
+from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
 from labkeep.store.sql import _apply
-from labkeep.store.sql._connect import Connection, connect
+from labkeep.store.sql._connect import Connection, connect, damage_reported
 
 if TYPE_CHECKING:
     from labkeep.query import KeyCatalog
@@ -54,6 +55,7 @@ class SqlStore(Store):
         self._engine: Any = None
         self._lock = threading.RLock()
         self._catalog: CatalogCache | None = None  # made by the first search
+        self._json_blobs: dict[str, Any] = {}
 
     # -- connections -------------------------------------------------------------------
     def writer(self) -> Connection:
@@ -66,7 +68,7 @@ class SqlStore(Store):
     def _writing(self) -> Iterator[Connection]:
         """The write connection, under the lock; dropped if the database broke it (server
         restart, network cut), so the next call reconnects instead of failing for good."""
-        with self._lock:
+        with self._lock, damage_reported(self.location):
             conn = self.writer()
             try:
                 yield conn
@@ -124,8 +126,22 @@ class SqlStore(Store):
 
     # -- writing -----------------------------------------------------------------------
     def apply(self, batch: WriteBatch) -> int:
+        refs = None
+        if batch.snapshot is not None:
+            # Read before the write transaction: the manifest is a blob on disk.
+            refs = snapshot_refs(dict(batch.snapshot), self._read_json_blob)
         with self._writing() as conn:
-            return _apply.apply_batch(conn, batch)
+            return _apply.apply_batch(conn, batch, refs)
+
+    def _read_json_blob(self, sha256: str) -> Any:
+        """A JSON blob (a code manifest), remembered: blobs never change."""
+        found = self._json_blobs.get(sha256)
+        if found is None:
+            found = json.loads(self.blobs.get(sha256).read_bytes())
+            if len(self._json_blobs) >= 64:
+                self._json_blobs.clear()
+            self._json_blobs[sha256] = found
+        return found
 
     def journal_position(self, writer: str) -> int:
         with self._writing() as conn:
@@ -148,6 +164,9 @@ class SqlStore(Store):
 
     def blob_path(self, sha256: str) -> Path:
         return self.blobs.get(sha256)
+
+    def open_blob(self, sha256: str) -> BlobRead:
+        return self.blobs.open(sha256)
 
     def mark_killed(self, numbers: list[int], end_times: list[float]) -> None:
         with self._writing() as conn:
@@ -375,7 +394,7 @@ class SqlStore(Store):
     def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
         from labkeep.store.sql._table import read_run_table
 
-        with self.engine.connect() as conn:
+        with damage_reported(self.location), self.engine.connect() as conn:
             try:
                 return read_run_table(conn, numbers)
             except NotFoundError as exc:
@@ -521,12 +540,30 @@ class SqlStore(Store):
             raise NotFoundError(f"no run {number} in {self.uri}")
         return str(rows[0][0])
 
+    def read_only_reason(self) -> str | None:
+        if self.location.kind != "sqlite" or not self.exists():
+            return None
+        with self._lock:
+            if self._conn is not None:
+                return self._conn.read_only
+        # Asked before starting a run: a look at the file system, not a connection.
+        from labkeep.store.sql._connect import read_only_message, read_only_reason
+
+        reason = read_only_reason(self.location.sqlite_path)
+        return None if reason is None else read_only_message(self.location.sqlite_path, reason)
+
+    def _refuse_if_read_only(self) -> None:
+        reason = self.read_only_reason()
+        if reason is not None:
+            raise ReadOnlyStoreError(reason)
+
     def set_deleted(self, numbers: Sequence[int], deleted: bool) -> None:
         from sqlalchemy import update
 
         from labkeep.store.sql._schema import runs
 
-        with self.engine.begin() as conn:
+        self._refuse_if_read_only()
+        with damage_reported(self.location), self.engine.begin() as conn:
             conn.execute(
                 update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted)
             )
@@ -536,7 +573,8 @@ class SqlStore(Store):
 
         from labkeep.store.sql import _schema as s
 
-        with self.engine.begin() as conn:
+        self._refuse_if_read_only()
+        with damage_reported(self.location), self.engine.begin() as conn:
             doomed = list(
                 conn.execute(
                     select(s.runs.c.number).where(
@@ -546,6 +584,11 @@ class SqlStore(Store):
             )
             if not doomed:
                 return 0
+            candidates = set(
+                conn.execute(
+                    select(s.blob_refs.c.sha256).where(s.blob_refs.c.run_number.in_(doomed))
+                ).scalars()
+            )
             # Every table that holds rows of a run (the foreign keys are not relied on: SQLite
             # enforces them only when asked).
             for table in reversed(s.metadata.sorted_tables):
@@ -553,17 +596,21 @@ class SqlStore(Store):
                     continue
                 conn.execute(delete(table).where(table.c.run_number.in_(doomed)))
             conn.execute(delete(s.runs).where(s.runs.c.number.in_(doomed)))
-            # Blobs no run refers to any more go too.
-            orphans = list(
+            # A blob goes when nothing names it any more: no artifact, no snapshot's code,
+            # manifest, package list or diff (``blob_refs``), of any run.
+            named = select(s.blob_refs.c.sha256)
+            still = set(
                 conn.execute(
-                    select(s.blobs.c.sha256).where(
-                        ~s.blobs.c.sha256.in_(select(s.artifacts.c.sha256).distinct())
-                    )
+                    named.where(s.blob_refs.c.sha256.in_(list(candidates))).distinct()
                 ).scalars()
             )
+            unnamed_rows = set(
+                conn.execute(select(s.blobs.c.sha256).where(~s.blobs.c.sha256.in_(named))).scalars()
+            )
+            orphans = (candidates - still) | unnamed_rows
             if orphans:
-                conn.execute(delete(s.blobs).where(s.blobs.c.sha256.in_(orphans)))
-        for sha in orphans:
+                conn.execute(delete(s.blobs).where(s.blobs.c.sha256.in_(list(orphans))))
+        for sha in sorted(orphans):
             self.blobs.path(sha).unlink(missing_ok=True)
         return len(doomed)
 

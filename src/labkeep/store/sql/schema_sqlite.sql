@@ -60,6 +60,16 @@ CREATE TABLE artifacts (
 	FOREIGN KEY(sha256) REFERENCES blobs (sha256)
 );
 
+CREATE TABLE blob_refs (
+	run_number INTEGER NOT NULL, 
+	sha256 VARCHAR(64) NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	PRIMARY KEY (run_number, sha256, kind), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_blob_refs_sha256 ON blob_refs (sha256);
+
 CREATE TABLE journal_positions (
 	writer VARCHAR(80) NOT NULL, 
 	run_number INTEGER NOT NULL, 
@@ -172,4 +182,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0003');
+INSERT INTO alembic_version (version_num) VALUES ('0004');
