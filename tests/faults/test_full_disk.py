@@ -231,3 +231,33 @@ def test_logging_goes_on_with_no_space_for_the_journal_at_all(small_fs: Path) ->
     kept = 1000 - writer.dropped_points  # in the buffer, beside the start and key records
     assert 0 < kept < 1024 // 39
     writer.close()
+
+
+def test_reads_work_on_a_store_whose_disk_filled_while_it_was_closed(small_fs: Path) -> None:
+    """No connection is open when the disk fills, so SQLite has no ``-shm`` index yet and
+    cannot make one: reads still work (the store is opened read-only) and a write says why
+    it cannot be made in one line."""
+    store = small_fs / "store"
+    proc = start_python(
+        "import labkeep\n"
+        "with labkeep.init('before', capture=False, system_metrics=0) as run:\n"
+        "    run.log({'x': 1.0})\n",
+        cwd=small_fs.parent,
+        env=child_env(LABKEEP_HOME=str(store)),
+    )
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert not (store / "labkeep.db-shm").exists()  # the last connection removed it
+    fill(small_fs)
+    listed = cli(store, "runs")
+    assert listed.returncode == 0, listed.stderr
+    assert "before" in listed.stdout
+    assert "Traceback" not in listed.stderr
+    shown = cli(store, "show", "last")
+    assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in shown.stderr
+    tagged = cli(store, "tag", "1", "keep")
+    assert tagged.returncode != 0
+    assert "Traceback" not in tagged.stderr
+    assert len(tagged.stderr.strip().splitlines()) == 1, tagged.stderr
+    assert "disk is full" in tagged.stderr

@@ -185,6 +185,15 @@ def _connect_sqlite(location: StoreLocation, *, create: bool) -> Connection:
             raw.isolation_level = None
         try:
             configure_sqlite(raw, read_only=read_only is not None)
+        except sqlite3.OperationalError:
+            raw.close()
+            if read_only is not None or not _disk_full(path):
+                raise
+            # No room for SQLite's WAL index: read the store as it is, write nothing.
+            read_only = "its disk is full"
+            raw = open_sqlite_readonly(path)
+            raw.isolation_level = None
+            configure_sqlite(raw, read_only=True)
         except BaseException:
             raw.close()
             raise
@@ -213,6 +222,15 @@ def read_only_reason(path: Path) -> str | None:
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         return "its files cannot be written"
     return None
+
+
+def _disk_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has no space left for an ordinary user."""
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 << 10
 
 
 def _create_sqlite(path: Path) -> None:
@@ -264,7 +282,7 @@ def open_sqlite_readonly(path: Path) -> sqlite3.Connection:
         return raw
     except sqlite3.OperationalError as exc:
         raw.close()
-        if "unable to open" not in str(exc) and "readonly" not in str(exc):
+        if not any(s in str(exc) for s in ("unable to open", "readonly", "disk I/O", "full")):
             raise
     return sqlite3.connect(
         f"file:{name}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
