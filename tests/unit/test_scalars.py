@@ -145,6 +145,16 @@ def test_a_printed_list_of_values_is_no_scalar() -> None:
     assert points("epoch 2 loss=0.5 12/100\n") == [("epoch", 2.0, 0), ("loss", 0.5, 0)]
 
 
+def test_arguments_in_parentheses_are_no_scalars() -> None:
+    # MLflow's ElasticNet example echoes its configuration as a call's arguments.
+    text = "Elasticnet model (alpha=0.300000, l1_ratio=0.200000):\n  RMSE: 0.79\n  R2: 0.1\n"
+    assert points(text) == [("RMSE", 0.79, 0), ("R2", 0.1, 0)]
+    assert points("fit(a=1) loss=0.2\n") == [("loss", 0.2, 0)]
+    # Parentheses after a pair, or around a ``key: value``, do not hide it.
+    assert points("loss=0.4 (best)\n") == [("loss", 0.4, 0)]
+    assert points("x (loss: 0.4)\n") == [("loss", 0.4, 0)]
+
+
 def test_keys_ignored_later_are_not_recorded_from_then_on() -> None:
     parser = OutputScalarParser()
     assert [p.key for p in parser.feed("alpha=0.3 loss=1\n")] == ["alpha", "loss"]

@@ -14,7 +14,10 @@ Default rules, for scripts that print instead of logging:
 - keys in ``ignore_keys`` (a runner passes the flag names, since scripts echo their flags)
   are not recorded;
 - a value followed by more bare values is a printed list, not a scalar: ``Flags: 5 2.0 True``
-  (a script echoing its flags) gives nothing.
+  (a script echoing its flags) gives nothing;
+- ``key=value`` inside parentheses is a call's arguments, not a result:
+  ``Elasticnet model (alpha=0.3, l1_ratio=0.2):`` (a script echoing its configuration) gives
+  nothing, while ``loss=0.4 (step 3)`` and ``(loss: 0.4)`` are read.
 
 Only the text a line finally showed counts: in ``"loss=0.9\\rloss=0.5\\n"`` (a progress bar
 redrawn with ``\\r``) the scalar is ``loss=0.5``.
@@ -62,7 +65,7 @@ _SCAN_SOURCE = (
     r"(?:[ \t]+\((?:step[ \t]+)?(?P<line_step>\d+)\))?[ \t]*$"
     r"|[ \t]*(?P<counter>(?i:step|epoch|iter|iteration))[ \t]+(?P<count>\d+)(?:/\d+)?"
     rf"(?=$|[{_SPACE},:;|\-]))"
-    r"|(?P<key>[A-Za-z_][A-Za-z0-9_\w.\-/]*+)(?::[ \t]*|[ \t]*=[ \t]*)"
+    r"|(?P<key>[A-Za-z_][A-Za-z0-9_\w.\-/]*+)(?::[ \t]*|[ \t]*=[ \t]*(?![^\n(]*\)))"
     rf"(?P<value>{_NUMBER})(?![^{_SPACE},;|)\]}}])"
     rf"(?![ \t]+(?:{_NUMBER}|True|False|None)(?:[ \t]|$))"
     r"|(?<=\n)(?=[^\n:=]*+[:=]))"
