@@ -183,3 +183,24 @@ def test_show_snapshot_reports_changed_input(tmp_path: Path) -> None:
     project.data.write_text("changed\n")
     result = project.cli("show", "1", "--snapshot")
     assert "changed" in result.stdout and "unchanged" not in result.stdout
+
+
+def test_show_snapshot_of_a_labkeep_run_prints_its_command_and_only_known_seed_facts(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path)
+    (project.repo / "flags.py").write_text(
+        "import argparse\n"
+        "p = argparse.ArgumentParser()\n"
+        "p.add_argument('--x', type=float, default=-1.0)\n"
+        "p.add_argument('--epochs', type=int, default=3)\n"
+        "p.parse_args()\n"
+    )
+    ran = project.cli("run", "-y", "-q", "--seed", "7", "flags.py", "x=2.0")
+    assert ran.returncode == 0, ran.stderr
+    out = project.cli("show", "1", "--snapshot").stdout
+    seed_lines = [line for line in out.splitlines() if line.startswith("seed")]
+    assert seed_lines == ["seed 7 (PYTHONHASHSEED 7, via labkeep run --seed)"], out
+    assert "None" not in out
+    command = next(line for line in out.splitlines() if line.startswith("command"))
+    assert command.split(None, 1)[1].strip() == "labkeep run flags.py x=2.0", out

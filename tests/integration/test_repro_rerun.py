@@ -188,3 +188,17 @@ def test_missing_blob_fails_cleanly(project: Project) -> None:
     checkout = project.cli("checkout", "1", str(target))
     assert checkout.returncode != 0 and "missing from the store" in checkout.stderr
     assert not target.exists()
+
+
+def test_verdict_and_messages_read_once_and_agree(project: Project) -> None:
+    project.script("unseeded.py")
+    result = project.cli("rerun", "1", "--verify")
+    assert result.returncode == 1
+    assert "did not reproduce" in result.stdout
+    assert "differs differs" not in result.stdout
+    assert "differs by " in result.stdout
+    # What the rerun is, not a verdict that the table below may contradict.
+    assert "reproduces run" not in result.stderr
+    assert "run 2 (completed, exit code 0) is a rerun of run 1" in result.stderr
+    snapshot = project.cli("show", "2", "--snapshot").stdout
+    assert "rerun of run 1" in snapshot and "reproduces" not in snapshot
