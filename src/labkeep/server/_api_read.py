@@ -439,6 +439,4 @@ def stop_run(request: Request, ref: str, grace: float = Query(10.0, ge=0, le=60)
 
     info = _info(request, ref)
     result = stop(_client(request), info.number, grace=grace)
-    return _json(
-        {"number": result.number, "status": result.status.value, "killed": result.killed}
-    )
+    return _json({"number": result.number, "status": result.status.value, "killed": result.killed})
