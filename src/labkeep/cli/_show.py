@@ -247,7 +247,7 @@ def runs_command(
         Column("started"),
         Column("time", justify="right"),
     ]
-    #: How narrow a column may get before it no longer counts as shown.
+    # How narrow a fixed column may get before it no longer counts as shown.
     floors = [widest, 10, 8, 0, 0, 0]
     rows: list[list[str]] = []
     for rec in records:
