@@ -34,6 +34,7 @@ def test_runs_table_lists_runs_with_status_colours(pages: Pages) -> None:
     )
     headers = page.locator("#runs-table thead th").all_inner_texts()
     assert any("lr" in h for h in headers) and any("loss" in h for h in headers)
+    page.locator("#experiments a").first.wait_for()  # loaded beside the table, not before it
     sidebar = page.locator("#experiments").inner_text()
     assert "mnist" in sidebar and "<b>xss</b>" in sidebar
     pages.screenshot(page, "runs")
@@ -163,3 +164,27 @@ def test_delete_undo_and_trash(pages: Pages) -> None:
     page.wait_for_selector("#runs-table td.empty")
     page.click("#experiments a:has-text('All runs')")
     page.wait_for_selector("#runs-table tr[data-number='2']")
+
+
+def test_metric_columns_are_on_screen_at_1400_px_and_the_run_column_stays(
+    pages: Pages,
+) -> None:
+    page = pages.open("/")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    wrap = page.locator(".table-wrap").bounding_box()
+    metrics = page.locator("#runs-table th.col-metric")
+    assert metrics.count() >= 3  # loss, acc, val/loss
+    for box in metrics.evaluate_all("els => els.map(e => e.getBoundingClientRect().toJSON())"):
+        assert box["right"] <= wrap["x"] + wrap["width"] + 0.5, box
+    # Params that are the same in every run listed are not the ones shown first.
+    headers = page.locator("#runs-table thead th").all_inner_texts()
+    assert not any(h.endswith("batch_size") for h in headers), headers
+    pages.screenshot(page, "runs-1400")
+    # Narrower, the table scrolls sideways and the run's number stays in view.
+    page.set_viewport_size({"width": 900, "height": 900})
+    page.locator(".table-wrap").evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+    number = page.locator("tr[data-number='1'] td.number").bounding_box()
+    wrap = page.locator(".table-wrap").bounding_box()
+    assert page.locator(".table-wrap").evaluate("el => el.scrollLeft") > 0
+    assert number["x"] >= wrap["x"] - 0.5
+    pages.screenshot(page, "runs-scrolled")

@@ -169,3 +169,69 @@ def test_listed_values_are_shown_as_typed_not_as_markup(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "[red]hot[/red]" in result.stdout
     assert "[b]key" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Runs alike in every param and metric but one of each: x and loss."""
+    path = tmp_path_factory.mktemp("sweep") / "store"
+    store: Store = open_store(locate_store(str(path)))
+    for i in range(1, 4):
+        write_run(
+            store,
+            i,
+            params={"batch_size": 32, "epochs": 5, "lr": 1.0, "optimizer": "adam", "x": -i * 1.0},
+            metrics={"acc": [0.5], "epoch_time": [1.5], "loss": [0.1 * i], "step_time": [0.2]},
+        )
+    store.close()
+    yield path
+
+
+def header_and_rows(output: str) -> tuple[list[str], list[list[str]]]:
+    lines = output.splitlines()
+    return lines[0].split(), [line.split() for line in lines[1:] if line[:1].strip()]
+
+
+def test_a_narrow_terminal_keeps_the_columns_that_differ_and_names_the_hidden(
+    sweep_dir: Path,
+) -> None:
+    result = labkeep_cli(sweep_dir, "runs", width=80)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    header = lines[0].split()
+    assert "x" in header and "loss" in header, result.stdout
+    assert "-3.0" in lines[1]  # x of run 3, a float
+    footer = lines[-1]
+    assert footer.startswith("hidden: ") and "widen the terminal or use --columns" in footer
+    keys = {"batch_size", "epochs", "lr", "optimizer", "x", "acc", "epoch_time", "loss"}
+    keys.add("step_time")
+    hidden = int(footer.split()[1])
+    assert hidden + len(keys & set(header)) == len(keys), result.stdout
+    # Wide enough for everything: nothing hidden, nothing said.
+    wide = labkeep_cli(sweep_dir, "runs", "--params", "9", "--metrics", "9", width=300)
+    assert "hidden" not in wide.stdout
+    assert set(wide.stdout.splitlines()[0].split()) >= {"lr", "x", "acc", "step_time"}
+
+
+def test_runs_columns_picks_exactly_the_columns(sweep_dir: Path) -> None:
+    result = labkeep_cli(sweep_dir, "runs", "--columns", "lr,metrics.acc", width=80)
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0].split()
+    assert header[-2:] == ["lr", "acc"]
+    assert "x" not in header and "loss" not in header
+    bad = labkeep_cli(sweep_dir, "runs", "--columns", "los")
+    assert bad.returncode != 0
+    assert "'los'" in bad.stderr and "loss" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_param_and_a_metric_of_one_name_get_two_headers(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    store: Store = open_store(locate_store(str(path)))
+    write_run(store, 1, params={"x": 2.0}, metrics={"x": [0.25]})
+    write_run(store, 2, params={"x": 3.0}, metrics={"x": [0.5]})
+    store.close()
+    result = labkeep_cli(path, "runs")
+    header, rows = header_and_rows(result.stdout)
+    assert header[-2:] == ["params.x", "metrics.x"], result.stdout
+    assert rows[0][-2:] == ["3.0", "0.5"]

@@ -124,39 +124,100 @@ def test_env_venv_without_uv_says_how_to_get_it(two_runs: Project, tmp_path: Pat
     assert not (tmp_path / "venv").exists()
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed here")
-def test_env_venv_with_uv_offline(two_runs: Project, tmp_path: Path) -> None:
-    """A small real environment: requirements cut to two packages, wheels built offline."""
-    from labkeep._client import Client
-    from labkeep.repro import load_snapshot, recreate_venv, requirements_text
+def find_uv() -> str:
+    """uv on PATH, or the one the dev extra installs beside this interpreter (a venv's bin
+    directory is not on PATH unless activated); the test fails under CI without it."""
+    found = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if found is None:
+        message = "uv is not installed (pip install -e '.[dev]' installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return found
 
+
+def wheel(directory: Path, name: str, version: str) -> Path:
+    """A minimal pure-Python wheel, written by hand: no index or network needed."""
+    import base64
+    import hashlib
+    import zipfile
+
+    module = name.replace("-", "_")
+    files = {
+        f"{module}/__init__.py": f"VERSION = {version!r}\n",
+        f"{module}-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        ),
+        f"{module}-{version}.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{module}-{version}.dist-info/RECORD,,")
+    files[f"{module}-{version}.dist-info/RECORD"] = "\n".join(record) + "\n"
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(target, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return target
+
+
+def test_env_venv_with_uv_offline(two_runs: Project, tmp_path: Path) -> None:
+    """A small real environment from local wheels: what installs is installed, a package no
+    index has is reported, not fatal."""
+    from labkeep.repro import recreate_venv, requirements_text
+
+    uv = find_uv()
     wheels = tmp_path / "wheels"
-    for name in ("six", "idna"):
-        spec = __import__("importlib.metadata").metadata.distribution(name)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
-             f"{name}=={spec.version}"],
-            check=False, capture_output=True,
-        )  # fmt: skip
-    if not any(wheels.glob("*.whl")):
-        pytest.skip("no wheels could be built offline")
-    client = Client(two_runs.store)
-    try:
-        snap = load_snapshot(client.store, 1)
-        packages = {k: v for k, v in snap.packages().items() if k in ("six", "idna")}
-        packages["no-such-package-here"] = "1.0"
-    finally:
-        client.close()
-    text = requirements_text(packages)
+    wheel(wheels, "labkeep-demo-dep", "1.2")
+    text = requirements_text({"labkeep-demo-dep": "1.2", "no-such-package-here": "1.0"})
     result = recreate_venv(
         tmp_path / "venv",
         text,
         python=sys.executable,
+        uv=uv,
         install_args=["--offline", "--find-links", str(wheels)],
     )
     assert "no-such-package-here==1.0" in result.failed
-    assert result.installed
-    assert (tmp_path / "venv" / "bin" / "python").exists()
+    assert result.installed == ["labkeep-demo-dep==1.2"]
+    python = tmp_path / "venv" / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", "import labkeep_demo_dep; print(labkeep_demo_dep.VERSION)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "1.2"
+
+
+@pytest.mark.slow
+def test_env_venv_command_recreates_the_runs_environment(two_runs: Project, tmp_path: Path) -> None:
+    """``labkeep env RUN --venv`` end to end, offline: the run's packages that the local
+    wheels have are installed, each other one is named, and the exit status says so."""
+    import importlib.metadata
+
+    uv = find_uv()
+    wheels = tmp_path / "wheels"
+    six = importlib.metadata.version("six")
+    wheel(wheels, "six", six)
+    venv = tmp_path / "venv"
+    result = two_runs.cli(
+        "env", "1", "--venv", str(venv), "--offline", "--find-links", str(wheels), "--uv", uv
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"creating {venv}" in result.stderr
+    assert "could not get numpy==" in result.stderr
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import six; print(six.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert str(venv) in installed.stdout
 
 
 def test_show_snapshot(two_runs: Project) -> None:
@@ -197,3 +258,24 @@ def test_diff_shows_raw_arguments_that_differ(tmp_path: Path) -> None:
     assert "a.csv" in flags.stdout and "b.csv" in flags.stdout
     same = project.cli("diff", "1", "1", "--flags")
     assert "argv: the same" in same.stdout
+
+
+def test_show_snapshot_of_a_labkeep_run_prints_its_command_and_only_known_seed_facts(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path)
+    (project.repo / "flags.py").write_text(
+        "import argparse\n"
+        "p = argparse.ArgumentParser()\n"
+        "p.add_argument('--x', type=float, default=-1.0)\n"
+        "p.add_argument('--epochs', type=int, default=3)\n"
+        "p.parse_args()\n"
+    )
+    ran = project.cli("run", "-y", "-q", "--seed", "7", "flags.py", "x=2.0")
+    assert ran.returncode == 0, ran.stderr
+    out = project.cli("show", "1", "--snapshot").stdout
+    seed_lines = [line for line in out.splitlines() if line.startswith("seed")]
+    assert seed_lines == ["seed 7 (PYTHONHASHSEED 7, via labkeep run --seed)"], out
+    assert "None" not in out
+    command = next(line for line in out.splitlines() if line.startswith("command"))
+    assert command.split(None, 1)[1].strip() == "labkeep run flags.py x=2.0", out

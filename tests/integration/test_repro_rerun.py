@@ -309,3 +309,17 @@ def test_rerun_tree_is_committed_so_its_snapshot_keeps_every_file(project: Proje
         assert rerun_git["state"] == "clean" and rerun_git["commit"]
     finally:
         client.close()
+
+
+def test_verdict_and_messages_read_once_and_agree(project: Project) -> None:
+    project.script("unseeded.py")
+    result = project.cli("rerun", "1", "--verify")
+    assert result.returncode == 1
+    assert "did not reproduce" in result.stdout
+    assert "differs differs" not in result.stdout
+    assert "differs by " in result.stdout
+    # What the rerun is, not a verdict that the table below may contradict.
+    assert "reproduces run" not in result.stderr
+    assert "run 2 (completed, exit code 0) is a rerun of run 1" in result.stderr
+    snapshot = project.cli("show", "2", "--snapshot").stdout
+    assert "rerun of run 1" in snapshot and "reproduces" not in snapshot

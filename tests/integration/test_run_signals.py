@@ -124,3 +124,30 @@ def test_killed_runner_takes_its_child_along_and_the_run_reads_killed(
     proc.wait(timeout=30)
     assert wait_gone(child), "the script outlived its killed runner"
     assert status_of(store) is RunStatus.KILLED
+
+
+def test_the_api_stops_a_running_run_with_write_access_only(work: Path, tmp_path: Path) -> None:
+    """POST /api/v1/runs/N/stop does what ``labkeep stop`` does; a read-only server refuses."""
+    import httpx
+
+    from conftest import LiveServer
+
+    store = tmp_path / "store"
+    proc, child = start_run(work, store)
+    try:
+        with LiveServer(store, read_only=True) as server:
+            refused = httpx.post(f"{server.url}/api/v1/runs/1/stop", timeout=60)
+        assert refused.status_code == 403
+        assert alive(child) and status_of(store) is RunStatus.RUNNING
+        with LiveServer(store) as server:
+            stopped = httpx.post(f"{server.url}/api/v1/runs/1/stop", timeout=60)
+            assert stopped.status_code == 200, stopped.text
+            assert stopped.json() == {"number": 1, "status": "interrupted", "killed": False}
+            again = httpx.post(f"{server.url}/api/v1/runs/1/stop", timeout=60)
+            assert again.status_code == 409
+            assert again.json()["error"] == "run 1 is interrupted, not running; nothing to stop"
+        proc.communicate(timeout=60)
+        assert wait_gone(child)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

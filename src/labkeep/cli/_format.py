@@ -72,7 +72,9 @@ def format_value(value: Any) -> str:
             return str(value)
         if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-4):
             return f"{value:.4g}"
-        return f"{value:.6g}"
+        text = f"{value:.6g}"
+        # 1.0 reads as a float, not as the int 1 (``g`` drops the point).
+        return text if any(c in text for c in ".e") else text + ".0"
     if isinstance(value, str):
         return value
     return str(value)

@@ -58,9 +58,9 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
     if info.reproduces_uuid:
         try:
             original = client.store.resolve_run(info.reproduces_uuid)
-            console.print(f"reproduces run {original.number} ({info.reproduces_uuid[:8]})")
+            console.print(f"rerun of run {original.number} ({info.reproduces_uuid[:8]})")
         except NotFoundError:
-            console.print(f"reproduces {info.reproduces_uuid} (no longer in the store)")
+            console.print(f"rerun of {info.reproduces_uuid} (no longer in the store)")
     if "error" in snap.data:
         console.print(f"[red]capture failed:[/] {snap.data['error']}")
 
@@ -148,12 +148,10 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
         for key, value in (host.get("env") or {}).items():
             grid.add_row("", f"[dim]{key}={value}[/]")
     command = snap.section("command")
-    if command.get("script"):
-        values = command.get("values") or {}
-        grid.add_row(
-            "command",
-            f"{command['script']} " + " ".join(f"{k}={format_value(v)}" for k, v in values.items()),
-        )
+    if command.get("target"):
+        from rich.markup import escape
+
+        grid.add_row("command", escape(command_text(command)))
     console.print(grid)
 
     if snap.inputs:
@@ -179,12 +177,34 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
                 state,
             )
         console.print(table)
-    if snap.seeds:
-        for seed in snap.seeds:
-            console.print(
-                f"[bold]seed[/] {seed.get('seed')}: {', '.join(seed.get('seeded') or [])}"
-                f" [dim](PYTHONHASHSEED {seed.get('pythonhashseed')})[/]"
-            )
+    for seed in snap.seeds:
+        console.print(seed_text(seed))
+
+
+def seed_text(seed: dict[str, Any]) -> str:
+    """One recorded seed as a line, with only what is known: ``seed 7: random, numpy
+    (PYTHONHASHSEED 7)``, or ``seed 7 (PYTHONHASHSEED 7, via labkeep run --seed)``."""
+    seeded = ", ".join(str(s) for s in seed.get("seeded") or [])
+    # labkeep.seed() records ``pythonhashseed``; ``labkeep run --seed`` ``PYTHONHASHSEED``.
+    hash_seed = seed.get("pythonhashseed", seed.get("PYTHONHASHSEED"))
+    details = [f"PYTHONHASHSEED {hash_seed}"] if hash_seed is not None else []
+    if seed.get("via"):
+        details.append(f"via {seed['via']}")
+    text = f"[bold]seed[/] {seed.get('seed')}" + (f": {seeded}" if seeded else "")
+    return text + (f" [dim]({', '.join(details)})[/]" if details else "")
+
+
+def command_text(command: dict[str, Any]) -> str:
+    """The ``labkeep run`` command a run's ``command`` section records, as typed:
+    ``labkeep run train.py lr=0.01 -- --extra``."""
+    words = ["labkeep", "run", str(command.get("target"))]
+    overrides = command.get("overrides")
+    if isinstance(overrides, dict):
+        words += [f"{k}={format_value(v)}" for k, v in overrides.items()]
+    extra = [str(a) for a in command.get("extra_args") or []]
+    if extra:
+        words += ["--", *extra]
+    return " ".join(words)
 
 
 def _grid() -> Any:
@@ -249,7 +269,8 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
             + (f"{item.kind} {item.name}" if item.kind != "status" else "status"),
             item.original if item.original is not None else "-",
             item.new if item.new is not None else "-",
-            "[green]reproduced[/]" if item.reproduced else f"[red]differs[/] {item.why}",
+            # ``why`` says how it differs ("differs by 0.06", "only in the rerun").
+            "[green]reproduced[/]" if item.reproduced else f"[red]{item.why or 'differs'}[/]",
         )
     return table
 
@@ -335,7 +356,7 @@ def rerun_command(
         )
     err.print(
         f"run {result.number} ({result.status.value}, exit code {result.exit_code}) "
-        f"reproduces run {number}"
+        f"is a rerun of run {number}"
     )
     if verify:
         verdict = verify_rerun(client, plan, result.number, rtol=rtol, atol=atol, ignore=ignore)

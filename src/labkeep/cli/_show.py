@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -21,6 +22,7 @@ from labkeep.cli._format import (
     status_text,
 )
 from labkeep.entities import DROPPED_POINTS_KEY, JOURNAL_DAMAGE_KEY, RunRecord
+from labkeep.errors import InvalidInputError
 from labkeep.store._base import implied_total
 
 #: The work a listing may spend counting every match (SQLite VM steps: some 20 ms).
@@ -33,41 +35,95 @@ def _console() -> Any:
     return Console()
 
 
-def leading_keys(
-    records: list[RunRecord],
-    max_params: int,
-    max_metrics: int,
-    prefer: Sequence[str] = (),
-) -> tuple[list[str], list[str]]:
-    """The params that tell the runs apart (varying first), and the most common metrics;
-    keys in ``prefer`` (those a query or sort names) come first."""
+@dataclass(frozen=True, slots=True)
+class KeyColumn:
+    """A param or metric column of ``labkeep runs``: ``source`` is ``params`` or ``metrics``;
+    ``differs`` when its value is not the same in every listed run."""
+
+    source: str
+    key: str
+    differs: bool = False
+
+
+def ranked_keys(records: list[RunRecord], prefer: Sequence[str] = ()) -> list[KeyColumn]:
+    """The param and metric columns in the order a listing shows them when not all fit: keys
+    in ``prefer`` (those a query or sort names), then the params and the metrics whose values
+    differ among the runs, then the metrics and params that are the same; within each, the
+    keys most runs have first."""
     seen: Counter[str] = Counter()
     values: dict[str, set[str]] = {}
     metric_seen: Counter[str] = Counter()
+    metric_values: dict[str, set[float]] = {}
     for rec in records:
         for key, value in rec.params.items():
             seen[key] += 1
             values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
-        for key in rec.metrics:
+        for key, m in rec.metrics.items():
             if not key.startswith("sys/"):
                 metric_seen[key] += 1
-    first_params = [k for k in prefer if k in seen]
-    first_metrics = []
+                metric_values.setdefault(key, set()).add(m.last)
+    n = len(records)
+
+    def param(key: str) -> KeyColumn:
+        return KeyColumn("params", key, n > 1 and (seen[key] < n or len(values[key]) > 1))
+
+    def metric(key: str) -> KeyColumn:
+        last = metric_values[key]
+        # NaN != NaN: a set of NaNs has many members.
+        same = len(last) == 1 or all(v != v for v in last)
+        return KeyColumn("metrics", key, n > 1 and (metric_seen[key] < n or not same))
+
+    first: list[KeyColumn] = []
     for key in prefer:
         head, _, tail = key.rpartition(".")
-        name = key if key in metric_seen or key not in seen else ""
-        if key not in metric_seen and head in metric_seen and tail == "last":
-            name = head
-        if name in metric_seen and name not in first_metrics:
-            first_metrics.append(name)
-    params = first_params + sorted(
-        (k for k in seen if k not in first_params),
-        key=lambda k: (-(len(values[k]) > 1), -seen[k], k),
-    )
-    metrics = first_metrics + sorted(
-        (k for k in metric_seen if k not in first_metrics), key=lambda k: (-metric_seen[k], k)
-    )
-    return params[:max_params], metrics[:max_metrics]
+        if key in seen:
+            first.append(param(key))
+        if key in metric_seen:
+            first.append(metric(key))
+        elif key not in seen and head in metric_seen and tail == "last":
+            first.append(metric(head))
+    taken = {(c.source, c.key) for c in first}
+    rest = [param(k) for k in sorted(seen, key=lambda k: (-seen[k], k))]
+    rest += [metric(k) for k in sorted(metric_seen, key=lambda k: (-metric_seen[k], k))]
+    rest = [c for c in rest if (c.source, c.key) not in taken]
+    order = {("params", True): 0, ("metrics", True): 1, ("metrics", False): 2, ("params", False): 3}
+    ranked = first + sorted(rest, key=lambda c: order[c.source, c.differs])
+    unique: list[KeyColumn] = []
+    for column in ranked:
+        if all((c.source, c.key) != (column.source, column.key) for c in unique):
+            unique.append(column)
+    return unique
+
+
+def named_keys(records: list[RunRecord], names: Sequence[str]) -> list[KeyColumn]:
+    """The columns ``--columns`` names: ``params.K``, ``metrics.K``, or a bare name (a param
+    if a listed run has it, else a metric)."""
+    from labkeep.query._errors import suggest
+
+    params = {k for rec in records for k in rec.params}
+    metrics = {k for rec in records for k in rec.metrics}
+    chosen: list[KeyColumn] = []
+    for name in names:
+        source, _, key = name.partition(".")
+        if not (source in ("params", "metrics") and key):
+            source, key = ("params" if name in params else "metrics"), name
+        if key not in (params if source == "params" else metrics):
+            close = suggest(name, sorted(params | metrics))
+            hint = f"did you mean {close!r}?" if close else "labkeep show RUN lists a run's keys"
+            raise InvalidInputError(f"no param or metric {name!r} in the runs listed; {hint}")
+        column = KeyColumn(source, key)
+        if column not in chosen:
+            chosen.append(column)
+    return chosen
+
+
+def key_headers(records: list[RunRecord], columns: Sequence[KeyColumn]) -> list[str]:
+    """Headers of key columns: the bare key, or ``params.K`` and ``metrics.K`` where a param
+    and a metric of the runs share the name."""
+    params = {k for rec in records for k in rec.params}
+    metrics = {k for rec in records for k in rec.metrics}
+    both = params & metrics
+    return [f"{c.source}.{c.key}" if c.key in both else c.key for c in columns]
 
 
 def mentioned_keys(where: str | None, sort: str | None) -> list[str]:
@@ -127,6 +183,12 @@ def mentioned_keys(where: str | None, sort: str | None) -> list[str]:
     show_default=True,
     help="How many metric columns.",
 )
+@click.option(
+    "-c",
+    "--columns",
+    metavar="A,B,C",
+    help="Exactly these param and metric columns, e.g. lr,loss or params.x,metrics.x.",
+)
 @click.pass_context
 def runs_command(
     ctx: click.Context,
@@ -138,6 +200,7 @@ def runs_command(
     deleted: bool,
     max_params: int,
     max_metrics: int,
+    columns: str | None,
 ) -> None:
     """List runs, newest first: number, name, experiment, status, start, duration,
     the params that tell them apart and their last metric values."""
@@ -175,41 +238,77 @@ def runs_command(
         return
     records = store.get_records(numbers)
     width = terminal_width()
-    # What fits beside the fixed columns (~60 characters), about 10 characters a column.
-    budget = max(0, (width - 60) // 10)
-    max_metrics = min(max_metrics, (budget + 1) // 2)
-    max_params = min(max_params, budget - max_metrics)
-    param_keys, metric_keys = leading_keys(
-        records, max_params, max_metrics, mentioned_keys(where, sort)
-    )
     widest = max(len(str(n)) for n in numbers)
-    table = TextTable(
-        [
-            Column("#", justify="right", style="cyan", min_width=widest),
-            Column("name", shrink=True, min_width=8),
-            Column("experiment", shrink=True, min_width=7),
-            Column("status"),
-            Column("started"),
-            Column("time", justify="right"),
-            *(Column(key, style="dim", shrink=True, min_width=4) for key in param_keys),
-            *(Column(key, justify="right", shrink=True, min_width=4) for key in metric_keys),
-        ]
-    )
+    fixed = [
+        Column("#", justify="right", style="cyan", min_width=widest),
+        Column("name", shrink=True, min_width=8),
+        Column("experiment", shrink=True, min_width=7),
+        Column("status"),
+        Column("started"),
+        Column("time", justify="right"),
+    ]
+    # How narrow a fixed column may get before it no longer counts as shown.
+    floors = [widest, 10, 8, 0, 0, 0]
+    rows: list[list[str]] = []
     for rec in records:
         info = rec.info
-        cells = [
-            str(info.number),
-            info.name,
-            info.experiment,
-            info.status.value,
-            format_time(info.start_time),
-            format_duration(info.duration),
-        ]
-        cells += [format_value(rec.params[k]) if k in rec.params else "" for k in param_keys]
-        cells += [
-            format_value(rec.metrics[k].last) if k in rec.metrics else "" for k in metric_keys
-        ]
-        table.add_row(cells, ["", "", "", STATUS_STYLES.get(info.status.value, "")])
+        rows.append(
+            [
+                str(info.number),
+                info.name,
+                info.experiment,
+                info.status.value,
+                format_time(info.start_time),
+                format_duration(info.duration),
+            ]
+        )
+
+    def cell(rec: RunRecord, column: KeyColumn) -> str:
+        if column.source == "params":
+            return format_value(rec.params[column.key]) if column.key in rec.params else ""
+        metric = rec.metrics.get(column.key)
+        return "" if metric is None else format_value(metric.last)
+
+    def ordered(chosen: list[KeyColumn]) -> list[KeyColumn]:
+        """Params before metrics, each in the order chosen."""
+        return sorted(chosen, key=lambda c: c.source != "params")
+
+    def build(chosen: list[KeyColumn]) -> TextTable:
+        heads = key_headers(records, ordered(chosen))
+        table = TextTable(
+            fixed
+            + [
+                Column(head, style="dim", shrink=True, min_width=4)
+                if c.source == "params"
+                else Column(head, justify="right", shrink=True, min_width=4)
+                for c, head in zip(ordered(chosen), heads, strict=True)
+            ]
+        )
+        for rec, cells in zip(records, rows, strict=True):
+            table.add_row(
+                cells + [cell(rec, c) for c in ordered(chosen)],
+                ["", "", "", STATUS_STYLES.get(rec.info.status.value, "")],
+            )
+        return table
+
+    hidden: list[KeyColumn] = []
+    if columns is not None:
+        shown = named_keys(records, [c.strip() for c in columns.split(",") if c.strip()])
+    else:
+        ranked = ranked_keys(records, mentioned_keys(where, sort))
+        shown = []
+        caps = {"params": max_params, "metrics": max_metrics}
+        for column in ranked:
+            if caps[column.source] > 0:
+                # Numbers cut short mislead: a metric shows whole or not at all.
+                trial = [*shown, column]
+                extra = [12 if c.source == "params" else 1000 for c in ordered(trial)]
+                if build(trial).fits(width, [*floors, *extra]):
+                    shown.append(column)
+                    caps[column.source] -= 1
+                    continue
+            hidden.append(column)
+    table = build(shown)
     color = use_color()
     lines = table.render(width, color=color)
     which = "matching runs" if where else "runs"
@@ -220,7 +319,27 @@ def runs_command(
     elif len(numbers) < total:
         note = f"(the {first} {len(numbers)} of {total} {which}; --all or --limit for more)"
         lines.append(styled(note, "dim", color))
+    if hidden:
+        hidden.sort(key=lambda c: not c.differs)
+        lines.append(styled(hidden_note(key_headers(records, hidden), width), "dim", color))
     click.echo("\n".join(lines))
+
+
+def hidden_note(names: Sequence[str], width: int) -> str:
+    """The line under a listing that names the columns left out, as many as fit ``width``.
+
+    >>> hidden_note(["lr", "epochs"], 80)
+    'hidden: 2 columns (lr, epochs); widen the terminal or use --columns'
+    """
+    plural = "s" if len(names) > 1 else ""
+    for shown in range(len(names), -1, -1):
+        listed = ", ".join([*names[:shown], *(["…"] if shown < len(names) else [])])
+        note = (
+            f"hidden: {len(names)} column{plural} ({listed}); widen the terminal or use --columns"
+        )
+        if len(note) <= width:
+            break
+    return note
 
 
 @click.command("show")

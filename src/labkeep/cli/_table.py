@@ -128,6 +128,26 @@ class TextTable:
             ]
         )
 
+    def value_widths(self) -> list[int]:
+        """Each column's widest cell, header aside."""
+        return [
+            max([0] + [cell_width(row[i][0]) for row in self.rows])
+            for i in range(len(self.columns))
+        ]
+
+    def fits(self, width: int, floors: Sequence[int]) -> bool:
+        """Whether the table fits ``width`` with every column at least ``floors`` wide (or
+        its natural width, if less)."""
+        natural = [
+            max(cell_width(printable(c.header)), v)
+            for c, v in zip(self.columns, self.value_widths(), strict=True)
+        ]
+        widths = self.widths(width)
+        total = sum(widths) + len(_GAP) * (len(widths) - 1)
+        return total <= width and all(
+            w >= min(n, f) for w, n, f in zip(widths, natural, floors, strict=True)
+        )
+
     def widths(self, width: int) -> list[int]:
         """Each column's width: as wide as its widest cell, shrunk to fit ``width``."""
         headers = [printable(c.header) for c in self.columns]
@@ -135,9 +155,7 @@ class TextTable:
             max([cell_width(h)] + [cell_width(row[i][0]) for row in self.rows])
             for i, h in enumerate(headers)
         ]
-        values = [
-            max([0] + [cell_width(row[i][0]) for row in self.rows]) for i in range(len(headers))
-        ]
+        values = self.value_widths()
         widths = list(natural)
         excess = sum(widths) + len(_GAP) * (len(widths) - 1) - width
         # Headers wider than their values give way first, then the widest values.

@@ -440,3 +440,15 @@ def restore_run(request: Request, ref: str) -> Response:
     info = _info(request, ref)
     _store(request).set_deleted([info.number], False)
     return _json({"number": info.number, "deleted": False})
+
+
+@router.post("/runs/{ref}/stop", dependencies=write)
+def stop_run(request: Request, ref: str, grace: float = Query(10.0, ge=0, le=60)) -> Response:
+    """Stop a running run that ``labkeep run`` runs on this server's host, as ``labkeep stop``
+    does: it ends as interrupted (killed after ``grace`` seconds). 409 when it is not running
+    or runs on another host."""
+    from labkeep.runner import stop_run as stop
+
+    info = _info(request, ref)
+    result = stop(_client(request), info.number, grace=grace)
+    return _json({"number": result.number, "status": result.status.value, "killed": result.killed})

@@ -183,7 +183,9 @@ export class MetricChart {
       const xs = this._xs(s);
       const label = plotText(s.label);
       const base = { type: "scatter", mode: "lines", x: xs, name: label, legendgroup: label, hovertemplate: `%{y:.5g}<extra>${label.replace(/%/g, "%%")}</extra>` };
+      // One point, or points all at one x: a line alone would not show them.
       if (xs.length === 1) base.mode = "markers";
+      else if (new Set(xs.map(Number)).size === 1) base.mode = "lines+markers";
       if (weight > 0) {
         traces.push({ ...base, y: s.values, line: { color: s.color, width: 1 }, opacity: 0.25, showlegend: false, hoverinfo: "skip", hovertemplate: undefined });
         traces.push({ ...base, y: smooth(s.values, weight), line: { color: s.color, width: 1.8 } });
@@ -194,8 +196,31 @@ export class MetricChart {
     return traces;
   }
 
+  /** Axis ranges where every point shares one x (or one y), which plotly would centre
+   * on -1..1 around the value: from zero (or the start of a wall-clock minute) instead. */
+  _ranges() {
+    const xs = [];
+    const ys = [];
+    for (const s of this.series) {
+      for (const x of this._xs(s)) if (x !== null) xs.push(x instanceof Date ? x.getTime() : x);
+      for (const y of s.values) if (y !== null && Number.isFinite(y)) ys.push(y);
+    }
+    const ranges = {};
+    if (xs.length && new Set(xs).size === 1 && !this.zoomed) {
+      const x0 = xs[0];
+      if (this.axis() === "wall") ranges.x = [new Date(x0 - 30_000), new Date(x0 + 30_000)];
+      else ranges.x = x0 > 0 ? [0, x0 * 2] : x0 < 0 ? [x0 * 2, 0] : [0, 1];
+    }
+    if (ys.length && new Set(ys).size === 1 && !this.options.log) {
+      const y0 = ys[0];
+      ranges.y = y0 > 0 ? [0, y0 * 1.2] : y0 < 0 ? [y0 * 1.2, 0] : [-1, 1];
+    }
+    return ranges;
+  }
+
   layout() {
     const x = this.axis();
+    const ranges = this._ranges();
     return {
       height: 260,
       margin: { l: 56, r: 14, t: 10, b: 38 },
@@ -210,10 +235,11 @@ export class MetricChart {
         type: x === "wall" ? "date" : "linear",
         title: { text: X_LABELS[x], standoff: 6, font: { size: 10, color: "#98a2b3" } },
         gridcolor: "#eef0f3", zeroline: false, linecolor: "#cfd4dc", automargin: true,
-        range: this.zoomed || undefined, autorange: this.zoomed ? false : true,
+        range: this.zoomed || ranges.x, autorange: !(this.zoomed || ranges.x),
       },
       yaxis: {
         type: this.options.log ? "log" : "linear",
+        ...(ranges.y ? { range: ranges.y, autorange: false } : {}),
         gridcolor: "#eef0f3", zeroline: false, linecolor: "#cfd4dc", automargin: true, exponentformat: "e",
       },
       uirevision: `${this.key}:${x}:${this.options.log}`,

@@ -26,6 +26,7 @@ let run = null;
 let snapshot = null;
 let snapshotLoad = Promise.resolve();
 let stopLive = null;
+let clock = null; // ticks the duration of a running run
 let consoleState = null;
 
 const head = h("div", { id: "run-head" });
@@ -61,7 +62,10 @@ async function start() {
   options.listeners.add((changes) => {
     for (const chart of charts.values()) (changes.x ? chart.load() : chart.draw());
   });
-  if (run.status === "running") stopLive = poll(refresh, LIVE_MS);
+  if (run.status === "running") {
+    stopLive = poll(refresh, LIVE_MS);
+    clock = setInterval(showDuration, 1000);
+  }
   document.body.dataset.ready = "true";
   // The page downloads plotly.js from the start but runs it (on a first visit, a second of
   // the main thread) once a chart has drawn its sketch, or after a while if none asks for it.
@@ -69,6 +73,52 @@ async function start() {
 }
 
 // -- header and tabs ----------------------------------------------------------------------------
+/** How long the run has taken: while it runs, counted on from its start here (the store's
+ * duration advances only with the run's heartbeat, every 30 s). */
+function duration() {
+  if (run.status !== "running") return run.duration;
+  return Math.max(run.duration || 0, Date.now() / 1000 - run.start_time);
+}
+
+function showDuration() {
+  const d = duration();
+  const head = document.getElementById("run-duration");
+  if (head) head.textContent = d !== null ? `duration ${fmtDuration(d)}` : "";
+  const overview = document.getElementById("overview-duration");
+  if (overview) overview.textContent = fmtDuration(d);
+}
+
+function stopButton() {
+  if (run.status !== "running" || run.deleted) return null;
+  let armed = null;
+  const button = h("button", {
+    class: "button small danger", id: "stop-run", text: "Stop",
+    title: "Stop the run as `labkeep stop` does: it ends as interrupted",
+    onclick: async () => {
+      if (!armed) { // one slip of the mouse does not end a day's training
+        button.textContent = "Stop the run?";
+        armed = setTimeout(() => { armed = null; button.textContent = "Stop"; }, 5000);
+        return;
+      }
+      clearTimeout(armed);
+      button.disabled = true;
+      button.textContent = "Stopping…";
+      try {
+        const result = await api(`/runs/${run.number}/stop`, { method: "POST" });
+        toast(`Run ${result.number} ${result.status}`);
+      } catch (error) {
+        toast(error.message);
+        armed = null;
+        button.disabled = false;
+        button.textContent = "Stop";
+        return;
+      }
+      await refresh();
+    },
+  });
+  return button;
+}
+
 function renderHead() {
   const deleteButton = h("button", {
     class: "button small danger", id: "delete-run", text: run.deleted ? "Restore" : "Delete",
@@ -93,6 +143,7 @@ function renderHead() {
       run.deleted ? h("span", { class: "status status-other", text: "in the trash" }) : null,
       h("span", { class: "spacer", style: { flex: "1" } }),
       h("a", { class: "button small", href: `/compare?runs=${run.number}`, text: "Compare…" }),
+      stopButton(),
       deleteButton,
     ),
     h(
@@ -100,7 +151,7 @@ function renderHead() {
       { class: "run-sub" },
       h("span", {}, "experiment ", h("a", { href: `/?experiment=${encodeURIComponent(run.experiment)}`, text: run.experiment })),
       h("span", { title: fmtDate(run.start_time), text: `started ${fmtDate(run.start_time)}` }),
-      h("span", { id: "run-duration", text: run.duration !== null ? `duration ${fmtDuration(run.duration)}` : "" }),
+      h("span", { id: "run-duration", text: duration() !== null ? `duration ${fmtDuration(duration())}` : "" }),
       run.host ? h("span", { text: `${run.user}@${run.host}` }) : null,
     ),
   );
@@ -172,22 +223,24 @@ function renderOverview() {
   const panel = panels.get("overview");
   const host = (snapshot && snapshot.host) || {};
   const env = (snapshot && snapshot.environment) || {};
-  const command = snapshot && (snapshot.command || host.argv);
+  const command = commandText(snapshot);
+  const argv = Array.isArray(host.argv) && host.argv.length ? host.argv.join(" ") : null;
   const details = kvTable(
     [
       ["status", statusBadge(run.status)],
       ["uuid", h("span", { class: "mono", text: run.uuid })],
       ["started", fmtDate(run.start_time)],
       ["ended", fmtDate(run.end_time)],
-      ["duration", h("span", { id: "overview-duration", text: fmtDuration(run.duration) })],
+      ["duration", h("span", { id: "overview-duration", text: fmtDuration(duration()) })],
       ["user@host", `${run.user}@${run.host}${run.pid ? ` (pid ${run.pid})` : ""}`],
       run.exit_code !== null ? ["exit code", String(run.exit_code)] : null,
-      command ? ["command", h("span", { class: "mono", text: Array.isArray(command) ? command.join(" ") : String(command) })] : null,
+      command ? ["command", h("span", { class: "mono", id: "run-command", text: command })] : null,
+      argv ? ["argv", h("span", { class: "mono", text: argv })] : null,
       host.cwd ? ["directory", h("span", { class: "mono", text: host.cwd })] : null,
       env.python_version ? ["python", `${env.python_version} (${env.platform || ""} ${env.machine || ""})`] : null,
       ...gitRows(),
       run.parent_uuid ? ["parent", h("span", { class: "mono", text: run.parent_uuid })] : null,
-      run.reproduces_uuid ? ["reproduces", h("span", { class: "mono", text: run.reproduces_uuid })] : null,
+      run.reproduces_uuid ? ["rerun of", h("span", { class: "mono", text: run.reproduces_uuid })] : null,
     ],
     "run-details",
   );
@@ -206,6 +259,23 @@ function renderOverview() {
       Object.keys(run.summary).length ? h("div", { class: "card" }, h("h2", { text: "Summary" }), valuesTable(run.summary, "summary", "")) : null,
     ),
   );
+}
+
+/** The ``labkeep run`` command the snapshot records, as typed: ``labkeep run train.py
+ * lr=0.01 -- --extra``; null for runs that ``labkeep run`` did not start. */
+function commandText(snap) {
+  const command = snap && snap.command;
+  if (!command || typeof command !== "object" || !command.target) return null;
+  const types = new Map(((command.flags && command.flags.flags) || []).map((f) => [f.name, f.type]));
+  const words = ["labkeep", "run", String(command.target)];
+  for (const [name, value] of Object.entries(command.overrides || {})) {
+    // JSON has no float type: a float flag's 2.0 arrives as 2 and reads as the int it is not.
+    const float = types.get(name) === "float" && Number.isInteger(value);
+    words.push(`${name}=${float ? value.toFixed(1) : fmtValue(value)}`);
+  }
+  const extra = command.extra_args || [];
+  if (extra.length) words.push("--", ...extra.map(String));
+  return words.join(" ");
 }
 
 function valuesTable(values, id, empty) {
@@ -341,8 +411,7 @@ async function refresh() {
   const statusChanged = fresh.status !== run.status;
   const before = run;
   run = fresh;
-  const duration = document.getElementById("run-duration");
-  if (duration) duration.textContent = run.duration !== null ? `duration ${fmtDuration(run.duration)}` : "";
+  showDuration();
   const tasks = [];
   for (const [key, m] of Object.entries(run.metrics)) {
     const chart = charts.get(key);
@@ -364,7 +433,8 @@ async function refresh() {
   const metricsCard = document.getElementById("metrics-card");
   if (metricsCard) metricsCard.replaceChildren(h("h2", { text: "Metrics" }), metricsTable());
   if (statusChanged) {
-    stopLive();
+    if (stopLive) stopLive();
+    clearInterval(clock);
     renderHead();
     built.delete("overview");
     if (currentTab() === "overview") showTab();

@@ -211,24 +211,30 @@ function saveColumnChoice(choice) {
   localStorage.setItem(COLUMNS_KEY, JSON.stringify(choice));
 }
 
-/** Without a saved choice: params whose values differ on this page, and the commonest metrics. */
+/** Without a saved choice: the params whose values differ on this page (else a couple of
+ * the commonest), and the metrics, those that differ first: few enough that the metric
+ * columns fit a laptop's width. Every key stays one click away in the picker. */
 function autoColumns(runs) {
   const values = new Map();
-  const metricCount = new Map();
+  const metricValues = new Map();
   for (const run of runs) {
     for (const [k, v] of Object.entries(run.params)) {
       if (!values.has(k)) values.set(k, new Set());
       values.get(k).add(JSON.stringify(v));
     }
-    for (const k of Object.keys(run.metrics)) {
-      if (!k.startsWith("sys/")) metricCount.set(k, (metricCount.get(k) || 0) + 1);
+    for (const [k, m] of Object.entries(run.metrics)) {
+      if (k.startsWith("sys/")) continue;
+      if (!metricValues.has(k)) metricValues.set(k, []);
+      metricValues.get(k).push(JSON.stringify(m.last));
     }
   }
-  const params = [...values.keys()]
-    .sort((a, b) => (values.get(b).size > 1) - (values.get(a).size > 1) || a.localeCompare(b))
-    .slice(0, 5);
-  const metrics = [...metricCount.keys()]
-    .sort((a, b) => metricCount.get(b) - metricCount.get(a) || a.localeCompare(b))
+  const count = (k) => runs.filter((r) => k in r.params).length;
+  const byCount = (a, b) => count(b) - count(a) || a.localeCompare(b);
+  const differing = [...values.keys()].filter((k) => values.get(k).size > 1).sort(byCount);
+  const params = (differing.length ? differing : [...values.keys()].sort(byCount).slice(0, 2)).slice(0, 4);
+  const differs = (k) => metricValues.get(k).length < runs.length || new Set(metricValues.get(k)).size > 1;
+  const metrics = [...metricValues.keys()]
+    .sort((a, b) => differs(b) - differs(a) || metricValues.get(b).length - metricValues.get(a).length || a.localeCompare(b))
     .slice(0, 5);
   return { attrs: state.experiment ? [] : ["experiment"], params, metrics, summary: [] };
 }
@@ -248,16 +254,17 @@ function currentColumns() {
     { id: "duration", label: "duration", sort: "duration", class: "num", cell: (r) => fmtDuration(r.duration) },
     { id: "tags", label: "tags", cell: tagsCell },
   );
-  for (const k of choice.params || []) {
-    cols.push({
-      id: `p:${k}`, label: k, group: "param", sort: keyRef("params", k), class: "col-param",
-      cell: (r) => valueCell(r.params[k], k in r.params),
-    });
-  }
+  // Metrics before params: the results stay in view when the params run off the side.
   for (const k of choice.metrics || []) {
     cols.push({
       id: `m:${k}`, label: k, group: "metric", sort: keyRef("metrics", k), class: "col-metric num",
       cell: (r) => metricCell(r.metrics[k]),
+    });
+  }
+  for (const k of choice.params || []) {
+    cols.push({
+      id: `p:${k}`, label: k, group: "param", sort: keyRef("params", k), class: "col-param",
+      cell: (r) => valueCell(r.params[k], k in r.params),
     });
   }
   for (const k of choice.summary || []) {

@@ -181,7 +181,7 @@ export function drawSketch(container, traces, layout) {
     ys: t.y.map((v) => (v === null || !Number.isFinite(v) || (logY && v <= 0) ? null : logY ? Math.log10(v) : v)),
   }));
   let xRange = layout.xaxis.range ? layout.xaxis.range.map(dateX ? (v) => new Date(v).getTime() : Number) : extent(series.flatMap((s) => s.xs));
-  let yRange = extent(series.flatMap((s) => s.ys));
+  let yRange = layout.yaxis.range && !logY ? layout.yaxis.range.map(Number) : extent(series.flatMap((s) => s.ys));
   if (!xRange) xRange = [0, 1];
   if (!yRange) yRange = [0, 1];
   if (xRange[0] === xRange[1]) xRange = [xRange[0] - 1, xRange[1] + 1];
