@@ -13,6 +13,7 @@ import click
 
 from labkeep.cli._context import client_from
 from labkeep.cli._format import format_duration, format_time, format_value
+from labkeep.cli._params import Limit
 from labkeep.errors import InvalidInputError
 
 #: Runs compared when none are named and there is no filter.
@@ -44,7 +45,7 @@ _MAX_CELL = 24
 @click.option(
     "-s", "--sort", metavar="KEYS", help="Order by these keys, e.g. -metrics.acc (- descending)."
 )
-@click.option("-n", "--limit", type=click.IntRange(min=1), help="Compare at most N runs.")
+@click.option("-n", "--limit", type=Limit(), help="Compare at most N runs.")
 @click.option(
     "-c",
     "--columns",

@@ -11,6 +11,7 @@ import click
 
 from labkeep.cli._context import client_from
 from labkeep.cli._format import format_size, format_value
+from labkeep.cli._params import check_creatable
 from labkeep.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -283,6 +284,7 @@ def rerun_command(
 
     client = client_from(ctx)
     if directory is not None:
+        check_creatable(directory, "directory")
         check_target(directory.absolute())
     plan = plan_rerun(client, run, overrides, directory=directory)
     err = _console(stderr=True)
@@ -489,6 +491,7 @@ def checkout_command(ctx: click.Context, run: str, directory: Path) -> None:
     pinned requirements beside them."""
     from labkeep.repro import check_target, load_snapshot, materialise
 
+    check_creatable(directory, "directory")
     check_target(directory.absolute())
     client = client_from(ctx)
     client.recover()
@@ -543,6 +546,7 @@ def env_command(
     if venv is None:
         click.echo(text, nl=False)
         return
+    check_creatable(venv, "environment")
     if as_requirements:
         click.echo(text, nl=False)
     find_uv(uv)

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
+from labkeep._values import MAX_COUNT, MAX_INT64
 from labkeep.errors import LabkeepError, NotFoundError, RunStateError, StoreError
 from labkeep.server._auth import require_read, require_write
 
@@ -122,7 +123,7 @@ def search_runs(
     where: str = "",
     sort: str = "",
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_COUNT),
     deleted: bool = False,
 ) -> Response:
     """A page of runs matching ``where``, ordered by ``sort``, with the total and the keys
@@ -193,7 +194,7 @@ def metric_history(
     x: Literal["step", "time"] = "step",
     x_min: float | None = None,
     x_max: float | None = None,
-    since: int = Query(0, ge=0),
+    since: int = Query(0, ge=0, le=MAX_COUNT),
 ) -> Response:
     """One metric's points ordered by ``x``, downsampled on the server to at most ``points``
     (first, min, max and last of each bucket survive); ``since`` skips the first points
@@ -213,7 +214,7 @@ def metric_history(
 def run_output(
     request: Request,
     ref: str,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_INT64),
     limit: int = Query(1000, ge=1, le=10_000),
     tail: int | None = Query(None, ge=1, le=10_000),
 ) -> Response:
