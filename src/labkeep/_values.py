@@ -36,7 +36,7 @@ def run_number(text: str) -> int | None:
     >>> run_number("12"), run_number("9" * 30), run_number("²")
     (12, None, None)
     """
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 19:  # 2**63 has 19 digits
         number = int(text)
         if number <= MAX_INT64:
             return number

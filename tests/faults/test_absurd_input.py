@@ -60,7 +60,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- the command line -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ref", [FORTY_DIGITS, HUGE, "²", "٣"])
+@pytest.mark.parametrize("ref", [FORTY_DIGITS, HUGE, "1" * 5000, "²", "٣"])
 def test_show_of_a_number_no_store_can_hold_is_not_found(store: Path, ref: str) -> None:
     assert_one_line_error(labkeep_cli(store, "show", ref), "no run")
 

@@ -262,7 +262,9 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
     """A rich table, runs as rows, with as many columns as the terminal fits; the columns
     left out are named below it."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     head = headers(columns)
@@ -286,7 +288,7 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
     for i in shown:
         numeric = all(isinstance(r[i], int | float) or r[i] is None for r in rows)
         table.add_column(
-            head[i],
+            Text(head[i]),  # keys and values are text, never markup
             justify="right" if numeric else "left",
             style="cyan" if columns[i] == "number" else None,
             no_wrap=True,
@@ -294,11 +296,11 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
             max_width=_MAX_CELL,
         )
     for row in cells:
-        table.add_row(*(row[i] for i in shown))
+        table.add_row(*(Text(row[i]) for i in shown))
     console.print(table)
     hidden = [head[i] for i in range(len(head)) if i not in shown]
     if hidden:
-        names = ", ".join(hidden[:8]) + (" …" if len(hidden) > 8 else "")
+        names = escape(", ".join(hidden[:8])) + (" …" if len(hidden) > 8 else "")
         console.print(
             f"[dim]({len(hidden)} more column{'s' if len(hidden) > 1 else ''} did not fit: "
             f"{names}; --columns picks, --csv or --json shows all)[/]",

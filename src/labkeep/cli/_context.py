@@ -18,7 +18,10 @@ def client_from(ctx: click.Context) -> Client:
         location = client.location
         # A SQLite store that is not there yet must at least be creatable: else reads would
         # answer "no runs yet" for a place (/proc, below a file) that can never hold runs.
-        problem = creation_problem(location.sqlite_path) if location.kind == "sqlite" else None
+        problem = None
+        if location.kind == "sqlite":
+            db = location.sqlite_path
+            problem = f"{db} is a directory" if db.is_dir() else creation_problem(db)
         if problem is not None:
             raise StoreError(
                 f"no store at {location.uri}, and none can be created there: {problem}; "
