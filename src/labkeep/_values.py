@@ -57,7 +57,7 @@ def run_ref(ref: object) -> str:
             f"run {text[:40]!r} contains a NUL character: give a number, a name, a uuid prefix "
             "or 'last'"
         )
-    _check_encodable(text, "run")
+    check_encodable(text, "run")
     return text
 
 
@@ -72,11 +72,11 @@ def check_key(key: object, what: str = "key") -> str:
         )
     if "\x00" in key:
         raise InvalidInputError(f"{what} {key!r} contains a NUL character: remove it")
-    _check_encodable(key, what)
+    check_encodable(key, what)
     return key
 
 
-def _check_encodable(text: str, what: str) -> None:
+def check_encodable(text: str, what: str) -> None:
     """Refuse lone surrogates (``"\\ud800"``): no database can store them as UTF-8 text."""
     try:
         text.encode()
@@ -93,7 +93,7 @@ def check_text(text: object, what: str) -> str:
         raise InvalidInputError(f"{what} must be a string, not a {type(text).__name__}")
     if "\x00" in text:
         raise InvalidInputError(f"{what} contain a NUL character: remove it")
-    _check_encodable(text, what)
+    check_encodable(text, what)
     return text
 
 
@@ -143,7 +143,7 @@ def check_value(key: str, value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        _check_encodable(value, f"value of {key!r}:")
+        check_encodable(value, f"value of {key!r}:")
         return value
     if isinstance(value, int):
         if value.bit_length() > MAX_INT_BITS:
@@ -168,7 +168,7 @@ def check_value(key: str, value: Any) -> Any:
         checked = {}
         for k, v in value.items():
             name = str(k)
-            _check_encodable(name, f"a key in {key!r}:")
+            check_encodable(name, f"a key in {key!r}:")
             checked[name] = check_value(f"{key}.{name}", v)
         return checked
     if type(value).__module__ == "pathlib" or type(value).__name__.endswith("Path"):

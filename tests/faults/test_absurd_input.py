@@ -268,3 +268,28 @@ def test_api_answers_absurd_numbers_in_bodies_with_a_4xx(
 ) -> None:
     response = httpx.post(server.url + path, json=body, timeout=30)
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"null",
+        b"[]",
+        b'{"run_uuid": "u1", "writer": "w1", "position": 1, "start": {"uuid": null, '
+        b'"experiment": "e", "name": "", "start_time": 1.0}}',
+        b'{"run_uuid": "u2", "writer": "w2", "position": 1, "start": {"uuid": "u2", '
+        b'"experiment": "e", "name": "", "start_time": "yesterday"}}',
+        b'{"run_uuid": "u3", "writer": "w3", "position": 99999999999999999999999}',
+        b'{"run_uuid": "u4", "writer": "w4", "position": 1, "finish": {"status": [], '
+        b'"end_time": 1.0}}',
+    ],
+)
+def test_api_refuses_batches_the_store_cannot_apply(server: LiveServer, body: bytes) -> None:
+    response = httpx.post(
+        server.url + "/api/v1/store/apply",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    assert "\n" not in response.json()["error"]

@@ -24,6 +24,7 @@ from labkeep._client import Client
 from labkeep._values import MAX_COUNT, MAX_INT64, MIN_INT64
 from labkeep.errors import InvalidInputError
 from labkeep.server._auth import require_read, require_write
+from labkeep.server._batches import check_batch
 from labkeep.server._bounds import Int64, RunNumber
 from labkeep.store._base import Store
 from labkeep.store._blobs import BlobDirectory
@@ -69,7 +70,7 @@ async def apply(request: Request) -> Response:
     store = _store(request)
 
     def work() -> int:
-        return store.apply(_codec.decode_batch(body, media_type))
+        return store.apply(check_batch(_codec.decode_batch(body, media_type)))
 
     return _json({"number": await run_in_threadpool(work)})
 
