@@ -113,6 +113,23 @@ def test_a_store_not_created_yet_in_a_writable_place_has_no_runs(tmp_path: Path)
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("command", ["note", "tag", "show"])
+def test_bytes_that_are_not_utf8_on_the_command_line(store: Path, command: str) -> None:
+    """A shell passes any bytes; Python reads invalid UTF-8 as lone surrogates, which no
+    database takes as text."""
+    args: list[str | bytes] = [command, b"1" if command != "show" else b"\xff"]
+    if command != "show":
+        args.append(b"caf\xe9")
+    result = subprocess.run(
+        [sys.executable, "-m", "labkeep.cli", "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=120,
+    )
+    assert_one_line_error(result, "surrogate")
+
+
 def test_show_prints_notes_and_names_as_written(store: Path) -> None:
     result = labkeep_cli(store, "show", "1")
     assert result.returncode == 0, result.stderr

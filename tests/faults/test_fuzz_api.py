@@ -105,7 +105,7 @@ JSON_VALUES = st.recursive(
         st.sampled_from([2**63, -(2**63) - 1, 10**30]),
         st.floats(allow_nan=False, allow_infinity=False),
         TEXT,
-        st.sampled_from(["\x00", "[/x]", "k" * 300]),
+        st.sampled_from(["\x00", "\ud800", "a\udcffb", "[/x]", "k" * 300]),
     ),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
     max_leaves=6,

@@ -411,8 +411,10 @@ def edit_tags(request: Request, ref: str, edit: TagEdit) -> Response:
 
 @router.put("/runs/{ref}/notes", dependencies=write)
 def edit_notes(request: Request, ref: str, edit: NotesEdit) -> Response:
+    from labkeep._values import check_text
+
     info = _info(request, ref)
-    _store(request).set_notes(info.number, edit.notes)
+    _store(request).set_notes(info.number, check_text(edit.notes, "notes"))
     return _json({"number": info.number, "notes": edit.notes})
 
 

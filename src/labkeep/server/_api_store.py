@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from labkeep._client import Client
-from labkeep._values import MAX_COUNT, MAX_INT64, MIN_INT64
+from labkeep._values import MAX_COUNT, MAX_INT64, MIN_INT64, check_key, check_text
 from labkeep.errors import InvalidInputError
 from labkeep.server._auth import require_read, require_write
 from labkeep.server._batches import check_batch
@@ -267,7 +267,9 @@ class Tags(BaseModel):
 
 @router.post("/tags", dependencies=WRITE)
 def tags(body: Tags, request: Request) -> Response:
-    _store(request).set_tags(body.number, body.add, body.remove)
+    add = [check_key(tag, "tag") for tag in body.add]
+    remove = [check_key(tag, "tag") for tag in body.remove]
+    _store(request).set_tags(body.number, add, remove)
     return _json({})
 
 
@@ -278,7 +280,7 @@ class Notes(BaseModel):
 
 @router.post("/notes", dependencies=WRITE)
 def notes(body: Notes, request: Request) -> Response:
-    _store(request).set_notes(body.number, body.notes)
+    _store(request).set_notes(body.number, check_text(body.notes, "notes"))
     return _json({})
 
 
