@@ -21,24 +21,27 @@ MAX_TAG_LENGTH = 250
 #: Steps and run numbers are signed 64-bit integers in the journal and in every database.
 MIN_INT64 = -(2**63)
 MAX_INT64 = 2**63 - 1
-#: Past any count of runs, points or lines, and safely inside 64-bit SQL (``limit + 1``).
-MAX_COUNT = 2**62
+#: Run numbers, pids and exit codes are 32-bit integers in PostgreSQL's schema.
+MIN_INT32 = -(2**31)
+MAX_INT32 = 2**31 - 1
+#: Past any count of runs, points or lines; ``limit + offset + 1`` stays inside 64 bits.
+MAX_COUNT = 2**61
 #: Ints in params past this many bits could not be read back (Python parses at most 4300
 #: digits of an int from JSON); they are refused when logged.
 MAX_INT_BITS = 14_000
 
 
 def run_number(text: str) -> int | None:
-    """The run number ``text`` spells (ASCII digits within 64 bits), else None: a longer
+    """The run number ``text`` spells (ASCII digits within 32 bits), else None: a longer
     number or another script's digits (``²``, ``٣``) names no run, so it is looked up as a
     name instead of overflowing the database's integers.
 
     >>> run_number("12"), run_number("9" * 30), run_number("²")
     (12, None, None)
     """
-    if text.isascii() and text.isdigit() and len(text) <= 19:  # 2**63 has 19 digits
+    if text.isascii() and text.isdigit() and len(text) <= 10:  # 2**31 has 10 digits
         number = int(text)
-        if number <= MAX_INT64:
+        if number <= MAX_INT32:
             return number
     return None
 

@@ -310,3 +310,28 @@ def test_api_refuses_batches_the_store_cannot_apply(server: LiveServer, body: by
     )
     assert response.status_code == 400, response.text
     assert "\n" not in response.json()["error"]
+
+
+@pytest.mark.postgres
+def test_postgresql_api_answers_numbers_past_its_32_bit_run_numbers_with_a_4xx(
+    pg_schema_uri: str,
+) -> None:
+    """Run numbers are 32-bit in PostgreSQL: 3,000,000,000 is refused or not found there."""
+    with labkeep.init(store=pg_schema_uri, capture=False, system_metrics=0) as run:
+        run.log({"x": 1.0}, step=2**63 - 1)
+    big = 3_000_000_000
+    with LiveServer(pg_schema_uri) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        answers = [
+            http.get(f"/api/v1/runs/{big}"),
+            http.get(f"/api/v1/store/snapshot/{big}"),
+            http.get("/api/v1/store/search", params={"limit": 2**61, "offset": 2**61}),
+            http.get("/api/v1/runs", params={"offset": 2**61}),
+            http.post("/api/v1/store/deleted", json={"numbers": [big], "deleted": True}),
+            http.post("/api/v1/store/purge", json={"numbers": [big]}),
+            http.post("/api/v1/store/tags", json={"number": big, "add": ["t"]}),
+        ]
+        for response in answers:
+            assert response.status_code < 500, (response.request.url, response.text)
+        assert labkeep.get_run("last", store=pg_schema_uri).metrics["x"].last_step == 2**63 - 1
+    with pytest.raises(NotFoundError):
+        labkeep.get_run(str(big), store=pg_schema_uri)

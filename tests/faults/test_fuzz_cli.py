@@ -113,12 +113,14 @@ def assert_clean(result: Result, args: list[str]) -> None:
         return
     lines = result.stderr.strip("\n").split("\n")  # user text may hold \x85 or \u2028
     assert lines != [""], f"{where} failed silently"
-    if lines[-1].startswith("Error: ") or lines[-1] == "Aborted!":  # click: usage or no confirm
-        return
-    # One line; a malformed query adds itself and a caret under the fault.
-    caret = len(lines) == 3 and set(lines[2].strip()) == {"^"}
+    if lines[0].startswith(("Usage: ", "Error: ")) or lines[-1] == "Aborted!":
+        return  # click: a usage error, or a confirmation answered no
     assert lines[0].startswith("labkeep: "), f"{where}: {result.stderr!r}"
-    assert len(lines) == 1 or caret, f"{where}: {result.stderr!r}"
+    # One line; a malformed query adds itself and a caret under the fault, and a message
+    # that quotes a path or text with a line break in it has more.
+    caret = len(lines) == 3 and set(lines[2].strip()) == {"^"}
+    quoted_break = any("\n" in arg or "\r" in arg for arg in args)
+    assert len(lines) == 1 or caret or quoted_break, f"{where}: {result.stderr!r}"
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from labkeep._values import MAX_COUNT, MAX_INT64, MIN_INT64, check_key, check_te
 from labkeep.errors import InvalidInputError
 from labkeep.server._auth import require_read, require_write
 from labkeep.server._batches import check_batch
-from labkeep.server._bounds import Int64, RunNumber
+from labkeep.server._bounds import RunNumber, RunNumberField
 from labkeep.store._base import Store
 from labkeep.store._blobs import BlobDirectory
 from labkeep.store.rest import _codec
@@ -191,7 +191,7 @@ def search_runs(
 
 
 class Numbers(BaseModel):
-    numbers: list[Int64]
+    numbers: list[RunNumberField]
 
 
 @router.post("/records", dependencies=READ)
@@ -247,7 +247,7 @@ def running(request: Request) -> Response:
 
 
 class Killed(BaseModel):
-    numbers: list[Int64]
+    numbers: list[RunNumberField]
     end_times: list[float]
 
 
@@ -260,7 +260,7 @@ def mark_killed(body: Killed, request: Request) -> Response:
 
 
 class Tags(BaseModel):
-    number: Int64
+    number: RunNumberField
     add: list[str] = []
     remove: list[str] = []
 
@@ -274,7 +274,7 @@ def tags(body: Tags, request: Request) -> Response:
 
 
 class Notes(BaseModel):
-    number: Int64
+    number: RunNumberField
     notes: str
 
 
@@ -285,7 +285,7 @@ def notes(body: Notes, request: Request) -> Response:
 
 
 class Deleted(BaseModel):
-    numbers: list[Int64]
+    numbers: list[RunNumberField]
     deleted: bool
 
 

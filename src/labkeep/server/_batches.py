@@ -12,7 +12,9 @@ import math
 from typing import Any
 
 from labkeep._values import (
+    MAX_INT32,
     MAX_INT64,
+    MIN_INT32,
     MIN_INT64,
     check_encodable,
     check_key,
@@ -40,7 +42,7 @@ def check_batch(batch: WriteBatch) -> WriteBatch:
         _number(start.start_time, "start.start_time")
         _text(start.user, "start.user", empty=True)
         _text(start.host, "start.host", empty=True)
-        _optional_int(start.pid, "start.pid")
+        _optional_int(start.pid, "start.pid", bits=32)
         _optional_text(start.parent_uuid, "start.parent_uuid")
         check_text(start.notes, "start.notes")
         _optional_text(start.reproduces_uuid, "start.reproduces_uuid")
@@ -68,7 +70,7 @@ def check_batch(batch: WriteBatch) -> WriteBatch:
         _number(finish.end_time, "finish.end_time")
         if finish.error is not None:
             _text(finish.error, "finish.error", empty=True)
-        _optional_int(finish.exit_code, "finish.exit_code")
+        _optional_int(finish.exit_code, "finish.exit_code", bits=32)
     if batch.heartbeat is not None:
         _number(batch.heartbeat, "heartbeat")
     if batch.snapshot is not None and not isinstance(batch.snapshot, dict):
@@ -98,16 +100,17 @@ def _optional_text(value: Any, what: str) -> None:
         _text(value, what)
 
 
-def _int(value: Any, what: str) -> None:
+def _int(value: Any, what: str, *, bits: int = 64) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInputError(f"{what} must be an integer")
-    if not MIN_INT64 <= value <= MAX_INT64:
-        raise InvalidInputError(f"{what} is beyond 64-bit integers")
+    low, high = (MIN_INT32, MAX_INT32) if bits == 32 else (MIN_INT64, MAX_INT64)
+    if not low <= value <= high:
+        raise InvalidInputError(f"{what} is beyond {bits}-bit integers")
 
 
-def _optional_int(value: Any, what: str) -> None:
+def _optional_int(value: Any, what: str, *, bits: int = 64) -> None:
     if value is not None:
-        _int(value, what)
+        _int(value, what, bits=bits)
 
 
 def _number(value: Any, what: str) -> None:
