@@ -43,7 +43,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with one run (number 1) that kept its code, and hostile notes."""
+    """A store with one run (number 1) that kept its code, with hostile notes and argv."""
     directory = tmp_path_factory.mktemp("absurd")
     store = directory / "store"
     code = f"""
@@ -52,7 +52,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
             run.log({{"loss": 0.5}}, step=0)
             run.notes = {HOSTILE_NOTES!r}
     """
-    done = run_python(code, cwd=directory)
+    done = run_python(code, cwd=directory, args=("names=[a,b]", "[/x]"))
     assert done.returncode == 0, done.stderr
     return store
 
@@ -161,6 +161,13 @@ def test_a_printed_step_past_64_bits_does_not_fail_the_run(tmp_path: Path) -> No
     assert view.status is labkeep.RunStatus.COMPLETED
     assert list(view.history("loss")["step"]) == [0, 7]
     assert "acc" not in view.metrics
+
+
+def test_show_snapshot_prints_what_the_run_recorded_as_written(store: Path) -> None:
+    result = labkeep_cli(store, "show", "--snapshot", "1")
+    assert result.returncode == 0, result.stderr
+    assert "names=[a,b] [/x]" in result.stdout
+    assert "snapshot of run 1  [/x]" in result.stdout
 
 
 # -- the logging API ------------------------------------------------------------------------

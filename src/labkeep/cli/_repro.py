@@ -43,9 +43,13 @@ def _diff_syntax(text: str) -> Any:
 # -- show --snapshot --------------------------------------------------------------------------
 def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool) -> None:
     """The snapshot of ``run``: code, git, packages, host, inputs (checked now) and seeds."""
+    from rich.markup import escape
     from rich.table import Table
 
     from labkeep.repro._drift import fingerprint_now
+
+    def e(value: object) -> str:  # what the run recorded is text, never markup
+        return escape(str(value))
 
     client = client_from(ctx)
     client.recover()
@@ -55,32 +59,32 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
         return
     console = _console()
     info = snap.info
-    console.print(f"[bold]snapshot of run {info.number}[/]  {info.name}")
+    console.print(f"[bold]snapshot of run {info.number}[/]  {e(info.name)}")
     if info.reproduces_uuid:
         try:
             original = client.store.resolve_run(info.reproduces_uuid)
             console.print(f"reproduces run {original.number} ({info.reproduces_uuid[:8]})")
         except NotFoundError:
-            console.print(f"reproduces {info.reproduces_uuid} (no longer in the store)")
+            console.print(f"reproduces {e(info.reproduces_uuid)} (no longer in the store)")
     if "error" in snap.data:
-        console.print(f"[red]capture failed:[/] {snap.data['error']}")
+        console.print(f"[red]capture failed:[/] {e(snap.data['error'])}")
 
     code = snap.section("code")
     grid = _grid()
     if code.get("error"):
-        grid.add_row("code", f"[red]{code['error']}[/]")
+        grid.add_row("code", f"[red]{e(code['error'])}[/]")
     elif code.get("manifest"):
         manifest = snap.manifest()
         total = sum(e.size for e in manifest)
         grid.add_row(
             "code",
-            f"{len(manifest)} files, {format_size(total)} (from {code.get('source')}: "
-            f"{code.get('root')})",
+            f"{len(manifest)} files, {format_size(total)} (from {e(code.get('source'))}: "
+            f"{e(code.get('root'))})",
         )
         biggest = manifest if show_all else sorted(manifest, key=lambda e: -e.size)[:TOP_FILES]
         for entry in sorted(biggest, key=lambda e: e.path):
             x = " [dim]x[/]" if entry.executable else ""
-            grid.add_row("", f"{entry.path}  [dim]{format_size(entry.size)}[/]{x}")
+            grid.add_row("", f"{e(entry.path)}  [dim]{format_size(entry.size)}[/]{x}")
         if not show_all and len(manifest) > TOP_FILES:
             grid.add_row("", f"[dim]… {len(manifest) - TOP_FILES} more (--all lists them)[/]")
         if code.get("skipped_count"):
@@ -93,23 +97,23 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
     git = snap.section("git")
     if git.get("repo"):
         grid.add_row(
-            "git", f"{str(git.get('commit') or '(no commit)')[:12]} on {git.get('branch')}"
+            "git", f"{e(str(git.get('commit') or '(no commit)')[:12])} on {e(git.get('branch'))}"
         )
         if git.get("remote_url"):
-            grid.add_row("", f"{git.get('remote')}: {git['remote_url']}")
+            grid.add_row("", f"{e(git.get('remote'))}: {e(git['remote_url'])}")
         if git.get("dirty"):
             changed = git.get("changed") or []
             grid.add_row(
                 "",
                 f"[yellow]dirty[/]: {git.get('changed_count', len(changed))} changed "
-                f"({', '.join(changed[:8])}{'…' if len(changed) > 8 else ''})",
+                f"({e(', '.join(changed[:8]))}{'…' if len(changed) > 8 else ''})",
             )
         else:
             grid.add_row("", "clean")
         if git.get("error"):
-            grid.add_row("", f"[red]{git['error']}[/]")
+            grid.add_row("", f"[red]{e(git['error'])}[/]")
     elif git.get("error"):
-        grid.add_row("git", f"[red]{git['error']}[/]")
+        grid.add_row("git", f"[red]{e(git['error'])}[/]")
     else:
         grid.add_row("git", "[dim]not a git repository[/]")
 
@@ -117,37 +121,40 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
     packages = snap.packages()
     grid.add_row(
         "python",
-        f"{environment.get('python_version')} ({environment.get('executable')})",
+        f"{e(environment.get('python_version'))} ({e(environment.get('executable'))})",
     )
-    notable = [f"{n} {packages[n]}" for n in NOTABLE_PACKAGES if n in packages]
+    notable = [e(f"{n} {packages[n]}") for n in NOTABLE_PACKAGES if n in packages]
     grid.add_row("packages", f"{len(packages)}" + (f": {', '.join(notable)}" if notable else ""))
     if show_all:
         for name, version in packages.items():
-            grid.add_row("", f"{name}=={version}")
+            grid.add_row("", e(f"{name}=={version}"))
     gpu = environment.get("gpu")
     if isinstance(gpu, dict) and gpu.get("gpus"):
         names = ", ".join(str(g.get("name")) for g in gpu["gpus"])
-        grid.add_row("gpu", f"{names} (driver {gpu.get('driver_version')})")
+        grid.add_row("gpu", e(f"{names} (driver {gpu.get('driver_version')})"))
 
     host = snap.section("host")
     if host:
         memory = host.get("memory_total_bytes")
-        grid.add_row("host", f"{host.get('user')}@{host.get('hostname')}")
+        grid.add_row("host", e(f"{host.get('user')}@{host.get('hostname')}"))
         grid.add_row(
             "",
-            f"{host.get('cpu_model')}, {host.get('cpu_count')} CPUs"
+            e(f"{host.get('cpu_model')}, {host.get('cpu_count')} CPUs")
             + (f", {format_size(int(memory))} memory" if memory else ""),
         )
-        grid.add_row("argv", " ".join(str(a) for a in host.get("argv") or []))
-        grid.add_row("cwd", str(host.get("cwd")))
+        grid.add_row("argv", e(" ".join(str(a) for a in host.get("argv") or [])))
+        grid.add_row("cwd", e(host.get("cwd")))
         for key, value in (host.get("env") or {}).items():
-            grid.add_row("", f"[dim]{key}={value}[/]")
+            grid.add_row("", f"[dim]{e(f'{key}={value}')}[/]")
     command = snap.section("command")
     if command.get("script"):
         values = command.get("values") or {}
         grid.add_row(
             "command",
-            f"{command['script']} " + " ".join(f"{k}={format_value(v)}" for k, v in values.items()),
+            e(
+                f"{command['script']} "
+                + " ".join(f"{k}={format_value(v)}" for k, v in values.items())
+            ),
         )
     console.print(grid)
 
@@ -160,15 +167,15 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
             path = str(item.get("path"))
             current = now.get(path)
             if item.get("sha256") is None:
-                state = f"[red]{item.get('error', 'not fingerprinted')}[/]"
+                state = f"[red]{e(item.get('error', 'not fingerprinted'))}[/]"
             elif isinstance(current, dict) and current.get("sha256") == item.get("sha256"):
                 state = "[green]unchanged[/]"
             elif isinstance(current, dict):
                 state = "[red]changed[/]"
             else:
-                state = f"[red]{current or 'missing'}[/]"
+                state = f"[red]{e(current or 'missing')}[/]"
             table.add_row(
-                path,
+                e(path),
                 str(item.get("sha256") or "")[:12],
                 format_size(int(item.get("size") or 0)),
                 state,
@@ -177,8 +184,8 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
     if snap.seeds:
         for seed in snap.seeds:
             console.print(
-                f"[bold]seed[/] {seed.get('seed')}: {', '.join(seed.get('seeded') or [])}"
-                f" [dim](PYTHONHASHSEED {seed.get('pythonhashseed')})[/]"
+                f"[bold]seed[/] {e(seed.get('seed'))}: {e(', '.join(seed.get('seeded') or []))}"
+                f" [dim](PYTHONHASHSEED {e(seed.get('pythonhashseed'))})[/]"
             )
 
 
