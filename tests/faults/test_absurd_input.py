@@ -170,6 +170,17 @@ def test_show_snapshot_prints_what_the_run_recorded_as_written(store: Path) -> N
     assert "snapshot of run 1  [/x]" in result.stdout
 
 
+def test_diff_prints_keys_and_values_as_written(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for value in ("[/a]", "[bold]b"):
+        with labkeep.init(store=store, config={"[k]": value}, capture=False, system_metrics=0):
+            pass
+    result = labkeep_cli(store, "diff", "1", "2", "--flags")
+    assert result.returncode == 0, result.stderr
+    assert "[k]" in result.stdout
+    assert "[/a]" in result.stdout and "[bold]b" in result.stdout
+
+
 # -- the logging API ------------------------------------------------------------------------
 
 

@@ -216,24 +216,27 @@ def load_snapshot_any(store: Any, ref: str) -> RunSnapshot:
 # -- rerun ------------------------------------------------------------------------------------
 def _drift_table(items: list[DriftItem]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="drift since the run", title_justify="left", box=None, header_style="bold")
     for col in ("", "what", "then", "now", "why"):
         table.add_column(col, overflow="fold")
     marks = {"block": "[red]✗[/]", "warn": "[yellow]![/]", "note": "[dim]·[/]"}
     for item in items:
-        table.add_row(
+        table.add_row(  # names, versions and paths are text, never markup
             marks[item.severity],
-            f"{item.kind} {item.name}",
-            str(item.then) if item.then is not None else "[dim]-[/]",
-            str(item.now) if item.now is not None else "[dim]-[/]",
-            item.why,
+            Text(f"{item.kind} {item.name}"),
+            Text(str(item.then)) if item.then is not None else "[dim]-[/]",
+            Text(str(item.now)) if item.now is not None else "[dim]-[/]",
+            Text(item.why),
         )
     return table
 
 
 def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     ok = verdict.reproduced
     table = Table(
@@ -246,11 +249,11 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
     table.add_column(f"run {new}", overflow="fold")
     table.add_column("verdict")
     for item in verdict.items:
-        table.add_row(
-            f"{item.kind} {item.name}" if item.kind != "status" else "status",
-            item.original if item.original is not None else "-",
-            item.new if item.new is not None else "-",
-            "[green]reproduced[/]" if item.reproduced else f"[red]differs[/] {item.why}",
+        table.add_row(  # names and values are text, never markup
+            Text(f"{item.kind} {item.name}" if item.kind != "status" else "status"),
+            Text(str(item.original) if item.original is not None else "-"),
+            Text(str(item.new) if item.new is not None else "-"),
+            "[green]reproduced[/]" if item.reproduced else f"[red]differs[/] {escape(item.why)}",
         )
     return table
 
@@ -343,6 +346,7 @@ def _message(text: str) -> None:
 # -- diff -------------------------------------------------------------------------------------
 def _rows_table(title: str, rows: list[Any], a: int, b: int, show_same: bool) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left", header_style="bold", box=None)
     table.add_column("key", overflow="fold")
@@ -353,10 +357,10 @@ def _rows_table(title: str, rows: list[Any], a: int, b: int, show_same: bool) ->
         if row.state == "same" and not show_same:
             continue
         style = styles[row.state]
-        table.add_row(
-            f"[{style}]{row.key}[/]",
-            "-" if row.state == "added" else format_value(row.a),
-            "-" if row.state == "removed" else format_value(row.b),
+        table.add_row(  # keys and values are text, never markup
+            Text(row.key, style=style),
+            Text("-" if row.state == "added" else format_value(row.a)),
+            Text("-" if row.state == "removed" else format_value(row.b)),
         )
     return table
 
@@ -398,6 +402,8 @@ def diff_command(
 ) -> None:
     """Show what differs between RUN_A and RUN_B: flags/params, metrics, packages, code and
     console output (all of them unless one is chosen)."""
+    from rich.markup import escape
+
     from labkeep.repro import diff_manifests, diff_mappings, file_diff, output_diff
 
     client = client_from(ctx)
@@ -440,7 +446,7 @@ def diff_command(
         if text:
             console.print(_diff_syntax(text))
         else:
-            console.print(f"{key}: [green]the same[/] in runs {a} and {b}")
+            console.print(f"{escape(key)}: [green]the same[/] in runs {a} and {b}")
         return
 
     chosen = set(sections) or {"flags", "metrics", "packages", "code", "output"}
@@ -467,9 +473,9 @@ def diff_command(
                 f"{len(code.removed)} removed, {code.unchanged} the same"
             )
             for entry in code.added:
-                console.print(f"  [green]+ {entry.path}[/]")
+                console.print(f"  [green]+ {escape(entry.path)}[/]")
             for entry in code.removed:
-                console.print(f"  [red]- {entry.path}[/]")
+                console.print(f"  [red]- {escape(entry.path)}[/]")
             for x, y in code.changed:
                 text = file_diff(snaps[a], snaps[b], x.path, (x, y))
                 if text:
