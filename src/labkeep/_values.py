@@ -18,7 +18,7 @@ from labkeep.errors import InvalidInputError, NotFoundError
 
 MAX_KEY_LENGTH = 250
 MAX_TAG_LENGTH = 250
-#: Steps and run numbers are signed 64-bit integers in the journal and in every database.
+#: Steps are signed 64-bit integers in the journal and in every database.
 MIN_INT64 = -(2**63)
 MAX_INT64 = 2**63 - 1
 #: Run numbers, pids and exit codes are 32-bit integers in PostgreSQL's schema.

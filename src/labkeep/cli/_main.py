@@ -27,10 +27,6 @@ class LabkeepGroup(click.Group):
             sys.exit(130)
         except BrokenPipeError:
             sys.exit(0)
-        except OSError as exc:  # a path the system refused: no such directory, no space, ...
-            where = f": {exc.filename}" if exc.filename else ""
-            click.secho(f"labkeep: {exc.strerror or exc}{where}", fg="red", err=True)
-            sys.exit(1)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # in the order they were added, most used first
