@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
+import operator
 import os
 import signal
 import sys
@@ -15,13 +17,22 @@ import threading
 import time
 import traceback
 from array import array
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
-from labkeep._values import check_key, check_metric, check_text, check_value, flatten
+from labkeep._values import (
+    MAX_INT64,
+    MIN_INT64,
+    check_key,
+    check_metric,
+    check_text,
+    check_value,
+    flatten,
+    short_repr,
+)
 from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError, RunStateError
 
@@ -30,6 +41,7 @@ if TYPE_CHECKING:
     from labkeep._ingest import Ingester
     from labkeep._snapshot import SnapshotRecorder
 
+logger = logging.getLogger("labkeep")
 _time = time.time
 #: A metric record counts its keys in 16 bits.
 MAX_KEYS_PER_LOG = 65535
@@ -182,8 +194,15 @@ class Run:
         """
         if step is None:
             step = self._step
-        elif type(step) is not int:
+            if step > MAX_INT64:
+                step = self._check_step(step)
+        elif type(step) is not int or not MIN_INT64 <= step <= MAX_INT64:
             step = self._check_step(step)
+        if type(data) is not dict and not isinstance(data, Mapping):
+            raise InvalidInputError(
+                f"log() takes a dict of metric values, not a {type(data).__name__} "
+                f"{short_repr(data)}: log({{'loss': 0.1}})"
+            )
         # The step counter moves only once the call is accepted: a refused value uses none.
         ids = self._key_ids
         if len(data) == 1:  # the most common call, kept short
@@ -228,7 +247,14 @@ class Run:
         if not rows:
             return
         columns: dict[str, tuple[array[int], array[float]]] = {}
+        last = self._step - 1
         for step, pairs in rows:
+            if not MIN_INT64 <= step <= MAX_INT64:
+                # A step a script printed that no store can hold: its scalars are dropped,
+                # and the run goes on.
+                logger.warning("scalars at step %s dropped: past 64-bit steps", short_repr(step))
+                continue
+            last = step
             for key, value in pairs:
                 column = columns.get(key)
                 if column is None:
@@ -246,7 +272,7 @@ class Run:
             except (ValueError, TypeError):
                 self._raise_if_finished()
                 raise
-        self._step = rows[-1][0] + 1
+        self._step = last + 1
 
     def _raise_if_finished(self) -> None:
         if self._finished:
@@ -254,8 +280,13 @@ class Run:
 
     def _check_step(self, step: Any) -> int:
         if isinstance(step, bool) or not hasattr(step, "__index__"):
-            raise InvalidInputError(f"step {step!r} is not an integer: pass an int step")
-        return int(step)
+            raise InvalidInputError(f"step {short_repr(step)} is not an integer: pass an int step")
+        number = operator.index(step)
+        if not MIN_INT64 <= number <= MAX_INT64:
+            raise InvalidInputError(
+                f"step {short_repr(number)} is beyond 64-bit steps (±9.2e18): pass a smaller step"
+            )
+        return number
 
     def _define_key(self, key: str) -> int:
         check_key(key, "metric key")

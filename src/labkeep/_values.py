@@ -14,15 +14,59 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from labkeep.errors import InvalidInputError
+from labkeep.errors import InvalidInputError, NotFoundError
 
 MAX_KEY_LENGTH = 250
 MAX_TAG_LENGTH = 250
+#: Steps are signed 64-bit integers in the journal and in every database.
+MIN_INT64 = -(2**63)
+MAX_INT64 = 2**63 - 1
+#: Run numbers, pids and exit codes are 32-bit integers in PostgreSQL's schema.
+MIN_INT32 = -(2**31)
+MAX_INT32 = 2**31 - 1
+#: Past any count of runs, points or lines; ``limit + offset + 1`` stays inside 64 bits.
+MAX_COUNT = 2**61
+#: Ints in params past this many bits could not be read back (Python parses at most 4300
+#: digits of an int from JSON); they are refused when logged.
+MAX_INT_BITS = 14_000
+
+
+def run_number(text: str) -> int | None:
+    """The run number ``text`` spells (ASCII digits within 32 bits), else None: a longer
+    number or another script's digits (``²``, ``٣``) names no run, so it is looked up as a
+    name instead of overflowing the database's integers.
+
+    >>> run_number("12"), run_number("9" * 30), run_number("²")
+    (12, None, None)
+    """
+    if text.isascii() and text.isdigit() and len(text) <= 10:  # 2**31 has 10 digits
+        number = int(text)
+        if number <= MAX_INT32:
+            return number
+    return None
+
+
+def run_ref(ref: object) -> str:
+    """A run reference (number, name, uuid prefix, ``last``) as the text to look up.
+
+    Text no store can hold (NUL, lone surrogates) is refused, and an int past 64 bits names
+    no run, rather than either failing deep in a database driver.
+    """
+    if isinstance(ref, int) and not isinstance(ref, bool) and ref.bit_length() > 63:
+        raise NotFoundError(f"no run {short_repr(ref)}: run numbers are below 2**63")
+    text = str(ref).strip()
+    if "\x00" in text:
+        raise InvalidInputError(
+            f"run {text[:40]!r} contains a NUL character: give a number, a name, a uuid prefix "
+            "or 'last'"
+        )
+    check_encodable(text, "run")
+    return text
 
 
 def check_key(key: object, what: str = "key") -> str:
     if not isinstance(key, str):
-        raise InvalidInputError(f"{what} {key!r} is a {type(key).__name__}: use a string")
+        raise InvalidInputError(f"{what} {short_repr(key)} is a {type(key).__name__}: use a string")
     if not key or key.isspace():
         raise InvalidInputError(f"empty {what}: give every value a non-empty name")
     if len(key) > MAX_KEY_LENGTH:
@@ -31,7 +75,19 @@ def check_key(key: object, what: str = "key") -> str:
         )
     if "\x00" in key:
         raise InvalidInputError(f"{what} {key!r} contains a NUL character: remove it")
+    check_encodable(key, what)
     return key
+
+
+def check_encodable(text: str, what: str) -> None:
+    """Refuse lone surrogates (``"\\ud800"``): no database can store them as UTF-8 text."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} {text[:40]!r} holds a lone surrogate ({text[exc.start]!r}), which is not "
+            "text: decode it properly or drop it"
+        ) from None
 
 
 def check_text(text: object, what: str) -> str:
@@ -40,6 +96,7 @@ def check_text(text: object, what: str) -> str:
         raise InvalidInputError(f"{what} must be a string, not a {type(text).__name__}")
     if "\x00" in text:
         raise InvalidInputError(f"{what} contain a NUL character: remove it")
+    check_encodable(text, what)
     return text
 
 
@@ -86,9 +143,19 @@ def _is_nested(value: object) -> bool:
 
 def check_value(key: str, value: Any) -> Any:
     """A param or summary value in its storable form (numpy scalars become Python ones)."""
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, str):
+        check_encodable(value, f"value of {key!r}:")
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_BITS:
+            raise InvalidInputError(
+                f"value of {key!r} is an int of {value.bit_length():,} bits, more than can be "
+                "read back: log it as a string or a float"
+            )
+        return value
+    if isinstance(value, float):
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -101,7 +168,12 @@ def check_value(key: str, value: Any) -> Any:
     if hasattr(value, "tolist") and hasattr(value, "dtype"):
         return check_value(key, value.tolist())
     if isinstance(value, Mapping):
-        return {str(k): check_value(f"{key}.{k}", v) for k, v in value.items()}
+        checked = {}
+        for k, v in value.items():
+            name = str(k)
+            check_encodable(name, f"a key in {key!r}:")
+            checked[name] = check_value(f"{key}.{name}", v)
+        return checked
     if type(value).__module__ == "pathlib" or type(value).__name__.endswith("Path"):
         return str(value)
     raise InvalidInputError(
@@ -118,14 +190,26 @@ def check_metric(key: str, value: Any) -> float:
         if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             return check_metric(key, value.item())
         raise InvalidInputError(
-            f"metric {key!r} got {type(value).__name__} {_short(value)}: "
+            f"metric {key!r} got {type(value).__name__} {short_repr(value)}: "
             "log a number (int or float); put text in run.summary or run.config"
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInputError(
+            f"metric {key!r} got {short_repr(value)}, beyond the largest float (1.8e308): "
+            "log a smaller number, or float('inf')"
+        ) from None
 
 
-def _short(value: object) -> str:
-    text = repr(value)
+def short_repr(value: object) -> str:
+    """A short ``repr`` for a message, even of an int too long to print."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an int of {value.bit_length():,} bits"
+    try:
+        text = repr(value)
+    except Exception:  # a user's object whose repr fails still gets a message
+        return f"a {type(value).__name__}"
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,16 @@ from labkeep._values import (
     MAX_KEY_LENGTH,
     check_key,
     check_metric,
+    check_text,
     check_value,
     decode_value,
     encode_value,
     flatten,
+    run_number,
+    run_ref,
+    short_repr,
 )
-from labkeep.errors import InvalidInputError, LabkeepError
+from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError
 
 
 @dataclass
@@ -165,3 +170,69 @@ def test_non_numeric_metric_is_refused_naming_the_key(value: object) -> None:
 
 def test_zero_dim_numpy_metric_is_accepted() -> None:
     assert check_metric("acc", np.array(0.75)) == 0.75
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), Fraction(10**400)])
+def test_metric_beyond_the_largest_float_is_refused_naming_the_key(value: object) -> None:
+    with pytest.raises(InvalidInputError, match="'big'") as info:
+        check_metric("big", value)
+    assert "\n" not in str(info.value)
+
+
+def test_ints_too_long_to_read_back_are_refused_as_params() -> None:
+    assert check_value("ok", 2**100) == 2**100
+    with pytest.raises(InvalidInputError, match="'huge'"):
+        check_value("huge", 10**5000)
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udcffb"])
+def test_lone_surrogates_are_refused_in_keys_values_and_notes(text: str) -> None:
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        check_key(text)
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        check_value("k", text)
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        check_value("k", {text: 1})
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        check_text(text, "notes")
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("1", 1),
+        ("0012", 12),
+        (str(2**31 - 1), 2**31 - 1),
+        (str(2**31), None),
+        ("9" * 5000, None),
+        ("²", None),
+        ("٣", None),
+        ("-1", None),
+        ("1.0", None),
+        ("", None),
+    ],
+)
+def test_run_number_is_ascii_digits_within_32_bits(text: str, number: int | None) -> None:
+    assert run_number(text) == number
+
+
+def test_run_ref_refuses_what_no_store_can_look_up() -> None:
+    assert run_ref(" 12 ") == "12"
+    assert run_ref(2**63 - 1) == str(2**63 - 1)
+    with pytest.raises(NotFoundError, match="below 2\\*\\*63"):
+        run_ref(10**5000)
+    with pytest.raises(InvalidInputError, match="NUL"):
+        run_ref("a\x00")
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        run_ref("\udcff")
+
+
+def test_short_repr_of_what_cannot_be_printed_in_full() -> None:
+    assert short_repr(10**5000) == "an int of 16,610 bits"
+    assert short_repr("x" * 100) == "'" + "x" * 36 + "..."
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert short_repr(Broken()) == "a Broken"

@@ -13,6 +13,7 @@ import click
 
 from labkeep.cli._context import client_from
 from labkeep.cli._format import format_duration, format_time, format_value
+from labkeep.cli._params import Limit
 from labkeep.errors import InvalidInputError
 
 #: Runs compared when none are named and there is no filter.
@@ -44,7 +45,7 @@ _MAX_CELL = 24
 @click.option(
     "-s", "--sort", metavar="KEYS", help="Order by these keys, e.g. -metrics.acc (- descending)."
 )
-@click.option("-n", "--limit", type=click.IntRange(min=1), help="Compare at most N runs.")
+@click.option("-n", "--limit", type=Limit(), help="Compare at most N runs.")
 @click.option(
     "-c",
     "--columns",
@@ -261,7 +262,9 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
     """A rich table, runs as rows, with as many columns as the terminal fits; the columns
     left out are named below it."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     head = headers(columns)
@@ -285,7 +288,7 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
     for i in shown:
         numeric = all(isinstance(r[i], int | float) or r[i] is None for r in rows)
         table.add_column(
-            head[i],
+            Text(head[i]),  # keys and values are text, never markup
             justify="right" if numeric else "left",
             style="cyan" if columns[i] == "number" else None,
             no_wrap=True,
@@ -293,11 +296,11 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
             max_width=_MAX_CELL,
         )
     for row in cells:
-        table.add_row(*(row[i] for i in shown))
+        table.add_row(*(Text(row[i]) for i in shown))
     console.print(table)
     hidden = [head[i] for i in range(len(head)) if i not in shown]
     if hidden:
-        names = ", ".join(hidden[:8]) + (" …" if len(hidden) > 8 else "")
+        names = escape(", ".join(hidden[:8])) + (" …" if len(hidden) > 8 else "")
         console.print(
             f"[dim]({len(hidden)} more column{'s' if len(hidden) > 1 else ''} did not fit: "
             f"{names}; --columns picks, --csv or --json shows all)[/]",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labkeep._values import check_key
+from labkeep._values import check_key, check_text
 from labkeep.cli._context import client_from
 from labkeep.entities import RunInfo
 
@@ -46,7 +46,7 @@ def note_command(ctx: click.Context, run: str, text: str | None, append: bool) -
         click.echo(info.notes)
         return
     notes = f"{info.notes}\n{text}" if append and info.notes else text
-    client.store.set_notes(info.number, notes)
+    client.store.set_notes(info.number, check_text(notes, "notes"))
     click.echo(f"run {info.number}: notes saved")
 
 

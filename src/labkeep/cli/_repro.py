@@ -11,6 +11,7 @@ import click
 
 from labkeep.cli._context import client_from
 from labkeep.cli._format import format_size, format_value
+from labkeep.cli._params import check_creatable
 from labkeep.errors import InvalidInputError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
@@ -42,9 +43,13 @@ def _diff_syntax(text: str) -> Any:
 # -- show --snapshot --------------------------------------------------------------------------
 def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool) -> None:
     """The snapshot of ``run``: code, git, packages, host, inputs (checked now) and seeds."""
+    from rich.markup import escape
     from rich.table import Table
 
     from labkeep.repro._drift import fingerprint_now
+
+    def e(value: object) -> str:  # what the run recorded is text, never markup
+        return escape(str(value))
 
     client = client_from(ctx)
     client.recover()
@@ -54,32 +59,32 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
         return
     console = _console()
     info = snap.info
-    console.print(f"[bold]snapshot of run {info.number}[/]  {info.name}")
+    console.print(f"[bold]snapshot of run {info.number}[/]  {e(info.name)}")
     if info.reproduces_uuid:
         try:
             original = client.store.resolve_run(info.reproduces_uuid)
             console.print(f"rerun of run {original.number} ({info.reproduces_uuid[:8]})")
         except NotFoundError:
-            console.print(f"rerun of {info.reproduces_uuid} (no longer in the store)")
+            console.print(f"rerun of {e(info.reproduces_uuid)} (no longer in the store)")
     if "error" in snap.data:
-        console.print(f"[red]capture failed:[/] {snap.data['error']}")
+        console.print(f"[red]capture failed:[/] {e(snap.data['error'])}")
 
     code = snap.section("code")
     grid = _grid()
     if code.get("error"):
-        grid.add_row("code", f"[red]{code['error']}[/]")
+        grid.add_row("code", f"[red]{e(code['error'])}[/]")
     elif code.get("manifest"):
         manifest = snap.manifest()
         total = sum(e.size for e in manifest)
         grid.add_row(
             "code",
-            f"{len(manifest)} files, {format_size(total)} (from {code.get('source')}: "
-            f"{code.get('root')})",
+            f"{len(manifest)} files, {format_size(total)} (from {e(code.get('source'))}: "
+            f"{e(code.get('root'))})",
         )
         biggest = manifest if show_all else sorted(manifest, key=lambda e: -e.size)[:TOP_FILES]
         for entry in sorted(biggest, key=lambda e: e.path):
             x = " [dim]x[/]" if entry.executable else ""
-            grid.add_row("", f"{entry.path}  [dim]{format_size(entry.size)}[/]{x}")
+            grid.add_row("", f"{e(entry.path)}  [dim]{format_size(entry.size)}[/]{x}")
         if not show_all and len(manifest) > TOP_FILES:
             grid.add_row("", f"[dim]… {len(manifest) - TOP_FILES} more (--all lists them)[/]")
         if code.get("skipped_count"):
@@ -96,10 +101,10 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
     git = snap.section("git")
     if git.get("repo"):
         grid.add_row(
-            "git", f"{str(git.get('commit') or '(no commit)')[:12]} on {git.get('branch')}"
+            "git", f"{e(str(git.get('commit') or '(no commit)')[:12])} on {e(git.get('branch'))}"
         )
         if git.get("remote_url"):
-            grid.add_row("", f"{git.get('remote')}: {git['remote_url']}")
+            grid.add_row("", f"{e(git.get('remote'))}: {e(git['remote_url'])}")
         if git.get("dirty"):
             parts = []
             for what in ("changed", "untracked"):
@@ -107,14 +112,14 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
                 count = git.get(f"{what}_count", len(paths))
                 if count:
                     more = "…" if count > 8 else ""
-                    parts.append(f"{count} {what} ({', '.join(paths[:8])}{more})")
+                    parts.append(f"{count} {what} ({e(', '.join(paths[:8]))}{more})")
             grid.add_row("", "[yellow]dirty[/]: " + ", ".join(parts))
         else:
             grid.add_row("", "clean")
         if git.get("error"):
-            grid.add_row("", f"[red]{git['error']}[/]")
+            grid.add_row("", f"[red]{e(git['error'])}[/]")
     elif git.get("error"):
-        grid.add_row("git", f"[red]{git['error']}[/]")
+        grid.add_row("git", f"[red]{e(git['error'])}[/]")
     else:
         grid.add_row("git", "[dim]not a git repository[/]")
 
@@ -122,36 +127,34 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
     packages = snap.packages()
     grid.add_row(
         "python",
-        f"{environment.get('python_version')} ({environment.get('executable')})",
+        f"{e(environment.get('python_version'))} ({e(environment.get('executable'))})",
     )
-    notable = [f"{n} {packages[n]}" for n in NOTABLE_PACKAGES if n in packages]
+    notable = [e(f"{n} {packages[n]}") for n in NOTABLE_PACKAGES if n in packages]
     grid.add_row("packages", f"{len(packages)}" + (f": {', '.join(notable)}" if notable else ""))
     if show_all:
         for name, version in packages.items():
-            grid.add_row("", f"{name}=={version}")
+            grid.add_row("", e(f"{name}=={version}"))
     gpu = environment.get("gpu")
     if isinstance(gpu, dict) and gpu.get("gpus"):
         names = ", ".join(str(g.get("name")) for g in gpu["gpus"])
-        grid.add_row("gpu", f"{names} (driver {gpu.get('driver_version')})")
+        grid.add_row("gpu", e(f"{names} (driver {gpu.get('driver_version')})"))
 
     host = snap.section("host")
     if host:
         memory = host.get("memory_total_bytes")
-        grid.add_row("host", f"{host.get('user')}@{host.get('hostname')}")
+        grid.add_row("host", e(f"{host.get('user')}@{host.get('hostname')}"))
         grid.add_row(
             "",
-            f"{host.get('cpu_model')}, {host.get('cpu_count')} CPUs"
+            e(f"{host.get('cpu_model')}, {host.get('cpu_count')} CPUs")
             + (f", {format_size(int(memory))} memory" if memory else ""),
         )
-        grid.add_row("argv", " ".join(str(a) for a in host.get("argv") or []))
-        grid.add_row("cwd", str(host.get("cwd")))
+        grid.add_row("argv", e(" ".join(str(a) for a in host.get("argv") or [])))
+        grid.add_row("cwd", e(host.get("cwd")))
         for key, value in (host.get("env") or {}).items():
-            grid.add_row("", f"[dim]{key}={value}[/]")
+            grid.add_row("", f"[dim]{e(f'{key}={value}')}[/]")
     command = snap.section("command")
     if command.get("target"):
-        from rich.markup import escape
-
-        grid.add_row("command", escape(command_text(command)))
+        grid.add_row("command", e(command_text(command)))
     console.print(grid)
 
     if snap.inputs:
@@ -163,15 +166,15 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
             path = str(item.get("path"))
             current = now.get(path)
             if item.get("sha256") is None:
-                state = f"[red]{item.get('error', 'not fingerprinted')}[/]"
+                state = f"[red]{e(item.get('error', 'not fingerprinted'))}[/]"
             elif isinstance(current, dict) and current.get("sha256") == item.get("sha256"):
                 state = "[green]unchanged[/]"
             elif isinstance(current, dict):
                 state = "[red]changed[/]"
             else:
-                state = f"[red]{current or 'missing'}[/]"
+                state = f"[red]{e(current or 'missing')}[/]"
             table.add_row(
-                path,
+                e(path),
                 str(item.get("sha256") or "")[:12],
                 format_size(int(item.get("size") or 0)),
                 state,
@@ -184,13 +187,15 @@ def render_snapshot(ctx: click.Context, run: str, show_all: bool, as_json: bool)
 def seed_text(seed: dict[str, Any]) -> str:
     """One recorded seed as a line, with only what is known: ``seed 7: random, numpy
     (PYTHONHASHSEED 7)``, or ``seed 7 (PYTHONHASHSEED 7, via labkeep run --seed)``."""
-    seeded = ", ".join(str(s) for s in seed.get("seeded") or [])
+    from rich.markup import escape
+
+    seeded = escape(", ".join(str(s) for s in seed.get("seeded") or []))
     # labkeep.seed() records ``pythonhashseed``; ``labkeep run --seed`` ``PYTHONHASHSEED``.
     hash_seed = seed.get("pythonhashseed", seed.get("PYTHONHASHSEED"))
-    details = [f"PYTHONHASHSEED {hash_seed}"] if hash_seed is not None else []
+    details = [escape(f"PYTHONHASHSEED {hash_seed}")] if hash_seed is not None else []
     if seed.get("via"):
-        details.append(f"via {seed['via']}")
-    text = f"[bold]seed[/] {seed.get('seed')}" + (f": {seeded}" if seeded else "")
+        details.append(escape(f"via {seed['via']}"))
+    text = f"[bold]seed[/] {escape(str(seed.get('seed')))}" + (f": {seeded}" if seeded else "")
     return text + (f" [dim]({', '.join(details)})[/]" if details else "")
 
 
@@ -234,24 +239,27 @@ def load_snapshot_any(store: Any, ref: str) -> RunSnapshot:
 # -- rerun ------------------------------------------------------------------------------------
 def _drift_table(items: list[DriftItem]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="drift since the run", title_justify="left", box=None, header_style="bold")
     for col in ("", "what", "then", "now", "why"):
         table.add_column(col, overflow="fold")
     marks = {"block": "[red]✗[/]", "warn": "[yellow]![/]", "note": "[dim]·[/]"}
     for item in items:
-        table.add_row(
+        table.add_row(  # names, versions and paths are text, never markup
             marks[item.severity],
-            f"{item.kind} {item.name}",
-            str(item.then) if item.then is not None else "[dim]-[/]",
-            str(item.now) if item.now is not None else "[dim]-[/]",
-            item.why,
+            Text(f"{item.kind} {item.name}"),
+            Text(str(item.then)) if item.then is not None else "[dim]-[/]",
+            Text(str(item.now)) if item.now is not None else "[dim]-[/]",
+            Text(item.why),
         )
     return table
 
 
 def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     ok = verdict.reproduced
     table = Table(
@@ -264,13 +272,17 @@ def _verdict_table(verdict: Verdict, original: int, new: int) -> Any:
     table.add_column(f"run {new}", overflow="fold")
     table.add_column("verdict")
     for item in verdict.items:
-        table.add_row(
-            (f"{item.child}: " if item.child else "")
-            + (f"{item.kind} {item.name}" if item.kind != "status" else "status"),
-            item.original if item.original is not None else "-",
-            item.new if item.new is not None else "-",
+        label = (f"{item.child}: " if item.child else "") + (
+            f"{item.kind} {item.name}" if item.kind != "status" else "status"
+        )
+        table.add_row(  # names and values are text, never markup
+            Text(label),
+            Text(str(item.original) if item.original is not None else "-"),
+            Text(str(item.new) if item.new is not None else "-"),
             # ``why`` says how it differs ("differs by 0.06", "only in the rerun").
-            "[green]reproduced[/]" if item.reproduced else f"[red]{item.why or 'differs'}[/]",
+            "[green]reproduced[/]"
+            if item.reproduced
+            else f"[red]{escape(item.why or 'differs')}[/]",
         )
     return table
 
@@ -331,6 +343,7 @@ def rerun_command(
         raise InvalidInputError("--ignore only applies to a verdict: add --verify")
     client = client_from(ctx)
     if directory is not None:
+        check_creatable(directory, "directory")
         check_target(directory.absolute())
     plan = plan_rerun(client, run, overrides, directory=directory)
     err = _console(stderr=True)
@@ -384,6 +397,7 @@ def _message(text: str) -> None:
 # -- diff -------------------------------------------------------------------------------------
 def _rows_table(title: str, rows: list[Any], a: int, b: int, show_same: bool) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left", header_style="bold", box=None)
     table.add_column("key", overflow="fold")
@@ -394,10 +408,10 @@ def _rows_table(title: str, rows: list[Any], a: int, b: int, show_same: bool) ->
         if row.state == "same" and not show_same:
             continue
         style = styles[row.state]
-        table.add_row(
-            f"[{style}]{row.key}[/]",
-            "-" if row.state == "added" else format_value(row.a),
-            "-" if row.state == "removed" else format_value(row.b),
+        table.add_row(  # keys and values are text, never markup
+            Text(row.key, style=style),
+            Text("-" if row.state == "added" else format_value(row.a)),
+            Text("-" if row.state == "removed" else format_value(row.b)),
         )
     return table
 
@@ -483,7 +497,7 @@ def diff_command(
         if text:
             console.print(_diff_syntax(text))
         else:
-            console.print(f"{key}: [green]the same[/] in runs {a} and {b}")
+            console.print(f"{escape(key)}: [green]the same[/] in runs {a} and {b}")
         return
 
     chosen = set(sections) or {"flags", "metrics", "packages", "code", "output"}
@@ -518,9 +532,9 @@ def diff_command(
                 f"{len(code.removed)} removed, {code.unchanged} the same"
             )
             for entry in code.added:
-                console.print(f"  [green]+ {entry.path}[/]")
+                console.print(f"  [green]+ {escape(entry.path)}[/]")
             for entry in code.removed:
-                console.print(f"  [red]- {entry.path}[/]")
+                console.print(f"  [red]- {escape(entry.path)}[/]")
             for x, y in code.changed:
                 text = file_diff(snaps[a], snaps[b], x.path, (x, y))
                 if text:
@@ -549,6 +563,7 @@ def checkout_command(ctx: click.Context, run: str, directory: Path) -> None:
     pinned requirements beside them."""
     from labkeep.repro import check_target, load_snapshot, materialise
 
+    check_creatable(directory, "directory")
     check_target(directory.absolute())
     client = client_from(ctx)
     client.recover()
@@ -603,6 +618,7 @@ def env_command(
     if venv is None:
         click.echo(text, nl=False)
         return
+    check_creatable(venv, "environment")
     if as_requirements:
         click.echo(text, nl=False)
     find_uv(uv)

@@ -21,6 +21,7 @@ from labkeep.cli._format import (
     format_value,
     status_text,
 )
+from labkeep.cli._params import Limit
 from labkeep.entities import DROPPED_POINTS_KEY, JOURNAL_DAMAGE_KEY, RunRecord
 from labkeep.errors import InvalidInputError
 from labkeep.store._base import implied_total
@@ -160,7 +161,7 @@ def mentioned_keys(where: str | None, sort: str | None) -> list[str]:
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=Limit(),
     default=20,
     show_default=True,
     help="Show at most N runs.",
@@ -388,16 +389,18 @@ def data_loss(rec: RunRecord) -> str:
 def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
+    # What a run holds is text, never markup: names, notes and keys print as written.
     console = _console()
     info = rec.info
     overview = Table.grid(padding=(0, 2))
     overview.add_column(style="bold")
     overview.add_column()
-    rows = [
-        ("run", f"{info.number}  {info.name}"),
-        ("uuid", info.uuid),
-        ("experiment", info.experiment),
+    rows: list[tuple[str, Text | str]] = [
+        ("run", Text(f"{info.number}  {info.name}")),
+        ("uuid", Text(info.uuid)),
+        ("experiment", Text(info.experiment)),
         (
             "status",
             status_text(info.status.value) + (" [dim](in the trash)[/]" if info.deleted else ""),
@@ -405,18 +408,21 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
         ("started", format_timestamp(info.start_time)),
         ("ended", format_timestamp(info.end_time)),
         ("duration", format_duration(info.duration)),
-        ("user@host", f"{info.user}@{info.host}" + (f" (pid {info.pid})" if info.pid else "")),
+        (
+            "user@host",
+            Text(f"{info.user}@{info.host}" + (f" (pid {info.pid})" if info.pid else "")),
+        ),
     ]
     if info.exit_code is not None:
         rows.append(("exit code", str(info.exit_code)))
     if info.parent_uuid:
-        rows.append(("parent", info.parent_uuid))
+        rows.append(("parent", Text(info.parent_uuid)))
     if children:
         listed = ", ".join(str(n) for n in children[:20])
         more = f", … ({len(children)} in all)" if len(children) > 20 else ""
         rows.append(("children", listed + more))
     if rec.tags:
-        rows.append(("tags", ", ".join(rec.tags)))
+        rows.append(("tags", Text(", ".join(rec.tags))))
     loss = data_loss(rec)
     if loss:
         from rich.markup import escape
@@ -426,13 +432,13 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
         overview.add_row(label, value)
     console.print(Panel(overview, title=f"run {info.number}", title_align="left"))
     if info.notes:
-        console.print(Panel(info.notes, title="notes", title_align="left"))
+        console.print(Panel(Text(info.notes), title="notes", title_align="left"))
     if rec.params:
         table = Table(title="params", title_justify="left", box=None, header_style="bold")
         table.add_column("key")
         table.add_column("value", overflow="fold")
         for key, value in rec.params.items():
-            table.add_row(key, format_value(value))
+            table.add_row(Text(key), Text(format_value(value)))
         console.print(table)
     if rec.metrics:
         table = Table(title="metrics", title_justify="left", box=None, header_style="bold")
@@ -440,7 +446,7 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
             table.add_column(col, justify="left" if col == "key" else "right")
         for key, m in rec.metrics.items():
             table.add_row(
-                key,
+                Text(key),
                 format_value(m.last),
                 format_value(m.min),
                 format_value(m.max),
@@ -454,7 +460,7 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
         table.add_column("key")
         table.add_column("value", overflow="fold")
         for key, value in summary.items():
-            table.add_row(key, format_value(value))
+            table.add_row(Text(key), Text(format_value(value)))
         console.print(table)
     if rec.artifacts:
         table = Table(title="artifacts", title_justify="left", box=None, header_style="bold")
@@ -462,11 +468,9 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
         table.add_column("size", justify="right")
         table.add_column("sha256")
         for art in rec.artifacts:
-            table.add_row(art.path, format_size(art.size), art.sha256[:12])
+            table.add_row(Text(art.path), format_size(art.size), art.sha256[:12])
         console.print(table)
     if info.error:
-        from rich.text import Text
-
         console.print(
             Panel(
                 Text(info.error.rstrip()), title="failure", title_align="left", border_style="red"

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
+from labkeep._values import MAX_COUNT, MAX_INT64
 from labkeep.errors import (
     DamagedStoreError,
     LabkeepError,
@@ -133,7 +134,7 @@ def search_runs(
     where: str = "",
     sort: str = "",
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_COUNT),
     deleted: bool = False,
 ) -> Response:
     """A page of runs matching ``where``, ordered by ``sort``, with the total and the keys
@@ -204,7 +205,7 @@ def metric_history(
     x: Literal["step", "time"] = "step",
     x_min: float | None = None,
     x_max: float | None = None,
-    since: int = Query(0, ge=0),
+    since: int = Query(0, ge=0, le=MAX_COUNT),
 ) -> Response:
     """One metric's points ordered by ``x``, downsampled on the server to at most ``points``
     (first, min, max and last of each bucket survive); ``since`` skips the first points
@@ -224,7 +225,7 @@ def metric_history(
 def run_output(
     request: Request,
     ref: str,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_INT64),
     limit: int = Query(1000, ge=1, le=10_000),
     tail: int | None = Query(None, ge=1, le=10_000),
 ) -> Response:
@@ -422,8 +423,10 @@ def edit_tags(request: Request, ref: str, edit: TagEdit) -> Response:
 
 @router.put("/runs/{ref}/notes", dependencies=write)
 def edit_notes(request: Request, ref: str, edit: NotesEdit) -> Response:
+    from labkeep._values import check_text
+
     info = _info(request, ref)
-    _store(request).set_notes(info.number, edit.notes)
+    _store(request).set_notes(info.number, check_text(edit.notes, "notes"))
     return _json({"number": info.number, "notes": edit.notes})
 
 

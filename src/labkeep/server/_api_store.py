@@ -23,8 +23,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from labkeep._client import Client
+from labkeep._values import MAX_COUNT, MAX_INT64, MIN_INT64, check_key, check_text
 from labkeep.errors import InvalidInputError
 from labkeep.server._auth import require_read, require_write
+from labkeep.server._batches import check_batch
+from labkeep.server._bounds import RunNumber, RunNumberField
 from labkeep.store._base import Store
 from labkeep.store._blobs import BlobDirectory
 from labkeep.store.rest import _codec
@@ -69,7 +72,7 @@ async def apply(request: Request) -> Response:
     store = _store(request)
 
     def work() -> int:
-        return store.apply(_codec.decode_batch(body, media_type))
+        return store.apply(check_batch(_codec.decode_batch(body, media_type)))
 
     return _json({"number": await run_in_threadpool(work)})
 
@@ -185,8 +188,8 @@ def list_runs(
     include_deleted: bool = False,
     deleted_only: bool = False,
     parent_uuid: str | None = None,
-    limit: int | None = Query(None, ge=0),
-    offset: int = Query(0, ge=0),
+    limit: int | None = Query(None, ge=0, le=MAX_COUNT),
+    offset: int = Query(0, ge=0, le=MAX_COUNT),
 ) -> Response:
     """Runs, newest first."""
     infos = _store(request).list_runs(
@@ -206,8 +209,8 @@ def search_runs(
     where: str | None = None,
     sort: Annotated[list[str] | None, Query()] = None,
     experiment: str | None = None,
-    limit: int | None = Query(None, ge=0),
-    offset: int = Query(0, ge=0),
+    limit: int | None = Query(None, ge=0, le=MAX_COUNT),
+    offset: int = Query(0, ge=0, le=MAX_COUNT),
     include_deleted: bool = False,
     parent_uuid: str | None = None,
 ) -> Response:
@@ -225,7 +228,7 @@ def search_runs(
 
 
 class Numbers(BaseModel):
-    numbers: list[int]
+    numbers: list[RunNumberField]
 
 
 @router.post("/records", dependencies=READ)
@@ -235,7 +238,7 @@ def records(body: Numbers, request: Request) -> Response:
 
 
 @router.get("/history/{number}", dependencies=READ)
-def history(number: int, request: Request, key: str = Query(...)) -> Response:
+def history(number: RunNumber, request: Request, key: str = Query(...)) -> Response:
     """One metric's points: little-endian int64 steps, then float64 values, then float64
     times, as three equal thirds of the body."""
     steps, values, times = _store(request).get_history_bytes(number, key)
@@ -243,24 +246,24 @@ def history(number: int, request: Request, key: str = Query(...)) -> Response:
 
 
 @router.get("/snapshot/{number}", dependencies=READ)
-def snapshot(number: int, request: Request) -> Response:
+def snapshot(number: RunNumber, request: Request) -> Response:
     """``{"snapshot": the run's snapshot or null}``."""
     return _json({"snapshot": _store(request).get_snapshot(number)})
 
 
 @router.get("/output/{number}", dependencies=READ)
 def output(
-    number: int,
+    number: RunNumber,
     request: Request,
-    after: int = 0,
-    limit: int | None = Query(None, ge=0),
+    after: int = Query(0, ge=MIN_INT64, le=MAX_INT64),
+    limit: int | None = Query(None, ge=0, le=MAX_COUNT),
 ) -> Response:
     """Console lines ``[id, stream, time, text]`` with id above ``after``, oldest first."""
     return _json(_codec.output_to_json(_store(request).get_output(number, after, limit)))
 
 
 @router.get("/metric-keys/{number}", dependencies=READ)
-def metric_keys(number: int, request: Request) -> Response:
+def metric_keys(number: RunNumber, request: Request) -> Response:
     return _json(_store(request).metric_keys(number))
 
 
@@ -281,7 +284,7 @@ def running(request: Request) -> Response:
 
 
 class Killed(BaseModel):
-    numbers: list[int]
+    numbers: list[RunNumberField]
     end_times: list[float]
 
 
@@ -294,30 +297,32 @@ def mark_killed(body: Killed, request: Request) -> Response:
 
 
 class Tags(BaseModel):
-    number: int
+    number: RunNumberField
     add: list[str] = []
     remove: list[str] = []
 
 
 @router.post("/tags", dependencies=WRITE)
 def tags(body: Tags, request: Request) -> Response:
-    _store(request).set_tags(body.number, body.add, body.remove)
+    add = [check_key(tag, "tag") for tag in body.add]
+    remove = [check_key(tag, "tag") for tag in body.remove]
+    _store(request).set_tags(body.number, add, remove)
     return _json({})
 
 
 class Notes(BaseModel):
-    number: int
+    number: RunNumberField
     notes: str
 
 
 @router.post("/notes", dependencies=WRITE)
 def notes(body: Notes, request: Request) -> Response:
-    _store(request).set_notes(body.number, body.notes)
+    _store(request).set_notes(body.number, check_text(body.notes, "notes"))
     return _json({})
 
 
 class Deleted(BaseModel):
-    numbers: list[int]
+    numbers: list[RunNumberField]
     deleted: bool
 
 

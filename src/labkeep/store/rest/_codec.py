@@ -134,7 +134,8 @@ def decode_batch(body: bytes, media_type: str = BATCH_MEDIA_TYPE) -> WriteBatch:
             return _decode_json(body)
     except InvalidInputError:
         raise
-    except (ValueError, KeyError, TypeError, struct.error) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, struct.error) as exc:
+        # AttributeError: a JSON body that is not an object; IndexError: a cut binary one.
         raise InvalidInputError(
             f"malformed write batch ({exc}): send what RestStore sends"
         ) from None

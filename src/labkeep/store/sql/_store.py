@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labkeep._values import run_number, run_ref
 from labkeep.entities import (
     Artifact,
     MetricSummary,
@@ -197,7 +198,7 @@ class SqlStore(Store):
         )
 
     def resolve_run(self, ref: str | int) -> RunInfo:
-        text = str(ref).strip()
+        text = run_ref(ref)
         if text == "last":
             rows = self._rows(
                 f"{_RUN_SELECT} WHERE NOT runs.deleted ORDER BY runs.number DESC LIMIT 1"
@@ -205,8 +206,9 @@ class SqlStore(Store):
             if not rows:
                 raise NotFoundError(f"no runs in the store at {self.uri} yet")
             return self._info(rows[0])
-        if text.isdigit():
-            rows = self._rows(f"{_RUN_SELECT} WHERE runs.number = ?", (int(text),))
+        number = run_number(text)
+        if number is not None:
+            rows = self._rows(f"{_RUN_SELECT} WHERE runs.number = ?", (number,))
             if rows:
                 return self._info(rows[0])
         rows = self._rows(f"{_RUN_SELECT} WHERE runs.name = ? ORDER BY runs.number", (text,))
