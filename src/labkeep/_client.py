@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
-from labkeep._values import check_key, check_text
+from labkeep._values import check_key, check_text, short_repr
 from labkeep.entities import JOURNAL_DAMAGE_KEY
 from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
@@ -310,8 +310,9 @@ class Client:
 
         self.recover()
         if not self.store.exists():
+            shown = ref if isinstance(ref, str) else short_repr(ref)
             raise NotFoundError(
-                f"no run {str(ref)!r}: the store at {self.location.uri} has no runs yet"
+                f"no run {shown!r}: the store at {self.location.uri} has no runs yet"
             )
         info = self.store.resolve_run(ref)
         return RunView(self.store, self.store.get_records([info.number])[0])

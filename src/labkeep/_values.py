@@ -31,6 +31,18 @@ MAX_COUNT = 2**61
 MAX_INT_BITS = 14_000
 
 
+def page_bound(value: object, name: str) -> int:
+    """A ``limit`` or ``offset`` as the store takes it: a whole number from 0, and one past
+    any count of runs (``10**30``) is the same as ``MAX_COUNT``.
+
+    >>> page_bound(10**30, "offset") == MAX_COUNT, page_bound(5, "limit")
+    (True, 5)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InvalidInputError(f"{name} must be a whole number from 0, not {value!r}")
+    return min(int(value), MAX_COUNT)
+
+
 def run_number(text: str) -> int | None:
     """The run number ``text`` spells (ASCII digits within 32 bits), else None: a longer
     number or another script's digits (``²``, ``٣``) names no run, so it is looked up as a

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from labkeep._values import page_bound
 from labkeep.entities import Artifact, MetricSummary, RunInfo, RunRecord, RunStatus
 from labkeep.errors import InvalidInputError, NotFoundError
 
@@ -285,10 +286,10 @@ class RunList(Sequence[RunView]):
             parse_sort(sort if isinstance(sort, str) else [s for s in sort if s.strip()])
         self._store = store
         self._experiment = experiment
-        self._limit = limit
+        self._limit = None if limit is None else page_bound(limit, "limit")
         self._where = where
         self._sort = sort
-        self._offset = offset
+        self._offset = page_bound(offset, "offset")
         self._include_deleted = include_deleted
         self._parent_uuid = parent_uuid
         self._page: list[int] | None = None

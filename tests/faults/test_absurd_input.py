@@ -244,6 +244,25 @@ def test_get_run_of_a_number_no_store_can_hold_is_not_found(store: Path, ref: An
         labkeep.get_run(ref, store=store)
 
 
+def test_get_run_of_a_number_too_long_to_print_in_a_store_with_no_runs(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no run"):
+        labkeep.get_run(10**5000, store=tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    ("limit", "offset"), [(None, 10**30), (10**30, 0), (None, -1), (-5, 0), (None, 2.5)]
+)
+def test_runs_with_absurd_paging_lists_nothing_or_says_why(
+    store: Path, limit: Any, offset: Any
+) -> None:
+    try:
+        listed = labkeep.runs(limit=limit, offset=offset, store=store)
+    except InvalidInputError as exc:
+        assert "whole number" in str(exc)
+    else:
+        assert len(listed) in (0, len(labkeep.runs(store=store)))
+
+
 # -- the REST API ---------------------------------------------------------------------------
 
 
