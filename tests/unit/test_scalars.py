@@ -153,6 +153,9 @@ def test_arguments_in_parentheses_are_no_scalars() -> None:
     # Parentheses after a pair, or around a ``key: value``, do not hide it.
     assert points("loss=0.4 (best)\n") == [("loss", 0.4, 0)]
     assert points("x (loss: 0.4)\n") == [("loss", 0.4, 0)]
+    # A key the user asks for is read there too.
+    asked = OutputScalarParser(asked_keys={"alpha"}).feed(text)
+    assert [(p.key, p.value) for p in asked] == [("alpha", 0.3), ("RMSE", 0.79), ("R2", 0.1)]
 
 
 def test_keys_ignored_later_are_not_recorded_from_then_on() -> None:

@@ -293,7 +293,9 @@ def _track(
         from labkeep.runner._scalars import OutputScalarParser
 
         ignore = flag_echo_keys(ready.flags, spec)
-        parser = OutputScalarParser(spec.scalar_patterns or None, ignore_keys=ignore)
+        parser = OutputScalarParser(
+            spec.scalar_patterns or None, ignore_keys=ignore, asked_keys=spec.scalar_keys
+        )
     recorder = OutputRecorder(run, parser)
     skip = [client.location.journal_dir.parent, client.location.blob_dir]
     before = scan_tree(ready.cwd, skip) if spec.collect_outputs else None

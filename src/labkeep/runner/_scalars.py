@@ -17,7 +17,8 @@ Default rules, for scripts that print instead of logging:
   (a script echoing its flags) gives nothing;
 - ``key=value`` inside parentheses is a call's arguments, not a result:
   ``Elasticnet model (alpha=0.3, l1_ratio=0.2):`` (a script echoing its configuration) gives
-  nothing, while ``loss=0.4 (step 3)`` and ``(loss: 0.4)`` are read.
+  nothing unless the key is in ``asked_keys``, while ``loss=0.4 (step 3)`` and
+  ``(loss: 0.4)`` are read.
 
 Only the text a line finally showed counts: in ``"loss=0.9\\rloss=0.5\\n"`` (a progress bar
 redrawn with ``\\r``) the scalar is ``loss=0.5``.
@@ -65,7 +66,8 @@ _SCAN_SOURCE = (
     r"(?:[ \t]+\((?:step[ \t]+)?(?P<line_step>\d+)\))?[ \t]*$"
     r"|[ \t]*(?P<counter>(?i:step|epoch|iter|iteration))[ \t]+(?P<count>\d+)(?:/\d+)?"
     rf"(?=$|[{_SPACE},:;|\-]))"
-    r"|(?P<key>[A-Za-z_][A-Za-z0-9_\w.\-/]*+)(?::[ \t]*|[ \t]*=[ \t]*(?![^\n(]*\)))"
+    r"|(?P<key>[A-Za-z_][A-Za-z0-9_\w.\-/]*+)"
+    r"(?::[ \t]*|[ \t]*(?:(?P<call>=)(?=[^\n(]*\))|=)[ \t]*)"
     rf"(?P<value>{_NUMBER})(?![^{_SPACE},;|)\]}}])"
     rf"(?![ \t]+(?:{_NUMBER}|True|False|None)(?:[ \t]|$))"
     r"|(?<=\n)(?=[^\n:=]*+[:=]))"
@@ -119,8 +121,10 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         enabled: bool = True,
         step_keys: Iterable[str] = ("step",),
         ignore_keys: Iterable[str] = (),
+        asked_keys: Iterable[str] = (),
     ) -> None:
         self.enabled = enabled
+        self._asked = frozenset(asked_keys)
         self._patterns = None if patterns is None else _compile(patterns)
         self._step_keys = frozenset(step_keys)
         self._ignore = frozenset(ignore_keys)
@@ -201,9 +205,9 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         scalars: list[tuple[str, float]] = []
         line_step: int | None = None  # the current line's explicit step
         scan = _patterns()[0]
-        for sep, whole_key, whole_value, whole_step, counter, count, key, value in scan.findall(
-            text
-        ):
+        asked = self._asked
+        matches = scan.findall(text)
+        for sep, whole_key, whole_value, whole_step, counter, count, key, call, value in matches:
             if sep == "\n":  # a new line starts: close the previous one
                 if line_step is not None:
                     step = line_step
@@ -220,6 +224,8 @@ ScalarPoint(key='loss', value=0.4, step=1)]
                     out.append((step, scalars))
                     scalars = []
             if key:
+                if call and key not in asked:
+                    continue  # a call's argument, ``model(alpha=0.3)``: asked for or not read
                 number = float(value)
             elif counter:
                 key = counter.lower()
