@@ -1,0 +1,176 @@
+"""``labkeep sweeps`` and ``labkeep sweep show|resume|stop``; the sweep half of ``labkeep run``."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from labkeep.cli._context import client_from
+from labkeep.cli._format import STATUS_STYLES, format_time, format_value
+from labkeep.cli._table import Column, TextTable, terminal_width, use_color
+
+if TYPE_CHECKING:
+    from labkeep.sweep._controller import SweepResult
+
+
+def message(text: str) -> None:
+    click.secho(f"labkeep: {text}", fg="yellow", err=True)
+
+
+def write_output(stream: str, data: bytes) -> None:
+    out = sys.stdout if stream == "stdout" else sys.stderr
+    out.buffer.write(data)
+    out.buffer.flush()
+
+
+def report(result: SweepResult, ctx: click.Context) -> None:
+    """The one line ``labkeep run`` and ``labkeep sweep resume`` end a sweep with."""
+    best = ""
+    if result.best_value is not None:
+        values = " ".join(f"{k}={format_value(v)}" for k, v in result.best_params.items())
+        best = f"; best {result.best_value:.6g} (run {result.best_number}: {values})"
+    color = {"completed": "green", "failed": "red"}.get(result.status.value, "yellow")
+    click.secho(
+        f"sweep {result.number} {result.status.value}: {result.completed} completed, "
+        f"{result.failed} failed{best} (labkeep sweep show {result.number})",
+        fg=color,
+        err=True,
+    )
+    ctx.exit(130 if result.status.value == "interrupted" else 0)
+
+
+@click.command("sweeps")
+@click.pass_context
+def sweeps_command(ctx: click.Context) -> None:
+    """List sweeps, newest first."""
+    from labkeep.sweep import list_sweeps
+
+    records = list_sweeps(client_from(ctx))
+    if not records:
+        click.echo("no sweeps yet: labkeep run train.py 'x=[-2.0:2.0]' --minimize loss")
+        return
+    table = TextTable(
+        [Column("#", justify="right", style="cyan"), Column("target", shrink=True),
+         Column("optimizer"), Column("objective"), Column("status"), Column("trials"),
+         Column("best"), Column("started")]
+    )  # fmt: skip
+    for record in records:
+        s, p = record.summary, record.params
+        objective = p.get("sweep.objective") or ""
+        if objective:
+            objective = f"{p.get('sweep.direction', 'minimize')[:3]} {objective}"
+        done = int(s.get("trials.completed", 0)) + int(s.get("trials.failed", 0))
+        table.add_row(
+            [
+                str(record.info.number),
+                str(p.get("sweep.target", "")),
+                str(p.get("sweep.optimizer", "")),
+                objective,
+                record.info.status.value,
+                f"{done}/{s.get('trials.total', '?')}",
+                "" if s.get("best.value") is None else f"{s['best.value']:.6g}",
+                format_time(record.info.start_time),
+            ],
+            ["", "", "", "", STATUS_STYLES.get(record.info.status.value, "")],
+        )
+    for line in table.render(terminal_width(), color=use_color()):
+        click.echo(line)
+
+
+@click.group("sweep")
+def sweep_group() -> None:
+    """Show, resume or stop a sweep (start one with labkeep run and a search space)."""
+
+
+@sweep_group.command("show")
+@click.argument("sweep")
+@click.pass_context
+def show_command(ctx: click.Context, sweep: str) -> None:
+    """SWEEP's spec, its best trial and its trials sorted by the objective."""
+    from labkeep.sweep import get_sweep, parse_objective, sweep_trials
+    from labkeep.sweep._controller import trial_params
+
+    client = client_from(ctx)
+    record, spec = get_sweep(client, sweep)
+    trials = sweep_trials(client, record)
+    click.echo(f"sweep {record.info.number} {record.info.status.value}: "
+               f"{spec.target}, optimizer {spec.optimizer}")  # fmt: skip
+    if spec.objective:
+        click.echo(f"objective: {spec.direction} {spec.objective}")
+    click.echo("space: " + " ".join(f"{k}={v}" for k, v in spec.spelled.items()))
+    if spec.fixed:
+        click.echo("fixed: " + " ".join(spec.fixed))
+    summary = record.summary
+    done = int(summary.get("trials.completed", 0)) + int(summary.get("trials.failed", 0))
+    click.echo(f"trials: {done} of {spec.max_trials} done "
+               f"({summary.get('trials.completed', 0)} completed, "
+               f"{summary.get('trials.failed', 0)} failed)")  # fmt: skip
+    objective = parse_objective(spec.objective, spec.direction) if spec.objective else None  # type: ignore[arg-type]
+    rows: list[tuple[float | None, Any]] = []
+    for trial in trials:
+        value = None
+        if objective is not None and trial.info.status.value == "completed":
+            value = objective.value(trial)
+        rows.append((value, trial))
+    sign = -1.0 if spec.direction == "maximize" else 1.0
+    rows.sort(key=lambda r: (r[0] is None, sign * r[0] if r[0] is not None else 0.0,
+                             r[1].info.number))  # fmt: skip
+    if rows and rows[0][0] is not None:
+        best = rows[0][1]
+        click.echo(f"best: run {best.info.number}, {spec.objective} = {rows[0][0]:.6g}")
+    names = list(spec.spelled)
+    table = TextTable(
+        [Column("trial", justify="right"), Column("run", justify="right", style="cyan"),
+         Column("status"), Column(spec.objective or "objective", justify="right"),
+         *(Column(n) for n in names)]
+    )  # fmt: skip
+    for value, trial in rows:
+        params = trial_params(trial) or {}
+        table.add_row(
+            [
+                str(trial.summary.get("labkeep.trial", "")),
+                str(trial.info.number),
+                trial.info.status.value,
+                "" if value is None else f"{value:.6g}",
+                *(format_value(params.get(n, trial.params.get(n))) for n in names),
+            ],
+            ["", "", STATUS_STYLES.get(trial.info.status.value, "")],
+        )
+    for line in table.render(terminal_width(), color=use_color()):
+        click.echo(line)
+
+
+@sweep_group.command("resume")
+@click.argument("sweep")
+@click.option(
+    "--parallel", type=click.IntRange(min=1), help="Trials at once (default: as started)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output.")
+@click.pass_context
+def resume_command(ctx: click.Context, sweep: str, parallel: int | None, quiet: bool) -> None:
+    """Run the trials SWEEP has left (after Ctrl-C, labkeep sweep stop, a crash or a reboot)."""
+    from labkeep.sweep import resume_sweep
+
+    result = resume_sweep(
+        client_from(ctx),
+        sweep,
+        parallel=parallel,
+        on_output=None if quiet else write_output,
+        on_message=message,
+    )
+    report(result, ctx)
+
+
+@sweep_group.command("stop")
+@click.argument("sweep")
+@click.option("--grace", type=float, default=10.0, show_default=True,
+              help="Seconds to wait before killing the sweep's process.")  # fmt: skip
+@click.pass_context
+def stop_command(ctx: click.Context, sweep: str, grace: float) -> None:
+    """Stop SWEEP: its running trials stop, it ends interrupted and can be resumed."""
+    from labkeep.sweep import stop_sweep
+
+    number = stop_sweep(client_from(ctx), sweep, grace=grace)
+    click.echo(f"sweep {number} stopped (labkeep sweep resume {number} runs what is left)")
