@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -173,7 +174,7 @@ def test_parallel_trials_run_at_the_same_time(work: Path, store: Path) -> None:
     _sweep_record, trials = _sweep(store)
     assert len(trials) == 4
     spans = sorted((t.info.start_time, t.info.end_time or 0.0) for t in trials)
-    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    overlapping = sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[1])
     assert overlapping >= 1
 
 
@@ -303,6 +304,27 @@ def test_python_api_sweeps_an_objective(tmp_path: Path) -> None:
     scores = [(t.config["x"] - 1.0) ** 2 + t.config["layers"] for t in trials if t not in failed]
     assert result.best_value == pytest.approx(min(scores))
     assert best.summary["score"] == pytest.approx(min(scores))
+
+
+def test_sweep_field_selects_one_sweeps_trials_on_every_backend(store_uri: str) -> None:
+    def objective(run: labkeep.Run) -> float:
+        return float(run.config["n"])
+
+    first = labkeep.sweep(objective, space={"n": [1, 2, 3]}, minimize="n", store=store_uri)
+    second = labkeep.sweep(objective, space={"n": [4, 5]}, minimize="n", store=store_uri)
+    assert first.best_value == 1.0 and second.best_value == 4.0
+    client = Client(store_uri)
+    try:
+        for result, values in ((first, [1, 2, 3]), (second, [4, 5])):
+            found = client.runs(where=f"sweep == {result.number}", sort="number")
+            assert [r.config["n"] for r in found] == values
+            assert [r.number for r in found] == [t.number for t in result.trials]
+        in_first = client.runs(
+            where=f"sweep == {first.number} and summary['labkeep.trial'] >= 2", sort="number"
+        )
+        assert [r.config["n"] for r in in_first] == [2, 3]
+    finally:
+        client.close()
 
 
 def test_environment_has_no_leftover_trials(work: Path, store: Path) -> None:
