@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -88,13 +88,12 @@ def sweep_group() -> None:
 @click.argument("sweep")
 @click.pass_context
 def show_command(ctx: click.Context, sweep: str) -> None:
-    """SWEEP's spec, its best trial and its trials sorted by the objective."""
-    from labkeep.sweep import get_sweep, parse_objective, sweep_trials
-    from labkeep.sweep._controller import trial_params
+    """SWEEP's spec, its best trial, its trials sorted by the objective and the importance of
+    each searched flag."""
+    from labkeep.sweep import sweep_report
 
-    client = client_from(ctx)
-    record, spec = get_sweep(client, sweep)
-    trials = sweep_trials(client, record)
+    report_ = sweep_report(client_from(ctx), sweep)
+    record, spec = report_.sweep, report_.spec
     click.echo(f"sweep {record.info.number} {record.info.status.value}: "
                f"{spec.target}, optimizer {spec.optimizer}")  # fmt: skip
     if spec.objective:
@@ -107,36 +106,29 @@ def show_command(ctx: click.Context, sweep: str) -> None:
     click.echo(f"trials: {done} of {spec.max_trials} done "
                f"({summary.get('trials.completed', 0)} completed, "
                f"{summary.get('trials.failed', 0)} failed)")  # fmt: skip
-    objective = parse_objective(spec.objective, spec.direction) if spec.objective else None  # type: ignore[arg-type]
-    rows: list[tuple[float | None, Any]] = []
-    for trial in trials:
-        value = None
-        if objective is not None and trial.info.status.value == "completed":
-            value = objective.value(trial)
-        rows.append((value, trial))
-    sign = -1.0 if spec.direction == "maximize" else 1.0
-    rows.sort(key=lambda r: (r[0] is None, sign * r[0] if r[0] is not None else 0.0,
-                             r[1].info.number))  # fmt: skip
-    if rows and rows[0][0] is not None:
-        best = rows[0][1]
-        click.echo(f"best: run {best.info.number}, {spec.objective} = {rows[0][0]:.6g}")
+    best = report_.best
+    if best is not None and best.value is not None:
+        click.echo(f"best: run {best.record.info.number}, {spec.objective} = {best.value:.6g}")
+    if report_.importances:
+        click.echo("importance: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in report_.importances.items()))  # fmt: skip
     names = list(spec.spelled)
     table = TextTable(
         [Column("trial", justify="right"), Column("run", justify="right", style="cyan"),
          Column("status"), Column(spec.objective or "objective", justify="right"),
          *(Column(n) for n in names)]
     )  # fmt: skip
-    for value, trial in rows:
-        params = trial_params(trial) or {}
+    for row in report_.trials:
+        status = row.record.info.status.value
         table.add_row(
             [
-                str(trial.summary.get("labkeep.trial", "")),
-                str(trial.info.number),
-                trial.info.status.value,
-                "" if value is None else f"{value:.6g}",
-                *(format_value(params.get(n, trial.params.get(n))) for n in names),
+                "" if row.index is None else str(row.index),
+                str(row.record.info.number),
+                status,
+                "" if row.value is None else f"{row.value:.6g}",
+                *(format_value(row.params.get(n)) for n in names),
             ],
-            ["", "", STATUS_STYLES.get(trial.info.status.value, "")],
+            ["", "", STATUS_STYLES.get(status, "")],
         )
     for line in table.render(terminal_width(), color=use_color()):
         click.echo(line)

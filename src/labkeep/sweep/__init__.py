@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         sweep_trials,
     )
     from labkeep.sweep._optimizer import Objective, parse_objective, parse_opt_flags
+    from labkeep.sweep._report import SweepReport, TrialRow, sweep_report
     from labkeep.sweep._space import (
         Choice,
         IntRange,
@@ -55,6 +56,9 @@ _EXPORTS = {
     "Objective": "_optimizer",
     "parse_objective": "_optimizer",
     "parse_opt_flags": "_optimizer",
+    "SweepReport": "_report",
+    "TrialRow": "_report",
+    "sweep_report": "_report",
     "Choice": "_space",
     "IntRange": "_space",
     "LogUniform": "_space",
@@ -74,8 +78,10 @@ __all__ = [
     "Objective",
     "SearchSplit",
     "Sweep",
+    "SweepReport",
     "SweepResult",
     "SweepSpec",
+    "TrialRow",
     "Uniform",
     "choice",
     "get_sweep",
@@ -90,6 +96,7 @@ __all__ = [
     "start_sweep",
     "stop_sweep",
     "sweep",
+    "sweep_report",
     "sweep_trials",
     "uniform",
 ]
