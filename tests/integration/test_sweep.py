@@ -316,6 +316,7 @@ def test_python_api_sweeps_an_objective(tmp_path: Path) -> None:
         n_trials=8,
         optimizer="random",
         options={"seed": 0},
+        parallel=2,
         store=str(store),
     )
     assert len(seen) == 8
@@ -329,6 +330,33 @@ def test_python_api_sweeps_an_objective(tmp_path: Path) -> None:
     scores = [(t.config["x"] - 1.0) ** 2 + t.config["layers"] for t in trials if t not in failed]
     assert result.best_value == pytest.approx(min(scores))
     assert best.summary["score"] == pytest.approx(min(scores))
+    resumed = labkeep_cli(tmp_path, store, "sweep", "resume", str(result.number))
+    assert resumed.returncode == 2
+    assert "searched a Python function; call labkeep.sweep() again" in resumed.stderr
+
+
+@pytest.mark.parametrize("optimizer", ["random", "tpe", "cmaes", "qmc"])
+def test_every_optimizer_searches_a_mixed_space(tmp_path: Path, optimizer: str) -> None:
+    pytest.importorskip("cmaes" if optimizer == "cmaes" else "optuna")
+
+    def objective(run: labkeep.Run) -> float:
+        return (run.config["x"] - 1) ** 2 + run.config["n"] + len(run.config["opt"])
+
+    result = labkeep.sweep(
+        objective,
+        space={"x": labkeep.uniform(-2, 2), "n": labkeep.intrange(1, 4),
+               "opt": labkeep.choice("adam", "sgd")},
+        n_trials=6,
+        optimizer=optimizer,
+        options={"seed": 1},
+        store=str(tmp_path / "store"),
+    )  # fmt: skip
+    trials = result.trials
+    assert len(trials) == 6 and all(t.status is RunStatus.COMPLETED for t in trials)
+    for trial in trials:
+        assert -2 <= trial.config["x"] <= 2 and trial.config["n"] in (1, 2, 3, 4)
+        assert trial.config["opt"] in ("adam", "sgd")
+    assert result.best_value == min(t.summary["objective"] for t in trials)
 
 
 def test_sweep_field_selects_one_sweeps_trials_on_every_backend(store_uri: str) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError
 from labkeep.sweep._controller import (
+    PYTHON_TARGET,
     SPEC_KEY,
     SweepController,
     SweepResult,
@@ -97,7 +98,7 @@ def sweep(
             )
     metric = minimize or maximize
     spec = plan_sweep(
-        target="<python>",
+        target=PYTHON_TARGET,
         cwd=Path.cwd(),
         space=dims,
         spelled={k: d.spelled() for k, d in dims.items()},

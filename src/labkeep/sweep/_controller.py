@@ -66,6 +66,9 @@ TRIAL_PARAMS_KEY = "labkeep.trial_params"
 SPEC_KEY = "labkeep.sweep_spec"
 CONTROLLER_KEY = "labkeep.sweep_controller"
 
+#: The target of a sweep of a Python function (``labkeep.sweep``), which has no script.
+PYTHON_TARGET = "<python>"
+
 MessageCallback = Callable[[str], None]
 OutputCallback = Callable[[str, bytes], None]
 
@@ -292,6 +295,9 @@ class SweepController:
         distributions = {k: d.to_optuna() for k, d in self.space.items()}
         if remaining == 0:
             self.say(f"sweep {self.number} has no trials left to run")
+        choices = [k for k, d in self.space.items() if isinstance(d, Choice)]
+        if self.spec.optimizer == "cmaes" and choices and remaining:
+            self.say(f"cmaes searches numbers only: {', '.join(choices)} drawn at random")
         self._record_summary()
         pending: dict[Future[tuple[int | None, str]], tuple[Any, int, dict[str, Any]]] = {}
         launched = 0
@@ -681,6 +687,11 @@ def resume_sweep(
     """Run the trials sweep ``ref`` has left: every finished trial is told to the optimizer,
     every trial cut short runs again, none runs twice."""
     record, spec = get_sweep(client, ref)
+    if spec.target == PYTHON_TARGET:
+        raise InvalidInputError(
+            f"sweep {record.info.number} searched a Python function; call labkeep.sweep() "
+            "again to search more (the command line resumes sweeps of scripts)"
+        )
     if record.info.status is RunStatus.RUNNING:
         raise RunStateError(
             f"sweep {record.info.number} is still running; stop it first "

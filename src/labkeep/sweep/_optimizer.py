@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -89,6 +90,9 @@ def make_sampler(optimizer: str, options: Mapping[str, Any]) -> BaseSampler:
     if optimizer == "gp":
         samplers["gp"] = optuna.samplers.GPSampler
     cls = samplers[optimizer]
+    if optimizer == "cmaes":
+        # CMA-ES draws choices at random: the sweep says so once, not Optuna on every trial.
+        options = {"warn_independent_sampling": False, **options}
     accepted = set(inspect.signature(cls).parameters)
     unknown = sorted(set(options) - accepted)
     if unknown:
@@ -97,7 +101,10 @@ def make_sampler(optimizer: str, options: Mapping[str, Any]) -> BaseSampler:
             + ", ".join(sorted(accepted))
         )
     try:
-        return cls(**options)
+        with warnings.catch_warnings():
+            # qmc and gp are "experimental" in Optuna: nothing the user can act on.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return cls(**options)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"optimizer {optimizer}: bad --opt-flag ({exc})") from None
 
