@@ -141,6 +141,24 @@ def test_sweep_show_sorts_by_the_objective_and_ranks_the_flags(work: Path, store
     assert f"best: run {best.info.number}, acc = " in shown.stdout
 
 
+def test_a_notebook_sweeps_like_a_script(work: Path, store: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("x = 0.0")
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell("print(f'loss: {(x - 1.0) ** 2}')")]
+    nbformat.write(nb, str(work / "train.ipynb"))
+    result = labkeep_cli(work, store, "run", "train.ipynb", "x=[0.0,1.0]", "--minimize", "loss",
+                         "-q", timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sweep, trials = _sweep(store)
+    assert [t.params["x"] for t in trials] == [0.0, 1.0]
+    assert [t.metrics["loss"].last for t in trials] == [1.0, 0.0]
+    assert sweep.summary["best.run"] == trials[1].info.number
+
+
 def test_a_trial_without_the_objective_is_named_and_the_sweep_goes_on(
     work: Path, store: Path
 ) -> None:
