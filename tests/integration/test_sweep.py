@@ -217,6 +217,27 @@ def test_parallel_trials_run_at_the_same_time(work: Path, store: Path) -> None:
     assert overlapping >= 1
 
 
+@pytest.mark.postgres
+def test_parallel_trials_into_postgresql(work: Path, pg_schema_uri: str) -> None:
+    store_uri = pg_schema_uri
+    result = subprocess.run(
+        [sys.executable, "-m", "labkeep.cli", "run", "train.py", "x=[0.1,0.2,0.3,0.4,0.5]",
+         "--parallel", "3", "--minimize", "loss", "-q"],
+        cwd=work, env=cli_env(Path("."), LABKEEP_HOME=store_uri), capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    client = Client(store_uri)
+    try:
+        record, _spec = get_sweep(client, "last")
+        trials = sweep_trials(client, record)
+    finally:
+        client.close()
+    assert sorted(t.params["x"] for t in trials) == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert record.summary["trials.completed"] == 5
+    assert record.summary["best.value"] == pytest.approx((0.5 - 1.0) ** 2 + 0.1)
+
+
 def _start_controller(work: Path, store: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "labkeep.cli", "run", "train.py", *args],
