@@ -141,6 +141,55 @@ def test_sweep_show_sorts_by_the_objective_and_ranks_the_flags(work: Path, store
     assert f"best: run {best.info.number}, acc = " in shown.stdout
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("trials.csv", "x,opt\n0.5,adam\n2.0,sgd\n0.5,adam\n"),
+        ("trials.json", '[{"x": 0.5, "opt": "adam"}, {"x": 2, "opt": "sgd"}, '
+                        '{"x": 0.5, "opt": "adam"}]'),
+        ("trials.yaml", "- {x: 0.5, opt: adam}\n- {x: 2.0, opt: sgd}\n- {x: 0.5, opt: adam}\n"),
+    ],
+)  # fmt: skip
+def test_a_batch_file_runs_one_trial_per_row(work: Path, store: Path, name: str, text: str) -> None:
+    if name.endswith(".yaml"):
+        pytest.importorskip("yaml")
+    (work / name).write_text(text)
+    result = labkeep_cli(work, store, "run", "train.py", f"@{name}", "noise=0.0", "-q")
+    assert result.returncode == 0, result.stderr
+    sweep, trials = _sweep(store)
+    assert [(t.params["x"], t.params["opt"], t.params["noise"]) for t in trials] == [
+        (0.5, "adam", 0.0), (2.0, "sgd", 0.0), (0.5, "adam", 0.0)
+    ]  # fmt: skip
+    assert sweep.summary["trials.completed"] == 3
+    assert _done_lines(work) == ["0.5 adam", "2.0 sgd", "0.5 adam"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "args", "message"),
+    [
+        ("t.csv", "x,layers\n1,2\n", (), "unknown flag 'layers' for train.py"),
+        ("t.csv", "x\n1\nabc\n", (), "row 2 of t.csv: bad value 'abc' for flag 'x'"),
+        ("t.json", '[{"x": 1}, {"opt": "a"}]', (), "row 2 of t.json sets opt but row 1 sets x"),
+        ("t.json", '{"x": 1}', (), "batch file t.json must list its trials"),
+        ("t.csv", "x\n1\n", ("opt=[a,b]",), "a batch file lists its trials; set opt"),
+        ("t.csv", "x\n1\n", ("--optimizer", "tpe", "--minimize", "loss"),
+         "it takes no --optimizer tpe"),
+        ("t.txt", "x\n1\n", (), "give a .csv, .json or .yaml file"),
+    ],
+)  # fmt: skip
+def test_a_bad_batch_file_is_one_line_and_starts_nothing(
+    work: Path, store: Path, name: str, text: str, args: tuple[str, ...], message: str
+) -> None:
+    (work / name).write_text(text)
+    result = labkeep_cli(work, store, "run", "train.py", f"@{name}", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not store.exists() or len(Client(store).runs()) == 0
+    missing = labkeep_cli(work, store, "run", "train.py", "@nothing.csv")
+    assert missing.returncode == 2 and "no batch file nothing.csv" in missing.stderr
+
+
 def test_a_notebook_sweeps_like_a_script(work: Path, store: Path) -> None:
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbclient")

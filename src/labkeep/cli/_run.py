@@ -97,6 +97,7 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
     \b
       labkeep run train.py 'x=[-2.0:2.0]' --optimizer tpe --minimize loss --max-trials 20
       labkeep run train.py 'lr=[0.1,0.01,0.001]' 'opt=[adam,sgd]'       # grid: 6 trials
+      labkeep run train.py @trials.csv                                  # one trial per row
     """
     from labkeep.runner._launch import LaunchSpec, detect, launch, prepare_launch
 
@@ -158,13 +159,13 @@ _SWEEP_OPTIONS = ("optimizer", "max_trials", "minimize", "maximize", "opt_flags"
 def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, Any]) -> bool:
     """Run ``spec`` as a sweep when it has a search space or a sweep option; False if not."""
     asked = [k for k in _SWEEP_OPTIONS if options[k]]
-    if not asked and not any("[" in a for a in spec.assignments):
+    if not asked and not any("[" in a or a.startswith("@") for a in spec.assignments):
         return False
     from labkeep.runner._launch import detect
     from labkeep.sweep import parse_opt_flags, plan_sweep, split_assignments, start_sweep
 
     _path, flags = detect(spec, client)
-    split = split_assignments(flags, spec.assignments)
+    split = split_assignments(flags, spec.assignments, (spec.cwd or Path.cwd()).resolve())
     if not split.space and not asked:
         return False  # a list flag given a list: an ordinary run
     parallel = options["parallel"] if options["parallel"] is not None else 1
@@ -179,6 +180,7 @@ def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, 
         max_trials=options["max_trials"],
         parallel=parallel,
         opt_flags=parse_opt_flags(options["opt_flags"]),
+        points=split.points,
         fixed=list(split.fixed),
         extra_args=list(spec.extra_args),
         experiment=spec.experiment,

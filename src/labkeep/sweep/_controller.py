@@ -98,6 +98,12 @@ class SweepSpec:
     scalars: bool = True
     scalar_patterns: list[str] = field(default_factory=list)
     scalar_keys: list[str] = field(default_factory=list)
+    #: The rows of a batch file (``@trials.csv``): the grid's points, listed.
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every point of a grid sweep, in the order they run."""
+        return list(self.points) if self.points else list(grid_points(self.distributions()))
 
     def distributions(self) -> dict[str, Distribution]:
         return space_from_json(self.space)
@@ -120,6 +126,7 @@ def plan_sweep(
     max_trials: int | None,
     parallel: int = 1,
     opt_flags: Mapping[str, Any] | None = None,
+    points: list[dict[str, Any]] | None = None,
     **launch: Any,
 ) -> SweepSpec:
     """Check a sweep's settings and return its spec; every mistake is an
@@ -135,8 +142,12 @@ def plan_sweep(
     if minimize and maximize:
         raise InvalidInputError("give --minimize or --maximize, not both")
     name = optimizer_name(optimizer) if optimizer else ("grid" if is_grid(space) else "random")
+    if points and name != "grid":
+        raise InvalidInputError(
+            f"a batch file lists its trials; it takes no --optimizer {name} (leave it out)"
+        )
     if name == "grid":
-        size = grid_size(space) if is_grid(space) else 0
+        size = len(points) if points else grid_size(space) if is_grid(space) else 0
         list(_first(grid_points(space)))  # a range in a grid is an error naming the flag
         if max_trials is None and size > MAX_GRID_POINTS:
             raise InvalidInputError(
@@ -162,6 +173,7 @@ def plan_sweep(
         max_trials=trials,
         parallel=parallel,
         opt_flags=dict(opt_flags or {}),
+        points=list(points or []),
         **launch,
     )
     make_sampler(name, spec.opt_flags)  # a missing package or an unknown option fails now
@@ -276,7 +288,14 @@ class SweepController:
             )
         remaining = max(0, self.spec.max_trials - len(done))
         if self.spec.optimizer == "grid":
-            queue = [p for p in grid_points(self.space) if p not in done][:remaining]
+            left = list(done)  # a batch file may list a point twice: each runs once per listing
+            queue = []
+            for point in self.spec.grid():
+                if point in left:
+                    left.remove(point)
+                else:
+                    queue.append(point)
+            queue = queue[:remaining]
         else:
             queue = cut_short[:remaining]
         for params in queue:

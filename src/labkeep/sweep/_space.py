@@ -14,7 +14,8 @@ import itertools
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep.errors import InvalidInputError
@@ -183,11 +184,16 @@ class SearchSplit:
     fixed: tuple[str, ...]
     space: dict[str, Distribution]
     spelled: dict[str, str]
+    points: list[dict[str, Any]] = field(default_factory=list)
 
 
-def split_assignments(flags: FlagSet, assignments: Sequence[str]) -> SearchSplit:
+def split_assignments(
+    flags: FlagSet, assignments: Sequence[str], cwd: Path | None = None
+) -> SearchSplit:
     """Tell the searched flags of ``assignments`` from the fixed ones, checked against
-    ``flags`` (an unknown flag or a bad value is an :class:`InvalidInputError`).
+    ``flags`` (an unknown flag or a bad value is an :class:`InvalidInputError`). ``@FILE``
+    (CSV, JSON or YAML, relative to ``cwd``) gives one trial per row: a grid whose points are
+    listed rather than multiplied.
 
     >>> split_assignments(flags, ["x=[-2.0:2.0]", "noise=0.1"]).space  # doctest: +SKIP
     {'x': Uniform(low=-2.0, high=2.0)}
@@ -197,7 +203,13 @@ def split_assignments(flags: FlagSet, assignments: Sequence[str]) -> SearchSplit
     fixed: list[str] = []
     space: dict[str, Distribution] = {}
     spelled: dict[str, str] = {}
+    points: list[dict[str, Any]] = []
     for text in assignments:
+        if text.startswith("@"):
+            if points:
+                raise InvalidInputError("give one batch file (@FILE) per sweep")
+            points = read_batch(flags, Path(cwd or Path.cwd()) / text[1:], text[1:])
+            continue
         name, raw = parse_assignment(text)
         flag = flags.find(name)
         if flag is None and flags.deferred is None:
@@ -211,7 +223,87 @@ def split_assignments(flags: FlagSet, assignments: Sequence[str]) -> SearchSplit
             raise InvalidInputError(f"flag '{key}' is set twice; give it once")
         space[key] = dist
         spelled[key] = raw.strip()
-    return SearchSplit(tuple(fixed), space, spelled)
+    if points:
+        if space:
+            raise InvalidInputError(
+                f"a batch file lists its trials; set {', '.join(space)} in its rows or as "
+                "single values, not as search spaces"
+            )
+        for name in points[0]:
+            distinct = list({repr(p[name]): p[name] for p in points}.values())
+            space[name] = Choice(tuple(distinct))
+            spelled[name] = next(t for t in assignments if t.startswith("@"))
+    return SearchSplit(tuple(fixed), space, spelled, points)
+
+
+def read_batch(flags: FlagSet, path: Path, shown: str) -> list[dict[str, Any]]:
+    """The rows of a CSV, JSON or YAML batch file, each checked and typed against ``flags``."""
+    from labkeep.runner._overrides import coerce_value, parse_literal, unknown_flag_error
+
+    if not path.is_file():
+        raise InvalidInputError(f"no batch file {shown}; check the path")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    rows: Any
+    if suffix == ".csv":
+        import csv
+
+        reader = csv.DictReader(text.splitlines())
+        rows = [{k.strip(): parse_literal(v) for k, v in row.items() if k} for row in reader]
+    elif suffix == ".json":
+        import json
+
+        try:
+            rows = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInputError(f"batch file {shown} is not JSON: {exc}") from None
+    elif suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise InvalidInputError(
+                f"reading {shown} needs PyYAML: pip install pyyaml, or give a CSV or JSON file"
+            ) from None
+        try:
+            rows = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "malformed"
+            raise InvalidInputError(f"batch file {shown} is not YAML: {first}") from None
+    else:
+        raise InvalidInputError(f"batch file {shown}: give a .csv, .json or .yaml file")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise InvalidInputError(
+            f"batch file {shown} must list its trials: one row (a mapping of flag to value) each"
+        )
+    typed: list[dict[str, Any]] = []
+    for number, row in enumerate(rows, 1):
+        values: dict[str, Any] = {}
+        for name, value in row.items():
+            flag = flags.find(str(name))
+            if flag is None:
+                if flags.deferred is None:
+                    raise unknown_flag_error(flags, str(name))
+                values[str(name)] = value
+                continue
+            try:
+                values[flag.name] = coerce_value(flag, value)
+            except ValueError:
+                raise InvalidInputError(
+                    f"row {number} of {shown}: bad value {value!r} for flag '{flag.name}' "
+                    f"(a {flag.type})"
+                ) from None
+            if isinstance(values[flag.name], list):
+                raise InvalidInputError(
+                    f"row {number} of {shown}: '{flag.name}' takes a list, which a batch "
+                    "file cannot set yet; set it after the file as a single value"
+                )
+        if typed and values.keys() != typed[0].keys():
+            raise InvalidInputError(
+                f"row {number} of {shown} sets {', '.join(values) or 'nothing'} but row 1 sets "
+                f"{', '.join(typed[0])}: give every row the same flags"
+            )
+        typed.append(values)
+    return typed
 
 
 def parse_space(raw: str, flag: Flag | None, name: str) -> Distribution | None:
