@@ -190,6 +190,39 @@ def test_a_bad_batch_file_is_one_line_and_starts_nothing(
     assert missing.returncode == 2 and "no batch file nothing.csv" in missing.stderr
 
 
+def test_a_wandb_sweep_file(work: Path, store: Path) -> None:
+    pytest.importorskip("yaml")
+    write(work / "sweep.yaml", """\
+        program: train.py
+        method: grid
+        name: wb-grid
+        metric: {name: loss, goal: minimize}
+        parameters:
+          x: {values: [0.5, 1.0, 1.5]}
+          opt: {values: [adam, sgd]}
+          noise: {value: 0.0}
+        run_cap: 4
+    """)  # fmt: skip
+    result = labkeep_cli(work, store, "sweep", "sweep.yaml", "-q")
+    assert result.returncode == 0, result.stderr
+    sweep, trials = _sweep(store)
+    assert sweep.info.name == "wb-grid" and sweep.params["sweep.optimizer"] == "grid"
+    assert [(t.params["x"], t.params["opt"], t.params["noise"]) for t in trials] == [
+        (0.5, "adam", 0.0), (0.5, "sgd", 0.0), (1.0, "adam", 0.0), (1.0, "sgd", 0.0)
+    ]  # fmt: skip
+    assert sweep.summary["best.value"] == 0.0
+    write(work / "bad.yaml", """\
+        program: train.py
+        parameters: {x: {min: 0.0, max: 1.0}}
+        early_terminate: {type: hyperband, min_iter: 3}
+    """)  # fmt: skip
+    bad = labkeep_cli(work, store, "sweep", "bad.yaml")
+    assert bad.returncode == 2
+    assert "bad.yaml: unsupported key 'early_terminate'" in bad.stderr
+    missing = labkeep_cli(work, store, "sweep", "nothing.yaml")
+    assert missing.returncode == 2 and "no sweep file nothing.yaml" in missing.stderr
+
+
 def test_a_notebook_sweeps_like_a_script(work: Path, store: Path) -> None:
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbclient")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -79,9 +80,55 @@ def sweeps_command(ctx: click.Context) -> None:
         click.echo(line)
 
 
-@click.group("sweep")
+class _SweepGroup(click.Group):
+    """``labkeep sweep FILE.yaml`` runs a W&B sweep file; ``labkeep sweep show N`` and the
+    other words are subcommands."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "file", file_command, args
+        return super().resolve_command(ctx, args)
+
+
+@click.group("sweep", cls=_SweepGroup)
 def sweep_group() -> None:
-    """Show, resume or stop a sweep (start one with labkeep run and a search space)."""
+    """Run a W&B sweep file, or show, resume or stop a sweep.
+
+    \b
+      labkeep sweep sweep.yaml --parallel 2      # W&B's sweep configuration
+      labkeep sweep show 3 ; labkeep sweep resume 3 ; labkeep sweep stop 3
+    Start one from the command line with a search space:
+      labkeep run train.py 'x=[-2.0:2.0]' --minimize loss
+    """
+
+
+@click.command("file")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--parallel", type=click.IntRange(min=1), default=1, help="Trials at once.")
+@click.option("--max-trials", type=click.IntRange(min=1), help="At most N trials (run_cap).")
+@click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output.")
+@click.pass_context
+def file_command(
+    ctx: click.Context, path: Path, parallel: int, max_trials: int | None, quiet: bool
+) -> None:
+    """Run the sweep a W&B sweep file (YAML) describes."""
+    from labkeep.sweep import plan_wandb_sweep, start_sweep
+
+    client = client_from(ctx)
+    spec, config = plan_wandb_sweep(
+        client, path, cwd=Path.cwd().resolve(), parallel=parallel, max_trials=max_trials
+    )
+    result = start_sweep(
+        client,
+        spec,
+        name=config.name,
+        notes=config.notes,
+        on_output=None if quiet else write_output,
+        on_message=message,
+    )
+    report(result, ctx)
 
 
 @sweep_group.command("show")

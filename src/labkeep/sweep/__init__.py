@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         split_assignments,
         uniform,
     )
+    from labkeep.sweep._wandb import WandbSweep, plan_wandb_sweep
 
 _EXPORTS = {
     "Sweep": "_api",
@@ -59,6 +60,8 @@ _EXPORTS = {
     "SweepReport": "_report",
     "TrialRow": "_report",
     "sweep_report": "_report",
+    "WandbSweep": "_wandb",
+    "plan_wandb_sweep": "_wandb",
     "Choice": "_space",
     "IntRange": "_space",
     "LogUniform": "_space",
@@ -83,6 +86,7 @@ __all__ = [
     "SweepSpec",
     "TrialRow",
     "Uniform",
+    "WandbSweep",
     "choice",
     "get_sweep",
     "intrange",
@@ -91,6 +95,7 @@ __all__ = [
     "parse_objective",
     "parse_opt_flags",
     "plan_sweep",
+    "plan_wandb_sweep",
     "resume_sweep",
     "split_assignments",
     "start_sweep",

@@ -39,18 +39,21 @@ Choice_ = bool | int | float | str | None
 
 @dataclass(frozen=True)
 class Uniform:
-    """Floats drawn evenly between ``low`` and ``high``."""
+    """Floats drawn evenly between ``low`` and ``high`` (multiples of ``step`` above ``low``
+    when it is given: W&B's ``q_uniform``)."""
 
     low: float
     high: float
+    step: float | None = None
 
     def to_optuna(self) -> BaseDistribution:
         from optuna.distributions import FloatDistribution
 
-        return FloatDistribution(self.low, self.high)
+        return FloatDistribution(self.low, self.high, step=self.step)
 
     def spelled(self) -> str:
-        return f"[{self.low!r}:{self.high!r}]"
+        step = "" if self.step is None else f" step {self.step!r}"
+        return f"[{self.low!r}:{self.high!r}]{step}"
 
 
 @dataclass(frozen=True)
@@ -460,6 +463,8 @@ def space_to_json(space: Mapping[str, Distribution]) -> dict[str, dict[str, Any]
         else:
             kind = {Uniform: "uniform", LogUniform: "loguniform", IntRange: "int"}[type(dist)]
             out[name] = {"kind": kind, "low": dist.low, "high": dist.high}
+            if isinstance(dist, Uniform) and dist.step is not None:
+                out[name]["step"] = dist.step
     return out
 
 
@@ -470,7 +475,10 @@ def space_from_json(data: Mapping[str, Mapping[str, Any]]) -> dict[str, Distribu
         if kind == "choice":
             out[name] = Choice(tuple(item["values"]))
         elif kind == "uniform":
-            out[name] = Uniform(float(item["low"]), float(item["high"]))
+            step = item.get("step")
+            out[name] = Uniform(
+                float(item["low"]), float(item["high"]), None if step is None else float(step)
+            )
         elif kind == "loguniform":
             out[name] = LogUniform(float(item["low"]), float(item["high"]))
         else:
