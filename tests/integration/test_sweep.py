@@ -114,6 +114,12 @@ def test_tpe_sweep_is_seeded_and_reports_the_best(work: Path, store: Path) -> No
     assert all(-2.0 <= x <= 2.0 for x in xs)
     losses = [t.metrics["loss"].last for t in trials]
     assert sweep.summary["best.value"] == pytest.approx(min(losses))
+    more = labkeep_cli(work, store, "sweep", "resume", "last", "--max-trials", "9", "-q")
+    assert more.returncode == 0, more.stderr
+    sweep, trials = _sweep(store)
+    assert len(trials) == 9 and sweep.summary["trials.completed"] == 9
+    assert [t.params["x"] for t in trials[:6]] == xs
+    assert sweep.summary["trials.total"] == 9 and sweep.info.status is RunStatus.COMPLETED
     again = labkeep_cli(work, store.with_name("store2"), *args)
     assert again.returncode == 0, again.stderr
     _sweep2, trials2 = _sweep(store.with_name("store2"))
@@ -416,6 +422,30 @@ def test_sweep_stop_interrupts_it_and_resume_finishes_it(work: Path, store: Path
     assert trial_params(completed[0]) == cut_short  # the stopped trial ran again first
     not_running = labkeep_cli(work, store, "sweep", "stop", str(number))
     assert not_running.returncode != 0 and "not running" in not_running.stderr
+
+
+def test_ctrl_c_stops_the_parallel_trials_and_the_sweep_resumes(work: Path, store: Path) -> None:
+    (work / "slow").write_text("60")
+    proc = _start_controller(work, store, "x=[0.1,0.2,0.3,0.4]", "--parallel", "2",
+                             "--minimize", "loss", "-q")  # fmt: skip
+    started = work / "started.txt"
+    try:
+        _wait_for(
+            lambda: started.exists() and len(started.read_text().splitlines()) == 2,
+            "two trials to start",
+        )
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sweep, trials = _sweep(store)
+    assert sweep.info.status is RunStatus.INTERRUPTED
+    assert [t.info.status for t in trials] == [RunStatus.INTERRUPTED] * 2
+    (work / "slow").unlink()
+    resumed = labkeep_cli(work, store, "sweep", "resume", "last", "--parallel", "1", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(_done_lines(work)) == [f"{x} adam" for x in (0.1, 0.2, 0.3, 0.4)]
 
 
 def test_python_api_sweeps_an_objective(tmp_path: Path) -> None:

@@ -186,9 +186,12 @@ def show_command(ctx: click.Context, sweep: str) -> None:
 @click.option(
     "--parallel", type=click.IntRange(min=1), help="Trials at once (default: as started)."
 )
+@click.option("--max-trials", type=int, help="A new budget; the trials done count towards it.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output.")
 @click.pass_context
-def resume_command(ctx: click.Context, sweep: str, parallel: int | None, quiet: bool) -> None:
+def resume_command(
+    ctx: click.Context, sweep: str, parallel: int | None, max_trials: int | None, quiet: bool
+) -> None:
     """Run the trials SWEEP has left (after Ctrl-C, labkeep sweep stop, a crash or a reboot)."""
     from labkeep.sweep import resume_sweep
 
@@ -196,6 +199,7 @@ def resume_command(ctx: click.Context, sweep: str, parallel: int | None, quiet: 
         client_from(ctx),
         sweep,
         parallel=parallel,
+        max_trials=max_trials,
         on_output=None if quiet else write_output,
         on_message=message,
     )

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -700,12 +700,20 @@ def resume_sweep(
     ref: str | int,
     *,
     parallel: int | None = None,
+    max_trials: int | None = None,
     on_output: OutputCallback | None = None,
     on_message: MessageCallback | None = None,
 ) -> SweepResult:
     """Run the trials sweep ``ref`` has left: every finished trial is told to the optimizer,
-    every trial cut short runs again, none runs twice."""
+    every trial cut short runs again, none runs twice. ``max_trials`` sets a new budget (the
+    trials already done count towards it)."""
     record, spec = get_sweep(client, ref)
+    if max_trials is not None:
+        if max_trials < 1:
+            raise InvalidInputError(f"--max-trials must be at least 1, not {max_trials}")
+        if spec.optimizer == "grid":
+            max_trials = min(max_trials, len(spec.grid()))
+        spec = replace(spec, max_trials=max_trials)
     if spec.target == PYTHON_TARGET:
         raise InvalidInputError(
             f"sweep {record.info.number} searched a Python function; call labkeep.sweep() "
@@ -728,6 +736,8 @@ def resume_sweep(
         capture=False,
         system_metrics=None,
     )
+    if max_trials is not None:
+        run.summary.update({SPEC_KEY: json.dumps(asdict(spec))})
     return _drive(
         client, run, record.info.number, spec, on_output, on_message, parallel, resumed=True
     )
