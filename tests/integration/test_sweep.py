@@ -247,6 +247,34 @@ def test_a_notebook_sweeps_like_a_script(work: Path, store: Path) -> None:
     assert sweep.summary["best.run"] == trials[1].info.number
 
 
+def test_prune_stops_trials_that_fall_behind(work: Path, store: Path) -> None:
+    write(work / "steps.py", """\
+        import time
+        x = 1.0
+        for step in range(10):
+            print(f"loss: {(x - 1.0) ** 2 + 1.0 / (step + 1)}", flush=True)
+            time.sleep(0.3)
+        open("done.txt", "a").write(f"{x}\\n")
+    """)  # fmt: skip
+    good, bad = ["1.0", "1.1", "0.9", "1.05", "0.95"], ["5.0", "6.0"]
+    result = labkeep_cli(work, store, "run", "steps.py", f"x=[{','.join(good + bad)}]",
+                         "--minimize", "loss", "--prune", "median", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "trial 6 pruned at step" in result.stderr and "trial 7 pruned at step" in result.stderr
+    assert _done_lines(work) == good  # the pruned trials never ran to their end
+    sweep, trials = _sweep(store)
+    assert sweep.summary["trials.pruned"] == 2 and sweep.summary["trials.completed"] == 5
+    pruned = [t for t in trials if "labkeep.pruned" in t.summary]
+    assert [t.params["x"] for t in pruned] == [5.0, 6.0]
+    assert all(t.info.status is RunStatus.INTERRUPTED for t in pruned)
+    assert all(t.metrics["loss"].count < 10 for t in pruned)
+    shown = labkeep_cli(work, store, "sweep", "show", "last")
+    assert "7 of 7 done (5 completed, 0 failed, 2 pruned)" in shown.stdout
+    assert sum(" pruned " in f"{line} " for line in shown.stdout.splitlines()) == 2
+    again = labkeep_cli(work, store, "sweep", "resume", "last", "-q")
+    assert again.returncode == 0 and "no trials left to run" in again.stderr
+
+
 def test_a_trial_without_the_objective_is_named_and_the_sweep_goes_on(
     work: Path, store: Path
 ) -> None:

@@ -159,6 +159,17 @@ def test_grid_is_the_default_for_lists_and_random_for_ranges() -> None:
             f"the grid has 14,641 points (over {MAX_GRID_POINTS:,}); cap it with --max-trials N",
         ),
         ({}, {}, "a sweep needs a searched flag"),
+        ({"x": Uniform(0, 1)}, {"pruner": "early"}, "unknown pruner 'early'"),
+        (
+            {"x": Uniform(0, 1)},
+            {"pruner": "median", "minimize": "loss.min"},
+            "give --minimize loss, not loss.min",
+        ),
+        (
+            {"x": Choice((1, 2))},
+            {"pruner": "asha", "minimize": None},
+            "--prune asha needs an objective",
+        ),
     ],
 )
 def test_bad_sweep_settings_are_one_line_errors(

@@ -82,6 +82,8 @@ class _RunCommand(click.Command):
 @click.option("--opt-flag", "opt_flags", multiple=True, metavar="KEY=VALUE",
               help="Sweep: an argument of the optimizer (seed=1, n_startup_trials=5).")  # fmt: skip
 @click.option("--parallel", type=int, help="Sweep: run N trials at once.")
+@click.option("--prune", metavar="PRUNER",
+              help="Sweep: stop unpromising trials early (median, hyperband, asha).")  # fmt: skip
 @click.pass_context
 def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...], **options: Any) -> None:  # fmt: skip
     """Run TARGET (a script or notebook) as a tracked run, with flags set as NAME=VALUE.
@@ -153,7 +155,9 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
     ctx.exit(result.exit_code)
 
 
-_SWEEP_OPTIONS = ("optimizer", "max_trials", "minimize", "maximize", "opt_flags", "parallel")
+_SWEEP_OPTIONS = (
+    "optimizer", "max_trials", "minimize", "maximize", "opt_flags", "parallel", "prune",
+)  # fmt: skip
 
 
 def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, Any]) -> bool:
@@ -181,6 +185,7 @@ def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, 
         parallel=parallel,
         opt_flags=parse_opt_flags(options["opt_flags"]),
         points=split.points,
+        pruner=options["prune"],
         fixed=list(split.fixed),
         extra_args=list(spec.extra_args),
         experiment=spec.experiment,

@@ -33,9 +33,10 @@ def report(result: SweepResult, ctx: click.Context) -> None:
         values = " ".join(f"{k}={format_value(v)}" for k, v in result.best_params.items())
         best = f"; best {result.best_value:.6g} (run {result.best_number}: {values})"
     color = {"completed": "green", "failed": "red"}.get(result.status.value, "yellow")
+    pruned = f", {result.pruned} pruned" if result.pruned else ""
     click.secho(
         f"sweep {result.number} {result.status.value}: {result.completed} completed, "
-        f"{result.failed} failed{best} (labkeep sweep show {result.number})",
+        f"{result.failed} failed{pruned}{best} (labkeep sweep show {result.number})",
         fg=color,
         err=True,
     )
@@ -62,7 +63,7 @@ def sweeps_command(ctx: click.Context) -> None:
         objective = p.get("sweep.objective") or ""
         if objective:
             objective = f"{p.get('sweep.direction', 'minimize')[:3]} {objective}"
-        done = int(s.get("trials.completed", 0)) + int(s.get("trials.failed", 0))
+        done = sum(int(s.get(f"trials.{k}", 0)) for k in ("completed", "failed", "pruned"))
         table.add_row(
             [
                 str(record.info.number),
@@ -150,9 +151,14 @@ def show_command(ctx: click.Context, sweep: str) -> None:
         click.echo("fixed: " + " ".join(spec.fixed))
     summary = record.summary
     done = int(summary.get("trials.completed", 0)) + int(summary.get("trials.failed", 0))
+    pruned = int(summary.get("trials.pruned", 0))
+    done += pruned
     click.echo(f"trials: {done} of {spec.max_trials} done "
                f"({summary.get('trials.completed', 0)} completed, "
-               f"{summary.get('trials.failed', 0)} failed)")  # fmt: skip
+               f"{summary.get('trials.failed', 0)} failed"
+               + (f", {pruned} pruned" if pruned else "") + ")")  # fmt: skip
+    if spec.pruner:
+        click.echo(f"pruner: {spec.pruner}")
     best = report_.best
     if best is not None and best.value is not None:
         click.echo(f"best: run {best.record.info.number}, {spec.objective} = {best.value:.6g}")
@@ -166,7 +172,7 @@ def show_command(ctx: click.Context, sweep: str) -> None:
          *(Column(n) for n in names)]
     )  # fmt: skip
     for row in report_.trials:
-        status = row.record.info.status.value
+        status = row.status
         table.add_row(
             [
                 "" if row.index is None else str(row.index),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -32,12 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
-from labkeep.errors import InvalidInputError, RunStateError
+from labkeep.errors import InvalidInputError, LabkeepError, RunStateError
 from labkeep.sweep._optimizer import (
     DEFAULT_MAX_TRIALS,
     Objective,
     make_sampler,
     optimizer_name,
+    parse_objective,
+    pruner_name,
 )
 from labkeep.sweep._space import (
     MAX_GRID_POINTS,
@@ -64,6 +67,8 @@ SWEEP_KEY = "labkeep.sweep"
 TRIAL_KEY = "labkeep.trial"
 TRIAL_PARAMS_KEY = "labkeep.trial_params"
 SPEC_KEY = "labkeep.sweep_spec"
+#: On a trial the pruner stopped: the step at which it was stopped.
+PRUNED_KEY = "labkeep.pruned"
 CONTROLLER_KEY = "labkeep.sweep_controller"
 
 #: The target of a sweep of a Python function (``labkeep.sweep``), which has no script.
@@ -100,6 +105,8 @@ class SweepSpec:
     scalar_keys: list[str] = field(default_factory=list)
     #: The rows of a batch file (``@trials.csv``): the grid's points, listed.
     points: list[dict[str, Any]] = field(default_factory=list)
+    #: Optuna's pruner: ``median``, ``hyperband`` or ``asha`` (None: every trial runs out).
+    pruner: str | None = None
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a grid sweep, in the order they run."""
@@ -127,6 +134,7 @@ def plan_sweep(
     parallel: int = 1,
     opt_flags: Mapping[str, Any] | None = None,
     points: list[dict[str, Any]] | None = None,
+    pruner: str | None = None,
     **launch: Any,
 ) -> SweepSpec:
     """Check a sweep's settings and return its spec; every mistake is an
@@ -162,6 +170,17 @@ def plan_sweep(
             f"optimizer {name} needs an objective: give --minimize METRIC or --maximize METRIC"
         )
     objective, direction = (maximize, "maximize") if maximize else (minimize or "", "minimize")
+    if pruner is not None:
+        pruner = pruner_name(pruner)
+        if not objective:
+            raise InvalidInputError(
+                f"--prune {pruner} needs an objective: give --minimize METRIC or --maximize METRIC"
+            )
+        if parse_objective(objective, direction).accessor != "last":  # type: ignore[arg-type]
+            raise InvalidInputError(
+                f"--prune compares the values a trial logs as it goes; give --{direction} "
+                f"{objective.rpartition('.')[0]}, not {objective}"
+            )
     spec = SweepSpec(
         target=target,
         cwd=str(cwd),
@@ -174,6 +193,7 @@ def plan_sweep(
         parallel=parallel,
         opt_flags=dict(opt_flags or {}),
         points=list(points or []),
+        pruner=pruner,
         **launch,
     )
     make_sampler(name, spec.opt_flags)  # a missing package or an unknown option fails now
@@ -195,6 +215,7 @@ class TrialOutcome:
     status: RunStatus
     params: dict[str, Any]
     value: float | None
+    pruned: bool = False
 
 
 @dataclass
@@ -206,10 +227,26 @@ class SweepResult:
     status: RunStatus
     completed: int = 0
     failed: int = 0
+    pruned: int = 0
     best_number: int | None = None
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     trials: list[TrialOutcome] = field(default_factory=list)
+
+
+@dataclass
+class _Running:
+    """A trial in flight: Optuna's trial, the event that stops its process, and what the
+    pruner has been told of it."""
+
+    trial: Any
+    index: int
+    params: dict[str, Any]
+    stop: threading.Event
+    number: int | None = None
+    last_step: int = -1
+    next_look: float = 0.0
+    pruned_at: int | None = None
 
 
 class SweepController:
@@ -270,6 +307,17 @@ class SweepController:
                     f"sweep {self.number} still has trial run {record.info.number} running; "
                     f"stop it (labkeep sweep stop {self.number}) before resuming"
                 )
+            if PRUNED_KEY in record.summary:
+                self._count(TrialOutcome(index, record.info.number, status, params, None, True))
+                done.append(params)
+                study.add_trial(
+                    optuna.trial.create_trial(
+                        params=params,
+                        distributions=distributions,
+                        state=optuna.trial.TrialState.PRUNED,
+                    )
+                )
+                continue
             if status in (RunStatus.KILLED, RunStatus.INTERRUPTED):
                 cut_short.append(params)
                 continue
@@ -318,7 +366,7 @@ class SweepController:
         if self.spec.optimizer == "cmaes" and choices and remaining:
             self.say(f"cmaes searches numbers only: {', '.join(choices)} drawn at random")
         self._record_summary()
-        pending: dict[Future[tuple[int | None, str]], tuple[Any, int, dict[str, Any]]] = {}
+        pending: dict[Future[tuple[int | None, str]], _Running] = {}
         launched = 0
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="labkeep-trial") as pool:
             while pending or (launched < remaining and not self.stop.is_set()):
@@ -326,29 +374,62 @@ class SweepController:
                     launched < remaining and len(pending) < self.parallel and not self.stop.is_set()
                 ):
                     trial = study.ask(distributions)
-                    params = dict(trial.params)
-                    future = pool.submit(self.run_trial, params, index, self.stop)
-                    pending[future] = (trial, index, params)
+                    running = _Running(trial, index, dict(trial.params), threading.Event())
+                    future = pool.submit(self.run_trial, running.params, index, running.stop)
+                    pending[future] = running
                     index += 1
                     launched += 1
                 finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    trial, trial_index, params = pending.pop(future)
-                    self._finished_trial(study, trial, trial_index, params, future)
+                    self._finished_trial(study, pending.pop(future), future)
+                for running in pending.values():
+                    if self.stop.is_set():
+                        running.stop.set()
+                    elif self.spec.pruner is not None:
+                        self._check_pruning(running)
         self.result.status = RunStatus.INTERRUPTED if self.stop.is_set() else RunStatus.COMPLETED
         self._record_summary()
         return self.result
 
+    def _check_pruning(self, running: _Running) -> None:
+        """Tell the pruner what the trial logged since the last look; stop it when the
+        pruner says so. Looks at most once a second per trial."""
+        now = time.monotonic()
+        if now < running.next_look or self.objective is None:
+            return
+        running.next_look = now + 1.0
+        store = self.client.store
+        if running.number is None:
+            found = store.search_numbers(
+                where=f"summary['{TRIAL_KEY}'] == {running.index}",
+                parent_uuid=self.run.uuid,
+                limit=1,
+            )
+            if not found:
+                return
+            running.number = found[0]
+        try:
+            history = store.get_history(running.number, self.objective.key)
+        except LabkeepError:
+            return  # nothing logged yet
+        trial = running.trial
+        for step, value in zip(history.steps, history.values, strict=True):
+            if step > running.last_step and math.isfinite(value):
+                trial.report(value, step)
+                running.last_step = step
+        if running.last_step >= 0 and trial.should_prune():
+            running.pruned_at = running.last_step
+            running.stop.set()
+
     def _finished_trial(
         self,
         study: optuna.Study,
-        trial: Any,
-        index: int,
-        params: dict[str, Any],
+        running: _Running,
         future: Future[tuple[int | None, str]],
     ) -> None:
         import optuna
 
+        trial, index, params = running.trial, running.index, running.params
         try:
             number, _uuid = future.result()
         except Exception as exc:  # a trial that could not even start
@@ -360,6 +441,24 @@ class SweepController:
             self.say(f"trial {index} is kept on this machine; its objective cannot be read")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self._count(TrialOutcome(index, None, RunStatus.FAILED, params, None))
+            return
+        if running.pruned_at is not None and not self.stop.is_set():
+            from labkeep.store._base import WriteBatch
+
+            # The run itself has ended (interrupted: it was stopped); a writer of the
+            # controller's own records why, which resume and show read.
+            self.client.store.apply(
+                WriteBatch(
+                    run_uuid=_uuid,
+                    writer=f"sweep-prune-{_uuid}",
+                    position=1,
+                    summary={PRUNED_KEY: running.pruned_at},
+                )
+            )
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            self.say(f"trial {index} pruned at step {running.pruned_at}")
+            self._count(TrialOutcome(index, number, RunStatus.INTERRUPTED, params, None, True))
+            self._record_summary()
             return
         record = self.client.store.get_records([number])[0]
         if record.info.status in (RunStatus.INTERRUPTED, RunStatus.KILLED):
@@ -391,7 +490,9 @@ class SweepController:
     def _count(self, outcome: TrialOutcome) -> None:
         result = self.result
         result.trials.append(outcome)
-        if outcome.status is RunStatus.COMPLETED:
+        if outcome.pruned:
+            result.pruned += 1
+        elif outcome.status is RunStatus.COMPLETED:
             result.completed += 1
         else:
             result.failed += 1
@@ -413,6 +514,7 @@ class SweepController:
         summary: dict[str, Any] = {
             "trials.completed": result.completed,
             "trials.failed": result.failed,
+            "trials.pruned": result.pruned,
             "trials.total": self.spec.max_trials,
         }
         if result.best_value is not None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from labkeep.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
     from optuna.samplers import BaseSampler
 
     from labkeep.entities import RunRecord
@@ -42,6 +43,30 @@ def optimizer_name(name: str) -> str:
             f"unknown optimizer {name!r}: choose grid, random, tpe, gp (or bayesian), cmaes or qmc"
         )
     return key
+
+
+PRUNERS = ("median", "hyperband", "asha")
+
+
+def pruner_name(name: str) -> str:
+    key = name.strip().lower()
+    if key not in PRUNERS:
+        raise InvalidInputError(f"unknown pruner {name!r}: choose median, hyperband or asha")
+    return key
+
+
+def make_pruner(name: str | None) -> BasePruner:
+    """Optuna's pruner of that name (``asha`` is its SuccessiveHalvingPruner); none: a pruner
+    that never prunes."""
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner()
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    if name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
 
 
 def parse_opt_flags(texts: tuple[str, ...] | list[str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
 from labkeep.sweep._controller import (
+    PRUNED_KEY,
     SweepSpec,
     get_sweep,
     sweep_trials,
@@ -32,6 +33,13 @@ class TrialRow:
     index: int | None
     params: dict[str, Any]
     value: float | None
+
+    @property
+    def status(self) -> str:
+        """The run's status, or ``pruned`` for a trial the pruner stopped."""
+        if PRUNED_KEY in self.record.summary:
+            return "pruned"
+        return self.record.info.status.value
 
 
 @dataclass(frozen=True)
