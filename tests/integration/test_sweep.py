@@ -220,11 +220,12 @@ def test_a_wandb_sweep_file(work: Path, store: Path) -> None:
     write(work / "bad.yaml", """\
         program: train.py
         parameters: {x: {min: 0.0, max: 1.0}}
-        early_terminate: {type: hyperband, min_iter: 3}
+        metric: {name: loss}
+        early_terminate: {type: hyperband, min_iter: 3, s: 2}
     """)  # fmt: skip
     bad = labkeep_cli(work, store, "sweep", "bad.yaml")
     assert bad.returncode == 2
-    assert "bad.yaml: unsupported key 'early_terminate'" in bad.stderr
+    assert "bad.yaml: unsupported key early_terminate.s" in bad.stderr
     missing = labkeep_cli(work, store, "sweep", "nothing.yaml")
     assert missing.returncode == 2 and "no sweep file nothing.yaml" in missing.stderr
 
@@ -273,6 +274,19 @@ def test_prune_stops_trials_that_fall_behind(work: Path, store: Path) -> None:
     assert sum(" pruned " in f"{line} " for line in shown.stdout.splitlines()) == 2
     again = labkeep_cli(work, store, "sweep", "resume", "last", "-q")
     assert again.returncode == 0 and "no trials left to run" in again.stderr
+
+    # The pruner named is the one used: hyperband's first rung at step 100 prunes nothing here.
+    write(work / "sweep.yaml", f"""\
+        program: steps.py
+        method: grid
+        metric: {{name: loss}}
+        parameters: {{x: {{values: [{', '.join(good + bad)}]}}}}
+        early_terminate: {{type: hyperband, min_iter: 100, max_iter: 300}}
+    """)  # fmt: skip
+    patient = labkeep_cli(work, store, "sweep", "sweep.yaml", "-q")
+    assert patient.returncode == 0, patient.stderr
+    assert "pruned" not in patient.stderr
+    assert len(_done_lines(work)) == len(good) + len(good + bad)
 
 
 def test_a_trial_without_the_objective_is_named_and_the_sweep_goes_on(

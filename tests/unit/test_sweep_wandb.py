@@ -61,6 +61,16 @@ def test_a_full_config() -> None:
     assert config.fixed == ["epochs=5"]
 
 
+def test_early_terminate_is_optunas_hyperband() -> None:
+    config = _parse(
+        metric={"name": "loss"},
+        early_terminate={"type": "hyperband", "min_iter": 3, "eta": 2, "max_iter": 27},
+        parameters={"lr": {"values": [0.1, 0.01]}},
+    )
+    assert config.pruner == "hyperband"
+    assert config.pruner_options == {"min_resource": 3, "reduction_factor": 2, "max_resource": 27}
+
+
 def test_log_uniform_takes_exponents_and_grid_walks_ranges() -> None:
     config = _parse(parameters={"lr": {"min": -9, "max": -2, "distribution": "log_uniform"}})
     assert config.space["lr"] == LogUniform(math.exp(-9), math.exp(-2))
@@ -73,7 +83,10 @@ def test_log_uniform_takes_exponents_and_grid_walks_ranges() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"early_terminate": {"type": "hyperband"}}, "unsupported key 'early_terminate'"),
+        ({"early_terminate": {"type": "hyperband", "s": 2}, "metric": {"name": "loss"}},
+         "unsupported key early_terminate.s"),
+        ({"early_terminate": {"type": "envelope"}}, "early_terminate takes type: hyperband"),
+        ({"early_terminate": {"type": "hyperband"}}, "early_terminate needs a metric"),
         ({"entity": "me"}, "unsupported key 'entity'"),
         ({"method": "bohb"}, "unknown method 'bohb'"),
         ({"command": ["python", "train.py", "--fast"]}, "only W&B's default command"),

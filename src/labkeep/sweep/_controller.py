@@ -37,6 +37,7 @@ from labkeep.errors import InvalidInputError, LabkeepError, RunStateError
 from labkeep.sweep._optimizer import (
     DEFAULT_MAX_TRIALS,
     Objective,
+    make_pruner,
     make_sampler,
     optimizer_name,
     parse_objective,
@@ -107,6 +108,7 @@ class SweepSpec:
     points: list[dict[str, Any]] = field(default_factory=list)
     #: Optuna's pruner: ``median``, ``hyperband`` or ``asha`` (None: every trial runs out).
     pruner: str | None = None
+    pruner_options: dict[str, Any] = field(default_factory=dict)
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a grid sweep, in the order they run."""
@@ -135,6 +137,7 @@ def plan_sweep(
     opt_flags: Mapping[str, Any] | None = None,
     points: list[dict[str, Any]] | None = None,
     pruner: str | None = None,
+    pruner_options: Mapping[str, Any] | None = None,
     **launch: Any,
 ) -> SweepSpec:
     """Check a sweep's settings and return its spec; every mistake is an
@@ -194,9 +197,15 @@ def plan_sweep(
         opt_flags=dict(opt_flags or {}),
         points=list(points or []),
         pruner=pruner,
+        pruner_options=dict(pruner_options or {}),
         **launch,
     )
     make_sampler(name, spec.opt_flags)  # a missing package or an unknown option fails now
+    if spec.pruner is not None:
+        try:
+            make_pruner(spec.pruner, spec.pruner_options)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"pruner {spec.pruner}: {exc}") from None
     return spec
 
 
@@ -290,6 +299,7 @@ class SweepController:
         sampler = make_sampler(self.spec.optimizer, self.spec.opt_flags)
         study = optuna.create_study(
             sampler=sampler,
+            pruner=make_pruner(self.spec.pruner, self.spec.pruner_options),
             direction="maximize" if self.spec.direction == "maximize" else "minimize",
         )
         distributions = {k: d.to_optuna() for k, d in self.space.items()}

@@ -55,17 +55,18 @@ def pruner_name(name: str) -> str:
     return key
 
 
-def make_pruner(name: str | None) -> BasePruner:
-    """Optuna's pruner of that name (``asha`` is its SuccessiveHalvingPruner); none: a pruner
-    that never prunes."""
+def make_pruner(name: str | None, options: Mapping[str, Any] | None = None) -> BasePruner:
+    """Optuna's pruner of that name (``asha`` is its SuccessiveHalvingPruner) built with
+    ``options``; none: a pruner that never prunes."""
     import optuna
 
+    kwargs = dict(options or {})
     if name == "median":
-        return optuna.pruners.MedianPruner()
+        return optuna.pruners.MedianPruner(**kwargs)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
+        return optuna.pruners.HyperbandPruner(**kwargs)
     if name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(**kwargs)
     return optuna.pruners.NopPruner()
 
 

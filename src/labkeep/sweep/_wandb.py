@@ -6,9 +6,10 @@ The keys W&B documents for a sweep map onto a labkeep sweep: ``program`` is the 
 ``uniform``, ``int_uniform``, ``log_uniform_values``, ``log_uniform``, ``q_uniform``,
 ``categorical`` or ``constant``), ``run_cap`` the number of trials, ``name``/``description``/
 ``project`` the sweep run's name, notes and experiment. ``command`` may only be W&B's default
-(labkeep passes the values as ``labkeep run`` does). Anything else (``early_terminate``,
-nested parameters, ``normal`` distributions) is an error naming it, rather than a sweep that
-silently does something else.
+(labkeep passes the values as ``labkeep run`` does); ``early_terminate`` of type ``hyperband``
+is Optuna's HyperbandPruner (``min_iter``, ``max_iter``, ``eta``). Anything else (nested
+parameters, ``normal`` distributions, hyperband's ``s``) is an error naming it, rather than a
+sweep that silently does something else.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
     from labkeep.sweep._controller import SweepSpec
 
 _TOP_KEYS = {"program", "method", "metric", "parameters", "run_cap", "command", "name",
-             "description", "project"}  # fmt: skip
+             "description", "project", "early_terminate"}  # fmt: skip
+#: W&B's hyperband settings as Optuna's HyperbandPruner names them.
+_HYPERBAND = {"min_iter": "min_resource", "max_iter": "max_resource", "eta": "reduction_factor"}
 _PARAM_KEYS = {"values", "value", "min", "max", "distribution", "q", "probabilities"}
 _METHODS = {"grid": "grid", "random": "random", "bayes": "gp"}
 _DEFAULT_COMMAND = {"${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}"}
@@ -59,6 +62,8 @@ class WandbSweep:
     name: str = ""
     notes: str = ""
     experiment: str = "default"
+    pruner: str | None = None
+    pruner_options: dict[str, Any] = field(default_factory=dict)
 
 
 def read_wandb_file(path: Path) -> dict[str, Any]:
@@ -87,12 +92,9 @@ def parse_wandb(data: Mapping[str, Any], flags: FlagSet, shown: str) -> WandbSwe
 
     for key in data:
         if key not in _TOP_KEYS:
-            what = (
-                "early termination (pruning) is not supported yet; remove it"
-                if key == "early_terminate"
-                else f"labkeep reads {', '.join(sorted(_TOP_KEYS))}"
+            raise InvalidInputError(
+                f"{shown}: unsupported key {key!r}: labkeep reads {', '.join(sorted(_TOP_KEYS))}"
             )
-            raise InvalidInputError(f"{shown}: unsupported key {key!r}: {what}")
     method = str(data.get("method", "random"))
     if method not in _METHODS:
         raise InvalidInputError(f"{shown}: unknown method {method!r}: use grid, random or bayes")
@@ -144,6 +146,9 @@ def parse_wandb(data: Mapping[str, Any], flags: FlagSet, shown: str) -> WandbSwe
             continue
         space[key] = dist
         spelled[key] = dist.spelled()
+    pruner, pruner_options = _early_terminate(data.get("early_terminate"), shown)
+    if pruner is not None and objective is None:
+        raise InvalidInputError(f"{shown}: early_terminate needs a metric to compare trials by")
     run_cap = data.get("run_cap")
     if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool)):
         raise InvalidInputError(f"{shown}: run_cap must be a whole number, not {run_cap!r}")
@@ -159,7 +164,31 @@ def parse_wandb(data: Mapping[str, Any], flags: FlagSet, shown: str) -> WandbSwe
         name=str(data.get("name", "") or ""),
         notes=str(data.get("description", "") or ""),
         experiment=str(data.get("project", "") or "default"),
+        pruner=pruner,
+        pruner_options=pruner_options,
     )
+
+
+def _early_terminate(spec: Any, shown: str) -> tuple[str | None, dict[str, Any]]:
+    """W&B's ``early_terminate: {type: hyperband, min_iter: 3, eta: 3}`` as Optuna's
+    HyperbandPruner and its arguments."""
+    if spec is None:
+        return None, {}
+    if not isinstance(spec, dict) or spec.get("type") != "hyperband":
+        raise InvalidInputError(f"{shown}: early_terminate takes type: hyperband")
+    options: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key == "type":
+            continue
+        if key not in _HYPERBAND:
+            raise InvalidInputError(
+                f"{shown}: unsupported key early_terminate.{key}: labkeep reads min_iter, "
+                "max_iter and eta"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"{shown}: early_terminate.{key} must be a whole number")
+        options[_HYPERBAND[key]] = value
+    return "hyperband", options
 
 
 def _typed(flag: Flag | None, where: str, value: Any) -> Any:
@@ -252,6 +281,8 @@ def plan_wandb_sweep(
         optimizer=config.optimizer,
         max_trials=max_trials if max_trials is not None else config.run_cap,
         parallel=parallel,
+        pruner=config.pruner,
+        pruner_options=config.pruner_options,
         fixed=config.fixed,
         experiment=config.experiment,
     )
