@@ -441,7 +441,7 @@ class SweepController:
 
         trial, index, params = running.trial, running.index, running.params
         try:
-            number, _uuid = future.result()
+            number, uuid = future.result()
         except Exception as exc:  # a trial that could not even start
             self.say(f"trial {index} could not run: {exc}")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -452,15 +452,17 @@ class SweepController:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self._count(TrialOutcome(index, None, RunStatus.FAILED, params, None))
             return
-        if running.pruned_at is not None and not self.stop.is_set():
+        record = self.client.store.get_records([number])[0]
+        stopped = record.info.status is RunStatus.INTERRUPTED
+        if running.pruned_at is not None and stopped and not self.stop.is_set():
             from labkeep.store._base import WriteBatch
 
             # The run itself has ended (interrupted: it was stopped); a writer of the
             # controller's own records why, which resume and show read.
             self.client.store.apply(
                 WriteBatch(
-                    run_uuid=_uuid,
-                    writer=f"sweep-prune-{_uuid}",
+                    run_uuid=uuid,
+                    writer=f"sweep-prune-{uuid}",
                     position=1,
                     summary={PRUNED_KEY: running.pruned_at},
                 )
@@ -470,7 +472,6 @@ class SweepController:
             self._count(TrialOutcome(index, number, RunStatus.INTERRUPTED, params, None, True))
             self._record_summary()
             return
-        record = self.client.store.get_records([number])[0]
         if record.info.status in (RunStatus.INTERRUPTED, RunStatus.KILLED):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             return  # cut short by a stop: it runs again on resume
