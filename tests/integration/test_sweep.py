@@ -18,7 +18,7 @@ import labkeep
 from labkeep._client import Client
 from labkeep.entities import RunRecord, RunStatus
 from labkeep.sweep import get_sweep, sweep_trials
-from labkeep.sweep._controller import trial_params
+from labkeep.sweep._spec import trial_params
 
 pytest.importorskip("optuna")
 

@@ -15,18 +15,9 @@ from typing import Any
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from labkeep.sweep._api import Sweep, sweep
-    from labkeep.sweep._controller import (
-        SweepResult,
-        SweepSpec,
-        get_sweep,
-        list_sweeps,
-        plan_sweep,
-        resume_sweep,
-        start_sweep,
-        stop_sweep,
-        sweep_trials,
-    )
+    from labkeep.sweep._controller import SweepResult
     from labkeep.sweep._optimizer import Objective, parse_objective, parse_opt_flags
+    from labkeep.sweep._processes import resume_sweep, start_sweep, stop_sweep
     from labkeep.sweep._report import SweepReport, TrialRow, sweep_report
     from labkeep.sweep._space import (
         Choice,
@@ -40,20 +31,27 @@ if TYPE_CHECKING:
         split_assignments,
         uniform,
     )
+    from labkeep.sweep._spec import (
+        SweepSpec,
+        get_sweep,
+        list_sweeps,
+        plan_sweep,
+        sweep_trials,
+    )
     from labkeep.sweep._wandb import WandbSweep, plan_wandb_sweep
 
 _EXPORTS = {
     "Sweep": "_api",
     "sweep": "_api",
     "SweepResult": "_controller",
-    "SweepSpec": "_controller",
-    "get_sweep": "_controller",
-    "list_sweeps": "_controller",
-    "plan_sweep": "_controller",
-    "resume_sweep": "_controller",
-    "start_sweep": "_controller",
-    "stop_sweep": "_controller",
-    "sweep_trials": "_controller",
+    "SweepSpec": "_spec",
+    "get_sweep": "_spec",
+    "list_sweeps": "_spec",
+    "plan_sweep": "_spec",
+    "resume_sweep": "_processes",
+    "start_sweep": "_processes",
+    "stop_sweep": "_processes",
+    "sweep_trials": "_spec",
     "Objective": "_optimizer",
     "parse_objective": "_optimizer",
     "parse_opt_flags": "_optimizer",

@@ -17,16 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError
-from labkeep.sweep._controller import (
-    PYTHON_TARGET,
-    SPEC_KEY,
-    SweepController,
-    SweepResult,
-    _registered_number,
-    plan_sweep,
-    trial_summary,
-)
+from labkeep.sweep._controller import SweepController, SweepResult
+from labkeep.sweep._processes import _registered_number
 from labkeep.sweep._space import Distribution, choice
+from labkeep.sweep._spec import PYTHON_TARGET, SPEC_KEY, plan_sweep, trial_summary
 
 if TYPE_CHECKING:
     from labkeep._client import Client

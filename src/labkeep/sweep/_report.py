@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
-from labkeep.sweep._controller import (
+from labkeep.sweep._spec import (
     PRUNED_KEY,
     SweepSpec,
     get_sweep,

@@ -36,7 +36,7 @@ from labkeep.sweep._space import (
 if TYPE_CHECKING:
     from labkeep._client import Client
     from labkeep.runner._flag import Flag, FlagSet
-    from labkeep.sweep._controller import SweepSpec
+    from labkeep.sweep._spec import SweepSpec
 
 _TOP_KEYS = {"program", "method", "metric", "parameters", "run_cap", "command", "name",
              "description", "project", "early_terminate"}  # fmt: skip
@@ -140,7 +140,7 @@ def parse_wandb(data: Mapping[str, Any], flags: FlagSet, shown: str) -> WandbSwe
         typed = functools.partial(_typed, flag, where)
         dist = _distribution(spec, where, typed)
         if dist is None:
-            from labkeep.sweep._controller import _spell_value
+            from labkeep.sweep._spec import _spell_value
 
             fixed.append(f"{key}={_spell_value(typed(spec['value']))}")
             continue
@@ -263,7 +263,7 @@ def plan_wandb_sweep(
     """The sweep ``path`` describes, checked against its program's flags (found as
     ``labkeep run`` finds them), ready for :func:`start_sweep`."""
     from labkeep.runner._launch import LaunchSpec, detect
-    from labkeep.sweep._controller import plan_sweep
+    from labkeep.sweep._spec import plan_sweep
 
     data = read_wandb_file(path)
     _program, flags = detect(LaunchSpec(target=Path(data["program"].strip()), cwd=cwd), client)
