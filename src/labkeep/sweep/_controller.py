@@ -1,10 +1,8 @@
-"""The sweep controller: a run whose trials are child runs, driven by an Optuna study.
-
-``labkeep run train.py 'x=[-2.0:2.0]' --optimizer tpe --minimize loss`` comes here. The sweep
-is itself a run (its params are the spec as typed, its summary the counts and the best trial);
-each trial is launched by the runner exactly as ``labkeep run train.py x=0.37`` would launch it,
-with ``parent_uuid`` set to the sweep and ``labkeep.sweep``/``labkeep.trial`` in its summary
-(the query language reads ``sweep == 3`` from there).
+"""The sweep controller: asks an Optuna study for trials, runs them side by side (as
+processes through ``_processes``, or as a Python function through ``_api``), tells it how each
+ended, stops trials its pruner gives up on, and keeps the sweep run's summary (counts, best
+trial) current. The sweep is itself a run; each trial a child run with ``labkeep.sweep`` and
+``labkeep.trial`` in its summary (the query language reads ``sweep == 3`` from there).
 
 **State lives in the store, not in Optuna.** The study is Optuna's in-memory one, rebuilt on
 every start from the sweep's child runs: each finished trial (completed or failed) is told to
