@@ -37,10 +37,20 @@ _LAZY = {
     "RunView": "labkeep._views",
     "MetricSummary": "labkeep.entities",
     "RunStatus": "labkeep.entities",
+    "choice": "labkeep.sweep._space",
+    "intrange": "labkeep.sweep._space",
+    "loguniform": "labkeep.sweep._space",
+    "uniform": "labkeep.sweep._space",
 }
 
 
 def __getattr__(name: str) -> _typing.Any:
+    if name == "sweep":
+        # The package is callable: ``labkeep.sweep(objective, space=...)``. Importing it
+        # binds it here too, so the name means the same object before and after.
+        import labkeep.sweep as package
+
+        return package
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'labkeep' has no attribute {name!r}")
@@ -62,14 +72,19 @@ __all__ = [
     "RunView",
     "__version__",
     "active_run",
+    "choice",
     "config",
     "finish",
     "get_run",
     "init",
+    "intrange",
     "log",
     "log_artifact",
+    "loguniform",
     "runs",
     "seed",
     "summary",
+    "sweep",
+    "uniform",
     "use_input",
 ]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from conftest import run_python
 
-HEAVY = ("sqlalchemy", "alembic", "numpy", "pandas", "fastapi", "rich", "click", "psycopg")
+HEAVY = (
+    "sqlalchemy", "alembic", "numpy", "pandas", "fastapi", "rich", "click", "psycopg", "optuna",
+)  # fmt: skip
 
 
 def _loaded_after(code: str, cwd: Path) -> list[str]:
@@ -25,6 +27,16 @@ print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules if m.split(".")[0
 
 def test_import_labkeep_loads_no_heavy_library(tmp_path: Path) -> None:
     assert _loaded_after("import labkeep", tmp_path) == []
+
+
+def test_search_spaces_load_no_optimizer(tmp_path: Path) -> None:
+    code = (
+        "import labkeep\n"
+        "space = {'x': labkeep.uniform(-2, 2), 'lr': labkeep.loguniform(1e-5, 1e-1),\n"
+        "         'n': labkeep.intrange(2, 8), 'opt': labkeep.choice('adam', 'sgd')}\n"
+        "assert callable(labkeep.sweep)"
+    )
+    assert _loaded_after(code, tmp_path) == []
 
 
 def test_logging_to_an_existing_store_needs_no_sqlalchemy(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _compare, _db, _edit, _repro, _run, _server, _show
+    from labkeep.cli import _compare, _db, _edit, _repro, _run, _server, _show, _sweep
 
     for command in (
         _run.run_command,
@@ -69,6 +69,8 @@ def _register() -> None:
         _server.server_command,
         _server.ui_command,
         _server.sync_command,
+        _sweep.sweeps_command,
+        _sweep.sweep_group,
     ):
         cli.add_command(command)
 

@@ -75,6 +75,15 @@ class _RunCommand(click.Command):
 )
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the script's output.")
+@click.option("--optimizer", help="Sweep with grid, random, tpe, gp (bayesian), cmaes or qmc.")
+@click.option("--max-trials", type=int, help="Sweep: at most N trials (random etc.: 20).")
+@click.option("--minimize", metavar="METRIC", help="Sweep: minimize METRIC (loss, loss.min).")
+@click.option("--maximize", metavar="METRIC", help="Sweep: maximize METRIC.")
+@click.option("--opt-flag", "opt_flags", multiple=True, metavar="KEY=VALUE",
+              help="Sweep: an argument of the optimizer (seed=1, n_startup_trials=5).")  # fmt: skip
+@click.option("--parallel", type=int, help="Sweep: run N trials at once.")
+@click.option("--prune", metavar="PRUNER",
+              help="Sweep: stop unpromising trials early (median, hyperband, asha).")  # fmt: skip
 @click.pass_context
 def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...], **options: Any) -> None:  # fmt: skip
     """Run TARGET (a script or notebook) as a tracked run, with flags set as NAME=VALUE.
@@ -84,6 +93,13 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
       labkeep run train.ipynb x=-1.0
       labkeep run train.py --flags
       labkeep run main.py -- --epochs 1 data.csv
+
+    A search space makes it a sweep, each trial a run of its own:
+
+    \b
+      labkeep run train.py 'x=[-2.0:2.0]' --optimizer tpe --minimize loss --max-trials 20
+      labkeep run train.py 'lr=[0.1,0.01,0.001]' 'opt=[adam,sgd]'       # grid: 6 trials
+      labkeep run train.py @trials.csv                                  # one trial per row
     """
     from labkeep.runner._launch import LaunchSpec, detect, launch, prepare_launch
 
@@ -111,6 +127,8 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
     if options["show_flags"]:
         _print_flags(*detect(spec, client))
         return
+    if _maybe_sweep(ctx, spec, client, options):
+        return
     prepared = prepare_launch(spec, client)
     for warning in prepared.flags.warnings:
         _message(f"flag detection: {warning}")
@@ -135,6 +153,63 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
         err=True,
     )
     ctx.exit(result.exit_code)
+
+
+_SWEEP_OPTIONS = (
+    "optimizer", "max_trials", "minimize", "maximize", "opt_flags", "parallel", "prune",
+)  # fmt: skip
+
+
+def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, Any]) -> bool:
+    """Run ``spec`` as a sweep when it has a search space or a sweep option; False if not."""
+    asked = [k for k in _SWEEP_OPTIONS if options[k]]
+    if not asked and not any("[" in a or a.startswith("@") for a in spec.assignments):
+        return False
+    from labkeep.runner._launch import detect
+    from labkeep.sweep import parse_opt_flags, plan_sweep, split_assignments, start_sweep
+
+    _path, flags = detect(spec, client)
+    split = split_assignments(flags, spec.assignments, (spec.cwd or Path.cwd()).resolve())
+    if not split.space and not asked:
+        return False  # a list flag given a list: an ordinary run
+    parallel = options["parallel"] if options["parallel"] is not None else 1
+    plan = plan_sweep(
+        target=str(spec.target),
+        cwd=(spec.cwd or Path.cwd()).resolve(),
+        space=split.space,
+        spelled=split.spelled,
+        minimize=options["minimize"],
+        maximize=options["maximize"],
+        optimizer=options["optimizer"],
+        max_trials=options["max_trials"],
+        parallel=parallel,
+        opt_flags=parse_opt_flags(options["opt_flags"]),
+        points=split.points,
+        pruner=options["prune"],
+        fixed=list(split.fixed),
+        extra_args=list(spec.extra_args),
+        experiment=spec.experiment,
+        tags=list(spec.tags),
+        config=None if spec.config is None else str(spec.config),
+        inputs=list(spec.inputs),
+        seed=spec.seed,
+        capture=spec.capture,
+        scalars=spec.scalars,
+        scalar_patterns=list(spec.scalar_patterns),
+        scalar_keys=list(spec.scalar_keys),
+    )
+    from labkeep.cli._sweep import report
+
+    result = start_sweep(
+        client,
+        plan,
+        name=spec.name,
+        notes=spec.notes,
+        on_output=spec.on_output,
+        on_message=_message,
+    )
+    report(result, ctx)
+    return True
 
 
 def _write_output(stream: str, data: bytes) -> None:

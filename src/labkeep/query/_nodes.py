@@ -309,6 +309,8 @@ ALIASES = AttributeAliases(
         "git.commit": AttributeAlias("snapshot", "git.commit"),
         "git.branch": AttributeAlias("snapshot", "git.branch"),
         "git.dirty": AttributeAlias("snapshot", "git.dirty"),
+        # A sweep's trials record its number: ``sweep == 3`` selects them.
+        "sweep": AttributeAlias("summary", "labkeep.sweep"),
     }
 )
 

@@ -70,8 +70,10 @@ class ChildProcess:
         on_output: OutputCallback | None = None,
         *,
         grace: float = 5.0,
+        stop: threading.Event | None = None,
     ) -> None:
         self.argv = list(argv)
+        self.stop_event = stop
         self.env = dict(env)
         self.cwd = cwd
         self.recorder = recorder
@@ -115,6 +117,9 @@ class ChildProcess:
                         returncode = exited.wait(0.1)
                         break
                     except subprocess.TimeoutExpired:
+                        stop = self.stop_event
+                        if stop is not None and stop.is_set() and self._stopped is None:
+                            self.stop()
                         if time.monotonic() >= self._next_stage_at:
                             self._escalate()
             finally:

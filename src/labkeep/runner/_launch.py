@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -92,6 +93,11 @@ class LaunchSpec:
     python: str | None = None
     on_output: OutputCallback | None = None
     on_message: MessageCallback | None = None
+    #: A sweep's trial: the sweep run it belongs to, summary values to record at its start,
+    #: and an event that stops the script (as ``labkeep stop`` does) when set.
+    parent_uuid: str | None = None
+    summary: Mapping[str, Any] | None = None
+    stop: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,7 @@ def launch(
             tags=list(spec.tags),
             notes=spec.notes,
             reproduces_uuid=spec.reproduces_uuid,
+            parent_uuid=spec.parent_uuid,
             capture=spec.capture,
             argv=[ready.shown, *script_args],  # what the script's sys.argv will be
             entry_point=ready.shown,
@@ -281,6 +288,8 @@ def _track(
     spec = ready.spec
     if ready.values:
         run.config.update(ready.values)
+    if spec.summary:
+        run.summary.update(spec.summary)
     for item in spec.inputs:
         run.use_input(ready.cwd / item)
     if spec.seed is not None:
@@ -426,7 +435,9 @@ def _run_script(
         )
         env[ENV_LIVE_PARSER] = live.environment(parser_modes(ast.parse(ready.path.read_bytes())))
         live.start()
-    child = ChildProcess(argv, env, ready.cwd, recorder, spec.on_output, grace=spec.grace)
+    child = ChildProcess(
+        argv, env, ready.cwd, recorder, spec.on_output, grace=spec.grace, stop=spec.stop
+    )
     # Everything above overlapped with the store registering the run; the child's attach
     # (``labkeep.init()`` in the script) wants the run's row, so wait for it only now.
     _wait_for_row(run, online)

@@ -1,0 +1,364 @@
+"""The sweep controller: asks an Optuna study for trials, runs them side by side (as
+processes through ``_processes``, or as a Python function through ``_api``), tells it how each
+ended, stops trials its pruner gives up on, and keeps the sweep run's summary (counts, best
+trial) current. The sweep is itself a run; each trial a child run with ``labkeep.sweep`` and
+``labkeep.trial`` in its summary (the query language reads ``sweep == 3`` from there).
+
+**State lives in the store, not in Optuna.** The study is Optuna's in-memory one, rebuilt on
+every start from the sweep's child runs: each finished trial (completed or failed) is told to
+it with ``study.add_trial``, each trial that was cut short (``killed`` when the controller was
+SIGKILLed, ``interrupted`` by ``labkeep sweep stop``) is enqueued to run again with the same
+values. So ``labkeep sweep resume`` runs exactly the remaining trials, on every backend
+(SQLite, PostgreSQL, a labkeep server), with no second copy of the state to keep in step and
+no Optuna tables in the database. The cost is re-telling N trials on resume, which is
+milliseconds for the trial counts a sweep of processes reaches.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from labkeep.entities import RunStatus
+from labkeep.errors import LabkeepError, RunStateError
+from labkeep.sweep._optimizer import make_pruner, make_sampler
+from labkeep.sweep._space import Choice
+from labkeep.sweep._spec import (
+    PRUNED_KEY,
+    TRIAL_KEY,
+    MessageCallback,
+    SweepSpec,
+    trial_params,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+    from labkeep._client import Client
+    from labkeep._run import Run
+    from labkeep.entities import RunRecord
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """One trial as the controller saw it end."""
+
+    index: int
+    number: int | None
+    status: RunStatus
+    params: dict[str, Any]
+    value: float | None
+    pruned: bool = False
+
+
+@dataclass
+class SweepResult:
+    """How a sweep (or this stretch of it) ended."""
+
+    number: int | None
+    uuid: str
+    status: RunStatus
+    completed: int = 0
+    failed: int = 0
+    pruned: int = 0
+    best_number: int | None = None
+    best_value: float | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    trials: list[TrialOutcome] = field(default_factory=list)
+
+
+@dataclass
+class _Running:
+    """A trial in flight: Optuna's trial, the event that stops its process, and what the
+    pruner has been told of it."""
+
+    trial: Any
+    index: int
+    params: dict[str, Any]
+    stop: threading.Event
+    number: int | None = None
+    last_step: int = -1
+    next_look: float = 0.0
+    pruned_at: int | None = None
+
+
+class SweepController:
+    """Runs the remaining trials of one sweep. Used by :func:`start_sweep` and
+    :func:`resume_sweep`; ``run_trial`` is how one trial runs (a process, or the objective
+    function of :func:`labkeep.sweep`)."""
+
+    def __init__(
+        self,
+        client: Client,
+        sweep_run: Run,
+        sweep_number: int,
+        spec: SweepSpec,
+        run_trial: Callable[[dict[str, Any], int, threading.Event], tuple[int | None, str]],
+        *,
+        on_message: MessageCallback | None = None,
+        parallel: int | None = None,
+    ) -> None:
+        self.client = client
+        self.run = sweep_run
+        self.number = sweep_number
+        self.spec = spec
+        self.run_trial = run_trial
+        self.on_message = on_message
+        self.parallel = parallel or spec.parallel
+        self.stop = threading.Event()
+        self.objective = spec.objective_spec() if spec.objective else None
+        self.space = spec.distributions()
+        self.result = SweepResult(sweep_number, sweep_run.uuid, RunStatus.RUNNING)
+
+    def say(self, text: str) -> None:
+        if self.on_message is not None:
+            self.on_message(text)
+
+    # -- the study, rebuilt from the store ---------------------------------------------------
+    def _study(self) -> tuple[optuna.Study, int, int]:
+        """Optuna's study told every finished trial; returns it, how many trials are still
+        to run, and the next trial index."""
+        import optuna
+
+        sampler = make_sampler(self.spec.optimizer, self.spec.opt_flags)
+        study = optuna.create_study(
+            sampler=sampler,
+            pruner=make_pruner(self.spec.pruner, self.spec.pruner_options),
+            direction="maximize" if self.spec.direction == "maximize" else "minimize",
+        )
+        distributions = {k: d.to_optuna() for k, d in self.space.items()}
+        done: list[dict[str, Any]] = []
+        cut_short: list[dict[str, Any]] = []
+        index = 0
+        for record in self._trial_records():
+            index = max(index, int(record.summary.get(TRIAL_KEY, 0) or 0))
+            params = trial_params(record)
+            if params is None:
+                continue
+            status = record.info.status
+            if status is RunStatus.RUNNING:
+                raise RunStateError(
+                    f"sweep {self.number} still has trial run {record.info.number} running; "
+                    f"stop it (labkeep sweep stop {self.number}) before resuming"
+                )
+            if PRUNED_KEY in record.summary:
+                self._count(TrialOutcome(index, record.info.number, status, params, None, True))
+                done.append(params)
+                study.add_trial(
+                    optuna.trial.create_trial(
+                        params=params,
+                        distributions=distributions,
+                        state=optuna.trial.TrialState.PRUNED,
+                    )
+                )
+                continue
+            if status in (RunStatus.KILLED, RunStatus.INTERRUPTED):
+                cut_short.append(params)
+                continue
+            outcome = self._outcome(record, params, quiet=True)
+            self._count(outcome)
+            done.append(params)
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=params,
+                    distributions=distributions,
+                    value=outcome.value,
+                    state=optuna.trial.TrialState.COMPLETE
+                    if outcome.value is not None
+                    else optuna.trial.TrialState.FAIL,
+                )
+            )
+        remaining = max(0, self.spec.max_trials - len(done))
+        if self.spec.optimizer == "grid":
+            left = list(done)  # a batch file may list a point twice: each runs once per listing
+            queue = []
+            for point in self.spec.grid():
+                if point in left:
+                    left.remove(point)
+                else:
+                    queue.append(point)
+            queue = queue[:remaining]
+        else:
+            queue = cut_short[:remaining]
+        for params in queue:
+            study.enqueue_trial(params, skip_if_exists=False)
+        return study, remaining, index + 1
+
+    def _trial_records(self) -> list[RunRecord]:
+        store = self.client.store
+        numbers = store.search_numbers(sort="number", parent_uuid=self.run.uuid)
+        return store.get_records(numbers) if numbers else []
+
+    # -- running -------------------------------------------------------------------------------
+    def drive(self) -> SweepResult:
+        """Run trials until the budget is spent or :attr:`stop` is set."""
+        study, remaining, index = self._study()
+        distributions = {k: d.to_optuna() for k, d in self.space.items()}
+        if remaining == 0:
+            self.say(f"sweep {self.number} has no trials left to run")
+        choices = [k for k, d in self.space.items() if isinstance(d, Choice)]
+        if self.spec.optimizer == "cmaes" and choices and remaining:
+            self.say(f"cmaes searches numbers only: {', '.join(choices)} drawn at random")
+        self._record_summary()
+        pending: dict[Future[tuple[int | None, str]], _Running] = {}
+        launched = 0
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="labkeep-trial") as pool:
+            while pending or (launched < remaining and not self.stop.is_set()):
+                while (
+                    launched < remaining and len(pending) < self.parallel and not self.stop.is_set()
+                ):
+                    trial = study.ask(distributions)
+                    running = _Running(trial, index, dict(trial.params), threading.Event())
+                    future = pool.submit(self.run_trial, running.params, index, running.stop)
+                    pending[future] = running
+                    index += 1
+                    launched += 1
+                finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    self._finished_trial(study, pending.pop(future), future)
+                for running in pending.values():
+                    if self.stop.is_set():
+                        running.stop.set()
+                    elif self.spec.pruner is not None:
+                        self._check_pruning(running)
+        self.result.status = RunStatus.INTERRUPTED if self.stop.is_set() else RunStatus.COMPLETED
+        self._record_summary()
+        return self.result
+
+    def _check_pruning(self, running: _Running) -> None:
+        """Tell the pruner what the trial logged since the last look; stop it when the
+        pruner says so. Looks at most once a second per trial."""
+        now = time.monotonic()
+        if now < running.next_look or self.objective is None:
+            return
+        running.next_look = now + 1.0
+        store = self.client.store
+        if running.number is None:
+            found = store.search_numbers(
+                where=f"summary['{TRIAL_KEY}'] == {running.index}",
+                parent_uuid=self.run.uuid,
+                limit=1,
+            )
+            if not found:
+                return
+            running.number = found[0]
+        try:
+            history = store.get_history(running.number, self.objective.key)
+        except LabkeepError:
+            return  # nothing logged yet
+        trial = running.trial
+        for step, value in zip(history.steps, history.values, strict=True):
+            if step > running.last_step and math.isfinite(value):
+                trial.report(value, step)
+                running.last_step = step
+        if running.last_step >= 0 and trial.should_prune():
+            running.pruned_at = running.last_step
+            running.stop.set()
+
+    def _finished_trial(
+        self,
+        study: optuna.Study,
+        running: _Running,
+        future: Future[tuple[int | None, str]],
+    ) -> None:
+        import optuna
+
+        trial, index, params = running.trial, running.index, running.params
+        try:
+            number, uuid = future.result()
+        except Exception as exc:  # a trial that could not even start
+            self.say(f"trial {index} could not run: {exc}")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._count(TrialOutcome(index, None, RunStatus.FAILED, params, None))
+            return
+        if number is None:
+            self.say(f"trial {index} is kept on this machine; its objective cannot be read")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._count(TrialOutcome(index, None, RunStatus.FAILED, params, None))
+            return
+        record = self.client.store.get_records([number])[0]
+        stopped = record.info.status is RunStatus.INTERRUPTED
+        if running.pruned_at is not None and stopped and not self.stop.is_set():
+            from labkeep.store._base import WriteBatch
+
+            # The run itself has ended (interrupted: it was stopped); a writer of the
+            # controller's own records why, which resume and show read.
+            self.client.store.apply(
+                WriteBatch(
+                    run_uuid=uuid,
+                    writer=f"sweep-prune-{uuid}",
+                    position=1,
+                    summary={PRUNED_KEY: running.pruned_at},
+                )
+            )
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            self.say(f"trial {index} pruned at step {running.pruned_at}")
+            self._count(TrialOutcome(index, number, RunStatus.INTERRUPTED, params, None, True))
+            self._record_summary()
+            return
+        if record.info.status in (RunStatus.INTERRUPTED, RunStatus.KILLED):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return  # cut short by a stop: it runs again on resume
+        outcome = self._outcome(record, params, quiet=False)
+        if outcome.value is None:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, outcome.value)
+        self._count(outcome)
+        self._record_summary()
+
+    def _outcome(self, record: RunRecord, params: dict[str, Any], *, quiet: bool) -> TrialOutcome:
+        index = int(record.summary.get(TRIAL_KEY, 0) or 0)
+        status = record.info.status
+        value = None
+        if status is RunStatus.COMPLETED and self.objective is not None:
+            value = self.objective.value(record)
+            if value is None:
+                status = RunStatus.FAILED
+                if not quiet:
+                    self.say(self.objective.missing(f"trial {index}", record))
+        elif status is RunStatus.FAILED and not quiet:
+            code = "" if record.info.exit_code is None else f" (exit {record.info.exit_code})"
+            self.say(f"trial {index} failed{code}: labkeep show {record.info.number}")
+        return TrialOutcome(index, record.info.number, status, params, value)
+
+    def _count(self, outcome: TrialOutcome) -> None:
+        result = self.result
+        result.trials.append(outcome)
+        if outcome.pruned:
+            result.pruned += 1
+        elif outcome.status is RunStatus.COMPLETED:
+            result.completed += 1
+        else:
+            result.failed += 1
+        value = outcome.value
+        if value is None:
+            return
+        better = result.best_value is None or (
+            value < result.best_value
+            if self.spec.direction == "minimize"
+            else value > result.best_value
+        )
+        if better:
+            result.best_value = value
+            result.best_number = outcome.number
+            result.best_params = dict(outcome.params)
+
+    def _record_summary(self) -> None:
+        result = self.result
+        summary: dict[str, Any] = {
+            "trials.completed": result.completed,
+            "trials.failed": result.failed,
+            "trials.pruned": result.pruned,
+            "trials.total": self.spec.max_trials,
+        }
+        if result.best_value is not None:
+            summary["best.value"] = result.best_value
+            summary["best.run"] = result.best_number
+            summary["best.params"] = result.best_params
+        self.run.summary.update(summary)

@@ -1,0 +1,113 @@
+"""What ``labkeep sweep show`` reports: a sweep's trials sorted by the objective, its best
+trial and the importance of each searched flag (Optuna's evaluators)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from labkeep.entities import RunStatus
+from labkeep.sweep._spec import (
+    PRUNED_KEY,
+    SweepSpec,
+    get_sweep,
+    sweep_trials,
+    trial_params,
+)
+
+if TYPE_CHECKING:
+    from labkeep._client import Client
+    from labkeep.entities import RunRecord
+
+_log = logging.getLogger("labkeep")
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial: its run, its index in the sweep, the values it was given and its
+    objective value (None when it failed, was cut short, or logged no objective)."""
+
+    record: RunRecord
+    index: int | None
+    params: dict[str, Any]
+    value: float | None
+
+    @property
+    def status(self) -> str:
+        """The run's status, or ``pruned`` for a trial the pruner stopped."""
+        if PRUNED_KEY in self.record.summary:
+            return "pruned"
+        return self.record.info.status.value
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    sweep: RunRecord
+    spec: SweepSpec
+    trials: list[TrialRow]
+    importances: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best(self) -> TrialRow | None:
+        return self.trials[0] if self.trials and self.trials[0].value is not None else None
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for t in self.trials if t.value is not None)
+
+
+def sweep_report(client: Client, ref: str | int) -> SweepReport:
+    """Sweep ``ref``'s trials, best first (by its objective and direction)."""
+    record, spec = get_sweep(client, ref)
+    objective = spec.objective_spec() if spec.objective else None
+    rows = []
+    for trial in sweep_trials(client, record):
+        value = None
+        if objective is not None and trial.info.status is RunStatus.COMPLETED:
+            value = objective.value(trial)
+        index = trial.summary.get("labkeep.trial")
+        params = trial_params(trial) or {k: trial.params.get(k) for k in spec.spelled}
+        rows.append(TrialRow(trial, index if isinstance(index, int) else None, params, value))
+    sign = -1.0 if spec.direction == "maximize" else 1.0
+    rows.sort(
+        key=lambda r: (r.value is None, sign * r.value if r.value is not None else 0.0,
+                       r.record.info.number)
+    )  # fmt: skip
+    return SweepReport(record, spec, rows, _importances(spec, rows))
+
+
+def _importances(spec: SweepSpec, rows: list[TrialRow]) -> dict[str, float]:
+    """How much each searched flag moved the objective; empty below three finished trials or
+    with a single searched flag (nothing to compare)."""
+    scored = [r for r in rows if r.value is not None]
+    if len(spec.space) < 2 or len(scored) < 3 or importlib.util.find_spec("optuna") is None:
+        return {}
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = {k: d.to_optuna() for k, d in spec.distributions().items()}
+    study = optuna.create_study(
+        direction="maximize" if spec.direction == "maximize" else "minimize"
+    )
+    for row in scored:
+        try:
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=row.params, distributions=distributions, value=row.value
+                )
+            )
+        except ValueError:
+            continue  # a value outside the space (the space was edited): leave it out
+    # Seeded, so that the same trials always report the same importances.
+    evaluator: Any = (
+        optuna.importance.FanovaImportanceEvaluator(seed=0)
+        if importlib.util.find_spec("sklearn") is not None
+        else optuna.importance.PedAnovaImportanceEvaluator()
+    )
+    try:
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    except (RuntimeError, ValueError) as exc:
+        _log.info("parameter importances could not be computed: %s", exc)
+        return {}
