@@ -176,6 +176,11 @@ def test_sweep_page_links_to_its_trials_and_the_sweep_run_links_back(
 ) -> None:
     body = sweep.release()
     trials = sorted(t["number"] for t in body["trials"])
+    # Under the UI's Content-Security-Policy every chart still draws (a violation is a
+    # console error, which fails the test).
+    strict = pages.open("/sweeps/1", enforce_csp=True)
+    strict.wait_for_selector("#importances-plot[data-rendered=true]")
+    strict.wait_for_selector("#slices [data-param='x'][data-rendered=true]")
     page = pages.open("/sweeps/1")
     page.click("#sweep-runs-link")
     page.wait_for_selector("body[data-ready=true]")
