@@ -60,11 +60,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api(store: Path) -> Iterator[httpx.Client]:
-    with (
-        LiveServer(store) as live,
-        httpx.Client(base_url=f"{live.url}/api/v1", timeout=30) as client,
-    ):
+def live(store: Path) -> Iterator[LiveServer]:
+    with LiveServer(store) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{live.url}/api/v1", timeout=30) as client:
         yield client
 
 
@@ -109,3 +112,11 @@ def test_sweep_route_needs_a_read_token(store: Path) -> None:
         assert httpx.get(url).status_code == 401
         ok = httpx.get(url, headers={"Authorization": f"Bearer {'r' * 32}"})
         assert ok.status_code == 200 and len(ok.json()["trials"]) == 4
+
+
+def test_polls_of_a_sweep_reuse_its_importances(live: LiveServer, api: httpx.Client) -> None:
+    """The page polls every second; importances are fitted once per set of finished trials."""
+    first = [api.get("/sweeps/1").json()["importances"] for _ in range(3)]
+    assert first[0] == first[1] == first[2] and first[0]
+    cache = live.app.state.sweep_importances
+    assert len(cache._kept) == 1
