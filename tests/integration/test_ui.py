@@ -103,3 +103,13 @@ def test_run_page_fetches_its_modules_and_plotly_early(client: httpx.Client) -> 
         assert f'<link rel="modulepreload" href="/static/{module}">' in page
     assert page.index("/static/run.js") < page.index("/vendor/plotly.min.js")
     assert 'href="/vendor/plotly.min.js" as="script" fetchpriority="low"' in page
+
+
+def test_sweep_page_fetches_its_modules_and_plotly(client: httpx.Client) -> None:
+    """The sweep page is served under the UI's policy and names every module it imports."""
+    response = client.get("/sweeps/3")
+    assert response.status_code == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    for module in ("api.js", "charts.js", "sketch.js", "parcoords.js"):
+        assert f'<link rel="modulepreload" href="/static/{module}">' in response.text
+    assert response.text.index("/static/sweep.js") < response.text.index("/vendor/plotly.min.js")

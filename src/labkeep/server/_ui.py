@@ -1,8 +1,8 @@
 """The web UI: static pages served by the same app, working offline.
 
 Plain HTML, ES modules and CSS from ``server/static`` (no build step, no CDN); plotly.js comes
-from the installed ``plotly`` package. Pages: the runs table (``/``), a run (``/runs/{ref}``)
-and the compare page (``/compare?runs=3,4``).
+from the installed ``plotly`` package. Pages: the runs table (``/``), a run (``/runs/{ref}``),
+a sweep (``/sweeps/{ref}``) and the compare page (``/compare?runs=3,4``).
 """
 
 from __future__ import annotations
@@ -145,6 +145,10 @@ def mount(app: FastAPI) -> None:
     @app.get("/runs/{ref}", include_in_schema=False)
     def run_page(ref: str) -> FileResponse:
         return _page("run.html")
+
+    @app.get("/sweeps/{ref}", include_in_schema=False)
+    def sweep_page(ref: str) -> FileResponse:
+        return _page("sweep.html")
 
     @app.get("/compare", include_in_schema=False)
     def compare_page() -> FileResponse:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from labkeep.sweep._controller import SweepResult
     from labkeep.sweep._optimizer import Objective, parse_objective, parse_opt_flags
     from labkeep.sweep._processes import resume_sweep, start_sweep, stop_sweep
-    from labkeep.sweep._report import SweepReport, TrialRow, sweep_report
+    from labkeep.sweep._report import SweepReport, TrialRow, param_importances, sweep_report
     from labkeep.sweep._space import (
         Choice,
         IntRange,
@@ -58,6 +58,7 @@ _EXPORTS = {
     "SweepReport": "_report",
     "TrialRow": "_report",
     "sweep_report": "_report",
+    "param_importances": "_report",
     "WandbSweep": "_wandb",
     "plan_wandb_sweep": "_wandb",
     "Choice": "_space",
@@ -90,6 +91,7 @@ __all__ = [
     "intrange",
     "list_sweeps",
     "loguniform",
+    "param_importances",
     "parse_objective",
     "parse_opt_flags",
     "plan_sweep",

@@ -58,8 +58,9 @@ class SweepReport:
         return sum(1 for t in self.trials if t.value is not None)
 
 
-def sweep_report(client: Client, ref: str | int) -> SweepReport:
-    """Sweep ``ref``'s trials, best first (by its objective and direction)."""
+def sweep_report(client: Client, ref: str | int, *, importances: bool = True) -> SweepReport:
+    """Sweep ``ref``'s trials, best first (by its objective and direction); without
+    ``importances`` it leaves them out (they cost a model fit; see :func:`param_importances`)."""
     record, spec = get_sweep(client, ref)
     objective = spec.objective_spec() if spec.objective else None
     rows = []
@@ -75,10 +76,10 @@ def sweep_report(client: Client, ref: str | int) -> SweepReport:
         key=lambda r: (r.value is None, sign * r.value if r.value is not None else 0.0,
                        r.record.info.number)
     )  # fmt: skip
-    return SweepReport(record, spec, rows, _importances(spec, rows))
+    return SweepReport(record, spec, rows, param_importances(spec, rows) if importances else {})
 
 
-def _importances(spec: SweepSpec, rows: list[TrialRow]) -> dict[str, float]:
+def param_importances(spec: SweepSpec, rows: list[TrialRow]) -> dict[str, float]:
     """How much each searched flag moved the objective; empty below three finished trials or
     with a single searched flag (nothing to compare)."""
     scored = [r for r in rows if r.value is not None]

@@ -4,6 +4,7 @@ import {
   api, clear, fmtValue, h, runColor, showVersion, statusBadge, toast, topbar,
 } from "./api.js";
 import { ChartOptions, chartCard, loadPlotly, MetricChart, plotText, whenVisible } from "./charts.js";
+import { dimensionOf, parallelCoordinates } from "./parcoords.js";
 
 const numbers = (new URLSearchParams(location.search).get("runs") || "")
   .split(",").map((s) => s.trim()).filter(Boolean);
@@ -165,17 +166,7 @@ function metricValue(run, key, accessor) {
 
 /** A param as a plotly dimension: numbers as they are, anything else as categories. */
 function paramDimension(key) {
-  const raw = data.runs.map((r) => r.params[key]);
-  if (raw.every((v) => typeof v === "number" || typeof v === "boolean" || v === undefined)) {
-    return { label: key, values: raw.map((v) => (v === undefined ? null : Number(v))) };
-  }
-  const categories = [...new Set(raw.map((v) => fmtValue(v ?? "—")))].sort();
-  return {
-    label: key,
-    values: raw.map((v) => categories.indexOf(fmtValue(v ?? "—"))),
-    tickvals: categories.map((_, i) => i),
-    ticktext: categories,
-  };
+  return dimensionOf(key, data.runs.map((r) => r.params[key]));
 }
 
 function selectOf(id, items, selected) {
@@ -195,70 +186,13 @@ function parcoordsSection(metricKeys) {
   const draw = () => {
     const values = data.runs.map((r) => metricValue(r, metric.value, accessor.value));
     const dimensions = [...dims.slice(0, 12).map(paramDimension), { label: `${metric.value} (${accessor.value})`, values }];
-    clear(plot).append(parallelCoordinates(dimensions, values));
+    clear(plot).append(parallelCoordinates(dimensions, values, data.runs.map((r) => `#${r.number} ${r.name}`)));
     plot.dataset.rendered = "true";
   };
   metric.addEventListener("change", draw);
   accessor.addEventListener("change", draw);
   draw();
   return [h("div", { class: "chart-controls" }, h("label", {}, "colour by", metric, accessor)), h("div", { class: "chart-card" }, plot)];
-}
-
-const SVG = "http://www.w3.org/2000/svg";
-
-function svg(tag, attrs = {}, text) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
-
-/** Parallel coordinates in SVG (no WebGL needed): one axis per dimension, one line per run,
- *  coloured from low (blue) to high (yellow) by the metric. */
-function parallelCoordinates(dimensions, colourBy) {
-  const width = 1200;
-  const height = 340;
-  const top = 40;
-  const bottom = 24;
-  const left = 70;
-  const right = 70;
-  const step = (width - left - right) / Math.max(1, dimensions.length - 1);
-  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": "parallel coordinates" });
-  const scales = dimensions.map((d) => {
-    const finite = d.values.filter((v) => v !== null && Number.isFinite(v));
-    const lo = finite.length ? Math.min(...finite) : 0;
-    const hi = finite.length ? Math.max(...finite) : 1;
-    const span = hi - lo || 1;
-    return (v) => (v === null || !Number.isFinite(v) ? null : height - bottom - ((v - lo) / span) * (height - top - bottom) * (hi === lo ? 0.5 : 1) - (hi === lo ? (height - top - bottom) / 2 : 0));
-  });
-  const finiteColour = colourBy.filter((v) => v !== null);
-  const cLo = finiteColour.length ? Math.min(...finiteColour) : 0;
-  const cHi = finiteColour.length ? Math.max(...finiteColour) : 1;
-  data.runs.forEach((run, i) => {
-    const points = dimensions.map((d, j) => [left + j * step, scales[j](d.values[i])]).filter(([, y]) => y !== null);
-    const t = colourBy[i] === null ? null : (colourBy[i] - cLo) / (cHi - cLo || 1);
-    const colour = t === null ? "#c0c4cc" : `hsl(${230 - t * 180}, 75%, ${45 + t * 10}%)`;
-    const line = svg("polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: colour, "stroke-width": 2, opacity: 0.85 });
-    line.append(svg("title", {}, `#${run.number} ${run.name}`));
-    root.append(line);
-  });
-  dimensions.forEach((d, j) => {
-    const x = left + j * step;
-    root.append(svg("line", { x1: x, x2: x, y1: top, y2: height - bottom, stroke: "#98a2b3" }));
-    root.append(svg("text", { x, y: top - 18, "text-anchor": "middle", "font-size": 12, "font-weight": 600, fill: "#1d2330" }, d.label));
-    const finite = d.values.filter((v) => v !== null && Number.isFinite(v));
-    if (d.ticktext) {
-      d.ticktext.forEach((label, k) => {
-        const y = scales[j](k);
-        if (y !== null) root.append(svg("text", { x: x + 5, y: y + 4, "font-size": 10, fill: "#667085" }, label));
-      });
-    } else if (finite.length) {
-      for (const v of [Math.min(...finite), Math.max(...finite)]) {
-        root.append(svg("text", { x: x + 5, y: scales[j](v) + 4, "font-size": 10, fill: "#667085" }, fmtValue(v)));
-      }
-    }
-  });
-  return root;
 }
 
 function scatterSection(metricKeys) {

@@ -119,6 +119,16 @@ function stopButton() {
   return button;
 }
 
+/** A sweep run links to its sweep page, a trial to its sweep's. */
+function sweepLink() {
+  if ("labkeep.sweep_spec" in run.summary) {
+    return h("a", { class: "button small", id: "sweep-link", href: `/sweeps/${run.number}`, text: "Sweep" });
+  }
+  const sweep = run.summary["labkeep.sweep"];
+  if (!Number.isInteger(sweep)) return null;
+  return h("a", { class: "button small", id: "sweep-link", href: `/sweeps/${sweep}`, text: `Sweep ${sweep}` });
+}
+
 function renderHead() {
   const deleteButton = h("button", {
     class: "button small danger", id: "delete-run", text: run.deleted ? "Restore" : "Delete",
@@ -142,6 +152,7 @@ function renderHead() {
       statusBadge(run.status),
       run.deleted ? h("span", { class: "status status-other", text: "in the trash" }) : null,
       h("span", { class: "spacer", style: { flex: "1" } }),
+      sweepLink(),
       h("a", { class: "button small", href: `/compare?runs=${run.number}`, text: "Compare…" }),
       stopButton(),
       deleteButton,
