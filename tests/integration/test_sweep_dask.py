@@ -235,6 +235,50 @@ def test_a_worker_killed_mid_trial_leaves_its_run_killed_and_the_sweep_goes_on(
         drop_pg_schema(schema)
 
 
+@pytest.mark.timeout(180)
+def test_a_sqlite_store_with_a_cluster_on_this_machine_is_accepted(
+    work: Path, cluster: Cluster, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "store")
+    result = _labkeep(work, store, "run", "train.py", "x=[0.5,1.0]", "--minimize", "loss",
+                      "--dask", cluster.address, "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sweep, trials = _sweep(store)
+    assert sweep.summary["trials.completed"] == 2
+    assert {t.info.pid for t in trials} <= cluster.worker_pids()
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_stops_the_trials_on_the_workers(
+    work: Path, cluster: Cluster, tmp_path: Path
+) -> None:
+    import psutil
+
+    store = str(tmp_path / "store")
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labkeep.cli", "run", "train.py", "x=[0.5,1.0]",
+         f"marker={marker}", "--minimize", "loss", "-q", "--dask", cluster.address],
+        cwd=work, env=cli_env(Path(store)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: (marker / "sleeper").exists(), "a trial to sleep")
+        script = psutil.Process(int((marker / "sleeper").read_text()))
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode != 0, err
+    _wait_for(lambda: not script.is_running(), "the sleeping trial to stop", timeout=30)
+    sweep, trials = _sweep(store)
+    assert sweep.info.status is RunStatus.INTERRUPTED
+    assert RunStatus.INTERRUPTED in {t.info.status for t in trials}
+
+
 def test_a_sqlite_store_with_a_remote_scheduler_is_refused(work: Path, tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     result = _labkeep(work, store, "run", "train.py", "x=[0.5,1.0]", "--dask",
@@ -267,3 +311,32 @@ def test_an_unreachable_scheduler_is_one_line_and_starts_nothing(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and address in lines[0] and "Dask scheduler" in lines[0], lines
     assert not (tmp_path / "store" / "labkeep.db").exists() or not _has_runs(store)
+
+
+FLAKY = """\
+import os, sys
+x = 0.0
+if not os.path.exists("failed-once"):
+    open("failed-once", "w").close()
+    sys.exit(3)
+print(f"loss: {(x - 1.0) ** 2}")
+"""
+
+
+@pytest.mark.timeout(180)
+def test_retry_failed_runs_a_failed_trial_again_and_resume_does_not(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    write(work / "train.py", FLAKY)
+    store = str(tmp_path / "store")
+    result = _labkeep(work, store, "run", "train.py", "x=[0.5,1.0]", "--minimize", "loss",
+                      "--retry-failed", "1", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "running it again" in result.stderr
+    sweep, trials = _sweep(store)
+    failed = [t for t in trials if t.info.status is RunStatus.FAILED]
+    assert len(trials) == 3 and len(failed) == 1 and failed[0].summary[RETRIED_KEY] == 1
+    assert sweep.summary["trials.completed"] == 2 and sweep.summary["trials.failed"] == 0
+    again = _labkeep(work, store, "sweep", "resume", "last", "-q")
+    assert again.returncode == 0 and "no trials left to run" in again.stderr, again.stderr
+    assert len(_sweep(store)[1]) == 3

@@ -312,7 +312,9 @@ def run_trial_task(
 def _stop_from(name: str, stop: threading.Event) -> Iterator[None]:
     """Set ``stop`` when the controller sets the Dask event ``name`` (a sweep stopped)."""
     try:
-        event = _distributed().Event(name)
+        distributed = _distributed()
+        # The worker's client, taken here in the task's thread: the watcher's thread has none.
+        event = distributed.Event(name, client=distributed.get_client())
     except Exception:  # not inside a Dask worker: nothing to watch
         yield
         return
