@@ -236,15 +236,22 @@ def test_a_worker_killed_mid_trial_leaves_its_run_killed_and_the_sweep_goes_on(
 
 
 @pytest.mark.timeout(180)
-def test_a_sqlite_store_with_a_cluster_on_this_machine_is_accepted(
+def test_a_sweep_file_with_a_sqlite_store_and_a_cluster_on_this_machine(
     work: Path, cluster: Cluster, tmp_path: Path
 ) -> None:
+    pytest.importorskip("yaml")
     store = str(tmp_path / "store")
-    result = _labkeep(work, store, "run", "train.py", "x=[0.5,1.0]", "--minimize", "loss",
-                      "--dask", cluster.address, "-q")  # fmt: skip
+    write(work / "sweep.yaml", """\
+        program: train.py
+        method: grid
+        metric: {name: loss, goal: minimize}
+        parameters:
+          x: {values: [0.5, 1.0]}
+    """)  # fmt: skip
+    result = _labkeep(work, store, "sweep", "sweep.yaml", "--dask", cluster.address, "-q")
     assert result.returncode == 0, result.stderr
     sweep, trials = _sweep(store)
-    assert sweep.summary["trials.completed"] == 2
+    assert sweep.summary["trials.completed"] == 2 and sweep.summary["best.value"] == 0.0
     assert {t.info.pid for t in trials} <= cluster.worker_pids()
 
 
@@ -340,3 +347,18 @@ def test_retry_failed_runs_a_failed_trial_again_and_resume_does_not(tmp_path: Pa
     again = _labkeep(work, store, "sweep", "resume", "last", "-q")
     assert again.returncode == 0 and "no trials left to run" in again.stderr, again.stderr
     assert len(_sweep(store)[1]) == 3
+
+
+def test_a_script_outside_the_sweeps_directory_is_refused_before_connecting(
+    tmp_path: Path,
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    write(tmp_path / "elsewhere" / "train.py", TRAIN)
+    store = str(tmp_path / "store")
+    result = _labkeep(here, store, "run", "../elsewhere/train.py", "x=[0.5,1.0]", "--dask",
+                      f"tcp://127.0.0.1:{_free_port()}", timeout=60)  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "outside" in lines[0] and "--dask" in lines[0], result.stderr

@@ -157,13 +157,21 @@ def _inside(cwd: Path, path: str, what: str) -> str:
         ) from None
 
 
+def check_shippable(spec: SweepSpec) -> tuple[str, str | None]:
+    """The script and config file as paths inside the sweep's directory (what the workers
+    get); a one-line error for one outside it."""
+    cwd = Path(spec.cwd)
+    target = _inside(cwd, spec.target, "script")
+    config = _inside(cwd, spec.config, "config file") if spec.config else None
+    return target, config
+
+
 def ship_code(store: Store, spec: SweepSpec) -> CodeShipment:
     """Keep the code of the sweep's directory in the store and return it for the workers."""
     from labkeep.capture._code import collect_code
 
     cwd = Path(spec.cwd)
-    target = _inside(cwd, spec.target, "script")
-    config = _inside(cwd, spec.config, "config file") if spec.config else None
+    target, config = check_shippable(spec)
     section, files = collect_code(cwd, keep=[target, *([config] if config else [])])
     blobs: dict[str, bytes] = {}
     entries = []

@@ -140,7 +140,7 @@ def start_sweep(
     """
     _check_retry(retry_failed)
     _check_launch(client, spec)
-    with _cluster(client, dask) as cluster:
+    with _cluster(client, spec, dask) as cluster:
         run = client.start_run(
             experiment=spec.experiment,
             name=name,
@@ -162,15 +162,16 @@ def _check_retry(retry_failed: int) -> None:
 
 
 @contextlib.contextmanager
-def _cluster(client: Client, address: str | None) -> Iterator[Any]:
+def _cluster(client: Client, spec: SweepSpec, address: str | None) -> Iterator[Any]:
     """The Dask client of the scheduler at ``address`` (None: trials run here), checked
-    against the store before any run exists, and closed at the end."""
+    against the store and the sweep's code before any run exists, and closed at the end."""
     if address is None:
         yield None
         return
-    from labkeep.sweep._dask import check_store_for_dask, connect
+    from labkeep.sweep._dask import check_shippable, check_store_for_dask, connect
 
     check_store_for_dask(client.location, address)
+    check_shippable(spec)
     dask_client = connect(address, client.location)
     try:
         yield dask_client
@@ -332,7 +333,7 @@ def resume_sweep(
     _check_controller_gone(record)
     _check_retry(retry_failed)
     _check_launch(client, spec)
-    with _cluster(client, dask) as cluster:
+    with _cluster(client, spec, dask) as cluster:
         run = client.start_run(
             experiment=record.info.experiment,
             attach_uuid=record.info.uuid,
