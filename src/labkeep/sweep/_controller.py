@@ -253,6 +253,7 @@ class SweepController:
             found = store.search_numbers(
                 where=f"summary['{TRIAL_KEY}'] == {running.index}",
                 parent_uuid=self.run.uuid,
+                sort="-number",  # a trial run again: its newest attempt
                 limit=1,
             )
             if not found:
