@@ -84,6 +84,10 @@ class _RunCommand(click.Command):
 @click.option("--parallel", type=int, help="Sweep: run N trials at once.")
 @click.option("--prune", metavar="PRUNER",
               help="Sweep: stop unpromising trials early (median, hyperband, asha).")  # fmt: skip
+@click.option("--dask", metavar="ADDRESS",
+              help="Sweep: run the trials on this Dask scheduler's workers (or LABKEEP_DASK).")  # fmt: skip
+@click.option("--retry-failed", "retry_failed", type=int, metavar="N",
+              help="Sweep: run a failed or killed trial again, up to N times.")  # fmt: skip
 @click.pass_context
 def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...], **options: Any) -> None:  # fmt: skip
     """Run TARGET (a script or notebook) as a tracked run, with flags set as NAME=VALUE.
@@ -157,6 +161,7 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
 
 _SWEEP_OPTIONS = (
     "optimizer", "max_trials", "minimize", "maximize", "opt_flags", "parallel", "prune",
+    "dask", "retry_failed",
 )  # fmt: skip
 
 
@@ -199,6 +204,7 @@ def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, 
         scalar_keys=list(spec.scalar_keys),
     )
     from labkeep.cli._sweep import report
+    from labkeep.sweep._dask import dask_address
 
     result = start_sweep(
         client,
@@ -207,6 +213,8 @@ def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, 
         notes=spec.notes,
         on_output=spec.on_output,
         on_message=_message,
+        dask=dask_address(options["dask"]),  # LABKEEP_DASK alone does not make a sweep
+        retry_failed=options["retry_failed"] or 0,
     )
     report(result, ctx)
     return True

@@ -109,13 +109,24 @@ def sweep_group() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--parallel", type=click.IntRange(min=1), default=1, help="Trials at once.")
 @click.option("--max-trials", type=click.IntRange(min=1), help="At most N trials (run_cap).")
+@click.option("--dask", metavar="ADDRESS",
+              help="Run the trials on this Dask scheduler's workers (or LABKEEP_DASK).")  # fmt: skip
+@click.option("--retry-failed", "retry_failed", type=click.IntRange(min=0), default=0,
+              metavar="N", help="Run a failed or killed trial again, up to N times.")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output.")
 @click.pass_context
 def file_command(
-    ctx: click.Context, path: Path, parallel: int, max_trials: int | None, quiet: bool
+    ctx: click.Context,
+    path: Path,
+    parallel: int,
+    max_trials: int | None,
+    dask: str | None,
+    retry_failed: int,
+    quiet: bool,
 ) -> None:
     """Run the sweep a W&B sweep file (YAML) describes."""
     from labkeep.sweep import plan_wandb_sweep, start_sweep
+    from labkeep.sweep._dask import dask_address
 
     client = client_from(ctx)
     spec, config = plan_wandb_sweep(
@@ -128,6 +139,8 @@ def file_command(
         notes=config.notes,
         on_output=None if quiet else write_output,
         on_message=message,
+        dask=dask_address(dask),
+        retry_failed=retry_failed,
     )
     report(result, ctx)
 
@@ -193,13 +206,24 @@ def show_command(ctx: click.Context, sweep: str) -> None:
     "--parallel", type=click.IntRange(min=1), help="Trials at once (default: as started)."
 )
 @click.option("--max-trials", type=int, help="A new budget; the trials done count towards it.")
+@click.option("--dask", metavar="ADDRESS",
+              help="Run the trials on this Dask scheduler's workers (or LABKEEP_DASK).")  # fmt: skip
+@click.option("--retry-failed", "retry_failed", type=click.IntRange(min=0), default=0,
+              metavar="N", help="Run a failed or killed trial again, up to N times.")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output.")
 @click.pass_context
 def resume_command(
-    ctx: click.Context, sweep: str, parallel: int | None, max_trials: int | None, quiet: bool
+    ctx: click.Context,
+    sweep: str,
+    parallel: int | None,
+    max_trials: int | None,
+    dask: str | None,
+    retry_failed: int,
+    quiet: bool,
 ) -> None:
     """Run the trials SWEEP has left (after Ctrl-C, labkeep sweep stop, a crash or a reboot)."""
     from labkeep.sweep import resume_sweep
+    from labkeep.sweep._dask import dask_address
 
     result = resume_sweep(
         client_from(ctx),
@@ -208,6 +232,8 @@ def resume_command(
         max_trials=max_trials,
         on_output=None if quiet else write_output,
         on_message=message,
+        dask=dask_address(dask),
+        retry_failed=retry_failed,
     )
     report(result, ctx)
 

@@ -30,6 +30,7 @@ from labkeep.sweep._optimizer import make_pruner, make_sampler
 from labkeep.sweep._space import Choice
 from labkeep.sweep._spec import (
     PRUNED_KEY,
+    RETRIED_KEY,
     TRIAL_KEY,
     MessageCallback,
     SweepSpec,
@@ -85,6 +86,7 @@ class _Running:
     last_step: int = -1
     next_look: float = 0.0
     pruned_at: int | None = None
+    attempts: int = 0
 
 
 class SweepController:
@@ -102,8 +104,10 @@ class SweepController:
         *,
         on_message: MessageCallback | None = None,
         parallel: int | None = None,
+        retry_failed: int = 0,
     ) -> None:
         self.client = client
+        self.retry_failed = retry_failed
         self.run = sweep_run
         self.number = sweep_number
         self.spec = spec
@@ -138,8 +142,8 @@ class SweepController:
         for record in self._trial_records():
             index = max(index, int(record.summary.get(TRIAL_KEY, 0) or 0))
             params = trial_params(record)
-            if params is None:
-                continue
+            if params is None or RETRIED_KEY in record.summary:
+                continue  # an attempt that ran again counts through the attempt after it
             status = record.info.status
             if status is RunStatus.RUNNING:
                 raise RunStateError(
@@ -220,7 +224,14 @@ class SweepController:
                     launched += 1
                 finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    self._finished_trial(study, pending.pop(future), future)
+                    running = pending.pop(future)
+                    if self._finished_trial(study, running, future):
+                        running.attempts += 1
+                        running.number = None
+                        again = pool.submit(
+                            self.run_trial, running.params, running.index, running.stop
+                        )
+                        pending[again] = running
                 for running in pending.values():
                     if self.stop.is_set():
                         running.stop.set()
@@ -242,6 +253,7 @@ class SweepController:
             found = store.search_numbers(
                 where=f"summary['{TRIAL_KEY}'] == {running.index}",
                 parent_uuid=self.run.uuid,
+                sort="-number",  # a trial run again: its newest attempt
                 limit=1,
             )
             if not found:
@@ -265,7 +277,9 @@ class SweepController:
         study: optuna.Study,
         running: _Running,
         future: Future[tuple[int | None, str]],
-    ) -> None:
+    ) -> bool:
+        """Tell the study how the trial ended; True when it is to run again instead
+        (``retry_failed``)."""
         import optuna
 
         trial, index, params = running.trial, running.index, running.params
@@ -275,13 +289,15 @@ class SweepController:
             self.say(f"trial {index} could not run: {exc}")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self._count(TrialOutcome(index, None, RunStatus.FAILED, params, None))
-            return
+            return False
         if number is None:
             self.say(f"trial {index} is kept on this machine; its objective cannot be read")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             self._count(TrialOutcome(index, None, RunStatus.FAILED, params, None))
-            return
+            return False
         record = self.client.store.get_records([number])[0]
+        if self._retry(running, record, uuid):
+            return True
         stopped = record.info.status is RunStatus.INTERRUPTED
         if running.pruned_at is not None and stopped and not self.stop.is_set():
             from labkeep.store._base import WriteBatch
@@ -300,10 +316,15 @@ class SweepController:
             self.say(f"trial {index} pruned at step {running.pruned_at}")
             self._count(TrialOutcome(index, number, RunStatus.INTERRUPTED, params, None, True))
             self._record_summary()
-            return
+            return False
         if record.info.status in (RunStatus.INTERRUPTED, RunStatus.KILLED):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            return  # cut short by a stop: it runs again on resume
+            if not self.stop.is_set():
+                self.say(
+                    f"trial {index} {record.info.status.value} (run {number}); the sweep goes "
+                    f"on, and `labkeep sweep resume {self.number}` runs it again"
+                )
+            return False  # cut short by a stop: it runs again on resume
         outcome = self._outcome(record, params, quiet=False)
         if outcome.value is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -311,6 +332,34 @@ class SweepController:
             study.tell(trial, outcome.value)
         self._count(outcome)
         self._record_summary()
+        return False
+
+    def _retry(self, running: _Running, record: RunRecord, uuid: str) -> bool:
+        """Whether a failed or killed trial runs again: ``retry_failed`` attempts each, never
+        after a stop or a prune. The attempt left behind is marked so that resume skips it."""
+        status = record.info.status
+        if (
+            status not in (RunStatus.FAILED, RunStatus.KILLED)
+            or running.attempts >= self.retry_failed
+            or running.pruned_at is not None
+            or self.stop.is_set()
+        ):
+            return False
+        from labkeep.store._base import WriteBatch
+
+        self.client.store.apply(
+            WriteBatch(
+                run_uuid=uuid,
+                writer=f"sweep-retry-{uuid}",
+                position=1,
+                summary={RETRIED_KEY: running.attempts + 1},
+            )
+        )
+        self.say(
+            f"trial {running.index} {status.value} (run {record.info.number}); running it "
+            f"again, attempt {running.attempts + 2} of {self.retry_failed + 1}"
+        )
+        return True
 
     def _outcome(self, record: RunRecord, params: dict[str, Any], *, quiet: bool) -> TrialOutcome:
         index = int(record.summary.get(TRIAL_KEY, 0) or 0)

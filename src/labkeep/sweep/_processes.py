@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,48 @@ if TYPE_CHECKING:
     from labkeep._client import Client
     from labkeep._run import Run
     from labkeep.entities import RunRecord
-    from labkeep.runner._launch import LaunchResult
+    from labkeep.runner._launch import LaunchResult, LaunchSpec
+
+
+def trial_launch_spec(
+    spec: SweepSpec,
+    params: dict[str, Any],
+    index: int,
+    sweep_uuid: str,
+    sweep_number: int,
+    *,
+    parallel: int,
+    stop: threading.Event,
+    on_output: OutputCallback | None = None,
+    on_message: MessageCallback | None = None,
+) -> LaunchSpec:
+    """``labkeep run TARGET FIXED… NAME=VALUE…`` for one trial, as a child run of the sweep."""
+    from labkeep.runner._launch import LaunchSpec
+
+    assignments = (*spec.fixed, *(f"{k}={_spell_value(v)}" for k, v in params.items()))
+    return LaunchSpec(
+        target=Path(spec.target),
+        assignments=assignments,
+        extra_args=tuple(spec.extra_args),
+        cwd=Path(spec.cwd),
+        experiment=spec.experiment,
+        tags=tuple(spec.tags),
+        config=None if spec.config is None else Path(spec.config),
+        inputs=tuple(spec.inputs),
+        seed=spec.seed,
+        capture=spec.capture,
+        scalars=spec.scalars,
+        scalar_patterns=tuple(spec.scalar_patterns),
+        scalar_keys=tuple(spec.scalar_keys),
+        # Trials side by side share the working directory: whose file is whose cannot be
+        # told, so outputs are collected only when trials run one at a time.
+        collect_outputs=parallel == 1,
+        on_output=on_output if parallel == 1 else None,
+        on_message=on_message,
+        parent_uuid=sweep_uuid,
+        summary=trial_summary(sweep_number, index, params),
+        stop=stop,
+    )
 
 
 def _process_trial(
@@ -56,34 +97,21 @@ def _process_trial(
     parallel: int,
 ) -> Callable[[dict[str, Any], int, threading.Event], tuple[int | None, str]]:
     """How one trial runs: ``labkeep run TARGET FIXED… NAME=VALUE…`` as a child run."""
-    from labkeep.runner._launch import LaunchSpec, launch
+    from labkeep.runner._launch import launch
 
     def run_trial(
         params: dict[str, Any], index: int, stop: threading.Event
     ) -> tuple[int | None, str]:
-        assignments = (*spec.fixed, *(f"{k}={_spell_value(v)}" for k, v in params.items()))
-        launch_spec = LaunchSpec(
-            target=Path(spec.target),
-            assignments=assignments,
-            extra_args=tuple(spec.extra_args),
-            cwd=Path(spec.cwd),
-            experiment=spec.experiment,
-            tags=tuple(spec.tags),
-            config=None if spec.config is None else Path(spec.config),
-            inputs=tuple(spec.inputs),
-            seed=spec.seed,
-            capture=spec.capture,
-            scalars=spec.scalars,
-            scalar_patterns=tuple(spec.scalar_patterns),
-            scalar_keys=tuple(spec.scalar_keys),
-            # Trials side by side share the working directory: whose file is whose cannot be
-            # told, so outputs are collected only when trials run one at a time.
-            collect_outputs=parallel == 1,
-            on_output=on_output if parallel == 1 else None,
-            on_message=on_message,
-            parent_uuid=sweep_uuid,
-            summary=trial_summary(sweep_number, index, params),
+        launch_spec = trial_launch_spec(
+            spec,
+            params,
+            index,
+            sweep_uuid,
+            sweep_number,
+            parallel=parallel,
             stop=stop,
+            on_output=on_output,
+            on_message=on_message,
         )
         result: LaunchResult = launch(launch_spec, client)
         return result.number, result.uuid
@@ -99,25 +127,56 @@ def start_sweep(
     notes: str = "",
     on_output: OutputCallback | None = None,
     on_message: MessageCallback | None = None,
+    dask: str | None = None,
+    retry_failed: int = 0,
 ) -> SweepResult:
     """Start a sweep of processes and run it to its end (or until a signal stops it).
+
+    ``dask`` is the address of a Dask scheduler whose workers run the trials (see
+    ``_dask``); ``retry_failed`` how many times a failed or killed trial runs again.
 
     >>> spec = plan_sweep(target="train.py", cwd=Path.cwd(), ...)  # doctest: +SKIP
     >>> start_sweep(Client(), spec).best_value  # doctest: +SKIP
     """
+    _check_retry(retry_failed)
     _check_launch(client, spec)
-    run = client.start_run(
-        experiment=spec.experiment,
-        name=name,
-        tags=list(spec.tags),
-        notes=notes,
-        config=sweep_params(spec),
-        capture=False,
-        system_metrics=None,
-    )
-    run.summary.update({SPEC_KEY: json.dumps(asdict(spec))})
-    number = _registered_number(run)
-    return _drive(client, run, number, spec, on_output, on_message, None, resumed=False)
+    with _cluster(client, spec, dask) as cluster:
+        run = client.start_run(
+            experiment=spec.experiment,
+            name=name,
+            tags=list(spec.tags),
+            notes=notes,
+            config=sweep_params(spec),
+            capture=False,
+            system_metrics=None,
+        )
+        run.summary.update({SPEC_KEY: json.dumps(asdict(spec))})
+        number = _registered_number(run)
+        return _drive(client, run, number, spec, on_output, on_message, None,
+                      resumed=False, cluster=cluster, retry_failed=retry_failed)  # fmt: skip
+
+
+def _check_retry(retry_failed: int) -> None:
+    if retry_failed < 0:
+        raise InvalidInputError(f"--retry-failed must be 0 or more, not {retry_failed}")
+
+
+@contextlib.contextmanager
+def _cluster(client: Client, spec: SweepSpec, address: str | None) -> Iterator[Any]:
+    """The Dask client of the scheduler at ``address`` (None: trials run here), checked
+    against the store and the sweep's code before any run exists, and closed at the end."""
+    if address is None:
+        yield None
+        return
+    from labkeep.sweep._dask import check_shippable, check_store_for_dask, connect
+
+    check_store_for_dask(client.location, address)
+    check_shippable(spec)
+    dask_client = connect(address, client.location)
+    try:
+        yield dask_client
+    finally:
+        dask_client.close()
 
 
 def _check_launch(client: Client, spec: SweepSpec) -> None:
@@ -166,12 +225,26 @@ def _drive(
     parallel: int | None,
     *,
     resumed: bool,
+    cluster: Any = None,
+    retry_failed: int = 0,
 ) -> SweepResult:
     width = parallel or spec.parallel
-    trial = _process_trial(client, spec, run.uuid, number, on_output, on_message, width)
+    try:
+        if cluster is None:
+            trial = _process_trial(client, spec, run.uuid, number, on_output, on_message, width)
+        else:
+            from labkeep.sweep._dask import cluster_threads, dask_trial
+
+            # Without --parallel, as many trials at once as the cluster has threads.
+            width = parallel or max(spec.parallel, cluster_threads(cluster))
+            trial = dask_trial(cluster, client, spec, run.uuid, number)
+    except BaseException as exc:
+        _end(client, run, RunStatus.FAILED, resumed, error=str(exc))
+        raise
     controller = SweepController(
-        client, run, number, spec, trial, on_message=on_message, parallel=width
-    )
+        client, run, number, spec, trial, on_message=on_message, parallel=width,
+        retry_failed=retry_failed,
+    )  # fmt: skip
     controller_info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
     run.summary.update({CONTROLLER_KEY: json.dumps(controller_info)})
     try:
@@ -230,6 +303,8 @@ def resume_sweep(
     max_trials: int | None = None,
     on_output: OutputCallback | None = None,
     on_message: MessageCallback | None = None,
+    dask: str | None = None,
+    retry_failed: int = 0,
 ) -> SweepResult:
     """Run the trials sweep ``ref`` has left: every finished trial is told to the optimizer,
     every trial cut short runs again, none runs twice. ``max_trials`` sets a new budget (the
@@ -256,18 +331,19 @@ def resume_sweep(
 
         check_available(spec.optimizer)
     _check_controller_gone(record)
+    _check_retry(retry_failed)
     _check_launch(client, spec)
-    run = client.start_run(
-        experiment=record.info.experiment,
-        attach_uuid=record.info.uuid,
-        capture=False,
-        system_metrics=None,
-    )
-    if max_trials is not None:
-        run.summary.update({SPEC_KEY: json.dumps(asdict(spec))})
-    return _drive(
-        client, run, record.info.number, spec, on_output, on_message, parallel, resumed=True
-    )
+    with _cluster(client, spec, dask) as cluster:
+        run = client.start_run(
+            experiment=record.info.experiment,
+            attach_uuid=record.info.uuid,
+            capture=False,
+            system_metrics=None,
+        )
+        if max_trials is not None:
+            run.summary.update({SPEC_KEY: json.dumps(asdict(spec))})
+        return _drive(client, run, record.info.number, spec, on_output, on_message, parallel,
+                      resumed=True, cluster=cluster, retry_failed=retry_failed)  # fmt: skip
 
 
 def _check_controller_gone(record: RunRecord) -> None:

@@ -47,6 +47,11 @@ SPEC_KEY = "labkeep.sweep_spec"
 #: On a trial the pruner stopped: the step at which it was stopped.
 PRUNED_KEY = "labkeep.pruned"
 CONTROLLER_KEY = "labkeep.sweep_controller"
+#: On a failed or killed trial that ran again (``--retry-failed``): the attempt that followed.
+RETRIED_KEY = "labkeep.retried"
+#: On a trial run on a Dask cluster: the token of its task, so a task Dask runs again after
+#: its worker died finds the run the first attempt left.
+ATTEMPT_KEY = "labkeep.attempt"
 
 #: The target of a sweep of a Python function (``labkeep.sweep``), which has no script.
 PYTHON_TARGET = "<python>"
