@@ -578,3 +578,49 @@ def test_environment_has_no_leftover_trials(work: Path, store: Path) -> None:
     result = labkeep_cli(work, store, "run", "train.py", "x=[2:1]")
     assert result.returncode == 2
     assert os.listdir(work) == ["train.py"]
+
+
+def test_several_objectives_give_a_pareto_front(work: Path, store: Path) -> None:
+    write(work / "two.py", 'x = 0.0\nprint(f"loss: {x * x}")\nprint(f"acc: {x}")\n')
+    result = labkeep_cli(work, store, "run", "two.py", "x=[0.0,1.0,2.0,-1.0]",
+                         "--minimize", "loss", "--maximize", "acc", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sweep, trials = _sweep(store)
+    by_x = {t.params["x"]: t.info.number for t in trials}
+    # x = -1 scores worse than x = 0 on both; the others trade loss against acc.
+    front = sorted(by_x[x] for x in (0.0, 1.0, 2.0))
+    assert sorted(sweep.summary["pareto.runs"]) == front
+    assert "best.value" not in sweep.summary
+    assert "pareto front: run" in result.stderr
+    shown = labkeep_cli(work, store, "sweep", "show", "last")
+    assert shown.returncode == 0, shown.stderr
+    assert "objectives: minimize loss, maximize acc" in shown.stdout
+    assert "pareto front: 3 trial(s)" in shown.stdout
+    for number in front:
+        assert f"  run {number} (trial" in shown.stdout
+    assert "best:" not in shown.stdout
+
+
+def test_python_api_with_several_objectives(tmp_path: Path) -> None:
+    def objective(run: labkeep.Run) -> dict[str, float]:
+        x = run.config["x"]
+        return {"loss": x * x, "acc": x}
+
+    result = labkeep.sweep(
+        objective,
+        space={"x": labkeep.uniform(-2, 2)},
+        minimize=["loss"],
+        maximize=["acc"],
+        n_trials=10,
+        optimizer="tpe",
+        options={"seed": 0},
+        store=str(tmp_path / "store"),
+    )
+    assert result.best is None
+    trials = result.trials
+    points = [(t.summary["loss"], t.summary["acc"]) for t in trials]
+    on_front = [t for t in trials if not any(
+        lo <= t.summary["loss"] and ac >= t.summary["acc"] and (lo, ac) != (t.summary["loss"], t.summary["acc"])
+        for lo, ac in points)]  # fmt: skip
+    assert sorted(r.number for r in result.front) == sorted(t.number for t in on_front)
+    assert all(t.config["x"] >= 0 for t in result.front)

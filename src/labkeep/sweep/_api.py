@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,9 +38,15 @@ class Sweep:
 
     @property
     def best(self) -> RunView | None:
+        """The best trial's run; None with several objectives (see :attr:`front`)."""
         if self.result.best_number is None:
             return None
         return self._client.get_run(self.result.best_number)
+
+    @property
+    def front(self) -> list[RunView]:
+        """With several objectives: the runs of the trials on the Pareto front."""
+        return [self._client.get_run(t.number) for t in self.result.front if t.number is not None]
 
     @property
     def best_value(self) -> float | None:
@@ -54,11 +60,11 @@ class Sweep:
 
 
 def sweep(
-    objective: Callable[[Run], float | None],
+    objective: Callable[[Run], Any],
     *,
     space: Mapping[str, Distribution | Any],
-    minimize: str | None = None,
-    maximize: str | None = None,
+    minimize: str | Sequence[str] | None = None,
+    maximize: str | Sequence[str] | None = None,
     n_trials: int | None = None,
     optimizer: str | None = None,
     parallel: int = 1,
@@ -74,6 +80,11 @@ def sweep(
     >>> s = labkeep.sweep(objective, space={"x": labkeep.uniform(-2, 2)}, minimize="loss",
     ...                   n_trials=20, optimizer="tpe")  # doctest: +SKIP
     >>> s.best.config["x"]  # doctest: +SKIP
+
+    Several objectives (``minimize=["loss", "time"], maximize="acc"``) make an Optuna
+    multi-objective study: the objective returns a dict ``{"loss": …, "acc": …}`` (or a
+    sequence in the order minimize's then maximize's, or None: each metric's last logged
+    value), and :attr:`Sweep.front` holds the Pareto front instead of one best trial.
     """
     from labkeep._client import Client
 
@@ -90,7 +101,7 @@ def sweep(
                 f"space[{key!r}] is {value!r}: give labkeep.uniform(), loguniform(), "
                 "intrange(), choice() or a list"
             )
-    metric = minimize or maximize
+    names = [*_names(minimize), *_names(maximize)]
     spec = plan_sweep(
         target=PYTHON_TARGET,
         cwd=Path.cwd(),
@@ -109,7 +120,8 @@ def sweep(
         experiment=experiment,
         name=name,
         config={**spec.spelled, "sweep.optimizer": spec.optimizer,
-                "sweep.objective": metric, "sweep.max_trials": spec.max_trials},
+                "sweep.objective": ", ".join(names) or None,
+                "sweep.max_trials": spec.max_trials},
         capture=False,
         system_metrics=None,
     )  # fmt: skip
@@ -117,7 +129,7 @@ def sweep(
 
     sweep_run.summary.update({SPEC_KEY: json.dumps(asdict(spec))})
     number = _registered_number(sweep_run)
-    metric_key = spec.objective
+    metric_keys = [o.key for o in spec.objective_specs()]
 
     def run_trial(
         params: dict[str, Any], index: int, _stop: threading.Event
@@ -132,11 +144,11 @@ def sweep(
         trial.summary.update(trial_summary(number, index, params))
         try:
             value = objective(trial)
+            returned = {} if value is None else _returned(value, metric_keys)
         except Exception as exc:
             trial.finish(RunStatus.FAILED, error="".join(traceback.format_exception(exc)))
         else:
-            if value is not None:
-                trial.summary[metric_key] = float(value)
+            trial.summary.update(returned)
             trial.finish()
         trial._ingester.registered.wait(30)
         return trial._ingester.number, trial.uuid
@@ -149,3 +161,21 @@ def sweep(
         raise
     sweep_run.finish(result.status)
     return Sweep(number, result, client)
+
+
+def _names(given: str | Sequence[str] | None) -> list[str]:
+    return [] if given is None else [given] if isinstance(given, str) else list(given)
+
+
+def _returned(value: Any, keys: list[str]) -> dict[str, float]:
+    """What the objective returned, as summary values of the objective metrics."""
+    if isinstance(value, Mapping):
+        return {k: float(v) for k, v in value.items() if k in keys}
+    if isinstance(value, list | tuple):
+        if len(value) != len(keys):
+            raise InvalidInputError(
+                f"the objective returned {len(value)} values for {len(keys)} objectives "
+                f"({', '.join(keys)}); return one per objective or a dict"
+            )
+        return {k: float(v) for k, v in zip(keys, value, strict=True)}
+    return {keys[0]: float(value)}

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
 from labkeep.errors import LabkeepError, RunStateError
-from labkeep.sweep._optimizer import make_pruner, make_sampler
+from labkeep.sweep._optimizer import make_pruner, make_sampler, pareto_front
 from labkeep.sweep._space import Choice
 from labkeep.sweep._spec import (
     PRUNED_KEY,
@@ -54,6 +54,8 @@ class TrialOutcome:
     params: dict[str, Any]
     value: float | None
     pruned: bool = False
+    #: Every objective's value, in order, when the sweep has several.
+    values: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -70,6 +72,8 @@ class SweepResult:
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     trials: list[TrialOutcome] = field(default_factory=list)
+    #: With several objectives: the trials on the Pareto front (instead of one best).
+    front: list[TrialOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +116,7 @@ class SweepController:
         self.parallel = parallel or spec.parallel
         self.stop = threading.Event()
         self.objective = spec.objective_spec() if spec.objective else None
+        self.objectives = spec.objective_specs()
         self.space = spec.distributions()
         self.result = SweepResult(sweep_number, sweep_run.uuid, RunStatus.RUNNING)
 
@@ -129,7 +134,7 @@ class SweepController:
         study = optuna.create_study(
             sampler=sampler,
             pruner=make_pruner(self.spec.pruner, self.spec.pruner_options),
-            direction="maximize" if self.spec.direction == "maximize" else "minimize",
+            directions=[o.direction for o in self.objectives] or ["minimize"],
         )
         distributions = {k: d.to_optuna() for k, d in self.space.items()}
         done: list[dict[str, Any]] = []
@@ -163,13 +168,14 @@ class SweepController:
             outcome = self._outcome(record, params, quiet=True)
             self._count(outcome)
             done.append(params)
+            values = _told(outcome)
             study.add_trial(
                 optuna.trial.create_trial(
                     params=params,
                     distributions=distributions,
-                    value=outcome.value,
+                    values=values,
                     state=optuna.trial.TrialState.COMPLETE
-                    if outcome.value is not None
+                    if values is not None
                     else optuna.trial.TrialState.FAIL,
                 )
             )
@@ -305,10 +311,11 @@ class SweepController:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             return  # cut short by a stop: it runs again on resume
         outcome = self._outcome(record, params, quiet=False)
-        if outcome.value is None:
+        values = _told(outcome)
+        if values is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, outcome.value)
+            study.tell(trial, values)
         self._count(outcome)
         self._record_summary()
 
@@ -316,16 +323,23 @@ class SweepController:
         index = int(record.summary.get(TRIAL_KEY, 0) or 0)
         status = record.info.status
         value = None
-        if status is RunStatus.COMPLETED and self.objective is not None:
-            value = self.objective.value(record)
-            if value is None:
+        values: tuple[float, ...] | None = None
+        if status is RunStatus.COMPLETED and self.objectives:
+            found = [(o, o.value(record)) for o in self.objectives]
+            lacking = [o for o, v in found if v is None]
+            if lacking:
                 status = RunStatus.FAILED
                 if not quiet:
-                    self.say(self.objective.missing(f"trial {index}", record))
+                    self.say(lacking[0].missing(f"trial {index}", record))
+            else:
+                values = tuple(v for _, v in found if v is not None)
+                value = values[0]
+                if len(values) == 1:
+                    values = None
         elif status is RunStatus.FAILED and not quiet:
             code = "" if record.info.exit_code is None else f" (exit {record.info.exit_code})"
             self.say(f"trial {index} failed{code}: labkeep show {record.info.number}")
-        return TrialOutcome(index, record.info.number, status, params, value)
+        return TrialOutcome(index, record.info.number, status, params, value, values=values)
 
     def _count(self, outcome: TrialOutcome) -> None:
         result = self.result
@@ -338,6 +352,12 @@ class SweepController:
             result.failed += 1
         value = outcome.value
         if value is None:
+            return
+        if outcome.values is not None:
+            scored = [t for t in result.trials if t.values is not None]
+            directions = [o.direction for o in self.objectives]
+            front = pareto_front([t.values for t in scored if t.values], directions)
+            result.front = [scored[i] for i in front]
             return
         better = result.best_value is None or (
             value < result.best_value
@@ -357,8 +377,18 @@ class SweepController:
             "trials.pruned": result.pruned,
             "trials.total": self.spec.max_trials,
         }
+        if self.spec.multi_objective:
+            summary["pareto.runs"] = [t.number for t in result.front]
+            summary["pareto.trials"] = [t.index for t in result.front]
         if result.best_value is not None:
             summary["best.value"] = result.best_value
             summary["best.run"] = result.best_number
             summary["best.params"] = result.best_params
         self.run.summary.update(summary)
+
+
+def _told(outcome: TrialOutcome) -> list[float] | None:
+    """What Optuna is told a finished trial scored (None: it failed)."""
+    if outcome.values is not None:
+        return list(outcome.values)
+    return None if outcome.value is None else [outcome.value]
