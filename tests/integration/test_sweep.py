@@ -624,3 +624,51 @@ def test_python_api_with_several_objectives(tmp_path: Path) -> None:
         for lo, ac in points)]  # fmt: skip
     assert sorted(r.number for r in result.front) == sorted(t.number for t in on_front)
     assert all(t.config["x"] >= 0 for t in result.front)
+
+
+def test_python_api_prunes_from_run_log(tmp_path: Path) -> None:
+    steps_run: dict[float, int] = {}
+
+    def objective(run: labkeep.Run) -> None:
+        x = run.config["x"]
+        for step in range(10):
+            steps_run[x] = step + 1
+            run.log({"val_loss": x + 1.0 / (step + 1)}, step=step)
+
+    result = labkeep.sweep(
+        objective,
+        space={"x": [0.1, 0.2, 5.0, 6.0, 7.0, 8.0]},
+        minimize="val_loss",
+        optimizer="grid",
+        prune="median",
+        prune_options={"n_startup_trials": 2, "n_warmup_steps": 1},
+        store=str(tmp_path / "store"),
+    )
+    assert result.result.pruned == 4 and result.result.completed == 2
+    assert steps_run[0.1] == steps_run[0.2] == 10
+    assert all(steps_run[x] == 2 for x in (5.0, 6.0, 7.0, 8.0))  # stopped right after warm-up
+    trials = result.trials
+    pruned = [t for t in trials if t.config["x"] >= 5]
+    assert all(t.status is RunStatus.INTERRUPTED for t in pruned)
+    assert all(t.summary["labkeep.pruned"] == 1 for t in pruned)
+    assert result.best is not None and result.best.config["x"] == 0.1
+    shown = labkeep_cli(tmp_path, tmp_path / "store", "sweep", "show", str(result.number))
+    assert shown.stdout.count("pruned") >= 4, shown.stdout
+
+
+def test_python_api_counts_optunas_own_trial_pruned(tmp_path: Path) -> None:
+    import optuna
+
+    def objective(run: labkeep.Run) -> float:
+        if run.config["x"] > 1:
+            raise optuna.TrialPruned()
+        return float(run.config["x"])
+
+    result = labkeep.sweep(
+        objective,
+        space={"x": [0, 1, 2]},
+        minimize="score",
+        prune="median",
+        store=str(tmp_path / "store"),
+    )
+    assert (result.result.completed, result.result.pruned, result.result.failed) == (2, 1, 0)

@@ -7,6 +7,7 @@ is read from what it logged). Trials run in this process, ``parallel`` of them i
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import traceback
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labkeep._run import Run
 from labkeep.entities import RunStatus
-from labkeep.errors import InvalidInputError
+from labkeep.errors import InvalidInputError, TrialPruned
 from labkeep.sweep._controller import SweepController, SweepResult
 from labkeep.sweep._processes import _registered_number
 from labkeep.sweep._space import Distribution, choice
@@ -24,7 +26,6 @@ from labkeep.sweep._spec import PYTHON_TARGET, SPEC_KEY, plan_sweep, trial_summa
 
 if TYPE_CHECKING:
     from labkeep._client import Client
-    from labkeep._run import Run
     from labkeep._views import RunList, RunView
 
 
@@ -69,6 +70,8 @@ def sweep(
     optimizer: str | None = None,
     parallel: int = 1,
     options: Mapping[str, Any] | None = None,
+    prune: str | None = None,
+    prune_options: Mapping[str, Any] | None = None,
     experiment: str = "default",
     name: str = "",
     store: str | None = None,
@@ -85,6 +88,14 @@ def sweep(
     multi-objective study: the objective returns a dict ``{"loss": …, "acc": …}`` (or a
     sequence in the order minimize's then maximize's, or None: each metric's last logged
     value), and :attr:`Sweep.front` holds the Pareto front instead of one best trial.
+
+    ``prune="median"`` (or ``hyperband``, ``asha``: Optuna's pruners, built with
+    ``prune_options``) reports each value of the objective metric the objective logs with
+    ``run.log({...}, step=...)`` to Optuna as an intermediate value, as ``trial.report()``
+    would; when the pruner gives up on the trial, that ``run.log`` call raises
+    :class:`labkeep.TrialPruned` (Optuna's ``trial.should_prune()`` and ``raise
+    TrialPruned()``, done for you). Let it propagate: the run ends ``interrupted`` and the
+    trial counts as pruned. Raising ``optuna.TrialPruned`` yourself is the same.
     """
     from labkeep._client import Client
 
@@ -113,6 +124,8 @@ def sweep(
         max_trials=n_trials,
         parallel=parallel,
         opt_flags=options,
+        pruner=prune,
+        pruner_options=prune_options,
         experiment=experiment,
     )
     client = Client(store)
@@ -140,12 +153,21 @@ def sweep(
             config=params,
             capture=False,
             system_metrics=None,
+            run_class=_TrialRun,
         )
+        assert isinstance(trial, _TrialRun)
         trial.summary.update(trial_summary(number, index, params))
+        if spec.pruner is not None:
+            trial.prune_on(metric_keys[0], functools.partial(controller.report, index))
         try:
             value = objective(trial)
             returned = {} if value is None else _returned(value, metric_keys)
         except Exception as exc:
+            if isinstance(exc, TrialPruned) or type(exc).__name__ == "TrialPruned":
+                controller.pruned(index)  # Optuna's own TrialPruned counts too
+                trial.finish(RunStatus.INTERRUPTED)
+                trial._ingester.registered.wait(30)
+                return trial._ingester.number, trial.uuid
             trial.finish(RunStatus.FAILED, error="".join(traceback.format_exception(exc)))
         else:
             trial.summary.update(returned)
@@ -153,7 +175,9 @@ def sweep(
         trial._ingester.registered.wait(30)
         return trial._ingester.number, trial.uuid
 
-    controller = SweepController(client, sweep_run, number, spec, run_trial, parallel=parallel)
+    controller = SweepController(
+        client, sweep_run, number, spec, run_trial, parallel=parallel, poll_pruning=False
+    )
     try:
         result = controller.drive()
     except BaseException as exc:
@@ -179,3 +203,27 @@ def _returned(value: Any, keys: list[str]) -> dict[str, float]:
             )
         return {k: float(v) for k, v in zip(keys, value, strict=True)}
     return {keys[0]: float(value)}
+
+
+class _TrialRun(Run):
+    """A sweep trial's run: each value of the objective metric it logs is reported to the
+    pruner, and ``log`` raises :class:`TrialPruned` when the pruner stops the trial."""
+
+    _prune_key: str | None = None
+    _report: Callable[[float, int], bool] | None = None
+
+    def prune_on(self, key: str, report: Callable[[float, int], bool]) -> None:
+        self._prune_key, self._report = key, report
+
+    def log(self, data: dict[str, Any], step: int | None = None) -> None:
+        super().log(data, step)
+        key, report = self._prune_key, self._report
+        if report is None or key not in data:
+            return
+        at = self._step - 1
+        try:
+            value = float(data[key])
+        except (TypeError, ValueError):
+            return
+        if report(value, at):
+            raise TrialPruned(f"the pruner stopped this trial at step {at}")

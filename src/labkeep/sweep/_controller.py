@@ -106,6 +106,7 @@ class SweepController:
         *,
         on_message: MessageCallback | None = None,
         parallel: int | None = None,
+        poll_pruning: bool = True,
     ) -> None:
         self.client = client
         self.run = sweep_run
@@ -119,6 +120,10 @@ class SweepController:
         self.objectives = spec.objective_specs()
         self.space = spec.distributions()
         self.result = SweepResult(sweep_number, sweep_run.uuid, RunStatus.RUNNING)
+        #: False when the trials report their values themselves (:meth:`report`), as the
+        #: objective of ``labkeep.sweep`` does from ``run.log``; True: read from the store.
+        self.poll_pruning = poll_pruning
+        self._in_flight: dict[int, _Running] = {}
 
     def say(self, text: str) -> None:
         if self.on_message is not None:
@@ -220,21 +225,45 @@ class SweepController:
                 ):
                     trial = study.ask(distributions)
                     running = _Running(trial, index, dict(trial.params), threading.Event())
+                    self._in_flight[index] = running
                     future = pool.submit(self.run_trial, running.params, index, running.stop)
                     pending[future] = running
                     index += 1
                     launched += 1
                 finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    self._finished_trial(study, pending.pop(future), future)
+                    running = pending.pop(future)
+                    self._in_flight.pop(running.index, None)
+                    self._finished_trial(study, running, future)
                 for running in pending.values():
                     if self.stop.is_set():
                         running.stop.set()
-                    elif self.spec.pruner is not None:
+                    elif self.spec.pruner is not None and self.poll_pruning:
                         self._check_pruning(running)
         self.result.status = RunStatus.INTERRUPTED if self.stop.is_set() else RunStatus.COMPLETED
         self._record_summary()
         return self.result
+
+    def report(self, index: int, value: float, step: int) -> bool:
+        """Tell the pruner trial ``index``'s objective was ``value`` at ``step``; True when
+        the pruner stops the trial (from the trial's own thread)."""
+        running = self._in_flight.get(index)
+        if running is None or self.spec.pruner is None or not math.isfinite(value):
+            return False
+        if step <= running.last_step:
+            return False  # Optuna keeps the first value told for a step
+        running.trial.report(value, step)
+        running.last_step = step
+        if running.trial.should_prune():
+            running.pruned_at = step
+            return True
+        return False
+
+    def pruned(self, index: int) -> None:
+        """Trial ``index`` stopped itself as pruned (its objective raised TrialPruned)."""
+        running = self._in_flight.get(index)
+        if running is not None and running.pruned_at is None:
+            running.pruned_at = max(running.last_step, 0)
 
     def _check_pruning(self, running: _Running) -> None:
         """Tell the pruner what the trial logged since the last look; stop it when the
