@@ -672,3 +672,19 @@ def test_python_api_counts_optunas_own_trial_pruned(tmp_path: Path) -> None:
         store=str(tmp_path / "store"),
     )
     assert (result.result.completed, result.result.pruned, result.result.failed) == (2, 1, 0)
+
+
+def test_a_normal_distribution_gives_trials_normal_values(tmp_path: Path) -> None:
+    from labkeep.sweep._space import Normal
+
+    result = labkeep.sweep(
+        lambda run: (run.config["x"] - 100.0) ** 2,
+        space={"x": Normal(100.0, 2.0)},
+        n_trials=12,
+        optimizer="tpe",
+        options={"seed": 3, "n_startup_trials": 4},
+        store=str(tmp_path / "store"),
+    )
+    xs = [t.config["x"] for t in result.trials]
+    assert len(xs) == 12 and all(90.0 < x < 110.0 for x in xs)  # values, not quantiles
+    assert result.best_value == pytest.approx(min((x - 100.0) ** 2 for x in xs))

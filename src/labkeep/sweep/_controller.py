@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from labkeep.entities import RunStatus
 from labkeep.errors import LabkeepError, RunStateError
 from labkeep.sweep._optimizer import make_pruner, make_sampler, pareto_front
-from labkeep.sweep._space import Choice
+from labkeep.sweep._space import Choice, optuna_params, trial_values
 from labkeep.sweep._spec import (
     PRUNED_KEY,
     TRIAL_KEY,
@@ -161,7 +161,7 @@ class SweepController:
                 done.append(params)
                 study.add_trial(
                     optuna.trial.create_trial(
-                        params=params,
+                        params=optuna_params(self.space, params),
                         distributions=distributions,
                         state=optuna.trial.TrialState.PRUNED,
                     )
@@ -176,7 +176,7 @@ class SweepController:
             values = _told(outcome)
             study.add_trial(
                 optuna.trial.create_trial(
-                    params=params,
+                    params=optuna_params(self.space, params),
                     distributions=distributions,
                     values=values,
                     state=optuna.trial.TrialState.COMPLETE
@@ -197,7 +197,7 @@ class SweepController:
         else:
             queue = cut_short[:remaining]
         for params in queue:
-            study.enqueue_trial(params, skip_if_exists=False)
+            study.enqueue_trial(optuna_params(self.space, params), skip_if_exists=False)
         return study, remaining, index + 1
 
     def _trial_records(self) -> list[RunRecord]:
@@ -224,7 +224,8 @@ class SweepController:
                     launched < remaining and len(pending) < self.parallel and not self.stop.is_set()
                 ):
                     trial = study.ask(distributions)
-                    running = _Running(trial, index, dict(trial.params), threading.Event())
+                    values = trial_values(self.space, trial.params)
+                    running = _Running(trial, index, values, threading.Event())
                     self._in_flight[index] = running
                     future = pool.submit(self.run_trial, running.params, index, running.stop)
                     pending[future] = running

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
 from labkeep.sweep._optimizer import pareto_front
+from labkeep.sweep._space import optuna_params
 from labkeep.sweep._spec import (
     PRUNED_KEY,
     SweepSpec,
@@ -110,7 +111,8 @@ def _importances(spec: SweepSpec, rows: list[TrialRow]) -> dict[str, float]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {k: d.to_optuna() for k, d in spec.distributions().items()}
+    space = spec.distributions()
+    distributions = {k: d.to_optuna() for k, d in space.items()}
     study = optuna.create_study(
         direction="maximize" if spec.direction == "maximize" else "minimize"
     )
@@ -118,7 +120,9 @@ def _importances(spec: SweepSpec, rows: list[TrialRow]) -> dict[str, float]:
         try:
             study.add_trial(
                 optuna.trial.create_trial(
-                    params=row.params, distributions=distributions, value=row.value
+                    params=optuna_params(space, row.params),
+                    distributions=distributions,
+                    value=row.value,
                 )
             )
         except ValueError:
