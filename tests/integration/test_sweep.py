@@ -599,6 +599,8 @@ def test_several_objectives_give_a_pareto_front(work: Path, store: Path) -> None
     for number in front:
         assert f"  run {number} (trial" in shown.stdout
     assert "best:" not in shown.stdout
+    listed = labkeep_cli(work, store, "sweeps")
+    assert "min loss, max acc" in listed.stdout and "front of 3" in listed.stdout
 
 
 def test_python_api_with_several_objectives(tmp_path: Path) -> None:

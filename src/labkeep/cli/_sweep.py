@@ -64,8 +64,12 @@ def sweeps_command(ctx: click.Context) -> None:
     for record in records:
         s, p = record.summary, record.params
         objective = p.get("sweep.objective") or ""
-        if objective:
-            objective = f"{p.get('sweep.direction', 'minimize')[:3]} {objective}"
+        direction = str(p.get("sweep.direction", "minimize"))
+        if objective and "," in direction:  # several objectives: "min loss, max acc"
+            pairs = zip(direction.split(", "), str(objective).split(", "), strict=False)
+            objective = ", ".join(f"{d[:3]} {m}" for d, m in pairs)
+        elif objective:
+            objective = f"{direction[:3]} {objective}"
         done = sum(int(s.get(f"trials.{k}", 0)) for k in ("completed", "failed", "pruned"))
         table.add_row(
             [
