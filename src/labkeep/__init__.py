@@ -21,7 +21,7 @@ from labkeep._api import (
     use_input,
 )
 from labkeep._version import __version__
-from labkeep.errors import LabkeepError
+from labkeep.errors import LabkeepError, TrialPruned
 
 if _typing.TYPE_CHECKING:
     from labkeep._run import Run
@@ -70,6 +70,7 @@ __all__ = [
     "RunStatus",
     "RunTags",
     "RunView",
+    "TrialPruned",
     "__version__",
     "active_run",
     "choice",

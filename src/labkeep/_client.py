@@ -74,12 +74,13 @@ class Client:
         argv: list[str] | None = None,
         entry_point: str | None = None,
         cwd: Path | None = None,
+        run_class: type[Run] | None = None,
     ) -> Run:
         """Start a run (or attach a new writer to ``attach_uuid``).
 
         ``capture`` records the snapshot in the background; ``system_metrics`` is the
         sampling interval in seconds (None: off). Attached writers capture nothing: the run's
-        owner does."""
+        owner does. ``run_class`` is a subclass of :class:`Run` to make (a sweep's trial)."""
         from labkeep._ingest import Ingester
         from labkeep._run import Run
 
@@ -114,7 +115,7 @@ class Client:
                 },
             )
         ingester = Ingester(journal, self.store)
-        run = Run(
+        run = (run_class or Run)(
             self,
             journal,
             ingester,

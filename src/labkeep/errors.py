@@ -43,5 +43,11 @@ class DamagedStoreError(StoreError):
     ``labkeep db recover`` rebuilds the database from what can still be read."""
 
 
+class TrialPruned(LabkeepError):
+    """Raised by ``run.log()`` inside a :func:`labkeep.sweep` objective when the sweep's
+    pruner stops the trial (Optuna's ``TrialPruned``, raised for you). Let it propagate: the
+    trial's run ends ``interrupted`` and the sweep records it as pruned."""
+
+
 class ReadOnlyStoreError(StoreError):
     """A change asked of a store that can only be read (a read-only mount or file)."""

@@ -578,3 +578,115 @@ def test_environment_has_no_leftover_trials(work: Path, store: Path) -> None:
     result = labkeep_cli(work, store, "run", "train.py", "x=[2:1]")
     assert result.returncode == 2
     assert os.listdir(work) == ["train.py"]
+
+
+def test_several_objectives_give_a_pareto_front(work: Path, store: Path) -> None:
+    write(work / "two.py", 'x = 0.0\nprint(f"loss: {x * x}")\nprint(f"acc: {x}")\n')
+    result = labkeep_cli(work, store, "run", "two.py", "x=[0.0,1.0,2.0,-1.0]",
+                         "--minimize", "loss", "--maximize", "acc", "-q")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sweep, trials = _sweep(store)
+    by_x = {t.params["x"]: t.info.number for t in trials}
+    # x = -1 scores worse than x = 0 on both; the others trade loss against acc.
+    front = sorted(by_x[x] for x in (0.0, 1.0, 2.0))
+    assert sorted(sweep.summary["pareto.runs"]) == front
+    assert "best.value" not in sweep.summary
+    assert "pareto front: run" in result.stderr
+    shown = labkeep_cli(work, store, "sweep", "show", "last")
+    assert shown.returncode == 0, shown.stderr
+    assert "objectives: minimize loss, maximize acc" in shown.stdout
+    assert "pareto front: 3 trial(s)" in shown.stdout
+    for number in front:
+        assert f"  run {number} (trial" in shown.stdout
+    assert "best:" not in shown.stdout
+    listed = labkeep_cli(work, store, "sweeps")
+    assert "min loss, max acc" in listed.stdout and "front of 3" in listed.stdout
+
+
+def test_python_api_with_several_objectives(tmp_path: Path) -> None:
+    def objective(run: labkeep.Run) -> dict[str, float]:
+        x = run.config["x"]
+        return {"loss": x * x, "acc": x}
+
+    result = labkeep.sweep(
+        objective,
+        space={"x": labkeep.uniform(-2, 2)},
+        minimize=["loss"],
+        maximize=["acc"],
+        n_trials=10,
+        optimizer="tpe",
+        options={"seed": 0},
+        store=str(tmp_path / "store"),
+    )
+    assert result.best is None
+    trials = result.trials
+    points = [(t.summary["loss"], t.summary["acc"]) for t in trials]
+    on_front = [t for t in trials if not any(
+        lo <= t.summary["loss"] and ac >= t.summary["acc"] and (lo, ac) != (t.summary["loss"], t.summary["acc"])
+        for lo, ac in points)]  # fmt: skip
+    assert sorted(r.number for r in result.front) == sorted(t.number for t in on_front)
+    assert all(t.config["x"] >= 0 for t in result.front)
+
+
+def test_python_api_prunes_from_run_log(tmp_path: Path) -> None:
+    steps_run: dict[float, int] = {}
+
+    def objective(run: labkeep.Run) -> None:
+        x = run.config["x"]
+        for step in range(10):
+            steps_run[x] = step + 1
+            run.log({"val_loss": x + 1.0 / (step + 1)}, step=step)
+
+    result = labkeep.sweep(
+        objective,
+        space={"x": [0.1, 0.2, 5.0, 6.0, 7.0, 8.0]},
+        minimize="val_loss",
+        optimizer="grid",
+        prune="median",
+        prune_options={"n_startup_trials": 2, "n_warmup_steps": 1},
+        store=str(tmp_path / "store"),
+    )
+    assert result.result.pruned == 4 and result.result.completed == 2
+    assert steps_run[0.1] == steps_run[0.2] == 10
+    assert all(steps_run[x] == 2 for x in (5.0, 6.0, 7.0, 8.0))  # stopped right after warm-up
+    trials = result.trials
+    pruned = [t for t in trials if t.config["x"] >= 5]
+    assert all(t.status is RunStatus.INTERRUPTED for t in pruned)
+    assert all(t.summary["labkeep.pruned"] == 1 for t in pruned)
+    assert result.best is not None and result.best.config["x"] == 0.1
+    shown = labkeep_cli(tmp_path, tmp_path / "store", "sweep", "show", str(result.number))
+    assert shown.stdout.count("pruned") >= 4, shown.stdout
+
+
+def test_python_api_counts_optunas_own_trial_pruned(tmp_path: Path) -> None:
+    import optuna
+
+    def objective(run: labkeep.Run) -> float:
+        if run.config["x"] > 1:
+            raise optuna.TrialPruned()
+        return float(run.config["x"])
+
+    result = labkeep.sweep(
+        objective,
+        space={"x": [0, 1, 2]},
+        minimize="score",
+        prune="median",
+        store=str(tmp_path / "store"),
+    )
+    assert (result.result.completed, result.result.pruned, result.result.failed) == (2, 1, 0)
+
+
+def test_a_normal_distribution_gives_trials_normal_values(tmp_path: Path) -> None:
+    from labkeep.sweep._space import Normal
+
+    result = labkeep.sweep(
+        lambda run: (run.config["x"] - 100.0) ** 2,
+        space={"x": Normal(100.0, 2.0)},
+        n_trials=12,
+        optimizer="tpe",
+        options={"seed": 3, "n_startup_trials": 4},
+        store=str(tmp_path / "store"),
+    )
+    xs = [t.config["x"] for t in result.trials]
+    assert len(xs) == 12 and all(90.0 < x < 110.0 for x in xs)  # values, not quantiles
+    assert result.best_value == pytest.approx(min((x - 100.0) ** 2 for x in xs))

@@ -139,6 +139,22 @@ def test_grid_is_the_default_for_lists_and_random_for_ranges() -> None:
     assert (ranged.optimizer, ranged.max_trials) == ("random", 20)  # type: ignore[attr-defined]
 
 
+def test_several_objectives_make_a_multi_objective_spec() -> None:
+    spec = _plan({"x": Uniform(0, 1)}, minimize=["loss", "time"], maximize="acc")
+    assert spec.objectives == [["loss", "minimize"], ["time", "minimize"], ["acc", "maximize"]]
+    assert spec.multi_objective and (spec.objective, spec.direction) == ("loss", "minimize")
+    assert [o.direction for o in spec.objective_specs()] == ["minimize", "minimize", "maximize"]
+    assert not _plan({"x": Uniform(0, 1)}).multi_objective
+
+
+def test_the_pareto_front_keeps_the_points_nothing_beats() -> None:
+    from labkeep.sweep._optimizer import pareto_front
+
+    points = [(1.0, 0.5), (2.0, 0.9), (1.5, 0.4), (1.0, 0.5), (3.0, 0.95)]
+    assert pareto_front(points, ["minimize", "maximize"]) == [0, 1, 3, 4]
+    assert pareto_front(points, ["minimize", "minimize"]) == [0, 2, 3]
+
+
 @pytest.mark.parametrize(
     ("space", "kwargs", "message"),
     [
@@ -147,7 +163,17 @@ def test_grid_is_the_default_for_lists_and_random_for_ranges() -> None:
         ({"x": Uniform(0, 1)}, {"parallel": 0}, "--parallel must be at least 1"),
         ({"x": Uniform(0, 1)}, {"optimizer": "grid"}, "grid search needs a list of values for 'x'"),
         ({"x": Uniform(0, 1)}, {"minimize": None}, "optimizer random needs an objective"),
-        ({"x": Uniform(0, 1)}, {"maximize": "acc"}, "give --minimize or --maximize, not both"),
+        ({"x": Uniform(0, 1)}, {"maximize": "loss"}, "an objective metric is named twice"),
+        (
+            {"x": Uniform(0, 1)},
+            {"maximize": "acc", "optimizer": "cmaes"},
+            "optimizer cmaes optimizes one objective",
+        ),
+        (
+            {"x": Uniform(0, 1)},
+            {"maximize": "acc", "pruner": "median"},
+            "--prune needs one objective",
+        ),
         (
             {"x": Uniform(0, 1)},
             {"optimizer": "tpe", "opt_flags": {"sed": 1}},

@@ -80,6 +80,40 @@ def test_log_uniform_takes_exponents_and_grid_walks_ranges() -> None:
         _as_grid("lr", Uniform(0.0, 1.0), "s.yaml")
 
 
+def test_normal_distributions_search_the_quantile() -> None:
+    from statistics import NormalDist
+
+    from labkeep.sweep._space import (
+        Normal,
+        optuna_params,
+        space_from_json,
+        space_to_json,
+        trial_values,
+    )
+
+    config = _parse(
+        parameters={
+            "lr": {"mu": -4.0, "sigma": 0.5, "distribution": "log_normal"},
+            "dropout": {"mu": 0.2, "sigma": 0.05, "distribution": "normal"},
+            "layers": {"mu": 4, "sigma": 2, "q": 2, "distribution": "q_normal"},
+        }
+    )
+    space = config.space
+    assert space == {"lr": Normal(-4.0, 0.5, log=True), "dropout": Normal(0.2, 0.05),
+                     "layers": Normal(4.0, 2.0, 2.0)}  # fmt: skip
+    assert space_from_json(space_to_json(space)) == space
+    drawn = {"lr": 0.5, "dropout": NormalDist().cdf(1.0), "layers": 0.9}
+    values = trial_values(space, drawn)
+    assert values["lr"] == pytest.approx(math.exp(-4.0))  # the median of the log-normal
+    assert values["dropout"] == pytest.approx(0.25)  # one sigma above mu
+    assert values["layers"] == 6.0  # 4 + 1.28 * 2 = 6.56, rounded to a multiple of 2
+    back = optuna_params(space, values)
+    assert back["lr"] == pytest.approx(0.5) and back["dropout"] == pytest.approx(drawn["dropout"])
+    # Optuna draws quantiles in (0, 1): a random sampler draws the normal distribution itself.
+    dist = space["dropout"].to_optuna()
+    assert (dist.low, dist.high) == pytest.approx((0.0, 1.0), abs=1e-5)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -91,10 +125,14 @@ def test_log_uniform_takes_exponents_and_grid_walks_ranges() -> None:
         ({"method": "bohb"}, "unknown method 'bohb'"),
         ({"command": ["python", "train.py", "--fast"]}, "only W&B's default command"),
         ({"metric": {"name": "loss", "goal": "lowest"}}, "goal is minimize or maximize"),
-        ({"parameters": {"lr": {"mu": 0, "sigma": 1, "distribution": "normal"}}},
-         "unsupported key 'mu'"),
+        ({"parameters": {"lr": {"min": 0, "max": 1, "distribution": "q_log_uniform"}}},
+         "distribution 'q_log_uniform' is not supported"),
         ({"parameters": {"lr": {"min": 0, "max": 1.0, "distribution": "normal"}}},
-         "distribution 'normal' is not supported"),
+         "a normal takes mu and sigma, not min/max"),
+        ({"parameters": {"lr": {"mu": 0, "sigma": 0, "distribution": "normal"}}},
+         "sigma and q must be positive"),
+        ({"parameters": {"lr": {"mu": 0, "scale": 1, "distribution": "normal"}}},
+         "unsupported key 'scale'"),
         ({"parameters": {"lr": {"parameters": {"a": {"value": 1}}}}}, "nested parameters"),
         ({"parameters": {"depth": {"values": [1, 2]}}}, "unknown flag 'depth'"),
         ({"parameters": {"layers": {"values": [1, "two"]}}}, "bad value 'two' for flag 'layers'"),

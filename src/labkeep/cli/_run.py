@@ -77,8 +77,13 @@ class _RunCommand(click.Command):
 @click.option("-q", "--quiet", is_flag=True, help="Do not echo the script's output.")
 @click.option("--optimizer", help="Sweep with grid, random, tpe, gp (bayesian), cmaes or qmc.")
 @click.option("--max-trials", type=int, help="Sweep: at most N trials (random etc.: 20).")
-@click.option("--minimize", metavar="METRIC", help="Sweep: minimize METRIC (loss, loss.min).")
-@click.option("--maximize", metavar="METRIC", help="Sweep: maximize METRIC.")
+@click.option(
+    "--minimize",
+    metavar="METRIC",
+    multiple=True,
+    help="Sweep: minimize METRIC (loss, loss.min); several: a Pareto front.",
+)
+@click.option("--maximize", metavar="METRIC", multiple=True, help="Sweep: maximize METRIC.")
 @click.option("--opt-flag", "opt_flags", multiple=True, metavar="KEY=VALUE",
               help="Sweep: an argument of the optimizer (seed=1, n_startup_trials=5).")  # fmt: skip
 @click.option("--parallel", type=int, help="Sweep: run N trials at once.")

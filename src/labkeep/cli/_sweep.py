@@ -14,6 +14,7 @@ from labkeep.cli._table import Column, TextTable, terminal_width, use_color
 
 if TYPE_CHECKING:
     from labkeep.sweep._controller import SweepResult
+    from labkeep.sweep._report import TrialRow
 
 
 def message(text: str) -> None:
@@ -29,7 +30,9 @@ def write_output(stream: str, data: bytes) -> None:
 def report(result: SweepResult, ctx: click.Context) -> None:
     """The one line ``labkeep run`` and ``labkeep sweep resume`` end a sweep with."""
     best = ""
-    if result.best_value is not None:
+    if result.front:
+        best = "; pareto front: run " + ", ".join(str(t.number) for t in result.front)
+    elif result.best_value is not None:
         values = " ".join(f"{k}={format_value(v)}" for k, v in result.best_params.items())
         best = f"; best {result.best_value:.6g} (run {result.best_number}: {values})"
     color = {"completed": "green", "failed": "red"}.get(result.status.value, "yellow")
@@ -61,8 +64,12 @@ def sweeps_command(ctx: click.Context) -> None:
     for record in records:
         s, p = record.summary, record.params
         objective = p.get("sweep.objective") or ""
-        if objective:
-            objective = f"{p.get('sweep.direction', 'minimize')[:3]} {objective}"
+        direction = str(p.get("sweep.direction", "minimize"))
+        if objective and "," in direction:  # several objectives: "min loss, max acc"
+            pairs = zip(direction.split(", "), str(objective).split(", "), strict=False)
+            objective = ", ".join(f"{d[:3]} {m}" for d, m in pairs)
+        elif objective:
+            objective = f"{direction[:3]} {objective}"
         done = sum(int(s.get(f"trials.{k}", 0)) for k in ("completed", "failed", "pruned"))
         table.add_row(
             [
@@ -72,7 +79,11 @@ def sweeps_command(ctx: click.Context) -> None:
                 objective,
                 record.info.status.value,
                 f"{done}/{s.get('trials.total', '?')}",
-                "" if s.get("best.value") is None else f"{s['best.value']:.6g}",
+                f"front of {len(s['pareto.runs'])}"
+                if isinstance(s.get("pareto.runs"), list)
+                else ""
+                if s.get("best.value") is None
+                else f"{s['best.value']:.6g}",
                 format_time(record.info.start_time),
             ],
             ["", "", "", "", STATUS_STYLES.get(record.info.status.value, "")],
@@ -157,7 +168,9 @@ def show_command(ctx: click.Context, sweep: str) -> None:
     record, spec = report_.sweep, report_.spec
     click.echo(f"sweep {record.info.number} {record.info.status.value}: "
                f"{spec.target}, optimizer {spec.optimizer}")  # fmt: skip
-    if spec.objective:
+    if spec.multi_objective:
+        click.echo("objectives: " + ", ".join(f"{d} {m}" for m, d in spec.objectives))
+    elif spec.objective:
         click.echo(f"objective: {spec.direction} {spec.objective}")
     click.echo("space: " + " ".join(f"{k}={v}" for k, v in spec.spelled.items()))
     if spec.fixed:
@@ -175,13 +188,21 @@ def show_command(ctx: click.Context, sweep: str) -> None:
     best = report_.best
     if best is not None and best.value is not None:
         click.echo(f"best: run {best.record.info.number}, {spec.objective} = {best.value:.6g}")
+    objectives = [m for m, _ in spec.objectives] or [spec.objective or "objective"]
+    if spec.multi_objective:
+        click.echo(f"pareto front: {len(report_.front)} trial(s)")
+        for row in report_.front:
+            values = ", ".join(
+                f"{m} = {v:.6g}" for m, v in zip(objectives, row.values or (), strict=False)
+            )
+            click.echo(f"  run {row.record.info.number} (trial {row.index}): {values}")
     if report_.importances:
         click.echo("importance: " + ", ".join(
             f"{k} {v:.2f}" for k, v in report_.importances.items()))  # fmt: skip
     names = list(spec.spelled)
     table = TextTable(
         [Column("trial", justify="right"), Column("run", justify="right", style="cyan"),
-         Column("status"), Column(spec.objective or "objective", justify="right"),
+         Column("status"), *(Column(m, justify="right") for m in objectives),
          *(Column(n) for n in names)]
     )  # fmt: skip
     for row in report_.trials:
@@ -191,7 +212,7 @@ def show_command(ctx: click.Context, sweep: str) -> None:
                 "" if row.index is None else str(row.index),
                 str(row.record.info.number),
                 status,
-                "" if row.value is None else f"{row.value:.6g}",
+                *_objective_cells(row, len(objectives)),
                 *(format_value(row.params.get(n)) for n in names),
             ],
             ["", "", STATUS_STYLES.get(status, "")],
@@ -249,3 +270,10 @@ def stop_command(ctx: click.Context, sweep: str, grace: float) -> None:
 
     number = stop_sweep(client_from(ctx), sweep, grace=grace)
     click.echo(f"sweep {number} stopped (labkeep sweep resume {number} runs what is left)")
+
+
+def _objective_cells(row: TrialRow, count: int) -> list[str]:
+    values = row.values if row.values is not None else (row.value,) if count == 1 else ()
+    if len(values) != count:
+        return [""] * count
+    return ["" if v is None else f"{v:.6g}" for v in values]

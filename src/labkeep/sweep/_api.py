@@ -7,16 +7,18 @@ is read from what it logged). Trials run in this process, ``parallel`` of them i
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labkeep._run import Run
 from labkeep.entities import RunStatus
-from labkeep.errors import InvalidInputError
+from labkeep.errors import InvalidInputError, TrialPruned
 from labkeep.sweep._controller import SweepController, SweepResult
 from labkeep.sweep._processes import _registered_number
 from labkeep.sweep._space import Distribution, choice
@@ -24,7 +26,6 @@ from labkeep.sweep._spec import PYTHON_TARGET, SPEC_KEY, plan_sweep, trial_summa
 
 if TYPE_CHECKING:
     from labkeep._client import Client
-    from labkeep._run import Run
     from labkeep._views import RunList, RunView
 
 
@@ -38,9 +39,15 @@ class Sweep:
 
     @property
     def best(self) -> RunView | None:
+        """The best trial's run; None with several objectives (see :attr:`front`)."""
         if self.result.best_number is None:
             return None
         return self._client.get_run(self.result.best_number)
+
+    @property
+    def front(self) -> list[RunView]:
+        """With several objectives: the runs of the trials on the Pareto front."""
+        return [self._client.get_run(t.number) for t in self.result.front if t.number is not None]
 
     @property
     def best_value(self) -> float | None:
@@ -54,15 +61,17 @@ class Sweep:
 
 
 def sweep(
-    objective: Callable[[Run], float | None],
+    objective: Callable[[Run], Any],
     *,
     space: Mapping[str, Distribution | Any],
-    minimize: str | None = None,
-    maximize: str | None = None,
+    minimize: str | Sequence[str] | None = None,
+    maximize: str | Sequence[str] | None = None,
     n_trials: int | None = None,
     optimizer: str | None = None,
     parallel: int = 1,
     options: Mapping[str, Any] | None = None,
+    prune: str | None = None,
+    prune_options: Mapping[str, Any] | None = None,
     experiment: str = "default",
     name: str = "",
     store: str | None = None,
@@ -74,6 +83,19 @@ def sweep(
     >>> s = labkeep.sweep(objective, space={"x": labkeep.uniform(-2, 2)}, minimize="loss",
     ...                   n_trials=20, optimizer="tpe")  # doctest: +SKIP
     >>> s.best.config["x"]  # doctest: +SKIP
+
+    Several objectives (``minimize=["loss", "time"], maximize="acc"``) make an Optuna
+    multi-objective study: the objective returns a dict ``{"loss": …, "acc": …}`` (or a
+    sequence in the order minimize's then maximize's, or None: each metric's last logged
+    value), and :attr:`Sweep.front` holds the Pareto front instead of one best trial.
+
+    ``prune="median"`` (or ``hyperband``, ``asha``: Optuna's pruners, built with
+    ``prune_options``) reports each value of the objective metric the objective logs with
+    ``run.log({...}, step=...)`` to Optuna as an intermediate value, as ``trial.report()``
+    would; when the pruner gives up on the trial, that ``run.log`` call raises
+    :class:`labkeep.TrialPruned` (Optuna's ``trial.should_prune()`` and ``raise
+    TrialPruned()``, done for you). Let it propagate: the run ends ``interrupted`` and the
+    trial counts as pruned. Raising ``optuna.TrialPruned`` yourself is the same.
     """
     from labkeep._client import Client
 
@@ -90,7 +112,7 @@ def sweep(
                 f"space[{key!r}] is {value!r}: give labkeep.uniform(), loguniform(), "
                 "intrange(), choice() or a list"
             )
-    metric = minimize or maximize
+    names = [*_names(minimize), *_names(maximize)]
     spec = plan_sweep(
         target=PYTHON_TARGET,
         cwd=Path.cwd(),
@@ -102,6 +124,8 @@ def sweep(
         max_trials=n_trials,
         parallel=parallel,
         opt_flags=options,
+        pruner=prune,
+        pruner_options=prune_options,
         experiment=experiment,
     )
     client = Client(store)
@@ -109,7 +133,8 @@ def sweep(
         experiment=experiment,
         name=name,
         config={**spec.spelled, "sweep.optimizer": spec.optimizer,
-                "sweep.objective": metric, "sweep.max_trials": spec.max_trials},
+                "sweep.objective": ", ".join(names) or None,
+                "sweep.max_trials": spec.max_trials},
         capture=False,
         system_metrics=None,
     )  # fmt: skip
@@ -117,7 +142,7 @@ def sweep(
 
     sweep_run.summary.update({SPEC_KEY: json.dumps(asdict(spec))})
     number = _registered_number(sweep_run)
-    metric_key = spec.objective
+    metric_keys = [o.key for o in spec.objective_specs()]
 
     def run_trial(
         params: dict[str, Any], index: int, _stop: threading.Event
@@ -128,20 +153,31 @@ def sweep(
             config=params,
             capture=False,
             system_metrics=None,
+            run_class=_TrialRun,
         )
+        assert isinstance(trial, _TrialRun)
         trial.summary.update(trial_summary(number, index, params))
+        if spec.pruner is not None:
+            trial.prune_on(metric_keys[0], functools.partial(controller.report, index))
         try:
             value = objective(trial)
+            returned = {} if value is None else _returned(value, metric_keys)
         except Exception as exc:
+            if isinstance(exc, TrialPruned) or type(exc).__name__ == "TrialPruned":
+                controller.pruned(index)  # Optuna's own TrialPruned counts too
+                trial.finish(RunStatus.INTERRUPTED)
+                trial._ingester.registered.wait(30)
+                return trial._ingester.number, trial.uuid
             trial.finish(RunStatus.FAILED, error="".join(traceback.format_exception(exc)))
         else:
-            if value is not None:
-                trial.summary[metric_key] = float(value)
+            trial.summary.update(returned)
             trial.finish()
         trial._ingester.registered.wait(30)
         return trial._ingester.number, trial.uuid
 
-    controller = SweepController(client, sweep_run, number, spec, run_trial, parallel=parallel)
+    controller = SweepController(
+        client, sweep_run, number, spec, run_trial, parallel=parallel, poll_pruning=False
+    )
     try:
         result = controller.drive()
     except BaseException as exc:
@@ -149,3 +185,45 @@ def sweep(
         raise
     sweep_run.finish(result.status)
     return Sweep(number, result, client)
+
+
+def _names(given: str | Sequence[str] | None) -> list[str]:
+    return [] if given is None else [given] if isinstance(given, str) else list(given)
+
+
+def _returned(value: Any, keys: list[str]) -> dict[str, float]:
+    """What the objective returned, as summary values of the objective metrics."""
+    if isinstance(value, Mapping):
+        return {k: float(v) for k, v in value.items() if k in keys}
+    if isinstance(value, list | tuple):
+        if len(value) != len(keys):
+            raise InvalidInputError(
+                f"the objective returned {len(value)} values for {len(keys)} objectives "
+                f"({', '.join(keys)}); return one per objective or a dict"
+            )
+        return {k: float(v) for k, v in zip(keys, value, strict=True)}
+    return {keys[0]: float(value)}
+
+
+class _TrialRun(Run):
+    """A sweep trial's run: each value of the objective metric it logs is reported to the
+    pruner, and ``log`` raises :class:`TrialPruned` when the pruner stops the trial."""
+
+    _prune_key: str | None = None
+    _report: Callable[[float, int], bool] | None = None
+
+    def prune_on(self, key: str, report: Callable[[float, int], bool]) -> None:
+        self._prune_key, self._report = key, report
+
+    def log(self, data: dict[str, Any], step: int | None = None) -> None:
+        super().log(data, step)
+        key, report = self._prune_key, self._report
+        if report is None or key not in data:
+            return
+        at = self._step - 1
+        try:
+            value = float(data[key])
+        except (TypeError, ValueError):
+            return
+        if report(value, at):
+            raise TrialPruned(f"the pruner stopped this trial at step {at}")

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
 from labkeep.errors import LabkeepError, RunStateError
-from labkeep.sweep._optimizer import make_pruner, make_sampler
-from labkeep.sweep._space import Choice
+from labkeep.sweep._optimizer import make_pruner, make_sampler, pareto_front
+from labkeep.sweep._space import Choice, optuna_params, trial_values
 from labkeep.sweep._spec import (
     PRUNED_KEY,
     RETRIED_KEY,
@@ -55,6 +55,8 @@ class TrialOutcome:
     params: dict[str, Any]
     value: float | None
     pruned: bool = False
+    #: Every objective's value, in order, when the sweep has several.
+    values: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -71,6 +73,8 @@ class SweepResult:
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     trials: list[TrialOutcome] = field(default_factory=list)
+    #: With several objectives: the trials on the Pareto front (instead of one best).
+    front: list[TrialOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -105,6 +109,7 @@ class SweepController:
         on_message: MessageCallback | None = None,
         parallel: int | None = None,
         retry_failed: int = 0,
+        poll_pruning: bool = True,
     ) -> None:
         self.client = client
         self.retry_failed = retry_failed
@@ -116,8 +121,13 @@ class SweepController:
         self.parallel = parallel or spec.parallel
         self.stop = threading.Event()
         self.objective = spec.objective_spec() if spec.objective else None
+        self.objectives = spec.objective_specs()
         self.space = spec.distributions()
         self.result = SweepResult(sweep_number, sweep_run.uuid, RunStatus.RUNNING)
+        #: False when the trials report their values themselves (:meth:`report`), as the
+        #: objective of ``labkeep.sweep`` does from ``run.log``; True: read from the store.
+        self.poll_pruning = poll_pruning
+        self._in_flight: dict[int, _Running] = {}
 
     def say(self, text: str) -> None:
         if self.on_message is not None:
@@ -133,7 +143,7 @@ class SweepController:
         study = optuna.create_study(
             sampler=sampler,
             pruner=make_pruner(self.spec.pruner, self.spec.pruner_options),
-            direction="maximize" if self.spec.direction == "maximize" else "minimize",
+            directions=[o.direction for o in self.objectives] or ["minimize"],
         )
         distributions = {k: d.to_optuna() for k, d in self.space.items()}
         done: list[dict[str, Any]] = []
@@ -155,7 +165,7 @@ class SweepController:
                 done.append(params)
                 study.add_trial(
                     optuna.trial.create_trial(
-                        params=params,
+                        params=optuna_params(self.space, params),
                         distributions=distributions,
                         state=optuna.trial.TrialState.PRUNED,
                     )
@@ -167,13 +177,14 @@ class SweepController:
             outcome = self._outcome(record, params, quiet=True)
             self._count(outcome)
             done.append(params)
+            values = _told(outcome)
             study.add_trial(
                 optuna.trial.create_trial(
-                    params=params,
+                    params=optuna_params(self.space, params),
                     distributions=distributions,
-                    value=outcome.value,
+                    values=values,
                     state=optuna.trial.TrialState.COMPLETE
-                    if outcome.value is not None
+                    if values is not None
                     else optuna.trial.TrialState.FAIL,
                 )
             )
@@ -190,7 +201,7 @@ class SweepController:
         else:
             queue = cut_short[:remaining]
         for params in queue:
-            study.enqueue_trial(params, skip_if_exists=False)
+            study.enqueue_trial(optuna_params(self.space, params), skip_if_exists=False)
         return study, remaining, index + 1
 
     def _trial_records(self) -> list[RunRecord]:
@@ -217,7 +228,9 @@ class SweepController:
                     launched < remaining and len(pending) < self.parallel and not self.stop.is_set()
                 ):
                     trial = study.ask(distributions)
-                    running = _Running(trial, index, dict(trial.params), threading.Event())
+                    values = trial_values(self.space, trial.params)
+                    running = _Running(trial, index, values, threading.Event())
+                    self._in_flight[index] = running
                     future = pool.submit(self.run_trial, running.params, index, running.stop)
                     pending[future] = running
                     index += 1
@@ -232,14 +245,37 @@ class SweepController:
                             self.run_trial, running.params, running.index, running.stop
                         )
                         pending[again] = running
+                    else:
+                        self._in_flight.pop(running.index, None)
                 for running in pending.values():
                     if self.stop.is_set():
                         running.stop.set()
-                    elif self.spec.pruner is not None:
+                    elif self.spec.pruner is not None and self.poll_pruning:
                         self._check_pruning(running)
         self.result.status = RunStatus.INTERRUPTED if self.stop.is_set() else RunStatus.COMPLETED
         self._record_summary()
         return self.result
+
+    def report(self, index: int, value: float, step: int) -> bool:
+        """Tell the pruner trial ``index``'s objective was ``value`` at ``step``; True when
+        the pruner stops the trial (from the trial's own thread)."""
+        running = self._in_flight.get(index)
+        if running is None or self.spec.pruner is None or not math.isfinite(value):
+            return False
+        if step <= running.last_step:
+            return False  # Optuna keeps the first value told for a step
+        running.trial.report(value, step)
+        running.last_step = step
+        if running.trial.should_prune():
+            running.pruned_at = step
+            return True
+        return False
+
+    def pruned(self, index: int) -> None:
+        """Trial ``index`` stopped itself as pruned (its objective raised TrialPruned)."""
+        running = self._in_flight.get(index)
+        if running is not None and running.pruned_at is None:
+            running.pruned_at = max(running.last_step, 0)
 
     def _check_pruning(self, running: _Running) -> None:
         """Tell the pruner what the trial logged since the last look; stop it when the
@@ -326,10 +362,11 @@ class SweepController:
                 )
             return False  # cut short by a stop: it runs again on resume
         outcome = self._outcome(record, params, quiet=False)
-        if outcome.value is None:
+        values = _told(outcome)
+        if values is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, outcome.value)
+            study.tell(trial, values)
         self._count(outcome)
         self._record_summary()
         return False
@@ -365,16 +402,23 @@ class SweepController:
         index = int(record.summary.get(TRIAL_KEY, 0) or 0)
         status = record.info.status
         value = None
-        if status is RunStatus.COMPLETED and self.objective is not None:
-            value = self.objective.value(record)
-            if value is None:
+        values: tuple[float, ...] | None = None
+        if status is RunStatus.COMPLETED and self.objectives:
+            found = [(o, o.value(record)) for o in self.objectives]
+            lacking = [o for o, v in found if v is None]
+            if lacking:
                 status = RunStatus.FAILED
                 if not quiet:
-                    self.say(self.objective.missing(f"trial {index}", record))
+                    self.say(lacking[0].missing(f"trial {index}", record))
+            else:
+                values = tuple(v for _, v in found if v is not None)
+                value = values[0]
+                if len(values) == 1:
+                    values = None
         elif status is RunStatus.FAILED and not quiet:
             code = "" if record.info.exit_code is None else f" (exit {record.info.exit_code})"
             self.say(f"trial {index} failed{code}: labkeep show {record.info.number}")
-        return TrialOutcome(index, record.info.number, status, params, value)
+        return TrialOutcome(index, record.info.number, status, params, value, values=values)
 
     def _count(self, outcome: TrialOutcome) -> None:
         result = self.result
@@ -387,6 +431,12 @@ class SweepController:
             result.failed += 1
         value = outcome.value
         if value is None:
+            return
+        if outcome.values is not None:
+            scored = [t for t in result.trials if t.values is not None]
+            directions = [o.direction for o in self.objectives]
+            front = pareto_front([t.values for t in scored if t.values], directions)
+            result.front = [scored[i] for i in front]
             return
         better = result.best_value is None or (
             value < result.best_value
@@ -406,8 +456,18 @@ class SweepController:
             "trials.pruned": result.pruned,
             "trials.total": self.spec.max_trials,
         }
+        if self.spec.multi_objective:
+            summary["pareto.runs"] = [t.number for t in result.front]
+            summary["pareto.trials"] = [t.index for t in result.front]
         if result.best_value is not None:
             summary["best.value"] = result.best_value
             summary["best.run"] = result.best_number
             summary["best.params"] = result.best_params
         self.run.summary.update(summary)
+
+
+def _told(outcome: TrialOutcome) -> list[float] | None:
+    """What Optuna is told a finished trial scored (None: it failed)."""
+    if outcome.values is not None:
+        return list(outcome.values)
+    return None if outcome.value is None else [outcome.value]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -167,6 +167,24 @@ class Objective:
         )  # fmt: skip
         said = ", ".join(dict.fromkeys(logged)) if logged else "nothing"
         return f"{label} logged no {self.key!r}; it logged: {said}"
+
+
+def pareto_front(values: Sequence[tuple[float, ...]], directions: Sequence[str]) -> list[int]:
+    """The positions in ``values`` that no other point dominates (no worse in every
+    objective and better in one): Optuna's definition of a multi-objective study's best
+    trials. Equal points are all kept."""
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    keyed = [tuple(s * v for s, v in zip(signs, point, strict=True)) for point in values]
+    front = []
+    for i, a in enumerate(keyed):
+        dominated = any(
+            all(x <= y for x, y in zip(b, a, strict=True)) and b != a
+            for j, b in enumerate(keyed)
+            if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return front
 
 
 def parse_objective(text: str, direction: Direction) -> Objective:

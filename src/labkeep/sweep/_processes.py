@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError, RunStateError
 from labkeep.sweep._controller import SweepController, SweepResult
-from labkeep.sweep._space import Choice, Distribution
+from labkeep.sweep._space import Choice, Distribution, Normal
 from labkeep.sweep._spec import (
     CONTROLLER_KEY,
     PYTHON_TARGET,
@@ -199,7 +199,9 @@ def _check_launch(client: Client, spec: SweepSpec) -> None:
 
 
 def _sample_value(dist: Distribution) -> Any:
-    return dist.values[0] if isinstance(dist, Choice) else dist.low
+    if isinstance(dist, Choice):
+        return dist.values[0]
+    return dist.value(0.5) if isinstance(dist, Normal) else dist.low
 
 
 def _registered_number(run: Run) -> int:

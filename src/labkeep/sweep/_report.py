@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
+from labkeep.sweep._optimizer import pareto_front
+from labkeep.sweep._space import optuna_params
 from labkeep.sweep._spec import (
     PRUNED_KEY,
     SweepSpec,
@@ -33,6 +35,8 @@ class TrialRow:
     index: int | None
     params: dict[str, Any]
     value: float | None
+    #: Every objective's value when the sweep has several (None when one is missing).
+    values: tuple[float, ...] | None = None
 
     @property
     def status(self) -> str:
@@ -48,9 +52,14 @@ class SweepReport:
     spec: SweepSpec
     trials: list[TrialRow]
     importances: dict[str, float] = field(default_factory=dict)
+    #: With several objectives: the trials on the Pareto front, in the order of ``trials``.
+    front: list[TrialRow] = field(default_factory=list)
 
     @property
     def best(self) -> TrialRow | None:
+        """The best trial; None with several objectives (see :attr:`front`)."""
+        if self.spec.multi_objective:
+            return None
         return self.trials[0] if self.trials and self.trials[0].value is not None else None
 
     @property
@@ -62,20 +71,35 @@ def sweep_report(client: Client, ref: str | int, *, importances: bool = True) ->
     """Sweep ``ref``'s trials, best first (by its objective and direction); without
     ``importances`` it leaves them out (they cost a model fit; see :func:`param_importances`)."""
     record, spec = get_sweep(client, ref)
-    objective = spec.objective_spec() if spec.objective else None
+    objectives = spec.objective_specs()
     rows = []
     for trial in sweep_trials(client, record):
-        value = None
-        if objective is not None and trial.info.status is RunStatus.COMPLETED:
-            value = objective.value(trial)
+        found = []
+        if objectives and trial.info.status is RunStatus.COMPLETED:
+            found = [o.value(trial) for o in objectives]
+        value = found[0] if found else None
+        values = None
+        if spec.multi_objective and found and None not in found:
+            values = tuple(v for v in found if v is not None)
+        elif spec.multi_objective:
+            value = None
         index = trial.summary.get("labkeep.trial")
         params = trial_params(trial) or {k: trial.params.get(k) for k in spec.spelled}
-        rows.append(TrialRow(trial, index if isinstance(index, int) else None, params, value))
+        rows.append(
+            TrialRow(trial, index if isinstance(index, int) else None, params, value, values)
+        )
     sign = -1.0 if spec.direction == "maximize" else 1.0
     rows.sort(
         key=lambda r: (r.value is None, sign * r.value if r.value is not None else 0.0,
                        r.record.info.number)
     )  # fmt: skip
+    if spec.multi_objective:
+        scored = [r for r in rows if r.values is not None]
+        on_front = pareto_front(
+            [r.values for r in scored if r.values], [d for _, d in spec.objectives]
+        )
+        front = [scored[i] for i in on_front]
+        return SweepReport(record, spec, rows, {}, front)
     return SweepReport(record, spec, rows, param_importances(spec, rows) if importances else {})
 
 
@@ -88,7 +112,8 @@ def param_importances(spec: SweepSpec, rows: list[TrialRow]) -> dict[str, float]
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {k: d.to_optuna() for k, d in spec.distributions().items()}
+    space = spec.distributions()
+    distributions = {k: d.to_optuna() for k, d in space.items()}
     study = optuna.create_study(
         direction="maximize" if spec.direction == "maximize" else "minimize"
     )
@@ -96,7 +121,9 @@ def param_importances(spec: SweepSpec, rows: list[TrialRow]) -> dict[str, float]
         try:
             study.add_trial(
                 optuna.trial.create_trial(
-                    params=row.params, distributions=distributions, value=row.value
+                    params=optuna_params(space, row.params),
+                    distributions=distributions,
+                    value=row.value,
                 )
             )
         except ValueError:

@@ -104,7 +104,75 @@ class Choice:
         return "[" + ",".join(_spell(v) for v in self.values) + "]"
 
 
-Distribution = Uniform | LogUniform | IntRange | Choice
+#: The quantiles a :class:`Normal` draws from: its tails beyond 4.75 sigma (one draw in
+#: 500,000) are cut off, so that every value has a finite quantile to tell Optuna.
+_QUANTILE_EDGE = 1e-6
+
+
+@dataclass(frozen=True)
+class Normal:
+    """Floats drawn from a normal distribution (W&B's ``normal``; ``log=True`` is its
+    ``log_normal``, ``exp`` of a normal draw; ``step`` its ``q_normal``, rounded to multiples).
+
+    Optuna has no normal distribution, and a uniform over mu ± k sigma would weigh the tails
+    as much as the middle. So Optuna searches the draw's quantile, a uniform float in (0, 1)
+    (exactly what inverse-transform sampling draws), and the trial gets the normal value at
+    that quantile: a random sampler draws exactly this normal distribution, and the other
+    samplers model the quantile, a smooth monotone image of the value. Only the tails beyond
+    4.75 sigma are cut off (see ``_QUANTILE_EDGE``)."""
+
+    mu: float
+    sigma: float
+    step: float | None = None
+    log: bool = False
+
+    def to_optuna(self) -> BaseDistribution:
+        from optuna.distributions import FloatDistribution
+
+        return FloatDistribution(_QUANTILE_EDGE, 1.0 - _QUANTILE_EDGE)
+
+    def value(self, quantile: float) -> float:
+        """The value the trial gets for Optuna's ``quantile``."""
+        from statistics import NormalDist
+
+        drawn = NormalDist(self.mu, self.sigma).inv_cdf(quantile)
+        if self.step is not None:
+            drawn = round(drawn / self.step) * self.step
+        return math.exp(drawn) if self.log else drawn
+
+    def quantile(self, value: float) -> float:
+        """Optuna's quantile of a value a trial was given (the inverse of :meth:`value`)."""
+        from statistics import NormalDist
+
+        drawn = math.log(value) if self.log else value
+        edge = _QUANTILE_EDGE
+        return min(max(NormalDist(self.mu, self.sigma).cdf(drawn), edge), 1.0 - edge)
+
+    def spelled(self) -> str:
+        name = "lognormal" if self.log else "normal"
+        step = "" if self.step is None else f" step {self.step!r}"
+        return f"{name}[{self.mu!r}:{self.sigma!r}]{step}"
+
+
+Distribution = Uniform | LogUniform | IntRange | Choice | Normal
+
+
+def trial_values(space: Mapping[str, Distribution], drawn: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a trial gets from what Optuna drew (a normal's quantile becomes its value)."""
+    out = dict(drawn)
+    for name, dist in space.items():
+        if isinstance(dist, Normal) and name in out:
+            out[name] = dist.value(float(out[name]))
+    return out
+
+
+def optuna_params(space: Mapping[str, Distribution], values: Mapping[str, Any]) -> dict[str, Any]:
+    """What Optuna drew for a trial given ``values`` (the inverse of :func:`trial_values`)."""
+    out = dict(values)
+    for name, dist in space.items():
+        if isinstance(dist, Normal) and name in out:
+            out[name] = dist.quantile(float(out[name]))
+    return out
 
 
 def uniform(low: float, high: float) -> Uniform:
@@ -460,6 +528,9 @@ def space_to_json(space: Mapping[str, Distribution]) -> dict[str, dict[str, Any]
     for name, dist in space.items():
         if isinstance(dist, Choice):
             out[name] = {"kind": "choice", "values": list(dist.values)}
+        elif isinstance(dist, Normal):
+            out[name] = {"kind": "normal", "mu": dist.mu, "sigma": dist.sigma,
+                         "step": dist.step, "log": dist.log}  # fmt: skip
         else:
             kind = {Uniform: "uniform", LogUniform: "loguniform", IntRange: "int"}[type(dist)]
             out[name] = {"kind": kind, "low": dist.low, "high": dist.high}
@@ -481,6 +552,14 @@ def space_from_json(data: Mapping[str, Mapping[str, Any]]) -> dict[str, Distribu
             )
         elif kind == "loguniform":
             out[name] = LogUniform(float(item["low"]), float(item["high"]))
+        elif kind == "normal":
+            step = item.get("step")
+            out[name] = Normal(
+                float(item["mu"]),
+                float(item["sigma"]),
+                None if step is None else float(step),
+                bool(item.get("log", False)),
+            )
         else:
             out[name] = IntRange(int(item["low"]), int(item["high"]))
     return out

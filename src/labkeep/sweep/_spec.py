@@ -8,7 +8,7 @@ records its sweep, its index and the values it was given (``sweep == 3`` reads t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +90,13 @@ class SweepSpec:
     #: Optuna's pruner: ``median``, ``hyperband`` or ``asha`` (None: every trial runs out).
     pruner: str | None = None
     pruner_options: dict[str, Any] = field(default_factory=dict)
+    #: Several objectives (an Optuna multi-objective study): ``[metric, direction]`` pairs,
+    #: the first of them also in ``objective``/``direction``. Empty for one objective.
+    objectives: list[list[str]] = field(default_factory=list)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a grid sweep, in the order they run."""
@@ -103,6 +110,14 @@ class SweepSpec:
 
         return parse_objective(self.objective, self.direction)  # type: ignore[arg-type]
 
+    def objective_specs(self) -> list[Objective]:
+        """Every objective, in order (empty for a grid with none)."""
+        from labkeep.sweep._optimizer import parse_objective
+
+        if self.objectives:
+            return [parse_objective(m, d) for m, d in self.objectives]  # type: ignore[arg-type]
+        return [self.objective_spec()] if self.objective else []
+
 
 def plan_sweep(
     *,
@@ -110,8 +125,8 @@ def plan_sweep(
     cwd: Path,
     space: Mapping[str, Distribution],
     spelled: Mapping[str, str],
-    minimize: str | None,
-    maximize: str | None,
+    minimize: str | Sequence[str] | None,
+    maximize: str | Sequence[str] | None,
     optimizer: str | None,
     max_trials: int | None,
     parallel: int = 1,
@@ -131,8 +146,11 @@ def plan_sweep(
         raise InvalidInputError(f"--max-trials must be at least 1, not {max_trials}")
     if parallel < 1:
         raise InvalidInputError(f"--parallel must be at least 1, not {parallel}")
-    if minimize and maximize:
-        raise InvalidInputError("give --minimize or --maximize, not both")
+    wanted = [[m, "minimize"] for m in _metrics(minimize)]
+    wanted += [[m, "maximize"] for m in _metrics(maximize)]
+    objectives = wanted if len(wanted) > 1 else []
+    if objectives and len({m for m, _ in wanted}) < len(wanted):
+        raise InvalidInputError("an objective metric is named twice; name each one once")
     name = optimizer_name(optimizer) if optimizer else ("grid" if is_grid(space) else "random")
     if points and name != "grid":
         raise InvalidInputError(
@@ -149,11 +167,19 @@ def plan_sweep(
         trials = size if max_trials is None else min(size, max_trials)
     else:
         trials = DEFAULT_MAX_TRIALS if max_trials is None else max_trials
-    if name != "grid" and not (minimize or maximize):
+    if name != "grid" and not wanted:
         raise InvalidInputError(
             f"optimizer {name} needs an objective: give --minimize METRIC or --maximize METRIC"
         )
-    objective, direction = (maximize, "maximize") if maximize else (minimize or "", "minimize")
+    objective, direction = wanted[0] if wanted else ("", "minimize")
+    if objectives and name == "cmaes":
+        raise InvalidInputError(
+            "optimizer cmaes optimizes one objective; for several use tpe, random, gp or qmc"
+        )
+    if objectives and pruner is not None:
+        raise InvalidInputError(
+            "--prune needs one objective (Optuna prunes no multi-objective study)"
+        )
     if pruner is not None:
         pruner = pruner_name(pruner)
         if not objective:
@@ -179,6 +205,7 @@ def plan_sweep(
         points=list(points or []),
         pruner=pruner,
         pruner_options=dict(pruner_options or {}),
+        objectives=objectives,
         **launch,
     )
     make_sampler(name, spec.opt_flags)  # a missing package or an unknown option fails now
@@ -188,6 +215,16 @@ def plan_sweep(
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"pruner {spec.pruner}: {exc}") from None
     return spec
+
+
+def _metrics(given: str | Sequence[str] | None) -> list[str]:
+    if given is None:
+        return []
+    items = [given] if isinstance(given, str) else list(given)
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidInputError(f"an objective is a metric name such as loss, not {item!r}")
+    return [item.strip() for item in items]
 
 
 def _first(items: Any) -> list[Any]:
@@ -241,8 +278,8 @@ def sweep_params(spec: SweepSpec) -> dict[str, Any]:
         {
             "sweep.target": spec.target,
             "sweep.optimizer": spec.optimizer,
-            "sweep.objective": spec.objective or None,
-            "sweep.direction": spec.direction,
+            "sweep.objective": ", ".join(m for m, _ in spec.objectives) or spec.objective or None,
+            "sweep.direction": ", ".join(d for _, d in spec.objectives) or spec.direction,
             "sweep.max_trials": spec.max_trials,
         }
     )

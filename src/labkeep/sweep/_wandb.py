@@ -4,11 +4,13 @@ The keys W&B documents for a sweep map onto a labkeep sweep: ``program`` is the 
 ``method`` the optimizer (``grid``, ``random``; ``bayes`` is ``gp``), ``metric`` the objective,
 ``parameters`` the space (``values``, ``value``, ``min``/``max`` with a ``distribution`` of
 ``uniform``, ``int_uniform``, ``log_uniform_values``, ``log_uniform``, ``q_uniform``,
-``categorical`` or ``constant``), ``run_cap`` the number of trials, ``name``/``description``/
+``categorical`` or ``constant``; ``normal``, ``q_normal`` and ``log_normal`` with ``mu`` and
+``sigma``, searched through the draw's quantile: see :class:`~labkeep.sweep._space.Normal`),
+``run_cap`` the number of trials, ``name``/``description``/
 ``project`` the sweep run's name, notes and experiment. ``command`` may only be W&B's default
 (labkeep passes the values as ``labkeep run`` does); ``early_terminate`` of type ``hyperband``
 is Optuna's HyperbandPruner (``min_iter``, ``max_iter``, ``eta``). Anything else (nested
-parameters, ``normal`` distributions, hyperband's ``s``) is an error naming it, rather than a
+parameters, ``q_log_uniform``, ``inv_log_uniform``, hyperband's ``s``) is an error naming it, rather than a
 sweep that silently does something else.
 """
 
@@ -26,6 +28,7 @@ from labkeep.sweep._space import (
     Choice,
     Distribution,
     IntRange,
+    Normal,
     Uniform,
     choice,
     intrange,
@@ -42,7 +45,9 @@ _TOP_KEYS = {"program", "method", "metric", "parameters", "run_cap", "command", 
              "description", "project", "early_terminate"}  # fmt: skip
 #: W&B's hyperband settings as Optuna's HyperbandPruner names them.
 _HYPERBAND = {"min_iter": "min_resource", "max_iter": "max_resource", "eta": "reduction_factor"}
-_PARAM_KEYS = {"values", "value", "min", "max", "distribution", "q", "probabilities"}
+_PARAM_KEYS = {"values", "value", "min", "max", "distribution", "q", "probabilities", "mu",
+               "sigma"}  # fmt: skip
+_NORMALS = {"normal", "q_normal", "log_normal"}
 _METHODS = {"grid": "grid", "random": "random", "bayes": "gp"}
 _DEFAULT_COMMAND = {"${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}"}
 
@@ -222,6 +227,8 @@ def _distribution(spec: Mapping[str, Any], where: str, typed: Any) -> Distributi
             raise InvalidInputError(
                 message if message.startswith(where) else f"{where}: {message}"
             ) from None
+    if distribution in _NORMALS:
+        return _normal(spec, str(distribution), where)
     if "min" not in spec or "max" not in spec:
         raise InvalidInputError(f"{where} needs values, value, or min and max")
     low, high = spec["min"], spec["max"]
@@ -253,8 +260,26 @@ def _distribution(spec: Mapping[str, Any], where: str, typed: Any) -> Distributi
         raise InvalidInputError(f"{where}: {exc}") from None
     raise InvalidInputError(
         f"{where}: distribution {distribution!r} is not supported; use uniform, int_uniform, "
-        "log_uniform_values, log_uniform, q_uniform, categorical or constant"
+        "log_uniform_values, log_uniform, q_uniform, normal, q_normal, log_normal, "
+        "categorical or constant"
     )
+
+
+def _normal(spec: Mapping[str, Any], distribution: str, where: str) -> Normal:
+    """W&B's ``normal`` (``mu`` 0 and ``sigma`` 1 unless given), ``q_normal`` and
+    ``log_normal``."""
+    numbers = {}
+    for key, default in (("mu", 0.0), ("sigma", 1.0), ("q", 1.0)):
+        value = spec.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError(f"{where}: {key} must be a number, not {value!r}")
+        numbers[key] = float(value)
+    if numbers["sigma"] <= 0 or numbers["q"] <= 0:
+        raise InvalidInputError(f"{where}: sigma and q must be positive")
+    if "min" in spec or "max" in spec:
+        raise InvalidInputError(f"{where}: a {distribution} takes mu and sigma, not min/max")
+    step = numbers["q"] if distribution == "q_normal" else None
+    return Normal(numbers["mu"], numbers["sigma"], step, log=distribution == "log_normal")
 
 
 def plan_wandb_sweep(
