@@ -162,13 +162,24 @@ class Run:
     @property
     def number(self) -> int:
         """The run's short number in its store (waits for the store to register the run)."""
-        if self._ingester.number is None:
+        number = self.wait_registered(60)
+        if number is None:
+            raise RunStateError(
+                f"the store has not registered run {self.uuid} yet: is it reachable?"
+            )
+        return number
+
+    def wait_registered(self, timeout: float) -> int | None:
+        """The run's number once the store has registered it, waiting at most ``timeout``
+        seconds (0: not at all); None when it has not (an unreachable store: the run waits in
+        its journal for ``labkeep sync``).
+
+        >>> run.wait_registered(5)  # doctest: +SKIP
+        12
+        """
+        if self._ingester.number is None and timeout > 0:
             self._ingester.wake()
-            if not self._ingester.registered.wait(60):
-                raise RunStateError(
-                    f"the store has not registered run {self.uuid} yet: is it reachable?"
-                )
-        assert self._ingester.number is not None
+            self._ingester.registered.wait(timeout)
         return self._ingester.number
 
     @property

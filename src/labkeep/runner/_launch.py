@@ -322,7 +322,7 @@ def _track(
         artifacts += _store_outputs(run, before, scan_tree(ready.cwd, skip), spec.on_message)
     run.finish(status, error=error, exit_code=exit_code)
     return LaunchResult(
-        number=run._ingester.number,
+        number=run.wait_registered(0),
         uuid=run.uuid,
         status=status,
         exit_code=EXIT_INTERRUPTED if status is RunStatus.INTERRUPTED else exit_code,
@@ -360,8 +360,7 @@ def _wait_for_row(run: Run, online: bool) -> None:
     """Give a reachable store a moment to register the run before the script attaches to it
     (its writes would otherwise be refused and retried until the row is there)."""
     if online:
-        run._ingester.wake()
-        run._ingester.registered.wait(REGISTER_WAIT_S)
+        run.wait_registered(REGISTER_WAIT_S)
 
 
 @dataclass(frozen=True)

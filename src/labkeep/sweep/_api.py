@@ -166,14 +166,12 @@ def sweep(
             if isinstance(exc, TrialPruned) or type(exc).__name__ == "TrialPruned":
                 controller.pruned(index)  # Optuna's own TrialPruned counts too
                 trial.finish(RunStatus.INTERRUPTED)
-                trial._ingester.registered.wait(30)
-                return trial._ingester.number, trial.uuid
+                return trial.wait_registered(30), trial.uuid
             trial.finish(RunStatus.FAILED, error="".join(traceback.format_exception(exc)))
         else:
             trial.summary.update(returned)
             trial.finish()
-        trial._ingester.registered.wait(30)
-        return trial._ingester.number, trial.uuid
+        return trial.wait_registered(30), trial.uuid
 
     controller = SweepController(
         client, sweep_run, number, spec, run_trial, parallel=parallel, poll_pruning=False

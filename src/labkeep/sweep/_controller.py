@@ -286,12 +286,15 @@ class SweepController:
         running.next_look = now + 1.0
         store = self.client.store
         if running.number is None:
-            found = store.search_numbers(
-                where=f"summary['{TRIAL_KEY}'] == {running.index}",
-                parent_uuid=self.run.uuid,
-                sort="-number",  # a trial run again: its newest attempt
-                limit=1,
-            )
+            try:
+                found = store.search_numbers(
+                    where=f"summary['{TRIAL_KEY}'] == {running.index}",
+                    parent_uuid=self.run.uuid,
+                    sort="-number",  # a trial run again: its newest attempt
+                    limit=1,
+                )
+            except LabkeepError:
+                return  # no trial has recorded its index yet: the key is unknown to the store
             if not found:
                 return
             running.number = found[0]

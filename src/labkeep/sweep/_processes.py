@@ -205,15 +205,12 @@ def _sample_value(dist: Distribution) -> Any:
 
 
 def _registered_number(run: Run) -> int:
-    run._ingester.wake()
-    if not run._ingester.registered.wait(30):
+    number = run.wait_registered(30)
+    if number is None:
         raise RunStateError(
             "the store did not register the sweep run within 30 s; a sweep needs a reachable "
             "store to read its trials back"
         )
-    number = run._ingester.number
-    if number is None:
-        raise RunStateError("the store did not give the sweep run a number")
     return number
 
 
