@@ -20,7 +20,7 @@ from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
-    from labkeep._ingest import JournalDecoder
+    from labkeep._journal_decoder import JournalDecoder
     from labkeep._run import Run
     from labkeep._views import RunList, RunView
     from labkeep.store._base import RunStart, Store
@@ -232,7 +232,8 @@ class Client:
         return sorted(killed)
 
     def _recover_journal(self, directory: Path) -> tuple[int, float] | None:
-        from labkeep._ingest import JournalDecoder, ingest_all, journal_damage
+        from labkeep._ingest import ingest_all
+        from labkeep._journal_decoder import JournalDecoder, journal_damage
         from labkeep.store._base import RunStart
 
         with j.recovery_lock(directory) as ours:

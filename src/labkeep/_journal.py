@@ -19,6 +19,9 @@ that ``log()``, so nothing is lost. Anything else is damage (flipped bits, a tru
 emptied file): a reader resynchronises on the next valid record (a plausible header whose
 checksum matches, see ``resync``) and reports the damaged byte range, so one bad record
 costs that record and not the rest of the journal.
+
+This module writes the format and reads raw records; ``_journal_decoder`` turns them into the
+``WriteBatch`` objects stores apply. Both sit below ``store/`` and import nothing from it.
 """
 
 from __future__ import annotations
