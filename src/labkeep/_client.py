@@ -27,12 +27,8 @@ if TYPE_CHECKING:
 
 #: A running run on another host whose heartbeat is older than this is taken as killed.
 STALE_AFTER_S = 600.0
-FINISH_TIMEOUT_S = 120.0
-#: How long ``finish()`` waits for a labkeep server that has not yet taken a single batch of
-#: the run (down, or silent): its journal is kept for ``labkeep sync`` instead.
-UNANSWERED_FINISH_TIMEOUT_S = 5.0
 
-_log = logging.getLogger("labkeep")
+_log = logging.getLogger(__name__)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -76,7 +72,9 @@ class Client:
         cwd: Path | None = None,
         run_class: type[Run] | None = None,
     ) -> Run:
-        """Start a run (or attach a new writer to ``attach_uuid``).
+        """Start a run (or attach a new writer to ``attach_uuid``, resuming it): the one way a
+        :class:`Run` is made. It opens the run's journal and ingester and hands them to the
+        run, which owns them from then on and drains them in ``finish()``.
 
         ``capture`` records the snapshot in the background; ``system_metrics`` is the
         sampling interval in seconds (None: off). Attached writers capture nothing: the run's
@@ -123,53 +121,24 @@ class Client:
             experiment=experiment,
             name=name,
             attached=attach_uuid is not None,
+            notes=notes,
         )
         if config:
             run.config.update(config)
         if tags:
             run.tags.add(*tags)
-        if notes:
-            run._notes = notes
         ingester.start()
         ingester.wake()
         if capture and not attach_uuid:
-            from labkeep._snapshot import SnapshotRecorder
-
             argv = list(sys.argv) if argv is None else argv
             if entry_point is None and argv and argv[0] not in ("", "-c", "-m"):
                 entry_point = argv[0]
-            run._snapshot = SnapshotRecorder(
-                self.store,
-                lambda data: run._write_json(j.T_SNAPSHOT, data),
-                cwd=cwd or Path.cwd(),
-                argv=argv,
-                entry_point=entry_point,
-                cache_dir=self.location.cache_dir,
-                code=code,
-                inputs=inputs,
+            run.capture_snapshot(
+                cwd=cwd or Path.cwd(), argv=argv, entry_point=entry_point, code=code, inputs=inputs
             )
-            run._snapshot.start()
         if system_metrics and not attach_uuid:
-            from labkeep.capture import SystemMonitor
-
-            run._monitor = SystemMonitor(run._log_system, interval=system_metrics)
-            run._monitor.start()
+            run.monitor_system(system_metrics)
         return run
-
-    def _finished(self, run: Run) -> None:
-        """Called by ``Run.finish``: drain the journal into the store, then drop it."""
-        ingester = run._ingester
-        silent = self.location.kind == "http" and not ingester.registered.is_set()
-        done = ingester.stop(UNANSWERED_FINISH_TIMEOUT_S if silent else FINISH_TIMEOUT_S)
-        if done and ingester.error is None:
-            run._journal.close(remove=True)
-            return
-        run._journal.close(remove=False)
-        print(
-            f"labkeep: run {run.uuid[:8]} is kept in {run._journal.directory}; it reaches the "
-            f"store {self.location.uri} the next time labkeep opens it (or run `labkeep sync`)",
-            file=sys.stderr,
-        )
 
     # -- recovery -----------------------------------------------------------------------
     def recover(self, force: bool = False) -> list[int]:

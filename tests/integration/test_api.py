@@ -98,10 +98,10 @@ def test_several_keys_in_one_call_and_numpy_values(tmp_path: Path) -> None:
 
 
 def test_rows_of_many_steps_logged_at_once_keep_every_point(tmp_path: Path) -> None:
-    """``Run._log_rows``: the runner's path for printed scalars, one record per key."""
+    """``Run.log_rows``: the runner's path for printed scalars, one record per key."""
     with labkeep.init(store=tmp_path / "s") as run:
         run.log({"a": 9.0}, step=0)
-        run._log_rows(
+        run.log_rows(
             [(1, [("a", 1.0), ("b", 2.0)]), (2, [("a", 3.0), ("a", 4.0)]), (5, [("b", 6)])]
         )
         run.log({"a": 7.0})  # step 6: after the last row
