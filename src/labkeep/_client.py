@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
+from labkeep._log_handler import install_stderr_handler
 from labkeep._values import check_key, check_text, short_repr
 from labkeep.entities import JOURNAL_DAMAGE_KEY
 from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
@@ -47,6 +48,7 @@ class Client:
     def __init__(
         self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None
     ) -> None:
+        install_stderr_handler()
         self.location: StoreLocation = locate_store(store, cwd)
         self.store: Store = open_store(self.location)
         self._recovered = False
@@ -165,10 +167,8 @@ class Client:
                 except Exception as exc:
                     # One journal the store refuses (a bad record, a constraint) must not
                     # block every read: keep it for `labkeep sync` and say so.
-                    print(
-                        f"labkeep: journal {directory.name} could not be ingested ({exc}); "
-                        "it is kept",
-                        file=sys.stderr,
+                    _log.warning(
+                        "journal %s could not be ingested (%s); it is kept", directory.name, exc
                     )
                     continue
                 if result is not None:
@@ -192,8 +192,7 @@ class Client:
                     raise
                 # Reads go on; the runs are marked the next time there is space.
                 _log.warning(
-                    "labkeep: no space left to mark runs %s as killed (%s); they still show "
-                    "as running",
+                    "no space left to mark runs %s as killed (%s); they still show as running",
                     ", ".join(map(str, sorted(killed))),
                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                 )
@@ -266,7 +265,7 @@ class Client:
             )
         )
         _log.warning(
-            "labkeep: the journal of run %s (%s) was damaged: %s. Everything intact was "
+            "the journal of run %s (%s) was damaged: %s. Everything intact was "
             "ingested; the damaged journal is kept in %s",
             number,
             run_uuid[:8],

@@ -4,8 +4,8 @@ journals whose writer died."""
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +18,8 @@ from labkeep.store._base import WriteBatch
 
 if TYPE_CHECKING:
     from labkeep.store._base import Store
+
+_log = logging.getLogger(__name__)
 
 
 def ingest_all(decoder: JournalDecoder, store: Store, limit: int | None = None) -> int | None:
@@ -104,9 +106,7 @@ class Ingester:
             except Exception as exc:  # the store is down or broken: retry, keep the journal
                 if self.error is None or type(exc) is not type(self.error):
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    print(
-                        f"labkeep: cannot write to the store yet ({msg}); retrying", file=sys.stderr
-                    )
+                    _log.warning("cannot write to the store yet (%s); retrying", msg)
                 self.error = exc
                 delay = min(max(delay * 2, 0.2), 10.0)
                 if stopping and (

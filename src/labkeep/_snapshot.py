@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from labkeep.capture import Snapshot
     from labkeep.store._base import Store
 
+_log = logging.getLogger(__name__)
 SNAPSHOT_VERSION = 1
 CAPTURE_TIMEOUT_S = 60.0
 
@@ -134,7 +135,7 @@ class SnapshotRecorder:
             data = store_snapshot(self._store, snap)
         except Exception as exc:  # capture is never fatal to the run
             data = {"version": SNAPSHOT_VERSION, "error": f"{type(exc).__name__}: {exc}"}
-            print(f"labkeep: snapshot capture failed ({exc}); the run goes on", file=sys.stderr)
+            _log.warning("snapshot capture failed (%s); the run goes on", exc)
         with self._lock:
             self._inputs[:0] = data.pop("inputs", [])
             self._data = data
