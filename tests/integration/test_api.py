@@ -190,6 +190,32 @@ def test_finish_with_a_status_and_twice(tmp_path: Path) -> None:
     assert labkeep.get_run("last", store=tmp_path / "s").status is labkeep.RunStatus.FAILED
 
 
+def test_what_the_runner_records_goes_through_the_runs_public_methods(tmp_path: Path) -> None:
+    """``labkeep run`` records console lines, its command and the script's argv through
+    ``log_output``, ``set_snapshot_value`` and ``set_snapshot_argv``; they reach the store."""
+    from labkeep._client import Client
+
+    client = Client(tmp_path / "s")
+    run = client.start_run(experiment="e", cwd=tmp_path, argv=["a.py"], system_metrics=None)
+    run.log_output([["stdout", 1.5, ["hello", "world"]], ["stderr", 2.0, ["oops"]]])
+    run.set_snapshot_value("command", {"target": "a.py"})
+    run.set_snapshot_argv(["a.py", "--lr", "0.1"])
+    assert not run.finished
+    run.finish()
+    assert run.finished
+    number = run.number
+    lines = client.store.get_output(number)
+    assert [(line.stream, line.text) for line in lines] == [
+        ("stdout", "hello"),
+        ("stdout", "world"),
+        ("stderr", "oops"),
+    ]
+    snapshot = client.store.get_snapshot(number)
+    assert snapshot is not None and snapshot["command"] == {"target": "a.py"}
+    assert snapshot["host"]["argv"] == ["a.py", "--lr", "0.1"]  # type: ignore[index]
+    client.close()
+
+
 def test_logging_to_a_finished_run_is_refused(tmp_path: Path) -> None:
     run = labkeep.init(store=tmp_path / "s")
     run.log({"x": 1.0})
