@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 #: What starts each line labkeep writes to stderr.
 PREFIX = "labkeep: "
 
 _installed = False
+_install_lock = threading.Lock()
 
 
 class StderrHandler(logging.Handler):
@@ -61,10 +63,13 @@ def install_stderr_handler() -> None:
     global _installed
     if _installed:
         return
-    _installed = True
-    logger = logging.getLogger("labkeep")
-    if not logger.handlers:
-        logger.addHandler(StderrHandler())
+    with _install_lock:  # two threads opening their first store add one handler
+        if _installed:
+            return
+        _installed = True
+        logger = logging.getLogger("labkeep")
+        if not logger.handlers:
+            logger.addHandler(StderrHandler())
 
 
 __all__ = ["PREFIX", "StderrHandler", "install_stderr_handler"]
