@@ -151,10 +151,14 @@ class Client:
         if self._recovered and not force:
             return []
         self._recovered = True
-        if not self.store.exists() or self.store.read_only_reason() is not None:
+        journal_root = self.location.journal_dir
+        if not self.store.exists() and not _has_journals(journal_root):
+            return []  # nothing stored and nothing left behind
+        # A writer killed before its first ingest leaves only its journal: recovering it
+        # creates the database, as that writer would have.
+        if self.store.read_only_reason() is not None:
             return []  # a read-only store is read as it is: recovery would have to write
         killed: dict[int, float] = {}
-        journal_root = self.location.journal_dir
         if journal_root.is_dir():
             # Journals that start their run before those that attach to one (the script
             # under `labkeep run`), so an attached writer finds its run in the store.
@@ -303,6 +307,10 @@ def _created(directory: Path) -> float:
         return (directory / "lock").stat().st_mtime
     except OSError:
         return time.time()
+
+
+def _has_journals(journal_root: Path) -> bool:
+    return journal_root.is_dir() and any(d.is_dir() for d in journal_root.iterdir())
 
 
 def _journal_owner(directory: Path) -> bool:
