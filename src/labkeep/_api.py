@@ -63,7 +63,7 @@ def init(
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     with _lock:
-        if _active is not None and not _active._finished:
+        if _active is not None and not _active.finished:
             raise RunStateError(
                 f"run {_active.uuid[:8]} is still active in this process: call finish() on it first"
             )
@@ -162,7 +162,7 @@ def use_input(path: str | os.PathLike[str]) -> dict[str, Any]:
 def active_run() -> Run | None:
     """The run this process is logging to, if any."""
     run = _active
-    return run if run is not None and not run._finished else None
+    return run if run is not None and not run.finished else None
 
 
 def _require_run() -> Run:

@@ -14,25 +14,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
+from labkeep._log_handler import install_stderr_handler
 from labkeep._values import check_key, check_text, short_repr
 from labkeep.entities import JOURNAL_DAMAGE_KEY
 from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
-    from labkeep._ingest import JournalDecoder
+    from labkeep._journal_decoder import JournalDecoder
     from labkeep._run import Run
     from labkeep._views import RunList, RunView
     from labkeep.store._base import RunStart, Store
 
 #: A running run on another host whose heartbeat is older than this is taken as killed.
 STALE_AFTER_S = 600.0
-FINISH_TIMEOUT_S = 120.0
-#: How long ``finish()`` waits for a labkeep server that has not yet taken a single batch of
-#: the run (down, or silent): its journal is kept for ``labkeep sync`` instead.
-UNANSWERED_FINISH_TIMEOUT_S = 5.0
 
-_log = logging.getLogger("labkeep")
+_log = logging.getLogger(__name__)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -51,6 +48,7 @@ class Client:
     def __init__(
         self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None
     ) -> None:
+        install_stderr_handler()
         self.location: StoreLocation = locate_store(store, cwd)
         self.store: Store = open_store(self.location)
         self._recovered = False
@@ -76,7 +74,9 @@ class Client:
         cwd: Path | None = None,
         run_class: type[Run] | None = None,
     ) -> Run:
-        """Start a run (or attach a new writer to ``attach_uuid``).
+        """Start a run (or attach a new writer to ``attach_uuid``, resuming it): the one way a
+        :class:`Run` is made. It opens the run's journal and ingester and hands them to the
+        run, which owns them from then on and drains them in ``finish()``.
 
         ``capture`` records the snapshot in the background; ``system_metrics`` is the
         sampling interval in seconds (None: off). Attached writers capture nothing: the run's
@@ -123,53 +123,24 @@ class Client:
             experiment=experiment,
             name=name,
             attached=attach_uuid is not None,
+            notes=notes,
         )
         if config:
             run.config.update(config)
         if tags:
             run.tags.add(*tags)
-        if notes:
-            run._notes = notes
         ingester.start()
         ingester.wake()
         if capture and not attach_uuid:
-            from labkeep._snapshot import SnapshotRecorder
-
             argv = list(sys.argv) if argv is None else argv
             if entry_point is None and argv and argv[0] not in ("", "-c", "-m"):
                 entry_point = argv[0]
-            run._snapshot = SnapshotRecorder(
-                self.store,
-                lambda data: run._write_json(j.T_SNAPSHOT, data),
-                cwd=cwd or Path.cwd(),
-                argv=argv,
-                entry_point=entry_point,
-                cache_dir=self.location.cache_dir,
-                code=code,
-                inputs=inputs,
+            run.capture_snapshot(
+                cwd=cwd or Path.cwd(), argv=argv, entry_point=entry_point, code=code, inputs=inputs
             )
-            run._snapshot.start()
         if system_metrics and not attach_uuid:
-            from labkeep.capture import SystemMonitor
-
-            run._monitor = SystemMonitor(run._log_system, interval=system_metrics)
-            run._monitor.start()
+            run.monitor_system(system_metrics)
         return run
-
-    def _finished(self, run: Run) -> None:
-        """Called by ``Run.finish``: drain the journal into the store, then drop it."""
-        ingester = run._ingester
-        silent = self.location.kind == "http" and not ingester.registered.is_set()
-        done = ingester.stop(UNANSWERED_FINISH_TIMEOUT_S if silent else FINISH_TIMEOUT_S)
-        if done and ingester.error is None:
-            run._journal.close(remove=True)
-            return
-        run._journal.close(remove=False)
-        print(
-            f"labkeep: run {run.uuid[:8]} is kept in {run._journal.directory}; it reaches the "
-            f"store {self.location.uri} the next time labkeep opens it (or run `labkeep sync`)",
-            file=sys.stderr,
-        )
 
     # -- recovery -----------------------------------------------------------------------
     def recover(self, force: bool = False) -> list[int]:
@@ -180,10 +151,14 @@ class Client:
         if self._recovered and not force:
             return []
         self._recovered = True
-        if not self.store.exists() or self.store.read_only_reason() is not None:
+        journal_root = self.location.journal_dir
+        if not self.store.exists() and not _has_journals(journal_root):
+            return []  # nothing stored and nothing left behind
+        # A writer killed before its first ingest leaves only its journal: recovering it
+        # creates the database, as that writer would have.
+        if self.store.read_only_reason() is not None:
             return []  # a read-only store is read as it is: recovery would have to write
         killed: dict[int, float] = {}
-        journal_root = self.location.journal_dir
         if journal_root.is_dir():
             # Journals that start their run before those that attach to one (the script
             # under `labkeep run`), so an attached writer finds its run in the store.
@@ -196,10 +171,8 @@ class Client:
                 except Exception as exc:
                     # One journal the store refuses (a bad record, a constraint) must not
                     # block every read: keep it for `labkeep sync` and say so.
-                    print(
-                        f"labkeep: journal {directory.name} could not be ingested ({exc}); "
-                        "it is kept",
-                        file=sys.stderr,
+                    _log.warning(
+                        "journal %s could not be ingested (%s); it is kept", directory.name, exc
                     )
                     continue
                 if result is not None:
@@ -223,8 +196,7 @@ class Client:
                     raise
                 # Reads go on; the runs are marked the next time there is space.
                 _log.warning(
-                    "labkeep: no space left to mark runs %s as killed (%s); they still show "
-                    "as running",
+                    "no space left to mark runs %s as killed (%s); they still show as running",
                     ", ".join(map(str, sorted(killed))),
                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                 )
@@ -232,7 +204,8 @@ class Client:
         return sorted(killed)
 
     def _recover_journal(self, directory: Path) -> tuple[int, float] | None:
-        from labkeep._ingest import JournalDecoder, ingest_all, journal_damage
+        from labkeep._ingest import ingest_all
+        from labkeep._journal_decoder import JournalDecoder, journal_damage
         from labkeep.store._base import RunStart
 
         with j.recovery_lock(directory) as ours:
@@ -296,7 +269,7 @@ class Client:
             )
         )
         _log.warning(
-            "labkeep: the journal of run %s (%s) was damaged: %s. Everything intact was "
+            "the journal of run %s (%s) was damaged: %s. Everything intact was "
             "ingested; the damaged journal is kept in %s",
             number,
             run_uuid[:8],
@@ -334,6 +307,10 @@ def _created(directory: Path) -> float:
         return (directory / "lock").stat().st_mtime
     except OSError:
         return time.time()
+
+
+def _has_journals(journal_root: Path) -> bool:
+    return journal_root.is_dir() and any(d.is_dir() for d in journal_root.iterdir())
 
 
 def _journal_owner(directory: Path) -> bool:

@@ -43,7 +43,7 @@ class DisabledRun:
         self.summary = _Config()
         self.tags = _Tags()
         self.status = RunStatus.RUNNING
-        self._finished = False
+        self.finished = False
 
     def log(self, data: dict[str, Any], step: int | None = None) -> None:
         return None
@@ -59,7 +59,7 @@ class DisabledRun:
         return name or os.path.basename(os.fspath(path))
 
     def finish(self, status: str | RunStatus | None = None, **_: Any) -> None:
-        self._finished = True
+        self.finished = True
         self.status = RunStatus(status) if status else RunStatus.COMPLETED
 
     def __enter__(self) -> DisabledRun:

@@ -19,6 +19,9 @@ that ``log()``, so nothing is lost. Anything else is damage (flipped bits, a tru
 emptied file): a reader resynchronises on the next valid record (a plausible header whose
 checksum matches, see ``resync``) and reports the damaged byte range, so one bad record
 costs that record and not the rest of the journal.
+
+This module writes the format and reads raw records; ``_journal_decoder`` turns them into the
+``WriteBatch`` objects stores apply. Both sit below ``store/`` and import nothing from it.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ BUFFER_BYTES = 16 << 20
 RETRY_EVERY_S = 0.1
 #: The errors that mean "no space" (a full disk, a quota).
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_log = logging.getLogger("labkeep")
+_log = logging.getLogger(__name__)
 HEADER = struct.Struct("<IB")
 CRC = struct.Struct("<I")
 OVERHEAD = HEADER.size + CRC.size
@@ -218,7 +221,7 @@ class JournalWriter:
         if not self._warned:
             self._warned = True
             _log.warning(
-                "labkeep: logging is degraded: no space for the journal in %s (%s). Your "
+                "logging is degraded: no space for the journal in %s (%s). Your "
                 "program goes on; up to %s of logged data waits in memory and is written "
                 "when space returns, and points beyond that are dropped and counted on the run.",
                 self.directory,
@@ -331,7 +334,7 @@ class JournalWriter:
         if self.degraded:
             self.degraded = False
             _log.warning(
-                "labkeep: the journal in %s has space again: logging goes on (%d points "
+                "the journal in %s has space again: logging goes on (%d points "
                 "were dropped meanwhile)",
                 self.directory,
                 self.dropped_points,
@@ -355,7 +358,7 @@ class JournalWriter:
                 else "not even this count could be written"
             )
             _log.warning(
-                "labkeep: %d points logged while the disk was full were dropped (%s)",
+                "%d points logged while the disk was full were dropped (%s)",
                 self.dropped_points,
                 where,
             )

@@ -40,8 +40,14 @@ if TYPE_CHECKING:
     from labkeep._client import Client
     from labkeep._ingest import Ingester
     from labkeep._snapshot import SnapshotRecorder
+    from labkeep.capture import SystemMonitor
 
-logger = logging.getLogger("labkeep")
+logger = logging.getLogger(__name__)
+#: How long ``finish()`` waits for the store to take everything the run logged.
+FINISH_TIMEOUT_S = 120.0
+#: How long ``finish()`` waits for a labkeep server that has not yet taken a single batch of
+#: the run (down, or silent): its journal is kept for ``labkeep sync`` instead.
+UNANSWERED_FINISH_TIMEOUT_S = 5.0
 _time = time.time
 #: A metric record counts its keys in 16 bits.
 MAX_KEYS_PER_LOG = 65535
@@ -125,6 +131,11 @@ class Run:
 
     >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
     ...     run.log({"loss": 0.3}, step=0)
+
+    Runs are made by :meth:`Client.start_run <labkeep._client.Client.start_run>` (what
+    ``labkeep.init()``, ``labkeep run`` and sweeps call), which opens the run's journal and
+    ingester and hands them over here; from then on the run owns them, and :meth:`finish`
+    drains and closes them. Constructing it does no I/O.
     """
 
     def __init__(
@@ -137,6 +148,7 @@ class Run:
         experiment: str,
         name: str,
         attached: bool,
+        notes: str = "",
     ) -> None:
         self._client = client
         self._journal = journal
@@ -148,12 +160,12 @@ class Run:
         self.config = _JournalDict(self, j.T_PARAMS, "config")
         self.summary = _JournalDict(self, j.T_SUMMARY, "summary")
         self.tags = _Tags(self)
-        self._notes = ""
+        self._notes = notes
         self._key_ids: dict[str, int] = {}
         self._step = 0
         self._finished = False
         self._status: RunStatus = RunStatus.RUNNING
-        self._monitor: Any = None
+        self._monitor: SystemMonitor | None = None
         self._snapshot: SnapshotRecorder | None = None
         self._key_lock = threading.Lock()
         self._sys_step = 0
@@ -195,6 +207,11 @@ class Run:
     @property
     def store_uri(self) -> str:
         return self._client.location.uri
+
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`finish` was called (the run takes no more writes)."""
+        return self._finished
 
     # -- logging -----------------------------------------------------------------------
     def log(self, data: dict[str, Any], step: int | None = None) -> None:
@@ -251,10 +268,13 @@ class Run:
                 raise
         self._step = step + 1
 
-    def _log_rows(self, rows: list[tuple[int, list[tuple[str, float]]]]) -> None:
+    def log_rows(self, rows: list[tuple[int, list[tuple[str, float]]]]) -> None:
         """``log(dict(pairs), step)`` for each ``(step, pairs)`` row, in one go: what the runner
         calls with the scalars a script printed (floats, many steps a second). Each key's
-        points become one journal record. A key may appear twice in a row: both are kept."""
+        points become one journal record. A key may appear twice in a row: both are kept.
+
+        >>> run.log_rows([(0, [("loss", 0.9)]), (1, [("loss", 0.7), ("acc", 0.5)])])  # doctest: +SKIP
+        """
         if not rows:
             return
         columns: dict[str, tuple[array[int], array[float]]] = {}
@@ -322,6 +342,59 @@ class Run:
         if flat:
             self._journal.append_metrics(_time(), self._sys_step, flat)
             self._sys_step += 1
+
+    def log_output(self, groups: list[list[Any]]) -> None:
+        """Journal console lines a tracked script printed: ``[[stream, time, [text, ...]], ...]``
+        (what ``labkeep run`` records; ``labkeep show --output`` reads them back)."""
+        self._write_json(j.T_OUTPUT, {"groups": groups})
+
+    def monitor_system(self, interval: float, pid: int | None = None) -> None:
+        """Sample system metrics (CPU, memory, GPU) every ``interval`` seconds until the run
+        finishes: of this process, or of ``pid``'s process tree (a script ``labkeep run``
+        started). They have their own step counter, apart from the run's steps."""
+        from labkeep.capture import SystemMonitor
+
+        if self._monitor is not None:
+            self._monitor.stop()
+        self._monitor = SystemMonitor(self._log_system, interval=interval, pid=pid)
+        self._monitor.start()
+
+    def capture_snapshot(
+        self,
+        *,
+        cwd: Path,
+        argv: list[str],
+        entry_point: str | None,
+        code: bool = True,
+        inputs: list[str] | None = None,
+    ) -> None:
+        """Capture what reproduces the run (code, git state, packages, host, inputs) on a
+        thread; :meth:`finish` waits for it. Inputs and seeds recorded later are added."""
+        from labkeep._snapshot import SnapshotRecorder
+
+        self._snapshot = SnapshotRecorder(
+            self._client.store,
+            lambda data: self._write_json(j.T_SNAPSHOT, data),
+            cwd=cwd,
+            argv=argv,
+            entry_point=entry_point,
+            cache_dir=self._client.location.cache_dir,
+            code=code,
+            inputs=inputs,
+        )
+        self._snapshot.start()
+
+    def set_snapshot_value(self, key: str, value: Any) -> None:
+        """Record ``key`` in the run's snapshot (``labkeep run`` records the command that
+        reruns the script); nothing when this writer captures no snapshot."""
+        if self._snapshot is not None:
+            self._snapshot.set(key, value)
+
+    def set_snapshot_argv(self, argv: list[str]) -> None:
+        """The command line turned out otherwise than at the start (flags ``labkeep run``
+        injected once the script's parser was known): record this one in the snapshot."""
+        if self._snapshot is not None:
+            self._snapshot.set_argv(argv)
 
     def use_input(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Fingerprint an input file or directory; ``labkeep rerun`` checks it is unchanged.
@@ -420,7 +493,7 @@ class Run:
         if self._monitor is not None:
             self._monitor.stop()
         if self._snapshot is not None and not self._snapshot.join():
-            print("labkeep: snapshot capture did not finish in time", file=sys.stderr)
+            logger.warning("snapshot capture did not finish in time")
         if not self.attached:
             self._journal.append_json(
                 j.T_FINISH,
@@ -434,7 +507,25 @@ class Run:
             )
         self._finished = True
         self._status = final
-        self._client._finished(self)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Wait until the store has everything this run journalled, then drop the journal;
+        a store that could not take it all keeps the journal for the next reader."""
+        location = self._client.location
+        silent = location.kind == "http" and not self._ingester.registered.is_set()
+        done = self._ingester.stop(UNANSWERED_FINISH_TIMEOUT_S if silent else FINISH_TIMEOUT_S)
+        if done and self._ingester.error is None:
+            self._journal.close(remove=True)
+            return
+        self._journal.close(remove=False)
+        logger.warning(
+            "run %s is kept in %s; it reaches the store %s the next time labkeep opens it "
+            "(or run `labkeep sync`)",
+            self.uuid[:8],
+            self._journal.directory,
+            location.uri,
+        )
 
     def __enter__(self) -> Run:
         return self
@@ -528,14 +619,14 @@ class ProcessHooks:
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         run = self.run
-        if run is not None and not run._finished:
+        if run is not None and not run.finished:
             run.finish(RunStatus.INTERRUPTED)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 
     def _at_exit(self) -> None:
         run = self.run
-        if run is None or run._finished:
+        if run is None or run.finished:
             return
         if self._exc is not None:
             run._finish_from_exception(*self._exc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from labkeep.capture import Snapshot
     from labkeep.store._base import Store
 
+_log = logging.getLogger(__name__)
 SNAPSHOT_VERSION = 1
 CAPTURE_TIMEOUT_S = 60.0
 
@@ -120,12 +121,13 @@ class SnapshotRecorder:
         self._thread.start()
 
     def _capture(self) -> None:
+        argv = self._argv
         try:
             from labkeep.capture import capture_snapshot
 
             snap = capture_snapshot(
                 self._cwd,
-                self._argv,
+                argv,
                 self._entry_point,
                 code=self._code,
                 inputs=self._initial_inputs,
@@ -134,10 +136,12 @@ class SnapshotRecorder:
             data = store_snapshot(self._store, snap)
         except Exception as exc:  # capture is never fatal to the run
             data = {"version": SNAPSHOT_VERSION, "error": f"{type(exc).__name__}: {exc}"}
-            print(f"labkeep: snapshot capture failed ({exc}); the run goes on", file=sys.stderr)
+            _log.warning("snapshot capture failed (%s); the run goes on", exc)
         with self._lock:
             self._inputs[:0] = data.pop("inputs", [])
             self._data = data
+            if self._argv is not argv:  # set_argv() came while the capture ran
+                self._set_host_argv(data)
             self._flush()
 
     def _flush(self) -> None:
@@ -165,13 +169,17 @@ class SnapshotRecorder:
     def set_argv(self, argv: list[str]) -> None:
         """The command line turned out otherwise than at the start (flags that ``labkeep run``
         injected once the script's parser was known): record this one."""
-        from labkeep.capture._host import redact_argv
-
         with self._lock:
             self._argv = argv
-            if self._data is not None and isinstance(self._data.get("host"), dict):
-                self._data["host"] = {**self._data["host"], "argv": redact_argv(argv)}
+            if self._data is not None:
+                self._set_host_argv(self._data)
                 self._flush()
+
+    def _set_host_argv(self, data: dict[str, Any]) -> None:
+        from labkeep.capture._host import redact_argv
+
+        if isinstance(data.get("host"), dict):
+            data["host"] = {**data["host"], "argv": redact_argv(self._argv)}
 
     def join(self, timeout: float = CAPTURE_TIMEOUT_S) -> bool:
         if self._thread.is_alive():

@@ -40,7 +40,7 @@ class SyncResult:
 def pending_journals(client: Client) -> list[PendingJournal]:
     """Journals of ended writers under the client's journal directory (asks the store how
     far each got: raises StoreError when it cannot be reached)."""
-    from labkeep._ingest import JournalDecoder
+    from labkeep._journal_decoder import JournalDecoder
 
     root = client.location.journal_dir
     if not root.is_dir():

@@ -98,10 +98,10 @@ def test_several_keys_in_one_call_and_numpy_values(tmp_path: Path) -> None:
 
 
 def test_rows_of_many_steps_logged_at_once_keep_every_point(tmp_path: Path) -> None:
-    """``Run._log_rows``: the runner's path for printed scalars, one record per key."""
+    """``Run.log_rows``: the runner's path for printed scalars, one record per key."""
     with labkeep.init(store=tmp_path / "s") as run:
         run.log({"a": 9.0}, step=0)
-        run._log_rows(
+        run.log_rows(
             [(1, [("a", 1.0), ("b", 2.0)]), (2, [("a", 3.0), ("a", 4.0)]), (5, [("b", 6)])]
         )
         run.log({"a": 7.0})  # step 6: after the last row
@@ -188,6 +188,32 @@ def test_finish_with_a_status_and_twice(tmp_path: Path) -> None:
     run.finish()  # harmless
     assert run.status is labkeep.RunStatus.FAILED
     assert labkeep.get_run("last", store=tmp_path / "s").status is labkeep.RunStatus.FAILED
+
+
+def test_what_the_runner_records_goes_through_the_runs_public_methods(tmp_path: Path) -> None:
+    """``labkeep run`` records console lines, its command and the script's argv through
+    ``log_output``, ``set_snapshot_value`` and ``set_snapshot_argv``; they reach the store."""
+    from labkeep._client import Client
+
+    client = Client(tmp_path / "s")
+    run = client.start_run(experiment="e", cwd=tmp_path, argv=["a.py"], system_metrics=None)
+    run.log_output([["stdout", 1.5, ["hello", "world"]], ["stderr", 2.0, ["oops"]]])
+    run.set_snapshot_value("command", {"target": "a.py"})
+    run.set_snapshot_argv(["a.py", "--lr", "0.1"])
+    assert not run.finished
+    run.finish()
+    assert run.finished
+    number = run.number
+    lines = client.store.get_output(number)
+    assert [(line.stream, line.text) for line in lines] == [
+        ("stdout", "hello"),
+        ("stdout", "world"),
+        ("stderr", "oops"),
+    ]
+    snapshot = client.store.get_snapshot(number)
+    assert snapshot is not None and snapshot["command"] == {"target": "a.py"}
+    assert snapshot["host"]["argv"] == ["a.py", "--lr", "0.1"]  # type: ignore[index]
+    client.close()
 
 
 def test_logging_to_a_finished_run_is_refused(tmp_path: Path) -> None:

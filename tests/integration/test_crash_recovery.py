@@ -67,6 +67,28 @@ def test_sigkill_right_after_log_loses_nothing(tmp_path: Path) -> None:
     _assert_all_points(view)
 
 
+def test_a_writer_killed_before_its_first_ingest_is_recovered(tmp_path: Path) -> None:
+    """A process killed before its ingester created the store's database leaves only its
+    journal: the next reader creates the database and recovers the run from it."""
+    import time
+    import uuid
+
+    store = tmp_path / "store"
+    run_uuid = str(uuid.uuid4())
+    writer = j.JournalWriter(store / "journals" / f"{run_uuid}.dead")
+    writer.open()
+    start = {"uuid": run_uuid, "experiment": "e", "name": "", "start_time": time.time()}
+    writer.append_json(j.T_START, start)
+    writer.append_key(0, "x")
+    writer.append_metric(time.time(), 0, 0, 1.0)
+    writer.close(remove=False)  # as a SIGKILL leaves it: the lock released, the journal kept
+    assert not (store / "labkeep.db").exists()
+    view = labkeep.get_run("last", store=store)
+    assert view.uuid == run_uuid
+    assert view.status is RunStatus.KILLED
+    assert view.metrics["x"].count == 1
+
+
 def test_recovery_continues_after_what_the_dead_writer_ingested(tmp_path: Path) -> None:
     """The writer's own ingester stored the first half; recovery adds only the rest."""
     store = tmp_path / "store"

@@ -1,4 +1,4 @@
-"""The per-writer journal (``labkeep._journal``) and its decoder (``labkeep._ingest``)."""
+"""The per-writer journal (``labkeep._journal``) and its decoder (``labkeep._journal_decoder``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labkeep import _journal as j
-from labkeep._ingest import JournalDecoder, journal_damage
+from labkeep._journal_decoder import JournalDecoder, journal_damage
 
 
 def _writer(tmp_path: Path, name: str = "run-uuid.w1") -> j.JournalWriter:

@@ -44,6 +44,9 @@ class LabkeepGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, store: str | None) -> None:
     """labkeep: track, compare and reproduce machine-learning runs."""
+    from labkeep._log_handler import install_stderr_handler
+
+    install_stderr_handler()  # the library's warnings, as `labkeep: …` lines
     ctx.obj = {"store": store}
 
 

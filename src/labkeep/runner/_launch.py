@@ -266,7 +266,7 @@ def launch(
     try:
         return _track(ready, client, run, workdir, started, command, online)
     except BaseException as exc:
-        if not run._finished:
+        if not run.finished:
             if isinstance(exc, KeyboardInterrupt):
                 run.finish(RunStatus.INTERRUPTED)
             else:
@@ -443,10 +443,7 @@ def _run_script(
 
     def on_start(pid: int) -> None:
         if spec.system_metrics:
-            from labkeep.capture import SystemMonitor
-
-            run._monitor = SystemMonitor(run._log_system, interval=spec.system_metrics, pid=pid)
-            run._monitor.start()
+            run.monitor_system(spec.system_metrics, pid=pid)
 
     try:
         return child.run(on_start)
@@ -458,10 +455,8 @@ def _run_script(
 
 def record_command(run: Run, ready: PreparedLaunch, command: ScriptCommand | None) -> None:
     """What ``labkeep rerun`` needs to run this again: the command, flags and their values."""
-    if run._snapshot is None:
-        return
     spec = ready.spec
-    run._snapshot.set(
+    run.set_snapshot_value(
         "command",
         {
             "target": ready.shown,
@@ -516,10 +511,7 @@ def _run_notebook(
         _insert_seed_cell(copy, spec.seed)
     record_command(run, ready, None)
     if spec.system_metrics:
-        from labkeep.capture import SystemMonitor
-
-        run._monitor = SystemMonitor(run._log_system, interval=spec.system_metrics)
-        run._monitor.start()
+        run.monitor_system(spec.system_metrics)
     on_output = spec.on_output
 
     def on_text(stream: str, text: str) -> None:

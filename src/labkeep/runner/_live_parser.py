@@ -152,8 +152,7 @@ class LiveParser:
         if values:
             self._run.config.update(values)
         record_command(self._run, resolved, command)
-        if self._run._snapshot is not None:
-            self._run._snapshot.set_argv([ready.shown, *command.script_args])
+        self._run.set_snapshot_argv([ready.shown, *command.script_args])
         if self._scalars is not None:
             self._scalars.ignore(flag_echo_keys(flags, spec))
         return command.script_args

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from labkeep import _journal as j
 from labkeep.runner._console_log import ConsoleLog
 from labkeep.runner._scalars import OutputScalarParser, StepGroup
 
@@ -81,12 +80,12 @@ class OutputRecorder:
         """Log each line's scalars at its step (one journal record per line, all in one call)."""
         if groups:
             self.scalar_count += sum([len(scalars) for _step, scalars in groups])
-            self._run._log_rows(groups)
+            self._run.log_rows(groups)
 
     def flush(self) -> None:
         """Journal the console lines gathered so far."""
         if self._pending:
-            self._run._write_json(j.T_OUTPUT, {"groups": self._pending})
+            self._run.log_output(self._pending)
             self._pending = []
             self._pending_lines = 0
 

@@ -11,11 +11,11 @@ sub-millisecond with any number of workers.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import multiprocessing
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from typing import Any
 from labkeep.errors import InvalidInputError
 from labkeep.server._auth import LOOPBACK_HOSTS, TokenSet
 
+_log = logging.getLogger(__name__)
 #: A worker that dies sooner than this after its start is not restarted (it would again).
 _MIN_UPTIME_S = 5.0
 
@@ -181,15 +182,11 @@ class _Supervisor:
             if process.is_alive():
                 continue
             if time.monotonic() - started < _MIN_UPTIME_S:
-                print(
-                    f"labkeep: server worker exited with code {process.exitcode} on start; stopping",
-                    file=sys.stderr,
-                )
+                _log.error("server worker exited with code %s on start; stopping", process.exitcode)
                 self.stopping.set()
                 return
-            print(
-                f"labkeep: server worker {process.pid} died (code {process.exitcode}); restarting",
-                file=sys.stderr,
+            _log.warning(
+                "server worker %s died (code %s); restarting", process.pid, process.exitcode
             )
             self.workers[index] = self._start()
 

@@ -289,7 +289,7 @@ class RestStore(Store):
 
     def _catch_up(self, batch: WriteBatch) -> int:
         """Apply ``batch`` after whatever of its writer's journal the server is missing."""
-        from labkeep._ingest import JournalDecoder
+        from labkeep._journal_decoder import JournalDecoder
 
         directory = self.location.journal_dir / batch.writer
         position = self.journal_position(batch.writer)

@@ -1,0 +1,329 @@
+"""Journal → WriteBatches: the reading half of the journal format written by ``_journal``.
+
+:class:`JournalDecoder` reads one writer's journal from a position and turns its records into
+:class:`~labkeep._write_batch.WriteBatch` objects (what ``Store.apply`` takes), remembering
+key ids between reads; :func:`journal_damage` says in words what a checksummed read had to
+skip. It sits with the writer below the stores and imports nothing from ``store/`` or
+above: the live ingester (``_ingest``), crash recovery (``_client``), ``labkeep sync``
+(``_spool``) and the HTTP store's offline spool (``store/rest``) all decode through it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from array import array
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+from labkeep import _journal as j
+from labkeep._write_batch import MetricColumns, RunFinish, RunStart, WriteBatch
+from labkeep.entities import Artifact
+
+#: The most metric points one batch holds (a batch is one store transaction).
+MAX_BATCH_POINTS = 1_000_000
+
+
+class JournalDecoder:
+    """Reads one writer's journal into WriteBatches, remembering key ids between reads.
+
+    Reading with checksums (recovery), it skips damaged records and notes them in
+    ``damage``; ``placeholder_start`` then creates the run if its start record was lost.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.writer = directory.name
+        self.keys: dict[int, str] = {}
+        self.run_uuid: str | None = None
+        self.position = 0
+        self.finished = False
+        self.started = False  # this writer's journal created its run
+        self.last_time: float | None = None
+        #: Damaged byte ranges (global positions) met so far, with the size of the record
+        #: read before each (what estimates how many records a range held).
+        self.damage: list[tuple[int, int, int]] = []
+        #: Where a segment file was cut short (truncated or emptied).
+        self.cut_short: list[int] = []
+        #: Key ids whose name record was damaged; their points are kept under ``unnamed_key_<id>``.
+        self.unnamed_keys: set[int] = set()
+        self.start_lost = False
+        self.placeholder_start: RunStart | None = None
+        self._record_size = 0
+
+    def seek(self, position: int) -> None:
+        """Continue after ``position`` (already in the store), learning keys and the run on the way."""
+        for rtype, _end, payload in j.read_records(self.directory, 0, position):
+            if rtype == j.T_KEY:
+                self.keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
+            elif rtype in (j.T_START, j.T_ATTACH):
+                self.run_uuid = json.loads(bytes(payload))["uuid"]
+                self.started = rtype == j.T_START
+            elif rtype == j.T_FINISH:
+                self.finished = True
+        self.position = position
+
+    def _key_name(self, kid: int) -> str:
+        name = self.keys.get(kid)
+        if name is None:
+            self.unnamed_keys.add(kid)
+            name = f"unnamed_key_{kid}"
+        return name
+
+    def _note_damage(self, base: int, data: memoryview, pos: int) -> int | None:
+        """Where reading resumes after the bad record at ``pos``; None when no valid record
+        follows in this segment (the position then stays before the damage). Damage is
+        noted once."""
+        span = j.damaged_span(data, pos)
+        if span is None:
+            return None
+        start, end = base + span[0], base + span[1]
+        if not self.damage or self.damage[-1][0] != start:
+            self.damage.append((start, end, self._record_size))
+        return span[1] if j.next_record(data, span[1]) is not None else None
+
+    def read(self, limit: int | None = None, *, trusted: bool = False) -> WriteBatch | None:
+        """The next batch of records up to ``limit``, or None when there is nothing new.
+
+        ``trusted`` skips checksums: the live writer's own records below its position are
+        complete, and long runs of same-shaped metric records are then decoded with numpy.
+        """
+        batch: WriteBatch | None = None
+        columns: dict[int, MetricColumns] = {}
+        points = 0
+        keys = self.keys
+        head = j.METRICS_HEAD
+        pair = j.PAIR
+        position = self.position
+        verify = not trusted
+        for base, data in j.read_segments(self.directory, self.position, limit):
+            pos = 0
+            while points < MAX_BATCH_POINTS:
+                found = j.next_record(data, pos, verify)
+                if found is None:
+                    if verify and (resume := self._note_damage(base, data, pos)) is not None:
+                        pos = resume
+                        position = base + pos
+                        continue
+                    break
+                rtype, body_end, end = found
+                self._record_size = end - pos
+                if batch is None:
+                    if rtype in (j.T_START, j.T_ATTACH):
+                        self.run_uuid = json.loads(bytes(data[pos + j.HEADER.size : body_end]))[
+                            "uuid"
+                        ]
+                        self.started = rtype == j.T_START
+                    if self.run_uuid is None:
+                        if not self.damage:
+                            return None  # a journal begins with its run
+                        # Its first record was damaged: the directory still names the run.
+                        self.run_uuid = j.writer_run_uuid(self.directory)
+                        self.start_lost = True
+                    batch = WriteBatch(
+                        run_uuid=self.run_uuid, writer=self.writer, position=base + end
+                    )
+                    if self.start_lost and self.placeholder_start is not None:
+                        batch.start, self.placeholder_start = self.placeholder_start, None
+                if rtype == j.T_METRICS:
+                    if trusted:
+                        consumed, n_points = _bulk_decode(data, pos, end - pos, columns)
+                        if consumed:
+                            self.last_time = j.METRICS_HEAD.unpack_from(
+                                data, pos + consumed - (end - pos) + j.HEADER.size
+                            )[0]
+                            pos += consumed
+                            points += n_points
+                            position = base + pos
+                            continue
+                    t, step, n = head.unpack_from(data, pos + j.HEADER.size)
+                    self.last_time = t
+                    for kid, value in pair.iter_unpack(
+                        data[pos + j.HEADER.size + head.size : body_end]
+                    ):
+                        cols = columns.get(kid)
+                        if cols is None:
+                            cols = columns[kid] = MetricColumns()
+                        cols.steps.append(step)
+                        cols.values.append(value)
+                        cols.times.append(t)
+                    points += n
+                elif rtype == j.T_COLUMN:
+                    points += _decode_column(data, pos + j.HEADER.size, columns)
+                    self.last_time = j.COLUMN_HEAD.unpack_from(data, pos + j.HEADER.size)[0]
+                elif rtype == j.T_KEY:
+                    payload = data[pos + j.HEADER.size : body_end]
+                    keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
+                else:
+                    record = json.loads(bytes(data[pos + j.HEADER.size : body_end]))
+                    _apply_json_record(batch, rtype, record)
+                    if rtype == j.T_FINISH:
+                        self.finished = True
+                        self.last_time = record.get("end_time", self.last_time)
+                pos = end
+                position = base + pos
+            if points >= MAX_BATCH_POINTS:
+                break
+            if verify:
+                cut = j.segment_cut_short(self.directory, base)
+                if cut is not None and cut not in self.cut_short:
+                    self.cut_short.append(cut)
+            elif pos + j.HEADER.size <= len(data) and j.HEADER.unpack_from(data, pos)[0] != 0:
+                break  # a record being written: the live writer's limit ends here
+        if batch is None:
+            return None
+        batch.position = position
+        batch.metrics = {self._key_name(kid): cols for kid, cols in columns.items()}
+        self.position = position
+        return batch
+
+
+_BULK_MIN_RECORDS = 64
+
+
+def _bulk_decode(
+    data: memoryview, pos: int, size: int, columns: dict[int, MetricColumns]
+) -> tuple[int, int]:
+    """Decode the run of same-sized metric records starting at ``pos`` with numpy.
+
+    Returns (bytes consumed, points); (0, 0) when the run is too short to be worth it.
+    """
+    count = (len(data) - pos) // size
+    if count < _BULK_MIN_RECORDS:
+        return 0, 0
+    import numpy as np
+
+    n = (size - j.OVERHEAD - j.METRICS_HEAD.size) // j.PAIR.size
+    raw = np.frombuffer(data, dtype=np.uint8, count=count * size, offset=pos).reshape(count, size)
+    same = (raw[:, : j.HEADER.size] == raw[0, : j.HEADER.size]).all(axis=1)
+    if not same.all():
+        count = int(np.argmin(same))
+        if count < _BULK_MIN_RECORDS:
+            return 0, 0
+    dtype = np.dtype(
+        [
+            ("length", "<u4"),
+            ("type", "u1"),
+            ("time", "<f8"),
+            ("step", "<i8"),
+            ("n", "<u2"),
+            ("pairs", [("key", "<u4"), ("value", "<f8")], (n,)),
+            ("crc", "<u4"),
+        ]
+    )
+    recs = np.frombuffer(data, dtype=dtype, count=count, offset=pos)
+    key_ids = recs["pairs"]["key"]
+    values = recs["pairs"]["value"]
+    steps = recs["step"]
+    times = recs["time"]
+    for col in range(n):
+        col_keys = key_ids[:, col]
+        first = int(col_keys[0])
+        if (col_keys == first).all():
+            _extend(columns, first, steps, values[:, col], times)
+        else:
+            for kid in np.unique(col_keys):
+                mask = col_keys == kid
+                _extend(columns, int(kid), steps[mask], values[:, col][mask], times[mask])
+    return count * size, count * n
+
+
+def _decode_column(data: memoryview, pos: int, columns: dict[int, MetricColumns]) -> int:
+    """Add a ``T_COLUMN`` record's points (one key, many steps) to ``columns``."""
+    t, kid, n = j.COLUMN_HEAD.unpack_from(data, pos)
+    start = pos + j.COLUMN_HEAD.size
+    cols = columns.get(kid)
+    if cols is None:
+        cols = columns[kid] = MetricColumns()
+    steps, values = array("q"), array("d")
+    steps.frombytes(data[start : start + 8 * n])
+    values.frombytes(data[start + 8 * n : start + 16 * n])
+    if sys.byteorder == "big":  # the journal is little-endian
+        steps.byteswap()
+        values.byteswap()
+    cols.steps += steps
+    cols.values += values
+    cols.times.frombytes(array("d", (t,)).tobytes() * n)
+    return int(n)
+
+
+def _extend(
+    columns: dict[int, MetricColumns], kid: int, steps: Any, values: Any, times: Any
+) -> None:
+    import numpy as np
+
+    cols = columns.get(kid)
+    if cols is None:
+        cols = columns[kid] = MetricColumns()
+    # frombytes takes any buffer: one copy from the strided column, none through bytes.
+    cols.steps.frombytes(np.ascontiguousarray(steps, dtype="<i8").data.cast("B"))
+    cols.values.frombytes(np.ascontiguousarray(values, dtype="<f8").data.cast("B"))
+    cols.times.frombytes(np.ascontiguousarray(times, dtype="<f8").data.cast("B"))
+
+
+def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
+    if rtype == j.T_START:
+        batch.start = RunStart(**data)
+    elif rtype == j.T_PARAMS:
+        batch.params.update(data)
+    elif rtype == j.T_SUMMARY:
+        batch.summary.update(data)
+    elif rtype == j.T_TAGS:
+        for tag in data.get("add", ()):
+            if tag in batch.tags_removed:
+                batch.tags_removed.remove(tag)
+            batch.tags_added.append(tag)
+        for tag in data.get("remove", ()):
+            if tag in batch.tags_added:
+                batch.tags_added.remove(tag)
+            batch.tags_removed.append(tag)
+    elif rtype == j.T_NOTES:
+        batch.notes = data
+    elif rtype == j.T_ARTIFACT:
+        batch.artifacts.append(Artifact(**data))
+    elif rtype == j.T_FINISH:
+        batch.finish = RunFinish(**data)
+    elif rtype == j.T_SNAPSHOT:
+        batch.snapshot = data
+    elif rtype == j.T_SNAPSHOT_ADD:
+        for name, items in data.items():
+            batch.snapshot_add.setdefault(name, []).extend(items)
+    elif rtype == j.T_OUTPUT:
+        if isinstance(data, dict):
+            for stream, t, texts in data["groups"]:
+                batch.output.extend(zip(repeat(stream), repeat(t), texts))
+        else:
+            batch.output.extend((stream, t, text) for stream, t, text in data)
+
+
+def journal_damage(decoder: JournalDecoder) -> str | None:
+    """What a checksummed read of a journal could not ingest, in words; None if nothing.
+
+    >>> journal_damage(decoder)  # doctest: +SKIP
+    'segment 0 bytes 390012-390020 unreadable (8 bytes, about 1 record)'
+    """
+    parts = []
+    for start, end, record_size in decoder.damage:
+        index, offset = divmod(start, j.SEGMENT_SIZE)
+        size = end - start
+        about = max(1, round(size / record_size)) if record_size else None
+        records = "" if about is None else f", about {about} record{'s' * (about != 1)}"
+        parts.append(
+            f"segment {index} bytes {offset}-{offset + size} unreadable ({size} bytes{records})"
+        )
+    for cut in decoder.cut_short:
+        index, offset = divmod(cut, j.SEGMENT_SIZE)
+        if offset == 0:
+            parts.append(f"segment {index} is empty: everything it held is lost")
+        else:
+            parts.append(f"segment {index} is cut short at byte {offset}: what followed is lost")
+    if decoder.start_lost:
+        parts.append("the run's start record was lost (experiment, name and start time)")
+    if decoder.unnamed_keys:
+        names = ", ".join(f"unnamed_key_{kid}" for kid in sorted(decoder.unnamed_keys))
+        parts.append(f"metric names lost: their points are kept as {names}")
+    return "; ".join(parts) or None
+
+
+__all__ = ["MAX_BATCH_POINTS", "JournalDecoder", "journal_damage"]
