@@ -9,11 +9,7 @@ and infinities allowed), since params and summaries may hold them.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -146,29 +142,15 @@ async def put_blob(sha256: str, request: Request) -> Response:
     """Store the raw request body as a blob; refused unless its sha256 is the one named."""
     sha256 = _sha(sha256)
     blobs = BlobDirectory(_client(request).location.blob_dir)
-    target = blobs.path(sha256)
-    blobs.root.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=blobs.root, prefix=".upload-")
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for block in request.stream():
-                digest.update(block)
-                out.write(block)
-                size += len(block)
-        if digest.hexdigest() != sha256:
+    with blobs.writer() as out:
+        async for block in request.stream():
+            out.write(block)
+        if out.sha256 != sha256:
             raise InvalidInputError(
-                f"the uploaded bytes have sha256 {digest.hexdigest()[:12]}…, not {sha256[:12]}…: "
+                f"the uploaded bytes have sha256 {out.sha256[:12]}…, not {sha256[:12]}…: "
                 "upload the file again"
             )
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        _, size = out.finish()
     return _json({"sha256": sha256, "size": size}, 201)
 
 
@@ -213,6 +195,7 @@ def search_runs(
     offset: int = Query(0, ge=0, le=MAX_COUNT),
     include_deleted: bool = False,
     parent_uuid: str | None = None,
+    deleted_only: bool = False,
 ) -> Response:
     """Run numbers matching a query in the shared language, one page, and the total."""
     numbers, total = _store(request).search_runs(
@@ -223,6 +206,7 @@ def search_runs(
         offset,
         include_deleted=include_deleted,
         parent_uuid=parent_uuid,
+        deleted_only=deleted_only,
     )
     return _json({"numbers": numbers, "total": total})
 
@@ -271,6 +255,25 @@ def metric_keys(number: RunNumber, request: Request) -> Response:
 def experiments(request: Request) -> Response:
     store = _store(request)
     return _json(store.list_experiments() if store.exists() else [])
+
+
+@router.get("/experiment-counts", dependencies=READ)
+def experiment_counts(request: Request) -> Response:
+    """``[[experiment, runs not in the trash], …]``, oldest experiment first."""
+    return _json([[name, n] for name, n in _store(request).count_runs_per_experiment().items()])
+
+
+@router.get("/keys", dependencies=READ)
+def keys(request: Request) -> Response:
+    """Every param, metric and summary key of the store's runs, sorted."""
+    catalog = _store(request).get_key_catalog()
+    return _json(
+        {
+            "params": sorted(catalog.params),
+            "metrics": sorted(catalog.metrics),
+            "summaries": sorted(catalog.summaries),
+        }
+    )
 
 
 @router.get("/running", dependencies=READ)

@@ -107,7 +107,7 @@ def connect(location: StoreLocation, *, create: bool = True) -> Connection:
     if location.kind == "sqlite":
         conn = _connect_sqlite(location, create=create)
     elif location.kind == "postgresql":
-        conn = _connect_postgresql(location)
+        conn = connect_postgresql(location)
     else:
         raise StoreError(f"no SQL connection for a {location.kind} store")
     try:
@@ -335,7 +335,7 @@ class _AutocommitSqlite:
         self._raw.close()
 
 
-def _connect_postgresql(location: StoreLocation) -> Connection:
+def connect_postgresql(location: StoreLocation) -> Connection:
     try:
         import psycopg
     except ImportError as exc:
