@@ -1,7 +1,7 @@
 """The store protocol over HTTP: what :class:`labkeep.store.rest.RestStore` calls.
 
 Every Store operation has one route under ``/api/v1/store``. Writes (``apply``) take the
-binary batch body of :mod:`labkeep.store.rest._codec` (or its JSON form) and go straight
+binary batch body of :mod:`labkeep.store.rest.codec` (or its JSON form) and go straight
 to ``client.store.apply`` on a worker thread; ``apply`` is idempotent per writer and
 journal position, so a client may resend after a lost answer. Bodies are Python JSON (NaN
 and infinities allowed), since params and summaries may hold them.
@@ -26,7 +26,7 @@ from labkeep.server._batches import check_batch
 from labkeep.server._bounds import RunNumber, RunNumberField
 from labkeep.store._base import Store
 from labkeep.store._blobs import BlobDirectory
-from labkeep.store.rest import _codec
+from labkeep.store.rest import codec
 
 router = APIRouter(prefix="/store", tags=["store protocol"])
 READ = [Depends(require_read)]
@@ -43,7 +43,7 @@ def _store(request: Request) -> Store:
 
 
 def _json(value: Any, status_code: int = 200) -> Response:
-    return Response(_codec.dumps(value), status_code, media_type="application/json")
+    return Response(codec.dumps(value), status_code, media_type="application/json")
 
 
 _BATCH_BODY = {
@@ -52,7 +52,7 @@ _BATCH_BODY = {
         "description": "A WriteBatch: the binary form (what RestStore sends) or the JSON form "
         "with metric columns as base64 of little-endian int64 steps, float64 values and times.",
         "content": {
-            _codec.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            codec.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             "application/json": {"schema": {"type": "object"}},
         },
     }
@@ -68,7 +68,7 @@ async def apply(request: Request) -> Response:
     store = _store(request)
 
     def work() -> int:
-        return store.apply(check_batch(_codec.decode_batch(body, media_type)))
+        return store.apply(check_batch(codec.decode_batch(body, media_type)))
 
     return _json({"number": await run_in_threadpool(work)})
 
@@ -160,7 +160,7 @@ async def put_blob(sha256: str, request: Request) -> Response:
 @router.get("/resolve", dependencies=READ)
 def resolve(request: Request, ref: str = Query(...)) -> Response:
     """A run by number, uuid (or unique prefix), name, or ``last``."""
-    return _json(_codec.info_to_json(_store(request).resolve_run(ref)))
+    return _json(codec.info_to_json(_store(request).resolve_run(ref)))
 
 
 @router.get("/runs", dependencies=READ)
@@ -182,7 +182,7 @@ def list_runs(
         offset=offset,
         deleted_only=deleted_only,
     )
-    return _json([_codec.info_to_json(info) for info in infos])
+    return _json([codec.info_to_json(info) for info in infos])
 
 
 @router.get("/search", dependencies=READ)
@@ -218,7 +218,7 @@ class Numbers(BaseModel):
 @router.post("/records", dependencies=READ)
 def records(body: Numbers, request: Request) -> Response:
     """Full records of these runs, in the order asked (a POST only for the long list)."""
-    return _json([_codec.record_to_json(r) for r in _store(request).get_records(body.numbers)])
+    return _json([codec.record_to_json(r) for r in _store(request).get_records(body.numbers)])
 
 
 @router.get("/history/{number}", dependencies=READ)
@@ -226,7 +226,7 @@ def history(number: RunNumber, request: Request, key: str = Query(...)) -> Respo
     """One metric's points: little-endian int64 steps, then float64 values, then float64
     times, as three equal thirds of the body."""
     steps, values, times = _store(request).get_history_bytes(number, key)
-    return Response(steps + values + times, media_type=_codec.HISTORY_MEDIA_TYPE)
+    return Response(steps + values + times, media_type=codec.HISTORY_MEDIA_TYPE)
 
 
 @router.get("/snapshot/{number}", dependencies=READ)
@@ -243,7 +243,7 @@ def output(
     limit: int | None = Query(None, ge=0, le=MAX_COUNT),
 ) -> Response:
     """Console lines ``[id, stream, time, text]`` with id above ``after``, oldest first."""
-    return _json(_codec.output_to_json(_store(request).get_output(number, after, limit)))
+    return _json(codec.output_to_json(_store(request).get_output(number, after, limit)))
 
 
 @router.get("/metric-keys/{number}", dependencies=READ)
@@ -280,7 +280,7 @@ def keys(request: Request) -> Response:
 def running(request: Request) -> Response:
     store = _store(request)
     infos = store.running_runs() if store.exists() else []
-    return _json([_codec.info_to_json(info) for info in infos])
+    return _json([codec.info_to_json(info) for info in infos])
 
 
 # -- edits ----------------------------------------------------------------------------
