@@ -233,7 +233,7 @@ def _count_within(
 ) -> int | None:
     import sqlite3
 
-    raw = _sqlite_connection(conn)
+    raw = conn.raw.sqlite
     checks = [0]
 
     def over_budget() -> int:
@@ -243,22 +243,12 @@ def _count_within(
     raw.set_progress_handler(over_budget, _STEP_GRAIN)
     try:
         return _count(conn, query, catalog, filters)
-    except Exception as exc:  # SQLAlchemy wraps the driver's "interrupted"
-        if (
-            isinstance(getattr(exc, "orig", exc), sqlite3.OperationalError)
-            and checks[0] * (_STEP_GRAIN) > steps
-        ):
+    except sqlite3.OperationalError:  # "interrupted"
+        if checks[0] * _STEP_GRAIN > steps:
             return None
         raise
     finally:
         raw.set_progress_handler(None, 0)
-
-
-def _sqlite_connection(conn: Any) -> Any:
-    """The ``sqlite3`` connection under the store's :class:`Connection` (or SQLAlchemy's)."""
-    if hasattr(conn, "exec_driver_sql"):
-        return conn.connection.driver_connection
-    return conn.raw.sqlite
 
 
 def _with_catalog(
