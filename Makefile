@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint format bench clean browser
+.PHONY: demo test lint format bench clean browser schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ lint: $(VENV)/.dev ## ruff and mypy --strict
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix src tests benchmarks examples
 	$(BIN)/ruff format src tests benchmarks examples
+
+schema: $(VENV)/.dev ## regenerate schema_sqlite.sql from the SQLAlchemy models (after a schema change)
+	$(BIN)/python -m labkeep.store.sql._ddl
 
 bench: $(VENV)/.dev ## benchmarks against MLflow and Guild; writes benchmarks/RESULTS.md
 	@# An installed package has its bytecode compiled; an editable checkout may not (and

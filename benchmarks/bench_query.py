@@ -150,9 +150,9 @@ def labkeep_fixture(n_runs: int) -> Path:
         print(f"  {seconds:.1f} s ({n_runs / seconds:,.0f} runs/s)", flush=True)
     else:  # built by an older labkeep: migrated as a user would (`labkeep db upgrade`)
         from labkeep.store import locate_store
-        from labkeep.store.sql._migrate import upgrade
+        from labkeep.store.sql import upgrade_store
 
-        before, after = upgrade(locate_store(str(store_dir)))
+        before, after = upgrade_store(locate_store(str(store_dir)))
         if before != after:
             print(f"  migrated {store_dir.name}: schema {before} -> {after}", flush=True)
     return store_dir

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkeep.errors import InvalidInputError, NotFoundError
@@ -248,3 +248,31 @@ def encode_value(value: Any) -> tuple[str, float | None, str | None, str]:
 
 def decode_value(exact: str) -> Any:
     return json.loads(exact)
+
+
+class _Missing:
+    """The value of a key a run does not have (see :func:`differing_keys`)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def differing_keys(columns: Mapping[str, Sequence[Any]]) -> list[str]:
+    """The keys whose values are not all the same across runs: the params ``labkeep
+    compare`` and the UI's compare page show. Values are compared by their JSON form (so
+    ``1`` and ``1.0`` differ, ``[1, 2]`` equals ``[1, 2]``); :data:`MISSING`, a run without
+    the key, differs from every value.
+
+    >>> differing_keys({"lr": [0.1, 0.2], "seed": [1, 1], "bs": [32, MISSING]})
+    ['lr', 'bs']
+    """
+    return [key for key, values in columns.items() if len({_identity(v) for v in values}) > 1]
+
+
+def _identity(value: Any) -> str:
+    if value is MISSING:
+        return "\0missing"
+    return json.dumps(value, sort_keys=True)

@@ -1,8 +1,8 @@
 """The Store contract through the REST backend: a RestStore talking to a real ``labkeep
 server`` (uvicorn on 127.0.0.1, a temporary SQLite store) must answer as SqlStore does.
 
-When the shared contract suite (``test_store_contract.py``) sits next to this file, every
-one of its tests runs here again with ``store`` a RestStore. The checks below cover every
+Every test of the shared contract suite (``test_store_contract.py``) runs here again with
+``store`` a RestStore. The checks below cover every
 Store method on both backends side by side.
 """
 
@@ -19,15 +19,13 @@ from typing import Any
 
 import pytest
 from labkeep_server import ServerProcess, isolated
+from test_store_contract import *  # type: ignore[import-not-found,unused-ignore]  # noqa: F403
 
 from labkeep.entities import Artifact, RunStatus
 from labkeep.errors import AmbiguousRefError, NotFoundError
 from labkeep.store import Store, locate_store, open_store
 from labkeep.store._base import MetricColumns, RunFinish, RunStart, WriteBatch
 from labkeep.store.rest import RestStore
-
-if (Path(__file__).parent / "test_store_contract.py").exists():
-    from test_store_contract import *  # type: ignore[import-not-found,unused-ignore]  # noqa: F403
 
 __all__ = ["isolated"]
 

@@ -210,12 +210,11 @@ def test_a_stale_catalog_never_gives_wrong_answers(store: Store, tmp_path: Path)
     """Keys added after the catalog was cached: an explicit key is found after a reload, and
     a bare name that became ambiguous is reported, not resolved with the old keys."""
     cache = CatalogCache(ttl=3600)
-    engine = store.engine  # type: ignore[attr-defined]
-    from labkeep.store.sql._search import search_runs
+    from labkeep.store.sql._search import RunSearch, search_runs
 
     def search(where: str) -> tuple[list[int], int]:
-        with engine.connect() as conn:
-            return search_runs(conn, cache, where, None, None, None, 0, False, None)
+        with store._reading() as conn:  # type: ignore[attr-defined]
+            return search_runs(conn, cache, RunSearch(where))
 
     assert search("acc > 0.5") == ([1], 1)  # caches the catalog
     number = write_run(store, 90, params={"momentum": 0.9, "acc": 0.99})

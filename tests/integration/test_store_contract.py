@@ -434,6 +434,55 @@ def test_get_records_in_the_order_asked(store: Store) -> None:
         store.get_records([a, 10**9])
 
 
+def test_search_runs_in_the_trash(store: Store) -> None:
+    experiment = _experiment()
+    kept = _start(store, experiment=experiment, params={"lr": 0.1})
+    gone = [_start(store, experiment=experiment, params={"lr": lr}) for lr in (0.2, 0.3)]
+    numbers = [store.resolve_run(b.run_uuid).number for b in (kept, *gone)]
+    store.set_deleted(numbers[1:], True)
+    assert store.search_runs(experiment=experiment) == ([numbers[0]], 1)
+    trash = store.search_runs("params.lr > 0.1", "params.lr", experiment, deleted_only=True)
+    assert trash == (numbers[1:], 2)
+    page = store.search_runs(None, "-params.lr", experiment, limit=1, deleted_only=True)
+    assert page == ([numbers[2]], 2)
+    assert store.search_runs("params.lr < 0.2", None, experiment, deleted_only=True) == ([], 0)
+
+
+def test_count_runs_per_experiment_leaves_out_the_trash(store: Store) -> None:
+    first, second, empty = _experiment(), _experiment(), _experiment()
+    _start(store, experiment=first)
+    _start(store, experiment=first)
+    _start(store, experiment=second)
+    gone = _start(store, experiment=empty)
+    store.set_deleted([store.resolve_run(gone.run_uuid).number], True)
+    counts = store.count_runs_per_experiment()
+    assert [(e, counts[e]) for e in counts if e in (first, second, empty)] == [
+        (first, 2),
+        (second, 1),
+        (empty, 0),
+    ]
+    assert list(counts) == store.list_experiments()
+
+
+def test_key_catalog_holds_every_key_of_the_store(store: Store) -> None:
+    tag = secrets.token_hex(4)
+    batch = _start(
+        store,
+        params={f"p{tag}": 1, f"nested.q{tag}": "x"},
+        summary={f"s{tag}": 2.0},
+        metrics={f"m{tag}": _columns([(0, 1.0)])},
+    )
+    catalog = store.get_key_catalog()
+    assert {f"p{tag}", f"nested.q{tag}"} <= catalog.params
+    assert f"m{tag}" in catalog.metrics and f"m{tag}" not in catalog.params
+    assert f"s{tag}" in catalog.summaries
+    store.set_deleted([store.resolve_run(batch.run_uuid).number], True)
+    assert f"m{tag}" in store.get_key_catalog().metrics  # runs in the trash keep their keys
+    later = _start(store, params={f"late{tag}": 1})
+    assert f"late{tag}" in store.get_key_catalog().params  # read afresh, never cached
+    assert store.resolve_run(later.run_uuid).experiment in store.count_runs_per_experiment()
+
+
 # -- editing ---------------------------------------------------------------------------
 
 

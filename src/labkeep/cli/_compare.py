@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from labkeep._values import differing_keys
 from labkeep.cli._context import client_from
 from labkeep.cli._format import format_duration, format_time, format_value
 from labkeep.cli._params import Limit
@@ -153,7 +154,8 @@ def default_columns(table: dict[str, Any], show_all: bool) -> list[str]:
     n = len(table["number"])
     params = [c for c in table if c.startswith("params.")]
     if n > 1:
-        params = [c for c in params if _differs(table[c])]
+        # A run without the param has None there, like one that logged None.
+        params = differing_keys({c: [cell_value(v) for v in table[c]] for c in params})
     # A metric's last value is the column beside which ``.count`` is.
     metrics = [
         c
@@ -161,11 +163,6 @@ def default_columns(table: dict[str, Any], show_all: bool) -> list[str]:
         if c.startswith("metrics.") and f"{c}.count" in table and not c.startswith("metrics.sys/")
     ]
     return [*_ALWAYS, *params, *metrics]
-
-
-def _differs(values: Any) -> bool:
-    seen = {json.dumps(cell_value(v), sort_keys=True) for v in values}
-    return len(seen) > 1
 
 
 def pick_columns(table: dict[str, Any], names: list[str]) -> list[str]:

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from labkeep.cli._context import client_from
-
-if TYPE_CHECKING:
-    from labkeep.store._uri import StoreLocation
-    from labkeep.store.sql._connect import Connection
 
 
 @click.group("db")
@@ -22,8 +16,7 @@ def db_group() -> None:
 @click.pass_context
 def upgrade_command(ctx: click.Context) -> None:
     """Migrate the store's schema to this labkeep version (safe to repeat)."""
-    from labkeep.store.sql._connect import migration_lock
-    from labkeep.store.sql._migrate import upgrade
+    from labkeep.store.sql import upgrade_store
 
     client = client_from(ctx)
     location = client.location
@@ -31,18 +24,11 @@ def upgrade_command(ctx: click.Context) -> None:
         raise click.UsageError(
             "db upgrade works on SQLite and PostgreSQL stores; upgrade the server instead"
         )
-    with migration_lock(location, None if location.kind == "sqlite" else _pg_conn(location)):
-        before, after = upgrade(location)
+    before, after = upgrade_store(location)
     if before == after:
         click.echo(f"{location.uri}: schema {after} is current")
     else:
         click.echo(f"{location.uri}: schema {before or 'none'} -> {after}")
-
-
-def _pg_conn(location: StoreLocation) -> Connection:
-    from labkeep.store.sql._connect import _connect_postgresql
-
-    return _connect_postgresql(location)
 
 
 @db_group.command("path")
@@ -59,7 +45,7 @@ def check_command(ctx: click.Context) -> None:
     """Check the database's integrity and every blob against its sha256 (reads only).
 
     Exits 1 when anything is damaged or missing."""
-    from labkeep.store.sql._repair import check_store
+    from labkeep.store.sql import check_store
 
     location = client_from(ctx).location
     report = check_store(location)
@@ -91,7 +77,7 @@ def check_command(ctx: click.Context) -> None:
 def recover_command(ctx: click.Context) -> None:
     """Rebuild a damaged SQLite database from what can be read into a new file; the old one
     is kept beside it as labkeep.db.damaged-TIME. Stop labkeep processes using the store first."""
-    from labkeep.store.sql._repair import recover_sqlite
+    from labkeep.store.sql import recover_sqlite
 
     report = recover_sqlite(client_from(ctx).location)
     counts = ", ".join(

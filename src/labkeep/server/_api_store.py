@@ -1,7 +1,7 @@
 """The store protocol over HTTP: what :class:`labkeep.store.rest.RestStore` calls.
 
 Every Store operation has one route under ``/api/v1/store``. Writes (``apply``) take the
-binary batch body of :mod:`labkeep.store.rest._codec` (or its JSON form) and go straight
+binary batch body of :mod:`labkeep.store.rest.codec` (or its JSON form) and go straight
 to ``client.store.apply`` on a worker thread; ``apply`` is idempotent per writer and
 journal position, so a client may resend after a lost answer. Bodies are Python JSON (NaN
 and infinities allowed), since params and summaries may hold them.
@@ -9,11 +9,7 @@ and infinities allowed), since params and summaries may hold them.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -30,7 +26,7 @@ from labkeep.server._batches import check_batch
 from labkeep.server._bounds import RunNumber, RunNumberField
 from labkeep.store._base import Store
 from labkeep.store._blobs import BlobDirectory
-from labkeep.store.rest import _codec
+from labkeep.store.rest import codec
 
 router = APIRouter(prefix="/store", tags=["store protocol"])
 READ = [Depends(require_read)]
@@ -47,7 +43,7 @@ def _store(request: Request) -> Store:
 
 
 def _json(value: Any, status_code: int = 200) -> Response:
-    return Response(_codec.dumps(value), status_code, media_type="application/json")
+    return Response(codec.dumps(value), status_code, media_type="application/json")
 
 
 _BATCH_BODY = {
@@ -56,7 +52,7 @@ _BATCH_BODY = {
         "description": "A WriteBatch: the binary form (what RestStore sends) or the JSON form "
         "with metric columns as base64 of little-endian int64 steps, float64 values and times.",
         "content": {
-            _codec.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            codec.BATCH_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             "application/json": {"schema": {"type": "object"}},
         },
     }
@@ -72,7 +68,7 @@ async def apply(request: Request) -> Response:
     store = _store(request)
 
     def work() -> int:
-        return store.apply(check_batch(_codec.decode_batch(body, media_type)))
+        return store.apply(check_batch(codec.decode_batch(body, media_type)))
 
     return _json({"number": await run_in_threadpool(work)})
 
@@ -146,29 +142,15 @@ async def put_blob(sha256: str, request: Request) -> Response:
     """Store the raw request body as a blob; refused unless its sha256 is the one named."""
     sha256 = _sha(sha256)
     blobs = BlobDirectory(_client(request).location.blob_dir)
-    target = blobs.path(sha256)
-    blobs.root.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=blobs.root, prefix=".upload-")
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            async for block in request.stream():
-                digest.update(block)
-                out.write(block)
-                size += len(block)
-        if digest.hexdigest() != sha256:
+    with blobs.writer() as out:
+        async for block in request.stream():
+            out.write(block)
+        if out.sha256 != sha256:
             raise InvalidInputError(
-                f"the uploaded bytes have sha256 {digest.hexdigest()[:12]}…, not {sha256[:12]}…: "
+                f"the uploaded bytes have sha256 {out.sha256[:12]}…, not {sha256[:12]}…: "
                 "upload the file again"
             )
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        _, size = out.finish()
     return _json({"sha256": sha256, "size": size}, 201)
 
 
@@ -178,7 +160,7 @@ async def put_blob(sha256: str, request: Request) -> Response:
 @router.get("/resolve", dependencies=READ)
 def resolve(request: Request, ref: str = Query(...)) -> Response:
     """A run by number, uuid (or unique prefix), name, or ``last``."""
-    return _json(_codec.info_to_json(_store(request).resolve_run(ref)))
+    return _json(codec.info_to_json(_store(request).resolve_run(ref)))
 
 
 @router.get("/runs", dependencies=READ)
@@ -200,7 +182,7 @@ def list_runs(
         offset=offset,
         deleted_only=deleted_only,
     )
-    return _json([_codec.info_to_json(info) for info in infos])
+    return _json([codec.info_to_json(info) for info in infos])
 
 
 @router.get("/search", dependencies=READ)
@@ -213,6 +195,7 @@ def search_runs(
     offset: int = Query(0, ge=0, le=MAX_COUNT),
     include_deleted: bool = False,
     parent_uuid: str | None = None,
+    deleted_only: bool = False,
 ) -> Response:
     """Run numbers matching a query in the shared language, one page, and the total."""
     numbers, total = _store(request).search_runs(
@@ -223,6 +206,7 @@ def search_runs(
         offset,
         include_deleted=include_deleted,
         parent_uuid=parent_uuid,
+        deleted_only=deleted_only,
     )
     return _json({"numbers": numbers, "total": total})
 
@@ -234,7 +218,7 @@ class Numbers(BaseModel):
 @router.post("/records", dependencies=READ)
 def records(body: Numbers, request: Request) -> Response:
     """Full records of these runs, in the order asked (a POST only for the long list)."""
-    return _json([_codec.record_to_json(r) for r in _store(request).get_records(body.numbers)])
+    return _json([codec.record_to_json(r) for r in _store(request).get_records(body.numbers)])
 
 
 @router.get("/history/{number}", dependencies=READ)
@@ -242,7 +226,7 @@ def history(number: RunNumber, request: Request, key: str = Query(...)) -> Respo
     """One metric's points: little-endian int64 steps, then float64 values, then float64
     times, as three equal thirds of the body."""
     steps, values, times = _store(request).get_history_bytes(number, key)
-    return Response(steps + values + times, media_type=_codec.HISTORY_MEDIA_TYPE)
+    return Response(steps + values + times, media_type=codec.HISTORY_MEDIA_TYPE)
 
 
 @router.get("/snapshot/{number}", dependencies=READ)
@@ -259,7 +243,7 @@ def output(
     limit: int | None = Query(None, ge=0, le=MAX_COUNT),
 ) -> Response:
     """Console lines ``[id, stream, time, text]`` with id above ``after``, oldest first."""
-    return _json(_codec.output_to_json(_store(request).get_output(number, after, limit)))
+    return _json(codec.output_to_json(_store(request).get_output(number, after, limit)))
 
 
 @router.get("/metric-keys/{number}", dependencies=READ)
@@ -273,11 +257,30 @@ def experiments(request: Request) -> Response:
     return _json(store.list_experiments() if store.exists() else [])
 
 
+@router.get("/experiment-counts", dependencies=READ)
+def experiment_counts(request: Request) -> Response:
+    """``[[experiment, runs not in the trash], …]``, oldest experiment first."""
+    return _json([[name, n] for name, n in _store(request).count_runs_per_experiment().items()])
+
+
+@router.get("/keys", dependencies=READ)
+def keys(request: Request) -> Response:
+    """Every param, metric and summary key of the store's runs, sorted."""
+    catalog = _store(request).get_key_catalog()
+    return _json(
+        {
+            "params": sorted(catalog.params),
+            "metrics": sorted(catalog.metrics),
+            "summaries": sorted(catalog.summaries),
+        }
+    )
+
+
 @router.get("/running", dependencies=READ)
 def running(request: Request) -> Response:
     store = _store(request)
     infos = store.running_runs() if store.exists() else []
-    return _json([_codec.info_to_json(info) for info in infos])
+    return _json([codec.info_to_json(info) for info in infos])
 
 
 # -- edits ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from labkeep._write_batch import WriteBatch as WriteBatch
 from labkeep.entities import MetricHistory, OutputLine, RunInfo, RunRecord, Value
 
 if TYPE_CHECKING:
+    from labkeep.query import KeyCatalog
     from labkeep.store._blobs import BlobRead
 
 
@@ -98,10 +99,13 @@ class Store(ABC):
         offset: int = 0,
         include_deleted: bool = False,
         parent_uuid: str | None = None,
+        *,
+        deleted_only: bool = False,
     ) -> tuple[list[int], int]:
         """The numbers of the runs that match the query ``where`` (see :mod:`labkeep.query`),
         ordered by ``sort`` (``"-metrics.acc, params.lr"``; runs without a key last; ties and
-        no sort: newest first), one page of them, and how many match in all.
+        no sort: newest first), one page of them, and how many match in all. Runs in the
+        trash are left out, unless ``include_deleted``; ``deleted_only`` searches the trash.
 
         Raises :class:`labkeep.query.QueryError` for a query or sort that is wrong.
 
@@ -193,6 +197,24 @@ class Store(ABC):
     @abstractmethod
     def list_experiments(self) -> list[str]:
         """Experiment names, oldest first."""
+
+    @abstractmethod
+    def count_runs_per_experiment(self) -> dict[str, int]:
+        """Each experiment, oldest first, with how many of its runs are not in the trash
+        (0 for one whose runs are all there).
+
+        >>> store.count_runs_per_experiment()
+        {'default': 3, 'mnist': 12}
+        """
+
+    @abstractmethod
+    def get_key_catalog(self) -> KeyCatalog:
+        """Every param, metric and summary key of the store's runs (those in the trash too),
+        read afresh: what a column picker offers and bare names in queries resolve against.
+
+        >>> sorted(store.get_key_catalog().metrics)
+        ['acc', 'loss']
+        """
 
     # -- editing -----------------------------------------------------------------------
     @abstractmethod

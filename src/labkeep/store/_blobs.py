@@ -51,6 +51,43 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+class BlobWriter:
+    """A blob being written: a temporary file in the blob directory, moved to its content
+    address atomically, never a partial file under a blob's name."""
+
+    def __init__(self, blobs: BlobDirectory) -> None:
+        blobs.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
+        self._blobs = blobs
+        self._tmp = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, block: bytes) -> None:
+        self._digest.update(block)
+        self._file.write(block)
+        self.size += len(block)
+
+    @property
+    def sha256(self) -> str:
+        """The sha256 of what was written so far."""
+        return self._digest.hexdigest()
+
+    def finish(self) -> tuple[str, int]:
+        """Store what was written under its sha256 (kept as it was if already stored);
+        return (sha256, size)."""
+        self._file.close()
+        return self._blobs._settle(self._tmp, self.sha256), self.size
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
 class BlobDirectory:
     """``root/ab/cdef…``: blobs named by sha256, written atomically, never rewritten."""
 
@@ -75,31 +112,24 @@ class BlobDirectory:
                 return sha256, known.stat().st_size
         if not source.is_file():
             raise InvalidInputError(f"{source} is not a file: give the path of a file to store")
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-        tmp = Path(tmp_name)
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-                while block := src.read(_BUFFER):
-                    digest.update(block)
-                    dst.write(block)
-                    size += len(block)
-            return self._settle(tmp, digest.hexdigest()), size
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with self.writer() as out, open(source, "rb") as src:
+            while block := src.read(_BUFFER):
+                out.write(block)
+            return out.finish()
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         sha = hashlib.sha256(data).hexdigest()
         if self.path(sha).exists():
             return sha, len(data)
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as dst:
-            dst.write(data)
-        return self._settle(Path(tmp_name), sha), len(data)
+        with self.writer() as out:
+            out.write(data)
+            return out.finish()
+
+    def writer(self) -> BlobWriter:
+        """A new blob written in pieces (an upload), hashed as it is written and stored
+        under its hash by :meth:`BlobWriter.finish`; dropped if the ``with`` block ends
+        without it."""
+        return BlobWriter(self)
 
     def _settle(self, tmp: Path, sha: str) -> str:
         """Move a written temporary file to its content address (or drop it if already there)."""

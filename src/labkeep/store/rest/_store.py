@@ -39,6 +39,8 @@ from labkeep.store.rest import _codec
 if TYPE_CHECKING:
     import httpx
 
+    from labkeep.query import KeyCatalog
+
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "LABKEEP_TOKEN"
@@ -458,6 +460,8 @@ class RestStore(Store):
         offset: int = 0,
         include_deleted: bool = False,
         parent_uuid: str | None = None,
+        *,
+        deleted_only: bool = False,
     ) -> tuple[list[int], int]:
         """The server evaluates the query (it has the catalog and the indexes)."""
         sorts = [sort] if isinstance(sort, str) else list(sort or ())
@@ -470,6 +474,7 @@ class RestStore(Store):
             offset=offset,
             include_deleted=_flag(include_deleted),
             parent_uuid=parent_uuid,
+            deleted_only=_flag(deleted_only) if deleted_only else None,
         )
         return [int(n) for n in body["numbers"]], int(body["total"])
 
@@ -493,6 +498,15 @@ class RestStore(Store):
 
     def list_experiments(self) -> list[str]:
         return [str(name) for name in self._get_json("/experiments")]
+
+    def count_runs_per_experiment(self) -> dict[str, int]:
+        return {str(name): int(n) for name, n in self._get_json("/experiment-counts")}
+
+    def get_key_catalog(self) -> KeyCatalog:
+        from labkeep.query import KeyCatalog
+
+        keys = self._get_json("/keys")
+        return KeyCatalog.of(keys["params"], keys["metrics"], keys["summaries"])
 
     def running_runs(self) -> list[RunInfo]:
         return [_codec.info_from_json(row) for row in self._get_json("/running")]

@@ -2,8 +2,9 @@
 
 The write path talks to the database through the driver's own DB-API connection (stdlib
 ``sqlite3``, or ``psycopg``): importing SQLAlchemy alone costs ~250 ms, more than a short run
-may take. Reads use the same connection (``_store``, ``_search``); SQLAlchemy and Alembic
-are imported only to create or migrate a store, and to edit the trash or read the run table.
+may take. Every read and edit uses the same connection (``_store``, ``_search``, ``_table``);
+SQLAlchemy and Alembic are imported only to migrate a store (a new SQLite store is made from
+``schema_sqlite.sql``, generated from the models).
 
 A SQLite store that cannot be written (a read-only mount) is opened read-only, so it can
 still be read; its connection refuses transactions with :class:`ReadOnlyStoreError`. SQLite's
@@ -107,7 +108,7 @@ def connect(location: StoreLocation, *, create: bool = True) -> Connection:
     if location.kind == "sqlite":
         conn = _connect_sqlite(location, create=create)
     elif location.kind == "postgresql":
-        conn = _connect_postgresql(location)
+        conn = connect_postgresql(location)
     else:
         raise StoreError(f"no SQL connection for a {location.kind} store")
     try:
@@ -335,7 +336,7 @@ class _AutocommitSqlite:
         self._raw.close()
 
 
-def _connect_postgresql(location: StoreLocation) -> Connection:
+def connect_postgresql(location: StoreLocation) -> Connection:
     try:
         import psycopg
     except ImportError as exc:

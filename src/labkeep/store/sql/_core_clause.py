@@ -1,7 +1,9 @@
 """Compiled query clauses inside SQLAlchemy Core statements: the text that
 :mod:`labkeep.store.sql._compile_query` emits for the statement's dialect, its placeholders
-turned into SQLAlchemy bind parameters. The store runs that text on its DB-API connection;
-this is for code that composes queries with Core (``select(runs.c.number).where(clause)``).
+turned into SQLAlchemy bind parameters. The store never uses this: it runs that text on its
+DB-API connection. It serves code that composes queries with Core
+(``select(runs.c.number).where(clause)``): the query tests, which check the compiled SQL
+against the models on both databases.
 """
 
 from __future__ import annotations

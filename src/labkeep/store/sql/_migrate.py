@@ -73,3 +73,19 @@ def revisions() -> set[str]:
 
     cfg = _config(None)
     return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+
+
+def upgrade_store(location: StoreLocation) -> tuple[str | None, str]:
+    """:func:`upgrade` to the newest schema, one migrator at a time (``labkeep db upgrade``):
+    safe to repeat, and to run while other processes migrate the same store."""
+    from labkeep.store.sql._connect import connect_postgresql, migration_lock
+
+    if location.kind == "sqlite":
+        with migration_lock(location):
+            return upgrade(location)
+    conn = connect_postgresql(location)
+    try:
+        with migration_lock(location, conn):
+            return upgrade(location)
+    finally:
+        conn.close()

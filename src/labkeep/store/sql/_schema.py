@@ -1,5 +1,10 @@
-"""The tables, as SQLAlchemy Core metadata. Alembic migrations must produce exactly this
-(``tests/integration/test_migrations.py`` compares them)."""
+"""The tables, as SQLAlchemy Core metadata: the one definition of the schema. Nothing reads
+or writes through it at run time (the store uses SQL text on the driver's connection).
+
+Alembic migrations must produce exactly this, and ``schema_sqlite.sql`` (how a new SQLite
+store is made without importing SQLAlchemy) is generated from it with ``make schema``
+(``python -m labkeep.store.sql._ddl``); ``tests/integration/test_migrations.py`` fails when
+either disagrees with the models. A change here is a new migration plus ``make schema``."""
 
 from __future__ import annotations
 

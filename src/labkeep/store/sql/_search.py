@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from labkeep.errors import InvalidInputError
@@ -137,67 +138,60 @@ def parse_search(
     return query, spec
 
 
-def search_runs(
-    conn: Any,
-    cache: CatalogCache,
-    where: str | None,
-    sort: str | Sequence[str] | None,
-    experiment: str | None,
-    limit: int | None,
-    offset: int,
-    include_deleted: bool,
-    parent_uuid: str | None,
-    *,
-    deleted_only: bool = False,
-) -> tuple[list[int], int]:
-    """One page of matching run numbers, in order, and how many match in all
-    (``deleted_only``: among the runs in the trash)."""
-    numbers = search_page(
-        conn,
-        cache,
-        where,
-        sort,
-        experiment,
-        limit,
-        offset,
-        include_deleted,
-        parent_uuid,
-        deleted_only=deleted_only,
-    )
-    total = implied_total(numbers, limit, offset)
+@dataclass(frozen=True, slots=True)
+class RunSearch:
+    """What a search asks for: the query ``where``, the ``sort``, one page of it
+    (``limit``, ``offset``), and which runs it looks among (an experiment's, a parent's
+    children, runs in the trash too with ``include_deleted``, only those with
+    ``deleted_only``)."""
+
+    where: str | None = None
+    sort: str | Sequence[str] | None = None
+    experiment: str | None = None
+    limit: int | None = None
+    offset: int = 0
+    include_deleted: bool = False
+    parent_uuid: str | None = None
+    deleted_only: bool = False
+
+    def filters(self) -> list[Sql]:
+        """The conditions on ``runs`` that pick the runs searched among."""
+        filters: list[Sql] = []
+        if self.deleted_only:
+            filters.append(Sql("runs.deleted"))
+        elif not self.include_deleted:
+            filters.append(Sql("NOT runs.deleted"))
+        if self.experiment is not None:
+            filters.append(
+                Sql(
+                    "runs.experiment_id IN (SELECT experiments.id FROM experiments "
+                    "WHERE experiments.name = ?)",
+                    (self.experiment,),
+                )
+            )
+        if self.parent_uuid is not None:
+            filters.append(Sql("runs.parent_uuid = ?", (self.parent_uuid,)))
+        return filters
+
+
+def search_runs(conn: Any, cache: CatalogCache, search: RunSearch) -> tuple[list[int], int]:
+    """One page of matching run numbers, in order, and how many match in all."""
+    numbers = search_page(conn, cache, search)
+    total = implied_total(numbers, search.limit, search.offset)
     if total is None:
-        total = count_runs(
-            conn,
-            cache,
-            where,
-            experiment,
-            include_deleted,
-            parent_uuid,
-            deleted_only=deleted_only,
-        )
+        total = count_runs(conn, cache, search)
     return numbers, total
 
 
-def search_page(
-    conn: Any,
-    cache: CatalogCache,
-    where: str | None,
-    sort: str | Sequence[str] | None,
-    experiment: str | None,
-    limit: int | None,
-    offset: int,
-    include_deleted: bool,
-    parent_uuid: str | None,
-    *,
-    deleted_only: bool = False,
-) -> list[int]:
+def search_page(conn: Any, cache: CatalogCache, search: RunSearch) -> list[int]:
     """One page of matching run numbers, in order."""
+    limit, offset = search.limit, search.offset
     if limit is not None and limit < 0:
         raise InvalidInputError(f"limit must be 0 or more, not {limit}")
     if offset < 0:
         raise InvalidInputError(f"offset must be 0 or more, not {offset}")
-    query, spec = parse_search(where, sort)
-    filters = _filters(experiment, include_deleted, parent_uuid, deleted_only)
+    query, spec = parse_search(search.where, search.sort)
+    filters = search.filters()
 
     def page(catalog: KeyCatalog | None) -> list[int]:
         return _page(conn, query, spec, catalog, filters, limit, offset)
@@ -205,19 +199,10 @@ def search_page(
     return _with_catalog(conn, cache, query, spec, page)
 
 
-def count_runs(
-    conn: Any,
-    cache: CatalogCache,
-    where: str | None,
-    experiment: str | None,
-    include_deleted: bool,
-    parent_uuid: str | None,
-    *,
-    deleted_only: bool = False,
-) -> int:
-    """How many runs match."""
-    query, _ = parse_search(where, None)
-    filters = _filters(experiment, include_deleted, parent_uuid, deleted_only)
+def count_runs(conn: Any, cache: CatalogCache, search: RunSearch) -> int:
+    """How many runs match (the page and the sort are not looked at)."""
+    query, _ = parse_search(search.where, None)
+    filters = search.filters()
 
     def count(catalog: KeyCatalog | None) -> int:
         return _count(conn, query, catalog, filters)
@@ -225,19 +210,11 @@ def count_runs(
     return _with_catalog(conn, cache, query, None, count)
 
 
-def count_runs_within(
-    conn: Any,
-    cache: CatalogCache,
-    steps: int,
-    where: str | None,
-    experiment: str | None,
-    include_deleted: bool,
-    parent_uuid: str | None,
-) -> int | None:
+def count_runs_within(conn: Any, cache: CatalogCache, search: RunSearch, steps: int) -> int | None:
     """How many runs match, or None when SQLite would take more than ``steps`` virtual
     machine steps to count them (other databases always count)."""
-    query, _ = parse_search(where, None)
-    filters = _filters(experiment, include_deleted, parent_uuid)
+    query, _ = parse_search(search.where, None)
+    filters = search.filters()
 
     def count(catalog: KeyCatalog | None) -> int | None:
         if dialect_of(conn) != "sqlite":
@@ -256,7 +233,7 @@ def _count_within(
 ) -> int | None:
     import sqlite3
 
-    raw = _sqlite_connection(conn)
+    raw = conn.raw.sqlite
     checks = [0]
 
     def over_budget() -> int:
@@ -266,22 +243,12 @@ def _count_within(
     raw.set_progress_handler(over_budget, _STEP_GRAIN)
     try:
         return _count(conn, query, catalog, filters)
-    except Exception as exc:  # SQLAlchemy wraps the driver's "interrupted"
-        if (
-            isinstance(getattr(exc, "orig", exc), sqlite3.OperationalError)
-            and checks[0] * (_STEP_GRAIN) > steps
-        ):
+    except sqlite3.OperationalError:  # "interrupted"
+        if checks[0] * _STEP_GRAIN > steps:
             return None
         raise
     finally:
         raw.set_progress_handler(None, 0)
-
-
-def _sqlite_connection(conn: Any) -> Any:
-    """The ``sqlite3`` connection under the store's :class:`Connection` (or SQLAlchemy's)."""
-    if hasattr(conn, "exec_driver_sql"):
-        return conn.connection.driver_connection
-    return conn.raw.sqlite
 
 
 def _with_catalog(
@@ -301,30 +268,6 @@ def _with_catalog(
         if fresh:
             raise
         return work(cache.reload(conn))
-
-
-def _filters(
-    experiment: str | None,
-    include_deleted: bool,
-    parent_uuid: str | None,
-    deleted_only: bool = False,
-) -> list[Sql]:
-    filters: list[Sql] = []
-    if deleted_only:
-        filters.append(Sql("runs.deleted"))
-    elif not include_deleted:
-        filters.append(Sql("NOT runs.deleted"))
-    if experiment is not None:
-        filters.append(
-            Sql(
-                "runs.experiment_id IN (SELECT experiments.id FROM experiments "
-                "WHERE experiments.name = ?)",
-                (experiment,),
-            )
-        )
-    if parent_uuid is not None:
-        filters.append(Sql("runs.parent_uuid = ?", (parent_uuid,)))
-    return filters
 
 
 def _where(conditions: list[Sql]) -> Sql:

@@ -1,6 +1,8 @@
-"""The SQL Store: SQLite and PostgreSQL. Writes (``_apply``) and reads go through the
-driver's DB-API connection, as SQL text with bound parameters: a command that lists or shows
-runs never imports SQLAlchemy. Trash edits, purges and the run table use SQLAlchemy Core."""
+"""The SQL Store: SQLite and PostgreSQL. Every read and write goes through the driver's
+DB-API connection (:mod:`._connect`), as SQL text with bound parameters written once for both
+dialects (``?`` placeholders; :meth:`Connection.sql` adapts them): a command that lists or
+shows runs never imports SQLAlchemy. The SQLAlchemy models (:mod:`._schema`) and the Alembic
+migrations only define and migrate the schema."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from labkeep.entities import (
     RunStatus,
 )
 from labkeep.errors import AmbiguousRefError, NotFoundError, ReadOnlyStoreError, StoreError
-from labkeep.store._base import Store, WriteBatch, implied_total
+from labkeep.store._base import Store, WriteBatch
 from labkeep.store._blobs import BlobDirectory, BlobRead
 from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
@@ -53,7 +55,6 @@ class SqlStore(Store):
         self.uri = location.uri
         self.blobs = BlobDirectory(location.blob_dir)
         self._conn: Connection | None = None
-        self._engine: Any = None
         self._lock = threading.RLock()
         self._catalog: CatalogCache | None = None  # made by the first search
         self._json_blobs: dict[str, Any] = {}
@@ -106,24 +107,11 @@ class SqlStore(Store):
         """Whether there is a store to read (a SQLite file that exists, or any server)."""
         return self.location.kind != "sqlite" or self.location.sqlite_path.exists()
 
-    @property
-    def engine(self) -> Any:
-        with self._lock:
-            if self._engine is None:
-                from labkeep.store.sql._migrate import make_engine
-
-                self.writer()  # creates or checks the schema
-                self._engine = make_engine(self.location)
-            return self._engine
-
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
 
     # -- writing -----------------------------------------------------------------------
     def apply(self, batch: WriteBatch) -> int:
@@ -282,14 +270,19 @@ class SqlStore(Store):
         offset: int = 0,
         include_deleted: bool = False,
         parent_uuid: str | None = None,
+        *,
+        deleted_only: bool = False,
     ) -> tuple[list[int], int]:
-        numbers = self.search_numbers(
-            where, sort, experiment, limit, offset, include_deleted, parent_uuid
+        from labkeep.store.sql import _search
+
+        search = _search.RunSearch(
+            where, sort, experiment, limit, offset, include_deleted, parent_uuid, deleted_only
         )
-        total = implied_total(numbers, limit, offset)
-        if total is None:
-            total = self.count_runs(where, experiment, include_deleted, parent_uuid)
-        return numbers, total
+        if not self.exists():
+            _search.parse_search(where, sort)  # a bad query is an error even with no runs
+            return [], 0
+        with self._reading() as conn:
+            return _search.search_runs(conn, self._catalog_cache(), search)
 
     def search_numbers(
         self,
@@ -306,18 +299,11 @@ class SqlStore(Store):
         if not self.exists():
             _search.parse_search(where, sort)  # a bad query is an error even with no runs
             return []
+        search = _search.RunSearch(
+            where, sort, experiment, limit, offset, include_deleted, parent_uuid
+        )
         with self._reading() as conn:
-            return _search.search_page(
-                conn,
-                self._catalog_cache(),
-                where,
-                sort,
-                experiment,
-                limit,
-                offset,
-                include_deleted,
-                parent_uuid,
-            )
+            return _search.search_page(conn, self._catalog_cache(), search)
 
     def count_runs(
         self,
@@ -331,10 +317,11 @@ class SqlStore(Store):
         if not self.exists():
             _search.parse_search(where, None)
             return 0
+        search = _search.RunSearch(
+            where, None, experiment, include_deleted=include_deleted, parent_uuid=parent_uuid
+        )
         with self._reading() as conn:
-            return _search.count_runs(
-                conn, self._catalog_cache(), where, experiment, include_deleted, parent_uuid
-            )
+            return _search.count_runs(conn, self._catalog_cache(), search)
 
     def count_runs_within(
         self,
@@ -349,41 +336,30 @@ class SqlStore(Store):
         if not self.exists():
             _search.parse_search(where, None)
             return 0
+        search = _search.RunSearch(
+            where, None, experiment, include_deleted=include_deleted, parent_uuid=parent_uuid
+        )
         with self._reading() as conn:
-            return _search.count_runs_within(
-                conn, self._catalog_cache(), steps, where, experiment, include_deleted, parent_uuid
-            )
+            return _search.count_runs_within(conn, self._catalog_cache(), search, steps)
 
-    def search_with_keys(
-        self,
-        where: str | None,
-        sort: str | None,
-        experiment: str | None,
-        limit: int,
-        offset: int = 0,
-        *,
-        deleted_only: bool = False,
-    ) -> tuple[list[int], int, KeyCatalog]:
-        """A page of matching run numbers, how many match, and every key in the store (read
-        afresh): what the server's run list shows. ``deleted_only``: the trash instead."""
-        from labkeep.store.sql import _search
+    def get_key_catalog(self) -> KeyCatalog:
+        from labkeep.query import KeyCatalog
 
+        if not self.exists():
+            return KeyCatalog()
         with self._reading() as conn:
-            cache = self._catalog_cache()
-            catalog = cache.reload(conn)
-            numbers, total = _search.search_runs(
-                conn,
-                cache,
-                where,
-                sort,
-                experiment,
-                limit,
-                offset,
-                deleted_only,
-                None,
-                deleted_only=deleted_only,
-            )
-        return numbers, total, catalog
+            # Read afresh, and kept for the searches that follow (the runs page's own).
+            return self._catalog_cache().reload(conn)
+
+    def count_runs_per_experiment(self) -> dict[str, int]:
+        if not self.exists():
+            return {}
+        rows = self._rows(
+            "SELECT experiments.name, count(runs.number) FROM experiments "
+            "LEFT JOIN runs ON runs.experiment_id = experiments.id AND NOT runs.deleted "
+            "GROUP BY experiments.id, experiments.name ORDER BY experiments.id"
+        )
+        return {name: int(count) for name, count in rows}
 
     def _catalog_cache(self) -> CatalogCache:
         with self._lock:
@@ -396,9 +372,9 @@ class SqlStore(Store):
     def get_run_table(self, numbers: Sequence[int]) -> dict[str, Any]:
         from labkeep.store.sql._table import read_run_table
 
-        with damage_reported(self.location), self.engine.connect() as conn:
+        with self._reading() as conn:
             try:
-                return read_run_table(conn, numbers)
+                return read_run_table(conn, numbers, self.location)
             except NotFoundError as exc:
                 raise NotFoundError(f"{exc} in {self.uri}") from None
 
@@ -560,61 +536,79 @@ class SqlStore(Store):
             raise ReadOnlyStoreError(reason)
 
     def set_deleted(self, numbers: Sequence[int], deleted: bool) -> None:
-        from sqlalchemy import update
-
-        from labkeep.store.sql._schema import runs
-
         self._refuse_if_read_only()
-        with damage_reported(self.location), self.engine.begin() as conn:
-            conn.execute(
-                update(runs).where(runs.c.number.in_(list(numbers))).values(deleted=deleted)
-            )
+        with self._writing() as conn, conn.transaction() as cur:
+            for part in _chunks(numbers):
+                cur.execute(
+                    conn.sql(f"UPDATE runs SET deleted = ? WHERE number IN ({_marks(part)})"),
+                    (deleted, *part),
+                )
 
     def purge(self, numbers: Sequence[int]) -> int:
-        from sqlalchemy import delete, select
-
-        from labkeep.store.sql import _schema as s
-
         self._refuse_if_read_only()
-        with damage_reported(self.location), self.engine.begin() as conn:
-            doomed = list(
-                conn.execute(
-                    select(s.runs.c.number).where(
-                        s.runs.c.number.in_(list(numbers)), s.runs.c.deleted.is_(True)
-                    )
-                ).scalars()
+        with self._writing() as conn, conn.transaction() as cur:
+
+            def column(sql: str, values: Sequence[Any]) -> set[Any]:
+                found: set[Any] = set()
+                for part in _chunks(values):
+                    cur.execute(conn.sql(sql.format(_marks(part))), tuple(part))
+                    found.update(row[0] for row in cur.fetchall())
+                return found
+
+            def delete(sql: str, values: Sequence[Any]) -> None:
+                for part in _chunks(values):
+                    cur.execute(conn.sql(sql.format(_marks(part))), tuple(part))
+
+            doomed = sorted(
+                column("SELECT number FROM runs WHERE number IN ({}) AND runs.deleted", numbers)
             )
             if not doomed:
                 return 0
-            candidates = set(
-                conn.execute(
-                    select(s.blob_refs.c.sha256).where(s.blob_refs.c.run_number.in_(doomed))
-                ).scalars()
-            )
+            candidates = column("SELECT sha256 FROM blob_refs WHERE run_number IN ({})", doomed)
             # Every table that holds rows of a run (the foreign keys are not relied on: SQLite
-            # enforces them only when asked).
-            for table in reversed(s.metadata.sorted_tables):
-                if "run_number" not in table.c:
-                    continue
-                conn.execute(delete(table).where(table.c.run_number.in_(doomed)))
-            conn.execute(delete(s.runs).where(s.runs.c.number.in_(doomed)))
+            # enforces them only when asked), as the database has them.
+            for table in _run_tables(cur, conn):
+                delete(f"DELETE FROM {table} WHERE run_number IN ({{}})", doomed)
+            delete("DELETE FROM runs WHERE number IN ({})", doomed)
             # A blob goes when nothing names it any more: no artifact, no snapshot's code,
             # manifest, package list or diff (``blob_refs``), of any run.
-            named = select(s.blob_refs.c.sha256)
-            still = set(
-                conn.execute(
-                    named.where(s.blob_refs.c.sha256.in_(list(candidates))).distinct()
-                ).scalars()
+            still = column(
+                "SELECT DISTINCT sha256 FROM blob_refs WHERE sha256 IN ({})", sorted(candidates)
             )
-            unnamed_rows = set(
-                conn.execute(select(s.blobs.c.sha256).where(~s.blobs.c.sha256.in_(named))).scalars()
+            cur.execute(
+                "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM blob_refs)"
             )
+            unnamed_rows = {row[0] for row in cur.fetchall()}
             orphans = (candidates - still) | unnamed_rows
-            if orphans:
-                conn.execute(delete(s.blobs).where(s.blobs.c.sha256.in_(list(orphans))))
+            delete("DELETE FROM blobs WHERE sha256 IN ({})", sorted(orphans))
         for sha in sorted(orphans):
             self.blobs.path(sha).unlink(missing_ok=True)
         return len(doomed)
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    """``values`` in parts small enough for one ``IN (…)`` list."""
+    for lo in range(0, len(values), _IN_CHUNK):
+        yield list(values[lo : lo + _IN_CHUNK])
+
+
+def _marks(part: Sequence[Any]) -> str:
+    return ", ".join("?" * len(part))
+
+
+def _run_tables(cur: Any, conn: Connection) -> list[str]:
+    """The tables with a ``run_number`` column, as the database defines them."""
+    if conn.dialect == "sqlite":
+        cur.execute(
+            "SELECT m.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS c "
+            "WHERE m.type = 'table' AND c.name = 'run_number' ORDER BY m.name"
+        )
+    else:
+        cur.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'run_number' "
+            "AND table_schema = current_schema() ORDER BY table_name"
+        )
+    return [str(row[0]) for row in cur.fetchall()]
 
 
 def check_reachable(location: StoreLocation) -> None:

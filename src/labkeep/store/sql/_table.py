@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkeep.store._base import TABLE_ATTRIBUTES
 from labkeep.store.sql._packed import (
@@ -28,6 +28,10 @@ from labkeep.store.sql._packed import (
     rows_in,
     value_columns,
 )
+
+if TYPE_CHECKING:
+    from labkeep.store._uri import StoreLocation
+    from labkeep.store.sql._connect import Connection
 
 #: Above this many runs (or this share of the store) the tables are scanned whole.
 SCAN_ABOVE = 1_000
@@ -252,9 +256,12 @@ def _decode(text: str, kind: str) -> Any:
     return json.loads(text) if text else []
 
 
-def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
-    """The columns of :meth:`Store.get_run_table` for ``numbers``, read through the
-    SQLAlchemy connection ``conn``."""
+def read_run_table(
+    conn: Connection, numbers: Sequence[int], location: StoreLocation
+) -> dict[str, Any]:
+    """The columns of :meth:`Store.get_run_table` for ``numbers``, read through the store's
+    connection ``conn`` (and, for a large selection on SQLite, a second one to ``location``
+    in a thread)."""
     import numpy as np
 
     from labkeep.errors import NotFoundError
@@ -263,8 +270,8 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
     n = len(wanted)
     order = np.argsort(wanted, kind="stable")
     sorted_numbers = wanted[order]
-    raw = conn.connection.driver_connection
-    dialect = conn.dialect.name
+    dialect = conn.dialect
+    raw = conn.raw.sqlite if dialect == "sqlite" else conn.raw
     total = _fetch(raw, "SELECT count(*) FROM runs", ())[0][0] if n > SCAN_ABOVE else 0
     scan = n > SCAN_ABOVE and n >= total * SCAN_SHARE
 
@@ -276,8 +283,8 @@ def read_run_table(conn: Any, numbers: Sequence[int]) -> dict[str, Any]:
         keep = sorted_numbers[at] == arr if n else np.zeros(len(arr), dtype=bool)
         return order[at[keep]], keep
 
-    path = conn.engine.url.database if dialect == "sqlite" else None
-    if scan and path and path != ":memory:":
+    path = str(location.sqlite_path) if dialect == "sqlite" else None
+    if scan and path:
         import concurrent.futures
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
