@@ -105,6 +105,10 @@ def uvicorn_config(settings: ServeSettings) -> uvicorn.Config:
         access_log=False,
         timeout_keep_alive=75,
         server_header=False,
+        # The supervisor kills a worker that does not answer its ping in time. uvicorn's 5 s
+        # killed workers busy applying batches from 8 clients on a loaded 2-core machine
+        # (their requests failed and were retried); a hung worker is still replaced.
+        timeout_worker_healthcheck=60,
     )
 
 
