@@ -44,10 +44,11 @@ browser:
 	  else echo "no /usr/bin/chromium (run: sudo apt-get install chromium): browser tests will not run"; fi; \
 	fi
 
-lint: $(VENV)/.dev ## ruff and mypy --strict
+lint: $(VENV)/.dev ## ruff, mypy --strict, and the layers of ARCHITECTURE.md (import-linter)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy --strict src/
+	$(BIN)/lint-imports
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix src tests benchmarks examples

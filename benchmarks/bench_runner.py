@@ -104,7 +104,7 @@ def bench_overhead(work: Path, store: Path) -> dict[str, Any]:
 
 
 def bench_detection(work: Path) -> dict[str, Any]:
-    from labkeep.runner import detect_flags
+    from labkeep.runner._detect import detect_flags
 
     script = work / "main.py"
     script.write_text(ARGPARSE)

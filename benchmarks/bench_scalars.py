@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 
-from labkeep.runner import ConsoleLog, OutputScalarParser
+from labkeep.runner._console_log import ConsoleLog
+from labkeep.runner._scalars import OutputScalarParser
 
 LINES = 300_000
 CHUNK = 64 * 1024

@@ -6,7 +6,8 @@ Figures:
   the points in the store are counted afterwards, so a lost point shows;
 - MLflow's single-call ``log_metric`` rate with 4 workers and with 1;
 - small-request latency from one keep-alive client with 4 workers: labkeep's server, and
-  the same app under stock ``uvicorn --workers 4`` (whose listener loses TCP_NODELAY).
+  the same app under stock ``uvicorn --workers 4`` (both on uvicorn's own listener and
+  supervisor; before uvicorn 0.55.0 the stock listener lost TCP_NODELAY).
 
     python benchmarks/bench_server.py [--quick] [--skip-mlflow]
 

@@ -29,7 +29,6 @@ from labkeep._values import (
     check_key,
     check_metric,
     check_text,
-    check_value,
     flatten,
     short_repr,
 )
@@ -572,7 +571,6 @@ class ProcessHooks:
         self.installed = False
         self.run: Run | None = None
         self._prev_excepthook = sys.excepthook
-        self._prev_sigterm: Any = None
         self._exc: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
         self._exit: SystemExit | None = None
 
@@ -586,11 +584,9 @@ class ProcessHooks:
         self._prev_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
         self._watch_exits()
-        if threading.current_thread() is threading.main_thread():
-            prev = signal.getsignal(signal.SIGTERM)
-            if prev in (signal.SIG_DFL, None):
-                self._prev_sigterm = prev
-                signal.signal(signal.SIGTERM, self._on_sigterm)
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _watch_exits(self) -> None:
         """Note the code of ``sys.exit`` and of the ``exit``/``quit`` builtins (the
@@ -651,10 +647,3 @@ def iter_tags(tags: Iterable[str] | str | None) -> list[str]:
     if isinstance(tags, str):
         return [check_key(tags, "tag")]
     return [check_key(t, "tag") for t in tags]
-
-
-def check_config(config: Any) -> dict[str, Any]:
-    return flatten(config)
-
-
-__all__ = ["ProcessHooks", "Run", "check_config", "check_value", "iter_tags"]

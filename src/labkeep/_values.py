@@ -17,7 +17,6 @@ from typing import Any
 from labkeep.errors import InvalidInputError, NotFoundError
 
 MAX_KEY_LENGTH = 250
-MAX_TAG_LENGTH = 250
 #: Steps are signed 64-bit integers in the journal and in every database.
 MIN_INT64 = -(2**63)
 MAX_INT64 = 2**63 - 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -27,13 +26,6 @@ class RunStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self is not RunStatus.RUNNING
-
-
-@dataclass(frozen=True, slots=True)
-class Experiment:
-    id: int
-    name: str
-    created: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +115,3 @@ class MetricHistory:
 
     def __len__(self) -> int:
         return len(self.steps)
-
-
-def same_float(a: float | None, b: float | None) -> bool:
-    """Equality that treats NaN as equal to NaN (for tests and verification)."""
-    if a is None or b is None:
-        return a is b
-    return a == b or (math.isnan(a) and math.isnan(b))

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import labkeep
-from labkeep.cli import cli
+from labkeep.cli._main import cli
 
 HUGE_INTS = st.sampled_from(
     [

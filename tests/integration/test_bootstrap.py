@@ -13,15 +13,10 @@ from pathlib import Path
 import pytest
 
 import labkeep
-from labkeep.runner import (
-    ENV_ARGS,
-    ENV_FLAGS,
-    ENV_MODULE,
-    ENV_SCRIPT,
-    build_command,
-    detect_flags,
-    resolve_overrides,
-)
+from labkeep.runner import resolve_overrides
+from labkeep.runner._bootstrap import ENV_ARGS, ENV_FLAGS, ENV_MODULE, ENV_SCRIPT
+from labkeep.runner._detect import detect_flags
+from labkeep.runner._inject import build_command
 
 SRC = str(Path(labkeep.__file__).resolve().parents[1])
 

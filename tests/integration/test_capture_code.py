@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from labkeep.capture import HashCache, collect_code
-from labkeep.capture._hashcache import sha256_file
+from labkeep.capture import collect_code
+from labkeep.capture._hashcache import HashCache, sha256_file
 from labkeep.capture._snapshot import capture_snapshot
 
 ENV = {

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from labkeep.runner import cache_path, detect_flags, resolve_overrides
+from labkeep.runner import resolve_overrides
+from labkeep.runner._detect import cache_path, detect_flags
 
 ARGPARSE_SCRIPT = """
     import argparse

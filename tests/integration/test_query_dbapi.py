@@ -20,7 +20,8 @@ from test_query_sql import BACKENDS, insert_records, make_engine
 from test_search_runs import write_run
 
 from labkeep.entities import RunRecord
-from labkeep.query import KeyCatalog, evaluate, parse_query, resolve, sort_records
+from labkeep.query import KeyCatalog, parse_query, resolve, sort_records
+from labkeep.query._evaluate import evaluate
 from labkeep.store import locate_store, open_store
 from labkeep.store.sql._compile_query import Sql, compile_query, fetch_all, fmt, join, sort_clause
 from labkeep.store.sql._connect import Connection, configure_sqlite

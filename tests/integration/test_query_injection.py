@@ -9,13 +9,8 @@ import pytest
 import sqlalchemy as sa
 from test_query_sql import BACKENDS, insert_records, make_engine, record
 
-from labkeep.query import (
-    KeyCatalog,
-    QueryError,
-    evaluate,
-    parse_query,
-    sort_records,
-)
+from labkeep.query import KeyCatalog, QueryError, parse_query, sort_records
+from labkeep.query._evaluate import evaluate
 from labkeep.store.sql import _schema as schema
 from labkeep.store.sql._compile_query import compile_query, sort_clause
 

@@ -15,13 +15,8 @@ from hypothesis import strategies as st
 from test_query_sql import BACKENDS, insert_records, make_engine, record
 
 from labkeep.entities import RunRecord
-from labkeep.query import (
-    KeyCatalog,
-    evaluate,
-    parse_query,
-    resolve,
-    sort_records,
-)
+from labkeep.query import KeyCatalog, parse_query, resolve, sort_records
+from labkeep.query._evaluate import evaluate
 from labkeep.store.sql import _schema as schema
 from labkeep.store.sql._compile_query import compile_query, sort_clause
 

@@ -20,13 +20,8 @@ import sqlalchemy as sa
 
 from conftest import BACKENDS, PG_SERVER, drop_pg_schema, new_pg_schema
 from labkeep.entities import MetricSummary, RunInfo, RunRecord, RunStatus
-from labkeep.query import (
-    KeyCatalog,
-    QueryError,
-    evaluate,
-    parse_query,
-    sort_records,
-)
+from labkeep.query import KeyCatalog, QueryError, parse_query, sort_records
+from labkeep.query._evaluate import evaluate
 from labkeep.store.sql import _schema as schema
 from labkeep.store.sql._compile_query import compile_query, load_catalog, sort_clause
 

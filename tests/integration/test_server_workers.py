@@ -1,4 +1,4 @@
-"""Several worker processes on one listener, without uvicorn's lost TCP_NODELAY."""
+"""Several worker processes on one listener, with TCP_NODELAY on every connection."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from labkeep_server import CLI, ServerProcess, child_env, free_port, isolated
 
-from labkeep.server._serve import is_loopback, listening_socket
+from labkeep.server._serve import ServeSettings, is_loopback, listen, uvicorn_config
 from labkeep.store import locate_store, open_store
 
 __all__ = ["isolated"]
@@ -39,7 +39,7 @@ def _report_nodelay(sock: socket.socket) -> None:
 
 
 def test_connections_accepted_by_a_spawned_worker_have_tcp_nodelay() -> None:
-    sock = listening_socket("127.0.0.1", 0)
+    sock = listen(uvicorn_config(ServeSettings(store=None, port=0, workers=2)))
     assert sock.proto == socket.IPPROTO_TCP
     child = multiprocessing.get_context("spawn").Process(target=_report_nodelay, args=(sock,))
     child.start()
@@ -88,6 +88,27 @@ def test_workers_take_writes_from_several_processes(tmp_path: Path, isolated: No
     records = store.get_records([r.number for r in runs])
     assert [r.metrics["x"].count for r in records] == [10000] * 3
     assert all(r.info.status.value == "completed" for r in records)
+
+
+def test_a_port_in_use_is_one_line_that_says_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            command = [*CLI, "--store", str(tmp_path / "store"), "server", "--port", str(port)]
+            done = subprocess.run(
+                [*command, "--workers", workers],
+                env=child_env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode != 0
+            assert done.stderr.strip().splitlines() == [
+                f"labkeep: cannot listen on 127.0.0.1:{port} (Address already in use): "
+                "pick another --port or --host"
+            ]
 
 
 def test_ui_binds_loopback_on_the_local_store(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from labkeep._client import Client
 from labkeep._snapshot import store_snapshot
-from labkeep.capture import CodeFile, capture_snapshot
+from labkeep.capture import capture_snapshot
+from labkeep.capture._code import CodeFile
 
 
 def test_unchanged_code_reuses_the_manifest_and_unstored_files_are_left_out(

@@ -17,8 +17,7 @@ from test_run_command import cli_env, labkeep_cli, write
 import labkeep
 from labkeep._client import Client
 from labkeep.entities import RunRecord, RunStatus
-from labkeep.sweep import get_sweep, sweep_trials
-from labkeep.sweep._spec import trial_params
+from labkeep.sweep._spec import get_sweep, sweep_trials, trial_params
 
 pytest.importorskip("optuna")
 

@@ -20,8 +20,7 @@ from test_run_command import cli_env, write
 
 from labkeep._client import Client
 from labkeep.entities import RunRecord, RunStatus
-from labkeep.sweep import get_sweep, sweep_trials
-from labkeep.sweep._spec import RETRIED_KEY
+from labkeep.sweep._spec import RETRIED_KEY, get_sweep, sweep_trials
 
 pytest.importorskip("optuna")
 pytest.importorskip("distributed")

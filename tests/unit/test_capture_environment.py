@@ -5,8 +5,8 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from labkeep.capture import collect_environment, list_distributions, probe_gpus
-from labkeep.capture._environment import canonical_name
+from labkeep.capture import list_distributions
+from labkeep.capture._environment import canonical_name, collect_environment, probe_gpus
 
 
 def test_distributions_match_importlib_metadata() -> None:

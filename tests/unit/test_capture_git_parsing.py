@@ -1,5 +1,4 @@
-from labkeep.capture import strip_credentials
-from labkeep.capture._git import parse_remotes, parse_status
+from labkeep.capture._git import parse_remotes, parse_status, strip_credentials
 
 
 def test_strip_credentials() -> None:

@@ -2,8 +2,7 @@ import json
 import os
 from pathlib import Path
 
-from labkeep.capture import HashCache
-from labkeep.capture._hashcache import CACHE_FILE, sha256_file
+from labkeep.capture._hashcache import CACHE_FILE, HashCache, sha256_file
 
 
 def _old_file(path: Path, content: bytes) -> os.stat_result:

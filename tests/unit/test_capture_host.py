@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from labkeep.capture import collect_host, redact_argv, select_env
-from labkeep.capture._host import parse_cpu_model, scrub_value
+from labkeep.capture import redact_argv
+from labkeep.capture._host import collect_host, parse_cpu_model, scrub_value, select_env
 
 
 def test_allow_list_selects_known_variables() -> None:

@@ -11,23 +11,12 @@ import pytest
 
 import labkeep.runner as runner
 from labkeep.errors import InvalidInputError
-from labkeep.runner import (
-    ENV_ARGS,
-    ENV_FLAGS,
-    ENV_MODULE,
-    ENV_SCRIPT,
-    Flag,
-    FlagSet,
-    build_command,
-    coerce_value,
-    detect_flags,
-    flag_args,
-    is_search_space,
-    parse_assignment,
-    parse_raw_args,
-    resolve_overrides,
-    write_notebook_with_overrides,
-)
+from labkeep.runner import Flag, FlagSet, coerce_value, parse_assignment, resolve_overrides
+from labkeep.runner._bootstrap import ENV_ARGS, ENV_FLAGS, ENV_MODULE, ENV_SCRIPT
+from labkeep.runner._detect import detect_flags
+from labkeep.runner._inject import build_command, flag_args
+from labkeep.runner._notebook_flags import write_notebook_with_overrides
+from labkeep.runner._overrides import is_search_space, parse_raw_args
 
 
 def write(path: Path, text: str) -> Path:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from labkeep.query import parse_duration, parse_relative_time, parse_time
+from labkeep.query._dates import parse_duration, parse_relative_time, parse_time
 
 NOW = 1_700_000_000.0
 

@@ -10,12 +10,12 @@ from labkeep.entities import MetricSummary, RunInfo, RunRecord, RunStatus
 from labkeep.query import (
     KeyCatalog,
     QueryError,
-    evaluate,
     filter_records,
     parse_query,
     sort_records,
     sqlite_regexp,
 )
+from labkeep.query._evaluate import evaluate
 from labkeep.query._patterns import canonical_like, like_to_glob, match_like
 
 RUN = RunRecord(

@@ -19,12 +19,11 @@ from labkeep.query import (
     Not,
     Or,
     QueryError,
-    Span,
-    alias_attribute,
     parse_query,
     parse_sort,
     resolve,
 )
+from labkeep.query._nodes import Span, alias_attribute
 
 NOW = 1_700_000_000.0
 

@@ -1,14 +1,8 @@
 import nbformat
 
-from labkeep.repro import (
-    ManifestEntry,
-    diff_manifests,
-    diff_mappings,
-    notebook_diff_text,
-    output_diff,
-    requirements_text,
-    unified_text_diff,
-)
+from labkeep.repro import diff_manifests, diff_mappings, output_diff, requirements_text
+from labkeep.repro._diff import notebook_diff_text, unified_text_diff
+from labkeep.repro._source import ManifestEntry
 
 
 def test_diff_mappings_states() -> None:

@@ -1,5 +1,11 @@
-from labkeep.repro import env_drift, git_drift, input_drift, package_drift, python_drift
-from labkeep.repro._drift import interpreter_drift
+from labkeep.repro._drift import (
+    env_drift,
+    git_drift,
+    input_drift,
+    interpreter_drift,
+    package_drift,
+    python_drift,
+)
 
 
 def test_package_drift() -> None:

@@ -2,8 +2,13 @@ import json
 from typing import Any
 
 from labkeep.entities import Artifact, MetricSummary, RunInfo, RunRecord, RunStatus
-from labkeep.repro import OutputFilter, compare_runs, volatile_names
-from labkeep.repro._output_verdict import notebook_cells, notebook_difference
+from labkeep.repro._output_verdict import (
+    OutputFilter,
+    notebook_cells,
+    notebook_difference,
+    volatile_names,
+)
+from labkeep.repro._verify import compare_runs
 
 
 def executed(*cells: tuple[str, list[dict[str, Any]]], stamp: str = "2026-01-01") -> bytes:

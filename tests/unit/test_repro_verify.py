@@ -3,7 +3,7 @@ import math
 import pytest
 
 from labkeep.entities import Artifact, MetricSummary, RunInfo, RunRecord, RunStatus
-from labkeep.repro import compare_runs, compare_with_children, values_match
+from labkeep.repro._verify import compare_runs, compare_with_children, values_match
 
 
 def record(

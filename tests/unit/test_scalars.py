@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkeep.errors import InvalidInputError
-from labkeep.runner import ConsoleLine, ConsoleLog, OutputScalarParser, ScalarPoint
+from labkeep.runner._console_log import ConsoleLine, ConsoleLog
+from labkeep.runner._scalars import OutputScalarParser, ScalarPoint
 
 
 def points(text: str, **options: object) -> list[tuple[str, float, int]]:

@@ -10,17 +10,17 @@ import pytest
 import labkeep
 from labkeep.errors import InvalidInputError
 from labkeep.runner._flag import Flag, FlagSet
-from labkeep.sweep import (
+from labkeep.sweep import parse_opt_flags, plan_sweep, split_assignments
+from labkeep.sweep._optimizer import parse_objective
+from labkeep.sweep._space import (
+    MAX_GRID_POINTS,
     Choice,
     IntRange,
     LogUniform,
     Uniform,
-    parse_objective,
-    parse_opt_flags,
-    plan_sweep,
-    split_assignments,
+    grid_points,
+    parse_space,
 )
-from labkeep.sweep._space import MAX_GRID_POINTS, grid_points, parse_space
 
 
 def _flags() -> FlagSet:

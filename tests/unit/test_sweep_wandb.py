@@ -10,7 +10,7 @@ import pytest
 
 from labkeep.errors import InvalidInputError
 from labkeep.runner._flag import Flag, FlagSet
-from labkeep.sweep import Choice, IntRange, LogUniform, Uniform
+from labkeep.sweep._space import Choice, IntRange, LogUniform, Uniform
 from labkeep.sweep._wandb import _as_grid, parse_wandb
 
 

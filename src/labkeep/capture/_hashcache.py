@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 CACHE_FILE = "file-hashes.json"
@@ -103,13 +103,6 @@ class HashCache:
     def hash_file(self, path: str, st: os.stat_result | None = None) -> str:
         """sha256 of one file through the cache."""
         return self.hash_files([(path, st if st is not None else os.stat(path))])[0]
-
-    def forget(self, paths: Iterable[str]) -> None:
-        """Drop cached hashes for ``paths`` (used when a file changed while being read)."""
-        entries = self._load()
-        for path in paths:
-            if entries.pop(path, None) is not None:
-                self._dirty = True
 
     def save(self) -> None:
         """Write the cache file if anything changed; failures leave the old cache in place."""

@@ -1,5 +1,5 @@
 """The ``labkeep`` command line. Only this layer prints to the terminal."""
 
-from labkeep.cli._main import cli, main
+from labkeep.cli._main import main
 
-__all__ = ["cli", "main"]
+__all__ = ["main"]

@@ -8,22 +8,20 @@ A query is a Python-style expression, parsed with :mod:`ast` (never evaluated)::
     0.1 < params.lr <= 1 and name.startswith('res')
     metrics['val/loss'].min < 0.3 and started > '2h ago'
 
-:func:`parse_query` gives a :class:`Query`; :func:`evaluate` answers it for one run in Python
-and :func:`sort_records` orders runs. The SQL stores compile the same :class:`Query` to SQL
+:func:`parse_query` gives a :class:`Query`; :func:`filter_records` answers it for runs in
+Python and :func:`sort_records` orders them. The SQL stores compile the same :class:`Query` to SQL
 (``labkeep.store.sql._compile_query``) with the same semantics: this package knows no
 database, so the store layer can depend on it.
 """
 
 from __future__ import annotations
 
-from labkeep.query._dates import parse_duration, parse_relative_time, parse_time
-from labkeep.query._errors import QueryError
-from labkeep.query._evaluate import evaluate, filter_records, sort_records
+from labkeep.query._errors import QueryError, suggest
+from labkeep.query._evaluate import filter_records, sort_records
 from labkeep.query._nodes import (
-    ATTRIBUTES,
     And,
-    AttributeSpec,
     Compare,
+    CompareOp,
     Field,
     HasKey,
     HasTag,
@@ -34,21 +32,20 @@ from labkeep.query._nodes import (
     Not,
     Or,
     Query,
-    RunRecordLike,
-    SortKey,
+    Scalar,
     SortSpec,
-    Span,
-    alias_attribute,
+    snapshot_path,
 )
 from labkeep.query._parse import parse_query, parse_sort
-from labkeep.query._patterns import sqlite_regexp
-from labkeep.query._resolve import resolve
+from labkeep.query._patterns import like_to_glob, match_like, sqlite_regexp
+from labkeep.query._resolve import resolve, resolve_sort
 
+# What the layers above use (the SQL stores compile the tree of nodes); a test pins it
+# (tests/unit/test_public_names.py).
 __all__ = [
-    "ATTRIBUTES",
     "And",
-    "AttributeSpec",
     "Compare",
+    "CompareOp",
     "Field",
     "HasKey",
     "HasTag",
@@ -60,19 +57,17 @@ __all__ = [
     "Or",
     "Query",
     "QueryError",
-    "RunRecordLike",
-    "SortKey",
+    "Scalar",
     "SortSpec",
-    "Span",
-    "alias_attribute",
-    "evaluate",
     "filter_records",
-    "parse_duration",
+    "like_to_glob",
+    "match_like",
     "parse_query",
-    "parse_relative_time",
     "parse_sort",
-    "parse_time",
     "resolve",
+    "resolve_sort",
+    "snapshot_path",
     "sort_records",
     "sqlite_regexp",
+    "suggest",
 ]

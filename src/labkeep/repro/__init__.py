@@ -5,93 +5,32 @@ The command line (``labkeep rerun``, ``diff``, ``checkout``, ``env``, ``show --s
 in :mod:`labkeep.cli._repro`; everything here is usable without it.
 """
 
-from labkeep.repro._diff import (
-    CodeDiff,
-    Row,
-    diff_argv,
-    diff_manifests,
-    diff_mappings,
-    file_diff,
-    notebook_diff_text,
-    output_diff,
-    script_args,
-    unified_text_diff,
-)
-from labkeep.repro._drift import (
-    DriftItem,
-    env_drift,
-    git_drift,
-    input_drift,
-    package_drift,
-    python_drift,
-)
-from labkeep.repro._environment import (
-    UV_HINT,
-    Interpreter,
-    VenvResult,
-    probe_interpreter,
-    recreate_venv,
-    requirements_text,
-)
-from labkeep.repro._materialise import Materialised, check_target, materialise
-from labkeep.repro._output_verdict import OTHER_TRACKERS, OutputFilter, volatile_names
-from labkeep.repro._rerun import (
-    RerunPlan,
-    execute_rerun,
-    plan_rerun,
-    rerun_notes,
-    verify_rerun,
-)
-from labkeep.repro._source import ManifestEntry, MissingBlobError, RunSnapshot, load_snapshot
-from labkeep.repro._verify import (
-    Verdict,
-    VerdictItem,
-    compare_runs,
-    compare_with_children,
-    values_match,
-)
+from labkeep.repro._diff import diff_argv, diff_manifests, diff_mappings, file_diff, output_diff
+from labkeep.repro._drift import DriftItem, fingerprint_now
+from labkeep.repro._environment import find_uv, recreate_venv, requirements_text
+from labkeep.repro._materialise import check_target, materialise
+from labkeep.repro._rerun import execute_rerun, plan_rerun, verify_rerun
+from labkeep.repro._source import RunSnapshot, load_snapshot
+from labkeep.repro._verify import Verdict
 
+# What the layers above use; a test pins it (tests/unit/test_public_names.py).
 __all__ = [
-    "OTHER_TRACKERS",
-    "UV_HINT",
-    "CodeDiff",
     "DriftItem",
-    "Interpreter",
-    "ManifestEntry",
-    "Materialised",
-    "MissingBlobError",
-    "OutputFilter",
-    "RerunPlan",
-    "Row",
     "RunSnapshot",
-    "VenvResult",
     "Verdict",
-    "VerdictItem",
     "check_target",
-    "compare_runs",
-    "compare_with_children",
     "diff_argv",
     "diff_manifests",
     "diff_mappings",
-    "env_drift",
     "execute_rerun",
     "file_diff",
-    "git_drift",
-    "input_drift",
+    "find_uv",
+    "fingerprint_now",
     "load_snapshot",
     "materialise",
-    "notebook_diff_text",
     "output_diff",
-    "package_drift",
     "plan_rerun",
-    "probe_interpreter",
-    "python_drift",
     "recreate_venv",
     "requirements_text",
-    "rerun_notes",
-    "script_args",
-    "unified_text_diff",
-    "values_match",
     "verify_rerun",
-    "volatile_names",
 ]

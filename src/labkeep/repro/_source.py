@@ -116,13 +116,6 @@ class RunSnapshot:
         value = self.section("environment").get("package_sources")
         return value if isinstance(value, dict) else {}
 
-    def git_diff(self) -> str | None:
-        """The uncommitted diff against the commit the run started from, if there was one."""
-        sha = self.section("git").get("diff_blob")
-        if not isinstance(sha, str):
-            return None
-        return self.blob_bytes(sha, "the uncommitted git diff").decode("utf-8", "replace")
-
     def file_bytes(self, entry: ManifestEntry) -> bytes:
         return self.blob_bytes(entry.sha256, f"code file {entry.path}")
 

@@ -14,101 +14,61 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from labkeep.runner._bootstrap import ENV_ARGS, ENV_FLAGS, ENV_MODULE, ENV_SCRIPT
-    from labkeep.runner._console_log import ConsoleLine, ConsoleLog
-    from labkeep.runner._detect import DETECT_TIMEOUT, cache_path, detect_flags
-    from labkeep.runner._flag import Flag, FlagKind, FlagSet, FlagType, FlagValue
-    from labkeep.runner._inject import build_command, flag_args
-    from labkeep.runner._launch import (
-        LaunchResult,
-        LaunchSpec,
-        PreparedLaunch,
-        detect,
-        launch,
-        prepare_launch,
-    )
-    from labkeep.runner._notebook_flags import write_notebook_with_overrides
+    from labkeep.runner._detect import DETECT_TIMEOUT, DETECT_TIMEOUT_ENV
+    from labkeep.runner._flag import Flag, FlagSet, FlagValue
+    from labkeep.runner._launch import LaunchResult, LaunchSpec, detect, launch, prepare_launch
     from labkeep.runner._overrides import (
+        SEARCH_FUNCTIONS,
         coerce_value,
-        is_search_space,
         parse_assignment,
         parse_flag_value,
-        parse_raw_args,
+        parse_literal,
         resolve_overrides,
+        unknown_flag_error,
     )
-    from labkeep.runner._scalars import OutputScalarParser, ScalarPoint
-    from labkeep.runner._stop import StopResult, stop_run
+    from labkeep.runner._stop import stop_run
 
 _EXPORTS = {
-    "ENV_ARGS": "_bootstrap",
-    "ENV_FLAGS": "_bootstrap",
-    "ENV_MODULE": "_bootstrap",
-    "ENV_SCRIPT": "_bootstrap",
-    "ConsoleLine": "_console_log",
-    "ConsoleLog": "_console_log",
     "DETECT_TIMEOUT": "_detect",
-    "cache_path": "_detect",
-    "detect_flags": "_detect",
+    "DETECT_TIMEOUT_ENV": "_detect",
     "Flag": "_flag",
-    "FlagKind": "_flag",
     "FlagSet": "_flag",
-    "FlagType": "_flag",
     "FlagValue": "_flag",
-    "build_command": "_inject",
-    "flag_args": "_inject",
-    "write_notebook_with_overrides": "_notebook_flags",
-    "coerce_value": "_overrides",
-    "is_search_space": "_overrides",
-    "parse_assignment": "_overrides",
-    "parse_flag_value": "_overrides",
-    "parse_raw_args": "_overrides",
-    "resolve_overrides": "_overrides",
-    "OutputScalarParser": "_scalars",
-    "ScalarPoint": "_scalars",
     "LaunchResult": "_launch",
     "LaunchSpec": "_launch",
-    "PreparedLaunch": "_launch",
     "detect": "_launch",
     "launch": "_launch",
     "prepare_launch": "_launch",
-    "StopResult": "_stop",
+    "SEARCH_FUNCTIONS": "_overrides",
+    "coerce_value": "_overrides",
+    "parse_assignment": "_overrides",
+    "parse_flag_value": "_overrides",
+    "parse_literal": "_overrides",
+    "resolve_overrides": "_overrides",
+    "unknown_flag_error": "_overrides",
     "stop_run": "_stop",
 }
 
+# What the layers above use; a test pins it (tests/unit/test_public_names.py).
 __all__ = [
     "DETECT_TIMEOUT",
-    "ENV_ARGS",
-    "ENV_FLAGS",
-    "ENV_MODULE",
-    "ENV_SCRIPT",
-    "ConsoleLine",
-    "ConsoleLog",
+    "DETECT_TIMEOUT_ENV",
+    "SEARCH_FUNCTIONS",
     "Flag",
-    "FlagKind",
     "FlagSet",
-    "FlagType",
     "FlagValue",
     "LaunchResult",
     "LaunchSpec",
-    "OutputScalarParser",
-    "PreparedLaunch",
-    "ScalarPoint",
-    "StopResult",
-    "build_command",
-    "cache_path",
     "coerce_value",
     "detect",
-    "detect_flags",
-    "flag_args",
-    "is_search_space",
     "launch",
     "parse_assignment",
     "parse_flag_value",
-    "parse_raw_args",
+    "parse_literal",
     "prepare_launch",
     "resolve_overrides",
     "stop_run",
-    "write_notebook_with_overrides",
+    "unknown_flag_error",
 ]
 
 

@@ -176,13 +176,6 @@ ScalarPoint(key='loss', value=0.4, step=1)]
             self._scan(_last_shown(rest, keep_cr=False) + "\n", groups)
         return groups
 
-    def parse_line(self, line: str) -> list[ScalarPoint]:
-        """Scalars in one complete line (no newline), updating the step like :meth:`feed`."""
-        groups: list[StepGroup] = []
-        if self.enabled:
-            self._scan(line + "\n", groups)
-        return _points(groups)
-
     def _scan(self, text: str, out: list[StepGroup]) -> None:
         """Record the scalars of ``text``: whole lines, each ending with a newline."""
         if self._patterns is not None:

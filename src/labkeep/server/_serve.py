@@ -1,33 +1,33 @@
-"""Running the app: one listening socket, one or more uvicorn worker processes.
+"""Running the app under uvicorn: one listener, one or more worker processes.
 
-The socket is bound here, once, with ``IPPROTO_TCP`` as its protocol and ``TCP_NODELAY``
-set, then handed to every worker. asyncio turns on ``TCP_NODELAY`` for an accepted
-connection only when the listener reports ``proto == IPPROTO_TCP``; uvicorn's own
-``--workers`` path binds with ``proto`` 0, so every small keep-alive request there waits
-~40 ms for a delayed ACK (uvicorn issue 3149). Binding it ourselves keeps small requests
-sub-millisecond with any number of workers.
+The listener and the worker supervisor are uvicorn's own (``Config.bind_socket`` and
+``Multiprocess``: a worker that dies is replaced, one that fails on start stops the server,
+SIGINT/SIGTERM stop them all). The server extra requires uvicorn 0.55.0, the first release
+whose ``bind_socket`` gives the listener ``IPPROTO_TCP`` as its protocol: asyncio turns on
+``TCP_NODELAY`` for an accepted connection only when the listener reports it, and before
+that release every small keep-alive request under ``--workers`` waited ~40 ms for a delayed
+ACK (uvicorn issue 3149).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import multiprocessing
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkeep.errors import InvalidInputError
 from labkeep.server._auth import LOOPBACK_HOSTS, TokenSet
 
-_log = logging.getLogger(__name__)
-#: A worker that dies sooner than this after its start is not restarted (it would again).
-_MIN_UPTIME_S = 5.0
+if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,24 +57,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP listener whose accepted connections get TCP_NODELAY (see the module docstring)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host.strip("[]"), port))
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise InvalidInputError(
-            f"cannot listen on {host}:{port} ({exc.strerror}): pick another --port or --host"
-        ) from None
-    sock.set_inheritable(True)
-    return sock
-
-
 def check_store(settings: ServeSettings) -> str:
     """Open the store once before serving (creating or checking its schema), so that a bad
     URI or an old schema is one error here rather than one per worker; returns its URI."""
@@ -89,47 +71,102 @@ def check_store(settings: ServeSettings) -> str:
         client.close()
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerApp:
+    """The app factory uvicorn calls in each worker (it travels to spawned workers pickled)."""
+
+    settings: ServeSettings
+    supervisor_pid: int
+
+    def __call__(self) -> Any:
+        from labkeep.server._app import create_app
+
+        if os.getpid() != self.supervisor_pid:
+            _exit_with_parent(self.supervisor_pid)
+        return create_app(
+            self.settings.store,
+            tokens=self.settings.tokens,
+            read_only=self.settings.read_only,
+            allowed_hosts=LOOPBACK_HOSTS if self.settings.loopback else None,
+        )
+
+
+def uvicorn_config(settings: ServeSettings) -> uvicorn.Config:
+    """uvicorn's configuration for ``settings``: the app made by :class:`WorkerApp`."""
+    import uvicorn
+
+    return uvicorn.Config(
+        WorkerApp(settings, os.getpid()),
+        factory=True,
+        host=settings.host.strip("[]"),
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_keep_alive=75,
+        server_header=False,
+        # The supervisor kills a worker that does not answer its ping in time. uvicorn's 5 s
+        # killed workers busy applying batches from 8 clients on a loaded 2-core machine
+        # (their requests failed and were retried); a hung worker is still replaced.
+        timeout_worker_healthcheck=60,
+    )
+
+
 def serve(settings: ServeSettings, ready: Callable[[str], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM. ``ready`` gets the URL once the socket listens."""
     if settings.workers < 1:
         raise InvalidInputError("--workers must be at least 1")
     check_store(settings)
-    sock = listening_socket(settings.host, settings.port)
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config = uvicorn_config(settings)
+    sock = listen(config)
+    host = f"[{config.host}]" if ":" in config.host else config.host
     url = f"http://{host}:{sock.getsockname()[1]}"
     try:
+        if ready is not None:
+            ready(url)
         if settings.workers == 1:
-            if ready is not None:
-                ready(url)
-            run_worker(sock, settings, None)
+            import uvicorn
+
+            uvicorn.Server(config).run(sockets=[sock])
         else:
-            _Supervisor(sock, settings).run(lambda: ready(url) if ready else None)
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
 
 
-def run_worker(sock: socket.socket, settings: ServeSettings, parent_pid: int | None) -> None:
-    """One uvicorn server on the shared listener (in a worker process, or in-process)."""
-    import uvicorn
+def listen(config: uvicorn.Config) -> socket.socket:
+    """uvicorn's listener for ``config``, already listening (so a client that reads the URL
+    can connect at once); a one-line error when the address is taken or not ours."""
+    caught = _BindError()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(caught)
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # bind_socket logs the OSError and exits
+        reason = f" ({caught.error.strerror})" if caught.error is not None else ""
+        raise InvalidInputError(
+            f"cannot listen on {config.host}:{config.port}{reason}: pick another --port or --host"
+        ) from None
+    finally:
+        logger.removeFilter(caught)
+    sock.listen(config.backlog)
+    return sock
 
-    from labkeep.server._app import create_app
 
-    if parent_pid is not None:
-        _exit_with_parent(parent_pid)
-    app = create_app(
-        settings.store,
-        tokens=settings.tokens,
-        read_only=settings.read_only,
-        allowed_hosts=LOOPBACK_HOSTS if settings.loopback else None,
-    )
-    config = uvicorn.Config(
-        app,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_keep_alive=75,
-        server_header=False,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+class _BindError(logging.Filter):
+    """Keeps the OSError that ``bind_socket`` logs, to say it in labkeep's own line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: OSError | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, OSError):
+            self.error = record.msg
+            return False
+        return True
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -141,62 +178,3 @@ def _exit_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="labkeep-parent-watch", daemon=True).start()
-
-
-class _Supervisor:
-    """Starts the workers, restarts one that dies, and stops them all on SIGINT/SIGTERM."""
-
-    def __init__(self, sock: socket.socket, settings: ServeSettings) -> None:
-        self.sock = sock
-        self.settings = settings
-        self.context = multiprocessing.get_context("spawn")
-        self.stopping = threading.Event()
-        self.workers: list[tuple[Any, float]] = []
-
-    def _start(self) -> tuple[Any, float]:
-        process = self.context.Process(
-            target=run_worker,
-            args=(self.sock, self.settings, os.getpid()),
-            name="labkeep-server-worker",
-        )
-        process.start()
-        return process, time.monotonic()
-
-    def run(self, ready: Callable[[], None]) -> None:
-        previous = {
-            sig: signal.signal(sig, lambda *_: self.stopping.set())
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            self.workers = [self._start() for _ in range(self.settings.workers)]
-            ready()
-            while not self.stopping.wait(0.5):
-                self._replace_dead()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self._stop_all()
-
-    def _replace_dead(self) -> None:
-        for index, (process, started) in enumerate(self.workers):
-            if process.is_alive():
-                continue
-            if time.monotonic() - started < _MIN_UPTIME_S:
-                _log.error("server worker exited with code %s on start; stopping", process.exitcode)
-                self.stopping.set()
-                return
-            _log.warning(
-                "server worker %s died (code %s); restarting", process.pid, process.exitcode
-            )
-            self.workers[index] = self._start()
-
-    def _stop_all(self) -> None:
-        for process, _ in self.workers:
-            if process.is_alive():
-                process.terminate()
-        deadline = time.monotonic() + 10.0
-        for process, _ in self.workers:
-            process.join(max(0.1, deadline - time.monotonic()))
-            if process.is_alive():
-                process.kill()
-                process.join()

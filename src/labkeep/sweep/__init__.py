@@ -14,85 +14,41 @@ from typing import Any
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from labkeep.sweep._api import Sweep, sweep
     from labkeep.sweep._controller import SweepResult
-    from labkeep.sweep._optimizer import Objective, parse_objective, parse_opt_flags
+    from labkeep.sweep._dask import dask_address
+    from labkeep.sweep._optimizer import parse_opt_flags
     from labkeep.sweep._processes import resume_sweep, start_sweep, stop_sweep
     from labkeep.sweep._report import SweepReport, TrialRow, param_importances, sweep_report
-    from labkeep.sweep._space import (
-        Choice,
-        IntRange,
-        LogUniform,
-        SearchSplit,
-        Uniform,
-        choice,
-        intrange,
-        loguniform,
-        split_assignments,
-        uniform,
-    )
-    from labkeep.sweep._spec import (
-        SweepSpec,
-        get_sweep,
-        list_sweeps,
-        plan_sweep,
-        sweep_trials,
-    )
-    from labkeep.sweep._wandb import WandbSweep, plan_wandb_sweep
+    from labkeep.sweep._space import split_assignments
+    from labkeep.sweep._spec import list_sweeps, plan_sweep
+    from labkeep.sweep._wandb import plan_wandb_sweep
 
 _EXPORTS = {
-    "Sweep": "_api",
-    "sweep": "_api",
     "SweepResult": "_controller",
-    "SweepSpec": "_spec",
-    "get_sweep": "_spec",
-    "list_sweeps": "_spec",
-    "plan_sweep": "_spec",
+    "dask_address": "_dask",
+    "parse_opt_flags": "_optimizer",
     "resume_sweep": "_processes",
     "start_sweep": "_processes",
     "stop_sweep": "_processes",
-    "sweep_trials": "_spec",
-    "Objective": "_optimizer",
-    "parse_objective": "_optimizer",
-    "parse_opt_flags": "_optimizer",
     "SweepReport": "_report",
     "TrialRow": "_report",
-    "sweep_report": "_report",
     "param_importances": "_report",
-    "WandbSweep": "_wandb",
-    "plan_wandb_sweep": "_wandb",
-    "Choice": "_space",
-    "IntRange": "_space",
-    "LogUniform": "_space",
-    "SearchSplit": "_space",
-    "Uniform": "_space",
-    "choice": "_space",
-    "intrange": "_space",
-    "loguniform": "_space",
+    "sweep_report": "_report",
     "split_assignments": "_space",
-    "uniform": "_space",
+    "list_sweeps": "_spec",
+    "plan_sweep": "_spec",
+    "plan_wandb_sweep": "_wandb",
 }
 
+# What the layers above use; a test pins it (tests/unit/test_public_names.py). The search
+# spaces and ``labkeep.sweep(...)`` itself are reached through ``labkeep``.
 __all__ = [
-    "Choice",
-    "IntRange",
-    "LogUniform",
-    "Objective",
-    "SearchSplit",
-    "Sweep",
     "SweepReport",
     "SweepResult",
-    "SweepSpec",
     "TrialRow",
-    "Uniform",
-    "WandbSweep",
-    "choice",
-    "get_sweep",
-    "intrange",
+    "dask_address",
     "list_sweeps",
-    "loguniform",
     "param_importances",
-    "parse_objective",
     "parse_opt_flags",
     "plan_sweep",
     "plan_wandb_sweep",
@@ -100,10 +56,7 @@ __all__ = [
     "split_assignments",
     "start_sweep",
     "stop_sweep",
-    "sweep",
     "sweep_report",
-    "sweep_trials",
-    "uniform",
 ]
 
 
@@ -114,8 +67,7 @@ def __getattr__(name: str) -> object:
     import importlib
 
     value = getattr(importlib.import_module(f"labkeep.sweep.{module}"), name)
-    if name != "sweep":  # the module's own name stays the callable package
-        globals()[name] = value
+    globals()[name] = value
     return value
 
 

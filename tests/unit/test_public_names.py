@@ -1,0 +1,84 @@
+"""The public names, pinned: ``labkeep.__all__`` is the user's API, and each subpackage's
+``__all__`` is what the layers above it use, nothing more (tests import private modules).
+
+A name added here is a promise to keep it; a name dropped is a change for its importers."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "labkeep": [
+        "LabkeepError", "MetricSeries", "MetricSummary", "Run", "RunList", "RunStatus",
+        "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "choice", "config",
+        "finish", "get_run", "init", "intrange", "log", "log_artifact", "loguniform", "runs",
+        "seed", "summary", "sweep", "uniform", "use_input",
+    ],
+    "labkeep.capture": [
+        "IgnoreRules", "Snapshot", "SystemMonitor", "capture_snapshot", "collect_code",
+        "collect_git", "fingerprint_input", "list_distributions", "redact_argv",
+        "seed_everything",
+    ],
+    "labkeep.cli": ["main"],
+    "labkeep.query": [
+        "And", "Compare", "CompareOp", "Field", "HasKey", "HasTag", "In", "KeyCatalog",
+        "Match", "Node", "Not", "Or", "Query", "QueryError", "Scalar", "SortSpec",
+        "filter_records", "like_to_glob", "match_like", "parse_query", "parse_sort", "resolve",
+        "resolve_sort", "snapshot_path", "sort_records", "sqlite_regexp", "suggest",
+    ],
+    "labkeep.repro": [
+        "DriftItem", "RunSnapshot", "Verdict", "check_target", "diff_argv", "diff_manifests",
+        "diff_mappings", "execute_rerun", "file_diff", "find_uv", "fingerprint_now",
+        "load_snapshot", "materialise", "output_diff", "plan_rerun", "recreate_venv",
+        "requirements_text", "verify_rerun",
+    ],
+    "labkeep.runner": [
+        "DETECT_TIMEOUT", "DETECT_TIMEOUT_ENV", "Flag", "FlagSet", "FlagValue", "LaunchResult",
+        "LaunchSpec", "SEARCH_FUNCTIONS", "coerce_value", "detect", "launch",
+        "parse_assignment", "parse_flag_value", "parse_literal", "prepare_launch",
+        "resolve_overrides", "stop_run", "unknown_flag_error",
+    ],
+    "labkeep.server": ["ServeSettings", "TokenSet", "create_app", "is_loopback", "serve"],
+    "labkeep.store": [
+        "BlobDirectory", "MetricColumns", "RunFinish", "RunStart", "Store", "StoreLocation",
+        "WriteBatch", "file_sha256", "implied_total", "locate_store", "open_store",
+    ],
+    "labkeep.store.rest": ["RestStore"],
+    "labkeep.store.sql": ["SqlStore"],
+    "labkeep.sweep": [
+        "SweepReport", "SweepResult", "TrialRow", "dask_address", "list_sweeps",
+        "param_importances", "parse_opt_flags", "plan_sweep", "plan_wandb_sweep",
+        "resume_sweep", "split_assignments", "start_sweep", "stop_sweep", "sweep_report",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_public_names_are_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(PUBLIC[package])
+    assert len(module.__all__) == len(set(module.__all__))
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_every_public_name_resolves(package: str) -> None:
+    module = importlib.import_module(package)
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+
+
+def test_every_package_is_pinned() -> None:
+    """A new subpackage states its public names here too."""
+    from pathlib import Path
+
+    import labkeep
+
+    root = Path(labkeep.__file__).parent
+    packages = {
+        "labkeep." + ".".join(init.parent.relative_to(root).parts)
+        for init in root.rglob("__init__.py")
+        if "migrations" not in init.parts
+    }
+    assert packages - {"labkeep."} == set(PUBLIC) - {"labkeep"}
