@@ -45,8 +45,8 @@ PUBLIC = {
         "BlobDirectory", "MetricColumns", "RunFinish", "RunStart", "Store", "StoreLocation",
         "WriteBatch", "file_sha256", "implied_total", "locate_store", "open_store",
     ],
-    "labkeep.store.rest": ["RestStore"],
-    "labkeep.store.sql": ["SqlStore"],
+    "labkeep.store.rest": ["RestStore", "codec"],
+    "labkeep.store.sql": ["SqlStore", "check_store", "recover_sqlite", "upgrade_store"],
     "labkeep.sweep": [
         "SweepReport", "SweepResult", "TrialRow", "dask_address", "list_sweeps",
         "param_importances", "parse_opt_flags", "plan_sweep", "plan_wandb_sweep",

@@ -2,12 +2,10 @@
 databases that ``labkeep db`` offers (migrate, check, recover)."""
 
 from labkeep.store.sql._migrate import upgrade_store
-from labkeep.store.sql._repair import CheckReport, RecoverReport, check_store, recover_sqlite
+from labkeep.store.sql._repair import check_store, recover_sqlite
 from labkeep.store.sql._store import SqlStore
 
 __all__ = [
-    "CheckReport",
-    "RecoverReport",
     "SqlStore",
     "check_store",
     "recover_sqlite",
