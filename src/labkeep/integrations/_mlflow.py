@@ -1,0 +1,259 @@
+"""Import an MLflow tracking store: a file store (``mlruns/``), a SQL store
+(``sqlite:///mlflow.db``, ``postgresql://…``) or a tracking server (``http://host:5000``).
+
+Read with MLflow's own ``MlflowClient``: experiments (deleted ones too), runs, params, the full
+history of every metric (steps and timestamps), tags, artifacts, status and times. MLflow's
+tags map to labkeep as: ``mlflow.runName`` → the run's name, ``mlflow.user`` → its user,
+``mlflow.note.content`` → its notes, ``mlflow.parentRunId`` → its parent; other ``mlflow.*``
+tags are kept in the summary under their own key, and user tags become labkeep tags
+``key=value`` (``key`` alone when the value is empty).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from labkeep.entities import RunStatus
+from labkeep.integrations._importing import RunReadError, SourceError, SourceRun, series
+
+_STATUS = {
+    "FINISHED": RunStatus.COMPLETED,
+    "FAILED": RunStatus.FAILED,
+    "KILLED": RunStatus.INTERRUPTED,
+    # A run MLflow still calls running (or scheduled) is not followed by labkeep: what was
+    # recorded is imported as a run that stopped without saying so.
+    "RUNNING": RunStatus.KILLED,
+    "SCHEDULED": RunStatus.KILLED,
+}
+_ATTRIBUTE_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.note.content", "mlflow.parentRunId")
+
+
+def tracking_uri(location: str) -> str:
+    """The MLflow tracking URI for what a user typed: a directory, a ``.db`` file or a URI.
+
+    Raises SourceError for a path that holds no MLflow store: MLflow itself would create an
+    empty store there (or its tables inside a foreign database)."""
+    if "://" in location:
+        scheme = location.split("://", 1)[0].lower()
+        if scheme == "sqlite":
+            _check_sqlite(Path(location.split(":///", 1)[-1]), location)
+        elif scheme == "file":
+            _check_file_store(Path(location[len("file://") :]))
+        elif scheme in ("http", "https"):
+            _check_server(location)
+        return location
+    path = Path(location).expanduser()
+    if path.is_file():
+        _check_sqlite(path, location)
+        return f"sqlite:///{path.resolve()}"
+    _check_file_store(path)
+    return path.resolve().as_uri()
+
+
+def _check_file_store(path: Path) -> None:
+    if not path.is_dir():
+        raise SourceError(f"no MLflow store at {path}: it is not a directory or .db file")
+    if not any((d / "meta.yaml").is_file() for d in path.iterdir() if d.is_dir()):
+        raise SourceError(
+            f"{path} is not an MLflow file store: no experiment directory with a meta.yaml in it"
+        )
+
+
+def _check_sqlite(path: Path, location: str) -> None:
+    if not path.is_file():
+        raise SourceError(f"no MLflow database at {location}: {path} does not exist")
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"{path} is not an SQLite database MLflow wrote ({exc})") from None
+    missing = {"experiments", "runs", "metrics", "params", "alembic_version"} - tables
+    if missing:
+        raise SourceError(
+            f"{path} is not an MLflow database: it has no {', '.join(sorted(missing))} table"
+        )
+
+
+def _check_server(uri: str) -> None:
+    """A quick look before MLflow's client, which retries an unreachable server for minutes."""
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        raise SourceError(
+            f"{uri} answered HTTP {exc.code}: is it an MLflow tracking server?"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SourceError(f"cannot reach the MLflow server at {uri} ({reason})") from None
+
+
+class MlflowSource:
+    """An MLflow tracking store opened with ``MlflowClient``."""
+
+    tool = "mlflow"
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.uri = tracking_uri(location)
+        # Reading a file store is allowed (MLflow 3 refuses to *use* one by default), and
+        # a server that stops answering fails in seconds, not after minutes of retries.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise SourceError(
+                "importing from MLflow needs the mlflow package: pip install 'labkeep[interop]'"
+            ) from None
+        self._client = MlflowClient(tracking_uri=self.uri)
+        self._experiments: dict[str, str] = {}
+        self._runs: dict[str, Any] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
+
+    def run_ids(self) -> Sequence[str]:
+        from mlflow.entities import ViewType
+        from mlflow.exceptions import MlflowException
+
+        try:
+            experiments = self._client.search_experiments(view_type=ViewType.ALL)
+            self._experiments = {e.experiment_id: e.name for e in experiments}
+            found: list[Any] = []
+            ids = list(self._experiments)
+            for i in range(0, len(ids), 100):
+                token = None
+                while True:
+                    page = self._client.search_runs(
+                        ids[i : i + 100],
+                        run_view_type=ViewType.ALL,
+                        max_results=10_000,
+                        page_token=token,
+                    )
+                    found.extend(page)
+                    token = page.token
+                    if not token:
+                        break
+        except MlflowException as exc:
+            raise SourceError(
+                f"MLflow could not read {self.location}: {_first_line(exc)}"
+            ) from None
+        except Exception as exc:  # a driver or HTTP error below MLflow's own
+            raise SourceError(
+                f"MLflow could not read {self.location}: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
+        # Oldest first, and a parent before its children, so numbers follow MLflow's order.
+        found.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        parents = {r.info.run_id: r.data.tags.get("mlflow.parentRunId") for r in found}
+        self._runs = {r.info.run_id: r for r in found}
+        ordered: list[str] = []
+        placed: set[str] = set()
+
+        def place(run_id: str, depth: int = 0) -> None:
+            if run_id in placed:
+                return
+            parent = parents.get(run_id)
+            if parent in parents and depth < 100:
+                place(parent, depth + 1)
+            placed.add(run_id)
+            ordered.append(run_id)
+
+        for run in found:
+            place(run.info.run_id)
+        return ordered
+
+    def read_run(self, run_id: str) -> SourceRun:
+        from mlflow.exceptions import MlflowException
+
+        run = self._runs[run_id]
+        try:
+            return self._read(run)
+        except MlflowException as exc:
+            raise RunReadError(f"MLflow run {run_id}: {_first_line(exc)}") from None
+        except OSError as exc:
+            raise RunReadError(f"MLflow run {run_id}: {exc}") from None
+
+    def _read(self, run: Any) -> SourceRun:
+        info, data = run.info, run.data
+        tags: dict[str, str] = dict(data.tags)
+        metrics = {}
+        for key in sorted(data.metrics):
+            history = self._client.get_metric_history(info.run_id, key)
+            history = sorted(history, key=lambda m: (m.timestamp, m.step))
+            metrics[key] = series((m.step, m.value, m.timestamp / 1000.0) for m in history)
+        summary: dict[str, Any] = {
+            key: value
+            for key, value in tags.items()
+            if key.startswith("mlflow.") and key not in _ATTRIBUTE_TAGS
+        }
+        summary["mlflow.experiment_id"] = info.experiment_id
+        summary["mlflow.status"] = info.status
+        if info.lifecycle_stage != "active":
+            summary["mlflow.lifecycle_stage"] = info.lifecycle_stage
+        user_tags = [
+            f"{key}={value}" if value else key
+            for key, value in sorted(tags.items())
+            if not key.startswith("mlflow.")
+        ]
+        return SourceRun(
+            source=self.tool,
+            source_id=info.run_id,
+            experiment=self._experiments.get(info.experiment_id, info.experiment_id),
+            name=tags.get("mlflow.runName") or info.run_name or "",
+            start_time=(info.start_time or 0) / 1000.0,
+            end_time=None if info.end_time is None else info.end_time / 1000.0,
+            status=_STATUS.get(info.status, RunStatus.KILLED),
+            params={key: _param_value(value) for key, value in data.params.items()},
+            metrics=metrics,
+            summary=summary,
+            tags=user_tags,
+            artifacts=self._artifacts(info.run_id),
+            user=tags.get("mlflow.user", info.user_id or ""),
+            notes=tags.get("mlflow.note.content", ""),
+            parent_id=tags.get("mlflow.parentRunId"),
+        )
+
+    def _artifacts(self, run_id: str) -> list[tuple[str, Path]]:
+        listed = self._client.list_artifacts(run_id)
+        if not listed:
+            return []
+        # One run's files at a time: the previous run's are in the store by now.
+        for previous in Path(self._tmp.name).iterdir():
+            shutil.rmtree(previous, ignore_errors=True)
+        target = Path(self._tmp.name) / run_id
+        target.mkdir()
+        local = Path(self._client.download_artifacts(run_id, "", dst_path=str(target)))
+        files = sorted(p for p in local.rglob("*") if p.is_file())
+        return [(p.relative_to(local).as_posix(), p) for p in files]
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+def _param_value(text: str) -> Any:
+    """MLflow keeps every param as text: numbers and booleans get their type back."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
