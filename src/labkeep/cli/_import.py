@@ -92,3 +92,32 @@ def mlflow_command(ctx: click.Context, where: str) -> None:
     from labkeep.integrations._mlflow import MlflowSource
 
     _run_import(ctx, lambda: MlflowSource(where))
+
+
+@import_group.command("tensorboard")
+@click.argument("logdir", type=click.Path(file_okay=False))
+@click.pass_context
+def tensorboard_command(ctx: click.Context, logdir: str) -> None:
+    """Import TensorBoard event files: each directory holding them is one run (scalars,
+    HParams).
+
+    \b
+      labkeep import tensorboard ./runs
+    """
+    from labkeep.integrations._tensorboard import TensorboardSource
+
+    _run_import(ctx, lambda: TensorboardSource(logdir))
+
+
+@import_group.command("sacred")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.pass_context
+def sacred_command(ctx: click.Context, directory: str) -> None:
+    """Import the runs a Sacred FileStorageObserver wrote to DIRECTORY.
+
+    \b
+      labkeep import sacred ./my_runs
+    """
+    from labkeep.integrations._sacred import SacredSource
+
+    _run_import(ctx, lambda: SacredSource(directory))
