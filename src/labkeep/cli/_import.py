@@ -121,3 +121,17 @@ def sacred_command(ctx: click.Context, directory: str) -> None:
     from labkeep.integrations._sacred import SacredSource
 
     _run_import(ctx, lambda: SacredSource(directory))
+
+
+@import_group.command("wandb")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.pass_context
+def wandb_command(ctx: click.Context, directory: str) -> None:
+    """Import W&B runs: DIRECTORY is a wandb/ directory of offline or synced runs, or one run.
+
+    \b
+      labkeep import wandb ./wandb
+    """
+    from labkeep.integrations._wandb import WandbSource
+
+    _run_import(ctx, lambda: WandbSource(directory))
