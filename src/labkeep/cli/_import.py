@@ -135,3 +135,17 @@ def wandb_command(ctx: click.Context, directory: str) -> None:
     from labkeep.integrations._wandb import WandbSource
 
     _run_import(ctx, lambda: WandbSource(directory))
+
+
+@import_group.command("guild")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.pass_context
+def guild_command(ctx: click.Context, directory: str) -> None:
+    """Import Guild AI runs: DIRECTORY is a runs directory (~/.guild/runs) or one run.
+
+    \b
+      labkeep import guild ~/.guild/runs
+    """
+    from labkeep.integrations._guild import GuildSource
+
+    _run_import(ctx, lambda: GuildSource(directory))

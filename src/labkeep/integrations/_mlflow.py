@@ -162,7 +162,7 @@ class MlflowSource:
             if run_id in placed:
                 return
             parent = parents.get(run_id)
-            if parent in parents and depth < 100:
+            if parent is not None and parent in parents and depth < 100:
                 place(parent, depth + 1)
             placed.add(run_id)
             ordered.append(run_id)

@@ -171,7 +171,7 @@ class WandbSource:
         exit_record: Any = None
         last_time = 0.0
         for raw in log_records(path):
-            record = wandb_internal_pb2.Record()
+            record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
             try:
                 record.ParseFromString(raw)
             except DecodeError:
