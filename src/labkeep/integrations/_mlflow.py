@@ -116,7 +116,19 @@ class MlflowSource:
             raise SourceError(
                 "importing from MLflow needs the mlflow package: pip install 'labkeep[interop]'"
             ) from None
-        self._client = MlflowClient(tracking_uri=self.uri)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client = MlflowClient(tracking_uri=self.uri)
+        except MlflowException as exc:
+            import mlflow
+
+            sentence = _first_line(exc).split(". ")[0].rstrip(".")
+            raise SourceError(
+                f"mlflow {mlflow.__version__} cannot open {location}: {sentence} (a store "
+                "written by another MLflow version: import it with that version, or with a "
+                "copy upgraded by `mlflow db upgrade`)"
+            ) from None
         self._experiments: dict[str, str] = {}
         self._runs: dict[str, Any] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
