@@ -53,7 +53,14 @@ def read_event_dir(directory: Path) -> EventData:
     except Exception as exc:
         raise RunReadError(f"TensorBoard event files in {directory}: {exc}") from None
     version = accumulator.file_version
-    if version is not None and version not in (1.0, 2.0):
+    if version is None:
+        # Every event file begins with its version: none read means none TensorBoard reads.
+        names = ", ".join(sorted(p.name for p in directory.glob(_EVENT_GLOB)))
+        raise RunReadError(
+            f"TensorBoard cannot read the event files in {directory} ({names}): "
+            "damaged, or not event files"
+        )
+    if version and version not in (1.0, 2.0):
         raise RunReadError(
             f"TensorBoard event files in {directory} are of version {version}; "
             "this importer reads versions 1 and 2"
