@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -120,8 +121,6 @@ def test_directory_without_event_files_is_refused(tmp_path: Path) -> None:
 
 
 def test_damaged_event_file_is_reported_and_the_rest_imported(logdir: Path, tmp_path: Path) -> None:
-    import shutil
-
     copy = tmp_path / "runs"
     shutil.copytree(logdir, copy)
     broken = copy / "broken"
