@@ -12,7 +12,8 @@ summary, no metric history.
 From the log: the run record (id, project, name, notes, tags, host, start time, config),
 config and summary updates, every history row (numeric values become metric points at the
 row's ``_step`` and ``_timestamp``), console output, and the exit record (exit code and
-runtime). Files the run saved (``files/``, less W&B's own) become artifacts.
+runtime). Files the run saved (``files/``, less W&B's own) become artifacts; ``wandb.save``
+links them to the file the script wrote, so what is imported is that file as it is now.
 """
 
 from __future__ import annotations
