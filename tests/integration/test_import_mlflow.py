@@ -124,8 +124,11 @@ def test_sqlite_store_is_imported_field_by_field_and_only_once(
     sqlite_store: Path, tmp_path: Path
 ) -> None:
     store = tmp_path / "labkeep"
+    before = sqlite_store.read_bytes()
     first = labkeep_import(store, "mlflow", f"sqlite:///{sqlite_store}")
     assert first.returncode == 0, first.stderr
+    # Read-only: an MLflow newer than the writer would otherwise upgrade the database.
+    assert sqlite_store.read_bytes() == before
     assert summary_line(first).startswith("imported 3 run(s) from mlflow")
     check_field_by_field(f"sqlite:///{sqlite_store}", store)
     records = imported_runs(store)

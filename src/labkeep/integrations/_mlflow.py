@@ -118,16 +118,28 @@ class MlflowSource:
             ) from None
         from mlflow.exceptions import MlflowException
 
-        try:
-            self._client = MlflowClient(tracking_uri=self.uri)
-        except MlflowException as exc:
-            import mlflow
+        import mlflow
 
+        try:
+            # A SQLite store is opened read-only: an MLflow newer than the one that wrote it
+            # would otherwise upgrade the user's database while "reading" it.
+            self._client = MlflowClient(tracking_uri=_read_only(self.uri))
+        except MlflowException as exc:
             sentence = _first_line(exc).split(". ")[0].rstrip(".")
             raise SourceError(
                 f"mlflow {mlflow.__version__} cannot open {location}: {sentence} (a store "
                 "written by another MLflow version: import it with that version, or with a "
                 "copy upgraded by `mlflow db upgrade`)"
+            ) from None
+        except Exception as exc:
+            if "readonly" not in str(exc):
+                raise SourceError(
+                    f"mlflow {mlflow.__version__} cannot open {location}: {_first_line(exc)}"
+                ) from None
+            raise SourceError(
+                f"mlflow {mlflow.__version__} would have to upgrade {location} to read it (a "
+                "store of an older MLflow): import it with the version that wrote it, or "
+                "from a copy upgraded by `mlflow db upgrade`"
             ) from None
         self._experiments: dict[str, str] = {}
         self._runs: dict[str, Any] = {}
@@ -264,6 +276,14 @@ def _param_value(text: str) -> Any:
         except ValueError:
             continue
     return text
+
+
+def _read_only(uri: str) -> str:
+    """``sqlite:///PATH`` as a URI SQLite opens read-only."""
+    if not uri.startswith("sqlite:///") or "?" in uri:
+        return uri
+    path = Path(uri[len("sqlite:///") :]).resolve()
+    return f"sqlite:///{path.as_uri()}?mode=ro&uri=true"
 
 
 def _first_line(exc: BaseException) -> str:
