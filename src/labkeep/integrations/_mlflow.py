@@ -116,9 +116,8 @@ class MlflowSource:
             raise SourceError(
                 "importing from MLflow needs the mlflow package: pip install 'labkeep[interop]'"
             ) from None
-        from mlflow.exceptions import MlflowException
-
         import mlflow
+        from mlflow.exceptions import MlflowException
 
         try:
             # A SQLite store is opened read-only: an MLflow newer than the one that wrote it
