@@ -33,6 +33,7 @@ _STATUS = {
     "RUNNING": RunStatus.KILLED,
     "SCHEDULED": RunStatus.KILLED,
 }
+_READ_AHEAD = 200
 _ATTRIBUTE_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.note.content", "mlflow.parentRunId")
 
 
@@ -142,6 +143,9 @@ class MlflowSource:
             ) from None
         self._experiments: dict[str, str] = {}
         self._runs: dict[str, Any] = {}
+        self._order: list[str] = []
+        #: Metric histories read ahead for the next runs: run id → key → points.
+        self._ahead: dict[str, dict[str, list[Any]]] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
 
     def run_ids(self) -> Sequence[str]:
@@ -192,6 +196,7 @@ class MlflowSource:
 
         for run in found:
             place(run.info.run_id)
+        self._order = ordered
         return ordered
 
     def read_run(self, run_id: str) -> SourceRun:
@@ -209,8 +214,12 @@ class MlflowSource:
         info, data = run.info, run.data
         tags: dict[str, str] = dict(data.tags)
         metrics = {}
+        ahead = self._histories_ahead(info.run_id)
         for key in sorted(data.metrics):
-            history = self._client.get_metric_history(info.run_id, key)
+            if ahead is not None:
+                history = ahead.get(key, [])
+            else:
+                history = self._client.get_metric_history(info.run_id, key)
             history = sorted(history, key=lambda m: (m.timestamp, m.step))
             metrics[key] = series((m.step, m.value, m.timestamp / 1000.0) for m in history)
         summary: dict[str, Any] = {
@@ -244,6 +253,26 @@ class MlflowSource:
             notes=tags.get("mlflow.note.content", ""),
             parent_id=tags.get("mlflow.parentRunId"),
         )
+
+    def _histories_ahead(self, run_id: str) -> dict[str, list[Any]] | None:
+        """The run's metric histories, read with those of the next runs in one query per key
+        where MLflow's store can (its SQL store's ``get_metric_history_bulk``, what its
+        server's bulk history endpoint uses); None where it cannot. One query per run and
+        key costs about 10 ms through MLflow's ORM: 2,000 runs of 6 metrics took 2 minutes."""
+        if run_id in self._ahead:
+            return self._ahead.pop(run_id)
+        store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
+        bulk = getattr(store, "get_metric_history_bulk", None)
+        if bulk is None or run_id not in self._order:
+            return None
+        at = self._order.index(run_id)
+        window = self._order[at : at + _READ_AHEAD]
+        self._ahead = {r: {} for r in window}
+        keys = sorted({k for r in window for k in self._runs[r].data.metrics})
+        for key in keys:
+            for found in bulk(window, key, max_results=2**62):
+                self._ahead[found.run_id].setdefault(key, []).append(found.metric)
+        return self._ahead.pop(run_id)
 
     def _artifacts(self, run_id: str) -> list[tuple[str, Path]]:
         listed = self._client.list_artifacts(run_id)
