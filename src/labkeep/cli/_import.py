@@ -73,9 +73,8 @@ def _print_report(report: ImportReport) -> None:
     if report.failed:
         line += f"; {len(report.failed)} not understood (not imported)"
     click.echo(line)
-    for run_id, reason in report.failed:
+    for _run_id, reason in report.failed:
         click.secho(f"labkeep: not imported: {reason}", fg="red", err=True)
-        del run_id
 
 
 @import_group.command("mlflow")

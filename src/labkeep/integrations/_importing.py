@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from labkeep._values import MAX_TAG_LENGTH, flatten
 from labkeep.entities import Artifact, RunStatus, Value
-from labkeep.errors import LabkeepError, NotFoundError
+from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError
 from labkeep.store._base import MetricColumns, RunFinish, RunStart, Store, WriteBatch
 
 #: Where the uuids of imported runs come from: uuid5(IMPORT_NAMESPACE, "tool:original id").
@@ -139,7 +139,18 @@ def import_runs(
     if on_start is not None:
         on_start(len(ids))
     for done, run_id in enumerate(ids, 1):
-        outcome = _import_one(store, source, run_id, report)
+        try:
+            outcome = _import_one(store, source, run_id, report)
+        except Exception as exc:
+            # The source or the store failed under us (a server gone, a full disk): the runs
+            # written so far are whole, and the message says how far it got.
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise SourceError(
+                f"importing from {source.tool} {source.location} stopped at run {run_id} "
+                f"({reason}); {len(report.imported)} of {len(ids)} run(s) were imported whole "
+                "before it, and importing again goes on from there"
+            ) from exc
         if on_progress is not None:
             on_progress(Progress(run_id, outcome, done, len(ids)))
     return report
@@ -154,6 +165,9 @@ def _import_one(store: Store, source: Source, run_id: str, report: ImportReport)
         run = source.read_run(run_id)
     except RunReadError as exc:
         report.failed.append((run_id, str(exc)))
+        return "failed"
+    except InvalidInputError as exc:  # a value labkeep cannot store (a key with NUL…)
+        report.failed.append((run_id, f"{source.tool} run {run_id}: {exc}"))
         return "failed"
     report.imported.append(store.apply(batch_of(store, run)))
     return "imported"

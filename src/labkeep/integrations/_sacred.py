@@ -6,7 +6,8 @@ Sacred has no reader for these files beyond ``json``; its format (0.7 and 0.8) i
 naive ISO strings in UTC, ``status`` one of QUEUED, RUNNING, COMPLETED, FAILED,
 INTERRUPTED, TIMEOUT, metrics as ``{name: {steps, timestamps, values}}``. The config becomes
 params (``seed`` included), the run's return value ``summary.result``, the experiment's name
-the labkeep experiment, and ``cout.txt`` the run's console output.
+the labkeep experiment, and ``cout.txt`` the run's console output. Sacred numbers runs per
+directory, so a run is known by its directory's absolute path: moved, it imports again.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ Read with TensorBoard's own ``event_accumulator``: scalars (``simple_value`` sum
 write them) with their steps and wall times, and the HParams plugin's session data
 (hyperparameters become params, the session's end status the run's status). A directory
 that holds only an HParams session and sits inside a run (what ``add_hparams`` of PyTorch's
-and tensorboardX's ``SummaryWriter`` write) belongs to that run.
+and tensorboardX's ``SummaryWriter`` write) belongs to that run. A run is known by its
+directory's absolute path: logs moved elsewhere are imported again as new runs.
 """
 
 from __future__ import annotations
