@@ -271,7 +271,7 @@ class MlflowSource:
         keys = sorted({k for r in window for k in self._runs[r].data.metrics})
         for key in keys:
             for found in bulk(window, key, max_results=2**62):
-                self._ahead[found.run_id].setdefault(key, []).append(found.metric)
+                self._ahead[found.run_id].setdefault(key, []).append(found)
         return self._ahead.pop(run_id)
 
     def _artifacts(self, run_id: str) -> list[tuple[str, Path]]:
