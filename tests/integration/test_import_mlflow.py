@@ -27,9 +27,10 @@ from import_helpers import (
 )
 
 mlflow = pytest.importorskip("mlflow", reason="the interop extra (mlflow) is not installed")
+ViewType = pytest.importorskip("mlflow.entities").ViewType
 
 # The shape of MLflow's quickstart: start_run, log_params, a metric per step, tags, an artifact;
-# a nested run, and a run that fails.
+# a nested run, a deleted run, and a run that fails.
 QUICKSTART = """
     import sys
     import mlflow
@@ -50,6 +51,9 @@ QUICKSTART = """
         mlflow.log_artifact("model.txt", artifact_path="nested/dir")
         with mlflow.start_run(run_name="fold-1", nested=True):
             mlflow.log_metric("rmse", 0.7, step=0)
+    with mlflow.start_run(run_name="discarded") as discarded:
+        mlflow.log_param("alpha", 9.0)
+    mlflow.delete_run(discarded.info.run_id)
     mlflow.set_experiment("second")
     with mlflow.start_run(run_name="broken"):
         mlflow.log_param("alpha", "auto")
@@ -80,7 +84,7 @@ def check_field_by_field(tracking_uri: str, store: Path) -> None:
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     client = mlflow.MlflowClient(tracking_uri)
     experiments = {e.experiment_id: e.name for e in client.search_experiments()}
-    runs = client.search_runs(list(experiments))
+    runs = client.search_runs(list(experiments), run_view_type=ViewType.ALL)
     imported = imported_runs(store)
     assert sorted(imported) == sorted(r.info.run_id for r in runs)
     for run in runs:
@@ -88,6 +92,7 @@ def check_field_by_field(tracking_uri: str, store: Path) -> None:
         info = record.info
         assert info.experiment == experiments[run.info.experiment_id]
         assert info.name == run.info.run_name
+        assert info.deleted == (run.info.lifecycle_stage == "deleted")
         assert info.status.value == STATUS[run.info.status]
         assert close_to(info.start_time, run.info.start_time / 1000)
         assert close_to(info.end_time or 0, run.info.end_time / 1000)
@@ -129,7 +134,7 @@ def test_sqlite_store_is_imported_field_by_field_and_only_once(
     assert first.returncode == 0, first.stderr
     # Read-only: an MLflow newer than the writer would otherwise upgrade the database.
     assert sqlite_store.read_bytes() == before
-    assert summary_line(first).startswith("imported 3 run(s) from mlflow")
+    assert summary_line(first).startswith("imported 4 run(s) from mlflow")
     check_field_by_field(f"sqlite:///{sqlite_store}", store)
     records = imported_runs(store)
     elastic = next(r for r in records.values() if r.info.name == "elasticnet")
@@ -146,8 +151,8 @@ def test_sqlite_store_is_imported_field_by_field_and_only_once(
     again = labkeep_import(store, "mlflow", str(sqlite_store))
     assert again.returncode == 0, again.stderr
     assert "imported 0 run(s)" in summary_line(again)
-    assert "skipped 3 already imported" in summary_line(again)
-    assert run_count(store) == 3
+    assert "skipped 4 already imported" in summary_line(again)
+    assert run_count(store) == 4
 
 
 def test_file_store_is_imported_field_by_field(file_store: Path, tmp_path: Path) -> None:
@@ -155,7 +160,7 @@ def test_file_store_is_imported_field_by_field(file_store: Path, tmp_path: Path)
     done = labkeep_import(store, "mlflow", str(file_store))
     assert done.returncode == 0, done.stderr
     check_field_by_field(file_store.as_uri(), store)
-    assert "skipped 3" in summary_line(labkeep_import(store, "mlflow", str(file_store)))
+    assert "skipped 4" in summary_line(labkeep_import(store, "mlflow", str(file_store)))
 
 
 def _free_port() -> int:

@@ -72,6 +72,8 @@ class SourceRun:
     error: str | None = None
     exit_code: int | None = None
     parent_id: str | None = None
+    #: In the tool's trash (MLflow's deleted runs): imported into labkeep's trash.
+    deleted: bool = False
 
     @property
     def uuid(self) -> str:
@@ -169,7 +171,10 @@ def _import_one(store: Store, source: Source, run_id: str, report: ImportReport)
     except InvalidInputError as exc:  # a value labkeep cannot store (a key with NUL…)
         report.failed.append((run_id, f"{source.tool} run {run_id}: {exc}"))
         return "failed"
-    report.imported.append(store.apply(batch_of(store, run)))
+    number = store.apply(batch_of(store, run))
+    if run.deleted:
+        store.set_deleted([number], True)
+    report.imported.append(number)
     return "imported"
 
 

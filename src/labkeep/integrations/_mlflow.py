@@ -6,11 +6,12 @@ history of every metric (steps and timestamps), tags, artifacts, status and time
 tags map to labkeep as: ``mlflow.runName`` → the run's name, ``mlflow.user`` → its user,
 ``mlflow.note.content`` → its notes, ``mlflow.parentRunId`` → its parent; other ``mlflow.*``
 tags are kept in the summary under their own key, and user tags become labkeep tags
-``key=value`` (``key`` alone when the value is empty).
+``key=value`` (``key`` alone when the value is empty). Deleted runs go to labkeep's trash.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sqlite3
@@ -18,6 +19,8 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ _STATUS = {
     "SCHEDULED": RunStatus.KILLED,
 }
 _READ_AHEAD = 200
+Columns = tuple[list[int], list[float], list[float]]
 _ATTRIBUTE_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.note.content", "mlflow.parentRunId")
 
 
@@ -145,7 +149,7 @@ class MlflowSource:
         self._runs: dict[str, Any] = {}
         self._order: list[str] = []
         #: Metric histories read ahead for the next runs: run id → key → points.
-        self._ahead: dict[str, dict[str, list[Any]]] = {}
+        self._ahead: dict[str, dict[str, Columns]] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
 
     def run_ids(self) -> Sequence[str]:
@@ -217,11 +221,11 @@ class MlflowSource:
         ahead = self._histories_ahead(info.run_id)
         for key in sorted(data.metrics):
             if ahead is not None:
-                history = ahead.get(key, [])
-            else:
-                history = self._client.get_metric_history(info.run_id, key)
-            history = sorted(history, key=lambda m: (m.timestamp, m.step))
-            metrics[key] = series((m.step, m.value, m.timestamp / 1000.0) for m in history)
+                metrics[key] = ahead.get(key, ([], [], []))
+                continue
+            found = self._client.get_metric_history(info.run_id, key)
+            points = sorted((m.timestamp, m.step, m.value) for m in found)
+            metrics[key] = series((step, value, ms / 1000.0) for ms, step, value in points)
         summary: dict[str, Any] = {
             key: value
             for key, value in tags.items()
@@ -248,44 +252,81 @@ class MlflowSource:
             metrics=metrics,
             summary=summary,
             tags=user_tags,
-            artifacts=self._artifacts(info.run_id),
+            artifacts=self._artifacts(info.run_id, info.artifact_uri),
             user=tags.get("mlflow.user", info.user_id or ""),
             notes=tags.get("mlflow.note.content", ""),
             parent_id=tags.get("mlflow.parentRunId"),
+            deleted=info.lifecycle_stage == "deleted",
         )
 
-    def _histories_ahead(self, run_id: str) -> dict[str, list[Any]] | None:
-        """The run's metric histories, read with those of the next runs in one query per key
-        where MLflow's store can (its SQL store's ``get_metric_history_bulk``, what its
-        server's bulk history endpoint uses); None where it cannot. One query per run and
-        key costs about 10 ms through MLflow's ORM: 2,000 runs of 6 metrics took 2 minutes."""
+    def _histories_ahead(self, run_id: str) -> dict[str, Columns] | None:
+        """The run's metric histories as (steps, values, seconds) in logging order, read with
+        those of the next runs in one query, where MLflow's store is a SQL store; None where
+        it is not.
+
+        The query is MLflow's own table model (``SqlMetric``) on its store's engine, without
+        the ORM objects: ``get_metric_history`` per run and key, or even MLflow's bulk
+        ``get_metric_history_bulk``, build one ORM object per point, which took 44 s of a
+        66 s import of 200 runs with 10 metrics of 100 steps (2 busy cores); this takes
+        about 2 s."""
         if run_id in self._ahead:
             return self._ahead.pop(run_id)
         store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
-        bulk = getattr(store, "get_metric_history_bulk", None)
-        if bulk is None or run_id not in self._order:
+        engine = getattr(store, "engine", None)
+        if engine is None or run_id not in self._order:
             return None
+        try:
+            from mlflow.store.tracking.dbmodels.models import SqlMetric
+            from sqlalchemy import select
+        except ImportError:
+            return None
+        c = SqlMetric.__table__.c
         at = self._order.index(run_id)
         window = self._order[at : at + _READ_AHEAD]
         self._ahead = {r: {} for r in window}
-        keys = sorted({k for r in window for k in self._runs[r].data.metrics})
-        for key in keys:
-            for found in bulk(window, key, max_results=2**62):
-                self._ahead[found.run_id].setdefault(key, []).append(found)
+        query = (
+            select(c.run_uuid, c.key, c.step, c.value, c.timestamp, c.is_nan)
+            .where(c.run_uuid.in_(window))
+            .order_by(c.run_uuid, c.key, c.timestamp, c.step)
+        )
+        # Plain DB-API rows: SQLAlchemy's Row objects cost more than the query itself.
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        finally:
+            connection.close()
+        for (run, key), group in groupby(rows, key=itemgetter(0, 1)):
+            points = list(group)
+            self._ahead[run][key] = (
+                [p[2] for p in points],
+                [math.nan if p[5] else p[3] for p in points],
+                [p[4] / 1000.0 for p in points],
+            )
         return self._ahead.pop(run_id)
 
-    def _artifacts(self, run_id: str) -> list[tuple[str, Path]]:
-        listed = self._client.list_artifacts(run_id)
-        if not listed:
+    def _artifacts(self, run_id: str, artifact_uri: str) -> list[tuple[str, Path]]:
+        from mlflow.artifacts import download_artifacts, list_artifacts
+
+        local = _local_path(artifact_uri)
+        if local is not None and not (local.is_dir() and any(local.iterdir())):
+            return []  # most runs log no files: no need to ask MLflow (a query per run)
+        if not list_artifacts(artifact_uri=artifact_uri, tracking_uri=self.uri):
             return []
         # One run's files at a time: the previous run's are in the store by now.
         for previous in Path(self._tmp.name).iterdir():
             shutil.rmtree(previous, ignore_errors=True)
         target = Path(self._tmp.name) / run_id
         target.mkdir()
-        local = Path(self._client.download_artifacts(run_id, "", dst_path=str(target)))
-        files = sorted(p for p in local.rglob("*") if p.is_file())
-        return [(p.relative_to(local).as_posix(), p) for p in files]
+        fetched = Path(
+            download_artifacts(
+                artifact_uri=artifact_uri, dst_path=str(target), tracking_uri=self.uri
+            )
+        )
+        files = sorted(p for p in fetched.rglob("*") if p.is_file())
+        return [(p.relative_to(fetched).as_posix(), p) for p in files]
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -304,6 +345,16 @@ def _param_value(text: str) -> Any:
         except ValueError:
             continue
     return text
+
+
+def _local_path(uri: str) -> Path | None:
+    """The directory of a local artifact location (a path or ``file://``), else None."""
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    remote = ("mlflow-artifacts:", "dbfs:", "runs:", "models:")
+    return Path(uri) if "://" not in uri and not uri.startswith(remote) else None
 
 
 def _read_only(uri: str) -> str:
