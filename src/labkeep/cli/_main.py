@@ -51,7 +51,7 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _compare, _db, _edit, _repro, _run, _server, _show, _sweep
+    from labkeep.cli import _compare, _db, _edit, _import, _repro, _run, _server, _show, _sweep
 
     for command in (
         _run.run_command,
@@ -74,6 +74,7 @@ def _register() -> None:
         _server.sync_command,
         _sweep.sweeps_command,
         _sweep.sweep_group,
+        _import.import_group,
     ):
         cli.add_command(command)
 

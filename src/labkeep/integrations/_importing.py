@@ -1,0 +1,257 @@
+"""What every importer shares: the record a tool's run is read into, and the one path that
+writes it to a store.
+
+A run read from another tool becomes one :class:`~labkeep.store._base.WriteBatch` applied as
+one transaction, the same path a live run's journal takes (journal → ingester → WriteBatch →
+store): the batch carries the run's original start and end times, status, metric steps and
+wall times, so nothing here writes SQL. The labkeep uuid of an imported run is derived from
+the tool and the run's own id (``uuid5``), and the run keeps ``import.source`` and
+``import.id`` in its summary: importing again finds the run and skips it, and the batch's
+writer (``import-<uuid>``) at position 1 makes even a concurrent second import a no-op.
+
+A run that cannot be read is not written at all; the report lists it, and the CLI exits
+non-zero so nothing is left half-imported without saying so.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from labkeep._values import MAX_TAG_LENGTH, flatten
+from labkeep.entities import Artifact, RunStatus, Value
+from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError
+from labkeep.store._base import MetricColumns, RunFinish, RunStart, Store, WriteBatch
+
+#: Where the uuids of imported runs come from: uuid5(IMPORT_NAMESPACE, "tool:original id").
+IMPORT_NAMESPACE = uuid.UUID("5b1c1e8e-3f0a-4c52-9f57-6c2d3a9e1a10")
+SOURCE_KEY = "import.source"
+ID_KEY = "import.id"
+
+
+class SourceError(LabkeepError):
+    """A directory, file or server that is not a store of the tool it was given as (or of
+    a version its reader does not understand, or that cannot be reached)."""
+
+    exit_code = 2
+
+
+class RunReadError(LabkeepError):
+    """One run of a store that could be opened cannot be read (a damaged file)."""
+
+    exit_code = 1
+
+
+@dataclass
+class SourceRun:
+    """One run of another tool, as its reader gave it, in labkeep's terms."""
+
+    source: str
+    source_id: str
+    experiment: str
+    name: str
+    start_time: float
+    status: RunStatus
+    end_time: float | None = None
+    params: dict[str, Value] = field(default_factory=dict)
+    #: key → (steps, values, wall times), in logging order.
+    metrics: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
+    summary: dict[str, Value] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    #: (path in the run, local file) of each artifact.
+    artifacts: list[tuple[str, Path]] = field(default_factory=list)
+    output: list[tuple[str, float, str]] = field(default_factory=list)
+    user: str = ""
+    host: str = ""
+    notes: str = ""
+    error: str | None = None
+    exit_code: int | None = None
+    parent_id: str | None = None
+    #: In the tool's trash (MLflow's deleted runs): imported into labkeep's trash.
+    deleted: bool = False
+
+    @property
+    def uuid(self) -> str:
+        return imported_uuid(self.source, self.source_id)
+
+
+class Source(Protocol):
+    """A tool's store opened for reading: the ids of its runs, then each run on demand."""
+
+    tool: str
+    location: str
+
+    def run_ids(self) -> Sequence[str]:
+        """The ids of every run there, parents before their children; raises SourceError."""
+        ...
+
+    def read_run(self, run_id: str) -> SourceRun:
+        """One run; raises RunReadError when its files cannot be understood."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ImportReport:
+    """What an import did: run numbers created, runs already there, runs not understood."""
+
+    tool: str
+    location: str
+    imported: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of an import, for a progress bar: the run just handled and the counts."""
+
+    run_id: str
+    outcome: str  # "imported", "skipped" or "failed"
+    done: int
+    total: int
+
+
+def imported_uuid(source: str, source_id: str) -> str:
+    """The labkeep uuid of a run imported from ``source``: the same on every import."""
+    return str(uuid.uuid5(IMPORT_NAMESPACE, f"{source}:{source_id}"))
+
+
+def import_runs(
+    store: Store,
+    source: Source,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Write every run of ``source`` not yet in ``store``; each run is one transaction.
+
+    >>> report = import_runs(client.store, mlflow_source("sqlite:///mlflow.db"))
+    >>> len(report.imported), len(report.skipped)
+    (12, 0)
+    """
+    report = ImportReport(source.tool, source.location)
+    ids = list(source.run_ids())
+    if on_start is not None:
+        on_start(len(ids))
+    for done, run_id in enumerate(ids, 1):
+        try:
+            outcome = _import_one(store, source, run_id, report)
+        except Exception as exc:
+            # The source or the store failed under us (a server gone, a full disk): the runs
+            # written so far are whole, and the message says how far it got.
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise SourceError(
+                f"importing from {source.tool} {source.location} stopped at run {run_id} "
+                f"({reason}); {len(report.imported)} of {len(ids)} run(s) were imported whole "
+                "before it, and importing again goes on from there"
+            ) from exc
+        if on_progress is not None:
+            on_progress(Progress(run_id, outcome, done, len(ids)))
+    return report
+
+
+def _import_one(store: Store, source: Source, run_id: str, report: ImportReport) -> str:
+    known = _existing(store, imported_uuid(source.tool, run_id))
+    if known is not None:
+        report.skipped.append(known)
+        return "skipped"
+    try:
+        run = source.read_run(run_id)
+    except RunReadError as exc:
+        report.failed.append((run_id, str(exc)))
+        return "failed"
+    except InvalidInputError as exc:  # a value labkeep cannot store (a key with NUL…)
+        report.failed.append((run_id, f"{source.tool} run {run_id}: {exc}"))
+        return "failed"
+    number = store.apply(batch_of(store, run))
+    if run.deleted:
+        store.set_deleted([number], True)
+    report.imported.append(number)
+    return "imported"
+
+
+def _existing(store: Store, run_uuid: str) -> int | None:
+    if not store.exists():
+        return None
+    try:
+        return store.resolve_run(run_uuid).number
+    except NotFoundError:
+        return None
+
+
+def batch_of(store: Store, run: SourceRun) -> WriteBatch:
+    """The one WriteBatch that creates ``run`` whole, its artifacts stored as blobs first."""
+    run_uuid = run.uuid
+    parent = None if run.parent_id is None else imported_uuid(run.source, run.parent_id)
+    start = RunStart(
+        uuid=run_uuid,
+        experiment=run.experiment or "default",
+        name=run.name,
+        start_time=run.start_time,
+        user=run.user,
+        host=run.host,
+        parent_uuid=parent,
+        notes=run.notes,
+    )
+    metrics: dict[str, MetricColumns] = {}
+    last_time = run.start_time
+    for key, (steps, values, times) in run.metrics.items():
+        if not steps:
+            continue
+        metrics[key] = MetricColumns(array("q", steps), array("d", values), array("d", times))
+        last_time = max(last_time, max(times))
+    artifacts = []
+    for path, local in run.artifacts:
+        sha256, size = store.put_blob(local)
+        artifacts.append(Artifact(path, sha256, size, "output", run.end_time or run.start_time))
+    end_time = run.end_time if run.end_time is not None else last_time
+    summary = {**run.summary, SOURCE_KEY: run.source, ID_KEY: run.source_id}
+    return WriteBatch(
+        run_uuid=run_uuid,
+        writer=f"import-{run_uuid}",
+        position=1,
+        start=start,
+        params=dict(run.params),
+        summary=summary,
+        tags_added=[t for t in dict.fromkeys(run.tags) if t and len(t) <= MAX_TAG_LENGTH],
+        metrics=metrics,
+        artifacts=artifacts,
+        output=list(run.output),
+        finish=RunFinish(run.status.value, end_time, run.error, run.exit_code),
+    )
+
+
+def flat_params(config: Any) -> dict[str, Value]:
+    """A tool's nested config as labkeep params (``optimizer.lr``)."""
+    return flatten(config) if isinstance(config, dict) else {}
+
+
+def number(value: Any) -> float | None:
+    """A metric value as a float, None for what is not a number (a string, a histogram)."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def series(
+    points: Iterator[tuple[int, float, float]] | list[tuple[int, float, float]],
+) -> tuple[list[int], list[float], list[float]]:
+    """(step, value, time) points as the parallel columns labkeep stores."""
+    steps: list[int] = []
+    values: list[float] = []
+    times: list[float] = []
+    for step, value, at in points:
+        steps.append(int(step))
+        values.append(float(value))
+        times.append(float(at) if at is not None and not math.isnan(at) else 0.0)
+    return steps, values, times
