@@ -22,6 +22,10 @@ PUBLIC = {
         "seed_everything",
     ],
     "labkeep.cli": ["main"],
+    "labkeep.integrations": [
+        "GuildSource", "ImportReport", "MlflowSource", "SacredSource", "Source",
+        "TensorboardSource", "WandbSource", "import_runs",
+    ],
     "labkeep.query": [
         "And", "Compare", "CompareOp", "Field", "HasKey", "HasTag", "In", "KeyCatalog",
         "Match", "Node", "Not", "Or", "Query", "QueryError", "Scalar", "SortSpec",

@@ -16,7 +16,7 @@ import click
 from labkeep.cli._context import client_from
 
 if TYPE_CHECKING:
-    from labkeep.integrations._importing import ImportReport, Source
+    from labkeep.integrations import ImportReport, Source
 
 
 @click.group("import")
@@ -28,7 +28,7 @@ def _run_import(ctx: click.Context, open_source: Callable[[], Source]) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from labkeep.integrations._importing import import_runs
+    from labkeep.integrations import import_runs
 
     client = client_from(ctx)
     source = open_source()
@@ -88,7 +88,7 @@ def mlflow_command(ctx: click.Context, where: str) -> None:
       labkeep import mlflow sqlite:///mlflow.db
       labkeep import mlflow http://127.0.0.1:5000
     """
-    from labkeep.integrations._mlflow import MlflowSource
+    from labkeep.integrations import MlflowSource
 
     _run_import(ctx, lambda: MlflowSource(where))
 
@@ -103,7 +103,7 @@ def tensorboard_command(ctx: click.Context, logdir: str) -> None:
     \b
       labkeep import tensorboard ./runs
     """
-    from labkeep.integrations._tensorboard import TensorboardSource
+    from labkeep.integrations import TensorboardSource
 
     _run_import(ctx, lambda: TensorboardSource(logdir))
 
@@ -117,7 +117,7 @@ def sacred_command(ctx: click.Context, directory: str) -> None:
     \b
       labkeep import sacred ./my_runs
     """
-    from labkeep.integrations._sacred import SacredSource
+    from labkeep.integrations import SacredSource
 
     _run_import(ctx, lambda: SacredSource(directory))
 
@@ -131,7 +131,7 @@ def wandb_command(ctx: click.Context, directory: str) -> None:
     \b
       labkeep import wandb ./wandb
     """
-    from labkeep.integrations._wandb import WandbSource
+    from labkeep.integrations import WandbSource
 
     _run_import(ctx, lambda: WandbSource(directory))
 
@@ -145,6 +145,6 @@ def guild_command(ctx: click.Context, directory: str) -> None:
     \b
       labkeep import guild ~/.guild/runs
     """
-    from labkeep.integrations._guild import GuildSource
+    from labkeep.integrations import GuildSource
 
     _run_import(ctx, lambda: GuildSource(directory))

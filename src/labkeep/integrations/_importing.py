@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from labkeep._values import MAX_TAG_LENGTH, flatten
+from labkeep._values import MAX_KEY_LENGTH, flatten
 from labkeep.entities import Artifact, RunStatus, Value
 from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError
 from labkeep.store._base import MetricColumns, RunFinish, RunStart, Store, WriteBatch
@@ -221,7 +221,7 @@ def batch_of(store: Store, run: SourceRun) -> WriteBatch:
         start=start,
         params=dict(run.params),
         summary=summary,
-        tags_added=[t for t in dict.fromkeys(run.tags) if t and len(t) <= MAX_TAG_LENGTH],
+        tags_added=[t for t in dict.fromkeys(run.tags) if t and len(t) <= MAX_KEY_LENGTH],
         metrics=metrics,
         artifacts=artifacts,
         output=list(run.output),
