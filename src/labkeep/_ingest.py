@@ -1,5 +1,9 @@
 """Journal → store: decoding records into WriteBatches, the background ingester of a live
-run, and recovery of journals whose writer died."""
+run, and recovery of journals whose writer died.
+
+A journal may hold several runs' records (a sweep's in-process trials on the sweep run's
+writer): a batch never spans two runs, so the store's exactly-once rule per (writer,
+position) holds unchanged, and the ingester tells each run its number (``share``)."""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ class JournalDecoder:
 
     Reading with checksums (recovery), it skips damaged records and notes them in
     ``damage``; ``placeholder_start`` then creates the run if its start record was lost.
+    A ``T_START`` or ``T_ATTACH`` record naming another run ends a batch: the next batch is
+    that run's, with its own key ids.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -37,8 +43,12 @@ class JournalDecoder:
         self.keys: dict[int, str] = {}
         self.run_uuid: str | None = None
         self.position = 0
-        self.finished = False
+        self.finished = False  # the run of the records read last has ended
         self.started = False  # this writer's journal created its run
+        #: The runs whose records began in this journal and have not ended, in order:
+        #: True for those it created (``T_START``), False for those it attached to.
+        self.open_runs: dict[str, bool] = {}
+        self._run_keys: dict[str, dict[int, str]] = {}
         self.last_time: float | None = None
         #: Damaged byte ranges (global positions) met so far, with the size of the record
         #: read before each (what estimates how many records a range held).
@@ -57,11 +67,32 @@ class JournalDecoder:
             if rtype == j.T_KEY:
                 self.keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
             elif rtype in (j.T_START, j.T_ATTACH):
-                self.run_uuid = json.loads(bytes(payload))["uuid"]
-                self.started = rtype == j.T_START
+                self._begin(json.loads(bytes(payload))["uuid"], rtype == j.T_START)
             elif rtype == j.T_FINISH:
-                self.finished = True
+                self._end()
         self.position = position
+
+    def _begin(self, run_uuid: str, started: bool) -> None:
+        """The records that follow are ``run_uuid``'s."""
+        previous = self.run_uuid
+        if previous == run_uuid:
+            if started:
+                self.started = True
+                self.open_runs[run_uuid] = True
+            return
+        if previous is not None and previous not in self.open_runs:
+            self._run_keys.pop(previous, None)  # an ended run logs nothing more
+        self.run_uuid = run_uuid
+        self.started = started
+        self.finished = False
+        self.keys = self._run_keys.setdefault(run_uuid, {})
+        if started or run_uuid not in self.open_runs:
+            self.open_runs[run_uuid] = started
+
+    def _end(self) -> None:
+        self.finished = True
+        if self.run_uuid is not None:
+            self.open_runs.pop(self.run_uuid, None)
 
     def _key_name(self, kid: int) -> str:
         name = self.keys.get(kid)
@@ -96,6 +127,7 @@ class JournalDecoder:
         pair = j.PAIR
         position = self.position
         verify = not trusted
+        another_run = False
         for base, data in j.read_segments(self.directory, self.position, limit):
             pos = 0
             while points < MAX_BATCH_POINTS:
@@ -108,21 +140,24 @@ class JournalDecoder:
                     break
                 rtype, body_end, end = found
                 self._record_size = end - pos
+                if rtype == j.T_START or rtype == j.T_ATTACH:
+                    run_uuid = json.loads(bytes(data[pos + j.HEADER.size : body_end]))["uuid"]
+                    if batch is not None and run_uuid != batch.run_uuid:
+                        another_run = True  # its records make the next batch
+                        break
+                    self._begin(run_uuid, rtype == j.T_START)
+                    keys = self.keys
                 if batch is None:
-                    if rtype in (j.T_START, j.T_ATTACH):
-                        self.run_uuid = json.loads(bytes(data[pos + j.HEADER.size : body_end]))[
-                            "uuid"
-                        ]
-                        self.started = rtype == j.T_START
-                    if self.run_uuid is None:
+                    run_uuid = self.run_uuid
+                    if run_uuid is None:
                         if not self.damage:
                             return None  # a journal begins with its run
                         # Its first record was damaged: the directory still names the run.
-                        self.run_uuid = j.writer_run_uuid(self.directory)
+                        run_uuid = j.writer_run_uuid(self.directory)
+                        self._begin(run_uuid, True)
+                        keys = self.keys
                         self.start_lost = True
-                    batch = WriteBatch(
-                        run_uuid=self.run_uuid, writer=self.writer, position=base + end
-                    )
+                    batch = WriteBatch(run_uuid=run_uuid, writer=self.writer, position=base + end)
                     if self.start_lost and self.placeholder_start is not None:
                         batch.start, self.placeholder_start = self.placeholder_start, None
                 if rtype == j.T_METRICS:
@@ -158,11 +193,11 @@ class JournalDecoder:
                     record = json.loads(bytes(data[pos + j.HEADER.size : body_end]))
                     _apply_json_record(batch, rtype, record)
                     if rtype == j.T_FINISH:
-                        self.finished = True
+                        self._end()
                         self.last_time = record.get("end_time", self.last_time)
                 pos = end
                 position = base + pos
-            if points >= MAX_BATCH_POINTS:
+            if points >= MAX_BATCH_POINTS or another_run:
                 break
             if verify:
                 cut = j.segment_cut_short(self.directory, base)
@@ -380,10 +415,16 @@ class Ingester:
         self.decoder = JournalDecoder(journal.directory)
         self.interval = interval
         self.heartbeat_every = heartbeat_every
+        #: The number of the writer's own run (the journal's first), once the store has it.
         self.number: int | None = None
         self.registered = threading.Event()
         self.error: BaseException | None = None
+        self._own_run: str | None = None
+        #: Runs sharing this writer (``share``) that the store has not numbered yet.
+        self._shares: dict[str, IngesterShare] = {}
         self._wake = threading.Event()
+        #: Held while ingesting, by the thread or by a shared run ending (``ingest_now``).
+        self._ingesting = threading.Lock()
         self._stop = False
         self._caught_up = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -403,7 +444,8 @@ class Ingester:
             self._wake.clear()
             stopping = self._stop
             try:
-                self._ingest_once()
+                with self._ingesting:
+                    self._ingest_once()
                 delay = self.interval
                 self.error = None
             except Exception as exc:  # the store is down or broken: retry, keep the journal
@@ -424,8 +466,16 @@ class Ingester:
             if stopping and self.error is None:
                 return
 
+    def share(self, run_uuid: str) -> IngesterShare:
+        """``run_uuid``'s part of this ingester, for a run whose records go to this writer
+        (``JournalWriter.share``); made before the run's first record is written."""
+        share = IngesterShare(self, run_uuid)
+        self._shares[run_uuid] = share
+        return share
+
     def _ingest_once(self) -> None:
         limit = self.journal.position
+        beaten: set[str] = set()
         while self.decoder.position < limit:
             start = self.decoder.position
             batch = self.decoder.read(limit, trusted=True)
@@ -435,27 +485,66 @@ class Ingester:
             if now - self._last_heartbeat >= self.heartbeat_every:
                 batch.heartbeat = now
             try:
-                self.number = self.store.apply(batch)
+                number = self.store.apply(batch)
             except BaseException:
                 self.decoder.position = start  # not in the store: read it again next time
                 raise
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
-            self.registered.set()
-        if self.number is not None and time.time() - self._last_heartbeat >= self.heartbeat_every:
+                beaten.add(batch.run_uuid)
+            self._registered(batch.run_uuid, number)
+        due = self.number is not None and time.time() - self._last_heartbeat >= self.heartbeat_every
+        if due or beaten:
+            # Every run still writing here beats, not only the one whose records came last.
+            runs = [run for run in self.decoder.open_runs if run not in beaten]
+            if due and not runs and not beaten:
+                runs = [self.decoder.run_uuid or ""]
             now = time.time()
-            self.store.apply(
-                WriteBatch(
-                    run_uuid=self.decoder.run_uuid or "",
-                    writer=self.decoder.writer,
-                    position=self.decoder.position,
-                    heartbeat=now,
+            for run in runs:
+                self.store.apply(
+                    WriteBatch(
+                        run_uuid=run,
+                        writer=self.decoder.writer,
+                        position=self.decoder.position,
+                        heartbeat=now,
+                    )
                 )
-            )
             self._last_heartbeat = now
+
+    def _registered(self, run_uuid: str, number: int) -> None:
+        if self._own_run is None:
+            self._own_run = run_uuid  # a journal begins with its writer's own run
+        if run_uuid == self._own_run:
+            self.number = number
+            self.registered.set()
+            return
+        share = self._shares.pop(run_uuid, None)
+        if share is not None:
+            share.number = number
+            share.registered.set()
 
     def caught_up(self) -> bool:
         return self.decoder.position >= self.journal.position
+
+    def ingest_now(self, timeout: float | None = None) -> bool:
+        """Move everything journalled so far into the store on the calling thread: what a
+        shared run's end waits for, without handing over to the ingester's thread and back
+        (two thread switches cost more than the write on a loaded machine). When the store
+        refuses it, the thread retries it as ever and this waits as ``flush`` does."""
+        if not self._ingesting.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            self._ingest_once()
+            self.error = None
+        except Exception:
+            self._wake.set()  # the thread reports the error and retries
+        else:
+            with self._caught_up:
+                self._caught_up.notify_all()
+            return True
+        finally:
+            self._ingesting.release()
+        return self.flush(timeout)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything journalled so far is in the store; False on timeout."""
@@ -480,3 +569,37 @@ class Ingester:
             self._thread.join(timeout)
             return not self._thread.is_alive() and self.caught_up()
         return self.caught_up()
+
+
+class IngesterShare:
+    """One run's part of another run's ingester (``Ingester.share``): a sweep's in-process
+    trial, whose records go to the sweep run's journal. What a run asks of its ingester
+    (its number, to be flushed at its end) without a thread or a journal of its own."""
+
+    def __init__(self, ingester: Ingester, run_uuid: str) -> None:
+        self.ingester = ingester
+        self.run_uuid = run_uuid
+        self.number: int | None = None
+        self.registered = threading.Event()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.ingester.error
+
+    def share(self, run_uuid: str) -> IngesterShare:
+        return self.ingester.share(run_uuid)
+
+    def wake(self) -> None:
+        self.ingester.wake()
+
+    def caught_up(self) -> bool:
+        return self.ingester.caught_up()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """The run has ended: put its records in the store now (the ingester goes on for
+        the others); False if they are not there within ``timeout``."""
+        return self.ingester.ingest_now(timeout)
+
+
+#: What a live run's records are ingested by: an ingester of its own, or a share of another's.
+RunIngester = Ingester | IngesterShare
