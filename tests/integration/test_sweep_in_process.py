@@ -145,3 +145,27 @@ def test_sigkill_mid_sweep_loses_no_trials_points(tmp_path: Path) -> None:
     finally:
         client.close()
     assert _journals(store) == []
+
+
+def test_ctrl_c_in_the_objective_interrupts_the_trial_and_the_sweep(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+
+    def objective(run: labkeep.Run) -> float:
+        run.log({"loss": float(run.config["x"])}, step=0)
+        if run.config["x"] == 2:
+            raise KeyboardInterrupt
+        return float(run.config["x"])
+
+    with pytest.raises(KeyboardInterrupt):
+        labkeep.sweep(objective, space={"x": [1, 2, 3]}, minimize="x", store=str(store))
+    client = Client(store)
+    try:
+        sweep, *trials = client.runs(sort="number")
+        assert sweep.status is RunStatus.INTERRUPTED
+        assert [(t.config["x"], t.status) for t in trials] == [
+            (1, RunStatus.COMPLETED), (2, RunStatus.INTERRUPTED),
+        ]  # fmt: skip
+        assert trials[1].series("loss").values.tolist() == [2.0]
+    finally:
+        client.close()
+    assert _journals(store) == []

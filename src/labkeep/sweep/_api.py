@@ -179,6 +179,9 @@ def sweep(
     )  # fmt: skip
     try:
         result = controller.drive()
+    except KeyboardInterrupt:
+        sweep_run.finish(RunStatus.INTERRUPTED)
+        raise
     except BaseException as exc:
         sweep_run.finish(RunStatus.FAILED, error=str(exc))
         raise
