@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import labkeep
-from conftest import child_env, start_python
+from conftest import LiveServer, child_env, start_python
 from labkeep import RunStatus
 from labkeep._client import Client
 
@@ -169,3 +169,29 @@ def test_ctrl_c_in_the_objective_interrupts_the_trial_and_the_sweep(tmp_path: Pa
     finally:
         client.close()
     assert _journals(store) == []
+
+
+def test_trials_reach_a_labkeep_server_each_as_its_own_run(tmp_path: Path) -> None:
+    """Through the HTTP store: the server takes the shared journal's batches one run at a time."""
+    served = tmp_path / "served"
+
+    def objective(run: labkeep.Run) -> float:
+        for step in range(3):
+            run.log({f"m{run.config['x']}": float(step)}, step=step)
+        return float(run.config["x"])
+
+    with LiveServer(served) as live:
+        result = labkeep.sweep(objective, space={"x": [1, 2, 3]}, minimize="x", store=live.url)
+        assert result.best_value == 1.0
+    client = Client(served)
+    try:
+        sweep, *trials = client.runs(sort="number")
+        assert sweep.status is RunStatus.COMPLETED
+        assert sweep.summary["trials.completed"] == 3
+        for trial in trials:
+            x = trial.config["x"]
+            assert trial.status is RunStatus.COMPLETED and trial.info.parent_uuid == sweep.uuid
+            assert list(trial.metrics) == [f"m{x}"]
+            assert trial.series(f"m{x}").values.tolist() == [0.0, 1.0, 2.0]
+    finally:
+        client.close()
