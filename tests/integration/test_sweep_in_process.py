@@ -44,11 +44,13 @@ def test_each_trial_keeps_its_own_metrics_params_and_summary(tmp_path: Path) -> 
     point lands in its own trial, at its step."""
     store = tmp_path / "store"
     both_running = threading.Barrier(2, timeout=30)
+    journals: set[str] = set()
 
     def objective(run: labkeep.Run) -> float:
         x = run.config["x"]
         key = "acc" if x % 2 else "loss"
         both_running.wait()  # the two trials of a pair log at the same time
+        journals.update(_journals(store))
         for step in range(50):
             run.log({key: x * 100 + step, "shared": -x}, step=step)
         run.summary["note"] = f"trial {x}"
@@ -56,14 +58,15 @@ def test_each_trial_keeps_its_own_metrics_params_and_summary(tmp_path: Path) -> 
 
     result = labkeep.sweep(
         objective,
-        space={"x": [1, 2, 3, 4]},
+        space={"x": [1, 2, 3, 4, 5, 6]},
         minimize="x",
         optimizer="grid",
         parallel=2,
         store=str(store),
     )
+    assert len(journals) <= 3  # the sweep run's, and one per worker thread: none per trial
     trials = result.trials
-    assert len(trials) == 4 and len({t.number for t in trials}) == 4
+    assert len(trials) == 6 and len({t.number for t in trials}) == 6
     assert {t.info.parent_uuid for t in trials} == {result.result.uuid}
     for trial in trials:
         x = trial.config["x"]
@@ -106,7 +109,7 @@ def test_a_failing_trial_fails_alone_and_the_next_ones_log(tmp_path: Path) -> No
 
 
 _KILLED_MID_SWEEP = """
-import os, signal, sys
+import os, signal, sys, time
 import labkeep
 
 def objective(run):
@@ -115,19 +118,25 @@ def objective(run):
         run.log({"loss": x * 1000 + step}, step=step)
     if x == 4:
         os.kill(os.getpid(), signal.SIGKILL)  # right after logging: nothing ingested yet
+    if x == 3 and int(sys.argv[2]) > 1:
+        time.sleep(60)  # still running beside trial 4 when the process dies
     return float(x)
 
 labkeep.sweep(objective, space={"x": [1, 2, 3, 4, 5]}, minimize="loss", optimizer="grid",
-              store=sys.argv[1])
+              parallel=int(sys.argv[2]), store=sys.argv[1])
 """
 
 
-def test_sigkill_mid_sweep_loses_no_trials_points(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_sigkill_mid_sweep_loses_no_trials_points(tmp_path: Path, parallel: int) -> None:
     store = tmp_path / "store"
-    proc = start_python(_KILLED_MID_SWEEP, cwd=tmp_path, env=child_env(), args=(str(store),))
+    proc = start_python(
+        _KILLED_MID_SWEEP, cwd=tmp_path, env=child_env(), args=(str(store), str(parallel))
+    )
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
-    assert len(_journals(store)) == 1  # the sweep run's, left for the next reader
+    # The sweep run's journal, and with parallel trials one per worker thread.
+    assert 1 <= len(_journals(store)) <= (1 if parallel == 1 else 1 + parallel)
     client = Client(store)
     try:
         runs = {r.number: r for r in client.runs(sort="number")}
@@ -138,7 +147,8 @@ def test_sigkill_mid_sweep_loses_no_trials_points(tmp_path: Path) -> None:
         assert {t.info.parent_uuid for t in trials} == {sweep.uuid}
         for trial in trials:
             x = trial.config["x"]
-            assert trial.status is (RunStatus.KILLED if x == 4 else RunStatus.COMPLETED)
+            cut_short = x == 4 or (x == 3 and parallel > 1)
+            assert trial.status is (RunStatus.KILLED if cut_short else RunStatus.COMPLETED)
             series = trial.series("loss")
             assert series.steps.tolist() == list(range(20))
             assert series.values.tolist() == [x * 1000.0 + s for s in range(20)]
