@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -203,5 +204,27 @@ def test_trials_reach_a_labkeep_server_each_as_its_own_run(tmp_path: Path) -> No
             assert trial.status is RunStatus.COMPLETED and trial.info.parent_uuid == sweep.uuid
             assert list(trial.metrics) == [f"m{x}"]
             assert trial.series(f"m{x}").values.tolist() == [0.0, 1.0, 2.0]
+    finally:
+        client.close()
+
+
+def test_every_run_writing_into_a_shared_journal_gets_heartbeats(tmp_path: Path) -> None:
+    """A long trial must not leave its sweep run looking dead to another host (whose
+    recovery marks runs killed when their heartbeat is stale), nor the other way round."""
+    client = Client(tmp_path / "store")
+    try:
+        sweep = client.start_run(experiment="e", capture=False, system_metrics=None)
+        trial = client.start_child_run(sweep, config={"x": 1})
+        assert trial.wait_registered(30) is not None
+        ingester = sweep._ingester
+        ingester.heartbeat_every = 0.0  # every pass is due
+        trial.log({"loss": 1.0}, step=0)  # a batch of the trial's alone
+        before = time.time()
+        ingester.flush(30)
+        beats = {info.uuid: info.heartbeat for info in client.store.running_runs()}
+        assert set(beats) == {sweep.uuid, trial.uuid}
+        assert all(beat is not None and beat >= before for beat in beats.values())
+        trial.finish()
+        sweep.finish()
     finally:
         client.close()
