@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
 from labkeep._values import check_key, check_text, short_repr
-from labkeep.entities import JOURNAL_DAMAGE_KEY
-from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
+from labkeep.entities import JOURNAL_DAMAGE_KEY, RunStatus
+from labkeep.errors import NotFoundError, ReadOnlyStoreError, RunStateError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
@@ -167,6 +167,10 @@ class Client:
 
         if name:
             check_key(name, "run name")
+        if parent.status is not RunStatus.RUNNING:
+            raise RunStateError(
+                f"run {parent.uuid} is {parent.status.value}: start child runs while it runs"
+            )
         run_uuid = str(uuid_mod.uuid4())
         ingester = parent._ingester.share(run_uuid)
         journal = parent._journal.share(run_uuid)

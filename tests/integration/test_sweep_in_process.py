@@ -16,6 +16,7 @@ import labkeep
 from conftest import LiveServer, child_env, start_python
 from labkeep import RunStatus
 from labkeep._client import Client
+from labkeep.errors import RunStateError
 
 pytest.importorskip("optuna")
 
@@ -226,5 +227,16 @@ def test_every_run_writing_into_a_shared_journal_gets_heartbeats(tmp_path: Path)
         assert all(beat is not None and beat >= before for beat in beats.values())
         trial.finish()
         sweep.finish()
+    finally:
+        client.close()
+
+
+def test_a_finished_run_takes_no_child_runs(tmp_path: Path) -> None:
+    client = Client(tmp_path / "store")
+    try:
+        parent = client.start_run(experiment="e", capture=False, system_metrics=None)
+        parent.finish()
+        with pytest.raises(RunStateError, match="is completed: start child runs while it runs"):
+            client.start_child_run(parent)
     finally:
         client.close()
