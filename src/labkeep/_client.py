@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from labkeep import _journal as j
 from labkeep._log_handler import install_stderr_handler
 from labkeep._values import check_key, check_text, short_repr
-from labkeep.entities import JOURNAL_DAMAGE_KEY
-from labkeep.errors import NotFoundError, ReadOnlyStoreError, StoreError
+from labkeep.entities import JOURNAL_DAMAGE_KEY, RunStatus
+from labkeep.errors import NotFoundError, ReadOnlyStoreError, RunStateError, StoreError
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
@@ -101,18 +102,7 @@ class Client:
         else:
             journal.append_json(
                 j.T_START,
-                {
-                    "uuid": run_uuid,
-                    "experiment": experiment,
-                    "name": name,
-                    "start_time": time.time(),
-                    "user": _user(),
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "parent_uuid": parent_uuid,
-                    "notes": notes,
-                    "reproduces_uuid": reproduces_uuid,
-                },
+                _start_record(run_uuid, experiment, name, parent_uuid, notes, reproduces_uuid),
             )
         ingester = Ingester(journal, self.store)
         run = (run_class or Run)(
@@ -140,6 +130,50 @@ class Client:
             )
         if system_metrics and not attach_uuid:
             run.monitor_system(system_metrics)
+        return run
+
+    def start_child_run(
+        self,
+        parent: Run,
+        *,
+        name: str = "",
+        config: dict[str, Any] | None = None,
+        run_class: type[Run] | None = None,
+    ) -> Run:
+        """Start a child run of ``parent`` (in its experiment) whose records go to the
+        parent's journal and ingester: a sweep's in-process trial. It is an ordinary run in
+        the store, and what it logs survives a SIGKILL as the parent's does, without a
+        journal file and a thread of its own to make and remove per run. Captures no
+        snapshot and no system metrics. Its ``finish()`` waits until its records are in the
+        store; the parent must stay unfinished until then.
+
+        >>> trial = client.start_child_run(sweep_run, config={"lr": 0.1})  # doctest: +SKIP
+        """
+        from labkeep._run import Run
+
+        if name:
+            check_key(name, "run name")
+        if parent.status is not RunStatus.RUNNING:
+            raise RunStateError(
+                f"run {parent.uuid} is {parent.status.value}: start child runs while it runs"
+            )
+        run_uuid = str(uuid_mod.uuid4())
+        ingester = parent._ingester.share(run_uuid)
+        journal = parent._journal.share(run_uuid)
+        journal.append_json(
+            j.T_START, _start_record(run_uuid, parent.experiment, name, parent.uuid, "", None)
+        )
+        run = (run_class or Run)(
+            self,
+            journal,
+            ingester,
+            uuid=run_uuid,
+            experiment=parent.experiment,
+            name=name,
+            attached=False,
+        )
+        if config:
+            run.config.update(config)
         return run
 
     # -- recovery -----------------------------------------------------------------------
@@ -175,8 +209,7 @@ class Client:
                         "journal %s could not be ingested (%s); it is kept", directory.name, exc
                     )
                     continue
-                if result is not None:
-                    killed[result[0]] = result[1]
+                killed.update(result)
         host = socket.gethostname()
         now = time.time()
         for info in self.store.running_runs():
@@ -203,14 +236,14 @@ class Client:
                 return []
         return sorted(killed)
 
-    def _recover_journal(self, directory: Path) -> tuple[int, float] | None:
+    def _recover_journal(self, directory: Path) -> list[tuple[int, float]]:
         from labkeep._ingest import ingest_all
         from labkeep._journal_decoder import JournalDecoder, journal_damage
         from labkeep.store._base import RunStart
 
         with j.recovery_lock(directory) as ours:
             if not ours:
-                return None  # its writer is alive, or another reader recovered it meanwhile
+                return []  # its writer is alive, or another reader recovered it meanwhile
             decoder = JournalDecoder(directory)
             decoder.seek(self.store.journal_position(decoder.writer))
             owner = _journal_owner(directory)
@@ -227,7 +260,7 @@ class Client:
             try:
                 number = ingest_all(decoder, self.store)
             except NotFoundError:
-                return None  # attached to a run that is not in this store (yet)
+                return []  # attached to a run that is not in this store (yet)
             damage = journal_damage(decoder)
             if damage is not None:
                 # Marked first: a journal is moved only once its run says what it lacks.
@@ -241,9 +274,16 @@ class Client:
                 if number is None and decoder.run_uuid is not None:
                     number = self.store.resolve_run(decoder.run_uuid).number
                 j.remove_journal(directory)
+            ended = decoder.last_time or time.time()
+            left: dict[int, float] = {}
             if owner and number is not None and not decoder.finished:
-                return number, decoder.last_time or time.time()
-            return None
+                left[number] = ended
+            # And the child runs it created and left running (a sweep's in-process trials).
+            for child_uuid, created in decoder.open_runs.items():
+                if created:
+                    with contextlib.suppress(NotFoundError):
+                        left[self.store.resolve_run(child_uuid).number] = ended
+            return list(left.items())
 
     def _record_damage(
         self, decoder: JournalDecoder, damage: str, kept: Path, placeholder: RunStart | None
@@ -320,6 +360,29 @@ def _journal_owner(directory: Path) -> bool:
             return rtype == j.T_START and bool(json.loads(bytes(payload)))
         return False
     return False
+
+
+def _start_record(
+    run_uuid: str,
+    experiment: str,
+    name: str,
+    parent_uuid: str | None,
+    notes: str,
+    reproduces_uuid: str | None,
+) -> dict[str, Any]:
+    """The journal's ``T_START`` record of a new run made by this process."""
+    return {
+        "uuid": run_uuid,
+        "experiment": experiment,
+        "name": name,
+        "start_time": time.time(),
+        "user": _user(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "parent_uuid": parent_uuid,
+        "notes": notes,
+        "reproduces_uuid": reproduces_uuid,
+    }
 
 
 def _user() -> str:

@@ -1,6 +1,10 @@
 """Journal → store: the background ingester of a live run, which applies the batches
 ``_journal_decoder`` reads from the run's journal to the store, and ``ingest_all`` for
-journals whose writer died."""
+journals whose writer died.
+
+A journal may hold several runs' records (a sweep's in-process trials on the sweep run's
+writer): a batch never spans two runs, so the store's exactly-once rule per (writer,
+position) holds unchanged, and the ingester tells each run its number (``share``)."""
 
 from __future__ import annotations
 
@@ -77,10 +81,16 @@ class Ingester:
         self.decoder = JournalDecoder(journal.directory)
         self.interval = interval
         self.heartbeat_every = heartbeat_every
+        #: The number of the writer's own run (the journal's first), once the store has it.
         self.number: int | None = None
         self.registered = threading.Event()
         self.error: BaseException | None = None
+        self._own_run: str | None = None
+        #: Runs sharing this writer (``share``) that the store has not numbered yet.
+        self._shares: dict[str, IngesterShare] = {}
         self._wake = threading.Event()
+        #: Held while ingesting, by the thread or by a shared run ending (``ingest_now``).
+        self._ingesting = threading.Lock()
         self._stop = False
         self._caught_up = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -100,7 +110,8 @@ class Ingester:
             self._wake.clear()
             stopping = self._stop
             try:
-                self._ingest_once()
+                with self._ingesting:
+                    self._ingest_once()
                 delay = self.interval
                 self.error = None
             except Exception as exc:  # the store is down or broken: retry, keep the journal
@@ -119,8 +130,16 @@ class Ingester:
             if stopping and self.error is None:
                 return
 
+    def share(self, run_uuid: str) -> IngesterShare:
+        """``run_uuid``'s part of this ingester, for a run whose records go to this writer
+        (``JournalWriter.share``); made before the run's first record is written."""
+        share = IngesterShare(self, run_uuid)
+        self._shares[run_uuid] = share
+        return share
+
     def _ingest_once(self) -> None:
         limit = self.journal.position
+        beaten: set[str] = set()
         while self.decoder.position < limit:
             start = self.decoder.position
             batch = self.decoder.read(limit, trusted=True)
@@ -130,27 +149,66 @@ class Ingester:
             if now - self._last_heartbeat >= self.heartbeat_every:
                 batch.heartbeat = now
             try:
-                self.number = self.store.apply(batch)
+                number = self.store.apply(batch)
             except BaseException:
                 self.decoder.position = start  # not in the store: read it again next time
                 raise
             if batch.heartbeat is not None:
                 self._last_heartbeat = now
-            self.registered.set()
-        if self.number is not None and time.time() - self._last_heartbeat >= self.heartbeat_every:
+                beaten.add(batch.run_uuid)
+            self._registered(batch.run_uuid, number)
+        due = self.number is not None and time.time() - self._last_heartbeat >= self.heartbeat_every
+        if due or beaten:
+            # Every run still writing here beats, not only the one whose records came last.
+            runs = [run for run in self.decoder.open_runs if run not in beaten]
+            if due and not runs and not beaten:
+                runs = [self.decoder.run_uuid or ""]
             now = time.time()
-            self.store.apply(
-                WriteBatch(
-                    run_uuid=self.decoder.run_uuid or "",
-                    writer=self.decoder.writer,
-                    position=self.decoder.position,
-                    heartbeat=now,
+            for run in runs:
+                self.store.apply(
+                    WriteBatch(
+                        run_uuid=run,
+                        writer=self.decoder.writer,
+                        position=self.decoder.position,
+                        heartbeat=now,
+                    )
                 )
-            )
             self._last_heartbeat = now
+
+    def _registered(self, run_uuid: str, number: int) -> None:
+        if self._own_run is None:
+            self._own_run = run_uuid  # a journal begins with its writer's own run
+        if run_uuid == self._own_run:
+            self.number = number
+            self.registered.set()
+            return
+        share = self._shares.pop(run_uuid, None)
+        if share is not None:
+            share.number = number
+            share.registered.set()
 
     def caught_up(self) -> bool:
         return self.decoder.position >= self.journal.position
+
+    def ingest_now(self, timeout: float | None = None) -> bool:
+        """Move everything journalled so far into the store on the calling thread: what a
+        shared run's end waits for, without handing over to the ingester's thread and back
+        (two thread switches cost more than the write on a loaded machine). When the store
+        refuses it, the thread retries it as ever and this waits as ``flush`` does."""
+        if not self._ingesting.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            self._ingest_once()
+            self.error = None
+        except Exception:
+            self._wake.set()  # the thread reports the error and retries
+        else:
+            with self._caught_up:
+                self._caught_up.notify_all()
+            return True
+        finally:
+            self._ingesting.release()
+        return self.flush(timeout)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything journalled so far is in the store; False on timeout."""
@@ -175,3 +233,37 @@ class Ingester:
             self._thread.join(timeout)
             return not self._thread.is_alive() and self.caught_up()
         return self.caught_up()
+
+
+class IngesterShare:
+    """One run's part of another run's ingester (``Ingester.share``): a sweep's in-process
+    trial, whose records go to the sweep run's journal. What a run asks of its ingester
+    (its number, to be flushed at its end) without a thread or a journal of its own."""
+
+    def __init__(self, ingester: Ingester, run_uuid: str) -> None:
+        self.ingester = ingester
+        self.run_uuid = run_uuid
+        self.number: int | None = None
+        self.registered = threading.Event()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.ingester.error
+
+    def share(self, run_uuid: str) -> IngesterShare:
+        return self.ingester.share(run_uuid)
+
+    def wake(self) -> None:
+        self.ingester.wake()
+
+    def caught_up(self) -> bool:
+        return self.ingester.caught_up()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """The run has ended: put its records in the store now (the ingester goes on for
+        the others); False if they are not there within ``timeout``."""
+        return self.ingester.ingest_now(timeout)
+
+
+#: What a live run's records are ingested by: an ingester of its own, or a share of another's.
+RunIngester = Ingester | IngesterShare

@@ -22,6 +22,11 @@ costs that record and not the rest of the journal.
 
 This module writes the format and reads raw records; ``_journal_decoder`` turns them into the
 ``WriteBatch`` objects stores apply. Both sit below ``store/`` and import nothing from it.
+
+One writer may carry the records of several runs (a sweep's in-process trials share the sweep
+run's writer: see ``SharedJournal``). A ``T_START`` or ``T_ATTACH`` record begins the records
+of the run it names: the writer puts a ``T_ATTACH`` before a record whenever the run changes,
+so a reader assigns every record to its run, and key ids are numbered per run.
 """
 
 from __future__ import annotations
@@ -66,8 +71,8 @@ CRC = struct.Struct("<I")
 OVERHEAD = HEADER.size + CRC.size
 
 # Record types.
-T_START = 1  # JSON: a new run (RunStart fields)
-T_ATTACH = 2  # JSON: {"uuid": …} this writer logs to an existing run
+T_START = 1  # JSON: a new run (RunStart fields); the records that follow are its
+T_ATTACH = 2  # JSON: {"uuid": …} the records that follow are this existing run's
 T_KEY = 3  # <u32 key id><utf-8 key>
 T_METRICS = 4  # <f64 time><i64 step><u16 n> then n times <u32 key id><f64 value>
 T_PARAMS = 5  # JSON dict
@@ -134,6 +139,15 @@ class JournalWriter:
         self.dropped_points = 0
         self.dropped_records = 0
         self._dropped_recorded = 0
+        #: The run of the last record written, when another run's records came last: None
+        #: for the writer's own run (see ``SharedJournal``).
+        self._current: str | None = None
+        self._own_uuid = writer_run_uuid(directory)
+
+    def share(self, run_uuid: str) -> SharedJournal:
+        """A writer for ``run_uuid``'s records on this one (a sweep's in-process trial on
+        the sweep run's journal): no file of its own to create, and nothing to remove."""
+        return SharedJournal(self, run_uuid)
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> None:
@@ -323,6 +337,8 @@ class JournalWriter:
         if self.dropped_points <= self._dropped_recorded:
             return
         record = _record(T_SUMMARY, json.dumps({DROPPED_POINTS_KEY: self.dropped_points}).encode())
+        if self._current is not None:  # the count is the writer's own run's
+            record = _attach(self._own_uuid) + record + _attach(self._current)
         if self._room(len(record) + pending, ending=ending, force=True):
             self._put(record)
             self._dropped_recorded = self.dropped_points
@@ -364,27 +380,42 @@ class JournalWriter:
             )
 
     # -- appending -------------------------------------------------------------------
-    def _write(self, rtype: int, payload: bytes) -> None:
-        record = _record(rtype, payload)
+    def _write(self, rtype: int, payload: bytes, run: str | None = None) -> None:
         with self._lock:
-            ending = rtype == T_FINISH
-            if ending and (self._buffer or self.dropped_points > self._dropped_recorded):
-                self._end_degraded()
-            if self._offset + len(record) + HEADER.size > self._limit and not self._room_for(
-                len(record), ending=ending
-            ):
-                points = _column_points(payload) if rtype == T_COLUMN else 0
-                self._keep(record, points, droppable=rtype in (T_COLUMN, T_OUTPUT))
-                return
-            self._put(record)
+            if run is not self._current:
+                self._switch(run, rtype)
+            # A shared run's end is not the writer's: its own run's records stay in order.
+            self._write_locked(rtype, payload, ending=rtype == T_FINISH and run is None)
 
-    def append_json(self, rtype: int, obj: Any) -> None:
-        self._write(rtype, json.dumps(obj, default=_json_default, allow_nan=True).encode())
+    def _write_locked(self, rtype: int, payload: bytes, *, ending: bool = False) -> None:
+        record = _record(rtype, payload)
+        if ending and (self._buffer or self.dropped_points > self._dropped_recorded):
+            self._end_degraded()
+        if self._offset + len(record) + HEADER.size > self._limit and not self._room_for(
+            len(record), ending=ending
+        ):
+            points = _column_points(payload) if rtype == T_COLUMN else 0
+            self._keep(record, points, droppable=rtype in (T_COLUMN, T_OUTPUT))
+            return
+        self._put(record)
 
-    def append_key(self, key_id: int, key: str) -> None:
-        self._write(T_KEY, KEY_ID.pack(key_id) + key.encode())
+    def _switch(self, run: str | None, rtype: int) -> None:
+        """Begin ``run``'s records (None: the writer's own run) before a record of type
+        ``rtype``; a run's start record begins them itself. Called with the lock held."""
+        if rtype != T_START:
+            uuid = self._own_uuid if run is None else run
+            self._write_locked(T_ATTACH, json.dumps({"uuid": uuid}).encode())
+        self._current = run
 
-    def append_metrics(self, time: float, step: int, flat: list[Any]) -> None:
+    def append_json(self, rtype: int, obj: Any, run: str | None = None) -> None:
+        self._write(rtype, json.dumps(obj, default=_json_default, allow_nan=True).encode(), run)
+
+    def append_key(self, key_id: int, key: str, run: str | None = None) -> None:
+        self._write(T_KEY, KEY_ID.pack(key_id) + key.encode(), run)
+
+    def append_metrics(
+        self, time: float, step: int, flat: list[Any], run: str | None = None
+    ) -> None:
         """``flat`` alternates key ids and float values. The hot path of ``Run.log()``."""
         n = len(flat) >> 1
         st = self._structs.get(n)
@@ -392,6 +423,8 @@ class JournalWriter:
             st = self._structs[n] = struct.Struct("<IBdqH" + "Id" * n)
         size = st.size
         with self._lock:
+            if run is not self._current:
+                self._switch(run, T_METRICS)
             off = self._offset
             if off + size + OVERHEAD > self._limit:
                 if not self._room_for(size + CRC.size):
@@ -409,10 +442,14 @@ class JournalWriter:
             _pack_crc(mm, end, crc32(self._view[off:end]))
             self._offset = end + CRC.size
 
-    def append_metric(self, time: float, step: int, key_id: int, value: float) -> None:
+    def append_metric(
+        self, time: float, step: int, key_id: int, value: float, run: str | None = None
+    ) -> None:
         """One key's value: ``append_metrics`` without building a list."""
         size = _ONE.size
         with self._lock:
+            if run is not self._current:
+                self._switch(run, T_METRICS)
             off = self._offset
             if off + size + OVERHEAD > self._limit:
                 if not self._room_for(size + CRC.size):
@@ -433,7 +470,12 @@ class JournalWriter:
             self._offset = end + CRC.size
 
     def append_metric_column(
-        self, time: float, key_id: int, steps: array[int], values: array[float]
+        self,
+        time: float,
+        key_id: int,
+        steps: array[int],
+        values: array[float],
+        run: str | None = None,
     ) -> None:
         """One key's points at many steps as one record (a script's output scalars): the
         cost is per key and call, not per point."""
@@ -444,7 +486,51 @@ class JournalWriter:
         self._write(
             T_COLUMN,
             COLUMN_HEAD.pack(time, key_id, len(steps)) + steps.tobytes() + values.tobytes(),
+            run,
         )
+
+
+class SharedJournal:
+    """One run's records on a writer another run owns (``JournalWriter.share``): what a
+    sweep's in-process trial logs goes into the sweep run's journal, which survives a SIGKILL
+    as any journal does, at none of the cost of making and removing a journal per trial.
+    Records keep the order they were appended in; the writer marks where each run's begin."""
+
+    def __init__(self, writer: JournalWriter, run_uuid: str) -> None:
+        self.writer = writer
+        self.run_uuid = run_uuid
+        self.directory = writer.directory
+
+    @property
+    def position(self) -> int:
+        return self.writer.position
+
+    def share(self, run_uuid: str) -> SharedJournal:
+        return SharedJournal(self.writer, run_uuid)
+
+    def close(self, remove: bool = False) -> None:
+        """Nothing to close: the writer is its owner's, removed when that run ends."""
+
+    def append_json(self, rtype: int, obj: Any) -> None:
+        self.writer.append_json(rtype, obj, self.run_uuid)
+
+    def append_key(self, key_id: int, key: str) -> None:
+        self.writer.append_key(key_id, key, self.run_uuid)
+
+    def append_metrics(self, time: float, step: int, flat: list[Any]) -> None:
+        self.writer.append_metrics(time, step, flat, self.run_uuid)
+
+    def append_metric(self, time: float, step: int, key_id: int, value: float) -> None:
+        self.writer.append_metric(time, step, key_id, value, self.run_uuid)
+
+    def append_metric_column(
+        self, time: float, key_id: int, steps: array[int], values: array[float]
+    ) -> None:
+        self.writer.append_metric_column(time, key_id, steps, values, self.run_uuid)
+
+
+#: What a live run writes its records through: a journal of its own, or a share of another's.
+RunJournal = JournalWriter | SharedJournal
 
 
 def _size_text(size: int) -> str:
@@ -458,6 +544,10 @@ def _end_reserve() -> int:
 def _record(rtype: int, payload: bytes) -> bytes:
     body = HEADER.pack(len(payload), rtype) + payload
     return body + CRC.pack(crc32(body))
+
+
+def _attach(run_uuid: str) -> bytes:
+    return _record(T_ATTACH, json.dumps({"uuid": run_uuid}).encode())
 
 
 def _column_points(payload: bytes) -> int:
@@ -534,18 +624,24 @@ def read_segments(
     index, offset = divmod(start, SEGMENT_SIZE)
     while limit is None or index * SEGMENT_SIZE + offset < limit:
         end_of_segment = SEGMENT_SIZE
+        last = False
         if limit is not None and limit // SEGMENT_SIZE == index:
             end_of_segment = limit % SEGMENT_SIZE
+            last = True
         try:
-            with open(_segment_path(directory, index), "rb") as fh:
-                if limit is None:
-                    end_of_segment = _written_end(fh.fileno(), offset, end_of_segment)
-                fh.seek(offset)
-                data = memoryview(fh.read(max(0, end_of_segment - offset)))
+            # os.pread, not open(): a live run's end reads a few records, and the file
+            # object's layers cost five times the system calls.
+            fd = os.open(_segment_path(directory, index), os.O_RDONLY)
         except FileNotFoundError:
             return
+        try:
+            if limit is None:
+                end_of_segment = _written_end(fd, offset, end_of_segment)
+            data = memoryview(os.pread(fd, max(0, end_of_segment - offset), offset))
+        finally:
+            os.close(fd)
         yield index * SEGMENT_SIZE + offset, data
-        if not _segment_path(directory, index + 1).exists():
+        if last or not _segment_path(directory, index + 1).exists():
             return
         index += 1
         offset = 0

@@ -30,6 +30,8 @@ class JournalDecoder:
 
     Reading with checksums (recovery), it skips damaged records and notes them in
     ``damage``; ``placeholder_start`` then creates the run if its start record was lost.
+    A ``T_START`` or ``T_ATTACH`` record naming another run ends a batch: the next batch is
+    that run's, with its own key ids.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -38,8 +40,12 @@ class JournalDecoder:
         self.keys: dict[int, str] = {}
         self.run_uuid: str | None = None
         self.position = 0
-        self.finished = False
+        self.finished = False  # the run of the records read last has ended
         self.started = False  # this writer's journal created its run
+        #: The runs whose records began in this journal and have not ended, in order:
+        #: True for those it created (``T_START``), False for those it attached to.
+        self.open_runs: dict[str, bool] = {}
+        self._run_keys: dict[str, dict[int, str]] = {}
         self.last_time: float | None = None
         #: Damaged byte ranges (global positions) met so far, with the size of the record
         #: read before each (what estimates how many records a range held).
@@ -58,11 +64,32 @@ class JournalDecoder:
             if rtype == j.T_KEY:
                 self.keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
             elif rtype in (j.T_START, j.T_ATTACH):
-                self.run_uuid = json.loads(bytes(payload))["uuid"]
-                self.started = rtype == j.T_START
+                self._begin(json.loads(bytes(payload))["uuid"], rtype == j.T_START)
             elif rtype == j.T_FINISH:
-                self.finished = True
+                self._end()
         self.position = position
+
+    def _begin(self, run_uuid: str, started: bool) -> None:
+        """The records that follow are ``run_uuid``'s."""
+        previous = self.run_uuid
+        if previous == run_uuid:
+            if started:
+                self.started = True
+                self.open_runs[run_uuid] = True
+            return
+        if previous is not None and previous not in self.open_runs:
+            self._run_keys.pop(previous, None)  # an ended run logs nothing more
+        self.run_uuid = run_uuid
+        self.started = started
+        self.finished = False
+        self.keys = self._run_keys.setdefault(run_uuid, {})
+        if started or run_uuid not in self.open_runs:
+            self.open_runs[run_uuid] = started
+
+    def _end(self) -> None:
+        self.finished = True
+        if self.run_uuid is not None:
+            self.open_runs.pop(self.run_uuid, None)
 
     def _key_name(self, kid: int) -> str:
         name = self.keys.get(kid)
@@ -97,6 +124,7 @@ class JournalDecoder:
         pair = j.PAIR
         position = self.position
         verify = not trusted
+        another_run = False
         for base, data in j.read_segments(self.directory, self.position, limit):
             pos = 0
             while points < MAX_BATCH_POINTS:
@@ -109,21 +137,24 @@ class JournalDecoder:
                     break
                 rtype, body_end, end = found
                 self._record_size = end - pos
+                if rtype == j.T_START or rtype == j.T_ATTACH:
+                    run_uuid = json.loads(bytes(data[pos + j.HEADER.size : body_end]))["uuid"]
+                    if batch is not None and run_uuid != batch.run_uuid:
+                        another_run = True  # its records make the next batch
+                        break
+                    self._begin(run_uuid, rtype == j.T_START)
+                    keys = self.keys
                 if batch is None:
-                    if rtype in (j.T_START, j.T_ATTACH):
-                        self.run_uuid = json.loads(bytes(data[pos + j.HEADER.size : body_end]))[
-                            "uuid"
-                        ]
-                        self.started = rtype == j.T_START
-                    if self.run_uuid is None:
+                    run_uuid = self.run_uuid
+                    if run_uuid is None:
                         if not self.damage:
                             return None  # a journal begins with its run
                         # Its first record was damaged: the directory still names the run.
-                        self.run_uuid = j.writer_run_uuid(self.directory)
+                        run_uuid = j.writer_run_uuid(self.directory)
+                        self._begin(run_uuid, True)
+                        keys = self.keys
                         self.start_lost = True
-                    batch = WriteBatch(
-                        run_uuid=self.run_uuid, writer=self.writer, position=base + end
-                    )
+                    batch = WriteBatch(run_uuid=run_uuid, writer=self.writer, position=base + end)
                     if self.start_lost and self.placeholder_start is not None:
                         batch.start, self.placeholder_start = self.placeholder_start, None
                 if rtype == j.T_METRICS:
@@ -159,11 +190,11 @@ class JournalDecoder:
                     record = json.loads(bytes(data[pos + j.HEADER.size : body_end]))
                     _apply_json_record(batch, rtype, record)
                     if rtype == j.T_FINISH:
-                        self.finished = True
+                        self._end()
                         self.last_time = record.get("end_time", self.last_time)
                 pos = end
                 position = base + pos
-            if points >= MAX_BATCH_POINTS:
+            if points >= MAX_BATCH_POINTS or another_run:
                 break
             if verify:
                 cut = j.segment_cut_short(self.directory, base)

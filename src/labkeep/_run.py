@@ -37,7 +37,7 @@ from labkeep.errors import InvalidInputError, RunStateError
 
 if TYPE_CHECKING:
     from labkeep._client import Client
-    from labkeep._ingest import Ingester
+    from labkeep._ingest import RunIngester
     from labkeep._snapshot import SnapshotRecorder
     from labkeep.capture import SystemMonitor
 
@@ -140,8 +140,8 @@ class Run:
     def __init__(
         self,
         client: Client,
-        journal: j.JournalWriter,
-        ingester: Ingester,
+        journal: j.RunJournal,
+        ingester: RunIngester,
         *,
         uuid: str,
         experiment: str,

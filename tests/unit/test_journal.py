@@ -115,6 +115,77 @@ def test_decoder_continues_after_a_position_and_remembers_keys(tmp_path: Path) -
     writer.close()
 
 
+def _two_runs_on_one_writer(tmp_path: Path) -> tuple[j.JournalWriter, list[int]]:
+    """The writer's own run and a child run sharing it, their records interleaved, each
+    numbering its keys from 0; returns the writer and the position after each record."""
+    writer = _writer(tmp_path)
+    child = writer.share("child-uuid")
+    marks = []
+    _start(writer)
+    writer.append_key(0, "loss")
+    marks.append(writer.position)
+    child.append_json(j.T_START, {"uuid": "child-uuid", "experiment": "e", "name": "",
+                                  "start_time": 2.0, "parent_uuid": "run-uuid"})  # fmt: skip
+    child.append_key(0, "acc")
+    child.append_metric(3.0, 0, 0, 0.5)
+    marks.append(writer.position)
+    writer.append_metric(4.0, 0, 0, 1.0)
+    marks.append(writer.position)
+    child.append_metrics(5.0, 1, [0, 0.75])
+    child.append_json(j.T_FINISH, {"status": "completed", "end_time": 6.0})
+    marks.append(writer.position)
+    writer.append_json(j.T_SUMMARY, {"best": 0.75})
+    marks.append(writer.position)
+    return writer, marks
+
+
+def test_runs_sharing_a_writer_decode_into_batches_of_one_run_each(tmp_path: Path) -> None:
+    writer, marks = _two_runs_on_one_writer(tmp_path)
+    decoder = JournalDecoder(writer.directory)
+    batches = []
+    while (batch := decoder.read()) is not None:
+        batches.append(batch)
+    assert [b.run_uuid for b in batches] == [
+        "run-uuid", "child-uuid", "run-uuid", "child-uuid", "run-uuid",
+    ]  # fmt: skip
+    assert [b.position for b in batches] == marks  # each batch ends where the next run begins
+    own_start, child_start, own_loss, child_end, own_summary = batches
+    assert own_start.start is not None and own_start.start.uuid == "run-uuid"
+    assert child_start.start is not None and child_start.start.parent_uuid == "run-uuid"
+    assert {k: list(c.values) for k, c in child_start.metrics.items()} == {"acc": [0.5]}
+    assert {k: list(c.values) for k, c in own_loss.metrics.items()} == {"loss": [1.0]}
+    assert {k: list(c.steps) for k, c in child_end.metrics.items()} == {"acc": [1]}
+    assert child_end.finish is not None and own_summary.summary == {"best": 0.75}
+    assert decoder.open_runs == {"run-uuid": True}  # the child ended; the writer's run goes on
+    writer.close()
+
+
+def test_a_decoder_resuming_in_a_shared_journal_knows_each_runs_keys(tmp_path: Path) -> None:
+    writer, marks = _two_runs_on_one_writer(tmp_path)
+    decoder = JournalDecoder(writer.directory)
+    decoder.seek(marks[2])  # in the store up to the writer's own point
+    assert decoder.run_uuid == "run-uuid"
+    assert decoder.open_runs == {"run-uuid": True, "child-uuid": True}
+    batch = decoder.read()
+    assert batch is not None and batch.run_uuid == "child-uuid" and batch.start is None
+    assert list(batch.metrics) == ["acc"]
+    writer.close()
+
+
+def test_a_shared_writer_switches_runs_only_when_they_change(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    child = writer.share("child-uuid")
+    _start(writer)
+    child.append_json(j.T_START, {"uuid": "child-uuid", "experiment": "e", "name": "",
+                                  "start_time": 2.0})  # fmt: skip
+    child.append_json(j.T_PARAMS, {"x": 1})
+    child.append_json(j.T_SUMMARY, {"y": 2})
+    writer.append_json(j.T_SUMMARY, {"z": 3})
+    types = [rtype for rtype, _end, _payload in j.read_records(writer.directory, 0)]
+    assert types == [j.T_START, j.T_START, j.T_PARAMS, j.T_SUMMARY, j.T_ATTACH, j.T_SUMMARY]
+    writer.close()
+
+
 def test_decoder_reads_up_to_a_limit(tmp_path: Path) -> None:
     writer = _writer(tmp_path)
     _start(writer)

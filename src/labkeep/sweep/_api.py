@@ -2,7 +2,11 @@
 
 The objective gets a live :class:`~labkeep.Run` whose config holds the trial's values and
 returns the value to optimize (or ``None``: the ``minimize``/``maximize`` metric's last value
-is read from what it logged). Trials run in this process, ``parallel`` of them in threads.
+is read from what it logged). Trials run in this process: on the caller's thread, or
+``parallel`` of them in threads. Each trial is a child run whose records go to the sweep
+run's journal, or to one journal per worker thread (``Client.start_child_run``): a SIGKILL
+loses none of what trials logged, and a trial costs no journal and no ingester thread of its
+own.
 """
 
 from __future__ import annotations
@@ -144,17 +148,12 @@ def sweep(
     number = _registered_number(sweep_run)
     metric_keys = [o.key for o in spec.objective_specs()]
 
+    lanes = _Lanes(client, sweep_run, parallel)
+
     def run_trial(
         params: dict[str, Any], index: int, _stop: threading.Event
     ) -> tuple[int | None, str]:
-        trial = client.start_run(
-            experiment=experiment,
-            parent_uuid=sweep_run.uuid,
-            config=params,
-            capture=False,
-            system_metrics=None,
-            run_class=_TrialRun,
-        )
+        trial = client.start_child_run(lanes.host(), config=params, run_class=_TrialRun)
         assert isinstance(trial, _TrialRun)
         trial.summary.update(trial_summary(number, index, params))
         if spec.pruner is not None:
@@ -168,16 +167,26 @@ def sweep(
                 trial.finish(RunStatus.INTERRUPTED)
                 return trial.wait_registered(30), trial.uuid
             trial.finish(RunStatus.FAILED, error="".join(traceback.format_exception(exc)))
+        except BaseException:  # Ctrl-C in the objective (trials run on the caller's thread)
+            trial.finish(RunStatus.INTERRUPTED)
+            raise
         else:
             trial.summary.update(returned)
             trial.finish()
         return trial.wait_registered(30), trial.uuid
 
     controller = SweepController(
-        client, sweep_run, number, spec, run_trial, parallel=parallel, poll_pruning=False
-    )
+        client, sweep_run, number, spec, run_trial, parallel=parallel, poll_pruning=False,
+        inline=True,
+    )  # fmt: skip
     try:
-        result = controller.drive()
+        try:
+            result = controller.drive()
+        finally:
+            lanes.close()
+    except KeyboardInterrupt:
+        sweep_run.finish(RunStatus.INTERRUPTED)
+        raise
     except BaseException as exc:
         sweep_run.finish(RunStatus.FAILED, error=str(exc))
         raise
@@ -201,6 +210,46 @@ def _returned(value: Any, keys: list[str]) -> dict[str, float]:
             )
         return {k: float(v) for k, v in zip(keys, value, strict=True)}
     return {keys[0]: float(value)}
+
+
+class _Lanes:
+    """Whose journal the trials write into: the sweep run's while one trial runs at a time;
+    with ``parallel`` trials at once, one journal per worker thread, attached to the sweep
+    run and used by every trial that thread runs. Trials logging side by side into one
+    journal would interleave their records, and every change of run ends a batch (a store
+    transaction of its own)."""
+
+    def __init__(self, client: Client, sweep_run: Run, parallel: int) -> None:
+        self._client = client
+        self._sweep_run = sweep_run
+        self._parallel = parallel
+        self._local = threading.local()
+        self._opened: list[Run] = []
+        self._lock = threading.Lock()
+
+    def host(self) -> Run:
+        """The run whose journal this thread's next trial writes into."""
+        if self._parallel <= 1:
+            return self._sweep_run
+        lane: Run | None = getattr(self._local, "lane", None)
+        if lane is None:
+            lane = self._client.start_run(
+                experiment=self._sweep_run.experiment,
+                attach_uuid=self._sweep_run.uuid,
+                capture=False,
+                system_metrics=None,
+            )
+            self._local.lane = lane
+            with self._lock:
+                self._opened.append(lane)
+        return lane
+
+    def close(self) -> None:
+        """Drain and remove the worker threads' journals (their trials have ended)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for lane in opened:
+            lane.finish()
 
 
 class _TrialRun(Run):

@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from labkeep.entities import RunRecord
 
 
+#: How often the sweep run's summary follows the finished trials, at most.
+SUMMARY_EVERY_S = 0.5
+
+
 @dataclass(frozen=True)
 class TrialOutcome:
     """One trial as the controller saw it end."""
@@ -110,6 +114,7 @@ class SweepController:
         parallel: int | None = None,
         retry_failed: int = 0,
         poll_pruning: bool = True,
+        inline: bool = False,
     ) -> None:
         self.client = client
         self.retry_failed = retry_failed
@@ -127,7 +132,11 @@ class SweepController:
         #: False when the trials report their values themselves (:meth:`report`), as the
         #: objective of ``labkeep.sweep`` does from ``run.log``; True: read from the store.
         self.poll_pruning = poll_pruning
+        #: With ``parallel`` 1: run each trial on this thread rather than a worker's (the
+        #: objective of ``labkeep.sweep``: a trivial trial costs less than two thread switches).
+        self.inline = inline and self.parallel == 1
         self._in_flight: dict[int, _Running] = {}
+        self._summary_due = 0.0
 
     def say(self, text: str) -> None:
         if self.on_message is not None:
@@ -223,6 +232,7 @@ class SweepController:
         pending: dict[Future[tuple[int | None, str]], _Running] = {}
         launched = 0
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="labkeep-trial") as pool:
+            submit = _run_here if self.inline else pool.submit
             while pending or (launched < remaining and not self.stop.is_set()):
                 while (
                     launched < remaining and len(pending) < self.parallel and not self.stop.is_set()
@@ -231,7 +241,7 @@ class SweepController:
                     values = trial_values(self.space, trial.params)
                     running = _Running(trial, index, values, threading.Event())
                     self._in_flight[index] = running
-                    future = pool.submit(self.run_trial, running.params, index, running.stop)
+                    future = submit(self.run_trial, running.params, index, running.stop)
                     pending[future] = running
                     index += 1
                     launched += 1
@@ -241,9 +251,7 @@ class SweepController:
                     if self._finished_trial(study, running, future):
                         running.attempts += 1
                         running.number = None
-                        again = pool.submit(
-                            self.run_trial, running.params, running.index, running.stop
-                        )
+                        again = submit(self.run_trial, running.params, running.index, running.stop)
                         pending[again] = running
                     else:
                         self._in_flight.pop(running.index, None)
@@ -371,7 +379,7 @@ class SweepController:
         else:
             study.tell(trial, values)
         self._count(outcome)
-        self._record_summary()
+        self._record_summary(force=False)
         return False
 
     def _retry(self, running: _Running, record: RunRecord, uuid: str) -> bool:
@@ -451,7 +459,15 @@ class SweepController:
             result.best_number = outcome.number
             result.best_params = dict(outcome.params)
 
-    def _record_summary(self) -> None:
+    def _record_summary(self, *, force: bool = True) -> None:
+        """Write the counts and the best trial into the sweep run's summary: at the start,
+        the end and on a prune, and after a finished trial at most every
+        ``SUMMARY_EVERY_S`` (each write is a store transaction of its own, which would cost
+        a sweep of quick in-process trials as much as the trials themselves)."""
+        now = time.monotonic()
+        if not force and now < self._summary_due:
+            return
+        self._summary_due = now + SUMMARY_EVERY_S
         result = self.result
         summary: dict[str, Any] = {
             "trials.completed": result.completed,
@@ -467,6 +483,22 @@ class SweepController:
             summary["best.run"] = result.best_number
             summary["best.params"] = result.best_params
         self.run.summary.update(summary)
+
+
+def _run_here(
+    run_trial: Callable[[dict[str, Any], int, threading.Event], tuple[int | None, str]],
+    params: dict[str, Any],
+    index: int,
+    stop: threading.Event,
+) -> Future[tuple[int | None, str]]:
+    """``pool.submit`` on this thread: the trial has run when it returns. Ctrl-C and other
+    BaseExceptions end the sweep, as they would from the wait on a worker."""
+    future: Future[tuple[int | None, str]] = Future()
+    try:
+        future.set_result(run_trial(params, index, stop))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _told(outcome: TrialOutcome) -> list[float] | None:
