@@ -358,7 +358,7 @@ def show_command(
 ) -> None:
     """Everything about one run. RUN is a number, a name, a uuid prefix or 'last'."""
     if snapshot:
-        from labkeep.cli._repro import render_snapshot
+        from labkeep.cli._snapshot import render_snapshot
 
         render_snapshot(ctx, run, show_all, as_json)
         return

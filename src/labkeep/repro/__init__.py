@@ -1,8 +1,11 @@
 """Reproducing runs from their snapshots: rerun with drift checks and a verdict, diff two runs,
 check a snapshot out to a directory, rebuild its environment.
 
-The command line (``labkeep rerun``, ``diff``, ``checkout``, ``env``, ``show --snapshot``) lives
-in :mod:`labkeep.cli._repro`; everything here is usable without it.
+What the commands say is decided here too, as data: :func:`diff_runs` (``labkeep diff``),
+:func:`snapshot_view` (``show --snapshot``) and :func:`verdict_report` with :func:`drift_rows`
+(``labkeep rerun``) return sections, rows and lines of :class:`Span` with a tone, never
+terminal markup. The command line (``labkeep.cli._diff``, ``_rerun``, ``_checkout_env``,
+``_snapshot``) lays them out with rich; everything here is usable without it.
 """
 
 from labkeep.repro._diff import (
@@ -16,6 +19,14 @@ from labkeep.repro._diff import (
     output_diff,
     script_args,
     unified_text_diff,
+)
+from labkeep.repro._diff_report import (
+    DiffSection,
+    FileDiff,
+    KeyTable,
+    RunDiff,
+    diff_file,
+    diff_runs,
 )
 from labkeep.repro._drift import (
     DriftItem,
@@ -42,7 +53,27 @@ from labkeep.repro._rerun import (
     rerun_notes,
     verify_rerun,
 )
+from labkeep.repro._snapshot_view import (
+    GridLine,
+    InputState,
+    SnapshotView,
+    command_text,
+    load_snapshot_any,
+    seed_line,
+    snapshot_view,
+)
 from labkeep.repro._source import ManifestEntry, MissingBlobError, RunSnapshot, load_snapshot
+from labkeep.repro._styled import Line, Span, Tone, plain_text
+from labkeep.repro._verdict_lines import (
+    DriftRow,
+    VerdictReport,
+    VerdictRow,
+    blocked_message,
+    drift_rows,
+    no_drift_line,
+    skipped_line,
+    verdict_report,
+)
 from labkeep.repro._verify import (
     Verdict,
     VerdictItem,
@@ -55,34 +86,55 @@ __all__ = [
     "OTHER_TRACKERS",
     "UV_HINT",
     "CodeDiff",
+    "DiffSection",
     "DriftItem",
+    "DriftRow",
+    "FileDiff",
+    "GridLine",
+    "InputState",
     "Interpreter",
+    "KeyTable",
+    "Line",
     "ManifestEntry",
     "Materialised",
     "MissingBlobError",
     "OutputFilter",
     "RerunPlan",
     "Row",
+    "RunDiff",
     "RunSnapshot",
+    "SnapshotView",
+    "Span",
+    "Tone",
     "VenvResult",
     "Verdict",
     "VerdictItem",
+    "VerdictReport",
+    "VerdictRow",
+    "blocked_message",
     "check_target",
+    "command_text",
     "compare_runs",
     "compare_with_children",
     "diff_argv",
+    "diff_file",
     "diff_manifests",
     "diff_mappings",
+    "diff_runs",
+    "drift_rows",
     "env_drift",
     "execute_rerun",
     "file_diff",
     "git_drift",
     "input_drift",
     "load_snapshot",
+    "load_snapshot_any",
     "materialise",
+    "no_drift_line",
     "notebook_diff_text",
     "output_diff",
     "package_drift",
+    "plain_text",
     "plan_rerun",
     "probe_interpreter",
     "python_drift",
@@ -90,8 +142,12 @@ __all__ = [
     "requirements_text",
     "rerun_notes",
     "script_args",
+    "seed_line",
+    "skipped_line",
+    "snapshot_view",
     "unified_text_diff",
     "values_match",
+    "verdict_report",
     "verify_rerun",
     "volatile_names",
 ]
