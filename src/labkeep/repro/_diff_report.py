@@ -78,21 +78,16 @@ class FileDiff:
     patch: str
 
 
+@dataclass(frozen=True, slots=True)
 class _Runs:
-    """The two runs a diff reads: numbers, snapshots (when kept), and how a missing one is said."""
+    """The two runs a diff reads: numbers, snapshots (when kept), and whether a part that needs
+    snapshots must have them (it was asked for by name)."""
 
-    def __init__(self, store: Store, run_a: str, run_b: str, *, strict: bool) -> None:
-        if not store.exists():
-            raise InvalidInputError(f"the store at {store.uri} has no runs yet")
-        infos = store.resolve_run(run_a), store.resolve_run(run_b)
-        self.store = store
-        self.a, self.b = infos[0].number, infos[1].number
-        self.strict = strict  # a chosen section or file needs both snapshots
-        self.snaps: dict[int, RunSnapshot] = {}
-        for info in infos:
-            data = store.get_snapshot(info.number)
-            if data is not None:
-                self.snaps[info.number] = RunSnapshot(store, info, data)
+    store: Store
+    a: int
+    b: int
+    snaps: dict[int, RunSnapshot]
+    strict: bool
 
     def missing(self, what: str) -> DiffSection | None:
         """None when both runs have snapshots, else the section that says which has none (an
@@ -106,6 +101,18 @@ class _Runs:
         return DiffSection(what, summary=(Span(message, "dim"),))
 
 
+def _read_runs(store: Store, run_a: str, run_b: str, *, strict: bool) -> _Runs:
+    if not store.exists():
+        raise InvalidInputError(f"the store at {store.uri} has no runs yet")
+    infos = store.resolve_run(run_a), store.resolve_run(run_b)
+    snaps = {}
+    for info in infos:
+        data = store.get_snapshot(info.number)
+        if data is not None:
+            snaps[info.number] = RunSnapshot(store, info, data)
+    return _Runs(store, infos[0].number, infos[1].number, snaps, strict)
+
+
 def diff_runs(
     store: Store, run_a: str, run_b: str, parts: Collection[str] = (), *, show_all: bool = False
 ) -> RunDiff:
@@ -114,7 +121,7 @@ def diff_runs(
 
     A part that needs snapshots says so when a run has none, or fails when it was asked for.
     """
-    runs = _Runs(store, run_a, run_b, strict=bool(parts))
+    runs = _read_runs(store, run_a, run_b, strict=bool(parts))
     chosen = set(parts) or set(DIFF_PARTS)
     rec_a, rec_b = store.get_records([runs.a, runs.b])
     sections: list[DiffSection] = []
@@ -133,7 +140,7 @@ def diff_runs(
 
 def diff_file(store: Store, run_a: str, run_b: str, path: str) -> FileDiff:
     """One code file in two runs' snapshots (notebooks cell by cell)."""
-    runs = _Runs(store, run_a, run_b, strict=True)
+    runs = _read_runs(store, run_a, run_b, strict=True)
     runs.missing("code files")  # strict: raises when a run has no snapshot
     snap_a, snap_b = runs.snaps[runs.a], runs.snaps[runs.b]
     ma = {e.path: e for e in snap_a.manifest()}
