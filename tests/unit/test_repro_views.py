@@ -13,13 +13,12 @@ from labkeep.repro import (
     Verdict,
     VerdictItem,
     blocked_message,
-    command_text,
     drift_rows,
-    plain_text,
-    seed_line,
-    skipped_line,
     verdict_report,
 )
+from labkeep.repro._snapshot_view import command_text, seed_line
+from labkeep.repro._styled import plain_text
+from labkeep.repro._verdict_lines import skipped_line
 
 
 def test_verdict_report_words_each_item_and_the_title() -> None:

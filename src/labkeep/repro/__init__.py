@@ -57,13 +57,11 @@ from labkeep.repro._snapshot_view import (
     GridLine,
     InputState,
     SnapshotView,
-    command_text,
     load_snapshot_any,
-    seed_line,
     snapshot_view,
 )
 from labkeep.repro._source import ManifestEntry, MissingBlobError, RunSnapshot, load_snapshot
-from labkeep.repro._styled import Line, Span, Tone, plain_text
+from labkeep.repro._styled import Line, Span
 from labkeep.repro._verdict_lines import (
     DriftRow,
     VerdictReport,
@@ -71,7 +69,6 @@ from labkeep.repro._verdict_lines import (
     blocked_message,
     drift_rows,
     no_drift_line,
-    skipped_line,
     verdict_report,
 )
 from labkeep.repro._verify import (
@@ -105,7 +102,6 @@ __all__ = [
     "RunSnapshot",
     "SnapshotView",
     "Span",
-    "Tone",
     "VenvResult",
     "Verdict",
     "VerdictItem",
@@ -113,7 +109,6 @@ __all__ = [
     "VerdictRow",
     "blocked_message",
     "check_target",
-    "command_text",
     "compare_runs",
     "compare_with_children",
     "diff_argv",
@@ -134,7 +129,6 @@ __all__ = [
     "notebook_diff_text",
     "output_diff",
     "package_drift",
-    "plain_text",
     "plan_rerun",
     "probe_interpreter",
     "python_drift",
@@ -142,8 +136,6 @@ __all__ = [
     "requirements_text",
     "rerun_notes",
     "script_args",
-    "seed_line",
-    "skipped_line",
     "snapshot_view",
     "unified_text_diff",
     "values_match",
