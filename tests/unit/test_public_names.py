@@ -33,10 +33,11 @@ PUBLIC = {
         "resolve_sort", "snapshot_path", "sort_records", "sqlite_regexp", "suggest",
     ],
     "labkeep.repro": [
-        "DriftItem", "RunSnapshot", "Verdict", "check_target", "diff_argv", "diff_manifests",
-        "diff_mappings", "execute_rerun", "file_diff", "find_uv", "fingerprint_now",
-        "load_snapshot", "materialise", "output_diff", "plan_rerun", "recreate_venv",
-        "requirements_text", "verify_rerun",
+        "DiffSection", "DriftRow", "KeyTable", "Line", "RunSnapshot", "SnapshotView",
+        "VerdictReport", "blocked_message", "check_target", "diff_file", "diff_runs",
+        "drift_rows", "execute_rerun", "find_uv", "load_snapshot", "load_snapshot_any",
+        "materialise", "no_drift_line", "plan_rerun", "recreate_venv", "requirements_text",
+        "snapshot_view", "verdict_report", "verify_rerun",
     ],
     "labkeep.runner": [
         "DETECT_TIMEOUT", "DETECT_TIMEOUT_ENV", "Flag", "FlagSet", "FlagValue", "LaunchResult",

@@ -1,7 +1,13 @@
 import nbformat
 
-from labkeep.repro import diff_manifests, diff_mappings, output_diff, requirements_text
-from labkeep.repro._diff import notebook_diff_text, unified_text_diff
+from labkeep.repro import requirements_text
+from labkeep.repro._diff import (
+    diff_manifests,
+    diff_mappings,
+    notebook_diff_text,
+    output_diff,
+    unified_text_diff,
+)
 from labkeep.repro._source import ManifestEntry
 
 

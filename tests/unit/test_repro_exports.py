@@ -16,7 +16,8 @@ def test_repro_cli_does_not_load_heavy_modules() -> None:
     src = str(Path(__file__).resolve().parents[2] / "src")
 
     code = (
-        "import sys; import labkeep.cli._repro, labkeep.repro; "
+        "import sys; import labkeep.cli._diff, labkeep.cli._rerun, labkeep.cli._checkout_env, "
+        "labkeep.cli._snapshot, labkeep.repro; "
         "print(','.join(m for m in ('nbdime', 'nbformat', 'pandas', 'sqlalchemy') "
         "if m in sys.modules))"
     )

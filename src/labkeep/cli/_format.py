@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import datetime
-from typing import Any
+
+# Shared with repro/'s views, so a value reads the same everywhere.
+from labkeep._value_text import format_size as format_size
+from labkeep._value_text import format_value as format_value
 
 STATUS_STYLES = {
     "running": "bold blue",
@@ -59,31 +61,3 @@ def format_duration(seconds: float | None) -> str:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02d}h"
-
-
-def format_value(value: Any) -> str:
-    """Compact, faithful display of a param, metric or summary value."""
-    if value is None:
-        return "None"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-4):
-            return f"{value:.4g}"
-        text = f"{value:.6g}"
-        # 1.0 reads as a float, not as the int 1 (``g`` drops the point).
-        return text if any(c in text for c in ".e") else text + ".0"
-    if isinstance(value, str):
-        return value
-    return str(value)
-
-
-def format_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"

@@ -51,7 +51,19 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _compare, _db, _edit, _import, _repro, _run, _server, _show, _sweep
+    from labkeep.cli import (
+        _checkout_env,
+        _compare,
+        _db,
+        _diff,
+        _edit,
+        _import,
+        _rerun,
+        _run,
+        _server,
+        _show,
+        _sweep,
+    )
 
     for command in (
         _run.run_command,
@@ -59,10 +71,10 @@ def _register() -> None:
         _show.runs_command,
         _show.show_command,
         _compare.compare_command,
-        _repro.diff_command,
-        _repro.rerun_command,
-        _repro.checkout_command,
-        _repro.env_command,
+        _diff.diff_command,
+        _rerun.rerun_command,
+        _checkout_env.checkout_command,
+        _checkout_env.env_command,
         _edit.tag_command,
         _edit.note_command,
         _edit.delete_command,

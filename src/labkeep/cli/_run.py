@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from labkeep.cli._context import client_from
+from labkeep.cli._terminal import message, write_output
 from labkeep.runner._detect import DETECT_TIMEOUT, DETECT_TIMEOUT_ENV
 
 _RAW_ARGS = "labkeep.raw_args"
@@ -129,8 +130,8 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
         scalar_patterns=options["scalar_patterns"],
         scalar_keys=options["scalar_keys"],
         detect_timeout=options["detect_timeout"],
-        on_output=None if quiet else _write_output,
-        on_message=_message,
+        on_output=None if quiet else write_output,
+        on_message=message,
     )
     client = client_from(ctx)
     if options["show_flags"]:
@@ -140,9 +141,9 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
         return
     prepared = prepare_launch(spec, client)
     for warning in prepared.flags.warnings:
-        _message(f"flag detection: {warning}")
+        message(f"flag detection: {warning}")
     if prepared.flags.deferred is not None and assignments:
-        _message(
+        message(
             f"the flags of {target.name} are read from its parser as it runs "
             f"({prepared.flags.deferred}); {' '.join(assignments)} "
             f"{'is' if len(assignments) == 1 else 'are'} checked when it parses them"
@@ -217,23 +218,12 @@ def _maybe_sweep(ctx: click.Context, spec: Any, client: Any, options: dict[str, 
         name=spec.name,
         notes=spec.notes,
         on_output=spec.on_output,
-        on_message=_message,
+        on_message=message,
         dask=dask_address(options["dask"]),  # LABKEEP_DASK alone does not make a sweep
         retry_failed=options["retry_failed"] or 0,
     )
     report(result, ctx)
     return True
-
-
-def _write_output(stream: str, data: bytes) -> None:
-    """The script's bytes, unchanged, to our own stdout/stderr, as they arrive."""
-    out = sys.stdout if stream == "stdout" else sys.stderr
-    out.buffer.write(data)
-    out.buffer.flush()
-
-
-def _message(text: str) -> None:
-    click.secho(f"labkeep: {text}", fg="yellow", err=True)
 
 
 def _print_flags(path: Path, flags: Any) -> None:

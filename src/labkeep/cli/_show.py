@@ -358,7 +358,7 @@ def show_command(
 ) -> None:
     """Everything about one run. RUN is a number, a name, a uuid prefix or 'last'."""
     if snapshot:
-        from labkeep.cli._repro import render_snapshot
+        from labkeep.cli._snapshot import render_snapshot
 
         render_snapshot(ctx, run, show_all, as_json)
         return
@@ -397,6 +397,34 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
     overview = Table.grid(padding=(0, 2))
     overview.add_column(style="bold")
     overview.add_column()
+    for label, value in _overview_rows(rec, children):
+        overview.add_row(label, value)
+    console.print(Panel(overview, title=f"run {info.number}", title_align="left"))
+    if info.notes:
+        console.print(Panel(Text(info.notes), title="notes", title_align="left"))
+    if rec.params:
+        console.print(_values_table("params", rec.params))
+    if rec.metrics:
+        console.print(_metrics_table(rec))
+    summary = {k: v for k, v in rec.summary.items() if k not in _DATA_LOSS_KEYS}
+    if summary:
+        console.print(_values_table("summary", summary))
+    if rec.artifacts:
+        console.print(_artifacts_table(rec))
+    if info.error:
+        console.print(
+            Panel(
+                Text(info.error.rstrip()), title="failure", title_align="left", border_style="red"
+            )
+        )
+
+
+def _overview_rows(rec: RunRecord, children: Sequence[int]) -> list[tuple[str, Any]]:
+    """The labelled lines of a run's panel: what it is, when and where it ran, its family."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    info = rec.info
     rows: list[tuple[str, Text | str]] = [
         ("run", Text(f"{info.number}  {info.name}")),
         ("uuid", Text(info.uuid)),
@@ -425,54 +453,49 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
         rows.append(("tags", Text(", ".join(rec.tags))))
     loss = data_loss(rec)
     if loss:
-        from rich.markup import escape
-
         rows.append(("data", f"[bold red]incomplete[/]: {escape(loss)}"))
-    for label, value in rows:
-        overview.add_row(label, value)
-    console.print(Panel(overview, title=f"run {info.number}", title_align="left"))
-    if info.notes:
-        console.print(Panel(Text(info.notes), title="notes", title_align="left"))
-    if rec.params:
-        table = Table(title="params", title_justify="left", box=None, header_style="bold")
-        table.add_column("key")
-        table.add_column("value", overflow="fold")
-        for key, value in rec.params.items():
-            table.add_row(Text(key), Text(format_value(value)))
-        console.print(table)
-    if rec.metrics:
-        table = Table(title="metrics", title_justify="left", box=None, header_style="bold")
-        for col in ("key", "last", "min", "max", "count", "last step"):
-            table.add_column(col, justify="left" if col == "key" else "right")
-        for key, m in rec.metrics.items():
-            table.add_row(
-                Text(key),
-                format_value(m.last),
-                format_value(m.min),
-                format_value(m.max),
-                str(m.count),
-                str(m.last_step),
-            )
-        console.print(table)
-    summary = {k: v for k, v in rec.summary.items() if k not in _DATA_LOSS_KEYS}
-    if summary:
-        table = Table(title="summary", title_justify="left", box=None, header_style="bold")
-        table.add_column("key")
-        table.add_column("value", overflow="fold")
-        for key, value in summary.items():
-            table.add_row(Text(key), Text(format_value(value)))
-        console.print(table)
-    if rec.artifacts:
-        table = Table(title="artifacts", title_justify="left", box=None, header_style="bold")
-        table.add_column("path", overflow="fold")
-        table.add_column("size", justify="right")
-        table.add_column("sha256")
-        for art in rec.artifacts:
-            table.add_row(Text(art.path), format_size(art.size), art.sha256[:12])
-        console.print(table)
-    if info.error:
-        console.print(
-            Panel(
-                Text(info.error.rstrip()), title="failure", title_align="left", border_style="red"
-            )
+    return rows
+
+
+def _values_table(title: str, values: dict[str, Any]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    table.add_column("key")
+    table.add_column("value", overflow="fold")
+    for key, value in values.items():
+        table.add_row(Text(key), Text(format_value(value)))
+    return table
+
+
+def _metrics_table(rec: RunRecord) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="metrics", title_justify="left", box=None, header_style="bold")
+    for col in ("key", "last", "min", "max", "count", "last step"):
+        table.add_column(col, justify="left" if col == "key" else "right")
+    for key, m in rec.metrics.items():
+        table.add_row(
+            Text(key),
+            format_value(m.last),
+            format_value(m.min),
+            format_value(m.max),
+            str(m.count),
+            str(m.last_step),
         )
+    return table
+
+
+def _artifacts_table(rec: RunRecord) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="artifacts", title_justify="left", box=None, header_style="bold")
+    table.add_column("path", overflow="fold")
+    table.add_column("size", justify="right")
+    table.add_column("sha256")
+    for art in rec.artifacts:
+        table.add_row(Text(art.path), format_size(art.size), art.sha256[:12])
+    return table

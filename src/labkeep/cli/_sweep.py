@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,20 +10,11 @@ import click
 from labkeep.cli._context import client_from
 from labkeep.cli._format import STATUS_STYLES, format_time, format_value
 from labkeep.cli._table import Column, TextTable, terminal_width, use_color
+from labkeep.cli._terminal import message, write_output
 
 if TYPE_CHECKING:
     from labkeep.sweep._controller import SweepResult
     from labkeep.sweep._report import TrialRow
-
-
-def message(text: str) -> None:
-    click.secho(f"labkeep: {text}", fg="yellow", err=True)
-
-
-def write_output(stream: str, data: bytes) -> None:
-    out = sys.stdout if stream == "stdout" else sys.stderr
-    out.buffer.write(data)
-    out.buffer.flush()
 
 
 def report(result: SweepResult, ctx: click.Context) -> None:

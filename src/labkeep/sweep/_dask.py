@@ -268,8 +268,7 @@ def run_trial_task(
     """On a worker: one trial from the code in the store; returns its run's number and uuid,
     and whether it is a run an earlier attempt of this task left (its worker died)."""
     from labkeep._client import Client
-    from labkeep.repro._materialise import materialise
-    from labkeep.repro._source import RunSnapshot
+    from labkeep.repro import RunSnapshot, materialise
     from labkeep.runner._launch import launch
     from labkeep.sweep._processes import trial_launch_spec
 
