@@ -11,6 +11,8 @@ cluster, and whether labkeep's optimizers reach what Optuna reaches on its own.
   that share a core take longer, as real work would) in a grid of N trials with
   ``--parallel 1`` and ``--parallel 2``; the rate is N over the span from the first trial's
   start to the last one's end, read from the store (the controller's start-up left out).
+  Beside it, the machine's ceiling: two plain ``python busy.py`` together against one after
+  the other (2.0 on two idle cores).
 - **Dask.** The same trials with ``--dask tcp://127.0.0.1:PORT`` on a ``dask scheduler`` this
   benchmark starts, first with one ``dask worker --nthreads 1``, then with two.
 - **Optimizers.** Seeded TPE (and GP when PyTorch is importable: it is ``labkeep[gp]``, not
@@ -20,7 +22,8 @@ cluster, and whether labkeep's optimizers reach what Optuna reaches on its own.
   with the same sampler and seed; one TPE case also through ``labkeep run``. Same best value
   (to 1e-9) means the search is Optuna's.
 
-Results go to ``.bench/results/sweep_cli.json`` (RESULTS.md's section via run_all.py).
+Results of a whole run go to ``.bench/results/sweep_cli.json`` (RESULTS.md's section via
+run_all.py); ``--only`` prints its figures and leaves that file as it was.
 
     PYTHONPATH=src python benchmarks/bench_sweep_cli.py [--quick] [--only overhead,parallel,dask,optimizers]
 """
@@ -227,11 +230,34 @@ def _busy_sweep(work: Path, store: Path, trials: int, *extra: str) -> tuple[floa
     return rate, wall
 
 
+_CEILING: list[float] = []
+
+
+def machine_ceiling(base: Path) -> float:
+    """What this machine gives two processes at once: the rate of two plain ``python busy.py``
+    run together over the rate of two run one after the other (2.0 on two idle cores). On a
+    loaded machine labkeep's ratios can reach no further than this."""
+    if not _CEILING:
+        script = fresh_dir(base, "ceiling", "busy.py", BUSY) / "busy.py"
+        cmd = [sys.executable, str(script)]
+        start = time.perf_counter()
+        for _ in range(2):
+            subprocess.run(cmd, check=True, capture_output=True)
+        serial = time.perf_counter() - start
+        start = time.perf_counter()
+        together = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL) for _ in range(2)]
+        if any(proc.wait() != 0 for proc in together):
+            raise RuntimeError("busy.py failed")
+        _CEILING.append(serial / (time.perf_counter() - start))
+    return _CEILING[0]
+
+
 def bench_parallel(base: Path, quick: bool) -> list[dict[str, Any]]:
     trials = 4 if quick else 8
     work = fresh_dir(base, "parallel", "busy.py", BUSY)
     one, wall1 = _busy_sweep(work, base / "parallel-1", trials, "--parallel", "1")
     two, wall2 = _busy_sweep(work, base / "parallel-2", trials, "--parallel", "2")
+    ceiling = machine_ceiling(base)
     ratio = two / one
     return [
         {
@@ -245,7 +271,8 @@ def bench_parallel(base: Path, quick: bool) -> list[dict[str, Any]]:
             "target_met": ratio >= 1.8,
             "labkeep_detail": (
                 f"{two:.2f} trials/s against {one:.2f} (first trial's start to last one's end); "
-                f"whole command {wall2:.1f} s against {wall1:.1f} s"
+                f"whole command {wall2:.1f} s against {wall1:.1f} s; this machine's ceiling "
+                f"(two plain `python busy.py` together against one after the other) {ceiling:.2f}x"
             ),
         }
     ]
@@ -289,6 +316,7 @@ def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
         one, wall1 = _busy_sweep(work, base / "dask-1", trials, "--dask", address)
         worker(1)
         two, wall2 = _busy_sweep(work, base / "dask-2", trials, "--dask", address)
+        ceiling = machine_ceiling(base)
     finally:
         for proc in reversed(processes):
             proc.terminate()
@@ -311,7 +339,8 @@ def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
             "target_met": ratio >= 1.8,
             "labkeep_detail": (
                 f"`--dask {address}`, workers `--nthreads 1`; {two:.2f} trials/s against "
-                f"{one:.2f}; whole command {wall2:.1f} s against {wall1:.1f} s"
+                f"{one:.2f}; whole command {wall2:.1f} s against {wall1:.1f} s; this "
+                f"machine's ceiling {ceiling:.2f}x"
             ),
         }
     ]
@@ -492,9 +521,10 @@ def main() -> None:
         "rows": rows,
         "notes": notes,
     }
-    path = write_results("sweep_cli", payload)
     print(json.dumps(payload, indent=2))
-    print(f"results: {path}", file=sys.stderr)
+    if wanted == list(SECTIONS):  # a partial run leaves the last whole one's results
+        path = write_results("sweep_cli", payload)
+        print(f"results: {path}", file=sys.stderr)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         sys.exit(1)
