@@ -289,7 +289,7 @@ def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
 
     trials = 4 if quick else 8
     work = fresh_dir(base, "dask", "busy.py", BUSY)
-    dask = str(Path(sys.executable).with_name("dask"))
+    dask = [sys.executable, "-m", "dask"]  # the dask command, whichever venv runs this
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = labkeep_env(".", XDG_CACHE_HOME=str(base / "dask-worker-cache"))
@@ -300,7 +300,7 @@ def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
 
     def start(name: str, *args: str) -> None:
         with open(logs / f"{name}.log", "wb") as log:
-            processes.append(subprocess.Popen([dask, *args], env=env, cwd=base, stdout=log,
+            processes.append(subprocess.Popen([*dask, *args], env=env, cwd=base, stdout=log,
                                               stderr=subprocess.STDOUT))  # fmt: skip
 
     def worker(n: int) -> None:
@@ -439,7 +439,10 @@ def bench_optimizers(base: Path, quick: bool) -> tuple[list[dict[str, Any]], lis
     notes: list[str] = []
     optimizers = [("tpe", 30 if quick else 100)]
     if importlib.util.find_spec("torch") is not None:
-        optimizers.append(("gp", 12 if quick else 40))
+        import torch
+
+        optimizers.append(("gp", 15 if quick else 40))
+        notes.append(f"GP ran with PyTorch {torch.__version__} (10 random start-up trials).")
     else:
         notes.append(
             "GP not measured: PyTorch is not importable here. It comes with `labkeep[gp]`; "
