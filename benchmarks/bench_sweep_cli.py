@@ -19,8 +19,8 @@ cluster, and whether labkeep's optimizers reach what Optuna reaches on its own.
   installed by default) on Guild's get-started function ``sin(5x)(1 - tanh(x^2)) + noise``
   (x in [-2, 2], noise 0.1, drawn from a generator seeded by x so both sides see one
   function) and on Branin, through ``labkeep.sweep`` and through Optuna's ``study.optimize``
-  with the same sampler and seed; one TPE case also through ``labkeep run``. Same best value
-  (to 1e-9) means the search is Optuna's.
+  with the same sampler and seed; one TPE case also through ``labkeep run``. The same best
+  value (to 1e-9) and the same point drawn by every trial mean the search is Optuna's.
 
 Results of a whole run go to ``.bench/results/sweep_cli.json`` (RESULTS.md's section via
 run_all.py); ``--only`` prints its figures and leaves that file as it was.
