@@ -28,6 +28,12 @@ class Peer:
     requirement: str
     module: str
     distribution: str
+    #: Pins installed beside the peer, for parts of it that break on today's releases.
+    pins: tuple[str, ...] = ()
+
+    @property
+    def requirements(self) -> list[str]:
+        return [self.requirement, *self.pins]
 
     @property
     def venv_dir(self) -> Path:
@@ -46,7 +52,18 @@ class Peer:
 # The issue measured MLflow 3.17 on its default SQLite store. The full `mlflow` package is
 # needed (not `mlflow-skinny`): the SQL store needs SQLAlchemy and Alembic.
 MLFLOW = Peer(name="mlflow", requirement="mlflow==3.17.*", module="mlflow", distribution="mlflow")
-GUILD = Peer(name="guild", requirement="guildai==0.9.*", module="guild", distribution="guildai")
+# Guild 0.9's optimizers (random, gp...) run its vendored scikit-optimize, which imports
+# numpy.core.umath_tests (gone in NumPy 2) and predates scikit-learn 1.6's estimator tags.
+# With NumPy 1.26 that module also needs NUMPY_EXPERIMENTAL_DTYPE_API=1 (see GUILD_ENV).
+GUILD = Peer(
+    name="guild",
+    requirement="guildai==0.9.*",
+    module="guild",
+    distribution="guildai",
+    pins=("numpy<2", "scikit-learn<1.6"),
+)
+#: What a Guild command's environment needs besides GUILD_HOME.
+GUILD_ENV = {"NUMPY_EXPERIMENTAL_DTYPE_API": "1"}
 PEERS = {peer.name: peer for peer in (MLFLOW, GUILD)}
 
 
@@ -57,22 +74,29 @@ class PeerSetupError(RuntimeError):
 def ensure_peer(peer: Peer, *, quiet: bool = False) -> Path:
     """Return the peer venv's python, creating the venv and installing the peer if needed."""
     if peer.marker.exists() and peer.python.exists():
-        return peer.python
+        installed = json.loads(peer.marker.read_text()).get("requirements", [peer.requirement])
+        if installed == peer.requirements:
+            return peer.python
 
     def say(message: str) -> None:
         if not quiet:
             print(f"[peers] {message}", flush=True)
 
     if peer.venv_dir.exists():
-        say(f"removing incomplete {peer.venv_dir}")
+        say(f"removing incomplete or outdated {peer.venv_dir}")
         shutil.rmtree(peer.venv_dir)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     say(f"creating {peer.venv_dir} (one-off; later runs reuse it)")
     venv.EnvBuilder(with_pip=True, clear=True).create(peer.venv_dir)
-    say(f"pip install {peer.requirement} (this downloads the peer and its dependencies)")
-    _pip(peer, ["install", peer.requirement], quiet=quiet)
+    wanted = " ".join(peer.requirements)
+    say(f"pip install {wanted} (this downloads the peer and its dependencies)")
+    _pip(peer, ["install", *peer.requirements], quiet=quiet)
     version = _installed_version(peer)
-    peer.marker.write_text(json.dumps({"requirement": peer.requirement, "version": version}))
+    peer.marker.write_text(
+        json.dumps(
+            {"requirement": peer.requirement, "requirements": peer.requirements, "version": version}
+        )
+    )
     say(f"{peer.distribution} {version} ready in {peer.venv_dir}")
     return peer.python
 

@@ -6,7 +6,8 @@
     python benchmarks/run_all.py --report-only   # just rewrite RESULTS.md from .bench/results/
 
 Each benchmark writes `.bench/results/<name>.json`; RESULTS.md gets one section per file
-present, with the machine it was measured on. A failing benchmark does not stop the others;
+present, with the machine it was measured on; a benchmark with no file here keeps the section
+RESULTS.md already had. A failing benchmark does not stop the others;
 the exit code is non-zero if any failed.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -92,7 +94,20 @@ def load_results() -> list[dict[str, Any]]:
     return results
 
 
-def render(results: list[dict[str, Any]]) -> str:
+def previous_sections(text: str) -> dict[str, list[str]]:
+    """The sections of an existing RESULTS.md by benchmark name (from each section's
+    `benchmarks/bench_NAME.py` line), so that a checkout holding only some results (a fresh
+    clone, `--only`) rewrites those and keeps the figures measured elsewhere."""
+    sections: dict[str, list[str]] = {}
+    chunks = re.split(r"(?m)^(?=## )", text)
+    for chunk in chunks[1:]:
+        found = re.search(r"`benchmarks/bench_(\w+)\.py`", chunk)
+        if found:
+            sections[found.group(1)] = [*chunk.rstrip("\n").split("\n"), ""]
+    return sections
+
+
+def render(results: list[dict[str, Any]], previous: str = "") -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -103,10 +118,12 @@ def render(results: list[dict[str, Any]]) -> str:
         "is better.",
         "",
     ]
-    if not results:
+    sections = previous_sections(previous)
+    sections.update((str(data["benchmark"]), render_section(data)) for data in results)
+    if not sections:
         lines += ["No results yet: run `python benchmarks/run_all.py`.", ""]
-    for data in results:
-        lines += render_section(data)
+    for name in sorted(sections):
+        lines += sections[name]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -228,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             scripts = [s for s in scripts if s.name in wanted]
         failed = run_benchmarks(scripts, args.quick)
 
-    RESULTS_MD.write_text(render(load_results()))
+    previous = RESULTS_MD.read_text() if RESULTS_MD.exists() else ""
+    RESULTS_MD.write_text(render(load_results(), previous))
     print(f"wrote {RESULTS_MD}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

@@ -296,3 +296,14 @@ def test_the_json_form_of_a_batch_is_applied_like_the_binary_one(store: Store) -
     assert record.params == {"p": [1, 2]}
     history = store.get_history(record.info.number, "x")
     assert history.steps == [0, 1] and history.values[0] == 1.5 and math.isnan(history.values[1])
+
+
+def test_a_bad_filter_raises_the_query_error_on_every_backend(backend: Store) -> None:
+    """Callers that expect a filter to fail on a key no run has yet (a sweep asking for
+    a trial's attempt) catch QueryError: the server's answer must raise it too."""
+    from labkeep.query import QueryError
+
+    _start(backend)
+    with pytest.raises(QueryError, match="unknown summary key 'nope'") as raised:
+        backend.search_numbers(where="summary['nope'] == 'x'")
+    assert str(raised.value).count("unknown summary key") == 1

@@ -175,6 +175,12 @@ class RestStore(Store):
         if isinstance(data, dict):
             message = str(data.get("error") or data.get("detail") or "")
             kind = _ERRORS.get(str(data.get("type")))
+            if data.get("type") == "QueryError":
+                # Raised as SqlStore raises it, so ``except QueryError`` works on a server too
+                # (imported here: the query package is not needed to talk to a server).
+                from labkeep.query._errors import QueryError
+
+                kind = QueryError
         else:
             message, kind = response.text.strip()[:200], None
         status = response.status_code
