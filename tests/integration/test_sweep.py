@@ -297,12 +297,31 @@ def test_a_trial_without_the_objective_is_named_and_the_sweep_goes_on(
         print(f"val_loss: {x * 2}")
     """)  # fmt: skip
     result = labkeep_cli(work, store, "run", "other.py", "x=[0.1,0.2]", "--minimize", "loss", "-q")
-    assert result.returncode == 0, result.stderr
     assert "trial 1 logged no 'loss'; it logged: acc, val_loss" in result.stderr
     assert "trial 2 logged no 'loss'; it logged: acc, val_loss" in result.stderr
     sweep, trials = _sweep(store)
     assert len(trials) == 2 and sweep.summary["trials.failed"] == 2
     assert "Traceback" not in result.stderr
+    # Not one trial gave the objective a value: the sweep failed, and says so in its exit code.
+    assert result.returncode == 1, result.stderr
+    assert sweep.info.status is RunStatus.FAILED
+    assert (
+        "sweep" in result.stderr.splitlines()[-1]
+        and "failed: 0 completed, 2 failed" in (result.stderr.splitlines()[-1])
+    )
+
+
+def test_a_sweep_with_one_good_trial_completes(work: Path, store: Path) -> None:
+    write(work / "some.py", """\
+        x = 0.0
+        if x > 0.15:
+            print(f"loss: {x}")
+    """)  # fmt: skip
+    result = labkeep_cli(work, store, "run", "some.py", "x=[0.1,0.2]", "--minimize", "loss", "-q")
+    assert result.returncode == 0, result.stderr
+    sweep, _ = _sweep(store)
+    assert sweep.info.status is RunStatus.COMPLETED
+    assert (sweep.summary["trials.completed"], sweep.summary["trials.failed"]) == (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ def report(result: SweepResult, ctx: click.Context) -> None:
         fg=color,
         err=True,
     )
-    ctx.exit(130 if result.status.value == "interrupted" else 0)
+    ctx.exit({"interrupted": 130, "failed": 1}.get(result.status.value, 0))
 
 
 @click.command("sweeps")

@@ -260,7 +260,12 @@ class SweepController:
                         running.stop.set()
                     elif self.spec.pruner is not None and self.poll_pruning:
                         self._check_pruning(running)
-        self.result.status = RunStatus.INTERRUPTED if self.stop.is_set() else RunStatus.COMPLETED
+        if self.stop.is_set():
+            self.result.status = RunStatus.INTERRUPTED
+        elif self.result.failed and not (self.result.completed or self.result.pruned):
+            self.result.status = RunStatus.FAILED  # not one trial gave the objective a value
+        else:
+            self.result.status = RunStatus.COMPLETED
         self._record_summary()
         return self.result
 
