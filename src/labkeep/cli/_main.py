@@ -51,7 +51,7 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 
 def _register() -> None:
-    from labkeep.cli import _compare, _db, _edit, _repro, _run, _server, _show, _sweep
+    from labkeep.cli import _compare, _db, _edit, _models, _repro, _run, _server, _show, _sweep
 
     for command in (
         _run.run_command,
@@ -59,6 +59,7 @@ def _register() -> None:
         _show.runs_command,
         _show.show_command,
         _compare.compare_command,
+        _models.models_command,
         _repro.diff_command,
         _repro.rerun_command,
         _repro.checkout_command,

@@ -1,0 +1,285 @@
+"""How each kind of model is saved and loaded: one :class:`Flavour` per framework.
+
+A model's flavour is found from the modules already imported (a PyTorch module exists only
+where torch was imported), so detecting never imports a framework. Each framework's own safe
+format is used where it has one: scikit-learn through skops (no pickle: a file can only build
+the types it is allowed to), XGBoost's UBJSON, LightGBM's text, Keras' ``.keras`` (loaded in
+safe mode), PyTorch state dicts loaded with ``weights_only``. Anything else is pickled with
+cloudpickle, and a pickle runs code when it is loaded: such a model is marked unsafe and
+loads only with ``trusted=True``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labkeep.errors import ModelError, UntrustedModelError
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    name: str
+    #: The model file's name in the model's directory.
+    file: str
+    #: The distributions whose versions are recorded, main framework first.
+    distributions: tuple[str, ...]
+    #: Whether loading it can run no code from the file.
+    safe: bool
+    detect: Callable[[Any], bool]
+    save: Callable[[Any, Path], None]
+    #: ``load(path, model_class, trusted)``
+    load: Callable[[Path, str, bool], Any]
+
+
+def _imported(module: str) -> Any:
+    """The module if the process imported it already, else None (never imports it)."""
+    return sys.modules.get(module)
+
+
+def class_name(model: Any) -> str:
+    cls = type(model)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# -- scikit-learn, through skops --------------------------------------------------------------
+
+
+def _is_sklearn(model: Any) -> bool:
+    base = _imported("sklearn.base")
+    return base is not None and isinstance(model, base.BaseEstimator)
+
+
+def _save_skops(model: Any, path: Path) -> None:
+    try:
+        import skops.io
+    except ImportError:
+        raise ModelError(
+            "storing a scikit-learn model needs skops (its safe format): "
+            "pip install 'labkeep[models]'"
+        ) from None
+    skops.io.dump(model, path)
+
+
+def _load_skops(path: Path, model_class: str, trusted: bool) -> Any:
+    try:
+        import skops.io
+    except ImportError:
+        raise ModelError(
+            "loading a scikit-learn model needs skops: pip install 'labkeep[models]'"
+        ) from None
+    untrusted = skops.io.get_untrusted_types(file=path)
+    if untrusted and not trusted:
+        listed = ", ".join(untrusted[:5]) + (", …" if len(untrusted) > 5 else "")
+        raise UntrustedModelError(
+            f"the model holds types skops does not trust by default ({listed}): load it only "
+            "from a store you trust, with load_model(..., trusted=True)"
+        )
+    return skops.io.load(path, trusted=untrusted or None)
+
+
+# -- XGBoost and LightGBM, native formats -----------------------------------------------------
+
+_XGB_CLASSES = ("XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+
+
+def _is_xgboost(model: Any) -> bool:
+    xgb = _imported("xgboost")
+    return xgb is not None and isinstance(model, xgb.XGBModel | xgb.Booster)
+
+
+def _save_xgboost(model: Any, path: Path) -> None:
+    model.save_model(str(path))
+
+
+def _load_xgboost(path: Path, model_class: str, trusted: bool) -> Any:
+    import xgboost
+
+    short = model_class.rsplit(".", 1)[-1]
+    model: Any = getattr(xgboost, short)() if short in _XGB_CLASSES else xgboost.Booster()
+    model.load_model(str(path))
+    return model
+
+
+def _is_lightgbm_booster(model: Any) -> bool:
+    lgb = _imported("lightgbm")
+    return lgb is not None and isinstance(model, lgb.Booster)
+
+
+def _save_lightgbm(model: Any, path: Path) -> None:
+    model.save_model(str(path))
+
+
+def _load_lightgbm(path: Path, model_class: str, trusted: bool) -> Any:
+    import lightgbm
+
+    return lightgbm.Booster(model_file=str(path))
+
+
+# -- Keras ------------------------------------------------------------------------------------
+
+
+def _is_keras(model: Any) -> bool:
+    keras = _imported("keras")
+    return keras is not None and isinstance(model, keras.Model)
+
+
+def _save_keras(model: Any, path: Path) -> None:
+    model.save(str(path))
+
+
+def _load_keras(path: Path, model_class: str, trusted: bool) -> Any:
+    import keras
+
+    # safe_mode refuses the lambda layers that would run code from the file.
+    return keras.saving.load_model(str(path), safe_mode=not trusted)
+
+
+# -- PyTorch ----------------------------------------------------------------------------------
+
+
+def _is_state_dict(model: Any) -> bool:
+    torch = _imported("torch")
+    return (
+        torch is not None
+        and isinstance(model, dict)
+        and bool(model)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items())
+    )
+
+
+def _is_torch_module(model: Any) -> bool:
+    torch = _imported("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def _save_torch(model: Any, path: Path) -> None:
+    import torch
+
+    torch.save(model, path)
+
+
+def _load_state_dict(path: Path, model_class: str, trusted: bool) -> Any:
+    import torch
+
+    return torch.load(path, weights_only=True)
+
+
+def _load_torch_module(path: Path, model_class: str, trusted: bool) -> Any:
+    import torch
+
+    return torch.load(path, weights_only=False)
+
+
+# -- anything else: cloudpickle ---------------------------------------------------------------
+
+
+def _save_pickle(model: Any, path: Path) -> None:
+    try:
+        import cloudpickle
+    except ImportError:
+        raise ModelError(
+            f"storing a {type(model).__name__} needs cloudpickle (no framework format fits "
+            "it): pip install 'labkeep[models]'"
+        ) from None
+    with open(path, "wb") as fh:
+        cloudpickle.dump(model, fh)
+
+
+def _load_pickle(path: Path, model_class: str, trusted: bool) -> Any:
+    with open(path, "rb") as fh:
+        return pickle.load(fh)  # only reached with trusted=True
+
+
+FLAVOURS = (
+    Flavour("xgboost", "model.ubj", ("xgboost",), True, _is_xgboost, _save_xgboost, _load_xgboost),
+    Flavour(
+        "lightgbm",
+        "model.txt",
+        ("lightgbm",),
+        True,
+        _is_lightgbm_booster,
+        _save_lightgbm,
+        _load_lightgbm,
+    ),
+    Flavour("keras", "model.keras", ("keras",), True, _is_keras, _save_keras, _load_keras),
+    Flavour(
+        "pytorch_state_dict",
+        "state_dict.pt",
+        ("torch",),
+        True,
+        _is_state_dict,
+        _save_torch,
+        _load_state_dict,
+    ),
+    Flavour(
+        "pytorch",
+        "model.pt",
+        ("torch",),
+        False,
+        _is_torch_module,
+        _save_torch,
+        _load_torch_module,
+    ),
+    Flavour(
+        "sklearn",
+        "model.skops",
+        ("scikit-learn", "skops", "numpy"),
+        True,
+        _is_sklearn,
+        _save_skops,
+        _load_skops,
+    ),
+)
+PICKLE = Flavour(
+    "cloudpickle",
+    "model.pkl",
+    ("cloudpickle",),
+    False,
+    lambda model: True,
+    _save_pickle,
+    _load_pickle,
+)
+_BY_NAME = {f.name: f for f in (*FLAVOURS, PICKLE)}
+
+
+def detect(model: Any) -> Flavour:
+    """The first flavour that claims ``model``; cloudpickle when none does."""
+    for flavour in FLAVOURS:
+        if flavour.detect(model):
+            return flavour
+    return PICKLE
+
+
+def flavour_named(name: str, where: str) -> Flavour:
+    flavour = _BY_NAME.get(name)
+    if flavour is None:
+        known = ", ".join(_BY_NAME)
+        raise ModelError(
+            f"{where} has flavour {name!r}, which this labkeep does not know ({known}): "
+            "upgrade labkeep"
+        )
+    return flavour
+
+
+def versions_of(flavour: Flavour, model: Any) -> dict[str, str]:
+    """The versions of the distributions that load the model (and of Python)."""
+    names = list(flavour.distributions)
+    if flavour is PICKLE:
+        # The package that defines the model's class is needed to unpickle it.
+        top = type(model).__module__.split(".")[0]
+        for dist in importlib.metadata.packages_distributions().get(top, [])[:1]:
+            names.insert(0, dist)
+    found: dict[str, str] = {}
+    for dist in names:
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    found["python"] = ".".join(str(v) for v in sys.version_info[:3])
+    return found
