@@ -64,6 +64,76 @@ def _save_skops(model: Any, path: Path) -> None:
             "pip install 'labkeep[models]'"
         ) from None
     skops.io.dump(model, path)
+    _canonical_skops(path)
+
+
+def _canonical_skops(path: Path) -> None:
+    """Make the file depend on the model only: skops names nodes and array files by
+    ``id()`` of objects (different at each save) and stamps the time of writing, so the same
+    model would be stored again at each log instead of once. Ids are renumbered in order of
+    appearance (shared references keep one number) and every entry gets one timestamp."""
+    import json
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        entries = {info.filename: (info, src.read(info)) for info in src.infolist()}
+    numbers: dict[int, int] = {}
+
+    def number(old: int) -> int:
+        return numbers.setdefault(old, len(numbers))
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = number(value)
+                elif key == "file" and isinstance(value, str) and re.fullmatch(r"\d+\.npy", value):
+                    out[key] = f"{number(int(value[:-4]))}.npy"
+                else:
+                    out[key] = renumber(value)
+            return out
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        return node
+
+    schema_info, schema = entries.pop("schema.json")
+    canonical = json.dumps(renumber(json.loads(schema)), indent=2).encode()
+    renamed = {}
+    for name, (info, data) in entries.items():
+        if re.fullmatch(r"\d+\.npy", name) and int(name[:-4]) in numbers:
+            name = f"{numbers[int(name[:-4])]}.npy"
+        renamed[name] = (info, data)
+    renamed["schema.json"] = (schema_info, canonical)
+    with zipfile.ZipFile(path, "w") as dst:
+        for name in sorted(renamed):
+            info, data = renamed[name]
+            stable = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            stable.compress_type = info.compress_type
+            stable.external_attr = info.external_attr
+            dst.writestr(stable, data)
+
+
+#: scikit-learn's own holders of fitted state that skops does not trust by default, though
+#: they hold arrays and no callables: the trees of every tree ensemble, histogram boosting's
+#: predictors, an MLP's optimizer, neighbours' search trees and metrics. Without them, a
+#: random forest would load only with ``trusted=True``, and "trusted" would mean nothing.
+_SKLEARN_STATE_TYPES = frozenset(
+    {
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        *(
+            f"sklearn.metrics._dist_metrics.{metric}Distance{bits}"
+            for metric in ("Euclidean", "SEuclidean", "Manhattan", "Chebyshev", "Minkowski")
+            for bits in ("32", "64")
+        ),
+    }
+)
 
 
 def _load_skops(path: Path, model_class: str, trusted: bool) -> Any:
@@ -73,14 +143,16 @@ def _load_skops(path: Path, model_class: str, trusted: bool) -> Any:
         raise ModelError(
             "loading a scikit-learn model needs skops: pip install 'labkeep[models]'"
         ) from None
-    untrusted = skops.io.get_untrusted_types(file=path)
+    found = skops.io.get_untrusted_types(file=path)
+    state_types = [t for t in found if t in _SKLEARN_STATE_TYPES]
+    untrusted = [t for t in found if t not in _SKLEARN_STATE_TYPES]
     if untrusted and not trusted:
         listed = ", ".join(untrusted[:5]) + (", …" if len(untrusted) > 5 else "")
         raise UntrustedModelError(
             f"the model holds types skops does not trust by default ({listed}): load it only "
             "from a store you trust, with load_model(..., trusted=True)"
         )
-    return skops.io.load(path, trusted=untrusted or None)
+    return skops.io.load(path, trusted=[*state_types, *untrusted] or None)
 
 
 # -- XGBoost and LightGBM, native formats -----------------------------------------------------

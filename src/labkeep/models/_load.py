@@ -78,7 +78,7 @@ def list_models(view: RunView) -> list[ModelInfo]:
                 found.append(model_info(view, name))
             except LabkeepError as exc:
                 logging.getLogger(__name__).warning("%s", exc)
-    return found
+    return sorted(found, key=lambda info: info.created)
 
 
 def load_from_view(view: RunView, name: str, *, trusted: bool = False) -> Any:
