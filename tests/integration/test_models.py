@@ -144,6 +144,17 @@ def test_a_pickled_model_loads_only_when_trusted(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.predict([[1.0, 2.0]]), [[2.0, 4.0]])
 
 
+def test_the_module_level_shortcut_and_a_disabled_run(tmp_path: Path) -> None:
+    clf, _ = iris_model()
+    store = str(tmp_path / "s")
+    with labkeep.init(store=store) as run:
+        info = labkeep.log_model(clf, "clf")
+    assert info.uri == f"runs:/{run.uuid}/clf"
+    assert labkeep.get_model_info(info.uri, store=store).flavour == "sklearn"
+    with labkeep.init(mode="disabled") as disabled:
+        assert disabled.log_model(clf).flavour == "sklearn"
+
+
 def test_a_model_that_cannot_be_saved_leaves_nothing(tmp_path: Path) -> None:
     store = str(tmp_path / "s")
     with labkeep.init(store=store) as run:

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,9 @@ def model_info(view: RunView, name: str) -> ModelInfo:
         listed = ", ".join(names[:10]) or "none"
         raise NotFoundError(f"run {view.number} has no model {name!r} (its models: {listed})")
     raw = view.artifact_path(meta_path).read_bytes()
-    return info_from_metadata(raw, name, _model_sizes(view, name), _where(view, name))
+    info = info_from_metadata(raw, name, _model_sizes(view, name), _where(view, name))
+    # The run is the one that holds the files, whatever the metadata says.
+    return replace(info, run_uuid=view.uuid)
 
 
 def _is_metadata(path: str) -> bool:
