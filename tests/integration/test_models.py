@@ -89,7 +89,13 @@ def test_a_pipeline_with_a_dataframe_example_keeps_its_columns(tmp_path: Path) -
     info = labkeep.get_model_info(f"runs:/{run.number}/digits/forest", store=store)
     columns = info.signature["inputs"]["columns"] if info.signature else []
     assert [c["name"] for c in columns[:2]] == ["px0", "px1"] and columns[0]["dtype"] == "float64"
-    loaded = labkeep.load_model(f"runs:/{run.number}/digits/forest", store=store)
+    uri = f"runs:/{run.number}/digits/forest"
+    # skops does not trust a tree's raw node indices by default; nor does labkeep.
+    with pytest.raises(UntrustedModelError, match=r"trusted=\['sklearn.tree._tree.Tree'\]"):
+        labkeep.load_model(uri, store=store)
+    loaded = labkeep.load_model(uri, store=store, trusted=["sklearn.tree._tree.Tree"])
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    loaded = labkeep.load_model(uri, store=store, trusted=True)
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
     from labkeep.models import load_input_example
 
@@ -115,7 +121,9 @@ def test_models_round_trip_through_a_labkeep_server(tmp_path: Path, isolated: No
         model, X = digits_model()
         with labkeep.init(store=server.url) as run:
             run.log_model(model, "model", input_example=X[:2])
-        loaded = labkeep.load_model(f"runs:/{run.number}/model", store=server.url)
+        loaded = labkeep.load_model(
+            f"runs:/{run.number}/model", store=server.url, trusted=["sklearn.tree._tree.Tree"]
+        )
         np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
         [info] = labkeep.get_run(run.number, store=server.url).models
         assert info.flavour == "sklearn" and info.signature is not None

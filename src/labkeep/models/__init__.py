@@ -10,6 +10,7 @@ Frameworks are imported only when a model of theirs is saved or loaded.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from labkeep.models._info import ModelInfo
@@ -24,12 +25,14 @@ def load_model(
     model: str | RunView,
     name: str | None = None,
     *,
-    trusted: bool = False,
+    trusted: bool | Sequence[str] = False,
     store: str | os.PathLike[str] | None = None,
 ) -> Any:
     """A stored model, loaded: from a URI ``runs:/RUN/NAME`` (RUN a number, uuid, name or
-    ``last``), or from a run view and a name. A model stored as a pickle (or holding types
-    skops does not trust) loads only with ``trusted=True``: loading it runs code from the store.
+    ``last``), or from a run view and a name. Loading a pickle runs code from the store: a
+    model stored with cloudpickle loads only with ``trusted=True``. A scikit-learn model that
+    holds types skops does not trust by default (a tree ensemble's ``Tree``) loads with those
+    types listed, ``trusted=["sklearn.tree._tree.Tree"]``, or ``trusted=True``.
 
     >>> clf = labkeep.load_model("runs:/7/model")                  # doctest: +SKIP
     >>> clf = labkeep.load_model(labkeep.get_run(7), "model")      # doctest: +SKIP

@@ -14,12 +14,15 @@ from __future__ import annotations
 import importlib.metadata
 import pickle
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from labkeep.errors import ModelError, UntrustedModelError
+
+#: ``trusted=``: True trusts everything the file names; a list, only those types (skops).
+Trust = bool | Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ class Flavour:
     detect: Callable[[Any], bool]
     save: Callable[[Any, Path], None]
     #: ``load(path, model_class, trusted)``
-    load: Callable[[Path, str, bool], Any]
+    load: Callable[[Path, str, Trust], Any]
 
 
 def _imported(module: str) -> Any:
@@ -115,28 +118,7 @@ def _canonical_skops(path: Path) -> None:
             dst.writestr(stable, data)
 
 
-#: scikit-learn's own holders of fitted state that skops does not trust by default, though
-#: they hold arrays and no callables: the trees of every tree ensemble, histogram boosting's
-#: predictors, an MLP's optimizer, neighbours' search trees and metrics. Without them, a
-#: random forest would load only with ``trusted=True``, and "trusted" would mean nothing.
-_SKLEARN_STATE_TYPES = frozenset(
-    {
-        "sklearn.tree._tree.Tree",
-        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-        "sklearn.neighbors._kd_tree.KDTree",
-        "sklearn.neighbors._ball_tree.BallTree",
-        *(
-            f"sklearn.metrics._dist_metrics.{metric}Distance{bits}"
-            for metric in ("Euclidean", "SEuclidean", "Manhattan", "Chebyshev", "Minkowski")
-            for bits in ("32", "64")
-        ),
-    }
-)
-
-
-def _load_skops(path: Path, model_class: str, trusted: bool) -> Any:
+def _load_skops(path: Path, model_class: str, trusted: Trust) -> Any:
     try:
         import skops.io
     except ImportError:
@@ -144,15 +126,17 @@ def _load_skops(path: Path, model_class: str, trusted: bool) -> Any:
             "loading a scikit-learn model needs skops: pip install 'labkeep[models]'"
         ) from None
     found = skops.io.get_untrusted_types(file=path)
-    state_types = [t for t in found if t in _SKLEARN_STATE_TYPES]
-    untrusted = [t for t in found if t not in _SKLEARN_STATE_TYPES]
-    if untrusted and not trusted:
-        listed = ", ".join(untrusted[:5]) + (", …" if len(untrusted) > 5 else "")
+    allowed = set(found) if trusted is True else set(trusted or ())
+    refused = [t for t in found if t not in allowed]
+    if refused:
+        # skops leaves these out of its defaults on purpose: a tree's node indices, for
+        # one, are used without bounds checks, so a crafted file can read out of memory.
+        listed = ", ".join(repr(t) for t in refused[:5]) + (", …" if len(refused) > 5 else "")
         raise UntrustedModelError(
-            f"the model holds types skops does not trust by default ({listed}): load it only "
-            "from a store you trust, with load_model(..., trusted=True)"
+            f"the model holds types skops does not trust by default ({listed}): if you trust "
+            f"the store it comes from, load it with load_model(..., trusted=[{listed}])"
         )
-    return skops.io.load(path, trusted=[*state_types, *untrusted] or None)
+    return skops.io.load(path, trusted=[t for t in found if t in allowed] or None)
 
 
 # -- XGBoost and LightGBM, native formats -----------------------------------------------------
@@ -169,7 +153,7 @@ def _save_xgboost(model: Any, path: Path) -> None:
     model.save_model(str(path))
 
 
-def _load_xgboost(path: Path, model_class: str, trusted: bool) -> Any:
+def _load_xgboost(path: Path, model_class: str, trusted: Trust) -> Any:
     import xgboost
 
     short = model_class.rsplit(".", 1)[-1]
@@ -187,7 +171,7 @@ def _save_lightgbm(model: Any, path: Path) -> None:
     model.save_model(str(path))
 
 
-def _load_lightgbm(path: Path, model_class: str, trusted: bool) -> Any:
+def _load_lightgbm(path: Path, model_class: str, trusted: Trust) -> Any:
     import lightgbm
 
     return lightgbm.Booster(model_file=str(path))
@@ -205,11 +189,11 @@ def _save_keras(model: Any, path: Path) -> None:
     model.save(str(path))
 
 
-def _load_keras(path: Path, model_class: str, trusted: bool) -> Any:
+def _load_keras(path: Path, model_class: str, trusted: Trust) -> Any:
     import keras
 
     # safe_mode refuses the lambda layers that would run code from the file.
-    return keras.saving.load_model(str(path), safe_mode=not trusted)
+    return keras.saving.load_model(str(path), safe_mode=trusted is not True)
 
 
 # -- PyTorch ----------------------------------------------------------------------------------
@@ -236,13 +220,13 @@ def _save_torch(model: Any, path: Path) -> None:
     torch.save(model, path)
 
 
-def _load_state_dict(path: Path, model_class: str, trusted: bool) -> Any:
+def _load_state_dict(path: Path, model_class: str, trusted: Trust) -> Any:
     import torch
 
     return torch.load(path, weights_only=True)
 
 
-def _load_torch_module(path: Path, model_class: str, trusted: bool) -> Any:
+def _load_torch_module(path: Path, model_class: str, trusted: Trust) -> Any:
     import torch
 
     return torch.load(path, weights_only=False)
@@ -263,7 +247,7 @@ def _save_pickle(model: Any, path: Path) -> None:
         cloudpickle.dump(model, fh)
 
 
-def _load_pickle(path: Path, model_class: str, trusted: bool) -> Any:
+def _load_pickle(path: Path, model_class: str, trusted: Trust) -> Any:
     with open(path, "rb") as fh:
         return pickle.load(fh)  # only reached with trusted=True
 

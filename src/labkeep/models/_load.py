@@ -20,6 +20,7 @@ from labkeep.models._info import EXAMPLE_FILE, METADATA_FILE, ModelInfo, info_fr
 
 if TYPE_CHECKING:
     from labkeep._views import RunView
+    from labkeep.models._flavours import Trust
 
 _SCHEME = "runs:/"
 
@@ -84,13 +85,16 @@ def list_models(view: RunView) -> list[ModelInfo]:
     return sorted(found, key=lambda info: info.created)
 
 
-def load_from_view(view: RunView, name: str, *, trusted: bool = False) -> Any:
+def load_from_view(view: RunView, name: str, *, trusted: Trust = False) -> Any:
     from labkeep.models._flavours import flavour_named
+
+    if not isinstance(trusted, bool):
+        trusted = [str(t) for t in trusted]
 
     info = model_info(view, name)
     where = _where(view, info.name)
     flavour = flavour_named(info.flavour, where)
-    if not flavour.safe and not trusted:
+    if not flavour.safe and trusted is not True:
         raise_untrusted(where, flavour.name)
     blob = view.artifact_path(f"{info.name}/{info.model_file}")
     with tempfile.TemporaryDirectory(prefix="labkeep-model-") as tmp:
