@@ -38,6 +38,8 @@ class Flavour:
     save: Callable[[Any, Path], None]
     #: ``load(path, model_class, trusted)``
     load: Callable[[Path, str, Trust], Any]
+    #: Whether the loader reads the format from the file's name (a blob has none).
+    needs_name: bool = False
 
 
 def _imported(module: str) -> Any:
@@ -253,7 +255,9 @@ def _load_pickle(path: Path, model_class: str, trusted: Trust) -> Any:
 
 
 FLAVOURS = (
-    Flavour("xgboost", "model.ubj", ("xgboost",), True, _is_xgboost, _save_xgboost, _load_xgboost),
+    Flavour(
+        "xgboost", "model.ubj", ("xgboost",), True, _is_xgboost, _save_xgboost, _load_xgboost, True
+    ),
     Flavour(
         "lightgbm",
         "model.txt",
@@ -263,7 +267,7 @@ FLAVOURS = (
         _save_lightgbm,
         _load_lightgbm,
     ),
-    Flavour("keras", "model.keras", ("keras",), True, _is_keras, _save_keras, _load_keras),
+    Flavour("keras", "model.keras", ("keras",), True, _is_keras, _save_keras, _load_keras, True),
     Flavour(
         "pytorch_state_dict",
         "state_dict.pt",

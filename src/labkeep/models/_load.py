@@ -20,7 +20,7 @@ from labkeep.models._info import EXAMPLE_FILE, METADATA_FILE, ModelInfo, info_fr
 
 if TYPE_CHECKING:
     from labkeep._views import RunView
-    from labkeep.models._flavours import Trust
+    from labkeep.models._flavours import Flavour, Trust
 
 _SCHEME = "runs:/"
 
@@ -88,38 +88,45 @@ def list_models(view: RunView) -> list[ModelInfo]:
 def load_from_view(view: RunView, name: str, *, trusted: Trust = False) -> Any:
     from labkeep.models._flavours import flavour_named
 
-    if not isinstance(trusted, bool):
+    if isinstance(trusted, str):  # one type named
+        trusted = [trusted]
+    elif not isinstance(trusted, bool):
         trusted = [str(t) for t in trusted]
-
     info = model_info(view, name)
     where = _where(view, info.name)
     flavour = flavour_named(info.flavour, where)
     if not flavour.safe and trusted is not True:
         raise_untrusted(where, flavour.name)
     blob = view.artifact_path(f"{info.name}/{info.model_file}")
+    if not flavour.needs_name:
+        return _load_file(flavour, blob, info, trusted, where)
     with tempfile.TemporaryDirectory(prefix="labkeep-model-") as tmp:
-        # Frameworks read the format from the file's name (model.keras, model.ubj).
+        # These frameworks read the format from the file's name (model.keras, model.ubj).
         local = Path(tmp) / info.model_file
         try:
             os.symlink(blob, local)
         except OSError:
             shutil.copyfile(blob, local)
-        try:
-            return flavour.load(local, info.model_class, trusted)
-        except LabkeepError as exc:
-            raise type(exc)(f"{where}: {exc}") from None
-        except ImportError as exc:
-            needs = ", ".join(f"{d} {v}" for d, v in info.versions.items() if d != "python")
-            raise ModelError(
-                f"{where} needs {exc.name or 'a framework'} to load (it was stored with {needs}): "
-                "install it"
-            ) from None
-        except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise ModelError(
-                f"{where} cannot be loaded as a {flavour.name} model: its file is damaged or "
-                f"was not written by {flavour.name} ({type(exc).__name__}: {first[:200]})"
-            ) from None
+        return _load_file(flavour, local, info, trusted, where)
+
+
+def _load_file(flavour: Flavour, path: Path, info: ModelInfo, trusted: Trust, where: str) -> Any:
+    try:
+        return flavour.load(path, info.model_class, trusted)
+    except LabkeepError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    except ImportError as exc:
+        needs = ", ".join(f"{d} {v}" for d, v in info.versions.items() if d != "python")
+        raise ModelError(
+            f"{where} needs {exc.name or 'a framework'} to load (it was stored with {needs}): "
+            "install it"
+        ) from None
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelError(
+            f"{where} cannot be loaded as a {flavour.name} model: its file is damaged or "
+            f"was not written by {flavour.name} ({type(exc).__name__}: {first[:200]})"
+        ) from None
 
 
 def raise_untrusted(where: str, flavour: str) -> None:
