@@ -127,18 +127,24 @@ def _load_skops(path: Path, model_class: str, trusted: Trust) -> Any:
         raise ModelError(
             "loading a scikit-learn model needs skops: pip install 'labkeep[models]'"
         ) from None
-    found = skops.io.get_untrusted_types(file=path)
-    allowed = set(found) if trusted is True else set(trusted or ())
-    refused = [t for t in found if t not in allowed]
-    if refused:
-        # skops leaves these out of its defaults on purpose: a tree's node indices, for
-        # one, are used without bounds checks, so a crafted file can read out of memory.
-        listed = ", ".join(repr(t) for t in refused[:5]) + (", …" if len(refused) > 5 else "")
-        raise UntrustedModelError(
-            f"the model holds types skops does not trust by default ({listed}): if you trust "
-            f"the store it comes from, load it with load_model(..., trusted=[{listed}])"
-        )
-    return skops.io.load(path, trusted=[t for t in found if t in allowed] or None)
+    if trusted is True:
+        found = skops.io.get_untrusted_types(file=path)
+        return skops.io.load(path, trusted=found or None)
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    allowed = list(trusted or ())
+    try:  # one pass over the file when nothing is refused (the common case)
+        return skops.io.load(path, trusted=allowed or None)
+    except UntrustedTypesFoundException:
+        pass
+    refused = [t for t in skops.io.get_untrusted_types(file=path) if t not in allowed]
+    # skops leaves these out of its defaults on purpose: a tree's node indices, for one,
+    # are used without bounds checks, so a crafted file can read out of memory.
+    listed = ", ".join(repr(t) for t in refused[:5]) + (", …" if len(refused) > 5 else "")
+    raise UntrustedModelError(
+        f"the model holds types skops does not trust by default ({listed}): if you trust "
+        f"the store it comes from, load it with load_model(..., trusted=[{listed}])"
+    )
 
 
 # -- XGBoost and LightGBM, native formats -----------------------------------------------------
