@@ -136,7 +136,7 @@ def main() -> None:
             for key, label, unit in (
                 ("log_ms", "log_model (start run, log, end run)", "ms"),
                 ("load_ms", "load_model by URI", "ms"),
-                ("bytes", "bytes added to the store (database, its WAL, files)", "B"),
+                ("bytes", "bytes added to the store (database and files)", "B"),
                 ("file_bytes", "bytes of the model's files", "B"),
             ):
                 value = ours.figures[key]
