@@ -15,6 +15,7 @@ from labkeep._api import (
     init,
     log,
     log_artifact,
+    log_model,
     runs,
     seed,
     summary,
@@ -27,6 +28,7 @@ if _typing.TYPE_CHECKING:
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import MetricSummary, RunStatus
+    from labkeep.models import ModelInfo, get_model_info, load_model
 
 # Classes are loaded when first named, so that `import labkeep` stays light.
 _LAZY = {
@@ -41,6 +43,9 @@ _LAZY = {
     "intrange": "labkeep.sweep._space",
     "loguniform": "labkeep.sweep._space",
     "uniform": "labkeep.sweep._space",
+    "ModelInfo": "labkeep.models",
+    "get_model_info": "labkeep.models",
+    "load_model": "labkeep.models",
 }
 
 
@@ -65,6 +70,7 @@ __all__ = [
     "LabkeepError",
     "MetricSeries",
     "MetricSummary",
+    "ModelInfo",
     "Run",
     "RunList",
     "RunStatus",
@@ -76,11 +82,14 @@ __all__ = [
     "choice",
     "config",
     "finish",
+    "get_model_info",
     "get_run",
     "init",
     "intrange",
+    "load_model",
     "log",
     "log_artifact",
+    "log_model",
     "loguniform",
     "runs",
     "seed",

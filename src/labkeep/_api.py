@@ -12,6 +12,7 @@ from labkeep.errors import InvalidInputError, RunStateError
 if TYPE_CHECKING:
     from labkeep._run import ProcessHooks, Run
     from labkeep._views import RunList, RunView
+    from labkeep.models import ModelInfo
 
 # Everything heavier than the standard library is imported on first use: `import labkeep`
 # stays cheap for scripts that only sometimes log.
@@ -187,6 +188,11 @@ def log_artifact(
 ) -> str:
     """Store a file as an artifact of the active run (``volatile``: not part of a verdict)."""
     return _require_run().log_artifact(path, name, volatile=volatile)
+
+
+def log_model(model: Any, name: str = "model", *, input_example: Any = None) -> ModelInfo:
+    """Store a model with the active run (see :meth:`labkeep.Run.log_model`)."""
+    return _require_run().log_model(model, name, input_example=input_example)
 
 
 class _ActiveDict(MutableMapping[str, Any]):

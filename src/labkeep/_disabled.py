@@ -58,6 +58,16 @@ class DisabledRun:
     ) -> str:
         return name or os.path.basename(os.fspath(path))
 
+    def log_model(self, model: Any, name: str = "model", *, input_example: Any = None) -> Any:
+        """What ``Run.log_model`` returns, with nothing saved (the model is not serialized)."""
+        from labkeep.models import ModelInfo
+        from labkeep.models._flavours import class_name, detect
+
+        flavour = detect(model)
+        return ModelInfo(
+            name, self.uuid, flavour.name, flavour.file, class_name(model), flavour.safe
+        )
+
     def finish(self, status: str | RunStatus | None = None, **_: Any) -> None:
         self.finished = True
         self.status = RunStatus(status) if status else RunStatus.COMPLETED

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from labkeep._ingest import RunIngester
     from labkeep._snapshot import SnapshotRecorder
     from labkeep.capture import SystemMonitor
+    from labkeep.models import ModelInfo
 
 logger = logging.getLogger(__name__)
 #: How long ``finish()`` waits for the store to take everything the run logged.
@@ -474,6 +475,18 @@ class Run:
         if volatile:
             self._write_json(j.T_SNAPSHOT_ADD, {"volatile": [artifact_name]})
         return artifact_name
+
+    def log_model(self, model: Any, name: str = "model", *, input_example: Any = None) -> ModelInfo:
+        """Store a model under ``name`` in its framework's format (scikit-learn through
+        skops, XGBoost, LightGBM, Keras, PyTorch; anything else with cloudpickle, which loads
+        only when trusted), with the framework versions, the input example and the signature
+        it gives. ``labkeep.load_model("runs:/RUN/NAME")`` loads it back.
+
+        >>> run.log_model(clf, "model", input_example=X[:5])  # doctest: +SKIP
+        """
+        from labkeep.models import log_model
+
+        return log_model(self, model, name, input_example=input_example)
 
     # -- ending ------------------------------------------------------------------------
     def finish(

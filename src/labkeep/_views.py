@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy
     import pandas
 
+    from labkeep.models import ModelInfo
     from labkeep.store._base import Store
 
 
@@ -89,6 +90,16 @@ class RunView:
     @property
     def artifacts(self) -> list[Artifact]:
         return list(self.record.artifacts)
+
+    @property
+    def models(self) -> list[ModelInfo]:
+        """The models stored with the run (``run.log_model``), in the order they were logged.
+
+        >>> [(m.name, m.flavour) for m in labkeep.get_run(7).models]  # doctest: +SKIP
+        """
+        from labkeep.models import list_models
+
+        return list_models(self)
 
     @property
     def children(self) -> RunList:

@@ -51,3 +51,15 @@ class TrialPruned(LabkeepError):
 
 class ReadOnlyStoreError(StoreError):
     """A change asked of a store that can only be read (a read-only mount or file)."""
+
+
+class ModelError(LabkeepError):
+    """A model cannot be stored or loaded: a framework that cannot save it, a damaged model
+    file, or a framework missing where it is loaded."""
+
+    exit_code = 1
+
+
+class UntrustedModelError(ModelError):
+    """Loading the model would run code from the store (a pickle, or types skops does not
+    trust by default): load it only from a store you trust, with ``trusted=True``."""

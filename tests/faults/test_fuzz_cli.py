@@ -78,6 +78,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, ...]] = {
         "--metrics",
     ),
     ("show",): ("--json", "--snapshot", "--all"),
+    ("models",): ("-e", "-n", "--limit", "--json"),
     ("compare",): ("-w", "-e", "-s", "-n", "-c", "--all", "--csv", "--json", "--markdown"),
     ("diff",): ("--code", "--flags", "--output", "--path"),
     ("tag",): ("-r",),

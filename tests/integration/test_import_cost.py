@@ -83,3 +83,14 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(wanted))))
     lines = result.stdout.strip().splitlines()
     assert lines[1].split()[0] == "1", result.stdout  # the run, under the header
     assert json.loads(lines[-1]) == []
+
+
+def test_naming_the_model_functions_loads_no_framework(tmp_path: Path) -> None:
+    """``labkeep.load_model`` and ``run.log_model`` import skops, scikit-learn or
+    cloudpickle only when a model is saved or loaded."""
+    code = (
+        "import sys, labkeep\n"
+        "labkeep.load_model, labkeep.get_model_info, labkeep.ModelInfo\n"
+        "assert not {'sklearn', 'skops', 'cloudpickle'} & {m.split('.')[0] for m in sys.modules}"
+    )
+    assert _loaded_after(code, tmp_path) == []

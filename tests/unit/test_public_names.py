@@ -11,10 +11,11 @@ import pytest
 
 PUBLIC = {
     "labkeep": [
-        "LabkeepError", "MetricSeries", "MetricSummary", "Run", "RunList", "RunStatus",
-        "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "choice", "config",
-        "finish", "get_run", "init", "intrange", "log", "log_artifact", "loguniform", "runs",
-        "seed", "summary", "sweep", "uniform", "use_input",
+        "LabkeepError", "MetricSeries", "MetricSummary", "ModelInfo", "Run", "RunList",
+        "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "choice",
+        "config", "finish", "get_model_info", "get_run", "init", "intrange", "load_model", "log",
+        "log_artifact", "log_model", "loguniform", "runs", "seed", "summary", "sweep", "uniform",
+        "use_input",
     ],
     "labkeep.capture": [
         "IgnoreRules", "Snapshot", "SystemMonitor", "capture_snapshot", "collect_code",
@@ -25,6 +26,10 @@ PUBLIC = {
     "labkeep.integrations": [
         "GuildSource", "ImportReport", "MlflowSource", "SacredSource", "Source",
         "TensorboardSource", "WandbSource", "import_runs",
+    ],
+    "labkeep.models": [
+        "ModelInfo", "get_model_info", "list_models", "load_input_example", "load_model",
+        "log_model", "parse_model_uri",
     ],
     "labkeep.query": [
         "And", "Compare", "CompareOp", "Field", "HasKey", "HasTag", "In", "KeyCatalog",

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,9 @@ from labkeep.cli._params import Limit
 from labkeep.entities import DROPPED_POINTS_KEY, JOURNAL_DAMAGE_KEY, RunRecord
 from labkeep.errors import InvalidInputError
 from labkeep.store._base import implied_total
+
+if TYPE_CHECKING:
+    from labkeep.models import ModelInfo
 
 #: The work a listing may spend counting every match (SQLite VM steps: some 20 ms).
 COUNT_STEPS = 200_000
@@ -368,7 +371,7 @@ def show_command(
     if as_json:
         click.echo(json.dumps(record_as_dict(rec), indent=2))
         return
-    render_record(rec, view.children.numbers)
+    render_record(rec, view.children.numbers, view.models)
 
 
 _DATA_LOSS_KEYS = (JOURNAL_DAMAGE_KEY, DROPPED_POINTS_KEY)
@@ -386,7 +389,9 @@ def data_loss(rec: RunRecord) -> str:
     return "; ".join(parts)
 
 
-def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
+def render_record(
+    rec: RunRecord, children: Sequence[int] = (), models: Sequence[ModelInfo] = ()
+) -> None:
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -411,6 +416,8 @@ def render_record(rec: RunRecord, children: Sequence[int] = ()) -> None:
         console.print(_values_table("summary", summary))
     if rec.artifacts:
         console.print(_artifacts_table(rec))
+    if models:
+        console.print(_models_table(models))
     if info.error:
         console.print(
             Panel(
@@ -485,6 +492,20 @@ def _metrics_table(rec: RunRecord) -> Any:
             str(m.count),
             str(m.last_step),
         )
+    return table
+
+
+def _models_table(models: Sequence[ModelInfo]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="models", title_justify="left", box=None, header_style="bold")
+    for col in ("name", "flavour", "size", "versions"):
+        table.add_column(col, justify="right" if col == "size" else "left", overflow="fold")
+    for model in models:
+        versions = ", ".join(f"{d} {v}" for d, v in model.versions.items())
+        flavour = model.flavour if model.safe else f"{model.flavour} (unsafe to load)"
+        table.add_row(Text(model.name), flavour, format_size(model.size), Text(versions))
     return table
 
 

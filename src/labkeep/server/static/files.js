@@ -194,6 +194,10 @@ export async function artifactsPanel(panel, ref) {
       "a",
       { href: "#artifacts", title: artifact.path, dataset: { path: artifact.path } },
       h("span", { text: artifact.path }),
+      // A model's metadata file (run.log_model) stands for the model: labkeep.load_model reads it.
+      artifact.kind === "model" && artifact.path.endsWith("/labkeep_model.json")
+        ? h("span", { class: "tag", text: "model", title: "load with labkeep.load_model" })
+        : null,
       h("span", { class: "muted", text: fmtSize(artifact.size) }),
     );
     link.addEventListener("click", (event) => {
