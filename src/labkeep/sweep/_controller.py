@@ -137,6 +137,11 @@ class SweepController:
         self.inline = inline and self.parallel == 1
         self._in_flight: dict[int, _Running] = {}
         self._summary_due = 0.0
+        self._summary_lock = threading.Lock()
+        #: The write a throttled finish put off: due when the throttle lets it, even if the
+        #: next trial (on this thread, say) takes minutes.
+        self._summary_timer: threading.Timer | None = None
+        self._summary_closed = False
 
     def say(self, text: str) -> None:
         if self.on_message is not None:
@@ -231,42 +236,50 @@ class SweepController:
         self._record_summary()
         pending: dict[Future[tuple[int | None, str]], _Running] = {}
         launched = 0
-        with ThreadPoolExecutor(self.parallel, thread_name_prefix="labkeep-trial") as pool:
-            submit = _run_here if self.inline else pool.submit
-            while pending or (launched < remaining and not self.stop.is_set()):
-                while (
-                    launched < remaining and len(pending) < self.parallel and not self.stop.is_set()
-                ):
-                    trial = study.ask(distributions)
-                    values = trial_values(self.space, trial.params)
-                    running = _Running(trial, index, values, threading.Event())
-                    self._in_flight[index] = running
-                    future = submit(self.run_trial, running.params, index, running.stop)
-                    pending[future] = running
-                    index += 1
-                    launched += 1
-                finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    running = pending.pop(future)
-                    if self._finished_trial(study, running, future):
-                        running.attempts += 1
-                        running.number = None
-                        again = submit(self.run_trial, running.params, running.index, running.stop)
-                        pending[again] = running
-                    else:
-                        self._in_flight.pop(running.index, None)
-                for running in pending.values():
-                    if self.stop.is_set():
-                        running.stop.set()
-                    elif self.spec.pruner is not None and self.poll_pruning:
-                        self._check_pruning(running)
+        try:
+            with ThreadPoolExecutor(self.parallel, thread_name_prefix="labkeep-trial") as pool:
+                submit = _run_here if self.inline else pool.submit
+                while pending or (launched < remaining and not self.stop.is_set()):
+                    while (
+                        launched < remaining
+                        and len(pending) < self.parallel
+                        and not self.stop.is_set()
+                    ):
+                        trial = study.ask(distributions)
+                        values = trial_values(self.space, trial.params)
+                        running = _Running(trial, index, values, threading.Event())
+                        self._in_flight[index] = running
+                        future = submit(self.run_trial, running.params, index, running.stop)
+                        pending[future] = running
+                        index += 1
+                        launched += 1
+                    finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        running = pending.pop(future)
+                        if self._finished_trial(study, running, future):
+                            running.attempts += 1
+                            running.number = None
+                            again = submit(
+                                self.run_trial, running.params, running.index, running.stop
+                            )
+                            pending[again] = running
+                        else:
+                            self._in_flight.pop(running.index, None)
+                    for running in pending.values():
+                        if self.stop.is_set():
+                            running.stop.set()
+                        elif self.spec.pruner is not None and self.poll_pruning:
+                            self._check_pruning(running)
+        except BaseException:
+            self._end_summary()  # Ctrl-C and the like: what ends the sweep writes its end
+            raise
         if self.stop.is_set():
             self.result.status = RunStatus.INTERRUPTED
         elif self.result.failed and not (self.result.completed or self.result.pruned):
             self.result.status = RunStatus.FAILED  # not one trial gave the objective a value
         else:
             self.result.status = RunStatus.COMPLETED
-        self._record_summary()
+        self._close_summary()
         return self.result
 
     def report(self, index: int, value: float, step: int) -> bool:
@@ -469,10 +482,37 @@ class SweepController:
         the end and on a prune, and after a finished trial at most every
         ``SUMMARY_EVERY_S`` (each write is a store transaction of its own, which would cost
         a sweep of quick in-process trials as much as the trials themselves)."""
-        now = time.monotonic()
-        if not force and now < self._summary_due:
-            return
-        self._summary_due = now + SUMMARY_EVERY_S
+        with self._summary_lock:
+            if self._summary_closed:
+                return
+            now = time.monotonic()
+            if not force and now < self._summary_due:
+                if self._summary_timer is None:
+                    self._summary_timer = threading.Timer(
+                        self._summary_due - now, self._record_summary
+                    )
+                    self._summary_timer.daemon = True
+                    self._summary_timer.start()
+                return
+            if self._summary_timer is not None:
+                self._summary_timer.cancel()
+                self._summary_timer = None
+            self._summary_due = now + SUMMARY_EVERY_S
+            self._write_summary()
+
+    def _close_summary(self) -> None:
+        """The last write: nothing put off may reach the sweep run once it ends."""
+        self._record_summary()
+        self._end_summary()
+
+    def _end_summary(self) -> None:
+        with self._summary_lock:
+            self._summary_closed = True
+            if self._summary_timer is not None:
+                self._summary_timer.cancel()
+                self._summary_timer = None
+
+    def _write_summary(self) -> None:
         result = self.result
         summary: dict[str, Any] = {
             "trials.completed": result.completed,
