@@ -27,10 +27,12 @@ if _typing.TYPE_CHECKING:
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import MetricSummary, RunStatus
+    from labkeep.integrations._bridge_hook import bridge
 
 # Classes are loaded when first named, so that `import labkeep` stays light.
 _LAZY = {
     "Run": "labkeep._run",
+    "bridge": "labkeep.integrations._bridge_hook",
     "MetricSeries": "labkeep._views",
     "RunList": "labkeep._views",
     "RunTags": "labkeep._views",
@@ -73,6 +75,7 @@ __all__ = [
     "TrialPruned",
     "__version__",
     "active_run",
+    "bridge",
     "choice",
     "config",
     "finish",

@@ -87,6 +87,9 @@ class LaunchSpec:
     scalar_keys: tuple[str, ...] = ()
     system_metrics: float | None = 10.0
     collect_outputs: bool = True
+    #: Record the script's MLflow/W&B/TensorBoard/Sacred calls: ``"on"`` (the tool runs too,
+    #: offline), ``"only"`` (the tool writes nothing), ``None`` (not recorded).
+    bridges: str | None = "on"
     reproduces_uuid: str | None = None
     grace: float = 5.0
     detect_timeout: float = DETECT_TIMEOUT
@@ -297,6 +300,10 @@ def _track(
             {"seed": spec.seed, "via": "labkeep run --seed", "PYTHONHASHSEED": spec.seed}
         )
     env = child_environment(run, client, spec.seed)
+    if spec.bridges:
+        from labkeep.runner._bootstrap import ENV_BRIDGES
+
+        env[ENV_BRIDGES] = spec.bridges
     parser = None
     if spec.scalars:
         from labkeep.runner._scalars import OutputScalarParser

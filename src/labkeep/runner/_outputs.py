@@ -20,8 +20,12 @@ from pathlib import Path
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", ".labkeep", "__pycache__", "node_modules", ".venv", "venv",
      ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints",
-     ".idea", ".vscode", ".bench", ".cache"}
+     ".idea", ".vscode", ".bench", ".cache", "mlruns", "mlartifacts", "wandb"}
 )  # fmt: skip
+#: Files other trackers write beside the script (their own stores), never a run's outputs:
+#: MLflow's default SQLite store and TensorBoard event files.
+SKIP_FILES = frozenset({"mlflow.db", "mlflow.db-journal", "mlflow.db-wal", "mlflow.db-shm"})
+SKIP_FILE_PREFIXES = ("events.out.tfevents.",)
 
 #: Entries (files and directories) a scan looks at before it gives up.
 MAX_ENTRIES = 50_000
@@ -37,7 +41,8 @@ class TreeState:
 
 
 def scan_tree(root: Path, skip: Iterable[Path] = (), max_entries: int = MAX_ENTRIES) -> TreeState:
-    """Record the files under ``root``, leaving out :data:`SKIP_DIRS`, virtual environments
+    """Record the files under ``root``, leaving out :data:`SKIP_DIRS`, other trackers' files
+    (:data:`SKIP_FILES`, TensorBoard event files), virtual environments
     (a directory holding ``pyvenv.cfg``) and the directories in ``skip``.
 
     ``complete`` is false when the tree had more than ``max_entries`` entries.
@@ -68,6 +73,8 @@ def scan_tree(root: Path, skip: Iterable[Path] = (), max_entries: int = MAX_ENTR
                     if entry.name not in SKIP_DIRS and entry.path not in skipped:
                         stack.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
+                    if entry.name in SKIP_FILES or entry.name.startswith(SKIP_FILE_PREFIXES):
+                        continue
                     st = entry.stat(follow_symlinks=False)
                     rel = entry.path[len(stack_root) + 1 :].replace(os.sep, "/")
                     state.files[rel] = (st.st_size, st.st_mtime_ns)
