@@ -246,7 +246,7 @@ SACRED_SCRIPT = """
 def test_sacred_config_scope_log_scalar_and_result_are_recorded(tmp_path: Path) -> None:
     pytest.importorskip("sacred")
     write(tmp_path / "sacred_exp.py", SACRED_SCRIPT)
-    labkeep_run(tmp_path, tmp_path / "store", "sacred_exp.py", "--", "with", "C=0.5")
+    labkeep_run(tmp_path, tmp_path / "store", "sacred_exp.py", "C=0.5")
     run = last_run(tmp_path / "store")
     assert run.params["C"] == 0.5 and run.params["gamma"] == 0.7
     assert isinstance(run.params["seed"], int)

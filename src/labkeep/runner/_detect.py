@@ -200,14 +200,19 @@ def _detect_script(path: Path, data: bytes) -> FlagSet:
 
 
 def _with_tool_flags(found: FlagSet, tree: ast.Module) -> FlagSet:
-    """Add the keys of a ``wandb.init(config={...})`` literal, unless a flag has the name."""
-    from labkeep.runner._tool_flags import wandb_config_flags
+    """Add the keys of a ``wandb.init(config={...})`` literal and of Sacred config scopes,
+    unless a flag has the name."""
+    from labkeep.runner._tool_flags import sacred_config_flags, wandb_config_flags
 
     taken = {f.name for f in found.flags}
-    extra = tuple(f for f in wandb_config_flags(tree) if f.name not in taken)
+    extra: list[Flag] = []
+    for flag in (*wandb_config_flags(tree), *sacred_config_flags(tree)):
+        if flag.name not in taken:
+            taken.add(flag.name)
+            extra.append(flag)
     if not extra:
         return found
-    return FlagSet(source=found.source, interface=found.interface, flags=found.flags + extra)
+    return FlagSet(source=found.source, interface=found.interface, flags=found.flags + tuple(extra))
 
 
 def _add_config_flags(found: FlagSet, config: Path | None) -> FlagSet:

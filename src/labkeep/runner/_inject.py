@@ -55,6 +55,7 @@ def build_command(
     globals_: dict[str, FlagValue] = {}
     config_values: dict[str, FlagValue] = {}
     tool_values: dict[str, FlagValue] = {}
+    sacred_updates: list[str] = []
     args: list[str] = []
     config_base = flags.config_file
     for name, value in values.items():
@@ -67,6 +68,8 @@ def build_command(
             config_values[flag.name] = value
         elif flag.kind == "wandb":
             tool_values[flag.name] = value
+        elif flag.kind == "sacred":
+            sacred_updates.append(f"{flag.name}={value!r}")  # Python literals
         elif flag.option is not None and flag.option == flags.config_option and flags.config_file:
             # The config file itself was chosen: the copy starts from that file instead.
             config_base = Path(str(value)) if value is not None else config_base
@@ -80,6 +83,8 @@ def build_command(
             args += [flags.config_option, str(copy)]
         elif config_base != flags.config_file or not flags.config_is_default:
             args += [flags.config_option, str(config_base)]
+    if sacred_updates:  # Sacred's own command line: ``script.py with C=0.5``
+        args += ["with", *sacred_updates]
     env = {ENV_ARGS: json.dumps([*args, *extra_args])}
     if module is not None:
         env[ENV_MODULE] = module

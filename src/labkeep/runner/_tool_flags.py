@@ -1,10 +1,13 @@
-"""Flags read from the config a script hands to W&B: ``wandb.init(config={...})``.
+"""Flags read from the config a script hands to W&B or Sacred; nothing of the script runs.
 
-The keys of a dict literal passed as ``config=`` (or of a dict literal first assigned at module
-level to the name passed there) are flags of kind ``wandb``: ``labkeep run main.py lr=0.1``
-sends the value to the child through ``LABKEEP_BRIDGE_CONFIG``, and the W&B bridge merges it
-into the config before W&B sees it, so ``wandb.config.lr`` returns 0.1. Only literal values
-count; nothing of the script runs.
+W&B: the keys of a dict literal passed as ``wandb.init(config=...)`` (or of a dict literal first
+assigned at module level to the name passed there) are flags of kind ``wandb``: ``labkeep run
+main.py lr=0.1`` sends the value to the child through ``LABKEEP_BRIDGE_CONFIG``, and the W&B
+bridge merges it into the config before W&B sees it, so ``wandb.config.lr`` returns 0.1.
+
+Sacred: the literal assignments of an ``@ex.config`` scope are flags of kind ``sacred``, set
+the way Sacred's own command line does: ``with C=0.5`` after the script's arguments.
+Only literal values count.
 """
 
 from __future__ import annotations
@@ -62,6 +65,58 @@ def wandb_config_flags(tree: ast.Module) -> list[Flag]:
                 )
             )
     return flags
+
+
+def sacred_config_flags(tree: ast.Module) -> list[Flag]:
+    """One flag per literal assignment in a function decorated ``@<experiment>.config``."""
+    experiments = {
+        target.id
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign)
+        and isinstance(stmt.value, ast.Call)
+        and _called_name(stmt.value.func) in ("Experiment", "sacred.Experiment")
+        for target in stmt.targets
+        if isinstance(target, ast.Name)
+    }
+    flags: list[Flag] = []
+    seen: set[str] = set()
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or not any(
+            _called_name(d) in {f"{e}.config" for e in experiments} for d in node.decorator_list
+        ):
+            continue
+        for stmt in node.body:
+            if not (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+            ):
+                continue
+            name = stmt.targets[0].id
+            try:
+                value = ast.literal_eval(stmt.value)
+            except (ValueError, SyntaxError, TypeError):
+                continue
+            if isinstance(value, tuple):
+                value = list(value)
+            if name.startswith("_") or name in seen or not _is_flag_value(value):
+                continue
+            seen.add(name)
+            default: FlagValue = value
+            flags.append(
+                Flag(name=name, kind="sacred", type=type_of(default), default=default,
+                     line=stmt.lineno)
+            )  # fmt: skip
+    return flags
+
+
+def _called_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _called_name(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
 
 
 def _is_flag_value(value: object) -> bool:
