@@ -10,13 +10,13 @@ installed gets the usual ``ModuleNotFoundError`` (the finder finds nothing and s
 This module imports the standard library only: ``labkeep run``'s child bootstrap loads it by
 path before the script starts, without importing the labkeep package.
 
-Modes (``LABKEEP_BRIDGES``, read by the bootstrap): ``on`` — the tool runs as it would offline and labkeep records
-its calls too; ``only`` — labkeep records the calls and the tool writes nothing.
+Modes (``LABKEEP_BRIDGES``, read by the bootstrap): ``on`` — the tool runs as it would
+offline (W&B gets ``WANDB_MODE=offline`` unless it is set) and labkeep records its calls
+too; ``only`` — labkeep records the calls and the tool writes nothing.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 
@@ -113,8 +113,6 @@ def install(mode: str = "on") -> BridgeFinder:
         finder = BridgeFinder(mode)
         sys.meta_path.insert(0, finder)
     finder.mode = mode
-    if mode == "on" and "WANDB_MODE" not in os.environ:
-        os.environ["WANDB_MODE"] = "offline"
     for name in BRIDGES:
         module = sys.modules.get(name)
         if module is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -173,6 +174,8 @@ class _StandInRun:
 
 def install(wandb: Any, *, only: bool) -> None:
     """Replace ``wandb.init`` (and ``log``/``finish``) by ones that record into labkeep."""
+    if not only and "WANDB_MODE" not in os.environ:
+        os.environ["WANDB_MODE"] = "offline"  # read by wandb.init, which has not run yet
     real_init = wandb.init
     real_finish = getattr(wandb, "finish", None)
     steps = _Steps()
