@@ -7,8 +7,8 @@ which replaces a few of its functions so that their calls also land in the labke
 Nothing is imported that the script does not import itself, and a script whose tool is not
 installed gets the usual ``ModuleNotFoundError`` (the finder finds nothing and says nothing).
 
-This module imports the standard library only: ``labkeep run``'s child bootstrap loads it by
-path before the script starts, without importing the labkeep package.
+This module imports nothing but ``sys``: ``labkeep run``'s child bootstrap runs it from its path
+before the script starts, without importing the labkeep package (nor ``importlib.util``).
 
 Modes (``LABKEEP_BRIDGES``, read by the bootstrap): ``on`` — the tool runs as it would
 offline (W&B gets ``WANDB_MODE=offline`` unless it is set) and labkeep records its calls
@@ -18,7 +18,6 @@ too; ``only`` — labkeep records the calls and the tool writes nothing.
 from __future__ import annotations
 
 import sys
-import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,18 +45,20 @@ class BridgeFinder:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self._busy = threading.local()
+        # Names being looked up by the other finders (the import lock of each module keeps
+        # two threads from looking up the same name at once).
+        self._busy: set[str] = set()
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if fullname not in BRIDGES or getattr(self._busy, "name", None) == fullname:
+        if fullname not in BRIDGES or fullname in self._busy:
             return None
-        self._busy.name = fullname
+        self._busy.add(fullname)
         try:
             spec = _find_after(self, fullname, path, target)
         finally:
-            self._busy.name = None
+            self._busy.discard(fullname)
         loader = spec.loader if spec is not None else None
         if spec is None or loader is None or not hasattr(loader, "exec_module"):
             return spec

@@ -368,15 +368,17 @@ def install_bridges(mode: str) -> None:
     """Watch for the script's import of MLflow, W&B, TensorBoard writers or Sacred
     (``ENV_BRIDGES``); the hook is loaded by path, standard library only, like
     ``_intercept.py``: labkeep itself is imported only once the script imports such a tool."""
-    import importlib.util
-
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(os.path.dirname(here), "integrations", "_bridge_hook.py")
-    spec = importlib.util.spec_from_file_location("_labkeep_bridge_hook", path)
-    if spec is None or spec.loader is None:
-        raise BootstrapError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Executed from its source rather than through ``importlib.util`` (~10 ms to import).
+    module = types.ModuleType("_labkeep_bridge_hook")
+    module.__file__ = path
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        raise BootstrapError(f"cannot load {path}: {exc.strerror}") from None
+    exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
     module.install(mode)
 
 
