@@ -77,6 +77,8 @@ MLFLOW_SCRIPT = """
         with open("weights.txt", "w") as f:
             f.write("weights")
         mlflow.log_artifact("weights.txt", artifact_path="model")
+        mlflow.log_dict({"layers": [64, 32]}, "config/net.json")
+        mlflow.log_text("fine", "notes.txt")
         print("mlflow run", run.info.run_id)
 """
 
@@ -89,6 +91,8 @@ def check_mlflow_run(run: RunView, alpha: float) -> None:
     assert set(run.tags) == {"team=vision", "stage=dev", "owner=ada"}
     assert "model/weights.txt" in [a.path for a in run.artifacts]
     assert run.artifact_path("model/weights.txt").read_text() == "weights"
+    assert json.loads(run.artifact_path("config/net.json").read_text()) == {"layers": [64, 32]}
+    assert run.artifact_path("notes.txt").read_text() == "fine"
 
 
 def test_mlflow_bridge_only_records_without_mlflow_writing(tmp_path: Path) -> None:

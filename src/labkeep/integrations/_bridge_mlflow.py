@@ -2,8 +2,9 @@
 
 ``log_param(s)`` become params (typed, not stringified), ``log_metric(s)`` metrics at their
 step (no step: labkeep's next step), ``set_tag(s)`` and ``start_run(tags=...)`` tags written
-``key=value``, ``log_artifact(s)`` artifacts under their ``artifact_path``. With ``only``
-MLflow itself is not called: ``start_run`` returns a stand-in run, and a ``log_metric`` costs
+``key=value``, ``log_artifact(s)``, ``log_text`` and ``log_dict`` artifacts under their
+``artifact_path``. With ``only`` MLflow itself is not called (figures, tables, inputs and
+experiment settings are then dropped): ``start_run`` returns a stand-in run, and a ``log_metric`` costs
 one ``Run.log`` (microseconds, where MLflow's own takes milliseconds).
 """
 
@@ -112,7 +113,25 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
                 run.log_artifact(path, _join(artifact_path, rel))
         return real("log_artifacts", local_dir, artifact_path, *a, **k)
 
+    def log_text(text: str, artifact_file: str, *args: Any, **kwargs: Any) -> Any:
+        _log_content(text.encode(), artifact_file)
+        return real("log_text", text, artifact_file, *args, **kwargs)
+
+    def log_dict(dictionary: Any, artifact_file: str, *args: Any, **kwargs: Any) -> Any:
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml  # MLflow's own dependency, as it writes YAML there too
+
+            content = yaml.safe_dump(dictionary, default_flow_style=False)
+        else:
+            import json
+
+            content = json.dumps(dictionary, indent=2, default=str)
+        _log_content(content.encode(), artifact_file)
+        return real("log_dict", dictionary, artifact_file, *args, **kwargs)
+
     replacements: dict[str, Callable[..., Any]] = {
+        "log_text": log_text,
+        "log_dict": log_dict,
         "start_run": start_run,
         "end_run": end_run,
         "active_run": active_run,
@@ -127,7 +146,7 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
     }
     if only:
         # What would make MLflow create its store or reach a server does nothing.
-        for name in ("set_experiment", "set_tracking_uri", "autolog", "create_experiment"):
+        for name in _WRITE_NOTHING:
             if original.get(name) is not None:
                 replacements[name] = _nothing
     for name, function in replacements.items():
@@ -135,11 +154,28 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
             setattr(mlflow, name, functools.wraps(original[name])(function))  # type: ignore[arg-type]
 
 
+#: What would make MLflow create its store or reach a server: nothing with ``only``.
+_WRITE_NOTHING = (
+    "set_experiment", "set_tracking_uri", "autolog", "create_experiment", "log_figure",
+    "log_image", "log_table", "log_input", "set_experiment_tag", "set_experiment_tags",
+    "delete_tag", "log_outputs",
+)  # fmt: skip
 _NAMES = (
     "start_run", "end_run", "active_run", "log_param", "log_params", "log_metric",
-    "log_metrics", "set_tag", "set_tags", "log_artifact", "log_artifacts", "set_experiment",
-    "set_tracking_uri", "autolog", "create_experiment",
+    "log_metrics", "set_tag", "set_tags", "log_artifact", "log_artifacts", "log_text",
+    "log_dict", *_WRITE_NOTHING,
 )  # fmt: skip
+
+
+def _log_content(content: bytes, artifact_file: str) -> None:
+    """Store text MLflow would write as ``artifact_file`` as the artifact of that name."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="labkeep-mlflow-") as tmp:
+        path = os.path.join(tmp, os.path.basename(artifact_file) or "artifact")
+        with open(path, "wb") as f:
+            f.write(content)
+        bridged_run().log_artifact(path, artifact_file.strip("/"))
 
 
 def _nothing(*_args: Any, **_kwargs: Any) -> None:

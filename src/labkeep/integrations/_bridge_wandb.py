@@ -156,14 +156,12 @@ class _StandInRun:
     def finish(self, *_args: Any, **_kwargs: Any) -> None:
         return None
 
-    def watch(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-    def define_metric(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-    def save(self, *_args: Any, **_kwargs: Any) -> bool:
-        return True
+    def __getattr__(self, name: str) -> Any:
+        # ``watch``, ``define_metric``, ``log_code``, ``save``, ``log_artifact``…: W&B's
+        # own features, which write nothing here.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _nothing
 
     def __enter__(self) -> _StandInRun:
         return self
@@ -267,6 +265,10 @@ def _wrap_real_run(wandb: Any, real_run: Any, steps: _Steps) -> None:
         pass
     wandb.log = log
     atexit.register(sync)
+
+
+def _nothing(*_args: Any, **_kwargs: Any) -> None:
+    return None
 
 
 def _plain(value: Any) -> bool:
