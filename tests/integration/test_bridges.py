@@ -28,7 +28,6 @@ def labkeep_run(cwd: Path, store: Path, *args: str, **env: str) -> subprocess.Co
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("LABKEEP_", "WANDB_"))}
     environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, environ.get("PYTHONPATH")) if p)
     environ["LABKEEP_HOME"] = str(store)
-    environ["LABKEEP_SYSTEM_METRICS"] = "0"
     environ.update(env)
     done = subprocess.run(
         [sys.executable, "-m", "labkeep.cli", "run", "--no-scalars", *args],
@@ -224,6 +223,15 @@ def test_tensorboardx_scalars_and_hparams_are_recorded(tmp_path: Path, mode: str
     events.Reload()
     theirs = [(e.step, e.value) for e in events.Scalars("Loss/train")]
     assert theirs == [(s, pytest.approx(v)) for s, v in series(run, "Loss/train")]
+
+
+def test_no_bridges_leaves_the_tool_alone(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboardX")
+    write(tmp_path / "tb_train.py", TENSORBOARD_SCRIPT)
+    labkeep_run(tmp_path, tmp_path / "store", "--no-bridges", "tb_train.py")
+    run = last_run(tmp_path / "store")
+    assert [k for k in run.metrics if not k.startswith("sys/")] == [] and run.params == {}
+    assert list((tmp_path / "runs" / "exp1").glob("events.out.tfevents.*"))
 
 
 SACRED_SCRIPT = """
