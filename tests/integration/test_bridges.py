@@ -189,6 +189,29 @@ def test_wandb_init_config_dict_keys_are_flags_whose_override_wandb_returns(
     assert run.summary["final"] == 1.5
 
 
+def test_values_labkeep_cannot_store_never_break_the_script(tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    write(
+        tmp_path / "odd.py",
+        """
+        import wandb
+
+        class Model:
+            def __str__(self):
+                return "Model()"
+
+        run = wandb.init(config={"model": Model(), "lr": 0.1, "sizes": {"a": 1}})
+        wandb.log({"loss": 0.5, "note": "text", "img": object(), "nested": {"acc": 0.9}})
+        print("done", wandb.config.lr)
+        """,
+    )
+    done = labkeep_run(tmp_path, tmp_path / "store", "--bridge-only", "odd.py")
+    assert "done 0.1" in done.stdout
+    run = last_run(tmp_path / "store")
+    assert run.params == {"model": "Model()", "lr": 0.1, "sizes.a": 1}
+    assert sorted(k for k in run.metrics if not k.startswith("sys/")) == ["loss", "nested.acc"]
+
+
 TENSORBOARD_SCRIPT = """
     from tensorboardX import SummaryWriter
 

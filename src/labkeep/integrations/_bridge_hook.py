@@ -82,9 +82,16 @@ class BridgeFinder:
             return
         import importlib
 
-        bridge = importlib.import_module(BRIDGES[fullname])
-        bridge.install(module, only=self.mode == "only")
         module.__dict__["__labkeep_bridged__"] = True
+        try:
+            bridge = importlib.import_module(BRIDGES[fullname])
+            bridge.install(module, only=self.mode == "only")
+        except Exception as exc:  # a tool version the bridge does not know: the script goes on
+            import logging
+
+            logging.getLogger("labkeep.integrations").warning(
+                "%s is not recorded in the labkeep run: %r", fullname, exc
+            )
 
 
 def _find_after(

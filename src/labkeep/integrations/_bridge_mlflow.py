@@ -17,7 +17,8 @@ from collections.abc import Callable
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from labkeep.integrations._bridge_run import bridged_run
+from labkeep.errors import LabkeepError
+from labkeep.integrations._bridge_run import bridged_run, not_recorded, update_params
 
 
 class _StandInRun:
@@ -54,10 +55,12 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
         return None if only or function is None else function(*args, **kwargs)
 
     def start_run(*args: Any, **kwargs: Any) -> Any:
-        run = bridged_run()
         tags = kwargs.get("tags")
         if tags:
-            _tag(run, tags)
+            try:
+                _tag(bridged_run(), tags)
+            except LabkeepError as exc:
+                not_recorded("mlflow.start_run(tags=...)", exc)
         if only:
             stand_in = _StandInRun(
                 lambda: end_run(), kwargs.get("run_name"), str(kwargs.get("experiment_id") or 0)
@@ -74,43 +77,61 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
         return state["run"] if only else real("active_run")
 
     def log_param(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
-        bridged_run().config.update({key: value})
+        update_params({key: value}, "mlflow.log_param")
         return real("log_param", key, value, *args, **kwargs) if not only else value
 
     def log_params(params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        bridged_run().config.update(dict(params))
+        update_params(dict(params), "mlflow.log_params")
         return real("log_params", params, *args, **kwargs)
 
     def log_metric(key: str, value: float, step: int | None = None, *a: Any, **k: Any) -> Any:
-        bridged_run().log({key: value}, step)
+        try:
+            bridged_run().log({key: value}, step)
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_metric", exc)
         if not only:
             return original["log_metric"](key, value, step, *a, **k)  # type: ignore[misc]
         return None
 
     def log_metrics(metrics: dict[str, float], step: int | None = None, *a: Any, **k: Any) -> Any:
-        bridged_run().log(dict(metrics), step)
+        try:
+            bridged_run().log(dict(metrics), step)
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_metrics", exc)
         return real("log_metrics", metrics, step, *a, **k)
 
     def set_tag(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
-        _tag(bridged_run(), {key: value})
+        try:
+            _tag(bridged_run(), {key: value})
+        except LabkeepError as exc:
+            not_recorded("mlflow.set_tag", exc)
         return real("set_tag", key, value, *args, **kwargs)
 
     def set_tags(tags: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        _tag(bridged_run(), tags)
+        try:
+            _tag(bridged_run(), tags)
+        except LabkeepError as exc:
+            not_recorded("mlflow.set_tags", exc)
         return real("set_tags", tags, *args, **kwargs)
 
     def log_artifact(local_path: str, artifact_path: str | None = None, *a: Any, **k: Any) -> Any:
         name = os.path.basename(os.path.normpath(local_path))
-        bridged_run().log_artifact(local_path, _join(artifact_path, name))
+        try:
+            bridged_run().log_artifact(local_path, _join(artifact_path, name))
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_artifact", exc)
         return real("log_artifact", local_path, artifact_path, *a, **k)
 
     def log_artifacts(local_dir: str, artifact_path: str | None = None, *a: Any, **k: Any) -> Any:
-        run = bridged_run()
-        for root, _dirs, files in os.walk(local_dir):
-            for file in sorted(files):
-                path = os.path.join(root, file)
-                rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
-                run.log_artifact(path, _join(artifact_path, rel))
+        try:
+            run = bridged_run()
+            for root, _dirs, files in os.walk(local_dir):
+                for file in sorted(files):
+                    path = os.path.join(root, file)
+                    rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
+                    run.log_artifact(path, _join(artifact_path, rel))
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_artifacts", exc)
         return real("log_artifacts", local_dir, artifact_path, *a, **k)
 
     def log_text(text: str, artifact_file: str, *args: Any, **kwargs: Any) -> Any:
@@ -175,7 +196,10 @@ def _log_content(content: bytes, artifact_file: str) -> None:
         path = os.path.join(tmp, os.path.basename(artifact_file) or "artifact")
         with open(path, "wb") as f:
             f.write(content)
-        bridged_run().log_artifact(path, artifact_file.strip("/"))
+        try:
+            bridged_run().log_artifact(path, artifact_file.strip("/"))
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_text/log_dict", exc)
 
 
 def _nothing(*_args: Any, **_kwargs: Any) -> None:

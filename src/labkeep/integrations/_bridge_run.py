@@ -7,6 +7,7 @@ reads it from the environment); in a plain process it is the active run, or a ne
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,16 @@ if TYPE_CHECKING:
     from labkeep._run import Run
 
 _run: Run | None = None
+_log = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
+def not_recorded(call: str, exc: Exception) -> None:
+    """Say once per call site that a value the tool took is not in the labkeep run (a type
+    labkeep refuses, say): the script goes on exactly as with the tool alone."""
+    if call not in _warned:
+        _warned.add(call)
+        _log.warning("%s: not recorded in the labkeep run: %s", call, exc)
 
 
 def bridged_run() -> Run:
@@ -29,6 +40,28 @@ def bridged_run() -> Run:
         run = init()
     _run = run
     return run
+
+
+def update_params(values: dict[str, Any], call: str) -> None:
+    """Record a tool's params; a value labkeep cannot store as it is (an object in a W&B
+    config, say) is kept as its ``str``, as MLflow keeps every param, and said once."""
+    from labkeep.errors import LabkeepError
+
+    run = bridged_run()
+    try:
+        run.config.update(values)
+        return
+    except LabkeepError:
+        pass
+    for key, value in values.items():
+        try:
+            run.config.update({key: value})
+        except LabkeepError as exc:
+            not_recorded(call, exc)
+            try:
+                run.config.update({key: str(value)})
+            except LabkeepError:
+                continue
 
 
 def config_overrides() -> dict[str, Any]:

@@ -13,7 +13,8 @@ import functools
 from types import ModuleType
 from typing import Any
 
-from labkeep.integrations._bridge_run import bridged_run
+from labkeep.errors import LabkeepError
+from labkeep.integrations._bridge_run import bridged_run, not_recorded, update_params
 
 
 class LabkeepObserver:
@@ -30,21 +31,27 @@ class LabkeepObserver:
     ) -> Any:  # fmt: skip
         values = {k: v for k, v in dict(config).items() if not k.startswith("_")}
         if values:
-            bridged_run().config.update(values)
+            update_params(values, "Sacred config")
         return _id
 
     def heartbeat_event(self, *_args: Any, **_kwargs: Any) -> None:
         return None
 
     def log_metrics(self, metrics_by_name: dict[str, Any], info: Any) -> None:
-        run = bridged_run()
-        for name, series in metrics_by_name.items():
-            for step, value in zip(series["steps"], series["values"], strict=False):
-                run.log({name: float(value)}, int(step))
+        try:
+            run = bridged_run()
+            for name, series in metrics_by_name.items():
+                for step, value in zip(series["steps"], series["values"], strict=False):
+                    run.log({name: value}, int(step))
+        except LabkeepError as exc:
+            not_recorded("Sacred log_scalar", exc)
 
     def completed_event(self, stop_time: Any, result: Any) -> None:
         if isinstance(result, int | float) and not isinstance(result, bool):
-            bridged_run().summary.update({"result": result})
+            try:
+                bridged_run().summary.update({"result": result})
+            except LabkeepError as exc:
+                not_recorded("Sacred result", exc)
 
     def interrupted_event(self, *_args: Any, **_kwargs: Any) -> None:
         return None
@@ -56,7 +63,10 @@ class LabkeepObserver:
         return None
 
     def artifact_event(self, name: str, filename: str, *_args: Any, **_kwargs: Any) -> None:
-        bridged_run().log_artifact(filename, name)
+        try:
+            bridged_run().log_artifact(filename, name)
+        except LabkeepError as exc:
+            not_recorded("Sacred add_artifact", exc)
 
     def join(self) -> None:
         return None

@@ -13,7 +13,8 @@ import functools
 import threading
 from typing import Any
 
-from labkeep.integrations._bridge_run import bridged_run
+from labkeep.errors import LabkeepError
+from labkeep.integrations._bridge_run import bridged_run, not_recorded, update_params
 
 _inside = threading.local()
 
@@ -21,17 +22,30 @@ _inside = threading.local()
 def _record_scalar(tag: str, value: Any, step: int | None) -> None:
     if getattr(_inside, "hparams", False):
         return
-    bridged_run().log({tag: float(value)}, step)
+    try:
+        bridged_run().log({tag: value}, step)
+    except LabkeepError as exc:
+        not_recorded("SummaryWriter.add_scalar", exc)
 
 
 def _record_scalars(main_tag: str, values: dict[str, Any], step: int | None) -> None:
-    bridged_run().log({f"{main_tag}/{k}": float(v) for k, v in values.items()}, step)
+    try:
+        bridged_run().log({f"{main_tag}/{k}": v for k, v in values.items()}, step)
+    except LabkeepError as exc:
+        not_recorded("SummaryWriter.add_scalars", exc)
 
 
 def _record_hparams(hparams: dict[str, Any], metrics: dict[str, Any]) -> None:
-    run = bridged_run()
-    run.config.update(dict(hparams))
-    run.summary.update({k: float(v) for k, v in metrics.items()})
+    try:
+        update_params(dict(hparams), "SummaryWriter.add_hparams")
+        bridged_run().summary.update({k: _number(v) for k, v in metrics.items()})
+    except LabkeepError as exc:
+        not_recorded("SummaryWriter.add_hparams", exc)
+
+
+def _number(value: Any) -> Any:
+    """A tensor or numpy scalar as a Python number (summaries keep Python values)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 class _StandInWriter:

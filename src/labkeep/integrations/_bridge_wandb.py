@@ -17,7 +17,14 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from labkeep.integrations._bridge_run import bridged_run, config_overrides, params_of
+from labkeep.errors import LabkeepError
+from labkeep.integrations._bridge_run import (
+    bridged_run,
+    config_overrides,
+    not_recorded,
+    params_of,
+    update_params,
+)
 
 _INTERNAL = ("_runtime", "_step", "_timestamp", "_wandb")
 
@@ -35,7 +42,10 @@ class _Steps:
         numbers = _numbers(data)
         if numbers:
             self.keys.update(numbers)
-            bridged_run().log(numbers, self.step)
+            try:
+                bridged_run().log(numbers, self.step)
+            except LabkeepError as exc:
+                not_recorded("wandb.log", exc)
         if commit is None or commit:
             self.step += 1
 
@@ -107,7 +117,7 @@ class _Config:
         values = params_of(values)
         self._values.update(values)
         if values:
-            bridged_run().config.update(values)
+            update_params(values, "wandb.config")
 
     def setdefaults(self, values: Mapping[str, Any]) -> None:
         self.update({k: v for k, v in values.items() if k not in self._values})
@@ -118,12 +128,12 @@ class _Summary(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
-        bridged_run().summary.update({key: value})
+        _summarize({key: value})
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         values = dict(*args, **kwargs)
         super().update(values)
-        bridged_run().summary.update(values)
+        _summarize(values)
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -184,12 +194,15 @@ def install(wandb: Any, *, only: bool) -> None:
         if overrides:
             config.update(overrides)
             kwargs["config"] = config
-        run = bridged_run()
         if config:
-            run.config.update(config)
-        tags = kwargs.get("tags")
-        if tags:
-            run.tags.add(*(str(t) for t in tags))
+            update_params(config, "wandb.init(config=...)")
+        try:
+            run = bridged_run()
+            tags = kwargs.get("tags")
+            if tags:
+                run.tags.add(*(str(t) for t in tags))
+        except LabkeepError as exc:
+            not_recorded("wandb.init", exc)
         if only:
             stand_in = _StandInRun(config, kwargs.get("name"), steps)
             wandb.run = stand_in
@@ -235,13 +248,10 @@ def _wrap_real_run(wandb: Any, real_run: Any, steps: _Steps) -> None:
         if done[0]:
             return
         done[0] = True
-        run = bridged_run()
         try:
             config = params_of(real_run.config)
         except Exception:  # a W&B internal change must not break the script's end
             config = {}
-        if config:
-            run.config.update(config)
         try:
             summary = dict(real_run.summary)
         except Exception:
@@ -251,8 +261,13 @@ def _wrap_real_run(wandb: Any, real_run: Any, steps: _Steps) -> None:
             for k, v in summary.items()
             if k not in _INTERNAL and k not in steps.keys and _plain(v)
         }
-        if values:
-            run.summary.update(values)
+        if config:
+            update_params(config, "wandb.config")
+        try:
+            if values:
+                bridged_run().summary.update(values)
+        except LabkeepError as exc:
+            not_recorded("wandb config/summary", exc)
 
     def finish(*args: Any, **kwargs: Any) -> Any:
         sync()
@@ -265,6 +280,13 @@ def _wrap_real_run(wandb: Any, real_run: Any, steps: _Steps) -> None:
         pass
     wandb.log = log
     atexit.register(sync)
+
+
+def _summarize(values: dict[str, Any]) -> None:
+    try:
+        bridged_run().summary.update(values)
+    except LabkeepError as exc:
+        not_recorded("wandb.summary", exc)
 
 
 def _nothing(*_args: Any, **_kwargs: Any) -> None:
