@@ -212,6 +212,26 @@ def test_values_labkeep_cannot_store_never_break_the_script(tmp_path: Path) -> N
     assert sorted(k for k in run.metrics if not k.startswith("sys/")) == ["loss", "nested.acc"]
 
 
+def test_a_wandb_config_flag_with_no_bridges_is_refused_before_any_run(tmp_path: Path) -> None:
+    write(tmp_path / "wandb_main.py", WANDB_DICT_SCRIPT)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LABKEEP_")}
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, environ.get("PYTHONPATH")) if p)
+    environ["LABKEEP_HOME"] = str(tmp_path / "store")
+    done = subprocess.run(
+        [sys.executable, "-m", "labkeep.cli", "run", "--no-bridges", "wandb_main.py", "epochs=1"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "epochs reaches the script through wandb.init(config=...)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "wandb").exists()
+
+
 TENSORBOARD_SCRIPT = """
     from tensorboardX import SummaryWriter
 

@@ -175,6 +175,13 @@ def prepare_launch(spec: LaunchSpec, client: Client) -> PreparedLaunch:
         for text in spec.assignments:
             parse_assignment(text)
         overrides, rest = {}, list(spec.extra_args)
+    if not spec.bridges:
+        through_wandb = [n for n in overrides if (f := flags.find(n)) and f.kind == "wandb"]
+        if through_wandb:
+            raise InvalidInputError(
+                f"{', '.join(through_wandb)} reaches the script through wandb.init(config=...), "
+                "which --no-bridges leaves alone: drop --no-bridges to set it"
+            )
     for item in spec.inputs:
         if not (cwd / item).exists():
             raise InvalidInputError(f"input {item} does not exist in {cwd}; check the path")
