@@ -48,8 +48,9 @@ def test_too_many_entries_compares_nothing(tmp_path: Path) -> None:
     assert scan_tree(tmp_path, max_entries=100).complete
 
 
-def test_other_trackers_stores_are_not_outputs(tmp_path: Path) -> None:
-    before = scan_tree(tmp_path)
+def test_other_trackers_stores_are_left_out_when_asked(tmp_path: Path) -> None:
+    before = scan_tree(tmp_path, trackers=False)
+    before_all = scan_tree(tmp_path)
     for name in ("mlruns", "mlartifacts", "wandb", "runs"):
         (tmp_path / name).mkdir()
     (tmp_path / "mlruns" / "meta.yaml").write_text("x")
@@ -57,4 +58,8 @@ def test_other_trackers_stores_are_not_outputs(tmp_path: Path) -> None:
     (tmp_path / "mlflow.db").write_text("x")
     (tmp_path / "runs" / "events.out.tfevents.1.host").write_text("x")
     (tmp_path / "runs" / "plot.png").write_text("x")
-    assert changed_files(before, scan_tree(tmp_path)) == ["runs/plot.png"]
+    assert changed_files(before, scan_tree(tmp_path, trackers=False)) == ["runs/plot.png"]
+    assert changed_files(before_all, scan_tree(tmp_path)) == [
+        "mlflow.db", "mlruns/meta.yaml", "runs/events.out.tfevents.1.host", "runs/plot.png",
+        "wandb/debug.log",
+    ]  # fmt: skip

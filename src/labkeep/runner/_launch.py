@@ -321,7 +321,9 @@ def _track(
         )
     recorder = OutputRecorder(run, parser)
     skip = [client.location.journal_dir.parent, client.location.blob_dir]
-    before = scan_tree(ready.cwd, skip) if spec.collect_outputs else None
+    # A script whose tracker calls labkeep records leaves that tracker's files out.
+    trackers = spec.bridges is None or ready.notebook
+    before = scan_tree(ready.cwd, skip, trackers=trackers) if spec.collect_outputs else None
     if ready.notebook:
         _wait_for_row(run, online)  # the kernel attaches to the run
         status, exit_code, error, artifacts = _run_notebook(
@@ -333,7 +335,9 @@ def _track(
         status, exit_code, error = _verdict(outcome, recorder)
         artifacts = []
     if before is not None:
-        artifacts += _store_outputs(run, before, scan_tree(ready.cwd, skip), spec.on_message)
+        artifacts += _store_outputs(
+            run, before, scan_tree(ready.cwd, skip, trackers=trackers), spec.on_message
+        )
     run.finish(status, error=error, exit_code=exit_code)
     return LaunchResult(
         number=run.wait_registered(0),
