@@ -28,11 +28,13 @@ if _typing.TYPE_CHECKING:
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import MetricSummary, RunStatus
+    from labkeep.integrations._bridge_hook import bridge
     from labkeep.models import ModelInfo, get_model_info, load_model
 
 # Classes are loaded when first named, so that `import labkeep` stays light.
 _LAZY = {
     "Run": "labkeep._run",
+    "bridge": "labkeep.integrations._bridge_hook",
     "MetricSeries": "labkeep._views",
     "RunList": "labkeep._views",
     "RunTags": "labkeep._views",
@@ -79,6 +81,7 @@ __all__ = [
     "TrialPruned",
     "__version__",
     "active_run",
+    "bridge",
     "choice",
     "config",
     "finish",

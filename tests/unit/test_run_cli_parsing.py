@@ -55,3 +55,10 @@ def test_stop_grace() -> None:
     ctx = stop_command.make_context("stop", ["12", "--grace", "2.5"])
     assert ctx.params == {"run": "12", "grace": 2.5}
     assert stop_command.make_context("stop", ["3"]).params["grace"] == 10.0
+
+
+def test_bridge_options() -> None:
+    params, _ = parse("train.py", "--bridge-only")
+    assert params["bridge_only"] is True and params["no_bridges"] is False
+    params, _ = parse("--no-bridges", "train.py")
+    assert params["no_bridges"] is True and params["bridge_only"] is False

@@ -46,3 +46,20 @@ def test_too_many_entries_compares_nothing(tmp_path: Path) -> None:
     (tmp_path / "new").write_text("x")
     assert changed_files(before, scan_tree(tmp_path, max_entries=3)) == []
     assert scan_tree(tmp_path, max_entries=100).complete
+
+
+def test_other_trackers_stores_are_left_out_when_asked(tmp_path: Path) -> None:
+    before = scan_tree(tmp_path, trackers=False)
+    before_all = scan_tree(tmp_path)
+    for name in ("mlruns", "mlartifacts", "wandb", "runs"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "mlruns" / "meta.yaml").write_text("x")
+    (tmp_path / "wandb" / "debug.log").write_text("x")
+    (tmp_path / "mlflow.db").write_text("x")
+    (tmp_path / "runs" / "events.out.tfevents.1.host").write_text("x")
+    (tmp_path / "runs" / "plot.png").write_text("x")
+    assert changed_files(before, scan_tree(tmp_path, trackers=False)) == ["runs/plot.png"]
+    assert changed_files(before_all, scan_tree(tmp_path)) == [
+        "mlflow.db", "mlruns/meta.yaml", "runs/events.out.tfevents.1.host", "runs/plot.png",
+        "wandb/debug.log",
+    ]  # fmt: skip

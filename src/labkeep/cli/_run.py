@@ -49,6 +49,14 @@ class _RunCommand(click.Command):
 @click.option("--no-capture", is_flag=True, help="Do not record the code/environment snapshot.")
 @click.option("--no-scalars", is_flag=True, help="Do not read metrics from the output.")
 @click.option(
+    "--bridge-only",
+    is_flag=True,
+    help="Record the script's MLflow/W&B/TensorBoard/Sacred calls without running those tools.",
+)
+@click.option(
+    "--no-bridges", is_flag=True, help="Do not record the script's MLflow/W&B/TensorBoard calls."
+)
+@click.option(
     "--scalar-regex",
     "scalar_patterns",
     multiple=True,
@@ -129,6 +137,7 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
         scalars=not options["no_scalars"],
         scalar_patterns=options["scalar_patterns"],
         scalar_keys=options["scalar_keys"],
+        bridges=None if options["no_bridges"] else "only" if options["bridge_only"] else "on",
         detect_timeout=options["detect_timeout"],
         on_output=None if quiet else write_output,
         on_message=message,

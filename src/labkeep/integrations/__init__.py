@@ -1,19 +1,39 @@
-"""Bridges to other trackers and importers of their stores.
+"""Integrations with other tools: bridges that record their calls into labkeep runs
+(``labkeep.bridge()``, and ``labkeep run`` through ``_bridge_hook``), and importers of their
+stores (``labkeep import``).
 
 Every module here imports its tool (MLflow, wandb, TensorBoard, Sacred, Guild) inside
 functions, so ``import labkeep`` never pays for them; they install with the ``interop``
 extra. An importer reads a tool's store with the tool's own reader into
 :class:`~labkeep.integrations._importing.SourceRun` records, and
 :func:`~labkeep.integrations._importing.import_runs` writes each one to the store as one
-WriteBatch (see :mod:`labkeep.store._base`), with its original times, statuses and steps.
+WriteBatch (see :mod:`labkeep._write_batch`), with its original times, statuses and steps.
+The names below load when first used, so that the bridges do not load the importers.
 """
 
-from labkeep.integrations._guild import GuildSource
-from labkeep.integrations._importing import ImportReport, Source, import_runs
-from labkeep.integrations._mlflow import MlflowSource
-from labkeep.integrations._sacred import SacredSource
-from labkeep.integrations._tensorboard import TensorboardSource
-from labkeep.integrations._wandb import WandbSource
+from __future__ import annotations
+
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from labkeep.integrations._guild import GuildSource
+    from labkeep.integrations._importing import ImportReport, Source, import_runs
+    from labkeep.integrations._mlflow import MlflowSource
+    from labkeep.integrations._sacred import SacredSource
+    from labkeep.integrations._tensorboard import TensorboardSource
+    from labkeep.integrations._wandb import WandbSource
+
+_LAZY = {
+    "GuildSource": "_guild",
+    "ImportReport": "_importing",
+    "MlflowSource": "_mlflow",
+    "SacredSource": "_sacred",
+    "Source": "_importing",
+    "TensorboardSource": "_tensorboard",
+    "WandbSource": "_wandb",
+    "import_runs": "_importing",
+}
 
 __all__ = [
     "GuildSource",
@@ -25,3 +45,12 @@ __all__ = [
     "WandbSource",
     "import_runs",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -51,9 +51,18 @@ ENV_SEED = "LABKEEP_SEED"
 #: The pid of ``labkeep run``: on Linux the child gets SIGTERM when that process dies.
 ENV_PARENT_PID = "LABKEEP_PARENT_PID"
 ENV_LIVE_PARSER = "LABKEEP_LIVE_PARSER"
+#: ``on`` or ``only``: record the script's MLflow, W&B, TensorBoard and Sacred calls
+#: (``integrations/_bridge_hook.py``; ``only``: the tool itself writes nothing).
+ENV_BRIDGES = "LABKEEP_BRIDGES"
+#: JSON object: values ``labkeep run`` gives the keys of ``wandb.init(config={...})``; the
+#: W&B bridge reads it (and it stays set for that).
+ENV_BRIDGE_CONFIG = "LABKEEP_BRIDGE_CONFIG"
 
 #: Every variable the bootstrap reads; it removes them before the script runs.
-ENV_VARS = (ENV_SCRIPT, ENV_MODULE, ENV_ARGS, ENV_FLAGS, ENV_SEED, ENV_PARENT_PID, ENV_LIVE_PARSER)
+ENV_VARS = (
+    ENV_SCRIPT, ENV_MODULE, ENV_ARGS, ENV_FLAGS, ENV_SEED, ENV_PARENT_PID, ENV_LIVE_PARSER,
+    ENV_BRIDGES,
+)  # fmt: skip
 
 #: Exit status when the launch itself is malformed (the script never started).
 EXIT_BAD_LAUNCH = 2
@@ -323,12 +332,15 @@ def main() -> None:
     seed = os.environ.get(ENV_SEED)
     parent = os.environ.get(ENV_PARENT_PID)
     live = os.environ.get(ENV_LIVE_PARSER)
+    bridges = os.environ.get(ENV_BRIDGES)
     for name in ENV_VARS:
         os.environ.pop(name, None)
     if parent:
         die_with_parent(int(parent))
     if live:
         watch_parser(live)
+    if bridges:
+        install_bridges(bridges)
     if seed:
         from labkeep.capture import seed_everything
 
@@ -350,6 +362,24 @@ def watch_parser(setting: str) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.report_live_parser(config["channel"], config["modes"])
+
+
+def install_bridges(mode: str) -> None:
+    """Watch for the script's import of MLflow, W&B, TensorBoard writers or Sacred
+    (``ENV_BRIDGES``); the hook is loaded by path, standard library only, like
+    ``_intercept.py``: labkeep itself is imported only once the script imports such a tool."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(os.path.dirname(here), "integrations", "_bridge_hook.py")
+    # Executed from its source rather than through ``importlib.util`` (~10 ms to import).
+    module = types.ModuleType("_labkeep_bridge_hook")
+    module.__file__ = path
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        raise BootstrapError(f"cannot load {path}: {exc.strerror}") from None
+    exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
+    module.install(mode)
 
 
 def die_with_parent(parent: int) -> None:

@@ -28,7 +28,7 @@ from labkeep.runner._script_globals import global_flags
 DETECT_TIMEOUT = 10.0
 DETECT_TIMEOUT_ENV = "LABKEEP_DETECT_TIMEOUT"
 
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 
 
 def detect_flags(
@@ -192,11 +192,27 @@ def _detect_script(path: Path, data: bytes) -> FlagSet:
         if isinstance(found, tuple):
             interface, records = found
             flags = tuple(Flag.from_dict(record) for record in records)
-            return FlagSet(source=path, interface=interface, flags=flags)
+            return _with_tool_flags(FlagSet(source=path, interface=interface, flags=flags), tree)
         if isinstance(found, str):
             interface = "argparse" if "argparse" in modes else "click"
             return FlagSet(source=path, interface=interface, deferred=found)
-    return FlagSet(source=path, interface="globals", flags=globals_)
+    return _with_tool_flags(FlagSet(source=path, interface="globals", flags=globals_), tree)
+
+
+def _with_tool_flags(found: FlagSet, tree: ast.Module) -> FlagSet:
+    """Add the keys of a ``wandb.init(config={...})`` literal and of Sacred config scopes,
+    unless a flag has the name."""
+    from labkeep.runner._tool_flags import sacred_config_flags, wandb_config_flags
+
+    taken = {f.name for f in found.flags}
+    extra: list[Flag] = []
+    for flag in (*wandb_config_flags(tree), *sacred_config_flags(tree)):
+        if flag.name not in taken:
+            taken.add(flag.name)
+            extra.append(flag)
+    if not extra:
+        return found
+    return FlagSet(source=found.source, interface=found.interface, flags=found.flags + tuple(extra))
 
 
 def _add_config_flags(found: FlagSet, config: Path | None) -> FlagSet:

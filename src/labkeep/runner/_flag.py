@@ -13,7 +13,7 @@ FlagValue = Union[int, float, str, bool, None, list["FlagValue"]]  # noqa: UP007
 FlagType = Literal["int", "float", "str", "bool", "none", "list"]
 """The type a flag's values are coerced to; ``none`` accepts anything."""
 
-FlagKind = Literal["global", "argparse", "click", "config"]
+FlagKind = Literal["global", "argparse", "click", "config", "wandb", "sacred"]
 """Where a flag comes from, which decides how its value reaches the script."""
 
 FlagAction = Literal["store", "store_true", "store_false", "boolean_optional", "append", "count"]

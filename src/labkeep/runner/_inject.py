@@ -12,7 +12,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from labkeep.runner._bootstrap import ENV_ARGS, ENV_FLAGS, ENV_MODULE, ENV_SCRIPT
+from labkeep.runner._bootstrap import (
+    ENV_ARGS,
+    ENV_BRIDGE_CONFIG,
+    ENV_FLAGS,
+    ENV_MODULE,
+    ENV_SCRIPT,
+)
 from labkeep.runner._config_file import write_config_copy
 from labkeep.runner._flag import Flag, FlagSet, FlagValue
 from labkeep.runner._overrides import unknown_flag_error
@@ -48,6 +54,8 @@ def build_command(
         )
     globals_: dict[str, FlagValue] = {}
     config_values: dict[str, FlagValue] = {}
+    tool_values: dict[str, FlagValue] = {}
+    sacred_updates: list[str] = []
     args: list[str] = []
     config_base = flags.config_file
     for name, value in values.items():
@@ -58,6 +66,10 @@ def build_command(
             globals_[flag.name] = value
         elif flag.kind == "config":
             config_values[flag.name] = value
+        elif flag.kind == "wandb":
+            tool_values[flag.name] = value
+        elif flag.kind == "sacred":
+            sacred_updates.append(f"{flag.name}={value!r}")  # Python literals
         elif flag.option is not None and flag.option == flags.config_option and flags.config_file:
             # The config file itself was chosen: the copy starts from that file instead.
             config_base = Path(str(value)) if value is not None else config_base
@@ -71,6 +83,8 @@ def build_command(
             args += [flags.config_option, str(copy)]
         elif config_base != flags.config_file or not flags.config_is_default:
             args += [flags.config_option, str(config_base)]
+    if sacred_updates:  # Sacred's own command line: ``script.py with C=0.5``
+        args += ["with", *sacred_updates]
     env = {ENV_ARGS: json.dumps([*args, *extra_args])}
     if module is not None:
         env[ENV_MODULE] = module
@@ -78,6 +92,8 @@ def build_command(
         env[ENV_SCRIPT] = str(script)
     if globals_:
         env[ENV_FLAGS] = json.dumps(globals_)
+    if tool_values:
+        env[ENV_BRIDGE_CONFIG] = json.dumps(tool_values)
     return [python or sys.executable, "-u", "-m", BOOTSTRAP_MODULE], env
 
 

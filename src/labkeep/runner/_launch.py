@@ -87,6 +87,9 @@ class LaunchSpec:
     scalar_keys: tuple[str, ...] = ()
     system_metrics: float | None = 10.0
     collect_outputs: bool = True
+    #: Record the script's MLflow/W&B/TensorBoard/Sacred calls: ``"on"`` (the tool runs too,
+    #: offline), ``"only"`` (the tool writes nothing), ``None`` (not recorded).
+    bridges: str | None = "on"
     reproduces_uuid: str | None = None
     grace: float = 5.0
     detect_timeout: float = DETECT_TIMEOUT
@@ -172,6 +175,13 @@ def prepare_launch(spec: LaunchSpec, client: Client) -> PreparedLaunch:
         for text in spec.assignments:
             parse_assignment(text)
         overrides, rest = {}, list(spec.extra_args)
+    if not spec.bridges:
+        through_wandb = [n for n in overrides if (f := flags.find(n)) and f.kind == "wandb"]
+        if through_wandb:
+            raise InvalidInputError(
+                f"{', '.join(through_wandb)} reaches the script through wandb.init(config=...), "
+                "which --no-bridges leaves alone: drop --no-bridges to set it"
+            )
     for item in spec.inputs:
         if not (cwd / item).exists():
             raise InvalidInputError(f"input {item} does not exist in {cwd}; check the path")
@@ -297,6 +307,10 @@ def _track(
             {"seed": spec.seed, "via": "labkeep run --seed", "PYTHONHASHSEED": spec.seed}
         )
     env = child_environment(run, client, spec.seed)
+    if spec.bridges:
+        from labkeep.runner._bootstrap import ENV_BRIDGES
+
+        env[ENV_BRIDGES] = spec.bridges
     parser = None
     if spec.scalars:
         from labkeep.runner._scalars import OutputScalarParser
@@ -307,7 +321,9 @@ def _track(
         )
     recorder = OutputRecorder(run, parser)
     skip = [client.location.journal_dir.parent, client.location.blob_dir]
-    before = scan_tree(ready.cwd, skip) if spec.collect_outputs else None
+    # A script whose tracker calls labkeep records leaves that tracker's files out.
+    trackers = spec.bridges is None or ready.notebook
+    before = scan_tree(ready.cwd, skip, trackers=trackers) if spec.collect_outputs else None
     if ready.notebook:
         _wait_for_row(run, online)  # the kernel attaches to the run
         status, exit_code, error, artifacts = _run_notebook(
@@ -319,7 +335,9 @@ def _track(
         status, exit_code, error = _verdict(outcome, recorder)
         artifacts = []
     if before is not None:
-        artifacts += _store_outputs(run, before, scan_tree(ready.cwd, skip), spec.on_message)
+        artifacts += _store_outputs(
+            run, before, scan_tree(ready.cwd, skip, trackers=trackers), spec.on_message
+        )
     run.finish(status, error=error, exit_code=exit_code)
     return LaunchResult(
         number=run.wait_registered(0),

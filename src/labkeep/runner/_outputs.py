@@ -22,6 +22,12 @@ SKIP_DIRS = frozenset(
      ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints",
      ".idea", ".vscode", ".bench", ".cache"}
 )  # fmt: skip
+#: What other trackers write beside a script (their own stores): left out of a scan with
+#: ``trackers=False``, as ``labkeep run`` does when it records the script's tracker calls
+#: itself. Otherwise they are outputs, which ``rerun --verify`` leaves out of its verdict.
+TRACKER_DIRS = frozenset({"mlruns", "mlartifacts", "wandb"})
+TRACKER_FILES = frozenset({"mlflow.db", "mlflow.db-journal", "mlflow.db-wal", "mlflow.db-shm"})
+TRACKER_FILE_PREFIXES = ("events.out.tfevents.",)
 
 #: Entries (files and directories) a scan looks at before it gives up.
 MAX_ENTRIES = 50_000
@@ -36,8 +42,16 @@ class TreeState:
     complete: bool = True
 
 
-def scan_tree(root: Path, skip: Iterable[Path] = (), max_entries: int = MAX_ENTRIES) -> TreeState:
-    """Record the files under ``root``, leaving out :data:`SKIP_DIRS`, virtual environments
+def scan_tree(
+    root: Path,
+    skip: Iterable[Path] = (),
+    max_entries: int = MAX_ENTRIES,
+    *,
+    trackers: bool = True,
+) -> TreeState:
+    """Record the files under ``root``, leaving out :data:`SKIP_DIRS` (and, with
+    ``trackers=False``, other trackers' stores: :data:`TRACKER_DIRS`, :data:`TRACKER_FILES`,
+    TensorBoard event files), virtual environments
     (a directory holding ``pyvenv.cfg``) and the directories in ``skip``.
 
     ``complete`` is false when the tree had more than ``max_entries`` entries.
@@ -46,6 +60,9 @@ def scan_tree(root: Path, skip: Iterable[Path] = (), max_entries: int = MAX_ENTR
     # Entries are compared by path: the walk starts at the resolved root and never follows
     # symlinked directories, so resolving ``skip`` once is enough.
     skipped = {os.path.realpath(p) for p in skip}
+    skip_dirs = SKIP_DIRS if trackers else SKIP_DIRS | TRACKER_DIRS
+    skip_files = frozenset() if trackers else TRACKER_FILES
+    skip_prefixes = () if trackers else TRACKER_FILE_PREFIXES
     seen = 0
     stack_root = os.path.realpath(root)
     stack = [stack_root]
@@ -65,9 +82,11 @@ def scan_tree(root: Path, skip: Iterable[Path] = (), max_entries: int = MAX_ENTR
                 return state
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS and entry.path not in skipped:
+                    if entry.name not in skip_dirs and entry.path not in skipped:
                         stack.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
+                    if entry.name in skip_files or entry.name.startswith(skip_prefixes):
+                        continue
                     st = entry.stat(follow_symlinks=False)
                     rel = entry.path[len(stack_root) + 1 :].replace(os.sep, "/")
                     state.files[rel] = (st.st_size, st.st_mtime_ns)

@@ -1,0 +1,214 @@
+"""MLflow's fluent API, recorded into the labkeep run.
+
+``log_param(s)`` become params (typed, not stringified), ``log_metric(s)`` metrics at their
+step (no step: labkeep's next step), ``set_tag(s)`` and ``start_run(tags=...)`` tags written
+``key=value``, ``log_artifact(s)``, ``log_text`` and ``log_dict`` artifacts under their
+``artifact_path``. With ``only`` MLflow itself is not called (figures, tables, inputs and
+experiment settings are then dropped): ``start_run`` returns a stand-in run, and a ``log_metric`` costs
+one ``Run.log`` (microseconds, where MLflow's own takes milliseconds).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Callable
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+from labkeep.errors import LabkeepError
+from labkeep.integrations._bridge_run import bridged_run, not_recorded, update_params
+
+
+class _StandInRun:
+    """What ``mlflow.start_run`` returns when MLflow does not run: ``run.info.run_id`` and a
+    context manager that ends the run."""
+
+    def __init__(self, end: Callable[[], None], name: str | None, experiment_id: str) -> None:
+        run_id = uuid.uuid4().hex
+        self.info = SimpleNamespace(
+            run_id=run_id,
+            run_uuid=run_id,
+            run_name=name or run_id[:8],
+            experiment_id=experiment_id,
+            status="RUNNING",
+            artifact_uri="",
+        )
+        self.data = SimpleNamespace(params={}, metrics={}, tags={})
+        self._end = end
+
+    def __enter__(self) -> _StandInRun:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._end()
+
+
+def install(mlflow: ModuleType, *, only: bool) -> None:
+    """Replace ``mlflow``'s fluent logging functions by ones that record into labkeep."""
+    original = {name: getattr(mlflow, name, None) for name in _NAMES}
+    state: dict[str, Any] = {"run": None}
+
+    def real(name: str, *args: Any, **kwargs: Any) -> Any:
+        function = original[name]
+        return None if only or function is None else function(*args, **kwargs)
+
+    def start_run(*args: Any, **kwargs: Any) -> Any:
+        tags = kwargs.get("tags")
+        if tags:
+            try:
+                _tag(bridged_run(), tags)
+            except LabkeepError as exc:
+                not_recorded("mlflow.start_run(tags=...)", exc)
+        if only:
+            stand_in = _StandInRun(
+                lambda: end_run(), kwargs.get("run_name"), str(kwargs.get("experiment_id") or 0)
+            )
+            state["run"] = stand_in
+            return stand_in
+        return real("start_run", *args, **kwargs)
+
+    def end_run(*args: Any, **kwargs: Any) -> Any:
+        state["run"] = None
+        return real("end_run", *args, **kwargs)
+
+    def active_run() -> Any:
+        return state["run"] if only else real("active_run")
+
+    def log_param(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        update_params({key: value}, "mlflow.log_param")
+        return real("log_param", key, value, *args, **kwargs) if not only else value
+
+    def log_params(params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        update_params(dict(params), "mlflow.log_params")
+        return real("log_params", params, *args, **kwargs)
+
+    def log_metric(key: str, value: float, step: int | None = None, *a: Any, **k: Any) -> Any:
+        try:
+            bridged_run().log({key: value}, step)
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_metric", exc)
+        if not only:
+            return original["log_metric"](key, value, step, *a, **k)  # type: ignore[misc]
+        return None
+
+    def log_metrics(metrics: dict[str, float], step: int | None = None, *a: Any, **k: Any) -> Any:
+        try:
+            bridged_run().log(dict(metrics), step)
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_metrics", exc)
+        return real("log_metrics", metrics, step, *a, **k)
+
+    def set_tag(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            _tag(bridged_run(), {key: value})
+        except LabkeepError as exc:
+            not_recorded("mlflow.set_tag", exc)
+        return real("set_tag", key, value, *args, **kwargs)
+
+    def set_tags(tags: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            _tag(bridged_run(), tags)
+        except LabkeepError as exc:
+            not_recorded("mlflow.set_tags", exc)
+        return real("set_tags", tags, *args, **kwargs)
+
+    def log_artifact(local_path: str, artifact_path: str | None = None, *a: Any, **k: Any) -> Any:
+        name = os.path.basename(os.path.normpath(local_path))
+        try:
+            bridged_run().log_artifact(local_path, _join(artifact_path, name))
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_artifact", exc)
+        return real("log_artifact", local_path, artifact_path, *a, **k)
+
+    def log_artifacts(local_dir: str, artifact_path: str | None = None, *a: Any, **k: Any) -> Any:
+        try:
+            run = bridged_run()
+            for root, _dirs, files in os.walk(local_dir):
+                for file in sorted(files):
+                    path = os.path.join(root, file)
+                    rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
+                    run.log_artifact(path, _join(artifact_path, rel))
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_artifacts", exc)
+        return real("log_artifacts", local_dir, artifact_path, *a, **k)
+
+    def log_text(text: str, artifact_file: str, *args: Any, **kwargs: Any) -> Any:
+        _log_content(text.encode(), artifact_file)
+        return real("log_text", text, artifact_file, *args, **kwargs)
+
+    def log_dict(dictionary: Any, artifact_file: str, *args: Any, **kwargs: Any) -> Any:
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml  # MLflow's own dependency, as it writes YAML there too
+
+            content = yaml.safe_dump(dictionary, default_flow_style=False)
+        else:
+            import json
+
+            content = json.dumps(dictionary, indent=2, default=str)
+        _log_content(content.encode(), artifact_file)
+        return real("log_dict", dictionary, artifact_file, *args, **kwargs)
+
+    replacements: dict[str, Callable[..., Any]] = {
+        "log_text": log_text,
+        "log_dict": log_dict,
+        "start_run": start_run,
+        "end_run": end_run,
+        "active_run": active_run,
+        "log_param": log_param,
+        "log_params": log_params,
+        "log_metric": log_metric,
+        "log_metrics": log_metrics,
+        "set_tag": set_tag,
+        "set_tags": set_tags,
+        "log_artifact": log_artifact,
+        "log_artifacts": log_artifacts,
+    }
+    if only:
+        # What would make MLflow create its store or reach a server does nothing.
+        for name in _WRITE_NOTHING:
+            if original.get(name) is not None:
+                replacements[name] = _nothing
+    for name, function in replacements.items():
+        if original.get(name) is not None:
+            setattr(mlflow, name, functools.wraps(original[name])(function))  # type: ignore[arg-type]
+
+
+#: What would make MLflow create its store or reach a server: nothing with ``only``.
+_WRITE_NOTHING = (
+    "set_experiment", "set_tracking_uri", "autolog", "create_experiment", "log_figure",
+    "log_image", "log_table", "log_input", "set_experiment_tag", "set_experiment_tags",
+    "delete_tag", "log_outputs",
+)  # fmt: skip
+_NAMES = (
+    "start_run", "end_run", "active_run", "log_param", "log_params", "log_metric",
+    "log_metrics", "set_tag", "set_tags", "log_artifact", "log_artifacts", "log_text",
+    "log_dict", *_WRITE_NOTHING,
+)  # fmt: skip
+
+
+def _log_content(content: bytes, artifact_file: str) -> None:
+    """Store text MLflow would write as ``artifact_file`` as the artifact of that name."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="labkeep-mlflow-") as tmp:
+        path = os.path.join(tmp, os.path.basename(artifact_file) or "artifact")
+        with open(path, "wb") as f:
+            f.write(content)
+        try:
+            bridged_run().log_artifact(path, artifact_file.strip("/"))
+        except LabkeepError as exc:
+            not_recorded("mlflow.log_text/log_dict", exc)
+
+
+def _nothing(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def _tag(run: Any, tags: dict[str, Any]) -> None:
+    run.tags.add(*(f"{key}={value}" for key, value in tags.items()))
+
+
+def _join(prefix: str | None, name: str) -> str:
+    return f"{prefix.strip('/')}/{name}" if prefix else name
