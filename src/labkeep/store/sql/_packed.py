@@ -406,7 +406,7 @@ def _value_column(parts: list[tuple[Any, Any, Any, list[Any]]], n: int) -> Any:
             out = np.zeros(n, dtype=np.int64)
             out[where] = bits
             return out
-        if present != {_KIND_I} or exact_ints:
+        if exact_ints:  # an int a float cannot hold keeps the column exact
             is_int = kinds == _KIND_I
             floats = bits.view(np.float64).copy()
             floats[is_int] = bits[is_int].astype(np.float64)
