@@ -97,30 +97,36 @@ def init(
         from labkeep._client import Client
         from labkeep._run import ProcessHooks, iter_tags
 
+        if parent is not None and not isinstance(parent, str | int):
+            # A child of a run object lives where its parent does, in its experiment.
+            store = parent.store_uri if store is None else store
+            experiment = experiment or parent.experiment
         handed = os.environ.get(RUN_ID_ENV) or None
         handed_experiment = os.environ.get(RUN_EXPERIMENT_ENV) or None
         experiment = (
             experiment or handed_experiment or os.environ.get("LABKEEP_EXPERIMENT") or "default"
         )
-        attach = parent = None
-        if handed is not None:
+        attach = parent_uuid = None
+        explicit: str | int | None = None
+        if isinstance(parent, str | int):
+            explicit = parent
+        elif parent is not None:
+            parent_uuid = parent.uuid  # perhaps not in the store yet: no need to look
+        elif handed is not None and id is None and resume is None:
             if _adopted != (os.getpid(), handed) and handed_experiment in (None, experiment):
                 attach = handed
             else:
-                parent = handed
-        if parent is not None:
+                parent_uuid = handed
+        if (parent_uuid is not None and parent is None) or nested:
             # A child's snapshot and system metrics are its parent's: the same process.
             capture = False if capture is None else capture
             system_metrics = 0 if system_metrics is None else system_metrics
         store_uri = store if store is not None else os.environ.get(STORE_ENV) or None
         client = Client(store_uri)
-        if parent is not None:
-            attach = None
-            parent = parent if isinstance(parent, str | int) else parent.uuid
-            parent = client.store.resolve_run(parent).uuid
+        if explicit is not None:
+            parent_uuid = client.store.resolve_run(explicit).uuid
         taken = new_uuid = None
         if id is not None or resume is not None:
-            attach = None
             ref: str | int = id if id is not None else name or ""
             taken = client.find_resumable(ref, experiment=experiment, by_name=id is None)
             how = resume or "never"
@@ -143,7 +149,7 @@ def init(
             tags=iter_tags(tags),
             notes=notes or "",
             attach_uuid=attach,
-            parent_uuid=parent,
+            parent_uuid=parent_uuid,
             capture=_env_flag("LABKEEP_CAPTURE", True) if capture is None else capture,
             code=code,
             inputs=inputs,
@@ -159,7 +165,7 @@ def init(
             _outer.append(_active)
         if attach is not None:
             _adopted = (os.getpid(), attach)
-        elif parent is not None:
+        elif parent_uuid is not None and not capture:
             for path in inputs or ():
                 run.use_input(path)
         _active = run
