@@ -184,3 +184,40 @@ def test_a_preempted_run_resumed_by_a_new_process_ends_completed(tmp_path: Path)
     assert series.steps.tolist() == list(range(150))
     assert series.values.tolist() == [float(i) for i in range(150)]
     assert len(labkeep.runs(experiment="pre", store=tmp_path / "s")) == 1
+
+
+def test_runs_and_show_list_group_and_job_type(tmp_path: Path) -> None:
+    from test_cli_query import labkeep_cli, listed
+
+    store = tmp_path / "s"
+    with labkeep.init("cv", group="cv-5fold", job_type="summary", store=store) as parent:
+        with labkeep.init(parent=parent, group="cv-5fold", job_type="fold") as fold:
+            pass
+    with labkeep.init("cv", store=store) as plain:
+        pass
+    table = labkeep_cli(store, "runs")
+    assert table.returncode == 0, table.stderr
+    header = table.stdout.splitlines()[0].split()
+    assert "group" in header and "job" in header
+    fold_line = next(x for x in table.stdout.splitlines() if x.split()[:1] == [str(fold.number)])
+    assert "cv-5fold" in fold_line and "fold" in fold_line.split()
+    found = labkeep_cli(store, "runs", "--where", "group == 'cv-5fold' and job_type == 'fold'")
+    assert listed(found.stdout) == [fold.number]
+    shown = labkeep_cli(store, "show", str(fold.number))
+    assert shown.returncode == 0, shown.stderr
+    assert "cv-5fold" in shown.stdout and "job type" in shown.stdout
+    assert parent.uuid in shown.stdout
+    assert str(fold.number) in labkeep_cli(store, "show", str(parent.number)).stdout
+    bare = labkeep_cli(store, "runs", "--where", f"number == {plain.number}")
+    assert "group" not in bare.stdout.splitlines()[0].split()
+
+
+def test_resume_must_of_a_missing_run_in_a_script_is_one_line(tmp_path: Path) -> None:
+    missing = str(uuid_mod.uuid4())
+    code = f"import labkeep\nlabkeep.init(id={missing!r}, resume='must')\n"
+    env = child_env(LABKEEP_HOME=str(tmp_path / "s"), LABKEEP_CAPTURE="0")
+    done = run_python(code, cwd=tmp_path, env=env)
+    assert done.returncode != 0
+    assert "NotFoundError: no run" in done.stderr and "resume='allow'" in done.stderr
+    # Nothing created: no store at all, or one without runs.
+    assert not (tmp_path / "s").exists() or len(labkeep.runs(store=tmp_path / "s")) == 0
