@@ -191,8 +191,8 @@ def test_runs_and_show_list_group_and_job_type(tmp_path: Path) -> None:
 
     store = tmp_path / "s"
     with labkeep.init("cv", group="cv-5fold", job_type="summary", store=store) as parent:
-        with labkeep.init(parent=parent, group="cv-5fold", job_type="fold") as fold:
-            pass
+        fold = labkeep.init(parent=parent, group="cv-5fold", job_type="fold")
+        fold.finish()
     with labkeep.init("cv", store=store) as plain:
         pass
     table = labkeep_cli(store, "runs")
