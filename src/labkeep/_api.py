@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
-from labkeep.errors import InvalidInputError, RunStateError
+from labkeep.errors import InvalidInputError, NotFoundError, RunStateError
 
 if TYPE_CHECKING:
     from labkeep._run import ProcessHooks, Run
@@ -22,6 +22,9 @@ _hooks: ProcessHooks | None = None
 #: (pid, uuid) of the handed-over run this process adopted: a later init() starts a child
 #: run of it instead (the pid tells a forked worker, which may adopt it too, from its parent).
 _adopted: tuple[int, str] | None = None
+#: Runs that were active when a child run of theirs started (``init(parent=...)``): each
+#: is active again once the runs started after it have finished.
+_outer: list[Run] = []
 
 #: The environment variable through which ``labkeep run`` hands its run to the script.
 RUN_ID_ENV = "LABKEEP_RUN_ID"
@@ -29,6 +32,7 @@ RUN_ID_ENV = "LABKEEP_RUN_ID"
 RUN_EXPERIMENT_ENV = "LABKEEP_RUN_EXPERIMENT"
 STORE_ENV = "LABKEEP_HOME"
 MODES = ("online", "disabled")
+RESUME_MODES = ("allow", "must", "never")
 
 
 def init(
@@ -44,6 +48,11 @@ def init(
     code: bool = True,
     inputs: list[str] | None = None,
     system_metrics: float | None = None,
+    parent: Run | str | int | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    id: str | int | None = None,
+    resume: str | None = None,
 ) -> Run:
     """Start a run (or attach to the one ``labkeep run`` started) and make it the active run.
 
@@ -56,6 +65,12 @@ def init(
     ``inputs`` fingerprints data files, and ``system_metrics`` is the sampling interval in
     seconds (default 10, ``LABKEEP_SYSTEM_METRICS``; 0 turns it off).
 
+    ``parent`` (a run, its uuid or number) makes a child run; ``group`` and ``job_type`` are
+    attributes to query (``labkeep runs --where "group == 'cv-5fold'"``). ``id`` (a uuid or a
+    number) or ``name`` with ``resume`` continues a run, as W&B does: ``must`` continues it
+    (NotFoundError when there is none), ``allow`` continues it or starts a run with that id
+    or name, ``never`` (the default with ``id``) refuses one that exists.
+
     >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
     ...     run.log({"acc": 0.97})
     """
@@ -63,8 +78,13 @@ def init(
     mode = mode or os.environ.get("LABKEEP_MODE") or "online"
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    if resume is not None and resume not in RESUME_MODES:
+        raise InvalidInputError(f"resume={resume!r} is not one of {', '.join(RESUME_MODES)}")
+    if resume is not None and id is None and not name:
+        raise InvalidInputError("resume= needs the run: give id= (a uuid or number) or name=")
     with _lock:
-        if _active is not None and not _active.finished:
+        nested = parent is not None and _active is not None and not _active.finished
+        if _active is not None and not _active.finished and not nested:
             raise RunStateError(
                 f"run {_active.uuid[:8]} is still active in this process: call finish() on it first"
             )
@@ -77,23 +97,51 @@ def init(
         from labkeep._client import Client
         from labkeep._run import ProcessHooks, iter_tags
 
+        if parent is not None and not isinstance(parent, str | int):
+            # A child of a run object lives where its parent does, in its experiment.
+            store = parent.store_uri if store is None else store
+            experiment = experiment or parent.experiment
         handed = os.environ.get(RUN_ID_ENV) or None
         handed_experiment = os.environ.get(RUN_EXPERIMENT_ENV) or None
         experiment = (
             experiment or handed_experiment or os.environ.get("LABKEEP_EXPERIMENT") or "default"
         )
-        attach = parent = None
-        if handed is not None:
+        attach = parent_uuid = None
+        explicit: str | int | None = None
+        if isinstance(parent, str | int):
+            explicit = parent
+        elif parent is not None:
+            parent_uuid = parent.uuid  # perhaps not in the store yet: no need to look
+        elif handed is not None and id is None and resume is None:
             if _adopted != (os.getpid(), handed) and handed_experiment in (None, experiment):
                 attach = handed
             else:
-                parent = handed
-        if parent is not None:
+                parent_uuid = handed
+        if (parent_uuid is not None and parent is None) or nested:
             # A child's snapshot and system metrics are its parent's: the same process.
             capture = False if capture is None else capture
             system_metrics = 0 if system_metrics is None else system_metrics
         store_uri = store if store is not None else os.environ.get(STORE_ENV) or None
         client = Client(store_uri)
+        if explicit is not None:
+            parent_uuid = client.store.resolve_run(explicit).uuid
+        taken = new_uuid = None
+        if id is not None or resume is not None:
+            ref: str | int = id if id is not None else name or ""
+            taken = client.find_resumable(ref, experiment=experiment, by_name=id is None)
+            how = resume or "never"
+            if taken is not None and how == "never":
+                raise RunStateError(
+                    f"run {taken.number} ({taken.uuid[:8]}) already exists: "
+                    "resume='allow' or 'must' continues it"
+                )
+            if taken is None and how == "must":
+                raise NotFoundError(
+                    f"no run {ref!r} to resume in {client.location.uri}: "
+                    "resume='allow' starts it when it does not exist"
+                )
+            if taken is None and id is not None:
+                new_uuid = _new_run_id(id)
         run = client.start_run(
             experiment=experiment,
             name=name or "",
@@ -101,24 +149,43 @@ def init(
             tags=iter_tags(tags),
             notes=notes or "",
             attach_uuid=attach,
-            parent_uuid=parent,
+            parent_uuid=parent_uuid,
             capture=_env_flag("LABKEEP_CAPTURE", True) if capture is None else capture,
             code=code,
             inputs=inputs,
             system_metrics=_env_interval("LABKEEP_SYSTEM_METRICS", 10.0)
             if system_metrics is None
             else (system_metrics or None),
+            group=group,
+            job_type=job_type,
+            resume=taken,
+            new_uuid=new_uuid,
         )
+        if nested and _active is not None:
+            _outer.append(_active)
         if attach is not None:
             _adopted = (os.getpid(), attach)
-        elif parent is not None:
+        elif parent_uuid is not None and not capture:
             for path in inputs or ():
                 run.use_input(path)
         _active = run
-        if _hooks is None:
-            _hooks = ProcessHooks()
-        _hooks.install(run)
+        if not nested:
+            if _hooks is None:
+                _hooks = ProcessHooks()
+            _hooks.install(run)
         return run
+
+
+def _new_run_id(ref: str | int) -> str:
+    """The uuid a run started by ``init(id=ref, resume="allow")`` gets: ``ref`` itself."""
+    import uuid
+
+    try:
+        return str(uuid.UUID(str(ref)))
+    except ValueError:
+        raise InvalidInputError(
+            f"id={ref!r} names no run and cannot be a new run's id: give a uuid"
+        ) from None
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -162,7 +229,13 @@ def use_input(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def active_run() -> Run | None:
     """The run this process is logging to, if any."""
+    global _active
     run = _active
+    if run is not None and run.finished and _outer:
+        with _lock:
+            while _outer and _active is not None and _active.finished:
+                _active = _outer.pop()
+            run = _active
     return run if run is not None and not run.finished else None
 
 

@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 from labkeep import _journal as j
 from labkeep._log_handler import install_stderr_handler
 from labkeep._values import check_key, check_text, short_repr
-from labkeep.entities import JOURNAL_DAMAGE_KEY, RunStatus
-from labkeep.errors import NotFoundError, ReadOnlyStoreError, RunStateError, StoreError
+from labkeep.entities import JOURNAL_DAMAGE_KEY, RunInfo, RunStatus
+from labkeep.errors import (
+    AmbiguousRefError,
+    NotFoundError,
+    ReadOnlyStoreError,
+    RunStateError,
+    StoreError,
+)
 from labkeep.store._uri import StoreLocation, locate_store, open_store
 
 if TYPE_CHECKING:
@@ -74,6 +80,10 @@ class Client:
         entry_point: str | None = None,
         cwd: Path | None = None,
         run_class: type[Run] | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
+        resume: RunInfo | None = None,
+        new_uuid: str | None = None,
     ) -> Run:
         """Start a run (or attach a new writer to ``attach_uuid``, resuming it): the one way a
         :class:`Run` is made. It opens the run's journal and ingester and hands them to the
@@ -81,29 +91,41 @@ class Client:
 
         ``capture`` records the snapshot in the background; ``system_metrics`` is the
         sampling interval in seconds (None: off). Attached writers capture nothing: the run's
-        owner does. ``run_class`` is a subclass of :class:`Run` to make (a sweep's trial)."""
+        owner does. ``run_class`` is a subclass of :class:`Run` to make (a sweep's trial).
+        ``resume`` (from :meth:`find_resumable`) takes that run over: it runs again, owned by
+        this process, and its steps go on after its last logged step."""
         from labkeep._ingest import Ingester
         from labkeep._run import Run
 
+        first_step = 0
+        if resume is not None:
+            attach_uuid = resume.uuid
+            experiment, name = resume.experiment, resume.name
+            first_step = self._next_step(resume)
         check_key(experiment, "experiment name")
         if name:
             check_key(name, "run name")
+        for value, what in ((group, "group"), (job_type, "job_type")):
+            if value is not None:
+                check_key(value, what)
         read_only = self.store.read_only_reason()
         if read_only is not None:
             raise ReadOnlyStoreError(read_only)
         check_text(notes, "notes")
-        run_uuid = attach_uuid or str(uuid_mod.uuid4())
+        run_uuid = attach_uuid or new_uuid or str(uuid_mod.uuid4())
         journal = j.JournalWriter(
             self.location.journal_dir / f"{run_uuid}.{uuid_mod.uuid4().hex[:12]}"
         )
         journal.open()
-        if attach_uuid:
+        if resume is not None:
+            taken = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+            journal.append_json(j.T_ATTACH, {"uuid": resume.uuid, "resume": taken})
+        elif attach_uuid:
             journal.append_json(j.T_ATTACH, {"uuid": attach_uuid})
         else:
-            journal.append_json(
-                j.T_START,
-                _start_record(run_uuid, experiment, name, parent_uuid, notes, reproduces_uuid),
-            )
+            record = _start_record(run_uuid, experiment, name, parent_uuid, notes, reproduces_uuid)
+            record.update(group=group, job_type=job_type)
+            journal.append_json(j.T_START, record)
         ingester = Ingester(journal, self.store)
         run = (run_class or Run)(
             self,
@@ -112,8 +134,9 @@ class Client:
             uuid=run_uuid,
             experiment=experiment,
             name=name,
-            attached=attach_uuid is not None,
+            attached=attach_uuid is not None and resume is None,
             notes=notes,
+            first_step=first_step,
         )
         if config:
             run.config.update(config)
@@ -121,6 +144,8 @@ class Client:
             run.tags.add(*tags)
         ingester.start()
         ingester.wake()
+        if system_metrics and resume is not None:
+            run.monitor_system(system_metrics)
         if capture and not attach_uuid:
             argv = list(sys.argv) if argv is None else argv
             if entry_point is None and argv and argv[0] not in ("", "-c", "-m"):
@@ -131,6 +156,45 @@ class Client:
         if system_metrics and not attach_uuid:
             run.monitor_system(system_metrics)
         return run
+
+    def find_resumable(
+        self, ref: str | int, *, experiment: str, by_name: bool = False
+    ) -> RunInfo | None:
+        """The run ``init(id=ref, resume=…)`` (or ``name=ref``, in ``experiment``) continues,
+        None when there is none. Journals of writers that died are ingested first, so their
+        points count and their run is no longer running. A run another process still writes
+        cannot be taken over: RunStateError."""
+        self.recover()
+        try:
+            if by_name:
+                numbers = self.store.search_numbers(
+                    f"name == {str(ref)!r}", experiment=experiment, limit=2
+                )
+                if len(numbers) > 1:
+                    raise AmbiguousRefError(
+                        f"{len(numbers)} runs of experiment {experiment!r} are named {ref!r}: "
+                        "resume one by id"
+                    )
+                info = self.store.resolve_run(numbers[0]) if numbers else None
+            else:
+                info = self.store.resolve_run(ref)
+        except NotFoundError:
+            return None
+        if info is not None and info.status is RunStatus.RUNNING:
+            raise RunStateError(
+                f"run {info.number} is still running (pid {info.pid} on {info.host or '?'}): "
+                "resume it once it has ended or died"
+            )
+        return info
+
+    def _next_step(self, info: RunInfo) -> int:
+        """The step after the last one the run logged (system metrics keep their own)."""
+        last = -1
+        for record in self.store.get_records([info.number]):
+            for key, summary in record.metrics.items():
+                if not key.startswith("sys/") and summary.count:
+                    last = max(last, summary.last_step)
+        return last + 1
 
     def start_child_run(
         self,
@@ -354,10 +418,13 @@ def _has_journals(journal_root: Path) -> bool:
 
 
 def _journal_owner(directory: Path) -> bool:
-    """Whether the journal created its run (rather than attaching to one)."""
+    """Whether the journal created its run or took it over (``resume``), rather than
+    attaching to one."""
     for rtype, _end, payload in j.read_records(directory, 0):
-        if rtype in (j.T_START, j.T_ATTACH):
-            return rtype == j.T_START and bool(json.loads(bytes(payload)))
+        if rtype == j.T_START:
+            return bool(json.loads(bytes(payload)))
+        if rtype == j.T_ATTACH:
+            return json.loads(bytes(payload)).get("resume") is not None
         return False
     return False
 

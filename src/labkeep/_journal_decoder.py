@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from labkeep import _journal as j
-from labkeep._write_batch import MetricColumns, RunFinish, RunStart, WriteBatch
+from labkeep._write_batch import MetricColumns, RunFinish, RunResume, RunStart, WriteBatch
 from labkeep.entities import Artifact
 
 #: The most metric points one batch holds (a batch is one store transaction).
@@ -315,6 +315,9 @@ def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
         batch.artifacts.append(Artifact(**data))
     elif rtype == j.T_FINISH:
         batch.finish = RunFinish(**data)
+    elif rtype == j.T_ATTACH:
+        if data.get("resume") is not None:
+            batch.resume = RunResume(**data["resume"])
     elif rtype == j.T_SNAPSHOT:
         batch.snapshot = data
     elif rtype == j.T_SNAPSHOT_ADD:

@@ -41,6 +41,8 @@ def record_as_dict(rec: RunRecord) -> dict[str, Any]:
             "exit_code": info.exit_code,
             "parent_uuid": info.parent_uuid,
             "reproduces_uuid": info.reproduces_uuid,
+            "group": info.group,
+            "job_type": info.job_type,
             "deleted": info.deleted,
             "notes": info.notes,
             "error": info.error,

@@ -149,6 +149,7 @@ class Run:
         name: str,
         attached: bool,
         notes: str = "",
+        first_step: int = 0,
     ) -> None:
         self._client = client
         self._journal = journal
@@ -162,7 +163,7 @@ class Run:
         self.tags = _Tags(self)
         self._notes = notes
         self._key_ids: dict[str, int] = {}
-        self._step = 0
+        self._step = first_step
         self._finished = False
         self._status: RunStatus = RunStatus.RUNNING
         self._monitor: SystemMonitor | None = None

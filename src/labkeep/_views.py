@@ -57,6 +57,9 @@ class RunView:
     duration = property(lambda self: self.record.info.duration)
     notes = property(lambda self: self.record.info.notes)
     error = property(lambda self: self.record.info.error)
+    parent_uuid = property(lambda self: self.record.info.parent_uuid)
+    group = property(lambda self: self.record.info.group)
+    job_type = property(lambda self: self.record.info.job_type)
 
     @property
     def status(self) -> RunStatus:

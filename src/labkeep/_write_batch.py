@@ -26,6 +26,18 @@ class RunStart:
     parent_uuid: str | None = None
     notes: str = ""
     reproduces_uuid: str | None = None
+    group: str | None = None
+    job_type: str | None = None
+
+
+@dataclass(slots=True)
+class RunResume:
+    """A writer that takes over a run that ended or died (``init(resume=...)``): the run is
+    running again, owned by ``pid`` on ``host``."""
+
+    pid: int
+    host: str
+    time: float
 
 
 @dataclass(slots=True)
@@ -61,6 +73,7 @@ class WriteBatch:
     metrics: dict[str, MetricColumns] = field(default_factory=dict)
     artifacts: list[Artifact] = field(default_factory=list)
     finish: RunFinish | None = None
+    resume: RunResume | None = None
     heartbeat: float | None = None
     snapshot: dict[str, Value] | None = None
     #: Inputs and seeds recorded by a writer that does not own the snapshot (a script
@@ -79,10 +92,11 @@ class WriteBatch:
             or self.metrics
             or self.artifacts
             or self.finish
+            or self.resume
             or self.snapshot is not None
             or self.snapshot_add
             or self.output
         )
 
 
-__all__ = ["MetricColumns", "RunFinish", "RunStart", "WriteBatch"]
+__all__ = ["MetricColumns", "RunFinish", "RunResume", "RunStart", "WriteBatch"]

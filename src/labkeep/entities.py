@@ -75,6 +75,10 @@ class RunInfo:
     parent_uuid: str | None = None
     deleted: bool = False
     reproduces_uuid: str | None = None
+    #: Runs that belong together (``init(group="cv-5fold")``) and this run's part in them
+    #: (``job_type="fold"``); None when not given.
+    group: str | None = None
+    job_type: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -403,8 +403,11 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
             cur.execute("DROP TABLE run_rows")
             cur.execute("DROP TABLE key_sets")
             cur.execute("DROP TABLE blob_refs")  # added after 0002 too (0004)
+            cur.execute("DROP INDEX ix_runs_group")  # and the run columns of 0005
+            cur.execute("ALTER TABLE runs DROP COLUMN run_group")
+            cur.execute("ALTER TABLE runs DROP COLUMN job_type")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
-        assert _migrate.upgrade(store.location) == ("0002", "0004")
+        assert _migrate.upgrade(store.location) == ("0002", "0005")
         assert repr(store.get_run_table(numbers)) == before
         assert_table_is_exact(store, numbers)
 

@@ -631,3 +631,81 @@ def test_purge_keeps_blobs_that_another_runs_snapshot_names(store: Store, tmp_pa
     for gone in (sha, kept["code"]["manifest"], kept["git"]["diff_blob"]):
         with pytest.raises(NotFoundError):
             store.blob_path(gone)
+
+
+# -- run structure: group, job type, resume ----------------------------------------------
+
+
+def _start_grouped(store: Store, experiment: str, group: str | None, job_type: str | None) -> int:
+    run_uuid = str(uuid_mod.uuid4())
+    grouped = WriteBatch(
+        run_uuid=run_uuid,
+        writer=f"{run_uuid}.{secrets.token_hex(6)}",
+        position=10,
+        start=RunStart(
+            uuid=run_uuid,
+            experiment=experiment,
+            name="",
+            start_time=time.time(),
+            group=group,
+            job_type=job_type,
+        ),
+    )
+    return store.apply(grouped)
+
+
+def test_group_and_job_type_round_trip(store: Store) -> None:
+    experiment = _experiment()
+    number = _start_grouped(store, experiment, "cv-5fold", "fold")
+    info = store.resolve_run(number)
+    assert (info.group, info.job_type) == ("cv-5fold", "fold")
+    assert store.get_records([number])[0].info.group == "cv-5fold"
+    listed = store.list_runs(experiment)
+    assert [(r.group, r.job_type) for r in listed if r.number == number] == [("cv-5fold", "fold")]
+    plain = _start(store, experiment=experiment)
+    assert (_record(store, plain).info.group, _record(store, plain).info.job_type) == (None, None)
+
+
+def test_runs_are_found_by_group_and_job_type(store: Store) -> None:
+    experiment = _experiment()
+    fold = _start_grouped(store, experiment, "cv-5fold", "fold")
+    summary = _start_grouped(store, experiment, "cv-5fold", "summary")
+    other = _start_grouped(store, experiment, "ablation", "fold")
+    plain = store.resolve_run(_start(store, experiment=experiment).run_uuid).number
+
+    def found(where: str) -> list[int]:
+        return sorted(store.search_runs(where, experiment=experiment)[0])
+
+    assert found("group == 'cv-5fold' and job_type == 'fold'") == [fold]
+    assert found("group == 'cv-5fold'") == sorted([fold, summary])
+    assert found("job_type != 'fold'") == [summary]  # a run without one matches neither way
+    assert found("group == None") == [plain]
+    assert found("group in ('ablation', 'cv-5fold')") == sorted([fold, summary, other])
+    assert found("group.startswith('cv-')") == sorted([fold, summary])
+    numbers, _ = store.search_runs(None, sort="group", experiment=experiment)
+    assert numbers[-1] == plain  # runs without a group sort last
+    assert numbers[0] == other
+
+
+def test_a_resumed_run_runs_again_with_its_points_kept(store: Store) -> None:
+    from labkeep.store._base import RunResume
+
+    batch = _start(store, metrics={"x": _columns([(0, 1.0), (1, 2.0)])})
+    store.apply(_next(batch, finish=RunFinish("failed", 50.0, "boom", 1)))
+    writer = f"{batch.run_uuid}.{secrets.token_hex(6)}"
+    resumed = WriteBatch(
+        batch.run_uuid,
+        writer,
+        10,
+        resume=RunResume(pid=777, host="other", time=60.0),
+        metrics={"x": _columns([(2, 3.0)], t0=2000.0)},
+    )
+    store.apply(resumed)
+    info = _record(store, batch).info
+    assert info.status is RunStatus.RUNNING
+    assert (info.end_time, info.error, info.exit_code) == (None, None, None)
+    assert (info.pid, info.host) == (777, "other")
+    store.apply(WriteBatch(batch.run_uuid, writer, 20, finish=RunFinish("completed", 70.0)))
+    record = _record(store, batch)
+    assert record.info.status is RunStatus.COMPLETED
+    assert (record.metrics["x"].count, record.metrics["x"].last_step) == (3, 2)

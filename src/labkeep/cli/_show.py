@@ -253,6 +253,13 @@ def runs_command(
     ]
     # How narrow a fixed column may get before it no longer counts as shown.
     floors = [widest, 10, 8, 0, 0, 0]
+    # init(group=…, job_type=…): a column each, when a run on the page has one.
+    structure = [
+        attr for attr in ("group", "job_type") if any(getattr(r.info, attr) for r in records)
+    ]
+    for attr in structure:
+        fixed.append(Column(attr.replace("_", " "), shrink=True, min_width=4))
+        floors.append(4)
     rows: list[list[str]] = []
     for rec in records:
         info = rec.info
@@ -264,6 +271,7 @@ def runs_command(
                 info.status.value,
                 format_time(info.start_time),
                 format_duration(info.duration),
+                *(getattr(info, attr) or "" for attr in structure),
             ]
         )
 
@@ -450,6 +458,10 @@ def _overview_rows(rec: RunRecord, children: Sequence[int]) -> list[tuple[str, A
     ]
     if info.exit_code is not None:
         rows.append(("exit code", str(info.exit_code)))
+    if info.group:
+        rows.append(("group", Text(info.group)))
+    if info.job_type:
+        rows.append(("job type", Text(info.job_type)))
     if info.parent_uuid:
         rows.append(("parent", Text(info.parent_uuid)))
     if children:

@@ -46,6 +46,14 @@ def check_batch(batch: WriteBatch) -> WriteBatch:
         _optional_text(start.parent_uuid, "start.parent_uuid")
         check_text(start.notes, "start.notes")
         _optional_text(start.reproduces_uuid, "start.reproduces_uuid")
+        if start.group is not None:
+            check_key(start.group, "start.group")
+        if start.job_type is not None:
+            check_key(start.job_type, "start.job_type")
+    if batch.resume is not None:
+        _optional_int(batch.resume.pid, "resume.pid", bits=32)
+        _text(batch.resume.host, "resume.host", empty=True)
+        _number(batch.resume.time, "resume.time")
     for name, values in (("params", batch.params), ("summary", batch.summary)):
         for key, value in values.items():
             check_value(check_key(key, f"{name} key"), value)

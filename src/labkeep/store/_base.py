@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 # The batch types are the journal's (what a journal decodes to), re-exported as the Store's.
 from labkeep._write_batch import MetricColumns as MetricColumns
 from labkeep._write_batch import RunFinish as RunFinish
+from labkeep._write_batch import RunResume as RunResume
 from labkeep._write_batch import RunStart as RunStart
 from labkeep._write_batch import WriteBatch as WriteBatch
 from labkeep.entities import MetricHistory, OutputLine, RunInfo, RunRecord, Value

@@ -11,6 +11,8 @@ const OPTIONAL_ATTRIBUTES = {
   user: { label: "user", sort: "user", cell: (r) => r.user },
   host: { label: "host", sort: "host", cell: (r) => r.host },
   ended: { label: "ended", sort: "ended", cell: (r) => fmtDate(r.end_time) },
+  group: { label: "group", sort: "group", cell: (r) => r.group || "" },
+  job_type: { label: "job type", sort: "job_type", cell: (r) => r.job_type || "" },
   notes: { label: "notes", cell: (r) => r.notes },
 };
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from labkeep.entities import Artifact, MetricSummary, OutputLine, RunInfo, RunRecord, RunStatus
 from labkeep.errors import InvalidInputError
-from labkeep.store._base import MetricColumns, RunFinish, RunStart, WriteBatch
+from labkeep.store._base import MetricColumns, RunFinish, RunResume, RunStart, WriteBatch
 
 BATCH_MEDIA_TYPE = "application/x-labkeep-batch"
 HISTORY_MEDIA_TYPE = "application/x-labkeep-history"
@@ -66,6 +66,7 @@ def _header(batch: WriteBatch) -> dict[str, Any]:
         "notes": batch.notes,
         "artifacts": [asdict(a) for a in batch.artifacts],
         "finish": None if batch.finish is None else asdict(batch.finish),
+        "resume": None if batch.resume is None else asdict(batch.resume),
         "heartbeat": batch.heartbeat,
         "snapshot": batch.snapshot,
         "snapshot_add": batch.snapshot_add,
@@ -106,6 +107,7 @@ def encode_batch_json(batch: WriteBatch) -> bytes:
 def _batch_from_header(header: dict[str, Any]) -> WriteBatch:
     start = header.get("start")
     finish = header.get("finish")
+    resume = header.get("resume")
     return WriteBatch(
         run_uuid=str(header["run_uuid"]),
         writer=str(header["writer"]),
@@ -118,6 +120,7 @@ def _batch_from_header(header: dict[str, Any]) -> WriteBatch:
         notes=header.get("notes"),
         artifacts=[Artifact(**a) for a in header.get("artifacts") or ()],
         finish=None if finish is None else RunFinish(**finish),
+        resume=None if resume is None else RunResume(**resume),
         heartbeat=header.get("heartbeat"),
         snapshot=header.get("snapshot"),
         snapshot_add=header.get("snapshot_add") or {},

@@ -141,6 +141,17 @@ def apply_batch(
                 [(number, stream, t, text) for stream, t, text in batch.output],
             )
         heartbeat = batch.heartbeat
+        if batch.resume is not None:
+            # Running again, owned by the resuming process (so that its pid, not the dead
+            # one's, tells whether it still runs).
+            res = batch.resume
+            cur.execute(
+                sql(
+                    "UPDATE runs SET status = 'running', end_time = NULL, error = NULL, "
+                    "exit_code = NULL, pid = ?, host = ?, heartbeat = ? WHERE number = ?"
+                ),
+                (res.pid, res.host, res.time, number),
+            )
         if batch.finish is not None:
             fin = batch.finish
             cur.execute(
@@ -223,8 +234,9 @@ def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
     cur.execute(
         sql(
             "INSERT INTO runs (uuid, experiment_id, name, status, start_time, heartbeat, "
-            "username, host, pid, notes, parent_uuid, deleted, reproduces_uuid) "
-            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING"
+            "username, host, pid, notes, parent_uuid, deleted, reproduces_uuid, run_group, "
+            "job_type) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (uuid) DO NOTHING"
         ),
         (
             start.uuid,
@@ -239,6 +251,8 @@ def _create_run(cur: Any, conn: Connection, batch: WriteBatch) -> None:
             start.parent_uuid,
             False,
             start.reproduces_uuid,
+            start.group,
+            start.job_type,
         ),
     )
     if not start.name:

@@ -67,7 +67,11 @@ _RUN_COLUMNS = {
     "host": "runs.host",
     "started": "runs.start_time",
     "ended": "runs.end_time",
+    "group": "runs.run_group",
+    "job_type": "runs.job_type",
 }
+#: Text attributes a run may lack (NULL): they never match a comparison but ``== None``.
+_NULLABLE_TEXT = frozenset({"group", "job_type"})
 _INTEGER_COLUMNS = frozenset({"runs.number", "metrics.count", "metrics.last_step"})
 _DURATION = (
     "(CASE WHEN coalesce(runs.end_time, runs.heartbeat) - runs.start_time < 0.0 THEN 0.0 "
@@ -380,6 +384,8 @@ class _Compiler:
             return fmt(
                 "runs.experiment_id IN (SELECT experiments.id FROM experiments WHERE {})", test
             )
+        if key_name in _NULLABLE_TEXT:
+            return predicate(_Columns(_Column(_RUN_COLUMNS[key_name])), "nullable")
         if key_name in ("ended", "duration"):
             nullable = _RUN_COLUMNS["ended"] if key_name == "ended" else _DURATION
             return predicate(_Columns(_Column(nullable)), "nullable")
@@ -525,4 +531,6 @@ class _Compiler:
         column = _RUN_COLUMNS[key]
         if key in ("status", "name", "user", "host"):
             return [(Sql(self.code_point_order(column)), False)]
+        if key in _NULLABLE_TEXT:
+            return [(Sql(self.code_point_order(column)), True)]
         return [(Sql(column), key == "ended")]

@@ -26,7 +26,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 experiments = Table(
     "experiments",
@@ -58,9 +58,13 @@ runs = Table(
     Column("deleted", Boolean, nullable=False, server_default="0"),
     # The run this one re-executes (``labkeep rerun``).
     Column("reproduces_uuid", String(36)),
+    # ``init(group=…, job_type=…)``; "group" is an SQL keyword, hence run_group.
+    Column("run_group", String(255)),
+    Column("job_type", String(255)),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_parent", "parent_uuid"),
+    Index("ix_runs_group", "run_group"),
 )
 
 # Typed values (params and summaries): ``vtype`` is int/float/bool/str/null/list/dict;

@@ -40,7 +40,8 @@ _IN_CHUNK = 500
 _RUN_COLUMNS = (
     "runs.number, runs.uuid, runs.name, runs.status, runs.start_time, runs.end_time, "
     "runs.heartbeat, runs.username, runs.host, runs.pid, runs.notes, runs.error, "
-    "runs.exit_code, runs.parent_uuid, runs.deleted, runs.reproduces_uuid, experiments.name"
+    "runs.exit_code, runs.parent_uuid, runs.deleted, runs.reproduces_uuid, runs.run_group, "
+    "runs.job_type, experiments.name"
 )
 _RUN_SELECT = (
     f"SELECT {_RUN_COLUMNS} FROM runs JOIN experiments ON experiments.id = runs.experiment_id"
@@ -182,7 +183,9 @@ class SqlStore(Store):
             parent_uuid=row[13],
             deleted=bool(row[14]),
             reproduces_uuid=row[15],
-            experiment=row[16],
+            group=row[16],
+            job_type=row[17],
+            experiment=row[18],
         )
 
     def resolve_run(self, ref: str | int) -> RunInfo:

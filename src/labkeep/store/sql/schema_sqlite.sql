@@ -37,12 +37,16 @@ CREATE TABLE runs (
 	parent_uuid VARCHAR(36), 
 	deleted BOOLEAN DEFAULT '0' NOT NULL, 
 	reproduces_uuid VARCHAR(36), 
+	run_group VARCHAR(255), 
+	job_type VARCHAR(255), 
 	PRIMARY KEY (number), 
 	UNIQUE (uuid), 
 	FOREIGN KEY(experiment_id) REFERENCES experiments (id)
 );
 
 CREATE INDEX ix_runs_experiment_start ON runs (experiment_id, start_time);
+
+CREATE INDEX ix_runs_group ON runs (run_group);
 
 CREATE INDEX ix_runs_parent ON runs (parent_uuid);
 
@@ -182,4 +186,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0004');
+INSERT INTO alembic_version (version_num) VALUES ('0005');
