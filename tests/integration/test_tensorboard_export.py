@@ -261,11 +261,24 @@ def test_export_then_import_gives_the_same_metrics(store: Path, tmp_path: Path) 
 
 def test_no_runs_matched_is_one_line_and_non_zero(store: Path, tmp_path: Path) -> None:
     done = labkeep_cli(
-        store, "tensorboard", "--where", "params.lr > 5", "--logdir", str(tmp_path / "tb")
+        store,
+        "tensorboard",
+        "--where",
+        "params.lr > 5",
+        "--no-start",
+        "--logdir",
+        str(tmp_path / "tb"),
     )
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("labkeep: no runs that match in ")
+    assert not (tmp_path / "tb").exists()
+
+    unknown = labkeep_cli(
+        store, "tensorboard", "99", "--no-start", "--logdir", str(tmp_path / "tb")
+    )
+    assert unknown.returncode != 0
+    assert len(unknown.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "tb").exists()
 
 
@@ -346,6 +359,28 @@ def test_tensorboard_is_started_on_the_runs(store: Path, tmp_path: Path) -> None
             assert {"1-trial_0", "2-trial_1"} <= set(json.loads(answer.read()))
         assert sorted(tags["1-trial_0"]) == ["acc", "loss", "val/loss"]
         assert sorted(tags["2-trial_1"]) == ["acc", "loss", "val/loss"]
+
+        # The HParams view: one session per run, its params and its metrics' last values.
+        query = {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 10,
+        }
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/data/plugin/hparams/session_groups",
+            data=json.dumps(query).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            groups = {g["name"]: g for g in json.loads(answer.read())["sessionGroups"]}
+        assert sorted(groups) == ["1-trial_0", "2-trial_1"]
+        first = groups["1-trial_0"]
+        assert first["hparams"]["optimizer"] == "adam" and first["hparams"]["lr"] == 0.1
+        last_loss = {m["name"]["tag"]: m for m in first["metricValues"]}["loss"]
+        assert last_loss["trainingStep"] == 40
+        assert last_loss["value"] == as_float32([0.1 / 5 + 1e-12])[0]
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)

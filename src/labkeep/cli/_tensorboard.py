@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to write the event files (default: tensorboard/ beside the store's journals).",
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=6006,
+    show_default=True,
+    help="Port of TensorBoard on 127.0.0.1.",
+)
 @click.option("--no-start", is_flag=True, help="Only write the event files.")
 @click.pass_context
 def tensorboard_command(
