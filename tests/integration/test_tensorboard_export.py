@@ -274,6 +274,17 @@ def test_no_runs_matched_is_one_line_and_non_zero(store: Path, tmp_path: Path) -
     assert len(lines) == 1 and lines[0].startswith("labkeep: no runs that match in ")
     assert not (tmp_path / "tb").exists()
 
+    foreign = tmp_path / "foreign"
+    (foreign / "1-trial_0").mkdir(parents=True)
+    (foreign / "1-trial_0" / "notes.txt").write_text("mine")
+    refused = labkeep_cli(store, "tensorboard", "1", "--no-start", "--logdir", str(foreign))
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        f"labkeep: {foreign / '1-trial_0'} exists and was not written by labkeep tensorboard: "
+        "give another --logdir"
+    ]
+    assert (foreign / "1-trial_0" / "notes.txt").read_text() == "mine"
+
     unknown = labkeep_cli(
         store, "tensorboard", "99", "--no-start", "--logdir", str(tmp_path / "tb")
     )

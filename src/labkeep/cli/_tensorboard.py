@@ -49,7 +49,8 @@ def tensorboard_command(
     """Show runs in TensorBoard: scalars per step, and params and metrics in its HParams view.
 
     RUNS are numbers, names, uuid prefixes or 'last'; with none, every run that matches
-    --where and -e. Exporting again rewrites only the runs that changed.
+    --where and -e. Exporting again rewrites only the runs that changed, and removes
+    from the log directory the runs exported before that are not selected now.
 
     \b
       labkeep tensorboard

@@ -155,6 +155,11 @@ def _write_run(store: Store, record: RunRecord, directory: Path, fingerprint: st
 
     info = record.info
     if directory.exists():
+        if not (directory / MARKER).is_file():
+            raise InvalidInputError(
+                f"{directory} exists and was not written by labkeep tensorboard: "
+                "give another --logdir"
+            )
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     writer = EventFileWriter(str(directory))
