@@ -25,8 +25,9 @@ PUBLIC = {
     ],
     "labkeep.cli": ["main"],
     "labkeep.integrations": [
-        "GuildSource", "ImportReport", "MlflowSource", "SacredSource", "Source",
-        "TensorboardSource", "WandbSource", "import_runs",
+        "ExportReport", "GuildSource", "ImportReport", "MlflowSource", "SacredSource", "Source",
+        "TensorboardSource", "WandbSource", "check_port", "export_runs", "import_runs",
+        "require_tensorboard", "start_tensorboard",
     ],
     "labkeep.models": [
         "ModelInfo", "get_model_info", "list_models", "load_input_example", "load_model",

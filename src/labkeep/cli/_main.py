@@ -64,6 +64,7 @@ def _register() -> None:
         _server,
         _show,
         _sweep,
+        _tensorboard,
     )
 
     for command in (
@@ -89,6 +90,7 @@ def _register() -> None:
         _sweep.sweeps_command,
         _sweep.sweep_group,
         _import.import_group,
+        _tensorboard.tensorboard_command,
     ):
         cli.add_command(command)
 

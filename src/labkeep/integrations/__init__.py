@@ -22,6 +22,13 @@ if typing.TYPE_CHECKING:
     from labkeep.integrations._mlflow import MlflowSource
     from labkeep.integrations._sacred import SacredSource
     from labkeep.integrations._tensorboard import TensorboardSource
+    from labkeep.integrations._tensorboard_export import (
+        ExportReport,
+        check_port,
+        export_runs,
+        require_tensorboard,
+        start_tensorboard,
+    )
     from labkeep.integrations._wandb import WandbSource
 
 _LAZY = {
@@ -31,11 +38,17 @@ _LAZY = {
     "SacredSource": "_sacred",
     "Source": "_importing",
     "TensorboardSource": "_tensorboard",
+    "ExportReport": "_tensorboard_export",
+    "check_port": "_tensorboard_export",
+    "export_runs": "_tensorboard_export",
+    "require_tensorboard": "_tensorboard_export",
+    "start_tensorboard": "_tensorboard_export",
     "WandbSource": "_wandb",
     "import_runs": "_importing",
 }
 
 __all__ = [
+    "ExportReport",
     "GuildSource",
     "ImportReport",
     "MlflowSource",
@@ -43,7 +56,11 @@ __all__ = [
     "Source",
     "TensorboardSource",
     "WandbSource",
+    "check_port",
+    "export_runs",
     "import_runs",
+    "require_tensorboard",
+    "start_tensorboard",
 ]
 
 
