@@ -17,7 +17,7 @@ from test_sweep_dask import Cluster, cluster
 import labkeep
 from labkeep._client import Client
 from labkeep.entities import RunRecord, RunStatus
-from labkeep.sweep import get_sweep, sweep_trials
+from labkeep.sweep._spec import get_sweep, sweep_trials
 
 pytest.importorskip("optuna")
 
