@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import textwrap
@@ -244,7 +245,11 @@ def run_python(
 def start_python(
     code: str, *, cwd: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
 ) -> subprocess.Popen[str]:
-    """Start ``code`` in a child Python with piped stdout/stderr (the caller waits)."""
+    """Start ``code`` in a child Python with piped stdout/stderr (the caller waits).
+
+    The child gets SIGINT's default action back, as a script started from a terminal has:
+    a suite started in the background by a non-interactive shell (``cmd &``) ignores SIGINT,
+    children inherit that, and Python then never turns Ctrl-C into KeyboardInterrupt."""
     script = write_script(cwd, code, f"script_{secrets.token_hex(4)}.py")
     return subprocess.Popen(
         [sys.executable, str(script), *args],
@@ -253,7 +258,12 @@ def start_python(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_line(proc: subprocess.Popen[str], expected: str) -> None:
