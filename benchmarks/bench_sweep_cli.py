@@ -112,7 +112,7 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) 
 
 def last_sweep(store: Path | str) -> tuple[Any, list[Any]]:
     from labkeep._client import Client
-    from labkeep.sweep import get_sweep, sweep_trials
+    from labkeep.sweep._spec import get_sweep, sweep_trials
 
     client = Client(str(store))
     try:
