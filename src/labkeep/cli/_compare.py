@@ -118,9 +118,11 @@ def select_runs(
     experiment: str | None,
     sort: str | None,
     limit: int | None,
+    *,
+    default_limit: int | None = DEFAULT_RUNS,
 ) -> list[int]:
     """The run numbers to compare, in order: the named runs (filtered and sorted when asked),
-    else the runs that match, else the newest ones."""
+    else the runs that match, else the newest ``default_limit`` (None: all of them)."""
     if not store.exists():
         if where or sort:
             store.search_runs(where, sort)  # a malformed query is still an error
@@ -141,7 +143,7 @@ def select_runs(
         kept = set(found)
         return [n for n in named if n in kept]
     if not where and limit is None:
-        limit = DEFAULT_RUNS
+        limit = default_limit
     found, _ = store.search_runs(where, sort, experiment, limit=limit)
     return list(found)
 

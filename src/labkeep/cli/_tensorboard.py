@@ -85,25 +85,11 @@ def tensorboard_command(
 def _select(
     store: Store, refs: tuple[str, ...], where: str | None, experiment: str | None
 ) -> list[int]:
-    if not store.exists():
-        if where:
-            store.search_runs(where)  # a malformed query is still an error
-        return []
-    if refs:
-        named: list[int] = []
-        for ref in refs:
-            number = store.resolve_run(ref).number
-            if number not in named:
-                named.append(number)
-        if not (where or experiment):
-            return named
-        listed = ", ".join(str(n) for n in named)
-        text = f"number in [{listed}]" + (f" and ({where})" if where else "")
-        found, _ = store.search_runs(text, None, experiment, include_deleted=True)
-        kept = set(found)
-        return [n for n in named if n in kept]
-    found, _ = store.search_runs(where, "number", experiment)
-    return list(found)
+    """The named runs (filtered when asked), else every run that matches, oldest first."""
+    from labkeep.cli._compare import select_runs
+
+    sort = None if refs else "number"
+    return select_runs(store, refs, where, experiment, sort, None, default_limit=None)
 
 
 def _serve(logdir: Path, port: int) -> None:
