@@ -114,13 +114,22 @@ _KILLED_MID_SWEEP = """
 import os, signal, sys, time
 import labkeep
 
+parallel = int(sys.argv[2])
+logged_3 = os.path.join(sys.argv[1] + ".trial3-logged")
+
 def objective(run):
     x = run.config["x"]
     for step in range(20):
         run.log({"loss": x * 1000 + step}, step=step)
     if x == 4:
+        # With parallel trials, trial 3 may have been handed out but not yet begun: wait until
+        # it has logged, so that the kill finds it mid-trial (what the test is about).
+        deadline = time.monotonic() + 60
+        while parallel > 1 and not os.path.exists(logged_3) and time.monotonic() < deadline:
+            time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)  # right after logging: nothing ingested yet
-    if x == 3 and int(sys.argv[2]) > 1:
+    if x == 3 and parallel > 1:
+        open(logged_3, "w").close()
         time.sleep(60)  # still running beside trial 4 when the process dies
     return float(x)
 
