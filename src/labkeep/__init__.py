@@ -25,6 +25,8 @@ from labkeep._version import __version__
 from labkeep.errors import LabkeepError, TrialPruned
 
 if _typing.TYPE_CHECKING:
+    from labkeep._media import Histogram, Image, Table
+    from labkeep._media_views import MediaItem, MediaSeries
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import MetricSummary, RunStatus
@@ -34,6 +36,11 @@ if _typing.TYPE_CHECKING:
 # Classes are loaded when first named, so that `import labkeep` stays light.
 _LAZY = {
     "Run": "labkeep._run",
+    "Histogram": "labkeep._media",
+    "Image": "labkeep._media",
+    "Table": "labkeep._media",
+    "MediaItem": "labkeep._media_views",
+    "MediaSeries": "labkeep._media_views",
     "bridge": "labkeep.integrations._bridge_hook",
     "MetricSeries": "labkeep._views",
     "RunList": "labkeep._views",
@@ -69,7 +76,11 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 __all__ = [
+    "Histogram",
+    "Image",
     "LabkeepError",
+    "MediaItem",
+    "MediaSeries",
     "MetricSeries",
     "MetricSummary",
     "ModelInfo",
@@ -78,6 +89,7 @@ __all__ = [
     "RunStatus",
     "RunTags",
     "RunView",
+    "Table",
     "TrialPruned",
     "__version__",
     "active_run",

@@ -86,6 +86,8 @@ T_OUTPUT = 12  # JSON console lines: {"groups": [[stream, time, [text, ...]], ..
 #                (journals of earlier versions: [[stream, time, text], ...])
 T_COLUMN = 13  # <f64 time><u32 key id><u32 n> then n <i64 step>, then n <f64 value>
 T_SNAPSHOT_ADD = 14  # JSON {"inputs": [...], "seeds": [...]} from a writer without the snapshot
+T_MEDIA = 15  # JSON {"key", "step", "time", "items": [{"kind", "sha256", "size", "meta"}, ...]}
+#               media logged under one key at one step, their content already in the blob store
 
 METRICS_HEAD = struct.Struct("<dqH")
 COLUMN_HEAD = struct.Struct("<dII")
@@ -674,7 +676,7 @@ def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, i
 
 
 #: Record types a resynchronising reader accepts as the start of a record.
-RECORD_TYPES = range(T_START, T_SNAPSHOT_ADD + 1)
+RECORD_TYPES = range(T_START, T_MEDIA + 1)
 _RESYNC_CHUNK = 64 << 10
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from labkeep import _journal as j
 from labkeep._write_batch import MetricColumns, RunFinish, RunResume, RunStart, WriteBatch
-from labkeep.entities import Artifact
+from labkeep.entities import Artifact, MediaEntry
 
 #: The most metric points one batch holds (a batch is one store transaction).
 MAX_BATCH_POINTS = 1_000_000
@@ -320,6 +320,20 @@ def _apply_json_record(batch: WriteBatch, rtype: int, data: Any) -> None:
             batch.resume = RunResume(**data["resume"])
     elif rtype == j.T_SNAPSHOT:
         batch.snapshot = data
+    elif rtype == j.T_MEDIA:
+        for index, item in enumerate(data["items"]):
+            batch.media.append(
+                MediaEntry(
+                    key=data["key"],
+                    step=data["step"],
+                    index=index,
+                    kind=item["kind"],
+                    sha256=item["sha256"],
+                    size=item["size"],
+                    time=data["time"],
+                    meta=item.get("meta") or {},
+                )
+            )
     elif rtype == j.T_SNAPSHOT_ADD:
         for name, items in data.items():
             batch.snapshot_add.setdefault(name, []).extend(items)

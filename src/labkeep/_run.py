@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from labkeep import _journal as j
+from labkeep._media import Media, is_media
 from labkeep._values import (
     MAX_INT64,
     MIN_INT64,
@@ -170,6 +171,8 @@ class Run:
         self._snapshot: SnapshotRecorder | None = None
         self._key_lock = threading.Lock()
         self._sys_step = 0
+        #: The kind of media each media key logged holds (a key holds one kind, never numbers).
+        self._media_kinds: dict[str, str] = {}
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -216,10 +219,16 @@ class Run:
 
     # -- logging -----------------------------------------------------------------------
     def log(self, data: dict[str, Any], step: int | None = None) -> None:
-        """Log metric values at ``step`` (the next step when omitted).
+        """Log metric values at ``step`` (the next step when omitted), and media:
+        :class:`labkeep.Image`, :class:`labkeep.Histogram`, :class:`labkeep.Table` values (or
+        lists of one kind of them), read back with ``RunView.media(key)``.
 
-        Out-of-order and repeated steps are kept as logged. Returns without touching the
-        database; what it handed over survives a crash of this process.
+        Out-of-order and repeated steps are kept as logged (media logged again at a step
+        replace what that key held there). Returns without touching the database; what it
+        handed over survives a crash of this process. Media content goes to the store's
+        blob store first, once per distinct content.
+
+        >>> run.log({"loss": 0.3, "samples": labkeep.Image(pixels)}, step=3)  # doctest: +SKIP
         """
         if step is None:
             step = self._step
@@ -236,6 +245,10 @@ class Run:
         ids = self._key_ids
         if len(data) == 1:  # the most common call, kept short
             for key, value in data.items():
+                if type(value) is not _FLOAT and is_media(value):
+                    self._write_media(self._store_media({key: value}), step)
+                    self._step = step + 1
+                    return
                 kid = ids.get(key)
                 if kid is None:
                     kid = self._define_key(key)
@@ -255,19 +268,68 @@ class Run:
             )
         flat: list[Any] = []
         append = flat.append
+        media: dict[str, Any] | None = None
         for key, value in data.items():
+            if type(value) is not _FLOAT and is_media(value):
+                if media is None:
+                    media = {}
+                media[key] = value
+                continue
             kid = ids.get(key)
             if kid is None:
                 kid = self._define_key(key)
             append(kid)
             append(value if type(value) is _FLOAT else check_metric(key, value))
+        # Media blobs are stored before anything is journalled: a refusal leaves no record.
+        records = None if media is None else self._store_media(media)
         if flat:
             try:
                 self._journal.append_metrics(_time(), step, flat)
             except (ValueError, TypeError):
                 self._raise_if_finished()
                 raise
+        if records is not None:
+            self._write_media(records, step)
         self._step = step + 1
+
+    def _store_media(self, media: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Check media keys and store their content as blobs; what ``_write_media`` journals."""
+        self._raise_if_finished()
+        checked: list[tuple[str, list[Media]]] = []
+        for key, value in media.items():
+            check_key(key, "media key")
+            items: list[Media] = [value] if isinstance(value, Media) else list(value)
+            kinds = sorted({item.kind for item in items})
+            if len(kinds) > 1:
+                raise InvalidInputError(
+                    f"log() got {' and '.join(kinds)} in one list under {key!r}: log each kind "
+                    "under a key of its own"
+                )
+            if key in self._key_ids:
+                raise InvalidInputError(
+                    f"{key!r} holds numbers in this run: log the {kinds[0]} under another key"
+                )
+            known = self._media_kinds.get(key)
+            if known is not None and known != kinds[0]:
+                raise InvalidInputError(
+                    f"{key!r} holds {known} media in this run: log the {kinds[0]} under another key"
+                )
+            checked.append((key, items))
+        put = self._client.store.put_bytes
+        stored = []
+        for key, items in checked:
+            entries = []
+            for item in items:
+                sha, size = put(item.data)
+                entries.append({"kind": item.kind, "sha256": sha, "size": size, "meta": item.meta})
+            stored.append((key, entries))
+        return stored
+
+    def _write_media(self, records: list[tuple[str, list[dict[str, Any]]]], step: int) -> None:
+        now = _time()
+        for key, entries in records:
+            self._write_json(j.T_MEDIA, {"key": key, "step": step, "time": now, "items": entries})
+            self._media_kinds[key] = entries[0]["kind"]
 
     def log_rows(self, rows: list[tuple[int, list[tuple[str, float]]]]) -> None:
         """``log(dict(pairs), step)`` for each ``(step, pairs)`` row, in one go: what the runner
@@ -322,6 +384,11 @@ class Run:
 
     def _define_key(self, key: str) -> int:
         check_key(key, "metric key")
+        if key in self._media_kinds:
+            raise InvalidInputError(
+                f"{key!r} holds {self._media_kinds[key]} media in this run: log numbers under "
+                "another key"
+            )
         if self._finished:
             raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
         with self._key_lock:  # the system monitor defines keys from its own thread

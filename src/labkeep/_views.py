@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy
     import pandas
 
+    from labkeep._media_views import MediaSeries
     from labkeep.models import ModelInfo
     from labkeep.store._base import Store
 
@@ -112,6 +113,29 @@ class RunView:
         >>> [c.params for c in labkeep.get_run(7).children]  # doctest: +SKIP
         """
         return RunList(self._store, sort="number", parent_uuid=self.uuid)
+
+    @property
+    def media_keys(self) -> dict[str, str]:
+        """The keys the run logged media under, each with its kind (``image``, ``plotly``,
+        ``histogram``, ``table``).
+
+        >>> labkeep.get_run(7).media_keys  # doctest: +SKIP
+        {'preds': 'table', 'samples': 'image'}
+        """
+        return self._store.media_keys(self.number)
+
+    def media(self, key: str) -> MediaSeries:
+        """The images, histograms, tables or figures logged under ``key``, by step; each
+        item reads its content when asked (``to_numpy()``/``to_pil()``, ``counts``/``edges``,
+        ``to_pandas()``/``rows``, ``to_plotly()``).
+
+        >>> samples = labkeep.get_run(7).media("samples")  # doctest: +SKIP
+        >>> samples.steps[-1], samples.at(9)[0].to_numpy().shape  # doctest: +SKIP
+        (9, (32, 32, 3))
+        """
+        from labkeep._media_views import MediaSeries
+
+        return MediaSeries(self._store, key, self._store.list_media(self.number, key))
 
     def artifact_path(self, name: str) -> Path:
         """Local path of a stored artifact's content (read-only)."""

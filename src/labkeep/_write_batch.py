@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from labkeep.entities import Artifact, Value
+from labkeep.entities import Artifact, MediaEntry, Value
 
 
 @dataclass(slots=True)
@@ -80,6 +80,9 @@ class WriteBatch:
     #: attached to a ``labkeep run`` run), added to the run's snapshot lists.
     snapshot_add: dict[str, list[Value]] = field(default_factory=dict)
     output: list[tuple[str, float, str]] = field(default_factory=list)
+    #: Images, histograms, tables and figures logged, one entry per item (their blobs are
+    #: stored already); a (key, step) given again replaces what it held.
+    media: list[MediaEntry] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
@@ -96,6 +99,7 @@ class WriteBatch:
             or self.snapshot is not None
             or self.snapshot_add
             or self.output
+            or self.media
         )
 
 

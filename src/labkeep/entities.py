@@ -55,6 +55,23 @@ class Artifact:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaEntry:
+    """One image, histogram, table or plotly figure a run logged under ``key`` at ``step``
+    (``index``: its place in a list logged at once). The content is the blob ``sha256``;
+    ``meta`` holds what describes it without reading it (an image's size and caption, a
+    table's shape, a histogram's bins)."""
+
+    key: str
+    step: int
+    index: int
+    kind: str
+    sha256: str
+    size: int
+    time: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     """The attributes of a run, without its params, metrics or artifacts."""
 

@@ -709,3 +709,56 @@ def test_a_resumed_run_runs_again_with_its_points_kept(store: Store) -> None:
     record = _record(store, batch)
     assert record.info.status is RunStatus.COMPLETED
     assert (record.metrics["x"].count, record.metrics["x"].last_step) == (3, 2)
+
+
+# -- media -----------------------------------------------------------------------------
+
+
+def _media(store: Store, key: str, step: int, kind: str = "image", n: int = 1) -> list[Any]:
+    from labkeep.entities import MediaEntry
+
+    entries = []
+    for index in range(n):
+        sha, size = store.put_bytes(f"{kind} {key} {step} {index} {secrets.token_hex(4)}".encode())
+        entries.append(
+            MediaEntry(key, step, index, kind, sha, size, 1000.0 + step, {"caption": f"s{step}"})
+        )
+    return entries
+
+
+def test_media_by_key_and_step(store: Store) -> None:
+    first = _media(store, "samples", 0, n=2) + _media(store, "w", 0, "histogram")
+    batch = _start(store, media=first)
+    number = store.resolve_run(batch.run_uuid).number
+    later = _media(store, "samples", 1) + _media(store, "preds", 1, "table")
+    store.apply(_next(batch, media=later))
+    assert store.media_keys(number) == {"preds": "table", "samples": "image", "w": "histogram"}
+    samples = store.list_media(number, "samples")
+    assert [(m.step, m.index) for m in samples] == [(0, 0), (0, 1), (1, 0)]
+    assert samples == [*first[:2], later[0]]
+    assert store.blob_path(samples[2].sha256).read_bytes().startswith(b"image samples 1 0")
+    assert store.list_media(number, "samples", step=1) == [later[0]]
+    assert store.list_media(number, "samples", step=5) == []
+    with pytest.raises(NotFoundError, match="its media: preds, samples, w"):
+        store.list_media(number, "nope")
+    # A step logged again holds what was logged last, the items of a longer list gone too.
+    again = _media(store, "samples", 0)
+    store.apply(_next(_next(batch), media=again))
+    assert store.list_media(number, "samples", step=0) == again
+    plain = _start(store)
+    assert store.media_keys(store.resolve_run(plain.run_uuid).number) == {}
+
+
+def test_purge_removes_a_runs_media_and_blobs_no_other_run_names(store: Store) -> None:
+    own = _media(store, "samples", 0)
+    shared = _media(store, "samples", 1)
+    doomed = _start(store, media=own + shared)
+    keeper = _start(store, media=shared)
+    doomed_number = store.resolve_run(doomed.run_uuid).number
+    store.set_deleted([doomed_number], True)
+    assert store.purge([doomed_number]) == 1
+    with pytest.raises(NotFoundError):
+        store.blob_path(own[0].sha256)
+    assert store.blob_path(shared[0].sha256).exists()
+    keeper_number = store.resolve_run(keeper.run_uuid).number
+    assert store.list_media(keeper_number, "samples") == shared

@@ -11,7 +11,8 @@ import pytest
 
 PUBLIC = {
     "labkeep": [
-        "LabkeepError", "MetricSeries", "MetricSummary", "ModelInfo", "Run", "RunList",
+        "Histogram", "Image", "LabkeepError", "MediaItem", "MediaSeries", "MetricSeries",
+        "MetricSummary", "ModelInfo", "Run", "RunList", "Table",
         "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "choice",
         "bridge", "config", "finish", "get_model_info", "get_run", "init", "intrange",
         "load_model", "log",

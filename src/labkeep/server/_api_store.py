@@ -229,6 +229,23 @@ def history(number: RunNumber, request: Request, key: str = Query(...)) -> Respo
     return Response(steps + values + times, media_type=codec.HISTORY_MEDIA_TYPE)
 
 
+@router.get("/media-keys/{number}", dependencies=READ)
+def media_keys(number: RunNumber, request: Request) -> Response:
+    """``{key: kind}`` of the media a run logged."""
+    return _json(_store(request).media_keys(number))
+
+
+@router.get("/media/{number}", dependencies=READ)
+def media(
+    number: RunNumber,
+    request: Request,
+    key: str = Query(...),
+    step: int | None = Query(None, ge=MIN_INT64, le=MAX_INT64),
+) -> Response:
+    """The media entries a run logged under ``key`` (at ``step`` when given)."""
+    return _json([codec.media_to_json(m) for m in _store(request).list_media(number, key, step)])
+
+
 @router.get("/snapshot/{number}", dependencies=READ)
 def snapshot(number: RunNumber, request: Request) -> Response:
     """``{"snapshot": the run's snapshot or null}``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from labkeep._media import KINDS
 from labkeep._values import (
     MAX_INT32,
     MAX_INT64,
@@ -65,12 +66,23 @@ def check_batch(batch: WriteBatch) -> WriteBatch:
         check_key(key, "metric key")
     for art in batch.artifacts:
         _text(art.path, "artifact path")
-        sha = _text(art.sha256, "artifact sha256")
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise InvalidInputError("artifact sha256 is not 64 lowercase hex digits")
+        _sha256(art.sha256, "artifact sha256")
         _int(art.size, "artifact size")
         _text(art.kind, "artifact kind")
         _number(art.created, "artifact created")
+    for entry in batch.media:
+        check_key(entry.key, "media key")
+        _int(entry.step, "media step")
+        _int(entry.index, "media index", bits=32)
+        if not isinstance(entry.index, int) or entry.index < 0:
+            raise InvalidInputError("media index must be 0 or more")
+        if entry.kind not in KINDS:
+            raise InvalidInputError(f"media kind must be one of {', '.join(KINDS)}")
+        _sha256(entry.sha256, "media sha256")
+        _int(entry.size, "media size")
+        _number(entry.time, "media time")
+        if not isinstance(entry.meta, dict):
+            raise InvalidInputError("media meta must be an object")
     if batch.finish is not None:
         finish = batch.finish
         if not isinstance(finish.status, str) or finish.status not in _ENDS:
@@ -93,6 +105,12 @@ def check_batch(batch: WriteBatch) -> WriteBatch:
         _number(_time, "output time")
         _text(text, "output text", empty=True)
     return batch
+
+
+def _sha256(value: Any, what: str) -> None:
+    sha = _text(value, what)
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise InvalidInputError(f"{what} is not 64 lowercase hex digits")
 
 
 def _text(value: Any, what: str, *, empty: bool = False) -> str:

@@ -18,7 +18,7 @@ from labkeep._write_batch import RunFinish as RunFinish
 from labkeep._write_batch import RunResume as RunResume
 from labkeep._write_batch import RunStart as RunStart
 from labkeep._write_batch import WriteBatch as WriteBatch
-from labkeep.entities import MetricHistory, OutputLine, RunInfo, RunRecord, Value
+from labkeep.entities import MediaEntry, MetricHistory, OutputLine, RunInfo, RunRecord, Value
 
 if TYPE_CHECKING:
     from labkeep.query import KeyCatalog
@@ -194,6 +194,24 @@ class Store(ABC):
     @abstractmethod
     def get_output(self, number: int, after: int = 0, limit: int | None = None) -> list[OutputLine]:
         """Console lines of a run with id greater than ``after``, oldest first."""
+
+    @abstractmethod
+    def media_keys(self, number: int) -> dict[str, str]:
+        """The keys a run logged media under, sorted, each with its kind (``image``,
+        ``plotly``, ``histogram`` or ``table``).
+
+        >>> store.media_keys(7)
+        {'samples': 'image', 'weights': 'histogram'}
+        """
+
+    @abstractmethod
+    def list_media(self, number: int, key: str, step: int | None = None) -> list[MediaEntry]:
+        """The media a run logged under ``key`` (only at ``step`` when given), by step and
+        then place in the list logged; NotFoundError when the run has none under ``key``.
+
+        >>> [(m.step, m.meta["caption"]) for m in store.list_media(7, "samples")]
+        [(0, 'epoch 0'), (1, 'epoch 1')]
+        """
 
     @abstractmethod
     def list_experiments(self) -> list[str]:

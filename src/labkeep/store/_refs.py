@@ -15,6 +15,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ARTIFACT = "artifact"
+#: A blob holding an image, histogram, table or figure a run logged.
+MEDIA = "media"
 #: A blob named by a snapshot, by where in the snapshot it is named.
 CODE, MANIFEST, PACKAGES, DIFF = "code", "manifest", "packages", "diff"
 

@@ -23,7 +23,15 @@ from array import array
 from dataclasses import asdict
 from typing import Any
 
-from labkeep.entities import Artifact, MetricSummary, OutputLine, RunInfo, RunRecord, RunStatus
+from labkeep.entities import (
+    Artifact,
+    MediaEntry,
+    MetricSummary,
+    OutputLine,
+    RunInfo,
+    RunRecord,
+    RunStatus,
+)
 from labkeep.errors import InvalidInputError
 from labkeep.store._base import MetricColumns, RunFinish, RunResume, RunStart, WriteBatch
 
@@ -71,6 +79,7 @@ def _header(batch: WriteBatch) -> dict[str, Any]:
         "snapshot": batch.snapshot,
         "snapshot_add": batch.snapshot_add,
         "output": [list(line) for line in batch.output],
+        "media": [media_to_json(m) for m in batch.media],
     }
 
 
@@ -125,6 +134,7 @@ def _batch_from_header(header: dict[str, Any]) -> WriteBatch:
         snapshot=header.get("snapshot"),
         snapshot_add=header.get("snapshot_add") or {},
         output=[(str(s), float(t), str(text)) for s, t, text in header.get("output") or ()],
+        media=[media_from_json(m) for m in header.get("media") or ()],
     )
 
 
@@ -214,6 +224,14 @@ def record_from_json(data: dict[str, Any]) -> RunRecord:
         tags=tuple(data["tags"]),
         artifacts=tuple(Artifact(**a) for a in data["artifacts"]),
     )
+
+
+def media_to_json(entry: MediaEntry) -> dict[str, Any]:
+    return asdict(entry)
+
+
+def media_from_json(data: dict[str, Any]) -> MediaEntry:
+    return MediaEntry(**data)
 
 
 def output_to_json(lines: list[OutputLine]) -> list[list[Any]]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from labkeep import errors
-from labkeep.entities import OutputLine, RunInfo, RunRecord
+from labkeep.entities import MediaEntry, OutputLine, RunInfo, RunRecord
 from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError, StoreError
 from labkeep.store._base import Store, WriteBatch
 from labkeep.store._blobs import BlobDirectory, file_sha256
@@ -493,6 +493,13 @@ class RestStore(Store):
     def get_history_bytes(self, number: int, key: str) -> tuple[bytes, bytes, bytes]:
         response = self._request("GET", f"/history/{int(number)}", params={"key": key})
         return _codec.split_history(response.content)
+
+    def media_keys(self, number: int) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._get_json(f"/media-keys/{int(number)}").items()}
+
+    def list_media(self, number: int, key: str, step: int | None = None) -> list[MediaEntry]:
+        rows = self._get_json(f"/media/{int(number)}", key=key, step=step)
+        return [_codec.media_from_json(row) for row in rows]
 
     def get_snapshot(self, number: int) -> dict[str, Any] | None:
         snapshot: dict[str, Any] | None = self._get_json(f"/snapshot/{int(number)}")["snapshot"]

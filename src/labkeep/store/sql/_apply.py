@@ -17,7 +17,7 @@ from labkeep._names import run_name
 from labkeep._values import encode_value
 from labkeep.errors import NotFoundError
 from labkeep.store._base import MetricColumns, WriteBatch
-from labkeep.store._refs import ARTIFACT
+from labkeep.store._refs import ARTIFACT, MEDIA
 from labkeep.store.sql._connect import Connection
 from labkeep.store.sql._packed import SECTIONS, refresh
 
@@ -125,12 +125,15 @@ def apply_batch(
             )
         if batch.artifacts:
             _insert_refs(cur, conn, number, {(a.sha256, ARTIFACT) for a in batch.artifacts})
+        if batch.media:
+            _insert_media(cur, conn, number, batch)
         if batch.snapshot is not None or batch.snapshot_add:
             _write_snapshot(cur, conn, number, batch)
         if batch.snapshot is not None and snapshot_refs is not None:
             # A snapshot is rewritten whole by its owner: its references are replaced too.
             cur.execute(
-                sql("DELETE FROM blob_refs WHERE run_number = ? AND kind <> ?"), (number, ARTIFACT)
+                sql("DELETE FROM blob_refs WHERE run_number = ? AND kind NOT IN (?, ?)"),
+                (number, ARTIFACT, MEDIA),
             )
             _insert_refs(cur, conn, number, snapshot_refs)
         if batch.output:
@@ -175,6 +178,46 @@ def apply_batch(
 
 
 _SNAPSHOT_LISTS = ("inputs", "seeds", "volatile")
+
+
+def _insert_media(cur: Any, conn: Connection, number: int, batch: WriteBatch) -> None:
+    """The batch's media rows; a (key, step) logged again loses the items it held before."""
+    sql = conn.sql
+    counts: dict[tuple[str, int], int] = {}
+    for entry in batch.media:
+        slot = (entry.key, entry.step)
+        counts[slot] = max(counts.get(slot, 0), entry.index + 1)
+    cur.executemany(
+        sql("DELETE FROM media WHERE run_number = ? AND key = ? AND step = ? AND idx >= ?"),
+        [(number, key, step, n) for (key, step), n in counts.items()],
+    )
+    cur.executemany(
+        sql("INSERT INTO blobs (sha256, size, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
+        sorted({(e.sha256, e.size, e.time) for e in batch.media}),
+    )
+    cur.executemany(
+        sql(
+            "INSERT INTO media (run_number, key, step, idx, kind, sha256, size, time, meta) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_number, key, step, idx) "
+            "DO UPDATE SET kind = excluded.kind, sha256 = excluded.sha256, "
+            "size = excluded.size, time = excluded.time, meta = excluded.meta"
+        ),
+        [
+            (
+                number,
+                e.key,
+                e.step,
+                e.index,
+                e.kind,
+                e.sha256,
+                e.size,
+                e.time,
+                json.dumps(e.meta, allow_nan=True),
+            )
+            for e in batch.media
+        ],
+    )
+    _insert_refs(cur, conn, number, {(e.sha256, MEDIA) for e in batch.media})
 
 
 def _insert_refs(cur: Any, conn: Connection, number: int, refs: set[tuple[str, str]]) -> None:

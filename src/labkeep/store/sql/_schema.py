@@ -26,7 +26,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 experiments = Table(
     "experiments",
@@ -156,6 +156,23 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("kind", String(16), nullable=False, server_default="output"),
     Column("created", Float, nullable=False),
+)
+
+# Images, histograms, tables and figures a run logged (``labkeep.Image`` …): one row per
+# item, ``idx`` its place in a list logged under ``key`` at ``step``. The content is a blob;
+# ``meta`` is JSON that describes it (an image's size and caption, a table's shape).
+media = Table(
+    "media",
+    metadata,
+    Column("run_number", Integer, ForeignKey("runs.number", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("time", Float, nullable=False),
+    Column("meta", Text, nullable=False),
 )
 
 # Every blob a run names (``labkeep.store._refs``): its artifacts, and its snapshot's code

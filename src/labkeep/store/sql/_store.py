@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from labkeep._values import run_number, run_ref
 from labkeep.entities import (
     Artifact,
+    MediaEntry,
     MetricSummary,
     OutputLine,
     RunInfo,
@@ -478,6 +479,39 @@ class SqlStore(Store):
     def metric_keys(self, number: int) -> list[str]:
         sql = "SELECT key FROM metrics WHERE run_number = ? ORDER BY key"
         return [row[0] for row in self._rows(sql, (number,))]
+
+    def media_keys(self, number: int) -> dict[str, str]:
+        rows = self._rows(
+            "SELECT key, MIN(kind) FROM media WHERE run_number = ? GROUP BY key ORDER BY key",
+            (number,),
+        )
+        return {str(key): str(kind) for key, kind in rows}
+
+    def list_media(self, number: int, key: str, step: int | None = None) -> list[MediaEntry]:
+        sql = (
+            "SELECT key, step, idx, kind, sha256, size, time, meta FROM media "
+            "WHERE run_number = ? AND key = ?"
+        )
+        params: list[Any] = [number, key]
+        if step is not None:
+            sql += " AND step = ?"
+            params.append(step)
+        rows = self._rows(sql + " ORDER BY step, idx", params)
+        if not rows and (
+            step is None
+            or not self._rows(
+                "SELECT 1 FROM media WHERE run_number = ? AND key = ? LIMIT 1", (number, key)
+            )
+        ):
+            keys = list(self.media_keys(number))
+            hint = f"its media: {', '.join(keys[:10])}" if keys else "it has no media"
+            raise NotFoundError(f"run {number} has no media {key!r} ({hint})")
+        return [
+            MediaEntry(
+                str(k), int(s), int(i), str(kind), str(sha), int(size), float(t), json.loads(meta)
+            )
+            for k, s, i, kind, sha, size, t, meta in rows
+        ]
 
     def list_experiments(self) -> list[str]:
         return [row[0] for row in self._rows("SELECT name FROM experiments ORDER BY id")]

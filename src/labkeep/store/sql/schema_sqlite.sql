@@ -82,6 +82,21 @@ CREATE TABLE journal_positions (
 	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE
 );
 
+CREATE TABLE media (
+	run_number INTEGER NOT NULL, 
+	"key" VARCHAR(250) NOT NULL, 
+	step BIGINT NOT NULL, 
+	idx INTEGER NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	sha256 VARCHAR(64) NOT NULL, 
+	size BIGINT NOT NULL, 
+	time FLOAT NOT NULL, 
+	meta TEXT NOT NULL, 
+	PRIMARY KEY (run_number, "key", step, idx), 
+	FOREIGN KEY(run_number) REFERENCES runs (number) ON DELETE CASCADE, 
+	FOREIGN KEY(sha256) REFERENCES blobs (sha256)
+);
+
 CREATE TABLE metric_chunks (
 	id INTEGER NOT NULL, 
 	run_number INTEGER NOT NULL, 
@@ -186,4 +201,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0005');
+INSERT INTO alembic_version (version_num) VALUES ('0006');
