@@ -4,6 +4,7 @@ import {
   api, clear, fmtValue, h, runColor, showVersion, statusBadge, toast, topbar,
 } from "./api.js";
 import { ChartOptions, chartCard, loadPlotly, MetricChart, plotText, whenVisible } from "./charts.js";
+import { compareMedia } from "./media.js";
 import { dimensionOf, parallelCoordinates } from "./parcoords.js";
 
 const numbers = (new URLSearchParams(location.search).get("runs") || "")
@@ -56,10 +57,17 @@ function render() {
     h("div", { class: "run-head" }, h("h1", { text: `Comparing ${data.runs.length} run${data.runs.length > 1 ? "s" : ""}` })),
     h("div", { class: "run-chips", id: "run-chips", style: { marginBottom: "18px" } }, data.runs.map(runChip)),
     section("Metrics", "metrics-section", metricsSection(metricKeys, systemKeys)),
+    section("Media", "media-section", mediaSection()),
     section("Params", "params-section", paramsSection()),
     section("Parallel coordinates", "parcoords-section", parcoordsSection(metricKeys)),
     section("Scatter", "scatter-section", scatterSection(metricKeys)),
   );
+}
+
+function mediaSection() {
+  const box = h("div", { id: "media-compare" });
+  compareMedia(box, data.runs).catch((error) => toast(error.message));
+  return box;
 }
 
 function section(title, id, ...content) {

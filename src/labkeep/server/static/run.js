@@ -5,12 +5,14 @@ import {
 } from "./api.js";
 import { ChartOptions, chartCard, loadPlotly, MetricChart, whenVisible } from "./charts.js";
 import { artifactsPanel, codePanel } from "./files.js";
+import { mediaKeys, mediaPanel } from "./media.js";
 
 const LIVE_MS = 1000;
 const PLOTLY_LATEST_MS = 1000;
 const TABS = [
   ["overview", "Overview"],
   ["charts", "Charts"],
+  ["media", "Media"],
   ["system", "System"],
   ["console", "Console"],
   ["code", "Code"],
@@ -28,6 +30,7 @@ let snapshotLoad = Promise.resolve();
 let stopLive = null;
 let clock = null; // ticks the duration of a running run
 let consoleState = null;
+let mediaCount = 0;
 
 const head = h("div", { id: "run-head" });
 const tabBar = h("nav", { class: "tabs", id: "tabs" });
@@ -57,6 +60,10 @@ async function start() {
   renderHead();
   renderTabs();
   showTab();
+  mediaKeys(run.number).then(
+    (keys) => { mediaCount = Object.keys(keys).length; renderTabs(); },
+    () => {},
+  );
   await snapshotLoad;
   window.addEventListener("hashchange", showTab);
   options.listeners.add((changes) => {
@@ -174,6 +181,7 @@ function counts() {
     charts: keys.filter((k) => !k.startsWith("sys/")).length,
     system: keys.filter((k) => k.startsWith("sys/")).length,
     artifacts: run.artifacts.length,
+    media: mediaCount,
   };
 }
 
@@ -209,6 +217,7 @@ function showTab() {
     system: () => renderCharts(panel, (k) => k.startsWith("sys/"), "No system metrics (they are sampled every 10 s while a run lives)."),
     console: renderConsole,
     code: () => codePanel(panel, run.number),
+    media: () => mediaPanel(panel, run.number),
     artifacts: () => artifactsPanel(panel, run.number),
   })[current]();
 }
