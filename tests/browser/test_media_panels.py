@@ -197,3 +197,16 @@ def test_the_compare_page_shows_media_side_by_side(pages: Pages) -> None:
     )
     assert keys == ["figure", "pair", "preds", "samples", "weights"]
     pages.screenshot(page, "media-compare")
+
+
+def test_media_panels_under_the_content_security_policy(pages: Pages) -> None:
+    """Images, plotly figures, heatmaps and tables draw with the UI's CSP enforced (a
+    violation is a console error and fails the test)."""
+    page = pages.open("/runs/1#media", enforce_csp=True)
+    page.wait_for_selector(".media-card[data-key='samples'] img.media-image[data-step='11']")
+    page.wait_for_selector(".media-card[data-key='weights'] .media-heatmap .main-svg")
+    page.wait_for_selector(".media-card[data-key='figure'] .media-plotly .main-svg")
+    page.wait_for_selector(".media-card[data-key='preds'] table.media-table tbody tr")
+    page = pages.open("/compare?runs=1,2", enforce_csp=True)
+    page.locator("#media-section").scroll_into_view_if_needed()
+    page.wait_for_selector(".media-cell[data-run='2'] img.media-image[data-step='11']")

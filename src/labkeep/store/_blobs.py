@@ -56,8 +56,12 @@ class BlobWriter:
     address atomically, never a partial file under a blob's name."""
 
     def __init__(self, blobs: BlobDirectory) -> None:
-        blobs.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
+        blobs.ensure_directory(blobs.root)
+        try:
+            fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
+        except FileNotFoundError:  # removed since it was made
+            blobs.ensure_directory(blobs.root, again=True)
+            fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
         self._blobs = blobs
         self._tmp = Path(name)
         self._file = os.fdopen(fd, "wb")
@@ -96,6 +100,14 @@ class BlobDirectory:
         # sha256 -> (device, inode, size, mtime) of the file whose content was checked.
         self._verified: dict[str, tuple[int, int, int, int]] = {}
         self._verified_lock = threading.Lock()
+        #: Directories made (or found) already: a thousand small blobs (logged images) would
+        #: otherwise cost two ``mkdir`` calls each.
+        self._directories: set[Path] = set()
+
+    def ensure_directory(self, directory: Path, *, again: bool = False) -> None:
+        if again or directory not in self._directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._directories.add(directory)
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -137,9 +149,13 @@ class BlobDirectory:
         if target.exists():
             tmp.unlink()
             return sha
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self.ensure_directory(target.parent)
         os.chmod(tmp, 0o444)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except FileNotFoundError:  # the directory was removed since it was made
+            self.ensure_directory(target.parent, again=True)
+            os.replace(tmp, target)
         return sha
 
     def get(self, sha256: str) -> Path:
