@@ -236,3 +236,23 @@ def test_a_png_that_pillow_reads_as_the_same_pixels() -> None:
     for pixels in (rng.integers(0, 256, (7, 9, 1), dtype=np.uint8), smooth):
         decoded = np.asarray(PILImage.open(io.BytesIO(encode_png(pixels))))
         assert np.array_equal(decoded.reshape(pixels.shape), pixels)
+
+
+def test_db_recover_keeps_media_and_purge_keeps_their_blobs(tmp_path: Path) -> None:
+    from labkeep_server import cli
+
+    store = tmp_path / "s"
+    with labkeep.init("recover", store=store) as run:
+        run.log({"samples": labkeep.Image(_pixels(5))}, step=0)
+    with labkeep.init("recover", store=store) as other:
+        other.log({"loss": 1.0})
+    recovered = cli("--store", str(store), "db", "recover")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    doomed = labkeep.get_run(other.uuid, store=store)
+    assert cli("--store", str(store), "delete", str(doomed.number)).returncode == 0
+    purged = cli("--store", str(store), "purge", "--all", "--yes")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    (item,) = labkeep.get_run(run.uuid, store=store).media("samples")
+    assert np.array_equal(item.to_numpy(), _pixels(5))
+    checked = cli("--store", str(store), "db", "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -26,7 +26,7 @@ from typing import Any
 
 from labkeep.errors import StoreError
 from labkeep.store._blobs import BlobDirectory
-from labkeep.store._refs import ARTIFACT, snapshot_refs
+from labkeep.store._refs import ARTIFACT, MEDIA, snapshot_refs
 from labkeep.store._uri import StoreLocation
 from labkeep.store.sql._connect import connect, migration_lock, open_sqlite_readonly
 
@@ -62,7 +62,10 @@ def check_store(location: StoreLocation) -> CheckReport:
         conn = connect(location, create=False)  # PostgreSQL checks its own pages
         try:
             cur = conn.raw.cursor()
-            cur.execute("SELECT sha256 FROM blob_refs UNION SELECT sha256 FROM artifacts")
+            cur.execute(
+                "SELECT sha256 FROM blob_refs UNION SELECT sha256 FROM artifacts "
+                "UNION SELECT sha256 FROM media"
+            )
             referenced.update(row[0] for row in cur.fetchall())
             conn.raw.rollback()
         finally:
@@ -100,7 +103,7 @@ def _check_sqlite(location: StoreLocation, report: CheckReport, referenced: set[
     try:
         rows = raw.execute(f"PRAGMA integrity_check({_MAX_PROBLEMS})").fetchall()
         report.database_problems.extend(str(r[0]) for r in rows if r[0] != "ok")
-        for table in ("artifacts", "blob_refs"):
+        for table in ("artifacts", "blob_refs", "media"):
             with contextlib.suppress(sqlite3.Error):  # damaged or older: what can be read
                 referenced.update(r[0] for r in raw.execute(f"SELECT sha256 FROM {table}"))
     except sqlite3.Error as exc:
@@ -330,6 +333,10 @@ def _rebuild_derived(dest: sqlite3.Connection, location: StoreLocation) -> None:
     dest.execute(
         "INSERT OR IGNORE INTO blob_refs (run_number, sha256, kind) "
         f"SELECT run_number, sha256, '{ARTIFACT}' FROM artifacts"
+    )
+    dest.execute(
+        "INSERT OR IGNORE INTO blob_refs (run_number, sha256, kind) "
+        f"SELECT run_number, sha256, '{MEDIA}' FROM media"
     )
     blobs = BlobDirectory(location.blob_dir)
 
