@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from labkeep._media import CONTENT_TYPES, HISTOGRAM, IMAGE, TABLE, finite_json
+from labkeep._media import CONTENT_TYPES, HISTOGRAM, TABLE, finite_json
 from labkeep._values import MAX_INT64, MIN_INT64
 from labkeep.entities import MediaEntry
 from labkeep.errors import InvalidInputError, NotFoundError
@@ -98,7 +98,9 @@ def media_content(
     data = store.blob_path(entry.sha256).read_bytes()
     if entry.kind == TABLE:
         data = json.dumps(finite_json(json.loads(data)), separators=(",", ":")).encode()
-    return Response(data, media_type=CONTENT_TYPES.get(entry.kind, IMAGE), headers=headers)
+    return Response(
+        data, media_type=CONTENT_TYPES.get(entry.kind, "application/octet-stream"), headers=headers
+    )
 
 
 @router.get("/runs/{ref}/media/histograms", dependencies=read)
