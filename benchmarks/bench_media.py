@@ -57,6 +57,8 @@ SIZES = (
     "def disk(root):\n"
     "    return sum(os.stat(os.path.join(d, f)).st_blocks * 512\n"
     "               for d, _, fs in os.walk(root) for f in fs)\n"
+    "def uploading(root):\n"
+    "    return any(f.startswith('.artifact.uploading') for _, _, fs in os.walk(root) for f in fs)\n"
     "def files(root):\n"
     "    return sum(len(fs) for _, _, fs in os.walk(root))\n"
     "import numpy as np\n"
@@ -102,6 +104,8 @@ with mlflow.start_run(experiment_id=experiment):
 # log_image writes its files on background threads, still at work when the run ends: the
 # clock stops when they are written, as labkeep's finish() waits for its store.
 mlflow.flush_artifact_async_logging()
+while uploading(STORE):  # its temporary files still being moved into place
+    time.sleep(0.005)
 t1 = time.perf_counter()
 print(json.dumps({"log_ms": (t1 - t0) * 1e3, "bytes": size(STORE) - before,
                   "disk_bytes": disk(STORE) - disk_before,
