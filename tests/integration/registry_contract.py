@@ -50,6 +50,12 @@ def test_registry_numbers_versions_from_one_and_finds_latest(store: Store) -> No
     assert store.get_model_version(name, "1").run_uuid == run_a
     model = store.get_registered_model(name)
     assert (model.name, model.latest_version, model.aliases) == (name, 2, {})
+    other = _name("other")
+    store.create_model_version(other, run_b, "clf/best")
+    store.set_model_alias(other, "production", 1)
+    found = [(v.name, v.version, v.model_path, v.aliases) for v in store.find_model_versions(run_b)]
+    assert found == sorted([(name, 2, "clf/best", ()), (other, 1, "clf/best", ("production",))])
+    assert store.find_model_versions(_uuid()) == []
     assert name in [m.name for m in store.list_registered_models()]
 
 

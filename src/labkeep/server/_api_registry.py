@@ -57,6 +57,13 @@ def list_model_versions(request: Request, name: str = Query(...)) -> Response:
     return _answer(_store(request).list_model_versions(name))
 
 
+@router.get("/registry/versions-of-run", dependencies=READ)
+def find_model_versions(request: Request, run_uuid: str = Query(...)) -> Response:
+    """The registered versions whose model is one of this run's."""
+    store = _store(request)
+    return _answer(store.find_model_versions(run_uuid) if store.exists() else [])
+
+
 @router.get("/registry/version", dependencies=READ)
 def get_model_version(request: Request, name: str = Query(...), ref: str = Query(...)) -> Response:
     """A version by number, ``latest`` or alias."""

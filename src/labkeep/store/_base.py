@@ -292,6 +292,11 @@ class Store(ABC):
         """The versions of ``name``, newest first."""
 
     @abstractmethod
+    def find_model_versions(self, run_uuid: str) -> list[ModelVersion]:
+        """Every registered version (of any name) whose model is one of this run's, by name
+        and version."""
+
+    @abstractmethod
     def get_model_version(self, name: str, ref: int | str) -> ModelVersion:
         """A version of ``name``: by number (``3``, ``"3"``), ``"latest"``, or an alias."""
 

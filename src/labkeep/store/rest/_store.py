@@ -582,6 +582,10 @@ class RestStore(Store):
         rows = self._get_json("/registry/versions", name=name)
         return [_codec.model_version_from_json(row) for row in rows]
 
+    def find_model_versions(self, run_uuid: str) -> list[ModelVersion]:
+        rows = self._get_json("/registry/versions-of-run", run_uuid=run_uuid)
+        return [_codec.model_version_from_json(row) for row in rows]
+
     def get_model_version(self, name: str, ref: int | str) -> ModelVersion:
         data = self._get_json("/registry/version", name=name, ref=str(ref))
         return _codec.model_version_from_json(data)

@@ -301,6 +301,26 @@ def delete_model(conn: Connection, name: str) -> None:
         cur.execute(conn.sql("DELETE FROM registered_models WHERE id = ?"), (model_id,))
 
 
+def versions_of_run(cur: Any, conn: Connection, run_uuid: str) -> list[ModelVersion]:
+    rows = _all(
+        cur,
+        conn,
+        "SELECT registered_models.name, registered_models.id, model_versions.version, "
+        "model_versions.run_uuid, model_versions.model_path, model_versions.description, "
+        "model_versions.tags, model_versions.created FROM model_versions JOIN "
+        "registered_models ON registered_models.id = model_versions.model_id "
+        "WHERE model_versions.run_uuid = ? ORDER BY registered_models.name, model_versions.version",
+        (run_uuid,),
+    )
+    aliases: dict[int, dict[str, int]] = {}
+    found = []
+    for name, model_id, *rest in rows:
+        if model_id not in aliases:
+            aliases[model_id] = _aliases(cur, conn, int(model_id))
+        found.append(_version(str(name), rest, aliases[model_id]))
+    return found
+
+
 def registered_versions_of_runs(
     cur: Any, conn: Connection, run_uuids: Sequence[str]
 ) -> list[tuple[str, int, str]]:

@@ -535,6 +535,12 @@ class SqlStore(Store):
         with self._cursor() as (cur, conn):
             return _registry.list_versions(cur, conn, name)
 
+    def find_model_versions(self, run_uuid: str) -> list[ModelVersion]:
+        if not self.exists():
+            return []
+        with self._cursor() as (cur, conn):
+            return _registry.versions_of_run(cur, conn, run_uuid)
+
     def get_model_version(self, name: str, ref: int | str) -> ModelVersion:
         with self._cursor() as (cur, conn):
             return _registry.get_version(cur, conn, name, ref)
@@ -718,7 +724,7 @@ class SqlStore(Store):
                 name, version, _ = registered[0]
                 raise InvalidInputError(
                     f"a run to purge holds the model of {name!r} version {version}: delete "
-                    f"that version first (labkeep models delete-version {name} {version})"
+                    f"that version first (labkeep models delete {name} {version})"
                 )
             candidates = column("SELECT sha256 FROM blob_refs WHERE run_number IN ({})", doomed)
             # Every table that holds rows of a run (the foreign keys are not relied on: SQLite
