@@ -38,8 +38,8 @@ def parse_registry_uri(uri: str) -> tuple[str, str]:
         name, _, ref = rest.partition("/")
     if not name or not ref or "/" in ref:
         raise InvalidInputError(
-            f"{uri!r} is not a registry URI: use models:/NAME/VERSION, models:/NAME/latest or "
-            "models:/NAME@ALIAS (e.g. models:/iris-clf@production)"
+            f"{uri!r} is not a model URI: use models:/NAME/VERSION, models:/NAME/latest, "
+            "models:/NAME@ALIAS (e.g. models:/iris-clf@production) or runs:/RUN/NAME"
         )
     return check_registry_name(name, "model name"), ref
 

@@ -97,7 +97,7 @@ def test_registry_bad_input_is_one_clear_error(uri: str) -> None:
         labkeep.set_alias(name, "production", version=4, store=uri)
     with pytest.raises(NotFoundError, match="no version 9"):
         labkeep.load_model(f"models:/{name}/9", store=uri)
-    with pytest.raises(InvalidInputError, match="not a registry URI"):
+    with pytest.raises(InvalidInputError, match="not a model URI: use models:/NAME/VERSION"):
         labkeep.load_model(f"models:/{name}", store=uri)
 
 
