@@ -268,3 +268,27 @@ def test_processes_logging_artifact_versions_at_once(tmp_path: Path) -> None:
         assert [v.version for v in store.list_artifact_versions(name)] == [1, 0]
     finally:
         store.close()
+
+
+def test_purge_keeps_what_the_registry_and_artifact_versions_need(uri: str, tmp_path: Path) -> None:
+    name, data_name = _name("clf"), _name("data")
+    clf, _ = _iris(1.0)
+    data = tmp_path / "data.csv"
+    data.write_text("x\n1\n")
+    with labkeep.init(store=uri) as run:
+        run.log_model(clf, "model")
+        run.log_artifact(data, name=data_name, type="dataset")
+    labkeep.register_model(f"runs:/{run.number}/model", name, store=uri)
+    store = open_store(locate_store(uri))
+    try:
+        store.set_deleted([run.number], True)
+        with pytest.raises(InvalidInputError, match=f"holds the model of '{name}' version 1"):
+            store.purge([run.number])
+        assert store.resolve_run(run.uuid).number == run.number  # nothing purged
+        store.delete_model_version(name, 1)
+        assert store.purge([run.number]) == 1
+    finally:
+        store.close()
+    # The artifact version outlives the run that logged it, files and all.
+    kept = labkeep.use_artifact(f"{data_name}:v0", store=uri)
+    assert kept.file("data.csv").read_text() == "x\n1\n"
