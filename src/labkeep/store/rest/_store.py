@@ -570,7 +570,11 @@ class RestStore(Store):
             "description": description,
             "tags": dict(tags or {}),
         }
-        return _codec.model_version_from_json(self._post("/registry/versions", body))
+        # Not retried when the connection drops: the server may have registered the version
+        # already, and a second try would register another (a 503 is retried: it changed
+        # nothing).
+        response = self._request("POST", "/registry/versions", json_body=body, timeout=300.0)
+        return _codec.model_version_from_json(self._json(response))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return _codec.model_from_json(self._get_json("/registry/model", name=name))
