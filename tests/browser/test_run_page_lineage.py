@@ -53,7 +53,7 @@ def lineage_pages(
 
 
 def test_run_page_shows_models_and_artifact_versions(lineage_pages: Pages) -> None:
-    page = lineage_pages.open("/runs/1")
+    page = lineage_pages.open("/runs/1", enforce_csp=True)  # a violation fails the test
     page.wait_for_selector("#models-card:not([hidden])")
     row = page.locator("#models-table tr[data-model=model]")
     assert "sklearn" in row.inner_text()
