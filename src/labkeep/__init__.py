@@ -10,26 +10,31 @@ import typing as _typing
 from labkeep._api import (
     active_run,
     config,
+    delete_alias,
     finish,
     get_run,
     init,
     log,
     log_artifact,
     log_model,
+    register_model,
     runs,
     seed,
+    set_alias,
     summary,
+    use_artifact,
     use_input,
 )
 from labkeep._version import __version__
 from labkeep.errors import LabkeepError, TrialPruned
 
 if _typing.TYPE_CHECKING:
+    from labkeep._artifacts import VersionedArtifact
     from labkeep._media import Histogram, Image, Table
     from labkeep._media_views import MediaItem, MediaSeries
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
-    from labkeep.entities import MetricSummary, RunStatus
+    from labkeep.entities import ArtifactVersion, MetricSummary, ModelVersion, RunStatus
     from labkeep.integrations._bridge_hook import bridge
     from labkeep.models import ModelInfo, get_model_info, load_model
 
@@ -47,6 +52,9 @@ _LAZY = {
     "RunTags": "labkeep._views",
     "RunView": "labkeep._views",
     "MetricSummary": "labkeep.entities",
+    "ModelVersion": "labkeep.entities",
+    "ArtifactVersion": "labkeep.entities",
+    "VersionedArtifact": "labkeep._artifacts",
     "RunStatus": "labkeep.entities",
     "choice": "labkeep.sweep._space",
     "intrange": "labkeep.sweep._space",
@@ -76,6 +84,7 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 __all__ = [
+    "ArtifactVersion",
     "Histogram",
     "Image",
     "LabkeepError",
@@ -84,6 +93,7 @@ __all__ = [
     "MetricSeries",
     "MetricSummary",
     "ModelInfo",
+    "ModelVersion",
     "Run",
     "RunList",
     "RunStatus",
@@ -91,11 +101,13 @@ __all__ = [
     "RunView",
     "Table",
     "TrialPruned",
+    "VersionedArtifact",
     "__version__",
     "active_run",
     "bridge",
     "choice",
     "config",
+    "delete_alias",
     "finish",
     "get_model_info",
     "get_run",
@@ -106,10 +118,13 @@ __all__ = [
     "log_artifact",
     "log_model",
     "loguniform",
+    "register_model",
     "runs",
     "seed",
+    "set_alias",
     "summary",
     "sweep",
     "uniform",
+    "use_artifact",
     "use_input",
 ]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 from labkeep.errors import InvalidInputError, NotFoundError, RunStateError
 
 if TYPE_CHECKING:
+    from labkeep._artifacts import VersionedArtifact
+    from labkeep._client import Client
     from labkeep._run import ProcessHooks, Run
     from labkeep._views import RunList, RunView
+    from labkeep.entities import ModelVersion
     from labkeep.models import ModelInfo
 
 # Everything heavier than the standard library is imported on first use: `import labkeep`
@@ -257,10 +260,79 @@ def finish(status: str | None = None) -> None:
 
 
 def log_artifact(
-    path: str | os.PathLike[str], name: str | None = None, *, volatile: bool = False
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    volatile: bool = False,
+    type: str | None = None,
 ) -> str:
-    """Store a file as an artifact of the active run (``volatile``: not part of a verdict)."""
-    return _require_run().log_artifact(path, name, volatile=volatile)
+    """Store a file as an artifact of the active run (``volatile``: not part of a verdict;
+    ``type``: a new version of the named artifact ``name``, see :meth:`Run.log_artifact`)."""
+    return _require_run().log_artifact(path, name, volatile=volatile, type=type)
+
+
+def use_artifact(ref: str, *, store: str | os.PathLike[str] | None = None) -> VersionedArtifact:
+    """A version of a named artifact (``"train-set:latest"``, ``"train-set:v1"``, an alias),
+    recorded as used by the active run when there is one.
+
+    >>> data = labkeep.use_artifact("train-set:latest")  # doctest: +SKIP
+    >>> data.download()                                  # doctest: +SKIP
+    """
+    run = active_run()
+    if run is not None and store is None:
+        return run.use_artifact(ref)
+    from labkeep._artifacts import VersionedArtifact, resolve
+    from labkeep._client import Client
+
+    client = Client(store)
+    return VersionedArtifact(client.store, resolve(client.store, ref), client.location.cache_dir)
+
+
+def _registry_client(store: str | os.PathLike[str] | None) -> Client:
+    """The store of the registry: ``store``, else the active run's (flushed, so that a model
+    it just logged is there), else the default."""
+    from labkeep._client import Client
+
+    run = active_run()
+    if store is None and run is not None:
+        run.flush()
+        return Client(run.store_uri)
+    return Client(store)
+
+
+def register_model(
+    model_uri: str,
+    name: str,
+    *,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> ModelVersion:
+    """Register a run's model (``runs:/RUN/NAME``) as the next version of the registered
+    model ``name`` (created with version 1 if new).
+
+    >>> labkeep.register_model("runs:/7/model", "iris-clf").version  # doctest: +SKIP
+    1
+    """
+    from labkeep._registry import register_model as register
+
+    client = _registry_client(store)
+    return register(client, model_uri, name, description=description, tags=tags)
+
+
+def set_alias(
+    name: str, alias: str, version: int, *, store: str | os.PathLike[str] | None = None
+) -> None:
+    """Point an alias of a registered model at one of its versions, moving it if it was set.
+
+    >>> labkeep.set_alias("iris-clf", "production", version=1)  # doctest: +SKIP
+    """
+    _registry_client(store).store.set_model_alias(name, alias, version)
+
+
+def delete_alias(name: str, alias: str, *, store: str | os.PathLike[str] | None = None) -> None:
+    """Remove an alias of a registered model."""
+    _registry_client(store).store.delete_model_alias(name, alias)
 
 
 def log_model(model: Any, name: str = "model", *, input_example: Any = None) -> ModelInfo:

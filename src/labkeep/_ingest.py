@@ -259,6 +259,10 @@ class IngesterShare:
     def caught_up(self) -> bool:
         return self.ingester.caught_up()
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the shared journal's records so far are in the store."""
+        return self.ingester.flush(timeout)
+
     def stop(self, timeout: float | None = None) -> bool:
         """The run has ended: put its records in the store now (the ingester goes on for
         the others); False if they are not there within ``timeout``."""

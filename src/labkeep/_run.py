@@ -37,6 +37,7 @@ from labkeep.entities import RunStatus
 from labkeep.errors import InvalidInputError, RunStateError
 
 if TYPE_CHECKING:
+    from labkeep._artifacts import VersionedArtifact
     from labkeep._client import Client
     from labkeep._ingest import RunIngester
     from labkeep._snapshot import SnapshotRecorder
@@ -505,6 +506,7 @@ class Run:
         kind: str = "output",
         *,
         volatile: bool = False,
+        type: str | None = None,
     ) -> str:
         """Store a file (once per content, by sha256) as an artifact of this run; return its name.
 
@@ -512,9 +514,18 @@ class Run:
         a log): ``labkeep rerun --verify`` keeps it but leaves it out of the verdict. The
         names are kept in the snapshot's ``volatile`` list (a directory as ``name/``).
 
+        With ``type`` (``"dataset"``, ``"model"``…), the file or directory becomes a version of
+        the named artifact ``name``: the version it has when the content is the same, else
+        the next (``v0``, ``v1``…); the return is its label, ``NAME:vN``, which
+        :meth:`use_artifact` takes.
+
         >>> run.log_artifact("logs/progress.txt", volatile=True)  # doctest: +SKIP
         'progress.txt'
+        >>> run.log_artifact("data/", name="train-set", type="dataset")  # doctest: +SKIP
+        'train-set:v0'
         """
+        if type is not None:
+            return self._log_versioned(Path(path), name, type)
         source = Path(path)
         if source.is_dir():
             dir_name = name or source.name
@@ -535,14 +546,60 @@ class Run:
             raise InvalidInputError(
                 f"artifact name {artifact_name!r} leaves the run: use a relative name without '..'"
             )
+        self._store_file(source, artifact_name, kind)
+        if volatile:
+            self._write_json(j.T_SNAPSHOT_ADD, {"volatile": [artifact_name]})
+        return artifact_name
+
+    def _store_file(self, source: Path, artifact_name: str, kind: str) -> tuple[str, int]:
         sha, size = self._client.store.put_blob(source)
         self._write_json(
             j.T_ARTIFACT,
             {"path": artifact_name, "sha256": sha, "size": size, "kind": kind, "created": _time()},
         )
-        if volatile:
-            self._write_json(j.T_SNAPSHOT_ADD, {"volatile": [artifact_name]})
-        return artifact_name
+        return sha, size
+
+    def _log_versioned(self, source: Path, name: str | None, type: str) -> str:
+        from labkeep._artifacts import artifact_files
+        from labkeep._values import check_registry_name
+        from labkeep.entities import ArtifactFile
+
+        self._raise_if_finished()
+        name = check_registry_name(name or source.name, "artifact name")
+        type = check_registry_name(type, "artifact type")
+        kind = type if len(type) <= 16 else "artifact"
+        found = list(artifact_files(source))  # fails before anything is stored
+        files = []
+        for child, rel in found:
+            sha, size = self._store_file(child, f"{name}/{rel}", kind)
+            files.append(ArtifactFile(rel, sha, size))
+        return self._client.store.log_artifact_version(name, type, files, self.uuid).label
+
+    def use_artifact(self, ref: str) -> VersionedArtifact:
+        """Record that this run uses a version of a named artifact (``NAME:latest``,
+        ``NAME:v1``, ``NAME:ALIAS``) and return it, to locate or download its files.
+        ``labkeep rerun`` makes the rerun use the same version.
+
+        >>> data = run.use_artifact("train-set:latest")  # doctest: +SKIP
+        >>> root = data.download()                       # doctest: +SKIP
+        """
+        from labkeep._artifacts import VersionedArtifact, resolve
+
+        self._raise_if_finished()
+        store = self._client.store
+        version = resolve(store, ref)
+        store.use_artifact_version(version.name, version.version, self.uuid)
+        return VersionedArtifact(store, version, self._client.location.cache_dir)
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until the store holds everything this run logged so far (False when it did
+        not within ``timeout`` seconds): before reading the run back, for example to
+        register the model it just logged.
+
+        >>> run.log_model(clf); run.flush()  # doctest: +SKIP
+        True
+        """
+        return self._ingester.flush(timeout)
 
     def log_model(self, model: Any, name: str = "model", *, input_example: Any = None) -> ModelInfo:
         """Store a model under ``name`` in its framework's format (scikit-learn through

@@ -90,6 +90,58 @@ def check_key(key: object, what: str = "key") -> str:
     return key
 
 
+def check_registry_name(name: object, what: str) -> str:
+    """A registered model's or a named artifact's name: a key without ``/``, ``@`` or ``:``,
+    which URIs (``models:/NAME@ALIAS``, ``NAME:v1``) use as separators, and no outer space."""
+    text = check_key(name, what)
+    bad = [c for c in "/@:" if c in text]
+    if bad or text != text.strip():
+        why = f"contains {bad[0]!r}" if bad else "starts or ends with a space"
+        raise InvalidInputError(
+            f"{what} {text!r} {why}: use letters, digits, '-', '_' or '.' (like 'iris-clf')"
+        )
+    return text
+
+
+#: Version references every registry and artifact answers, never an alias's name.
+RESERVED_ALIASES = ("latest",)
+
+
+def check_alias(alias: object, what: str = "alias") -> str:
+    """An alias (``production``): a registry name that is not ``latest`` nor a version
+    (``3``, ``v3``), which it would hide."""
+    text = check_registry_name(alias, what)
+    if text in RESERVED_ALIASES or text.isdigit() or (text[:1] == "v" and text[1:].isdigit()):
+        raise InvalidInputError(
+            f"{what} {text!r} would read as a version: choose a word like 'production'"
+        )
+    return text
+
+
+def version_ref(ref: object, what: str) -> int | str:
+    """A version reference as a number (``3``, ``"3"``, ``"v3"``) or a word (``"latest"``,
+    an alias)."""
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        raise InvalidInputError(
+            f"{what} {short_repr(ref)} is not a version: use 3, 'v3' or 'latest'"
+        )
+    if isinstance(ref, int):
+        return ref
+    text = ref.strip()
+    if text.isdigit():
+        return int(text)
+    if text[:1] == "v" and text[1:].isdigit():
+        return int(text[1:])
+    return check_registry_name(text, what)
+
+
+def check_tags_map(tags: object, what: str) -> dict[str, str]:
+    """Key → value tags of the registry (MLflow's): string keys and string values."""
+    if not isinstance(tags, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of names to strings")
+    return {check_key(k, f"{what} key"): check_text(v, f"{what} value") for k, v in tags.items()}
+
+
 def check_encodable(text: str, what: str) -> None:
     """Refuse lone surrogates (``"\\ud800"``): no database can store them as UTF-8 text."""
     try:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas
 
     from labkeep._media_views import MediaSeries
+    from labkeep.entities import ArtifactLink, ModelVersion
     from labkeep.models import ModelInfo
     from labkeep.store._base import Store
 
@@ -104,6 +105,25 @@ class RunView:
         from labkeep.models import list_models
 
         return list_models(self)
+
+    @property
+    def registered_models(self) -> list[ModelVersion]:
+        """The registry's versions whose model is one of this run's.
+
+        >>> [(v.name, v.version) for v in labkeep.get_run(7).registered_models]  # doctest: +SKIP
+        [('iris-clf', 1)]
+        """
+        return self._store.find_model_versions(self.uuid)
+
+    @property
+    def lineage(self) -> list[ArtifactLink]:
+        """The artifact versions this run produced (``log_artifact(..., type=...)``) and used
+        (``use_artifact``), oldest first.
+
+        >>> [(a.label, a.role) for a in labkeep.get_run(7).lineage]  # doctest: +SKIP
+        [('train-set:v1', 'used'), ('model-out:v0', 'produced')]
+        """
+        return self._store.list_artifact_links(run_uuid=self.uuid)
 
     @property
     def children(self) -> RunList:

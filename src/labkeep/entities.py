@@ -136,3 +136,104 @@ class MetricHistory:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One numbered version of a registered model: a run's model (``runs:/UUID/PATH``).
+
+    >>> labkeep.register_model("runs:/7/model", "iris-clf").version  # doctest: +SKIP
+    1
+    """
+
+    name: str
+    version: int
+    run_uuid: str
+    model_path: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    created: float = 0.0
+
+    @property
+    def source(self) -> str:
+        """The run's model this version points at: ``runs:/RUN_UUID/PATH``."""
+        return f"runs:/{self.run_uuid}/{self.model_path}"
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/VERSION``, what :func:`labkeep.load_model` takes."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model of the registry, with its versions' count and its aliases."""
+
+    name: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    created: float = 0.0
+    updated: float = 0.0
+    latest_version: int | None = None
+    #: alias → version (``{"production": 1}``).
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFile:
+    """One file of a versioned artifact: its path inside the artifact and its blob."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactVersion:
+    """One version of a named artifact (``train-set:v1``): a set of files, identified by
+    their content (``digest``): logging the same files again gives the same version.
+    ``files`` is filled by :meth:`Store.get_artifact_version`, empty in listings."""
+
+    name: str
+    type: str
+    version: int
+    digest: str
+    size: int
+    file_count: int
+    run_uuid: str
+    created: float = 0.0
+    aliases: tuple[str, ...] = ()
+    files: tuple[ArtifactFile, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``NAME:vN``, what :func:`labkeep.use_artifact` takes."""
+        return f"{self.name}:v{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class NamedArtifact:
+    """A named artifact and how many versions it has."""
+
+    name: str
+    type: str
+    created: float
+    latest_version: int
+    version_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactLink:
+    """A run produced (logged) or used (``use_artifact``) one version of a named artifact."""
+
+    run_uuid: str
+    name: str
+    version: int
+    type: str
+    role: str  # "produced" or "used"
+    created: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:v{self.version}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from registry_contract import *  # noqa: F403  # the registry's part of the contract
 
 from labkeep.entities import Artifact, RunStatus
 from labkeep.errors import AmbiguousRefError, NotFoundError

@@ -99,7 +99,7 @@ def test_run_page_fetches_its_modules_and_plotly_early(client: httpx.Client) -> 
     """The run page names every module it imports (fetched in parallel, not one level at a
     time) and preloads plotly.js at low priority, behind them."""
     page = client.get("/runs/1").text
-    for module in ("api.js", "charts.js", "sketch.js", "files.js"):
+    for module in ("api.js", "charts.js", "sketch.js", "files.js", "lineage.js"):
         assert f'<link rel="modulepreload" href="/static/{module}">' in page
     assert page.index("/static/run.js") < page.index("/vendor/plotly.min.js")
     assert 'href="/vendor/plotly.min.js" as="script" fetchpriority="low"' in page

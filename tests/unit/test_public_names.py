@@ -18,6 +18,9 @@ PUBLIC = {
         "load_model", "log",
         "log_artifact", "log_model", "loguniform", "runs", "seed", "summary", "sweep", "uniform",
         "use_input",
+        # the model registry and versioned artifacts
+        "ArtifactVersion", "ModelVersion", "VersionedArtifact", "delete_alias", "register_model",
+        "set_alias", "use_artifact",
     ],
     "labkeep.capture": [
         "IgnoreRules", "Snapshot", "SystemMonitor", "capture_snapshot", "collect_code",

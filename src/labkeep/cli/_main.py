@@ -52,6 +52,7 @@ def cli(ctx: click.Context, store: str | None) -> None:
 
 def _register() -> None:
     from labkeep.cli import (
+        _artifacts,
         _checkout_env,
         _compare,
         _db,
@@ -73,7 +74,8 @@ def _register() -> None:
         _show.runs_command,
         _show.show_command,
         _compare.compare_command,
-        _models.models_command,
+        _models.models_group,
+        _artifacts.artifacts_group,
         _diff.diff_command,
         _rerun.rerun_command,
         _checkout_env.checkout_command,

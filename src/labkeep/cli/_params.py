@@ -58,3 +58,14 @@ def check_creatable(path: Path, what: str) -> None:
     problem = creation_problem(path)
     if problem is not None:
         raise InvalidInputError(f"cannot create {what} {path}: {problem}; pick another path")
+
+
+class DefaultListGroup(click.Group):
+    """A group whose first word, when it is not one of its commands, is the ``list``
+    command's: ``labkeep models 7`` lists run 7's models, ``labkeep models show NAME``
+    shows a registered model."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)

@@ -86,6 +86,8 @@ def rerun_command(
     if plan.blocking and not allow_changed_inputs:
         raise InvalidInputError(blocked_message(plan.blocking, number))
     err.print(f"[bold]rerunning run {number}[/] in {plan.directory}")
+    for name, version in sorted(plan.artifacts.items()):
+        err.print(f"uses {name}:v{version}, the version run {number} used", markup=False)
     sys.stdout.flush()
     result = execute_rerun(client, plan, on_output=write_output, on_message=message)
     if result.number is None:

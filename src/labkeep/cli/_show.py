@@ -27,6 +27,7 @@ from labkeep.errors import InvalidInputError
 from labkeep.store._base import implied_total
 
 if TYPE_CHECKING:
+    from labkeep.entities import ArtifactLink, ModelVersion
     from labkeep.models import ModelInfo
 
 #: The work a listing may spend counting every match (SQLite VM steps: some 20 ms).
@@ -376,10 +377,25 @@ def show_command(
     client = client_from(ctx)
     view = client.get_run(run)
     rec = view.record
+    registered = view.registered_models
+    lineage = view.lineage
     if as_json:
-        click.echo(json.dumps(record_as_dict(rec), indent=2))
+        data = record_as_dict(rec)
+        data["registered_models"] = [
+            {
+                "name": v.name,
+                "version": v.version,
+                "model_path": v.model_path,
+                "aliases": list(v.aliases),
+            }
+            for v in registered
+        ]
+        data["artifact_versions"] = [
+            {"name": a.name, "version": a.version, "type": a.type, "role": a.role} for a in lineage
+        ]
+        click.echo(json.dumps(data, indent=2))
         return
-    render_record(rec, view.children.numbers, view.models)
+    render_record(rec, view.children.numbers, view.models, registered, lineage)
 
 
 _DATA_LOSS_KEYS = (JOURNAL_DAMAGE_KEY, DROPPED_POINTS_KEY)
@@ -398,7 +414,11 @@ def data_loss(rec: RunRecord) -> str:
 
 
 def render_record(
-    rec: RunRecord, children: Sequence[int] = (), models: Sequence[ModelInfo] = ()
+    rec: RunRecord,
+    children: Sequence[int] = (),
+    models: Sequence[ModelInfo] = (),
+    registered: Sequence[ModelVersion] = (),
+    lineage: Sequence[ArtifactLink] = (),
 ) -> None:
     from rich.panel import Panel
     from rich.table import Table
@@ -425,7 +445,9 @@ def render_record(
     if rec.artifacts:
         console.print(_artifacts_table(rec))
     if models:
-        console.print(_models_table(models))
+        console.print(_models_table(models, registered))
+    if lineage:
+        console.print(_lineage_table(lineage))
     if info.error:
         console.print(
             Panel(
@@ -507,17 +529,39 @@ def _metrics_table(rec: RunRecord) -> Any:
     return table
 
 
-def _models_table(models: Sequence[ModelInfo]) -> Any:
+def _models_table(models: Sequence[ModelInfo], registered: Sequence[ModelVersion] = ()) -> Any:
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title="models", title_justify="left", box=None, header_style="bold")
-    for col in ("name", "flavour", "size", "versions"):
+    columns = ["name", "flavour", "size", "versions"] + (["registered"] if registered else [])
+    for col in columns:
         table.add_column(col, justify="right" if col == "size" else "left", overflow="fold")
     for model in models:
         versions = ", ".join(f"{d} {v}" for d, v in model.versions.items())
         flavour = model.flavour if model.safe else f"{model.flavour} (unsafe to load)"
-        table.add_row(Text(model.name), flavour, format_size(model.size), Text(versions))
+        row: list[Text | str] = [Text(model.name), flavour, format_size(model.size), Text(versions)]
+        if registered:
+            labels = [
+                f"{v.name} v{v.version}" + "".join(f" @{a}" for a in v.aliases)
+                for v in registered
+                if v.model_path == model.name
+            ]
+            row.append(Text(", ".join(labels)))
+        table.add_row(*row)
+    return table
+
+
+def _lineage_table(lineage: Sequence[ArtifactLink]) -> Any:
+    """The artifact versions the run used and produced."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="artifact versions", title_justify="left", box=None, header_style="bold")
+    for col in ("role", "artifact", "type"):
+        table.add_column(col, overflow="fold")
+    for link in sorted(lineage, key=lambda a: (a.role != "used", a.name, a.version)):
+        table.add_row(link.role, Text(link.label), Text(link.type))
     return table
 
 

@@ -29,12 +29,14 @@ def load_model(
     store: str | os.PathLike[str] | None = None,
 ) -> Any:
     """A stored model, loaded: from a URI ``runs:/RUN/NAME`` (RUN a number, uuid, name or
-    ``last``), or from a run view and a name. Loading a pickle runs code from the store: a
+    ``last``), from the registry (``models:/NAME/VERSION``, ``models:/NAME/latest``,
+    ``models:/NAME@ALIAS``), or from a run view and a name. Loading a pickle runs code from the store: a
     model stored with cloudpickle loads only with ``trusted=True``. A scikit-learn model that
     holds types skops does not trust by default (a tree ensemble's ``Tree``) loads with those
     types listed, ``trusted=["sklearn.tree._tree.Tree"]``, or ``trusted=True``.
 
     >>> clf = labkeep.load_model("runs:/7/model")                  # doctest: +SKIP
+    >>> clf = labkeep.load_model("models:/iris-clf@production")    # doctest: +SKIP
     >>> clf = labkeep.load_model(labkeep.get_run(7), "model")      # doctest: +SKIP
     >>> clf.predict(X)                                             # doctest: +SKIP
     """
@@ -66,14 +68,20 @@ def resolve(
 
     if isinstance(model, RunView):
         return model, name or "model"
-    ref, path = parse_model_uri(model)
+    from labkeep._registry import is_registry_uri, resolve_registry_uri
+
     if name is not None:
         raise InvalidInputError(
             f"load_model({model!r}, {name!r}): the URI names the model already; drop {name!r}"
         )
     from labkeep._client import Client
 
-    return Client(store).get_run(ref), path
+    client = Client(store)
+    if is_registry_uri(model):
+        version = resolve_registry_uri(client.store, model)
+        return client.get_run(version.run_uuid), version.model_path
+    ref, path = parse_model_uri(model)
+    return client.get_run(ref), path
 
 
 __all__ = [

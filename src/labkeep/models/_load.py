@@ -30,7 +30,7 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
     ``last``."""
     if not isinstance(uri, str) or not uri.startswith(_SCHEME):
         raise InvalidInputError(
-            f"{uri!r} is not a model URI: use runs:/RUN/NAME (e.g. runs:/7/model), or pass a "
+            f"{uri!r} is not a model URI: use runs:/RUN/NAME (e.g. runs:/7/model), models:/NAME@ALIAS, or pass a "
             "run and a name: load_model(labkeep.get_run(7), 'model')"
         )
     ref, _, path = uri[len(_SCHEME) :].lstrip("/").partition("/")

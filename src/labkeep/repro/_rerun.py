@@ -7,6 +7,7 @@ there with the same interpreter, flags (overridable), arguments and inputs (by a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from labkeep._artifacts import PINS_ENV
 from labkeep.errors import InvalidInputError
 from labkeep.repro._drift import (
     DriftItem,
@@ -56,6 +58,9 @@ class RerunPlan:
     seed: int | None
     env: dict[str, str]  # recorded variables to restore for the rerun
     drift: list[DriftItem] = field(default_factory=list)
+    #: The artifact versions the run used, by name: the rerun's use_artifact resolves an
+    #: alias (``latest``) of these to the same version.
+    artifacts: dict[str, int] = field(default_factory=dict)
 
     @property
     def blocking(self) -> list[DriftItem]:
@@ -196,6 +201,10 @@ def plan_rerun(
     drift += input_drift(
         snapshot.inputs, fingerprint_now(snapshot.inputs, client.location.cache_dir)
     )
+    pins = used_artifact_versions(client.store, snapshot.info.uuid)
+    env = dict(host_env)
+    if pins:
+        env[PINS_ENV] = json.dumps(pins)
     return RerunPlan(
         source=snapshot,
         directory=target,
@@ -207,9 +216,19 @@ def plan_rerun(
         overrides=tuple(overrides),
         config=command.config,
         seed=command.seed,
-        env=host_env,
+        env=env,
         drift=drift,
+        artifacts=pins,
     )
+
+
+def used_artifact_versions(store: Store, run_uuid: str) -> dict[str, int]:
+    """The version of each named artifact the run used (the latest, if it used several)."""
+    pins: dict[str, int] = {}
+    for link in store.list_artifact_links(run_uuid=run_uuid):
+        if link.role == "used":
+            pins[link.name] = max(link.version, pins.get(link.name, link.version))
+    return pins
 
 
 def _refuse_child_run(store: Store, ref: str | int) -> None:

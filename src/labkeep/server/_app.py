@@ -122,11 +122,21 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    from labkeep.server import _api_media, _api_read, _api_store, _sweeps, _ui
+    from labkeep.server import (
+        _api_lineage,
+        _api_media,
+        _api_read,
+        _api_registry,
+        _api_store,
+        _sweeps,
+        _ui,
+    )
 
     app.include_router(_api_store.router, prefix="/api/v1")
+    app.include_router(_api_registry.router, prefix="/api/v1")
     app.include_router(_api_read.router, prefix="/api/v1")
     app.include_router(_api_media.router, prefix="/api/v1")
+    app.include_router(_api_lineage.router, prefix="/api/v1")
     app.include_router(_sweeps.router, prefix="/api/v1")
     _ui.mount(app)
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,20 @@ from labkeep._write_batch import RunFinish as RunFinish
 from labkeep._write_batch import RunResume as RunResume
 from labkeep._write_batch import RunStart as RunStart
 from labkeep._write_batch import WriteBatch as WriteBatch
-from labkeep.entities import MediaEntry, MetricHistory, OutputLine, RunInfo, RunRecord, Value
+from labkeep.entities import (
+    ArtifactFile,
+    ArtifactLink,
+    ArtifactVersion,
+    MediaEntry,
+    MetricHistory,
+    ModelVersion,
+    NamedArtifact,
+    OutputLine,
+    RegisteredModel,
+    RunInfo,
+    RunRecord,
+    Value,
+)
 
 if TYPE_CHECKING:
     from labkeep.query import KeyCatalog
@@ -263,6 +276,130 @@ class Store(ABC):
     @abstractmethod
     def metric_keys(self, number: int) -> list[str]:
         """The metric keys of a run, sorted."""
+
+    # -- model registry ----------------------------------------------------------------
+    # Not on a training loop's path: each call goes straight to the database, atomically.
+
+    @abstractmethod
+    def create_model_version(
+        self,
+        name: str,
+        run_uuid: str,
+        model_path: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Register the model ``model_path`` of run ``run_uuid`` as the next version of
+        ``name`` (1 for a new name, which is created). Concurrent callers get distinct
+        versions.
+
+        >>> store.create_model_version("iris-clf", run.uuid, "model").version
+        1
+        """
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """One registered model; NotFoundError naming the ones there are."""
+
+    @abstractmethod
+    def list_registered_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name."""
+
+    @abstractmethod
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """The versions of ``name``, newest first."""
+
+    @abstractmethod
+    def find_model_versions(self, run_uuid: str) -> list[ModelVersion]:
+        """Every registered version (of any name) whose model is one of this run's, by name
+        and version."""
+
+    @abstractmethod
+    def get_model_version(self, name: str, ref: int | str) -> ModelVersion:
+        """A version of ``name``: by number (``3``, ``"3"``), ``"latest"``, or an alias."""
+
+    @abstractmethod
+    def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` of ``name`` at ``version`` (moving it from where it pointed)."""
+
+    @abstractmethod
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        """Remove an alias; NotFoundError when ``name`` has no such alias."""
+
+    @abstractmethod
+    def update_registered_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> RegisteredModel:
+        """Change a registered model's description and tags."""
+
+    @abstractmethod
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> ModelVersion:
+        """Change a model version's description and tags."""
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: int) -> None:
+        """Remove one version (and the aliases that pointed at it); the run keeps its model."""
+
+    @abstractmethod
+    def delete_registered_model(self, name: str) -> None:
+        """Remove a registered model, its versions and aliases; the runs keep their models."""
+
+    # -- versioned artifacts -----------------------------------------------------------
+
+    @abstractmethod
+    def log_artifact_version(
+        self, name: str, type: str, files: Sequence[ArtifactFile], run_uuid: str
+    ) -> ArtifactVersion:
+        """Record that run ``run_uuid`` produced these files (blobs already stored) as the
+        artifact ``name``: the version with the same content if there is one, else the next
+        (0 for a new name). Concurrent callers with different content get distinct versions.
+        """
+
+    @abstractmethod
+    def list_named_artifacts(self) -> list[NamedArtifact]:
+        """Every named artifact, by name."""
+
+    @abstractmethod
+    def list_artifact_versions(self, name: str) -> list[ArtifactVersion]:
+        """The versions of ``name`` (without their files), newest first."""
+
+    @abstractmethod
+    def get_artifact_version(self, name: str, ref: int | str) -> ArtifactVersion:
+        """A version with its files: by number (``1``, ``"v1"``, ``"1"``), ``"latest"`` or an
+        alias."""
+
+    @abstractmethod
+    def set_artifact_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` of artifact ``name`` at ``version``."""
+
+    @abstractmethod
+    def delete_artifact_alias(self, name: str, alias: str) -> None:
+        """Remove an artifact alias; NotFoundError when there is no such alias."""
+
+    @abstractmethod
+    def use_artifact_version(self, name: str, version: int, run_uuid: str) -> None:
+        """Record that run ``run_uuid`` used version ``version`` of ``name`` (once)."""
+
+    @abstractmethod
+    def list_artifact_links(
+        self, *, run_uuid: str | None = None, name: str | None = None
+    ) -> list[ArtifactLink]:
+        """What runs produced and used: of one run, of one artifact's versions, or both
+        filters; oldest first."""
 
     def exists(self) -> bool:
         """Whether there is a store to read yet (a local store is created by the first write)."""

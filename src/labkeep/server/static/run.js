@@ -6,6 +6,7 @@ import {
 import { ChartOptions, chartCard, loadPlotly, MetricChart, whenVisible } from "./charts.js";
 import { artifactsPanel, codePanel } from "./files.js";
 import { mediaKeys, mediaPanel } from "./media.js";
+import { lineageCards } from "./lineage.js";
 
 const LIVE_MS = 1000;
 const PLOTLY_LATEST_MS = 1000;
@@ -277,6 +278,7 @@ function renderOverview() {
       h("div", { class: "card" }, h("h2", { text: "Params" }), valuesTable(run.params, "params", "No params.")),
       h("div", { class: "card", id: "metrics-card" }, h("h2", { text: "Metrics" }), metricsTable()),
       Object.keys(run.summary).length ? h("div", { class: "card" }, h("h2", { text: "Summary" }), valuesTable(run.summary, "summary", "")) : null,
+      lineageCards(run.number),
     ),
   );
 }

@@ -25,9 +25,15 @@ from typing import Any
 
 from labkeep.entities import (
     Artifact,
+    ArtifactFile,
+    ArtifactLink,
+    ArtifactVersion,
     MediaEntry,
     MetricSummary,
+    ModelVersion,
+    NamedArtifact,
     OutputLine,
+    RegisteredModel,
     RunInfo,
     RunRecord,
     RunStatus,
@@ -248,3 +254,41 @@ def split_history(body: bytes) -> tuple[bytes, bytes, bytes]:
     if rest or third % 8:
         raise InvalidInputError(f"metric history of {len(body)} bytes is not three columns")
     return body[:third], body[third : 2 * third], body[2 * third :]
+
+
+# -- registry and versioned artifacts -------------------------------------------------
+
+
+def registry_to_json(value: Any) -> Any:
+    """A registry or lineage entity (or a list of them) as JSON: its fields."""
+    if isinstance(value, list):
+        return [registry_to_json(v) for v in value]
+    return asdict(value)
+
+
+def model_from_json(data: dict[str, Any]) -> RegisteredModel:
+    return RegisteredModel(
+        **{**data, "aliases": {str(k): int(v) for k, v in data["aliases"].items()}}
+    )
+
+
+def model_version_from_json(data: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(**{**data, "aliases": tuple(data["aliases"])})
+
+
+def artifact_version_from_json(data: dict[str, Any]) -> ArtifactVersion:
+    return ArtifactVersion(
+        **{
+            **data,
+            "aliases": tuple(data["aliases"]),
+            "files": tuple(ArtifactFile(**f) for f in data["files"]),
+        }
+    )
+
+
+def named_artifact_from_json(data: dict[str, Any]) -> NamedArtifact:
+    return NamedArtifact(**data)
+
+
+def artifact_link_from_json(data: dict[str, Any]) -> ArtifactLink:
+    return ArtifactLink(**data)

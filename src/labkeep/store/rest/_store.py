@@ -23,13 +23,24 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from labkeep import errors
-from labkeep.entities import MediaEntry, OutputLine, RunInfo, RunRecord
+from labkeep.entities import (
+    ArtifactFile,
+    ArtifactLink,
+    ArtifactVersion,
+    MediaEntry,
+    ModelVersion,
+    NamedArtifact,
+    OutputLine,
+    RegisteredModel,
+    RunInfo,
+    RunRecord,
+)
 from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError, StoreError
 from labkeep.store._base import Store, WriteBatch
 from labkeep.store._blobs import BlobDirectory, file_sha256
@@ -546,6 +557,135 @@ class RestStore(Store):
     def mark_killed(self, numbers: list[int], end_times: list[float]) -> None:
         body = {"numbers": [int(n) for n in numbers], "end_times": [float(t) for t in end_times]}
         self._request("POST", "/mark-killed", json_body=body)
+
+    # -- model registry ----------------------------------------------------------------
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._json(self._request("POST", path, json_body=body))
+
+    def create_model_version(
+        self,
+        name: str,
+        run_uuid: str,
+        model_path: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        body = {
+            "name": name,
+            "run_uuid": run_uuid,
+            "model_path": model_path,
+            "description": description,
+            "tags": dict(tags or {}),
+        }
+        # Not retried when the connection drops: the server may have registered the version
+        # already, and a second try would register another (a 503 is retried: it changed
+        # nothing).
+        response = self._request("POST", "/registry/versions", json_body=body, timeout=300.0)
+        return _codec.model_version_from_json(self._json(response))
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return _codec.model_from_json(self._get_json("/registry/model", name=name))
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        return [_codec.model_from_json(row) for row in self._get_json("/registry/models")]
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        rows = self._get_json("/registry/versions", name=name)
+        return [_codec.model_version_from_json(row) for row in rows]
+
+    def find_model_versions(self, run_uuid: str) -> list[ModelVersion]:
+        rows = self._get_json("/registry/versions-of-run", run_uuid=run_uuid)
+        return [_codec.model_version_from_json(row) for row in rows]
+
+    def get_model_version(self, name: str, ref: int | str) -> ModelVersion:
+        data = self._get_json("/registry/version", name=name, ref=str(ref))
+        return _codec.model_version_from_json(data)
+
+    def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        self._post("/registry/alias", {"name": name, "alias": alias, "version": int(version)})
+
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        self._post("/registry/alias/delete", {"name": name, "alias": alias})
+
+    def update_registered_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> RegisteredModel:
+        body = {
+            "name": name,
+            "description": description,
+            "set_tags": dict(set_tags or {}),
+            "delete_tags": list(delete_tags),
+        }
+        return _codec.model_from_json(self._post("/registry/model/update", body))
+
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> ModelVersion:
+        body = {
+            "name": name,
+            "version": int(version),
+            "description": description,
+            "set_tags": dict(set_tags or {}),
+            "delete_tags": list(delete_tags),
+        }
+        return _codec.model_version_from_json(self._post("/registry/version/update", body))
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        self._post("/registry/version/delete", {"name": name, "version": int(version)})
+
+    def delete_registered_model(self, name: str) -> None:
+        self._post("/registry/model/delete", {"name": name})
+
+    # -- versioned artifacts -----------------------------------------------------------
+    def log_artifact_version(
+        self, name: str, type: str, files: Sequence[ArtifactFile], run_uuid: str
+    ) -> ArtifactVersion:
+        body = {
+            "name": name,
+            "type": type,
+            "run_uuid": run_uuid,
+            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+        }
+        return _codec.artifact_version_from_json(self._post("/artifacts/versions", body))
+
+    def list_named_artifacts(self) -> list[NamedArtifact]:
+        return [_codec.named_artifact_from_json(row) for row in self._get_json("/artifacts")]
+
+    def list_artifact_versions(self, name: str) -> list[ArtifactVersion]:
+        rows = self._get_json("/artifacts/versions", name=name)
+        return [_codec.artifact_version_from_json(row) for row in rows]
+
+    def get_artifact_version(self, name: str, ref: int | str) -> ArtifactVersion:
+        data = self._get_json("/artifacts/version", name=name, ref=str(ref))
+        return _codec.artifact_version_from_json(data)
+
+    def set_artifact_alias(self, name: str, alias: str, version: int) -> None:
+        self._post("/artifacts/alias", {"name": name, "alias": alias, "version": int(version)})
+
+    def delete_artifact_alias(self, name: str, alias: str) -> None:
+        self._post("/artifacts/alias/delete", {"name": name, "alias": alias})
+
+    def use_artifact_version(self, name: str, version: int, run_uuid: str) -> None:
+        body = {"name": name, "version": int(version), "run_uuid": run_uuid}
+        self._post("/artifacts/use", body)
+
+    def list_artifact_links(
+        self, *, run_uuid: str | None = None, name: str | None = None
+    ) -> list[ArtifactLink]:
+        rows = self._get_json("/artifacts/links", run_uuid=run_uuid, name=name)
+        return [_codec.artifact_link_from_json(row) for row in rows]
 
 
 def _flag(value: bool) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 experiments = Table(
     "experiments",
@@ -242,4 +242,128 @@ key_sets = Table(
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("keys", Text, nullable=False),
+)
+
+# The model registry: named models, their numbered versions (each a run's model, named by the
+# run's uuid so a version survives the run's number), and aliases. Versions are numbered per
+# model from 1, under a lock on the model's row, so concurrent registrations never share one.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    # JSON object of str → str.
+    Column("tags", Text, nullable=False, server_default="{}"),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("run_uuid", String(36), nullable=False),
+    Column("model_path", String(1000), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("tags", Text, nullable=False, server_default="{}"),
+    Column("created", Float, nullable=False),
+    Index("ix_model_versions_run", "run_uuid"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# Versioned artifacts: a name, and versions numbered from 0 that are each a set of files
+# (blobs by sha256). A version is identified by its content's digest: the same files logged
+# again are the same version (the unique index), new content is the next version.
+named_artifacts = Table(
+    "named_artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column(
+        "artifact_id",
+        Integer,
+        ForeignKey("named_artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    # The run that logged this content first.
+    Column("run_uuid", String(36), nullable=False),
+    Column("created", Float, nullable=False),
+    Index("ux_artifact_versions_digest", "artifact_id", "digest", unique=True),
+)
+
+# The files of each version; purge keeps every blob named here.
+artifact_files = Table(
+    "artifact_files",
+    metadata,
+    Column(
+        "artifact_id",
+        Integer,
+        ForeignKey("named_artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_artifact_files_sha256", "sha256"),
+)
+
+artifact_aliases = Table(
+    "artifact_aliases",
+    metadata,
+    Column(
+        "artifact_id",
+        Integer,
+        ForeignKey("named_artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# Lineage: which runs produced (logged) and used (use_artifact) which versions.
+artifact_links = Table(
+    "artifact_links",
+    metadata,
+    Column("run_uuid", String(36), primary_key=True),
+    Column(
+        "artifact_id",
+        Integer,
+        ForeignKey("named_artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("role", String(8), primary_key=True),
+    Column("created", Float, nullable=False),
+    Index("ix_artifact_links_version", "artifact_id", "version"),
 )

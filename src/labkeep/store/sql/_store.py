@@ -10,26 +10,38 @@ import contextlib
 import json
 import threading
 import uuid as uuid_mod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkeep._values import run_number, run_ref
 from labkeep.entities import (
     Artifact,
+    ArtifactFile,
+    ArtifactLink,
+    ArtifactVersion,
     MediaEntry,
     MetricSummary,
+    ModelVersion,
+    NamedArtifact,
     OutputLine,
+    RegisteredModel,
     RunInfo,
     RunRecord,
     RunStatus,
 )
-from labkeep.errors import AmbiguousRefError, NotFoundError, ReadOnlyStoreError, StoreError
+from labkeep.errors import (
+    AmbiguousRefError,
+    InvalidInputError,
+    NotFoundError,
+    ReadOnlyStoreError,
+    StoreError,
+)
 from labkeep.store._base import Store, WriteBatch
 from labkeep.store._blobs import BlobDirectory, BlobRead
 from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
-from labkeep.store.sql import _apply
+from labkeep.store.sql import _apply, _lineage, _registry
 from labkeep.store.sql._connect import Connection, connect, damage_reported
 
 if TYPE_CHECKING:
@@ -520,6 +532,145 @@ class SqlStore(Store):
         rows = self._rows(f"{_RUN_SELECT} WHERE runs.status = ?", (RunStatus.RUNNING.value,))
         return [self._info(row) for row in rows]
 
+    # -- model registry ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[tuple[Any, Connection]]:
+        with self._reading() as conn:
+            cur = conn.raw.cursor()
+            try:
+                yield cur, conn
+            finally:
+                cur.close()
+
+    def create_model_version(
+        self,
+        name: str,
+        run_uuid: str,
+        model_path: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            return _registry.create_version(conn, name, run_uuid, model_path, description, tags)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        with self._cursor() as (cur, conn):
+            return _registry.get_model(cur, conn, name)
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        if not self.exists():
+            return []
+        with self._cursor() as (cur, conn):
+            return _registry.list_models(cur, conn)
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        with self._cursor() as (cur, conn):
+            return _registry.list_versions(cur, conn, name)
+
+    def find_model_versions(self, run_uuid: str) -> list[ModelVersion]:
+        if not self.exists():
+            return []
+        with self._cursor() as (cur, conn):
+            return _registry.versions_of_run(cur, conn, run_uuid)
+
+    def get_model_version(self, name: str, ref: int | str) -> ModelVersion:
+        with self._cursor() as (cur, conn):
+            return _registry.get_version(cur, conn, name, ref)
+
+    def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _registry.set_alias(conn, name, alias, version)
+
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _registry.delete_alias(conn, name, alias)
+
+    def update_registered_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> RegisteredModel:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _registry.update_model(conn, name, description, set_tags, delete_tags)
+        return self.get_registered_model(name)
+
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        delete_tags: Sequence[str] = (),
+    ) -> ModelVersion:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _registry.update_version(conn, name, version, description, set_tags, delete_tags)
+        return self.get_model_version(name, version)
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _registry.delete_version(conn, name, version)
+
+    def delete_registered_model(self, name: str) -> None:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _registry.delete_model(conn, name)
+
+    # -- versioned artifacts -----------------------------------------------------------
+    def log_artifact_version(
+        self, name: str, type: str, files: Sequence[ArtifactFile], run_uuid: str
+    ) -> ArtifactVersion:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            return _lineage.log_version(conn, name, type, files, run_uuid)
+
+    def list_named_artifacts(self) -> list[NamedArtifact]:
+        if not self.exists():
+            return []
+        with self._cursor() as (cur, conn):
+            return _lineage.list_named(cur, conn)
+
+    def list_artifact_versions(self, name: str) -> list[ArtifactVersion]:
+        with self._cursor() as (cur, conn):
+            return _lineage.list_versions(cur, conn, name)
+
+    def get_artifact_version(self, name: str, ref: int | str) -> ArtifactVersion:
+        with self._cursor() as (cur, conn):
+            return _lineage.get_version(cur, conn, name, ref)
+
+    def set_artifact_alias(self, name: str, alias: str, version: int) -> None:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _lineage.set_alias(conn, name, alias, version)
+
+    def delete_artifact_alias(self, name: str, alias: str) -> None:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _lineage.delete_alias(conn, name, alias)
+
+    def use_artifact_version(self, name: str, version: int, run_uuid: str) -> None:
+        self._refuse_if_read_only()
+        with self._writing() as conn:
+            _lineage.use_version(conn, name, version, run_uuid)
+
+    def list_artifact_links(
+        self, *, run_uuid: str | None = None, name: str | None = None
+    ) -> list[ArtifactLink]:
+        if not self.exists():
+            return []
+        with self._cursor() as (cur, conn):
+            return _lineage.list_links(cur, conn, run_uuid, name)
+
     # -- editing -----------------------------------------------------------------------
     def set_tags(self, number: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         batch = WriteBatch(
@@ -601,6 +752,14 @@ class SqlStore(Store):
             )
             if not doomed:
                 return 0
+            uuids = sorted(column("SELECT uuid FROM runs WHERE number IN ({})", doomed))
+            registered = _registry.registered_versions_of_runs(cur, conn, uuids)
+            if registered:
+                name, version, _ = registered[0]
+                raise InvalidInputError(
+                    f"a run to purge holds the model of {name!r} version {version}: delete "
+                    f"that version first (labkeep models delete {name} {version})"
+                )
             candidates = column("SELECT sha256 FROM blob_refs WHERE run_number IN ({})", doomed)
             # Every table that holds rows of a run (the foreign keys are not relied on: SQLite
             # enforces them only when asked), as the database has them.
@@ -611,9 +770,13 @@ class SqlStore(Store):
             # manifest, package list or diff (``blob_refs``), of any run.
             still = column(
                 "SELECT DISTINCT sha256 FROM blob_refs WHERE sha256 IN ({})", sorted(candidates)
+            ) | column(  # a versioned artifact's files outlive the run that logged them
+                "SELECT DISTINCT sha256 FROM artifact_files WHERE sha256 IN ({})",
+                sorted(candidates),
             )
             cur.execute(
-                "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM blob_refs)"
+                "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM blob_refs) "
+                "AND sha256 NOT IN (SELECT sha256 FROM artifact_files)"
             )
             unnamed_rows = {row[0] for row in cur.fetchall()}
             orphans = (candidates - still) | unnamed_rows

@@ -19,6 +19,94 @@ CREATE TABLE key_sets (
 	PRIMARY KEY (id)
 );
 
+CREATE TABLE named_artifacts (
+	id INTEGER NOT NULL, 
+	name VARCHAR(255) NOT NULL, 
+	type VARCHAR(64) NOT NULL, 
+	created FLOAT NOT NULL, 
+	PRIMARY KEY (id), 
+	UNIQUE (name)
+);
+
+CREATE TABLE registered_models (
+	id INTEGER NOT NULL, 
+	name VARCHAR(255) NOT NULL, 
+	description TEXT DEFAULT '' NOT NULL, 
+	tags TEXT DEFAULT '{}' NOT NULL, 
+	created FLOAT NOT NULL, 
+	updated FLOAT NOT NULL, 
+	PRIMARY KEY (id), 
+	UNIQUE (name)
+);
+
+CREATE TABLE artifact_aliases (
+	artifact_id INTEGER NOT NULL, 
+	alias VARCHAR(255) NOT NULL, 
+	version INTEGER NOT NULL, 
+	PRIMARY KEY (artifact_id, alias), 
+	FOREIGN KEY(artifact_id) REFERENCES named_artifacts (id) ON DELETE CASCADE
+);
+
+CREATE TABLE artifact_files (
+	artifact_id INTEGER NOT NULL, 
+	version INTEGER NOT NULL, 
+	path VARCHAR(1000) NOT NULL, 
+	sha256 VARCHAR(64) NOT NULL, 
+	size BIGINT NOT NULL, 
+	PRIMARY KEY (artifact_id, version, path), 
+	FOREIGN KEY(artifact_id) REFERENCES named_artifacts (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_artifact_files_sha256 ON artifact_files (sha256);
+
+CREATE TABLE artifact_links (
+	run_uuid VARCHAR(36) NOT NULL, 
+	artifact_id INTEGER NOT NULL, 
+	version INTEGER NOT NULL, 
+	role VARCHAR(8) NOT NULL, 
+	created FLOAT NOT NULL, 
+	PRIMARY KEY (run_uuid, artifact_id, version, role), 
+	FOREIGN KEY(artifact_id) REFERENCES named_artifacts (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_artifact_links_version ON artifact_links (artifact_id, version);
+
+CREATE TABLE artifact_versions (
+	artifact_id INTEGER NOT NULL, 
+	version INTEGER NOT NULL, 
+	digest VARCHAR(64) NOT NULL, 
+	size BIGINT NOT NULL, 
+	file_count INTEGER NOT NULL, 
+	run_uuid VARCHAR(36) NOT NULL, 
+	created FLOAT NOT NULL, 
+	PRIMARY KEY (artifact_id, version), 
+	FOREIGN KEY(artifact_id) REFERENCES named_artifacts (id) ON DELETE CASCADE
+);
+
+CREATE UNIQUE INDEX ux_artifact_versions_digest ON artifact_versions (artifact_id, digest);
+
+CREATE TABLE model_aliases (
+	model_id INTEGER NOT NULL, 
+	alias VARCHAR(255) NOT NULL, 
+	version INTEGER NOT NULL, 
+	PRIMARY KEY (model_id, alias), 
+	FOREIGN KEY(model_id) REFERENCES registered_models (id) ON DELETE CASCADE
+);
+
+CREATE TABLE model_versions (
+	model_id INTEGER NOT NULL, 
+	version INTEGER NOT NULL, 
+	run_uuid VARCHAR(36) NOT NULL, 
+	model_path VARCHAR(1000) NOT NULL, 
+	description TEXT DEFAULT '' NOT NULL, 
+	tags TEXT DEFAULT '{}' NOT NULL, 
+	created FLOAT NOT NULL, 
+	PRIMARY KEY (model_id, version), 
+	FOREIGN KEY(model_id) REFERENCES registered_models (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_model_versions_run ON model_versions (run_uuid);
+
 CREATE TABLE runs (
 	number INTEGER NOT NULL, 
 	uuid VARCHAR(36) NOT NULL, 
@@ -201,4 +289,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0006');
+INSERT INTO alembic_version (version_num) VALUES ('0007');
