@@ -28,12 +28,14 @@ if _typing.TYPE_CHECKING:
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import MetricSummary, RunStatus
+    from labkeep.integrations._autolog import autolog
     from labkeep.integrations._bridge_hook import bridge
     from labkeep.models import ModelInfo, get_model_info, load_model
 
 # Classes are loaded when first named, so that `import labkeep` stays light.
 _LAZY = {
     "Run": "labkeep._run",
+    "autolog": "labkeep.integrations._autolog",
     "bridge": "labkeep.integrations._bridge_hook",
     "MetricSeries": "labkeep._views",
     "RunList": "labkeep._views",
@@ -50,8 +52,16 @@ _LAZY = {
     "load_model": "labkeep.models",
 }
 
+#: Integration modules named as attributes: ``labkeep.xgboost`` imports ``labkeep/xgboost.py``.
+_MODULES = ("lightgbm", "xgboost")
+
 
 def __getattr__(name: str) -> _typing.Any:
+    if name in _MODULES:
+        # ``labkeep.xgboost.Callback()``: the integration module, imported when first named.
+        import importlib
+
+        return importlib.import_module(f"labkeep.{name}")
     if name == "sweep":
         # The package is callable: ``labkeep.sweep(objective, space=...)``. Importing it
         # binds it here too, so the name means the same object before and after.
@@ -81,6 +91,7 @@ __all__ = [
     "TrialPruned",
     "__version__",
     "active_run",
+    "autolog",
     "bridge",
     "choice",
     "config",
@@ -89,6 +100,7 @@ __all__ = [
     "get_run",
     "init",
     "intrange",
+    "lightgbm",
     "load_model",
     "log",
     "log_artifact",
@@ -100,4 +112,5 @@ __all__ = [
     "sweep",
     "uniform",
     "use_input",
+    "xgboost",
 ]
