@@ -43,7 +43,16 @@ class AutologSettings:
     excluded: frozenset[str] = field(default_factory=frozenset)
 
 
-SETTINGS = AutologSettings()
+def _turned_on_by_runner() -> bool:
+    """Whether ``labkeep run --autolog`` installed the hook with autolog on."""
+    import sys
+
+    return any(
+        getattr(f, "labkeep_autolog", False) and getattr(f, "enabled", False) for f in sys.meta_path
+    )
+
+
+SETTINGS = AutologSettings(enabled=_turned_on_by_runner())
 _local = threading.local()
 _model_counts: dict[str, int] = {}
 _counts_lock = threading.Lock()

@@ -40,6 +40,9 @@ class AutologFinder:
 
     def __init__(self) -> None:
         self.autologgers = dict(AUTOLOGGERS)
+        #: Set by ``labkeep run --autolog``: autolog is on before ``labkeep.autolog()`` is
+        #: called (``_autolog.SETTINGS`` reads it when first imported).
+        self.enabled = False
         self._busy: set[str] = set()
 
     def find_spec(
@@ -102,12 +105,15 @@ def _find_after(
     return None
 
 
-def install() -> AutologFinder:
-    """Put the finder on :data:`sys.meta_path` (once) and autolog what is already imported."""
+def install(enable: bool = False) -> AutologFinder:
+    """Put the finder on :data:`sys.meta_path` (once) and autolog what is already imported;
+    ``enable`` turns autolog on for this process (``labkeep run --autolog``)."""
     finder: Any = next((f for f in sys.meta_path if getattr(f, "labkeep_autolog", False)), None)
     if finder is None:
         finder = AutologFinder()
         sys.meta_path.insert(0, finder)
+    if enable:
+        finder.enabled = True
     for name in list(finder.autologgers):
         module = sys.modules.get(name)
         if module is not None:
