@@ -18,6 +18,7 @@ import labkeep
 import labkeep.lightgbm
 import labkeep.xgboost
 from conftest import run_python
+from labkeep.integrations._autolog import BACKGROUND
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +47,7 @@ def test_xgboost_callback_with_no_run_starts_one_and_logs_each_round() -> None:
         verbose_eval=False,
     )
     assert labkeep.active_run() is None
+    BACKGROUND.join()
     (run,) = labkeep.runs()
     assert run.status == "completed"
     series = run.series("valid-logloss")
@@ -66,6 +68,7 @@ def test_xgboost_autolog_of_the_sklearn_wrapper_logs_one_run() -> None:
     labkeep.autolog()
     model = xgboost.XGBClassifier(n_estimators=5, max_depth=3, learning_rate=0.3)
     model.fit(x, y, eval_set=[(x[400:], y[400:])], verbose=False)
+    BACKGROUND.join()
     runs = list(labkeep.runs())
     assert [r.name for r in runs] == ["xgboost"]  # no run for the label encoder it fits inside
     (run,) = runs
@@ -110,6 +113,7 @@ def test_lightgbm_autolog_with_early_stopping_logs_the_returned_booster() -> Non
         eval_set=[(x[200:], y[200:])],
         callbacks=[lightgbm.early_stopping(3, verbose=False)],
     )
+    BACKGROUND.join()
     (run,) = labkeep.runs()
     assert run.status == "completed"
     assert run.params["learning_rate"] == 0.5

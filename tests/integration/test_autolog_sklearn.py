@@ -20,7 +20,7 @@ from sklearn.tree import DecisionTreeClassifier
 import labkeep
 from conftest import run_python
 from labkeep.errors import IntegrationError, InvalidInputError
-from labkeep.integrations._autolog import require
+from labkeep.integrations._autolog import BACKGROUND, require
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,8 @@ def test_a_fit_with_no_active_run_gets_a_run_with_params_metrics_and_model() -> 
     x, y = load_iris(return_X_y=True)
     labkeep.autolog()
     model = LogisticRegression(C=0.5, max_iter=300).fit(x, y)
-    assert labkeep.active_run() is None  # the run autolog started ended with the fit
+    assert labkeep.active_run() is None  # the run autolog started is no longer active
+    BACKGROUND.join()  # it ends once its model is saved
     (run,) = labkeep.runs()
     assert run.name == "LogisticRegression"
     assert run.status == "completed"
@@ -100,6 +101,7 @@ def test_a_grid_search_logs_best_params_and_its_candidates_as_child_runs() -> No
     search = GridSearchCV(
         DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2, 3]}, cv=3
     ).fit(x, y)
+    BACKGROUND.join()
     top = [r for r in labkeep.runs() if r.parent_uuid is None]
     assert len(top) == 1  # neither the candidates' fits nor the refit made a run of their own
     (run,) = top
@@ -126,6 +128,7 @@ def test_max_tuning_runs_keeps_the_best_candidates() -> None:
         LogisticRegression(max_iter=200), {"C": [0.001, 0.01, 0.1, 1.0]}, n_iter=4, cv=3,
         random_state=0,
     ).fit(x, y)  # fmt: skip
+    BACKGROUND.join()
     (run,) = [r for r in labkeep.runs() if r.parent_uuid is None]
     children = list(run.children)
     assert len(children) == 2
@@ -164,11 +167,14 @@ def test_autolog_before_sklearn_is_imported_patches_estimators_and_user_subclass
         KNeighborsClassifier(n_neighbors=3).fit(x, y)
         MyKNN(n_neighbors=4).fit(x, y)
         print(sorted(r.name for r in labkeep.runs()))
+        # The script ends with the models still being saved: its exit waits for them.
     """
     done = run_python(code, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['KNeighborsClassifier', 'MyKNN']"
     runs = {r.name: r for r in labkeep.runs(store=str(tmp_path / ".labkeep"))}
+    assert {r.status for r in runs.values()} == {"completed"}
+    assert [m.flavour for r in runs.values() for m in r.models] == ["sklearn", "sklearn"]
     assert runs["MyKNN"].params["n_neighbors"] == 4
     assert runs["MyKNN"].metrics["training_accuracy"].count == 1  # the inner fit was nested
 
