@@ -12,11 +12,11 @@ import pytest
 PUBLIC = {
     "labkeep": [
         "LabkeepError", "MetricSeries", "MetricSummary", "ModelInfo", "Run", "RunList",
-        "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "choice",
-        "bridge", "config", "finish", "get_model_info", "get_run", "init", "intrange",
-        "load_model", "log",
+        "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "autolog",
+        "choice", "bridge", "config", "finish", "get_model_info", "get_run", "init", "intrange",
+        "lightgbm", "load_model", "log",
         "log_artifact", "log_model", "loguniform", "runs", "seed", "summary", "sweep", "uniform",
-        "use_input",
+        "use_input", "xgboost",
     ],
     "labkeep.capture": [
         "IgnoreRules", "Snapshot", "SystemMonitor", "capture_snapshot", "collect_code",
