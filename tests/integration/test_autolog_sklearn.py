@@ -202,3 +202,35 @@ def test_feature_importance_json_holds_every_feature(tmp_path: Path) -> None:
     table = json.loads(view.artifact_path("feature_importance.json").read_text())
     assert table == {"feature": ["b", "a", "c"], "importance": [0.5, 0.2, 0.0]}
     assert view.summary["feature_importance.b"] == 0.5
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_counted_metrics_are_scikit_learns(weighted: bool) -> None:
+    from sklearn import metrics
+    from sklearn.datasets import load_breast_cancer
+
+    from labkeep.integrations._sklearn import counted_metrics
+
+    for x, y in (load_iris(return_X_y=True), load_breast_cancer(return_X_y=True)):
+        model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, y)
+        weight = np.linspace(0.5, 2.0, len(y)) if weighted else None
+        proba = model.predict_proba(x)
+        predicted = model.predict(x)
+        found = counted_metrics(y, predicted, proba, model.classes_, weight)
+        assert found is not None
+        expected = {
+            "training_accuracy": metrics.accuracy_score(y, predicted, sample_weight=weight),
+            "training_log_loss": metrics.log_loss(y, proba, sample_weight=weight),
+        }
+        for name, score in (
+            ("precision", metrics.precision_score),
+            ("recall", metrics.recall_score),
+            ("f1", metrics.f1_score),
+        ):
+            expected[f"training_{name}"] = score(
+                y, predicted, average="weighted", sample_weight=weight, zero_division=0
+            )
+        assert found == pytest.approx(expected, rel=1e-9)
+    assert (
+        counted_metrics(np.array(["a", "b"]), ["a", "b"], None, np.array(["a", "b"]), None) is None
+    )

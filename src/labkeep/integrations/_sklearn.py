@@ -191,19 +191,27 @@ def _classifier_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str
         predicted = np.asarray(classes)[np.argmax(proba, axis=1)]
     else:
         predicted = estimator.predict(x)
-    out = {"training_accuracy": metrics.accuracy_score(y, predicted, sample_weight=weight)}
-    scores = {
-        "training_precision": metrics.precision_score,
-        "training_recall": metrics.recall_score,
-        "training_f1": metrics.f1_score,
-    }
-    for key, score in scores.items():
-        out[key] = score(y, predicted, average="weighted", sample_weight=weight, zero_division=0)
+    out: dict[str, Any] = {}
+    counted = counted_metrics(y, predicted, proba, classes, weight)
+    if counted is not None:
+        out.update(counted)
+    else:
+        out["training_accuracy"] = metrics.accuracy_score(y, predicted, sample_weight=weight)
+        scores = {
+            "training_precision": metrics.precision_score,
+            "training_recall": metrics.recall_score,
+            "training_f1": metrics.f1_score,
+        }
+        for key, score in scores.items():
+            out[key] = score(
+                y, predicted, average="weighted", sample_weight=weight, zero_division=0
+            )
     if proba is not None and classes is not None:
         try:
-            out["training_log_loss"] = metrics.log_loss(
-                y, proba, labels=classes, sample_weight=weight
-            )
+            if "training_log_loss" not in out:
+                out["training_log_loss"] = metrics.log_loss(
+                    y, proba, labels=classes, sample_weight=weight
+                )
             if len(classes) == 2:
                 out["training_roc_auc"] = metrics.roc_auc_score(
                     y, proba[:, 1], sample_weight=weight
@@ -216,6 +224,52 @@ def _classifier_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str
         except ValueError:  # one class only in y, labels that are not the classes…
             pass
     return {key: float(value) for key, value in out.items()}
+
+
+def counted_metrics(
+    y: Any, predicted: Any, proba: Any, classes: Any, weight: Any
+) -> dict[str, float] | None:
+    """Accuracy, weighted precision/recall/F1 (and log loss with ``proba``) from one confusion
+    matrix: what scikit-learn's functions give, without their input checks, which cost ten
+    times the arithmetic (30 ms of a 1 s fit). None when ``y`` is not a column of known
+    classes: scikit-learn's functions then decide."""
+    import numpy as np
+
+    if classes is None or np.ndim(classes) != 1 or np.ndim(y) != 1:
+        return None
+    classes = np.asarray(classes)
+    truth = np.asarray(y)
+    if truth.dtype.kind not in "biuf" or classes.dtype.kind not in "biuf":
+        return None
+    index = np.searchsorted(classes, truth)
+    index[index >= len(classes)] = 0
+    if not np.array_equal(classes[index], truth):
+        return None
+    guessed = np.searchsorted(classes, np.asarray(predicted))
+    w = np.ones(len(truth)) if weight is None else np.asarray(weight, dtype=float)
+    k = len(classes)
+    matrix = np.bincount(index * k + guessed, weights=w, minlength=k * k).reshape(k, k)
+    hits = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    chosen = matrix.sum(axis=0)
+    total = support.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(chosen > 0, hits / chosen, 0.0)
+        recall = np.where(support > 0, hits / support, 0.0)
+        f1 = np.where(support + chosen > 0, 2 * hits / (support + chosen), 0.0)
+    out = {
+        "training_accuracy": float(hits.sum() / total),
+        "training_precision": float((precision * support).sum() / total),
+        "training_recall": float((recall * support).sum() / total),
+        "training_f1": float((f1 * support).sum() / total),
+    }
+    if proba is not None and np.ndim(proba) == 2 and proba.shape[1] == k:
+        rows = np.asarray(proba, dtype=float)
+        rows = rows / rows.sum(axis=1, keepdims=True)
+        eps = np.finfo(rows.dtype).eps
+        picked = np.clip(rows[np.arange(len(index)), index], eps, 1 - eps)
+        out["training_log_loss"] = float(-(w * np.log(picked)).sum() / total)
+    return out
 
 
 def _regressor_metrics(estimator: Any, x: Any, y: Any, weight: Any) -> dict[str, float]:
