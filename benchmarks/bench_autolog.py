@@ -11,7 +11,9 @@ the median of the pairs' ratios. An autologged fit starts a run and logs params,
 metrics scored on the fit data (accuracy, precision, recall, F1, log loss, ROC AUC: the same
 for both tools) and the model, then ends the run. labkeep saves the model in a background
 thread: "until it returns" is what the script waits, "until its run is complete" includes the
-save. Single-threaded (``OMP_NUM_THREADS=1``).
+save. Single-threaded (``OMP_NUM_THREADS=1``). CPU time (the script's thread; all threads
+for "complete") is the figure held to the target: on a shared machine a fit's wall time
+varies more from one minute to the next than what autolog adds; wall times are kept beside.
 """
 
 from __future__ import annotations
@@ -52,29 +54,41 @@ fit()  # warm-up: imports, caches
 # (until what the tool does after the fit returns is done). The first fit's clock spans the
 # autolog() call; later fits alternate with plain ones, so that each pair shares the load.
 MEASURE = """
-t0 = time.perf_counter()
+def clocks():
+    return time.perf_counter(), time.thread_time(), time.process_time()
+def since(start):
+    return [b - a for a, b in zip(start, clocks())]
+start = clocks()
 ON()
 fit()
-first = time.perf_counter() - t0
+first = since(start)
 WAIT()
-first_complete = time.perf_counter() - t0
+first_complete = since(start)
 plain, auto, complete = [], [], []
 for _ in range(PAIRS):
     OFF()
-    plain.append(fit())
-    ON()
-    t0 = time.perf_counter()
+    start = clocks()
     fit()
-    auto.append(time.perf_counter() - t0)
+    plain.append(since(start))
+    ON()
+    start = clocks()
+    fit()
+    auto.append(since(start))
     WAIT()
-    complete.append(time.perf_counter() - t0)
+    complete.append(since(start))
 OFF()
 CHECK()
+def added(measured, kind):
+    return statistics.median(m[kind] / p[kind] - 1 for m, p in zip(measured, plain))
+WALL, THREAD, PROCESS = 0, 1, 2
 print(json.dumps({
-    "plain_s": statistics.median(plain), "first_s": first, "first_complete_s": first_complete,
-    "later_s": statistics.median(auto), "complete_s": statistics.median(complete),
-    "later_added": statistics.median(a / p - 1 for a, p in zip(auto, plain)),
-    "complete_added": statistics.median(c / p - 1 for c, p in zip(complete, plain)),
+    "plain_s": statistics.median(p[WALL] for p in plain),
+    "plain_cpu_s": statistics.median(p[THREAD] for p in plain),
+    "first_cpu_added": first[THREAD] / statistics.median(p[THREAD] for p in plain) - 1,
+    "later_added": added(auto, THREAD),
+    "complete_added": added(complete, PROCESS),
+    "later_wall_added": added(auto, WALL),
+    "complete_wall_added": added(complete, WALL),
 }))
 """
 
@@ -118,8 +132,6 @@ TARGET_ADDED = 0.05
 
 def _median_added(result: Any, key: str) -> float:
     """The median over processes of the fraction a fit took longer with autolog than without."""
-    if key == "first_added":
-        return statistics.median(r["first_s"] / r["plain_s"] - 1 for r in result.runs)
     return statistics.median(r[key] for r in result.runs)
 
 
@@ -159,27 +171,26 @@ def main() -> None:
             else None
         )
     rows: list[dict[str, Any]] = []
-    plain = ours.figures["plain_s"]
-    rows.append(
-        {
-            "id": "plain_fit_s",
-            "figure": "the fit alone (no tracker), median",
-            "unit": "s",
-            "labkeep": round(plain, 3),
-            "peer": None if theirs is None else round(theirs.figures["plain_s"], 3),
-            "ratio": None,
-            "target": "about 1 s",
-            "target_met": None,
-        }
-    )
+    plain = ours.figures["plain_cpu_s"]
+    for key, label in (("plain_cpu_s", "CPU"), ("plain_s", "wall time")):
+        rows.append(
+            {
+                "id": key,
+                "figure": f"the fit alone (no tracker), {label}",
+                "unit": "s",
+                "labkeep": round(ours.figures[key], 3),
+                "peer": None if theirs is None else round(theirs.figures[key], 3),
+                "ratio": None,
+                "target": "about 1 s" if key == "plain_cpu_s" else "",
+                "target_met": None,
+            }
+        )
     for key, label, target in (
-        ("later_added", "added to a fit, until it returns (a run of its own)", True),
-        ("complete_added", "added to a fit, until its run is complete (model saved)", False),
-        (
-            "first_added",
-            "added to the first fit (autolog() call included), until it returns",
-            False,
-        ),
+        ("later_added", "CPU added to a fit, until it returns (the script's thread)", True),
+        ("complete_added", "CPU added to a fit, until its run is complete (all threads)", False),
+        ("first_cpu_added", "CPU added to the first fit (autolog() call included)", False),
+        ("later_wall_added", "wall time added to a fit, until it returns", False),
+        ("complete_wall_added", "wall time added to a fit, until its run is complete", False),
     ):
         mine = _median_added(ours, key)
         other = _median_added(theirs, key) if theirs is not None else None
@@ -195,7 +206,7 @@ def main() -> None:
                 "target_met": mine <= TARGET_ADDED if target else None,
             }
         )
-        line = f"{key:<15} plain {plain:6.3f} s   labkeep +{mine * 100:5.1f}%"
+        line = f"{key:<19} plain {plain:6.3f} s CPU   labkeep +{mine * 100:5.1f}%"
         if other is not None:
             line += f"   mlflow +{other * 100:5.1f}%"
         print(line, flush=True)
