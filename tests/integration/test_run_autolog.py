@@ -61,3 +61,34 @@ def test_without_the_flag_the_script_logs_no_training(tmp_path: Path) -> None:
     (run,) = labkeep.runs(store=str(tmp_path / "store"))
     assert run.models == []
     assert "training_accuracy" not in run.metrics
+
+
+def test_printed_hugging_face_dicts_and_lightning_bars_become_metrics(tmp_path: Path) -> None:
+    script = r"""
+import sys
+print("{'loss': 0.69, 'grad_norm': 1.5, 'learning_rate': 5e-05, 'epoch': 0.5}")
+print("{'loss': 0.41, 'grad_norm': 1.1, 'learning_rate': 2.5e-05, 'epoch': 1.0}")
+print("{'eval_loss': 0.45, 'eval_runtime': 0.2, 'epoch': 1.0}")
+for epoch, loss in ((0, 0.9), (1, 0.5)):
+    for done in range(0, 5):
+        sys.stdout.write(f"\rEpoch {epoch}: {done * 25}%|##| {done}/4 "
+                         f"[00:00<00:00, 80.00it/s, v_num=0, train_loss={loss + 0.1 * (4 - done):.3f}]")
+        sys.stdout.flush()
+print()
+"""
+    (tmp_path / "bars.py").write_text(script)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKEEP_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH")) if p)
+    env.update(LABKEEP_HOME=str(tmp_path / "store"), LABKEEP_CAPTURE="0")
+    done = subprocess.run(
+        [sys.executable, "-m", "labkeep.cli", "run", "bars.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run,) = labkeep.runs(store=str(tmp_path / "store"))
+    loss = run.series("loss")
+    assert list(loss.steps) == [0, 1] and list(loss.values) == [0.69, 0.41]
+    assert list(run.series("eval_loss").steps) == [1]
+    bar = run.series("train_loss")
+    assert list(bar.steps) == [0, 1] and list(bar.values) == [0.9, 0.5]
+    assert "v_num" not in run.metrics
