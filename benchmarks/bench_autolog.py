@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="labkeep only")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
-    params = {"SAMPLES": 3000, "ESTIMATORS": 100, "PAIRS": 2 if args.quick else 4}
+    params = {"SAMPLES": 1500, "ESTIMATORS": 100, "PAIRS": 2 if args.quick else 4}
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     base = default_labkeep_interpreter()
     labkeep = Interpreter(label="labkeep", python=base.python, env={**base.env, **env})
