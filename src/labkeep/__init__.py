@@ -35,6 +35,7 @@ if _typing.TYPE_CHECKING:
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import ArtifactVersion, MetricSummary, ModelVersion, RunStatus
+    from labkeep.integrations._autolog import autolog
     from labkeep.integrations._bridge_hook import bridge
     from labkeep.models import ModelInfo, get_model_info, load_model
 
@@ -46,6 +47,7 @@ _LAZY = {
     "Table": "labkeep._media",
     "MediaItem": "labkeep._media_views",
     "MediaSeries": "labkeep._media_views",
+    "autolog": "labkeep.integrations._autolog",
     "bridge": "labkeep.integrations._bridge_hook",
     "MetricSeries": "labkeep._views",
     "RunList": "labkeep._views",
@@ -65,8 +67,16 @@ _LAZY = {
     "load_model": "labkeep.models",
 }
 
+#: Integration modules named as attributes: ``labkeep.xgboost`` imports ``labkeep/xgboost.py``.
+_MODULES = ("lightgbm", "xgboost")
+
 
 def __getattr__(name: str) -> _typing.Any:
+    if name in _MODULES:
+        # ``labkeep.xgboost.Callback()``: the integration module, imported when first named.
+        import importlib
+
+        return importlib.import_module(f"labkeep.{name}")
     if name == "sweep":
         # The package is callable: ``labkeep.sweep(objective, space=...)``. Importing it
         # binds it here too, so the name means the same object before and after.
@@ -104,6 +114,7 @@ __all__ = [
     "VersionedArtifact",
     "__version__",
     "active_run",
+    "autolog",
     "bridge",
     "choice",
     "config",
@@ -113,6 +124,7 @@ __all__ = [
     "get_run",
     "init",
     "intrange",
+    "lightgbm",
     "load_model",
     "log",
     "log_artifact",
@@ -127,4 +139,5 @@ __all__ = [
     "uniform",
     "use_artifact",
     "use_input",
+    "xgboost",
 ]

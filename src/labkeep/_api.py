@@ -242,6 +242,16 @@ def active_run() -> Run | None:
     return run if run is not None and not run.finished else None
 
 
+def release(run: Run) -> None:
+    """Stop treating ``run`` as this process's active run without finishing it: autolog
+    ends the runs it started in the background, once their model is saved, while the script
+    goes on (and may start a run of its own)."""
+    global _active
+    with _lock:
+        if _active is run:
+            _active = _outer.pop() if _outer else None
+
+
 def _require_run() -> Run:
     run = active_run()
     if run is None:

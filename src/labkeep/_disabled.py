@@ -68,6 +68,9 @@ class DisabledRun:
             name, self.uuid, flavour.name, flavour.file, class_name(model), flavour.safe
         )
 
+    def add_finish_hook(self, hook: Any) -> None:
+        return None
+
     def finish(self, status: str | RunStatus | None = None, **_: Any) -> None:
         self.finished = True
         self.status = RunStatus(status) if status else RunStatus.COMPLETED

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -174,6 +174,7 @@ class Run:
         self._sys_step = 0
         #: The kind of media each media key logged holds (a key holds one kind, never numbers).
         self._media_kinds: dict[str, str] = {}
+        self._finish_hooks: list[Callable[[], None]] = []
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -614,6 +615,11 @@ class Run:
         return log_model(self, model, name, input_example=input_example)
 
     # -- ending ------------------------------------------------------------------------
+    def add_finish_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` when :meth:`finish` starts, before the run ends: what logs into
+        the run from another thread (autolog saving a model) waits there until it is done."""
+        self._finish_hooks.append(hook)
+
     def finish(
         self,
         status: str | RunStatus | None = None,
@@ -625,6 +631,8 @@ class Run:
         logged is in the store. Calling it twice is harmless."""
         if self._finished:
             return
+        while self._finish_hooks:
+            self._finish_hooks.pop(0)()
         ended = _time()  # the run's end, not when the snapshot and the store caught up
         final = RunStatus.COMPLETED if status is None else _final_status(status)
         if self._monitor is not None:

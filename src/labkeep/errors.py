@@ -63,3 +63,10 @@ class ModelError(LabkeepError):
 class UntrustedModelError(ModelError):
     """Loading the model would run code from the store (a pickle, or types skops does not
     trust by default): load it only from a store you trust, with ``trusted=True``."""
+
+
+class IntegrationError(LabkeepError, ImportError):
+    """A framework integration cannot work: the framework is missing or too old (the message
+    names the package and the version needed)."""
+
+    exit_code = 1

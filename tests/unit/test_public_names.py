@@ -13,11 +13,11 @@ PUBLIC = {
     "labkeep": [
         "Histogram", "Image", "LabkeepError", "MediaItem", "MediaSeries", "MetricSeries",
         "MetricSummary", "ModelInfo", "Run", "RunList", "Table",
-        "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "choice",
-        "bridge", "config", "finish", "get_model_info", "get_run", "init", "intrange",
-        "load_model", "log",
+        "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "autolog",
+        "choice", "bridge", "config", "finish", "get_model_info", "get_run", "init", "intrange",
+        "lightgbm", "load_model", "log",
         "log_artifact", "log_model", "loguniform", "runs", "seed", "summary", "sweep", "uniform",
-        "use_input",
+        "use_input", "xgboost",
         # the model registry and versioned artifacts
         "ArtifactVersion", "ModelVersion", "VersionedArtifact", "delete_alias", "register_model",
         "set_alias", "use_artifact",

@@ -62,3 +62,10 @@ def test_bridge_options() -> None:
     assert params["bridge_only"] is True and params["no_bridges"] is False
     params, _ = parse("--no-bridges", "train.py")
     assert params["no_bridges"] is True and params["bridge_only"] is False
+
+
+def test_autolog_option() -> None:
+    params, _ = parse("--autolog", "train.py", "lr=0.1")
+    assert params["autolog"] is True
+    params, _ = parse("train.py")
+    assert params["autolog"] is False

@@ -57,6 +57,11 @@ class _RunCommand(click.Command):
     "--no-bridges", is_flag=True, help="Do not record the script's MLflow/W&B/TensorBoard calls."
 )
 @click.option(
+    "--autolog",
+    is_flag=True,
+    help="Log the script's scikit-learn, XGBoost and LightGBM training (labkeep.autolog()).",
+)
+@click.option(
     "--scalar-regex",
     "scalar_patterns",
     multiple=True,
@@ -138,6 +143,7 @@ def run_command(ctx: click.Context, /, target: Path, assignments: tuple[str, ...
         scalar_patterns=options["scalar_patterns"],
         scalar_keys=options["scalar_keys"],
         bridges=None if options["no_bridges"] else "only" if options["bridge_only"] else "on",
+        autolog=options["autolog"],
         detect_timeout=options["detect_timeout"],
         on_output=None if quiet else write_output,
         on_message=message,

@@ -57,11 +57,13 @@ ENV_BRIDGES = "LABKEEP_BRIDGES"
 #: JSON object: values ``labkeep run`` gives the keys of ``wandb.init(config={...})``; the
 #: W&B bridge reads it (and it stays set for that).
 ENV_BRIDGE_CONFIG = "LABKEEP_BRIDGE_CONFIG"
+#: ``1``: ``labkeep.autolog()`` is on before the script runs (``integrations/_autolog_hook.py``).
+ENV_AUTOLOG = "LABKEEP_AUTOLOG"
 
 #: Every variable the bootstrap reads; it removes them before the script runs.
 ENV_VARS = (
     ENV_SCRIPT, ENV_MODULE, ENV_ARGS, ENV_FLAGS, ENV_SEED, ENV_PARENT_PID, ENV_LIVE_PARSER,
-    ENV_BRIDGES,
+    ENV_BRIDGES, ENV_AUTOLOG,
 )  # fmt: skip
 
 #: Exit status when the launch itself is malformed (the script never started).
@@ -333,6 +335,7 @@ def main() -> None:
     parent = os.environ.get(ENV_PARENT_PID)
     live = os.environ.get(ENV_LIVE_PARSER)
     bridges = os.environ.get(ENV_BRIDGES)
+    autolog = os.environ.get(ENV_AUTOLOG)
     for name in ENV_VARS:
         os.environ.pop(name, None)
     if parent:
@@ -341,6 +344,8 @@ def main() -> None:
         watch_parser(live)
     if bridges:
         install_bridges(bridges)
+    if autolog:
+        install_autolog()
     if seed:
         from labkeep.capture import seed_everything
 
@@ -368,10 +373,20 @@ def install_bridges(mode: str) -> None:
     """Watch for the script's import of MLflow, W&B, TensorBoard writers or Sacred
     (``ENV_BRIDGES``); the hook is loaded by path, standard library only, like
     ``_intercept.py``: labkeep itself is imported only once the script imports such a tool."""
+    _load_integration_hook("_bridge_hook").install(mode)
+
+
+def install_autolog() -> None:
+    """Turn autolog on for the frameworks the script imports (``ENV_AUTOLOG``): the hook is
+    loaded by path like the bridges' one, and labkeep is imported only with a framework."""
+    _load_integration_hook("_autolog_hook").install(enable=True)
+
+
+def _load_integration_hook(name: str) -> types.ModuleType:
     here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(os.path.dirname(here), "integrations", "_bridge_hook.py")
+    path = os.path.join(os.path.dirname(here), "integrations", name + ".py")
     # Executed from its source rather than through ``importlib.util`` (~10 ms to import).
-    module = types.ModuleType("_labkeep_bridge_hook")
+    module = types.ModuleType("_labkeep" + name)
     module.__file__ = path
     try:
         with open(path, "rb") as f:
@@ -379,7 +394,7 @@ def install_bridges(mode: str) -> None:
     except OSError as exc:
         raise BootstrapError(f"cannot load {path}: {exc.strerror}") from None
     exec(compile(source, path, "exec", dont_inherit=True), module.__dict__)
-    module.install(mode)
+    return module
 
 
 def die_with_parent(parent: int) -> None:

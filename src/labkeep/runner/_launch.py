@@ -90,6 +90,8 @@ class LaunchSpec:
     #: Record the script's MLflow/W&B/TensorBoard/Sacred calls: ``"on"`` (the tool runs too,
     #: offline), ``"only"`` (the tool writes nothing), ``None`` (not recorded).
     bridges: str | None = "on"
+    #: Turn ``labkeep.autolog()`` on in the script before it runs (``--autolog``).
+    autolog: bool = False
     reproduces_uuid: str | None = None
     grace: float = 5.0
     detect_timeout: float = DETECT_TIMEOUT
@@ -169,6 +171,10 @@ def prepare_launch(spec: LaunchSpec, client: Client) -> PreparedLaunch:
         from labkeep.runner._notebook_run import check_notebook_support
 
         check_notebook_support()
+        if spec.autolog:
+            raise InvalidInputError(
+                "--autolog runs with scripts: in a notebook, call labkeep.autolog() in a cell"
+            )
     if flags.deferred is None:
         overrides, rest = check_values(flags, spec, path)
     else:  # read from the parser when the script parses (``_live_parser.py``)
@@ -311,6 +317,10 @@ def _track(
         from labkeep.runner._bootstrap import ENV_BRIDGES
 
         env[ENV_BRIDGES] = spec.bridges
+    if spec.autolog:
+        from labkeep.runner._bootstrap import ENV_AUTOLOG
+
+        env[ENV_AUTOLOG] = "1"
     parser = None
     if spec.scalars:
         from labkeep.runner._scalars import OutputScalarParser

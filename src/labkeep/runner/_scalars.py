@@ -23,6 +23,20 @@ Default rules, for scripts that print instead of logging:
 Only the text a line finally showed counts: in ``"loss=0.9\\rloss=0.5\\n"`` (a progress bar
 redrawn with ``\\r``) the scalar is ``loss=0.5``.
 
+Two frameworks print their metrics in shapes of their own, read with these rules:
+
+- Hugging Face's Trainer prints each log as a Python dict, ``{'loss': 0.4123, 'grad_norm':
+  1.2, 'learning_rate': 5e-05, 'epoch': 0.5}`` (also ``{'eval_loss': …}`` and the final
+  ``{'train_runtime': …, 'train_loss': …}``): each number is a scalar, and the step follows
+  the repeated-key rule with ``epoch`` left out of it (it is in every dict), so a training
+  log starts a step (one per ``logging_steps``) and the eval and final dicts join it;
+- PyTorch Lightning's progress bar, ``Epoch 3: 100%|███| 32/32 [00:00<00:00, 80.1it/s,
+  v_num=0, loss=0.321, val_acc=0.9]``, redrawn with ``\\r`` all through training: the last
+  drawing of each epoch gives that epoch's values (``v_num``, the logger's version, is no
+  metric) and ``epoch``, at the epoch as the step, even when every epoch shares one line
+  (they are reported once the next epoch's bar or the end of the output shows that the
+  epoch's values are final).
+
 User patterns replace the defaults: regexes with named groups ``key`` and ``value`` (and
 optionally ``step``), or ``{key: regex}`` with one group (or a ``value`` group) per fixed key, a
 key ``step`` setting the step. Guild's ``\\key``, ``\\value`` and ``\\step`` macros work.
@@ -80,6 +94,34 @@ _COUNTERS_SOURCE = (
 )
 
 
+# A tqdm bar of Lightning's: ``Epoch N`` (or ``Epoch N/M``), the bar or a count, then the
+# bracket of times, rate and postfix; ended by the ``\r`` of the next drawing or a newline.
+# Lightning's other bars (a second position) move the cursor up with ``ESC[A`` first.
+_BAR_SOURCE = (
+    r"(?:(?<=[\r\n])|^)(?:\x1b\[A)*[ \t]*Epoch[ \t]+(\d+)(?:/\d+)?:[^\r\n\[]*"
+    r"\[([^\]\r\n]*(?:it/s|s/it)[^\]\r\n]*)\][ \t]*([\r\n])"
+)
+_BAR_PAIR_SOURCE = rf"(?:^|,)[ \t]*([A-Za-z_][\w.\-/]*)=({_NUMBER})[ \t]*(?=,|$)"
+# One of Hugging Face's printed dicts: a whole line ``{'key': number, …}``; numpy's repr
+# (``np.float64(0.5)``) and torch's (``tensor(0.5)``) of a number are read too.
+_DICT_LINE_SOURCE = r"^[ \t]*\{'[^\n]*\}[ \t]*$"
+_DICT_PAIR_SOURCE = rf"'([^'\n]+)':[ \t]*(?:np\.\w+\(|tensor\()?({_NUMBER})\)?[ \t]*(?=[,}}])"
+#: Keys that do not advance a step when repeated: what every dict of a framework holds.
+_DICT_NEUTRAL_KEYS = frozenset({"epoch"})
+#: A Lightning bar's postfix values that are no metrics.
+_BAR_SKIPPED_KEYS = frozenset({"v_num"})
+
+
+@functools.cache
+def _framework_patterns() -> tuple[re.Pattern[str], ...]:
+    return (
+        re.compile(_BAR_SOURCE),
+        re.compile(_BAR_PAIR_SOURCE),
+        re.compile(_DICT_LINE_SOURCE),
+        re.compile(_DICT_PAIR_SOURCE),
+    )
+
+
 @functools.cache
 def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """The default rules, compiled on first use: compiling them takes longer than starting a
@@ -132,6 +174,8 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         self._step = 0
         self._explicit = False
         self._seen: set[str] = set()
+        #: The Lightning epoch whose bar is being drawn, and its last values.
+        self._bar: tuple[int, list[tuple[str, float]]] | None = None
 
     def ignore(self, keys: Iterable[str]) -> None:
         """Stop recording ``keys`` from now on (flags found once the script parsed them)."""
@@ -152,9 +196,11 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         if not self.enabled:
             return []
         text = self._buffer + chunk if self._buffer else chunk
+        groups: list[StepGroup] = []
+        if "Epoch" in text and self._patterns is None:
+            text = self._take_bars(text, groups)
         cut = text.rfind("\n") + 1
         self._buffer = _last_shown(text[cut:], keep_cr=True) if cut < len(text) else ""
-        groups: list[StepGroup] = []
         if cut:
             complete = text[:cut] if cut < len(text) else text
             if "\r" in complete:
@@ -173,8 +219,46 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         rest, self._buffer = self._buffer, ""
         groups: list[StepGroup] = []
         if self.enabled and rest:
+            if "Epoch" in rest and self._patterns is None:
+                rest = self._take_bars(rest + "\n", groups)[:-1]
             self._scan(_last_shown(rest, keep_cr=False) + "\n", groups)
+        self._end_bar(groups)
         return groups
+
+    def _take_bars(self, text: str, out: list[StepGroup]) -> str:
+        """Read the complete drawings of Lightning's bar in ``text`` and return the rest.
+
+        Each drawing replaces the values of its epoch; an epoch's values are reported when
+        another epoch's drawing comes, or the output ends: not at a newline, since the
+        validation bar below it moves the cursor with one, and the epoch's bar is drawn again
+        afterwards with the validation metrics."""
+        bar, pair = _framework_patterns()[:2]
+        pieces: list[str] = []
+        last = 0
+        for match in bar.finditer(text):
+            pieces.append(text[last : match.start()])
+            last = match.end()
+            epoch = int(match.group(1))
+            values = [
+                (key, float(value))
+                for key, value in pair.findall(match.group(2))
+                if key not in _BAR_SKIPPED_KEYS and key not in self._ignore
+            ]
+            if self._bar is not None and self._bar[0] != epoch:
+                self._end_bar(out)
+            self._bar = (epoch, values)
+            if match.group(3) == "\n":
+                pieces.append("\n")
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def _end_bar(self, out: list[StepGroup]) -> None:
+        if self._bar is not None:
+            epoch, values = self._bar
+            self._bar = None
+            out.append((epoch, [("epoch", float(epoch)), *values]))
 
     def _scan(self, text: str, out: list[StepGroup]) -> None:
         """Record the scalars of ``text``: whole lines, each ending with a newline."""
@@ -182,6 +266,27 @@ ScalarPoint(key='loss', value=0.4, step=1)]
             for line in text.split("\n")[:-1]:
                 self._match_patterns(line, out)
             return
+        if "{'" in text:
+            self._scan_dicts(text, out)
+            return
+        self._scan_plain(text, out)
+
+    def _scan_dicts(self, text: str, out: list[StepGroup]) -> None:
+        """Whole lines that are printed dicts are read on their own, the others as usual."""
+        whole, pair = _framework_patterns()[2:]
+        plain: list[str] = []
+        for line in text.split("\n")[:-1]:
+            if not whole.match(line):
+                plain.append(line)
+                continue
+            if plain:
+                self._scan_plain("\n".join(plain) + "\n", out)
+                plain = []
+            self._record(pair.findall(line), None, out, neutral=_DICT_NEUTRAL_KEYS)
+        if plain:
+            self._scan_plain("\n".join(plain) + "\n", out)
+
+    def _scan_plain(self, text: str, out: list[StepGroup]) -> None:
         record = self._record
         text = "\n" + text[:-1]  # a newline before each line, as the scan expects
         if ":" not in text and "=" not in text:
@@ -269,7 +374,11 @@ ScalarPoint(key='loss', value=0.4, step=1)]
             self._record(found, step, out)
 
     def _record(
-        self, found: list[tuple[str, str]], step_text: str | None, out: list[StepGroup]
+        self,
+        found: list[tuple[str, str]],
+        step_text: str | None,
+        out: list[StepGroup],
+        neutral: frozenset[str] = frozenset(),
     ) -> None:
         step_keys, ignore = self._step_keys, self._ignore
         scalars: list[tuple[str, float]] = []
@@ -292,7 +401,7 @@ ScalarPoint(key='loss', value=0.4, step=1)]
         elif not self._explicit:
             seen = self._seen
             for key, _value in scalars:
-                if key in seen:
+                if key in seen and key not in neutral:
                     self._step += 1
                     seen.clear()
                     break

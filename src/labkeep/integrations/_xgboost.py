@@ -1,0 +1,147 @@
+"""XGBoost: :class:`Callback` for ``xgboost.train`` and the scikit-learn wrappers, and autolog.
+
+The callback logs each boosting round's evaluation results at the round as the step
+(``validation_0-logloss``, or ``DATA-METRIC`` for the names given in ``evals``; ``xgboost.cv``
+adds ``-std``), and when training ends the booster as a model in XGBoost's own format
+(``run.log_model``) and its feature importances (:func:`._autolog.log_feature_importance`).
+It logs into the active run, or starts one that it finishes when training ends.
+
+Autolog (:func:`install`) wraps ``xgboost.train`` (where XGBoost's scikit-learn wrappers find it
+too) so that each top-level call logs its params and ``num_boost_round`` and runs with the
+callback added.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+from labkeep.integrations._autolog import (
+    SETTINGS,
+    RunFor,
+    active,
+    log_feature_importance,
+    log_model_quietly,
+    model_name,
+    patch_functions,
+    plain_params,
+    require,
+    training,
+)
+
+MINIMUM = "2.0"
+xgboost = require("xgboost", MINIMUM)
+_TrainingCallback: Any = xgboost.callback.TrainingCallback
+
+
+class Callback(_TrainingCallback):  # type: ignore[misc]
+    """Log an XGBoost training into the active run (or a run it starts).
+
+    >>> booster = xgboost.train(params, dtrain, evals=[(dvalid, "valid")],
+    ...                         callbacks=[labkeep.xgboost.Callback()])  # doctest: +SKIP
+    >>> XGBClassifier(callbacks=[labkeep.xgboost.Callback()]).fit(X, y)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        log_model: bool = True,
+        log_feature_importance: bool = True,
+        importance_type: str = "gain",
+    ) -> None:
+        super().__init__()
+        self.log_model = log_model
+        self.log_feature_importance = log_feature_importance
+        self.importance_type = importance_type
+        self._holder: RunFor | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Callback:
+        # XGBoost's scikit-learn wrappers copy their callbacks: a copy starts afresh.
+        return Callback(
+            log_model=self.log_model,
+            log_feature_importance=self.log_feature_importance,
+            importance_type=self.importance_type,
+        )
+
+    def before_training(self, model: Any) -> Any:
+        self._holder = RunFor("xgboost")
+        return model
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+        holder = self._holder
+        if holder is None:
+            return False
+        metrics: dict[str, float] = {}
+        for data, scores in evals_log.items():
+            for metric, values in scores.items():
+                if not values:
+                    continue
+                last = values[-1]
+                if isinstance(last, tuple):  # xgboost.cv: (mean, std)
+                    metrics[f"{data}-{metric}"] = float(last[0])
+                    metrics[f"{data}-{metric}-std"] = float(last[1])
+                else:
+                    metrics[f"{data}-{metric}"] = float(last)
+        if metrics:
+            holder.run.log(metrics, step=epoch)
+        return False
+
+    def after_training(self, model: Any) -> Any:
+        holder, self._holder = self._holder, None
+        if holder is None:
+            return model
+        try:
+            if isinstance(model, xgboost.Booster):
+                self._log_booster(holder, model)
+        finally:
+            holder.close()
+        return model
+
+    def _log_booster(self, holder: RunFor, booster: Any) -> None:
+        run = holder.run
+        name = model_name(run)
+        suffix = name[len("model") :]
+        best = booster.attr("best_iteration")
+        if best is not None:
+            run.summary.update({"best_iteration": int(best)})
+        if self.log_feature_importance:
+            scores = booster.get_score(importance_type=self.importance_type)
+            if scores:
+                log_feature_importance(
+                    run, list(scores), list(scores.values()), name="feature_importance" + suffix
+                )
+        if self.log_model and SETTINGS.log_models:
+            log_model_quietly(run, booster, name)
+
+
+def install(module: Any) -> None:
+    """Autolog ``xgboost.train`` (and so the scikit-learn wrappers, which call it)."""
+    require("xgboost", MINIMUM, module)
+    import xgboost.sklearn
+    import xgboost.training
+
+    patch_functions([module, xgboost.training, xgboost.sklearn], "train", _wrap_train)
+
+
+def _wrap_train(original: Any) -> Any:
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def train(*args: Any, **kwargs: Any) -> Any:
+        if not active("xgboost"):
+            return original(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        with training("xgboost", "xgboost") as run:
+            if run is None:
+                return original(*args, **kwargs)
+            given = dict(bound.arguments.get("params") or {})
+            rounds = bound.arguments.get("num_boost_round", 10)
+            run.config.update(plain_params({**given, "num_boost_round": rounds}))
+            callbacks = list(bound.arguments.get("callbacks") or [])
+            if not any(isinstance(c, Callback) for c in callbacks):
+                callbacks.append(Callback())
+            bound.arguments["callbacks"] = callbacks
+            return original(*bound.args, **bound.kwargs)
+
+    return train
