@@ -28,6 +28,9 @@ if _typing.TYPE_CHECKING:
     from labkeep._run import Run
     from labkeep._views import MetricSeries, RunList, RunTags, RunView
     from labkeep.entities import MetricSummary, RunStatus
+    from labkeep.integrations import _huggingface as huggingface
+    from labkeep.integrations import _keras as keras
+    from labkeep.integrations import _lightning as lightning
     from labkeep.integrations._bridge_hook import bridge
     from labkeep.models import ModelInfo, get_model_info, load_model
 
@@ -50,8 +53,23 @@ _LAZY = {
     "load_model": "labkeep.models",
 }
 
+# Framework integrations, each a module that imports its framework when first named:
+# ``labkeep.keras.Callback()``, ``labkeep.lightning.Logger()``, ``labkeep.huggingface.Callback()``.
+_FRAMEWORKS = {
+    "huggingface": "labkeep.integrations._huggingface",
+    "keras": "labkeep.integrations._keras",
+    "lightning": "labkeep.integrations._lightning",
+}
+
 
 def __getattr__(name: str) -> _typing.Any:
+    framework = _FRAMEWORKS.get(name)
+    if framework is not None:
+        import importlib
+
+        integration = importlib.import_module(framework)
+        globals()[name] = integration
+        return integration
     if name == "sweep":
         # The package is callable: ``labkeep.sweep(objective, space=...)``. Importing it
         # binds it here too, so the name means the same object before and after.
@@ -87,8 +105,11 @@ __all__ = [
     "finish",
     "get_model_info",
     "get_run",
+    "huggingface",
     "init",
     "intrange",
+    "keras",
+    "lightning",
     "load_model",
     "log",
     "log_artifact",

@@ -63,3 +63,10 @@ class ModelError(LabkeepError):
 class UntrustedModelError(ModelError):
     """Loading the model would run code from the store (a pickle, or types skops does not
     trust by default): load it only from a store you trust, with ``trusted=True``."""
+
+
+class MissingFrameworkError(LabkeepError, ImportError):
+    """An integration's framework (Keras, Lightning, Transformers…) is not installed, or is
+    older than the integration supports: the message names the package and the version."""
+
+    exit_code = 1

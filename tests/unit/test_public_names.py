@@ -13,8 +13,8 @@ PUBLIC = {
     "labkeep": [
         "LabkeepError", "MetricSeries", "MetricSummary", "ModelInfo", "Run", "RunList",
         "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "choice",
-        "bridge", "config", "finish", "get_model_info", "get_run", "init", "intrange",
-        "load_model", "log",
+        "bridge", "config", "finish", "get_model_info", "get_run", "huggingface", "init",
+        "intrange", "keras", "lightning", "load_model", "log",
         "log_artifact", "log_model", "loguniform", "runs", "seed", "summary", "sweep", "uniform",
         "use_input",
     ],
