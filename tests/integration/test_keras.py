@@ -17,10 +17,8 @@ import numpy as np
 import pytest
 
 import labkeep
-from conftest import run_python
+from conftest import child_env, run_python
 from labkeep.errors import InvalidInputError
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +166,7 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(tmp_path: Path) -> No
         "except labkeep.LabkeepError as exc:\n"
         "    print(type(exc).__name__, exc)\n",
         cwd=tmp_path,
-        env={"KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(SRC)},
+        env=child_env(KERAS_BACKEND="tensorflow"),
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -179,11 +177,24 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(tmp_path: Path) -> No
     assert "set KERAS_BACKEND" in lines[0]
 
 
+def test_keras_runs_on_the_backend_that_is_installed_when_none_was_chosen(tmp_path: Path) -> None:
+    """Keras' default is TensorFlow, which is not installed here: JAX is taken instead."""
+    env = child_env(KERAS_HOME=str(tmp_path / "keras-home"))
+    env.pop("KERAS_BACKEND", None)
+    result = run_python(
+        "import labkeep\nlabkeep.keras.Callback()\nimport keras\nprint(keras.backend.backend())",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "jax"
+
+
 def test_import_labkeep_does_not_import_keras(tmp_path: Path) -> None:
     result = run_python(
         "import sys, labkeep\nprint('keras' in sys.modules, 'jax' in sys.modules)",
         cwd=tmp_path,
-        env={"PYTHONPATH": str(SRC)},
+        env=child_env(),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]

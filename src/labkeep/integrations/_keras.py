@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,41 @@ MINIMUM = "3.0"
 _log = logging.getLogger("labkeep")
 
 require("labkeep.keras", ("keras",), MINIMUM)
+
+
+def _configured_backend() -> str:
+    """The backend Keras would load: KERAS_BACKEND, else its keras.json, else TensorFlow."""
+    import json
+
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as fh:
+            return str(json.load(fh).get("backend") or "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def _choose_backend() -> None:
+    """Keras defaults to TensorFlow (and writes that into its keras.json on first import)
+    even where only JAX or PyTorch is installed, and then cannot be imported: when nobody
+    chose TensorFlow, Keras is given the backend that is there. A backend someone set with
+    KERAS_BACKEND is left alone."""
+    import importlib.util
+
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return
+    if _configured_backend() != "tensorflow" or importlib.util.find_spec("tensorflow"):
+        return
+    for backend in ("jax", "torch"):
+        if importlib.util.find_spec(backend) is not None:
+            os.environ["KERAS_BACKEND"] = backend
+            _log.info("labkeep.keras: TensorFlow is not installed; Keras runs on %s", backend)
+            return
+
+
+_choose_backend()
 try:
     import keras
 except ImportError as exc:  # most often: the backend Keras is set to is not installed

@@ -167,7 +167,12 @@ class Logger(pl.loggers.Logger):  # type: ignore[misc]
     # -- checkpoints -------------------------------------------------------------------
     def _log_checkpoints(self, callback: Any) -> None:
         """Store every checkpoint file the callback keeps that is not stored yet."""
-        paths = [*getattr(callback, "best_k_models", {}), getattr(callback, "last_model_path", "")]
+        # Kept top-k files, and the newest one when nothing is monitored (then "best").
+        paths = [
+            *getattr(callback, "best_k_models", {}),
+            getattr(callback, "best_model_path", ""),
+            getattr(callback, "last_model_path", ""),
+        ]
         for path in paths:
             if path and path not in self._logged_checkpoints and Path(path).is_file():
                 self._log_checkpoint(path, f"checkpoints/{Path(path).stem}")
