@@ -41,12 +41,13 @@ MINIMUM = "4.36"
 _log = logging.getLogger("labkeep")
 
 transformers = import_framework("labkeep.huggingface", "transformers", "transformers", MINIMUM)
+_CallbackBase: Any = transformers.TrainerCallback
 
 #: What the Trainer logs once, at the end of training: kept in the summary too.
 TOTALS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss")
 
 
-class Callback(transformers.TrainerCallback):  # type: ignore[misc]
+class Callback(_CallbackBase):  # type: ignore[misc]
     """Track a ``transformers.Trainer`` in a labkeep run (see the module's docstring).
 
     ``log_model``: store the final model as ``model_name``. ``run``: log into this run
@@ -110,7 +111,7 @@ class Callback(transformers.TrainerCallback):  # type: ignore[misc]
         if not state.is_world_process_zero:
             return
         run = self._runs.get()
-        best = {"global_step": int(state.global_step)}
+        best: dict[str, Any] = {"global_step": int(state.global_step)}
         if state.best_metric is not None:
             best["best_metric"] = state.best_metric
         if state.best_model_checkpoint:

@@ -24,9 +24,9 @@ from __future__ import annotations
 import logging
 import sys
 from argparse import Namespace
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from labkeep.errors import InvalidInputError
 from labkeep.integrations._training_run import (
@@ -58,15 +58,26 @@ def _lightning() -> Any:
 
 
 pl = _lightning()
-_rank_zero_only = pl.utilities.rank_zero_only
-_rank_zero_experiment = pl.loggers.logger.rank_zero_experiment
+_LoggerBase: Any = pl.loggers.Logger
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _rank_zero_only(fn: _F) -> _F:
+    """Lightning's: only the process of global rank 0 logs."""
+    return cast(_F, pl.utilities.rank_zero_only(fn))
+
+
+def _rank_zero_experiment(fn: _F) -> _F:
+    """Lightning's: other ranks get a stand-in that does nothing."""
+    return cast(_F, pl.loggers.logger.rank_zero_experiment(fn))
+
 
 #: Lightning's statuses for ``finalize``, as run statuses.
 STATUSES = {"success": "completed", "finished": "interrupted", "failed": "failed"}
 LOG_MODEL = (True, False, "all")
 
 
-class Logger(pl.loggers.Logger):  # type: ignore[misc]
+class Logger(_LoggerBase):  # type: ignore[misc]
     """Lightning's ``Logger`` writing into a labkeep run (see the module's docstring).
 
     ``run``: log into this run instead of the active one; ``experiment`` and ``name`` are
