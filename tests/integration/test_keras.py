@@ -84,7 +84,9 @@ def test_fit_with_no_active_run_starts_one_and_records_the_training() -> None:
     assert view.status.value == "completed"
 
     assert steps(view, "val_loss") == [0, 1, 2, 3]
-    assert steps(view, "batch/loss") == list(range(12))
+    # Batch hooks may run on Keras' worker threads: points arrive in any order, each at
+    # its own batch's step.
+    assert sorted(steps(view, "batch/loss")) == list(range(12))
     assert view.metrics["learning_rate"].last == pytest.approx(0.05)
     assert {"loss", "accuracy", "val_accuracy", "batch/accuracy"} <= set(view.metrics)
     val_losses = values(view, "val_loss")
@@ -127,7 +129,7 @@ def test_fit_inside_an_active_run_logs_into_it_and_leaves_it_running() -> None:
     assert view.params["seed"] == 0 and view.params["optimizer.class"] == "Adam"
     assert steps(view, "loss") == [0, 1, 2, 3]
     # 4 batches an epoch, every second one logged, over 4 epochs.
-    assert steps(view, "batch/loss") == list(range(0, 16, 2))
+    assert sorted(steps(view, "batch/loss")) == list(range(0, 16, 2))
     assert "val_loss" not in view.metrics and "after" in view.metrics
     accuracies = values(view, "accuracy")
     assert view.summary["best.accuracy"] == pytest.approx(max(accuracies[2:]))

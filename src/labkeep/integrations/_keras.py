@@ -28,6 +28,7 @@ import math
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,11 @@ class Callback(keras.callbacks.Callback):  # type: ignore[misc]
     >>> model.fit(x, y, validation_split=0.2, callbacks=[cb])           # doctest: +SKIP
     """
 
+    #: Keras may call the batch hooks on worker threads, so that a training step need not
+    #: wait for the previous one's metrics to reach Python (with none of its callbacks
+    #: waiting, JAX runs ahead); this callback's batch hook is safe there.
+    async_safe = True
+
     def __init__(
         self,
         *,
@@ -147,6 +153,8 @@ class Callback(keras.callbacks.Callback):  # type: ignore[misc]
         self.log_summary = log_summary
         self._runs = TrainingRun(run, experiment=experiment, name=name)
         self._batch_step = 0
+        self._epoch_first_batch = 0
+        self._batch_lock = threading.Lock()
         self._epoch_step = 0
         self._summary_logged = False
         self._best_value: float | None = None
@@ -180,9 +188,17 @@ class Callback(keras.callbacks.Callback):  # type: ignore[misc]
                 log_params(run, config, "labkeep.keras", prefix="optimizer.")
         self._record_model(run)
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Keras has finished every batch callback of the epoch before (it flushes them at
+        # the epoch's end): the count of batches so far is settled.
+        self._epoch_first_batch = self._batch_step
+
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        step = self._batch_step
-        self._batch_step = step + 1
+        # Called on Keras' worker threads (async_safe), perhaps out of order: the step comes
+        # from the batch's index in its epoch, not from the order of the calls.
+        step = self._epoch_first_batch + batch
+        with self._batch_lock:
+            self._batch_step = max(self._batch_step, step + 1)
         if not self.log_batches or step % self.log_batches or not logs:
             return
         values = {}
