@@ -17,7 +17,10 @@ $(VENV)/.base: pyproject.toml | $(BIN)/python
 	$(PIP) install -e ".[examples]"
 	touch $@
 
+# PyTorch first, at the release the integrations extra pins: its CPU build, where the machine
+# has one at hand (pip's find-links), rather than a CUDA build of several GB.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[dev]"
 	touch $@ $(VENV)/.base
 

@@ -64,7 +64,17 @@ GUILD = Peer(
 )
 #: What a Guild command's environment needs besides GUILD_HOME.
 GUILD_ENV = {"NUMPY_EXPERIMENTAL_DTYPE_API": "1"}
-PEERS = {peer.name: peer for peer in (MLFLOW, GUILD)}
+# MLflow's Keras autolog beside labkeep's Keras callback: MLflow with Keras 3 on JAX (no
+# TensorFlow), the same releases as labkeep's `integrations` extra installs here. A venv of
+# its own, so that the plain MLflow venv stays the size the other benchmarks need.
+MLFLOW_KERAS = Peer(
+    name="mlflow-keras",
+    requirement="mlflow==3.17.*",
+    module="mlflow",
+    distribution="mlflow",
+    pins=("keras==3.15.*", "jax==0.10.*"),
+)
+PEERS = {peer.name: peer for peer in (MLFLOW, GUILD, MLFLOW_KERAS)}
 
 
 class PeerSetupError(RuntimeError):

@@ -67,8 +67,8 @@ _LAZY = {
     "load_model": "labkeep.models",
 }
 
-#: Integration modules named as attributes: ``labkeep.xgboost`` imports ``labkeep/xgboost.py``.
-_MODULES = ("lightgbm", "xgboost")
+#: Integration modules named as attributes: ``labkeep.keras`` imports ``labkeep/keras.py``.
+_MODULES = ("huggingface", "keras", "lightgbm", "lightning", "xgboost")
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -122,9 +122,12 @@ __all__ = [
     "finish",
     "get_model_info",
     "get_run",
+    "huggingface",
     "init",
     "intrange",
+    "keras",
     "lightgbm",
+    "lightning",
     "load_model",
     "log",
     "log_artifact",

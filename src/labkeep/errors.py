@@ -66,7 +66,8 @@ class UntrustedModelError(ModelError):
 
 
 class IntegrationError(LabkeepError, ImportError):
-    """A framework integration cannot work: the framework is missing or too old (the message
-    names the package and the version needed)."""
+    """A framework integration cannot work: its framework (XGBoost, Keras, Lightning,
+    Transformers…) is missing or older than the integration supports (the message names the
+    package and the version needed)."""
 
     exit_code = 1

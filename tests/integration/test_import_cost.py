@@ -9,6 +9,7 @@ from conftest import run_python
 
 HEAVY = (
     "sqlalchemy", "alembic", "numpy", "pandas", "fastapi", "rich", "click", "psycopg", "optuna",
+    "keras", "jax", "torch", "lightning", "pytorch_lightning", "transformers",
 )  # fmt: skip
 
 

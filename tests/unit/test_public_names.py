@@ -14,8 +14,8 @@ PUBLIC = {
         "Histogram", "Image", "LabkeepError", "MediaItem", "MediaSeries", "MetricSeries",
         "MetricSummary", "ModelInfo", "Run", "RunList", "Table",
         "RunStatus", "RunTags", "RunView", "TrialPruned", "__version__", "active_run", "autolog",
-        "choice", "bridge", "config", "finish", "get_model_info", "get_run", "init", "intrange",
-        "lightgbm", "load_model", "log",
+        "choice", "bridge", "config", "finish", "get_model_info", "get_run", "huggingface", "init",
+        "intrange", "keras", "lightgbm", "lightning", "load_model", "log",
         "log_artifact", "log_model", "loguniform", "runs", "seed", "summary", "sweep", "uniform",
         "use_input", "xgboost",
         # the model registry and versioned artifacts

@@ -9,6 +9,11 @@ extra. An importer reads a tool's store with the tool's own reader into
 :func:`~labkeep.integrations._importing.import_runs` writes each one to the store as one
 WriteBatch (see :mod:`labkeep._write_batch`), with its original times, statuses and steps.
 The names below load when first used, so that the bridges do not load the importers.
+
+The training-framework integrations (``_keras``, ``_lightning``, ``_huggingface``) import
+their framework when the module is imported, since their classes subclass the framework's;
+``labkeep`` names them lazily (``labkeep.keras``), and they install with the
+``integrations`` extra.
 """
 
 from __future__ import annotations

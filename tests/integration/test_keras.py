@@ -1,0 +1,203 @@
+"""``labkeep.keras.Callback`` on real Keras 3 (JAX backend) with a tiny network and data made
+here: epoch and batch metrics, optimizer config, model summary, the best epoch's model, the
+run it starts or joins, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "jax"  # before Keras is imported: no TensorFlow here
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+import labkeep
+from conftest import child_env, run_python
+from labkeep.errors import InvalidInputError
+
+
+@pytest.fixture(autouse=True)
+def quick_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABKEEP_CAPTURE", "0")
+    monkeypatch.setenv("LABKEEP_SYSTEM_METRICS", "0")
+
+
+def data() -> tuple[Any, Any]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    return x, (x[:, 0] + x[:, 1] > 0).astype("int32")
+
+
+def tiny_model() -> Any:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu", name="hidden"),
+            keras.layers.Dense(2, activation="softmax", name="out"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.05),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def steps(view: Any, key: str) -> list[int]:
+    return [int(s) for s in view.series(key).steps]
+
+
+def values(view: Any, key: str) -> list[float]:
+    return [float(v) for v in view.series(key).values]
+
+
+class WeightsPerEpoch(keras.callbacks.Callback):  # type: ignore[misc]
+    """What the test compares the stored model with: each epoch's weights and val_loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[tuple[float, list[Any]]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epochs.append((float((logs or {})["val_loss"]), self.model.get_weights()))
+
+
+def test_fit_with_no_active_run_starts_one_and_records_the_training() -> None:
+    x, y = data()
+    model = tiny_model()
+    seen = WeightsPerEpoch()
+    callback = labkeep.keras.Callback()
+    # 48 training rows in batches of 16: 3 batches an epoch.
+    model.fit(
+        x, y, epochs=4, batch_size=16, validation_split=0.25, verbose=0, callbacks=[callback, seen]
+    )
+    assert callback.run is not None and callback.run.finished
+    assert labkeep.active_run() is None
+    view = labkeep.get_run(callback.run.uuid)
+    assert view.status.value == "completed"
+
+    assert steps(view, "val_loss") == [0, 1, 2, 3]
+    # Batch hooks may run on Keras' worker threads: points arrive in any order, each at
+    # its own batch's step.
+    assert sorted(steps(view, "batch/loss")) == list(range(12))
+    assert view.metrics["learning_rate"].last == pytest.approx(0.05)
+    assert {"loss", "accuracy", "val_accuracy", "batch/accuracy"} <= set(view.metrics)
+    val_losses = values(view, "val_loss")
+    assert val_losses == pytest.approx([loss for loss, _ in seen.epochs])
+
+    params = view.params
+    assert params["optimizer.class"] == "Adam" and params["optimizer.name"].startswith("adam")
+    assert params["optimizer.learning_rate"] == pytest.approx(0.05)
+    assert params["optimizer.beta_1"] == pytest.approx(0.9)
+    assert params["fit.epochs"] == 4 and params["fit.steps"] == 3
+    assert params["model.trainable_params"] == 4 * 8 + 8 + 8 * 2 + 2
+
+    summary = view.artifact_path("model_summary.txt").read_text()
+    assert "hidden" in summary and "out" in summary and "Total params" in summary
+
+    best = min(range(4), key=lambda i: seen.epochs[i][0])
+    assert view.summary["best.epoch"] == best
+    assert view.summary["best.val_loss"] == pytest.approx(seen.epochs[best][0])
+    stored = labkeep.load_model(view, "model")
+    for got, want in zip(stored.get_weights(), seen.epochs[best][1], strict=True):
+        np.testing.assert_allclose(got, want)
+    # The model in memory keeps its own (last) weights.
+    for got, want in zip(model.get_weights(), seen.epochs[-1][1], strict=True):
+        np.testing.assert_allclose(got, want)
+
+
+def test_fit_inside_an_active_run_logs_into_it_and_leaves_it_running() -> None:
+    x, y = data()
+    model = tiny_model()
+    with labkeep.init(experiment="keras", config={"seed": 0}) as run:
+        callback = labkeep.keras.Callback(
+            log_batches=2, save_best=True, monitor="accuracy", log_summary=False
+        )
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
+        assert callback.run is run and not run.finished
+        # A second fit goes on counting epochs and batches.
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
+        run.log({"after": 1.0})
+    view = labkeep.get_run(run.uuid)
+    assert view.params["seed"] == 0 and view.params["optimizer.class"] == "Adam"
+    assert steps(view, "loss") == [0, 1, 2, 3]
+    # 4 batches an epoch, every second one logged, over 4 epochs.
+    assert sorted(steps(view, "batch/loss")) == list(range(0, 16, 2))
+    assert "val_loss" not in view.metrics and "after" in view.metrics
+    accuracies = values(view, "accuracy")
+    assert view.summary["best.accuracy"] == pytest.approx(max(accuracies[2:]))
+    assert [m.name for m in view.models] == ["model"]
+    assert not any(a.path == "model_summary.txt" for a in view.artifacts)
+
+
+def test_save_best_off_stores_no_model() -> None:
+    x, y = data()
+    callback = labkeep.keras.Callback(save_best=False, log_batches=0)
+    tiny_model().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[callback])
+    assert callback.run is not None
+    view = labkeep.get_run(callback.run.uuid)
+    assert view.models == [] and "batch/loss" not in view.metrics and "loss" in view.metrics
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "lowest"}, "mode='lowest'): use one of auto, min, max"),
+        ({"log_batches": -1}, "log_batches=-1): give a number of batches"),
+    ],
+)
+def test_bad_arguments_say_what_to_give(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=r"labkeep\.keras\.Callback\(") as caught:
+        labkeep.keras.Callback(**kwargs)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_keras_backend_that_is_not_installed_is_one_line(tmp_path: Path) -> None:
+    """Keras set to TensorFlow (its default) where only JAX is installed."""
+    result = run_python(
+        "import labkeep\n"
+        "try:\n"
+        "    labkeep.keras\n"
+        "except labkeep.LabkeepError as exc:\n"
+        "    print(type(exc).__name__, exc)\n",
+        cwd=tmp_path,
+        env=child_env(KERAS_BACKEND="tensorflow"),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "IntegrationError labkeep.keras: 'import keras' fails with the 'tensorflow' backend"
+    )
+    assert "set KERAS_BACKEND" in lines[0]
+
+
+def test_keras_runs_on_the_backend_that_is_installed_when_none_was_chosen(tmp_path: Path) -> None:
+    """Keras' default is TensorFlow, which is not installed here: JAX is taken instead."""
+    env = child_env(KERAS_HOME=str(tmp_path / "keras-home"))
+    env.pop("KERAS_BACKEND", None)
+    result = run_python(
+        "import labkeep\nlabkeep.keras.Callback()\nimport keras\nprint(keras.backend.backend())",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "jax"
+
+
+def test_import_labkeep_does_not_import_keras(tmp_path: Path) -> None:
+    result = run_python(
+        "import sys, labkeep\nprint('keras' in sys.modules, 'jax' in sys.modules)",
+        cwd=tmp_path,
+        env=child_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+    assert sys.modules["labkeep.keras"] is labkeep.keras
