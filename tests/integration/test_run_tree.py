@@ -7,6 +7,7 @@ labkeep server."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _env(tmp_path: Path, store: str) -> dict[str, str]:
 _LEFT_OPEN = """
 import sys, labkeep
 how = sys.argv[1]
-with labkeep.init("nest", name="outer") as parent:
+with labkeep.init(sys.argv[2], name="outer") as parent:
     child = labkeep.init(parent=parent, name="child")
     child.log({"x": 1.0})
     grandchild = labkeep.init(parent=child, name="grandchild")
@@ -63,9 +64,10 @@ with labkeep.init("nest", name="outer") as parent:
 
 
 def test_child_runs_left_open_end_with_the_process(tmp_path: Path, tree_store: str) -> None:
-    done = run_python(_LEFT_OPEN, cwd=tmp_path, env=_env(tmp_path, tree_store), args=("ok",))
+    exp = f"nest-{uuid.uuid4().hex[:8]}"
+    done = run_python(_LEFT_OPEN, cwd=tmp_path, env=_env(tmp_path, tree_store), args=("ok", exp))
     assert done.returncode == 0, done.stderr
-    runs = {r.name: r for r in labkeep.runs(experiment="nest", store=tree_store)}
+    runs = {r.name: r for r in labkeep.runs(experiment=exp, store=tree_store)}
     assert {n: r.status for n, r in runs.items()} == {
         "outer": RunStatus.COMPLETED,
         "child": RunStatus.COMPLETED,
@@ -84,7 +86,7 @@ def test_child_runs_left_open_end_as_their_parent_did(
     tmp_path: Path, how: str, status: RunStatus, exit_code: int | None
 ) -> None:
     store = str(tmp_path / "store")
-    done = run_python(_LEFT_OPEN, cwd=tmp_path, env=_env(tmp_path, store), args=(how,))
+    done = run_python(_LEFT_OPEN, cwd=tmp_path, env=_env(tmp_path, store), args=(how, "nest"))
     assert done.returncode != 0
     runs = {r.name: r for r in labkeep.runs(experiment="nest", store=store)}
     assert {r.status for r in runs.values()} == {status}
@@ -125,13 +127,15 @@ def test_a_resumed_runs_system_metrics_go_on_after_its_earlier_steps(
     assert after.series("loss").steps.tolist() == [0, 1]
 
 
-def _family(store: str, trials: int = 0) -> dict[str, labkeep.Run]:
+def _family(store: str, experiment: str, trials: int = 0) -> dict[str, labkeep.Run]:
     """A plain run, a parent with two children (one with a child of its own), and a sweep-like
     parent with ``trials`` children."""
     made: dict[str, labkeep.Run] = {}
-    with labkeep.init("fam", name="plain", store=store, capture=False, system_metrics=0) as run:
+    with labkeep.init(
+        experiment, name="plain", store=store, capture=False, system_metrics=0
+    ) as run:
         made["plain"] = run
-    with labkeep.init("fam", name="parent", store=store, capture=False, system_metrics=0) as p:
+    with labkeep.init(experiment, name="parent", store=store, capture=False, system_metrics=0) as p:
         made["parent"] = p
         with labkeep.init(parent=p, name="kid-a") as a:
             made["kid-a"] = a
@@ -141,7 +145,9 @@ def _family(store: str, trials: int = 0) -> dict[str, labkeep.Run]:
             made["kid-b"] = b
             b.log({"acc": 0.5})
     if trials:
-        with labkeep.init("fam", name="many", store=store, capture=False, system_metrics=0) as m:
+        with labkeep.init(
+            experiment, name="many", store=store, capture=False, system_metrics=0
+        ) as m:
             made["many"] = m
             for i in range(trials):
                 labkeep.init(parent=m, name=f"trial-{i}").finish("failed" if i == 0 else None)
@@ -153,44 +159,47 @@ def _names(stdout: str) -> list[str]:
     lines = stdout.splitlines()
     header = lines[0]
     start, end = header.index("name"), header.index("experiment")
-    return [line[start:end].rstrip() for line in lines[1:] if line[:start].strip()]
+    return [line[start:end].rstrip() for line in lines[1:] if line[:start].strip().isdigit()]
 
 
 def test_runs_nests_children_under_their_parent(tmp_path: Path, tree_store: str) -> None:
-    made = _family(tree_store, trials=12)
+    exp = f"fam-{uuid.uuid4().hex[:8]}"  # a PostgreSQL schema is shared by the session
+    made = _family(tree_store, exp, trials=12)
     env = _env(tmp_path, tree_store)
-    listed = cli("runs", "--params", "0", "--metrics", "0", env=env, cwd=tmp_path)
+    listed = cli("runs", "-e", exp, "--params", "0", "--metrics", "0", env=env, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     names = _names(listed.stdout)
     # Top-level runs newest first; children under their parent, oldest first.
-    assert [n.strip(" ├└│─▸") for n in names[:6]] == [
-        "many",
-        "",
-        "parent",
-        "kid-a",
-        "grandkid",
-        "kid-b",
-    ]
-    assert names[2] == "parent"
-    assert names[3].startswith("├─ kid-a")
-    assert names[4].startswith("│  └─ grandkid")
-    assert names[5].startswith("└─ kid-b")
-    assert names[-1] == "plain"
+    assert names == ["many", "parent", "├─ kid-a", "│  └─ grandkid", "└─ kid-b", "plain"]
     # Twelve children are too many to list: one line counts them.
     assert "12 child runs (11 completed, 1 failed)" in listed.stdout
     assert "trial-3" not in listed.stdout
     many = made["many"].number
-    expanded = cli("runs", "--expand", "--params", "0", "--metrics", "0", env=env, cwd=tmp_path)
+    expanded = cli(
+        "runs", "-e", exp, "--expand", "--params", "0", "--metrics", "0", env=env, cwd=tmp_path
+    )
     assert expanded.returncode == 0, expanded.stderr
     assert sum("trial-" in n for n in _names(expanded.stdout)) == 12
-    flat = cli("runs", "--flat", "--all", "--params", "0", "--metrics", "0", env=env, cwd=tmp_path)
+    flat = cli(
+        "runs",
+        "-e",
+        exp,
+        "--flat",
+        "--all",
+        "--params",
+        "0",
+        "--metrics",
+        "0",
+        env=env,
+        cwd=tmp_path,
+    )
     assert flat.returncode == 0, flat.stderr
     flat_names = _names(flat.stdout)
     assert len(flat_names) == 5 + 1 + 12
     assert all(not n.startswith(("├", "└", "│")) for n in flat_names)
     assert "parent" in flat.stdout.splitlines()[0]  # the flat list names each child's parent
     # A filter lists the runs it matches, children included, each naming its parent.
-    where = cli("runs", "--where", "name == 'kid-b'", env=env, cwd=tmp_path)
+    where = cli("runs", "-e", exp, "--where", "name == 'kid-b'", env=env, cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     row = next(line for line in where.stdout.splitlines() if "kid-b" in line)
     assert str(made["parent"].number) in row.split("kid-b")[1]
@@ -198,7 +207,7 @@ def test_runs_nests_children_under_their_parent(tmp_path: Path, tree_store: str)
 
 
 def test_show_names_the_parent_and_lists_the_children(tmp_path: Path, tree_store: str) -> None:
-    made = _family(tree_store)
+    made = _family(tree_store, f"fam-{uuid.uuid4().hex[:8]}")
     env = _env(tmp_path, tree_store)
     parent = cli("show", str(made["parent"].number), env=env, cwd=tmp_path)
     assert parent.returncode == 0, parent.stderr
