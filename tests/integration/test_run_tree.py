@@ -137,18 +137,23 @@ def _family(store: str, experiment: str, trials: int = 0) -> dict[str, labkeep.R
         made["plain"] = run
     with labkeep.init(experiment, name="parent", store=store, capture=False, system_metrics=0) as p:
         made["parent"] = p
+        p.wait_registered(60)  # numbers in the order the runs start
         with labkeep.init(parent=p, name="kid-a") as a:
             made["kid-a"] = a
+            a.wait_registered(60)
             with labkeep.init(parent=a, name="grandkid") as g:
                 made["grandkid"] = g
+                g.wait_registered(60)
         with labkeep.init(parent=p, name="kid-b") as b:
             made["kid-b"] = b
+            b.wait_registered(60)
             b.log({"acc": 0.5})
     if trials:
         with labkeep.init(
             experiment, name="many", store=store, capture=False, system_metrics=0
         ) as m:
             made["many"] = m
+            m.wait_registered(60)
             for i in range(trials):
                 labkeep.init(parent=m, name=f"trial-{i}").finish("failed" if i == 0 else None)
     return made
