@@ -223,3 +223,53 @@ def test_show_names_the_parent_and_lists_the_children(tmp_path: Path, tree_store
     assert kid.returncode == 0, kid.stderr
     assert f"parent      {made['parent'].number}  parent" in kid.stdout
     assert f"{made['grandkid'].number}  grandkid  completed" in kid.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_read_api_pages_top_level_runs_and_children(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    import httpx
+
+    if backend == "sqlite":
+        store = str(tmp_path / "store")
+    else:
+        require_postgres(request.node.nodeid)
+        store = str(request.getfixturevalue("pg_schema_uri"))
+    exp = f"fam-{uuid.uuid4().hex[:8]}"
+    made = _family(store, exp, trials=7)
+    server = ServerProcess(store).start()
+    try:
+        api = f"{server.url}/api/v1"
+        top = httpx.get(f"{api}/runs", params={"experiment": exp, "top": "true"}, timeout=30)
+        assert top.status_code == 200, top.text
+        body = top.json()
+        assert [r["name"] for r in body["runs"]] == ["many", "parent", "plain"]
+        assert body["total"] == 3
+        counts = {r["name"]: r["children"] for r in body["runs"]}
+        assert counts == {
+            "many": {"completed": 6, "failed": 1},
+            "parent": {"completed": 2},
+            "plain": {},
+        }
+        kids = httpx.get(
+            f"{api}/runs",
+            params={"parent": str(made["parent"].number), "sort": "number"},
+            timeout=30,
+        ).json()
+        assert [(r["name"], r["children"]) for r in kids["runs"]] == [
+            ("kid-a", {"completed": 1}),
+            ("kid-b", {}),
+        ]
+        run = httpx.get(f"{api}/runs/{made['kid-a'].number}", timeout=30).json()
+        assert run["parent"] == {
+            "number": made["parent"].number,
+            "name": "parent",
+            "status": "completed",
+        }
+        assert [c["name"] for c in run["children"]] == ["grandkid"]
+        assert run["children_total"] == 1
+        missing = httpx.get(f"{api}/runs", params={"parent": "99999"}, timeout=30)
+        assert missing.status_code == 404
+    finally:
+        server.kill()
