@@ -23,9 +23,11 @@ cluster, and whether labkeep's optimizers reach what Optuna reaches on its own.
   value (to 1e-9) and the same point drawn by every trial mean the search is Optuna's.
 
 Results of a whole run go to ``.bench/results/sweep_cli.json`` (RESULTS.md's section via
-run_all.py); ``--only`` prints its figures and leaves that file as it was.
+run_all.py); ``--only`` prints its figures and leaves that file as it was, unless ``--merge``
+puts its rows in place of the same rows there. ``--repeat N`` measures the Dask ratio N times
+on the same cluster and reports the median (a shared machine's load moves single figures).
 
-    PYTHONPATH=src python benchmarks/bench_sweep_cli.py [--quick] [--only overhead,parallel,dask,optimizers]
+    PYTHONPATH=src python benchmarks/bench_sweep_cli.py [--quick] [--only overhead,parallel,dask,optimizers] [--merge] [--repeat N]
 """
 
 from __future__ import annotations
@@ -284,7 +286,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
+def bench_dask(base: Path, quick: bool, repeat: int = 1) -> list[dict[str, Any]]:
     import distributed
 
     trials = 4 if quick else 8
@@ -313,9 +315,12 @@ def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port),
               "--no-dashboard")  # fmt: skip
         worker(0)
-        one, wall1 = _busy_sweep(work, base / "dask-1", trials, "--dask", address)
+        load = os.getloadavg()[0]
+        ones = [_busy_sweep(work, base / f"dask-1-{i}", trials, "--dask", address)
+                for i in range(repeat)]  # fmt: skip
         worker(1)
-        two, wall2 = _busy_sweep(work, base / "dask-2", trials, "--dask", address)
+        twos = [_busy_sweep(work, base / f"dask-2-{i}", trials, "--dask", address)
+                for i in range(repeat)]  # fmt: skip
         ceiling = machine_ceiling(base)
     finally:
         for proc in reversed(processes):
@@ -326,7 +331,15 @@ def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+    one, wall1 = sorted(ones)[len(ones) // 2]
+    two, wall2 = sorted(twos)[len(twos) // 2]
     ratio = two / one
+    each = ""
+    if repeat > 1:
+        each = (
+            f"; median of {repeat}: one worker {', '.join(f'{r:.3f}' for r, _ in ones)}, "
+            f"two {', '.join(f'{r:.3f}' for r, _ in twos)} trials/s"
+        )
     return [
         {
             "id": "dask_ratio",
@@ -340,7 +353,7 @@ def bench_dask(base: Path, quick: bool) -> list[dict[str, Any]]:
             "labkeep_detail": (
                 f"`--dask {address}`, workers `--nthreads 1`; {two:.2f} trials/s against "
                 f"{one:.2f}; whole command {wall2:.1f} s against {wall1:.1f} s; this "
-                f"machine's ceiling {ceiling:.2f}x"
+                f"machine's ceiling {ceiling:.2f}x (load average {load:.1f} at the start){each}"
             ),
         }
     ]
@@ -480,6 +493,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: about a minute")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="with --only: put these rows in place of the same rows of the last whole run's file",
+    )  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Dask: measurements to take the median of"
+    )
     args = parser.parse_args()
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
@@ -503,7 +523,7 @@ def main() -> None:
                 elif section == "parallel":
                     rows += bench_parallel(base, args.quick)
                 elif section == "dask":
-                    rows += bench_dask(base, args.quick)
+                    rows += bench_dask(base, args.quick, max(1, args.repeat))
                 else:
                     found, more = bench_optimizers(base, args.quick)
                     rows += found
@@ -528,9 +548,35 @@ def main() -> None:
     if wanted == list(SECTIONS):  # a partial run leaves the last whole one's results
         path = write_results("sweep_cli", payload)
         print(f"results: {path}", file=sys.stderr)
+    elif args.merge and not failed:
+        path = merge_rows("sweep_cli", payload)
+        print(
+            f"results: {path} (rows {', '.join(r['id'] for r in rows)} replaced)", file=sys.stderr
+        )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         sys.exit(1)
+
+
+def merge_rows(name: str, payload: dict[str, Any]) -> Path:
+    """The last whole run's results with ``payload``'s rows in place of the rows of the same
+    id, and a note of when and where those were measured."""
+    from _harness import RESULTS_DIR
+
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"no {path} to merge into: run every section once first")
+    whole = json.loads(path.read_text())
+    fresh = {row["id"]: row for row in payload["rows"]}
+    whole["rows"] = [fresh.pop(row["id"], row) for row in whole["rows"]] + list(fresh.values())
+    machine = payload["machine"]
+    whole.setdefault("notes", []).append(
+        f"Rows {', '.join(r['id'] for r in payload['rows'])} measured again on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine.get('cpu', '?')}, "
+        f"{machine.get('cores', '?')} cores; load average then {os.getloadavg()[0]:.1f}."
+    )
+    path.write_text(json.dumps(whole, indent=2) + "\n")
+    return path
 
 
 if __name__ == "__main__":

@@ -172,9 +172,11 @@ def init(
             for path in inputs or ():
                 run.use_input(path)
         _active = run
-        if not nested:
-            if _hooks is None:
-                _hooks = ProcessHooks()
+        if _hooks is None:
+            _hooks = ProcessHooks()
+        if nested:
+            _hooks.track(run)  # ends at exit with its parent, if left open
+        else:
             _hooks.install(run)
         return run
 

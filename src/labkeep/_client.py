@@ -97,11 +97,11 @@ class Client:
         from labkeep._ingest import Ingester
         from labkeep._run import Run
 
-        first_step = 0
+        first_step = first_system_step = 0
         if resume is not None:
             attach_uuid = resume.uuid
             experiment, name = resume.experiment, resume.name
-            first_step = self._next_step(resume)
+            first_step, first_system_step = self._next_steps(resume)
         check_key(experiment, "experiment name")
         if name:
             check_key(name, "run name")
@@ -137,6 +137,7 @@ class Client:
             attached=attach_uuid is not None and resume is None,
             notes=notes,
             first_step=first_step,
+            first_system_step=first_system_step,
         )
         if config:
             run.config.update(config)
@@ -187,14 +188,20 @@ class Client:
             )
         return info
 
-    def _next_step(self, info: RunInfo) -> int:
-        """The step after the last one the run logged (system metrics keep their own)."""
-        last = -1
+    def _next_steps(self, info: RunInfo) -> tuple[int, int]:
+        """The step after the last one the run logged, and the same for its system metrics
+        (``sys/…``, which keep a step counter of their own): a resumed run goes on after
+        both, so no point of the earlier process is overwritten or interleaved."""
+        last = last_system = -1
         for record in self.store.get_records([info.number]):
             for key, summary in record.metrics.items():
-                if not key.startswith("sys/") and summary.count:
+                if not summary.count:
+                    continue
+                if key.startswith("sys/"):
+                    last_system = max(last_system, summary.last_step)
+                else:
                     last = max(last, summary.last_step)
-        return last + 1
+        return last + 1, last_system + 1
 
     def start_child_run(
         self,

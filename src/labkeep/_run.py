@@ -152,6 +152,7 @@ class Run:
         attached: bool,
         notes: str = "",
         first_step: int = 0,
+        first_system_step: int = 0,
     ) -> None:
         self._client = client
         self._journal = journal
@@ -171,7 +172,7 @@ class Run:
         self._monitor: SystemMonitor | None = None
         self._snapshot: SnapshotRecorder | None = None
         self._key_lock = threading.Lock()
-        self._sys_step = 0
+        self._sys_step = first_system_step
         #: The kind of media each media key logged holds (a key holds one kind, never numbers).
         self._media_kinds: dict[str, str] = {}
         self._finish_hooks: list[Callable[[], None]] = []
@@ -716,6 +717,9 @@ class ProcessHooks:
     def __init__(self) -> None:
         self.installed = False
         self.run: Run | None = None
+        #: Every unfinished run this process started, oldest first: child runs too
+        #: (``init(parent=...)``), which end with the same status as the run around them.
+        self.runs: list[Run] = []
         self._prev_excepthook = sys.excepthook
         self._exc: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
         self._exit: SystemExit | None = None
@@ -723,6 +727,13 @@ class ProcessHooks:
     def install(self, run: Run) -> None:
         self.run = run
         self._exc = None
+        self.track(run)
+
+    def track(self, run: Run) -> None:
+        """End ``run`` too when the process ends, if it has not ended by then (a child run
+        left open inside its parent's ``with`` block)."""
+        self.runs = [r for r in self.runs if not r.finished]
+        self.runs.append(run)
         if self.installed:
             return
         self.installed = True
@@ -759,23 +770,24 @@ class ProcessHooks:
         self._exc = (exc_type, exc, tb)
         self._prev_excepthook(exc_type, exc, tb)
 
+    def _open_runs(self) -> list[Run]:
+        """The runs still open, innermost (newest) first: children end before parents."""
+        return [r for r in reversed(self.runs) if not r.finished]
+
     def _on_sigterm(self, signum: int, frame: Any) -> None:
-        run = self.run
-        if run is not None and not run.finished:
+        for run in self._open_runs():
             run.finish(RunStatus.INTERRUPTED)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 
     def _at_exit(self) -> None:
-        run = self.run
-        if run is None or run.finished:
-            return
-        if self._exc is not None:
-            run._finish_from_exception(*self._exc)
-        elif self._exit is not None:
-            run._finish_from_exception(SystemExit, self._exit, None)
-        else:
-            run.finish()
+        for run in self._open_runs():
+            if self._exc is not None:
+                run._finish_from_exception(*self._exc)
+            elif self._exit is not None:
+                run._finish_from_exception(SystemExit, self._exit, None)
+            else:
+                run.finish()
 
 
 def _final_status(status: str | RunStatus) -> RunStatus:

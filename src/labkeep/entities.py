@@ -14,6 +14,12 @@ Value = Any
 #: journal had no disk space (an int). ``show`` reports them.
 JOURNAL_DAMAGE_KEY = "labkeep.journal_damage"
 DROPPED_POINTS_KEY = "labkeep.dropped_points"
+#: On a sweep's trial: the sweep's number and the trial's index. A trial shares its process
+#: with others (the sweep's controller, a Dask worker), so ``labkeep stop`` asks for it to
+#: stop through the store, with ``STOP_REQUEST_KEY`` (the time asked), instead of a signal.
+SWEEP_KEY = "labkeep.sweep"
+TRIAL_KEY = "labkeep.trial"
+STOP_REQUEST_KEY = "labkeep.stop_requested"
 
 
 class RunStatus(StrEnum):

@@ -763,3 +763,47 @@ def test_purge_removes_a_runs_media_and_blobs_no_other_run_names(store: Store) -
     assert store.blob_path(shared[0].sha256).exists()
     keeper_number = store.resolve_run(keeper.run_uuid).number
     assert store.list_media(keeper_number, "samples") == shared
+
+
+def _run_number(store: Store, batch: WriteBatch) -> int:
+    return store.resolve_run(batch.run_uuid).number
+
+
+def _start_child(store: Store, experiment: str, parent_uuid: str | None) -> WriteBatch:
+    run_uuid = str(uuid_mod.uuid4())
+    batch = WriteBatch(
+        run_uuid=run_uuid,
+        writer=f"{run_uuid}.{secrets.token_hex(6)}",
+        position=10,
+        start=RunStart(
+            uuid=run_uuid,
+            experiment=experiment,
+            name="",
+            start_time=time.time(),
+            parent_uuid=parent_uuid,
+        ),
+    )
+    store.apply(batch)
+    return batch
+
+
+def test_children_are_counted_by_status_and_top_level_runs_found(store: Store) -> None:
+    experiment = _experiment()
+    parent = _start_child(store, experiment, None)
+    plain = _start_child(store, experiment, None)
+    kids = [_start_child(store, experiment, parent.run_uuid) for _ in range(4)]
+    grandkid = _start_child(store, experiment, kids[0].run_uuid)
+    store.apply(_next(kids[0], finish=RunFinish("completed", time.time(), None, 0)))
+    store.apply(_next(kids[1], finish=RunFinish("completed", time.time(), None, 0)))
+    store.apply(_next(kids[2], finish=RunFinish("failed", time.time(), "boom", 1)))
+    store.set_deleted([_run_number(store, kids[3])], True)  # the trash does not count
+    counts = store.count_children([parent.run_uuid, plain.run_uuid, kids[0].run_uuid])
+    assert counts == {
+        parent.run_uuid: {"completed": 2, "failed": 1},
+        kids[0].run_uuid: {"running": 1},
+    }
+    assert store.count_children([]) == {}
+    top, _ = store.search_runs("parent == None", experiment=experiment, sort="number")
+    assert top == [_run_number(store, parent), _run_number(store, plain)]
+    found, _ = store.search_runs(f"parent == '{kids[0].run_uuid}'", experiment=experiment)
+    assert found == [_run_number(store, grandkid)]

@@ -484,6 +484,81 @@ def test_sweep_stop_interrupts_it_and_resume_finishes_it(work: Path, store: Path
     assert not_running.returncode != 0 and "not running" in not_running.stderr
 
 
+#: A trial that sleeps while ``hold-X`` exists for its x (a test stops it meanwhile).
+HELD = """\
+import os, time
+x = 0.0
+while os.path.exists(f"hold-{x}"):
+    open(f"started-{x}", "w").close()
+    time.sleep(0.05)
+print(f"loss: {x}")
+"""
+
+
+def _running_trial(store: Path) -> int | None:
+    _, trials = _sweep(store)
+    running = [t.info.number for t in trials if t.info.status is RunStatus.RUNNING]
+    return running[0] if running else None
+
+
+@pytest.mark.parametrize("parallel", ["1", "2"])
+def test_stopping_a_trial_stops_that_trial_and_the_sweep_goes_on(
+    work: Path, store: Path, parallel: str
+) -> None:
+    write(work / "held.py", HELD)
+    (work / "hold-0.1").touch()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labkeep.cli", "run", "held.py", "x=[0.1,0.2,0.3]",
+         "--parallel", parallel, "--minimize", "loss", "-q"],
+        cwd=work, env=cli_env(store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: (work / "started-0.1").exists(), "the held trial to start")
+        trial = _running_trial(store)
+        assert trial is not None
+        stopped = labkeep_cli(work, store, "stop", str(trial))
+        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.stdout.strip() == f"run {trial} interrupted"
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sweep, trials = _sweep(store)
+    assert sweep.info.status is RunStatus.COMPLETED
+    by_x = {trial_params(t)["x"]: t for t in trials}  # type: ignore[index]
+    assert by_x[0.1].info.status is RunStatus.INTERRUPTED
+    assert by_x[0.2].info.status is RunStatus.COMPLETED
+    assert by_x[0.3].info.status is RunStatus.COMPLETED
+    assert f"stopped (run {trial}); the sweep goes on" in err
+    # A stopped trial was stopped on purpose: resume does not run it again.
+    again = labkeep_cli(work, store, "sweep", "resume", str(sweep.info.number), "-q")
+    assert again.returncode == 0 and "no trials left to run" in again.stderr
+
+
+def test_stopping_the_sweep_run_stops_the_sweep(work: Path, store: Path) -> None:
+    write(work / "held.py", HELD)
+    (work / "hold-0.1").touch()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labkeep.cli", "run", "held.py", "x=[0.1,0.2]", "--minimize",
+         "loss", "-q"],
+        cwd=work, env=cli_env(store), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: (work / "started-0.1").exists(), "the held trial to start")
+        stopped = labkeep_cli(work, store, "stop", str(_sweep_number(store)))
+        assert stopped.returncode == 0, stopped.stderr
+        assert proc.wait(30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sweep, trials = _sweep(store)
+    assert sweep.info.status is RunStatus.INTERRUPTED
+    assert [t.info.status for t in trials] == [RunStatus.INTERRUPTED]
+
+
 def test_ctrl_c_stops_the_parallel_trials_and_the_sweep_resumes(work: Path, store: Path) -> None:
     (work / "slow").write_text("60")
     proc = _start_controller(work, store, "x=[0.1,0.2,0.3,0.4]", "--parallel", "2",

@@ -282,6 +282,47 @@ def test_ctrl_c_stops_the_trials_on_the_workers(
     assert RunStatus.INTERRUPTED in {t.info.status for t in trials}
 
 
+@pytest.mark.timeout(180)
+def test_stopping_one_trial_on_a_worker_stops_it_alone_and_the_sweep_goes_on(
+    work: Path, cluster: Cluster, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "store")
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labkeep.cli", "run", "train.py", "x=[0.5,1.0,1.5]",
+         f"marker={marker}", "--minimize", "loss", "-q", "--dask", cluster.address],
+        cwd=work, env=cli_env(Path(store)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: (marker / "sleeper").exists(), "a trial to sleep")
+        script = psutil.Process(int((marker / "sleeper").read_text()))
+
+        def statuses() -> list[str]:
+            return sorted(t.info.status.value for t in _sweep(store)[1])
+
+        # The other two trials run on the other worker meanwhile.
+        _wait_for(lambda: statuses() == ["completed", "completed", "running"], "the others")
+        _, trials = _sweep(store)
+        sleeping = [t.info.number for t in trials if t.info.status is RunStatus.RUNNING]
+        # The trial's recorded pid is its worker's, which a signal would stop whole.
+        stopped = _labkeep(work, store, "stop", str(sleeping[0]))
+        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.stdout.strip() == f"run {sleeping[0]} interrupted"
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err
+    assert not _alive(script)
+    sweep, trials = _sweep(store)
+    assert sweep.info.status is RunStatus.COMPLETED
+    assert sorted(t.info.status.value for t in trials) == ["completed", "completed", "interrupted"]
+    assert len(cluster.worker_pids()) == 2  # no worker was stopped with the trial
+
+
 def test_a_sqlite_store_with_a_remote_scheduler_is_refused(work: Path, tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     result = _labkeep(work, store, "run", "train.py", "x=[0.5,1.0]", "--dask",

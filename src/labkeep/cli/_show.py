@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from labkeep._json import record_as_dict
+from labkeep._tree import COLLAPSE_OVER
 from labkeep.cli._context import client_from
 from labkeep.cli._format import (
     STATUS_STYLES,
@@ -22,8 +23,8 @@ from labkeep.cli._format import (
     status_text,
 )
 from labkeep.cli._params import Limit
-from labkeep.entities import DROPPED_POINTS_KEY, JOURNAL_DAMAGE_KEY, RunRecord
-from labkeep.errors import InvalidInputError
+from labkeep.entities import DROPPED_POINTS_KEY, JOURNAL_DAMAGE_KEY, RunInfo, RunRecord
+from labkeep.errors import InvalidInputError, NotFoundError
 from labkeep.store._base import implied_total
 
 if TYPE_CHECKING:
@@ -194,6 +195,17 @@ def mentioned_keys(where: str | None, sort: str | None) -> list[str]:
     metavar="A,B,C",
     help="Exactly these param and metric columns, e.g. lr,loss or params.x,metrics.x.",
 )
+@click.option(
+    "--flat",
+    is_flag=True,
+    help="Every run on a row of its own, child runs too, instead of nested under their parent.",
+)
+@click.option(
+    "--expand",
+    is_flag=True,
+    help=f"List every child run, not a count of them for a parent with more than "
+    f"{COLLAPSE_OVER} (a sweep's trials).",
+)
 @click.pass_context
 def runs_command(
     ctx: click.Context,
@@ -206,9 +218,16 @@ def runs_command(
     max_params: int,
     max_metrics: int,
     columns: str | None,
+    flat: bool,
+    expand: bool,
 ) -> None:
     """List runs, newest first: number, name, experiment, status, start, duration,
-    the params that tell them apart and their last metric values."""
+    the params that tell them apart and their last metric values.
+
+    Child runs (``init(parent=...)``, a sweep's trials) are nested under their parent, oldest
+    first; a parent with many is collapsed to a count (--expand lists them). A --where filter
+    lists the runs it matches, children included, each naming its parent; so does --flat."""
+    from labkeep._tree import TreeRow, describe_hidden, run_tree
     from labkeep.cli._table import Column, TextTable, styled, terminal_width, use_color
 
     client = client_from(ctx)
@@ -221,6 +240,9 @@ def runs_command(
         return
     page = None if show_all else limit
     total: int | None
+    # Nested: the page is of top-level runs, each with its children under it.
+    tree = not (flat or deleted or (where and where.strip()))
+    query = "parent == None" if tree else where
     if deleted:
         trash = {i.number for i in store.list_runs(experiment, deleted_only=True)}
         found, _ = store.search_runs(where, sort, experiment, include_deleted=True)
@@ -229,10 +251,10 @@ def runs_command(
     else:
         # One run past the page tells whether more match; the total is counted only when
         # that is cheap (a full count can cost more than the page on a large store).
-        numbers = store.search_numbers(where, sort, experiment, limit=page and page + 1)
+        numbers = store.search_numbers(query, sort, experiment, limit=page and page + 1)
         total = implied_total(numbers, page and page + 1, 0)
         if total is None:
-            total = store.count_runs_within(COUNT_STEPS, where, experiment)
+            total = store.count_runs_within(COUNT_STEPS, query, experiment)
         numbers = numbers[:page] if page else numbers
     if not numbers:
         scope = f" in experiment {experiment!r}" if experiment else ""
@@ -241,9 +263,11 @@ def runs_command(
             f"No {'deleted ' if deleted else ''}runs{matched}{scope} in {client.location.uri}."
         )
         return
-    records = store.get_records(numbers)
+    listed = store.get_records(numbers)
+    entries = run_tree(store, listed, expand=expand) if tree else [TreeRow(r) for r in listed]
+    records = [e.record for e in entries if e.record is not None]
     width = terminal_width()
-    widest = max(len(str(n)) for n in numbers)
+    widest = max(len(str(r.info.number)) for r in records)
     fixed = [
         Column("#", justify="right", style="cyan", min_width=widest),
         Column("name", shrink=True, min_width=8),
@@ -261,18 +285,31 @@ def runs_command(
     for attr in structure:
         fixed.append(Column(attr.replace("_", " "), shrink=True, min_width=4))
         floors.append(4)
+    # Listed flat, a child run names its parent (by number).
+    parents: dict[str, str] = {}
+    if not tree:
+        for uuid in {r.info.parent_uuid for r in records if r.info.parent_uuid}:
+            try:
+                parents[uuid] = str(store.resolve_run(uuid).number)
+            except NotFoundError:
+                parents[uuid] = uuid[:8]
+    if parents:
+        fixed.append(Column("parent", justify="right", style="cyan"))
+        floors.append(0)
+    names = {id(e.record): e.prefix() for e in entries if e.record is not None}
     rows: list[list[str]] = []
     for rec in records:
         info = rec.info
         rows.append(
             [
                 str(info.number),
-                info.name,
+                names[id(rec)] + info.name,
                 info.experiment,
                 info.status.value,
                 format_time(info.start_time),
                 format_duration(info.duration),
                 *(getattr(info, attr) or "" for attr in structure),
+                *([parents.get(info.parent_uuid or "", "")] if parents else []),
             ]
         )
 
@@ -297,9 +334,15 @@ def runs_command(
                 for c, head in zip(ordered(chosen), heads, strict=True)
             ]
         )
-        for rec, cells in zip(records, rows, strict=True):
+        cells_of = {id(rec): cells for rec, cells in zip(records, rows, strict=True)}
+        for entry in entries:
+            rec = entry.record
+            if rec is None:
+                hint = "" if expand else "; --expand lists them"
+                table.add_note(entry.prefix() + describe_hidden(entry.hidden) + hint, 1)
+                continue
             table.add_row(
-                cells + [cell(rec, c) for c in ordered(chosen)],
+                cells_of[id(rec)] + [cell(rec, c) for c in ordered(chosen)],
                 ["", "", "", STATUS_STYLES.get(rec.info.status.value, "")],
             )
         return table
@@ -324,7 +367,7 @@ def runs_command(
     table = build(shown)
     color = use_color()
     lines = table.render(width, color=color)
-    which = "matching runs" if where else "runs"
+    which = "matching runs" if where else "top-level runs" if tree else "runs"
     first = "first" if sort else "newest"
     if total is None:
         note = f"(the {first} {len(numbers)} {which}; more match: --all or --limit to see them)"
@@ -395,7 +438,18 @@ def show_command(
         ]
         click.echo(json.dumps(data, indent=2))
         return
-    render_record(rec, view.children.numbers, view.models, registered, lineage)
+    children = view.children.numbers
+    store = client.store
+    parent = None
+    if rec.info.parent_uuid:
+        try:
+            parent = store.resolve_run(rec.info.parent_uuid)
+        except NotFoundError:
+            parent = None  # purged: the uuid is all there is
+    listed = store.get_records(children[:SHOWN_CHILDREN]) if children else []
+    render_record(
+        rec, children, view.models, registered, lineage, listed_children=listed, parent=parent
+    )
 
 
 _DATA_LOSS_KEYS = (JOURNAL_DAMAGE_KEY, DROPPED_POINTS_KEY)
@@ -413,12 +467,19 @@ def data_loss(rec: RunRecord) -> str:
     return "; ".join(parts)
 
 
+#: How many of a run's children ``show`` lists (the rest are counted).
+SHOWN_CHILDREN = 20
+
+
 def render_record(
     rec: RunRecord,
     children: Sequence[int] = (),
     models: Sequence[ModelInfo] = (),
     registered: Sequence[ModelVersion] = (),
     lineage: Sequence[ArtifactLink] = (),
+    *,
+    listed_children: Sequence[RunRecord] = (),
+    parent: RunInfo | None = None,
 ) -> None:
     from rich.panel import Panel
     from rich.table import Table
@@ -430,7 +491,7 @@ def render_record(
     overview = Table.grid(padding=(0, 2))
     overview.add_column(style="bold")
     overview.add_column()
-    for label, value in _overview_rows(rec, children):
+    for label, value in _overview_rows(rec, children, listed_children, parent):
         overview.add_row(label, value)
     console.print(Panel(overview, title=f"run {info.number}", title_align="left"))
     if info.notes:
@@ -456,7 +517,12 @@ def render_record(
         )
 
 
-def _overview_rows(rec: RunRecord, children: Sequence[int]) -> list[tuple[str, Any]]:
+def _overview_rows(
+    rec: RunRecord,
+    children: Sequence[int],
+    listed_children: Sequence[RunRecord] = (),
+    parent: RunInfo | None = None,
+) -> list[tuple[str, Any]]:
     """The labelled lines of a run's panel: what it is, when and where it ran, its family."""
     from rich.markup import escape
     from rich.text import Text
@@ -484,11 +550,24 @@ def _overview_rows(rec: RunRecord, children: Sequence[int]) -> list[tuple[str, A
         rows.append(("group", Text(info.group)))
     if info.job_type:
         rows.append(("job type", Text(info.job_type)))
-    if info.parent_uuid:
+    if parent is not None:
+        rows.append(("parent", Text(f"{parent.number}  {parent.name}  ({parent.uuid})")))
+    elif info.parent_uuid:
         rows.append(("parent", Text(info.parent_uuid)))
-    if children:
-        listed = ", ".join(str(n) for n in children[:20])
-        more = f", … ({len(children)} in all)" if len(children) > 20 else ""
+    if listed_children:
+        for i, child in enumerate(listed_children):
+            line = Text(f"{child.info.number}  {child.info.name}  ")
+            status = child.info.status.value
+            line.append(status, style=STATUS_STYLES.get(status, ""))
+            rows.append(("children" if i == 0 else "", line))
+        if len(children) > len(listed_children):
+            left = len(children) - len(listed_children)
+            rows.append(
+                ("", Text(f"… {left} more ({len(children)} in all): labkeep runs --expand"))
+            )
+    elif children:
+        listed = ", ".join(str(n) for n in children[:SHOWN_CHILDREN])
+        more = f", … ({len(children)} in all)" if len(children) > SHOWN_CHILDREN else ""
         rows.append(("children", listed + more))
     if rec.tags:
         rows.append(("tags", Text(", ".join(rec.tags))))

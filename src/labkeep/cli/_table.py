@@ -117,6 +117,8 @@ class TextTable:
 
     columns: list[Column]
     rows: list[list[tuple[str, str]]] = field(default_factory=list)
+    #: Lines between rows that span the columns from one on: (rows above, column, text, style).
+    notes: list[tuple[int, int, str, str]] = field(default_factory=list)
 
     def add_row(self, cells: Sequence[str], styles: Sequence[str] = ()) -> None:
         """A row of cells; ``styles`` (by position) overrides the column's style."""
@@ -127,6 +129,11 @@ class TextTable:
                 for c, s, col in zip(cells, padded, self.columns, strict=False)
             ]
         )
+
+    def add_note(self, text: str, column: int, style: str = "dim") -> None:
+        """A line under the rows so far that starts where ``column`` does and runs to the
+        edge of the terminal (cut there): it takes no part in the columns' widths."""
+        self.notes.append((len(self.rows), column, printable(text), style))
 
     def value_widths(self) -> list[int]:
         """Each column's widest cell, header aside."""
@@ -177,7 +184,12 @@ class TextTable:
         """The table's lines (no trailing spaces) for a terminal ``width`` cells wide."""
         widths = self.widths(width)
         header = [(printable(c.header), "bold") for c in self.columns]
-        return [self._line(cells, widths, color) for cells in [header, *self.rows]]
+        lines = [self._line(cells, widths, color) for cells in [header, *self.rows]]
+        for above, column, text, style in reversed(self.notes):
+            indent = sum(widths[:column]) + len(_GAP) * column
+            note = truncate(text, width - indent)
+            lines.insert(1 + above, " " * indent + styled(note, style, color))
+        return lines
 
     def _line(self, cells: list[tuple[str, str]], widths: list[int], color: bool) -> str:
         parts = []

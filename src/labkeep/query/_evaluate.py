@@ -156,6 +156,8 @@ def field_value(field: Field, run: RunRecordLike) -> Any:
         return info.duration
     if key in ("group", "job_type"):
         return getattr(info, key, None)
+    if key == "parent":
+        return getattr(info, "parent_uuid", None)
     if key in ("experiment", "name", "number", "user", "host"):
         return getattr(info, key)
     raise ValueError(f"unknown attribute {key!r}")

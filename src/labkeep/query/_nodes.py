@@ -274,6 +274,13 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
         AttributeSpec("host", "text", doc="the machine it ran on"),
         AttributeSpec("group", "text", nullable=True, doc="init(group=...), e.g. 'cv-5fold'"),
         AttributeSpec("job_type", "text", nullable=True, doc="init(job_type=...), e.g. 'fold'"),
+        AttributeSpec(
+            "parent",
+            "text",
+            nullable=True,
+            doc="the parent run's uuid (init(parent=...), a sweep's trials); parent == None: "
+            "top-level runs",
+        ),
         AttributeSpec("started", "time", doc="start time: ISO date, '2h ago', or epoch seconds"),
         AttributeSpec("ended", "time", nullable=True, doc="end time (empty while running)"),
         AttributeSpec("duration", "duration", nullable=True, doc="seconds, or '5m', '1h30m'"),

@@ -3,6 +3,12 @@
 The run's recorded pid is its ``labkeep run`` process; SIGTERM makes it stop the script (see
 ``_child.py``) and finish the run as ``interrupted``. If it has not exited after the grace
 period it gets SIGKILL, and the run, whose process vanished, is marked ``killed``.
+
+A sweep's trial is different: its recorded pid is the sweep's controller (or the Dask worker
+that runs it), which runs other trials too, so a signal would stop them all. ``labkeep stop``
+asks for the trial to stop through the store instead (``STOP_REQUEST_KEY`` in its summary);
+the controller looks for such requests every second and stops that trial alone, which ends
+``interrupted`` while the sweep goes on. Stopping the sweep's own run stops the sweep.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labkeep.entities import RunStatus
+from labkeep.entities import STOP_REQUEST_KEY, TRIAL_KEY, RunStatus
 from labkeep.errors import RunStateError
 
 if TYPE_CHECKING:
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Seconds a process may have started after its run's start time and still be its owner.
 _START_SLACK_S = 2.0
+#: How long a trial may take to see its stop request, beyond the grace its process gets.
+_REQUEST_SLACK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,9 @@ def stop_run(client: Client, ref: str | int, *, grace: float = 10.0) -> StopResu
         raise RunStateError(
             f"run {info.number} is {info.status.value}, not running; nothing to stop"
         )
+    record = client.store.get_records([info.number])[0]
+    if TRIAL_KEY in record.summary:
+        return _request_stop(client, info.uuid, info.number, grace)
     host = socket.gethostname()
     if info.host and info.host != host:
         raise RunStateError(f"run {info.number} runs on host {info.host}; run `labkeep stop` there")
@@ -61,6 +72,33 @@ def stop_run(client: Client, ref: str | int, *, grace: float = 10.0) -> StopResu
     client.recover(force=True)  # a process that vanished leaves a killed run
     final = client.store.resolve_run(info.number)
     return StopResult(info.number, final.status, killed)
+
+
+def _request_stop(client: Client, uuid: str, number: int, grace: float) -> StopResult:
+    """Ask through the store for sweep trial ``number`` to stop, and wait until it has."""
+    import secrets
+
+    from labkeep.store._base import WriteBatch
+
+    client.store.apply(
+        WriteBatch(
+            run_uuid=uuid,
+            writer=f"stop-{uuid}-{secrets.token_hex(4)}",
+            position=1,
+            summary={STOP_REQUEST_KEY: time.time()},
+        )
+    )
+    deadline = time.monotonic() + grace + _REQUEST_SLACK_S
+    while True:
+        info = client.store.resolve_run(number)
+        if info.status is not RunStatus.RUNNING:
+            return StopResult(number, info.status, False)
+        if time.monotonic() > deadline:
+            raise RunStateError(
+                f"trial run {number} was asked to stop but still runs; is its sweep's "
+                "controller alive? `labkeep sweep stop` stops the whole sweep"
+            )
+        time.sleep(0.1)
 
 
 def _owns_run(pid: int, start_time: float) -> bool:

@@ -136,9 +136,13 @@ def search_runs(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_COUNT),
     deleted: bool = False,
+    top: bool = False,
+    parent: str = "",
 ) -> Response:
     """A page of runs matching ``where``, ordered by ``sort``, with the total and the keys
-    of the store (for column pickers)."""
+    of the store (for column pickers). ``top``: only runs without a parent; ``parent`` (a
+    run's number or uuid): only its children. Each run carries ``children``, its child
+    runs counted by status (the runs table's tree)."""
     from labkeep._json import record_as_dict
     from labkeep.server._runs import search_runs as search
 
@@ -152,12 +156,17 @@ def search_runs(
         limit=limit,
         offset=offset,
         deleted=deleted,
+        top=top,
+        parent_uuid=_info(request, parent).uuid if parent else None,
     )
     body = {
         "total": page.total,
         "offset": offset,
         "limit": limit,
-        "runs": [record_as_dict(rec) for rec in page.records],
+        "runs": [
+            {**record_as_dict(rec), "children": page.children.get(rec.info.uuid, {})}
+            for rec in page.records
+        ],
         "keys": {
             "params": sorted(page.catalog.params),
             "metrics": sorted(page.catalog.metrics),
@@ -168,12 +177,38 @@ def search_runs(
     return _json(body, headers={"Server-Timing": f"app;dur={elapsed:.1f}"})
 
 
+#: How many of a run's children the run's page lists (the runs table lists them all).
+RUN_PAGE_CHILDREN = 50
+
+
 @router.get("/runs/{ref}", dependencies=read)
 def get_run(request: Request, ref: str) -> Response:
+    """The run, with its parent (number, name, status) and its first children, oldest
+    first, and how many it has in all."""
     from labkeep._json import record_as_dict
 
     _recover(request)
-    return _json(record_as_dict(_record(request, ref)))
+    record = _record(request, ref)
+    store = _store(request)
+    parent = None
+    if record.info.parent_uuid:
+        try:
+            found = store.resolve_run(record.info.parent_uuid)
+            parent = {"number": found.number, "name": found.name, "status": found.status.value}
+        except LabkeepError:
+            parent = None  # purged: its uuid is all there is
+    numbers = store.search_numbers(sort="number", parent_uuid=record.info.uuid)
+    children = [
+        {"number": c.number, "name": c.name, "status": c.status.value}
+        for c in (r.info for r in store.get_records(numbers[:RUN_PAGE_CHILDREN]))
+    ]
+    body = {
+        **record_as_dict(record),
+        "parent": parent,
+        "children": children,
+        "children_total": len(numbers),
+    }
+    return _json(body)
 
 
 @router.get("/compare", dependencies=read)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from labkeep._client import Client
@@ -278,6 +278,16 @@ def experiments(request: Request) -> Response:
 def experiment_counts(request: Request) -> Response:
     """``[[experiment, runs not in the trash], …]``, oldest experiment first."""
     return _json([[name, n] for name, n in _store(request).count_runs_per_experiment().items()])
+
+
+class Uuids(BaseModel):
+    uuids: list[str] = Field(max_length=10_000)
+
+
+@router.post("/child-counts", dependencies=READ)
+def child_counts(body: Uuids, request: Request) -> Response:
+    """``{parent uuid: {status: child runs}}`` for these runs (a POST for the long list)."""
+    return _json(_store(request).count_children(body.uuids))
 
 
 @router.get("/keys", dependencies=READ)

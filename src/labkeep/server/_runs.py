@@ -10,7 +10,7 @@ the column picker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labkeep._json import record_as_dict
@@ -29,6 +29,9 @@ class RunPage:
     total: int
     records: list[RunRecord]
     catalog: KeyCatalog
+    #: Each listed run's children by status (runs without children left out): what the
+    #: runs table's tree shows beside a parent it can expand.
+    children: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def search_runs(
@@ -40,9 +43,13 @@ def search_runs(
     limit: int = 50,
     offset: int = 0,
     deleted: bool = False,
+    top: bool = False,
+    parent_uuid: str | None = None,
 ) -> RunPage:
     """One page of the runs that match ``where`` (the query language), ordered by ``sort``
     (``"-metrics.loss, params.lr"``; newest first when empty), with the total that match.
+    ``top`` keeps the top-level runs (those without a parent); ``parent_uuid`` the children
+    of that run. Each run's children are counted by status.
 
     Raises :class:`labkeep.query.QueryError` for a malformed or unknown filter or sort.
     """
@@ -55,10 +62,15 @@ def search_runs(
     if not store.exists():
         return RunPage(0, [], KeyCatalog())
     catalog = store.get_key_catalog()  # read first: the search below reuses it
+    if top:
+        where = f"({where}) and parent == None" if where.strip() else "parent == None"
     numbers, total = store.search_runs(
-        where, sort, experiment or None, limit, offset, deleted_only=deleted
-    )
-    return RunPage(total, store.get_records(numbers) if numbers else [], catalog)
+        where, sort, experiment or None, limit, offset, parent_uuid=parent_uuid,
+        deleted_only=deleted,
+    )  # fmt: skip
+    records = store.get_records(numbers) if numbers else []
+    children = store.count_children([r.info.uuid for r in records]) if records else {}
+    return RunPage(total, records, catalog, children)
 
 
 def experiment_counts(store: Store) -> list[dict[str, Any]]:

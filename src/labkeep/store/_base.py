@@ -240,6 +240,15 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def count_children(self, parent_uuids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """How many child runs (not in the trash) each of these runs has, by status; runs
+        without children are left out. What a tree of runs shows beside a collapsed parent.
+
+        >>> store.count_children([sweep.uuid, plain.uuid])
+        {'6f1c…': {'completed': 97, 'failed': 3}}
+        """
+
+    @abstractmethod
     def get_key_catalog(self) -> KeyCatalog:
         """Every param, metric and summary key of the store's runs (those in the trash too),
         read afresh: what a column picker offers and bare names in queries resolve against.

@@ -31,6 +31,7 @@ from labkeep.sweep._space import Choice, optuna_params, trial_values
 from labkeep.sweep._spec import (
     PRUNED_KEY,
     RETRIED_KEY,
+    STOP_REQUEST_KEY,
     TRIAL_KEY,
     MessageCallback,
     SweepSpec,
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 #: How often the sweep run's summary follows the finished trials, at most.
 SUMMARY_EVERY_S = 0.5
+#: How often the controller looks for trials that ``labkeep stop`` asked to stop.
+STOP_REQUESTS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class _Running:
     next_look: float = 0.0
     pruned_at: int | None = None
     attempts: int = 0
+    #: ``labkeep stop`` asked for this trial alone to stop.
+    stop_requested: bool = False
 
 
 class SweepController:
@@ -142,6 +147,7 @@ class SweepController:
         #: next trial (on this thread, say) takes minutes.
         self._summary_timer: threading.Timer | None = None
         self._summary_closed = False
+        self._next_stop_look = 0.0
 
     def say(self, text: str) -> None:
         if self.on_message is not None:
@@ -185,7 +191,9 @@ class SweepController:
                     )
                 )
                 continue
-            if status in (RunStatus.KILLED, RunStatus.INTERRUPTED):
+            if status in (RunStatus.KILLED, RunStatus.INTERRUPTED) and (
+                STOP_REQUEST_KEY not in record.summary
+            ):
                 cut_short.append(params)
                 continue
             outcome = self._outcome(record, params, quiet=True)
@@ -265,6 +273,8 @@ class SweepController:
                             pending[again] = running
                         else:
                             self._in_flight.pop(running.index, None)
+                    if pending and not self.stop.is_set():
+                        self._check_stop_requests()
                     for running in pending.values():
                         if self.stop.is_set():
                             running.stop.set()
@@ -302,6 +312,28 @@ class SweepController:
         running = self._in_flight.get(index)
         if running is not None and running.pruned_at is None:
             running.pruned_at = max(running.last_step, 0)
+
+    def _check_stop_requests(self) -> None:
+        """Stop the trials that ``labkeep stop`` asked to stop (a request in the trial run's
+        summary: the trial shares its process with others, so no signal can single it
+        out). Looks at most once a second."""
+        now = time.monotonic()
+        if now < self._next_stop_look:
+            return
+        self._next_stop_look = now + STOP_REQUESTS_EVERY_S
+        store = self.client.store
+        try:
+            asked = store.search_numbers(
+                where=f"summary['{STOP_REQUEST_KEY}'] > 0 and status == 'running'",
+                parent_uuid=self.run.uuid,
+            )
+        except LabkeepError:
+            return  # no run was ever asked: the key is unknown to the store
+        for record in store.get_records(asked) if asked else []:
+            running = self._in_flight.get(int(record.summary.get(TRIAL_KEY, -1)))
+            if running is not None and not running.stop.is_set():
+                running.stop_requested = True
+                running.stop.set()
 
     def _check_pruning(self, running: _Running) -> None:
         """Tell the pruner what the trial logged since the last look; stop it when the
@@ -381,6 +413,12 @@ class SweepController:
             self.say(f"trial {index} pruned at step {running.pruned_at}")
             self._count(TrialOutcome(index, number, RunStatus.INTERRUPTED, params, None, True))
             self._record_summary()
+            return False
+        if running.stop_requested and stopped:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.say(f"trial {index} stopped (run {number}); the sweep goes on")
+            self._count(TrialOutcome(index, number, RunStatus.INTERRUPTED, params, None))
+            self._record_summary(force=False)
             return False
         if record.info.status in (RunStatus.INTERRUPTED, RunStatus.KILLED):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)

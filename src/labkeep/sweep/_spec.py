@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labkeep import entities
 from labkeep.errors import InvalidInputError
 from labkeep.sweep._optimizer import (
     DEFAULT_MAX_TRIALS,
@@ -40,8 +41,10 @@ if TYPE_CHECKING:
 
 #: Summary keys labkeep writes: on a trial, its sweep's number, its index and the values it
 #: was given; on the sweep, its spec and the controller that drives it.
-SWEEP_KEY = "labkeep.sweep"
-TRIAL_KEY = "labkeep.trial"
+SWEEP_KEY = entities.SWEEP_KEY
+TRIAL_KEY = entities.TRIAL_KEY
+#: On a trial that ``labkeep stop`` stopped: when it was asked (it is not run again).
+STOP_REQUEST_KEY = entities.STOP_REQUEST_KEY
 TRIAL_PARAMS_KEY = "labkeep.trial_params"
 SPEC_KEY = "labkeep.sweep_spec"
 #: On a trial the pruner stopped: the step at which it was stopped.

@@ -260,7 +260,7 @@ function renderOverview() {
       host.cwd ? ["directory", h("span", { class: "mono", text: host.cwd })] : null,
       env.python_version ? ["python", `${env.python_version} (${env.platform || ""} ${env.machine || ""})`] : null,
       ...gitRows(),
-      run.parent_uuid ? ["parent", h("span", { class: "mono", text: run.parent_uuid })] : null,
+      run.parent_uuid ? ["parent", parentLink()] : null,
       run.reproduces_uuid ? ["rerun of", h("span", { class: "mono", text: run.reproduces_uuid })] : null,
     ],
     "run-details",
@@ -279,8 +279,34 @@ function renderOverview() {
       h("div", { class: "card", id: "metrics-card" }, h("h2", { text: "Metrics" }), metricsTable()),
       Object.keys(run.summary).length ? h("div", { class: "card" }, h("h2", { text: "Summary" }), valuesTable(run.summary, "summary", "")) : null,
       lineageCards(run.number),
+      childrenCard(),
     ),
   );
+}
+
+/** The parent as a link (`#12 cv-5fold`); its uuid alone when it was purged. */
+function parentLink() {
+  const p = run.parent;
+  if (!p) return h("span", { class: "mono", id: "run-parent", text: run.parent_uuid });
+  return h("a", { href: `/runs/${p.number}`, id: "run-parent", text: `#${p.number} ${p.name}` });
+}
+
+/** The run's child runs (``init(parent=...)``, a sweep's trials), oldest first; the runs
+ * table lists them all. */
+function childrenCard() {
+  const children = run.children || [];
+  if (!children.length) return null;
+  const rows = children.map((c) =>
+    h("tr", { dataset: { number: c.number } },
+      h("th", {}, h("a", { href: `/runs/${c.number}`, text: `#${c.number}` })),
+      h("td", {}, h("span", { text: `${c.name} ` }), statusBadge(c.status))));
+  const more = run.children_total > children.length
+    ? h("p", { class: "muted" }, `${children.length} of ${run.children_total}: `,
+      h("a", { href: `/?where=${encodeURIComponent(`parent == '${run.uuid}'`)}&sort=number`, text: "all in the runs table" }))
+    : null;
+  return h("div", { class: "card", id: "children-card" },
+    h("h2", { text: `Child runs (${run.children_total})` }),
+    h("table", { class: "kv", id: "run-children" }, h("tbody", {}, rows)), more);
 }
 
 /** The ``labkeep run`` command the snapshot records, as typed: ``labkeep run train.py

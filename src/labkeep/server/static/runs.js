@@ -1,4 +1,7 @@
 // The runs table: filter (query language), sort, pick columns, page, select, tag, delete, live refresh.
+// Child runs (init(parent=...), a sweep's trials) nest under their parent: a parent row has an
+// expander with its children's count, which loads them (oldest first) below it. A filter, the
+// trash and the "Flat" switch list every matching run on a row of its own.
 import {
   api, ApiError, clear, fmtAgo, fmtDate, fmtDuration, fmtValue, h, keyRef, poll, showVersion,
   statusBadge, toast, topbar,
@@ -24,7 +27,11 @@ const state = {
   offset: Number(url.get("offset") || 0),
   limit: PAGE_SIZES.includes(Number(url.get("limit"))) ? Number(url.get("limit")) : 50,
   deleted: url.get("deleted") === "true",
+  flat: url.get("flat") === "true",
 };
+/** Children shown under an expanded parent, by the parent's uuid: { runs, total }. */
+const expanded = new Map();
+const CHILDREN_LIMIT = 500;
 const selected = new Set();
 let data = null;
 let loading = null;
@@ -47,6 +54,11 @@ const columnsButton = h("button", {
   class: "button", id: "columns-button", type: "button", text: "Columns",
   onclick: () => togglePicker(),
 });
+const flatCheck = h("input", {
+  type: "checkbox", id: "flat-toggle", checked: state.flat,
+  onchange: (event) => { state.flat = event.target.checked; state.offset = 0; pushUrl(); load(); },
+});
+const flatToggle = h("label", { class: "flat-toggle", title: "every run on its own row, child runs too" }, flatCheck, " Flat");
 const selectionCount = h("strong");
 const tagInput = h("input", { class: "input", placeholder: "tag", id: "tag-input", size: 12 });
 const selectionBar = h(
@@ -83,6 +95,7 @@ document.body.append(
         filterInput,
         h("button", { class: "button primary", type: "submit", text: "Filter" }),
         h("span", { class: "picker-anchor" }, columnsButton, picker),
+        flatToggle,
         liveDot,
       ),
       filterError,
@@ -107,7 +120,13 @@ function query() {
   if (state.offset) q.set("offset", String(state.offset));
   if (state.limit !== 50) q.set("limit", String(state.limit));
   if (state.deleted) q.set("deleted", "true");
+  if (state.flat) q.set("flat", "true");
   return q;
+}
+
+/** Whether the page nests children under their parents (no filter, not the trash, not flat). */
+function nested() {
+  return !state.flat && !state.deleted && !state.where.trim();
 }
 
 function pushUrl() {
@@ -115,10 +134,59 @@ function pushUrl() {
   history.replaceState(null, "", q ? `/?${q}` : "/");
 }
 
+async function fetchChildren(uuid) {
+  const q = new URLSearchParams({ parent: uuid, sort: "number", limit: String(CHILDREN_LIMIT) });
+  const page = await api(`/runs?${q}`);
+  return { runs: page.runs, total: page.total };
+}
+
+async function toggleChildren(run) {
+  if (expanded.has(run.uuid)) {
+    expanded.delete(run.uuid);
+  } else {
+    try {
+      expanded.set(run.uuid, await fetchChildren(run.uuid));
+    } catch (error) {
+      toast(error.message);
+      return;
+    }
+  }
+  render();
+  updateLive();
+}
+
+/** Every expanded parent's children, afresh (live refresh); a parent no longer listed closes. */
+async function reloadChildren(runs) {
+  const listed = new Set();
+  const walk = (list) => {
+    for (const r of list) {
+      listed.add(r.uuid);
+      if (expanded.has(r.uuid)) walk(expanded.get(r.uuid).runs);
+    }
+  };
+  walk(runs);
+  for (const uuid of [...expanded.keys()]) if (!listed.has(uuid)) expanded.delete(uuid);
+  await Promise.all([...expanded.keys()].map(async (uuid) => {
+    try {
+      expanded.set(uuid, await fetchChildren(uuid));
+    } catch {
+      expanded.delete(uuid);
+    }
+  }));
+}
+
 async function load({ quiet = false } = {}) {
   const q = query();
+  q.delete("flat");
   q.set("limit", String(state.limit));
-  const request = api(`/runs?${q}`);
+  if (nested()) q.set("top", "true");
+  flatCheck.disabled = Boolean(state.where.trim() || state.deleted);
+  const request = (async () => {
+    const page = await api(`/runs?${q}`);
+    if (nested()) await reloadChildren(page.runs);
+    else expanded.clear();
+    return page;
+  })();
   loading = request;
   let result;
   try {
@@ -190,7 +258,8 @@ function applyFilter() {
 }
 
 function updateLive() {
-  const running = data && data.runs.some((r) => r.status === "running");
+  const children = [...expanded.values()].flatMap((c) => c.runs);
+  const running = data && [...data.runs, ...children].some((r) => r.status === "running");
   liveDot.hidden = !running;
   if (running && !stopLive) stopLive = poll(() => load({ quiet: true }), 2000, () => picker.hidden);
   if (!running && stopLive) {
@@ -340,8 +409,21 @@ function numberCell(r) {
   return h("a", { href: `/runs/${r.number}`, text: String(r.number) });
 }
 
-function nameCell(r) {
-  return h("a", { href: `/runs/${r.number}`, text: r.name || r.uuid.slice(0, 8), title: r.name });
+function nameCell(r, depth = 0) {
+  const link = h("a", { href: `/runs/${r.number}`, text: r.name || r.uuid.slice(0, 8), title: r.name });
+  const count = Object.values(r.children || {}).reduce((n, c) => n + c, 0);
+  if (!nested()) return link;
+  const open = expanded.has(r.uuid);
+  const byStatus = Object.entries(r.children || {}).map(([s, n]) => `${n} ${s}`).join(", ");
+  const expander = count
+    ? h("button", {
+      class: "expander", type: "button", text: `${open ? "▾" : "▸"} ${count}`,
+      title: `${open ? "hide" : "show"} ${count} child run${count > 1 ? "s" : ""} (${byStatus})`,
+      "aria-expanded": String(open), "aria-label": `${open ? "hide" : "show"} the child runs of run ${r.number}`,
+      onclick: (event) => { event.stopPropagation(); toggleChildren(r); },
+    })
+    : h("span", { class: "expander-space" });
+  return h("span", { class: "tree-cell", style: { paddingLeft: `${depth * 18}px` } }, expander, link);
 }
 
 function valueCell(value, present) {
@@ -434,8 +516,9 @@ function render() {
     tbody.append(h("tr", {}, h("td", { class: "empty", colspan: cols.length + 1, text: message })));
   }
   const fragment = document.createDocumentFragment();
-  for (const run of runs) {
-    const tr = h("tr", { class: selected.has(run.number) ? "selected" : "", dataset: { number: run.number, status: run.status } });
+  const addRow = (run, depth) => {
+    const classes = [selected.has(run.number) ? "selected" : "", depth ? "child" : ""].filter(Boolean).join(" ");
+    const tr = h("tr", { class: classes, dataset: { number: run.number, status: run.status, depth } });
     tr.append(
       h("td", { class: "check" }, h("input", {
         type: "checkbox", checked: selected.has(run.number), "aria-label": `select run ${run.number}`,
@@ -446,9 +529,23 @@ function render() {
         },
       })),
     );
-    for (const col of cols) tr.append(h("td", { class: col.class || "" }, col.cell(run)));
+    for (const col of cols) {
+      tr.append(h("td", { class: col.class || "" }, col.id === "name" ? nameCell(run, depth) : col.cell(run)));
+    }
     fragment.append(tr);
-  }
+    const children = nested() ? expanded.get(run.uuid) : null;
+    if (!children) return;
+    for (const child of children.runs) addRow(child, depth + 1);
+    if (children.total > children.runs.length) {
+      const link = h("a", {
+        href: `/?${new URLSearchParams({ where: `parent == '${run.uuid}'`, sort: "number" })}`,
+        text: `${children.total - children.runs.length} more child runs: list them all`,
+      });
+      fragment.append(h("tr", { class: "child more" }, h("td"),
+        h("td", { colspan: cols.length, style: { paddingLeft: `${(depth + 1) * 18}px` } }, link)));
+    }
+  };
+  for (const run of runs) addRow(run, 0);
   tbody.append(fragment);
   title.textContent = state.deleted ? "Trash" : state.experiment || "All runs";
   renderPager();

@@ -526,6 +526,13 @@ class RestStore(Store):
     def count_runs_per_experiment(self) -> dict[str, int]:
         return {str(name): int(n) for name, n in self._get_json("/experiment-counts")}
 
+    def count_children(self, parent_uuids: Sequence[str]) -> dict[str, dict[str, int]]:
+        if not parent_uuids:
+            return {}
+        body = {"uuids": list(parent_uuids)}
+        found = self._json(self._request("POST", "/child-counts", json_body=body))
+        return {str(u): {str(s): int(n) for s, n in c.items()} for u, c in found.items()}
+
     def get_key_catalog(self) -> KeyCatalog:
         from labkeep.query import KeyCatalog
 

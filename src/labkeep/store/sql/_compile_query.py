@@ -69,9 +69,10 @@ _RUN_COLUMNS = {
     "ended": "runs.end_time",
     "group": "runs.run_group",
     "job_type": "runs.job_type",
+    "parent": "runs.parent_uuid",
 }
 #: Text attributes a run may lack (NULL): they never match a comparison but ``== None``.
-_NULLABLE_TEXT = frozenset({"group", "job_type"})
+_NULLABLE_TEXT = frozenset({"group", "job_type", "parent"})
 _INTEGER_COLUMNS = frozenset({"runs.number", "metrics.count", "metrics.last_step"})
 _DURATION = (
     "(CASE WHEN coalesce(runs.end_time, runs.heartbeat) - runs.start_time < 0.0 THEN 0.0 "

@@ -377,6 +377,22 @@ class SqlStore(Store):
         )
         return {name: int(count) for name, count in rows}
 
+    def count_children(self, parent_uuids: Sequence[str]) -> dict[str, dict[str, int]]:
+        wanted = sorted(set(parent_uuids))
+        if not wanted or not self.exists():
+            return {}
+        counts: dict[str, dict[str, int]] = {}
+        for start in range(0, len(wanted), 500):  # bound the number of bound parameters
+            part = wanted[start : start + 500]
+            rows = self._rows(
+                "SELECT parent_uuid, status, count(*) FROM runs WHERE NOT deleted AND "
+                f"parent_uuid IN ({', '.join('?' * len(part))}) GROUP BY parent_uuid, status",
+                part,
+            )
+            for parent, status, count in rows:
+                counts.setdefault(str(parent), {})[str(status)] = int(count)
+        return counts
+
     def _catalog_cache(self) -> CatalogCache:
         with self._lock:
             if self._catalog is None:
