@@ -19,6 +19,12 @@ CREATE TABLE key_sets (
 	PRIMARY KEY (id)
 );
 
+CREATE TABLE store_settings (
+	name VARCHAR(64) NOT NULL, 
+	value TEXT NOT NULL, 
+	PRIMARY KEY (name)
+);
+
 CREATE TABLE runs (
 	number INTEGER NOT NULL, 
 	uuid VARCHAR(36) NOT NULL, 
@@ -186,4 +192,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0005');
+INSERT INTO alembic_version (version_num) VALUES ('0006');
