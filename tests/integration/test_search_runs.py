@@ -407,7 +407,7 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
             cur.execute("ALTER TABLE runs DROP COLUMN run_group")
             cur.execute("ALTER TABLE runs DROP COLUMN job_type")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
-        assert _migrate.upgrade(store.location) == ("0002", "0005")
+        assert _migrate.upgrade(store.location) == ("0002", "0006")
         assert repr(store.get_run_table(numbers)) == before
         assert_table_is_exact(store, numbers)
 
