@@ -543,11 +543,14 @@ class S3Artifacts(ArtifactStore):
 
     def local_path(self, sha256: str) -> Path:
         local = self.cache.path(sha256)
-        if local.exists():
-            return self.cache.get(sha256)
+        # Asked each time (one HEAD), so a blob removed from the object store (purged, by
+        # another machine too) is not served from this machine's cache.
         size = self.size(sha256)
         if size is None:
+            local.unlink(missing_ok=True)
             raise self._missing(sha256)
+        if local.exists():
+            return self.cache.get(sha256)
         from boto3.s3.transfer import TransferConfig
 
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -676,6 +679,8 @@ class S3Artifacts(ArtifactStore):
             yield StoredBlob(sha, size, max(modified, touched.get(sha, 0.0)))
 
     def delete(self, sha256s: list[str]) -> None:
+        for sha in sha256s:
+            self.cache.path(sha).unlink(missing_ok=True)
         s3 = self._ready()
         keys = [k for sha in sha256s for k in (self._key(sha), self._marker(sha))]
         for lo in range(0, len(keys), 1000):

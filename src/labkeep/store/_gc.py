@@ -29,6 +29,9 @@ from typing import Any
 from labkeep.entities import RunInfo
 from labkeep.store._artifacts import ArtifactStore, Leftover, StoredBlob
 
+#: A running run whose heartbeat is older than this is dead (as ``Client`` judges it).
+STALE_AFTER_S = 600.0
+
 
 @dataclass(frozen=True, slots=True)
 class GarbageReport:
@@ -48,12 +51,12 @@ class GarbageReport:
 
 def live_cutoff(now: float, grace_s: float, running: Iterable[RunInfo]) -> float:
     """Blobs last put before this may go: ``grace_s`` ago, or the start of the oldest live
-    running run if earlier (a run whose heartbeat stopped more than ``grace_s`` ago is not
-    live: its process died without saying so)."""
+    running run if earlier. A run whose heartbeat stopped more than ``STALE_AFTER_S`` ago is
+    not live (its process died without saying so; the client marks such runs killed)."""
     cutoff = now - grace_s
     for run in running:
         beat = run.heartbeat if run.heartbeat is not None else run.start_time
-        if beat >= now - grace_s:
+        if beat >= now - max(grace_s, STALE_AFTER_S):
             cutoff = min(cutoff, run.start_time)
     return cutoff
 
