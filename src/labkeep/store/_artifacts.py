@@ -558,18 +558,27 @@ class S3Artifacts(ArtifactStore):
         os.close(fd)
         tmp = Path(name)
         try:
-            with (
-                self.progress(f"download {sha256[:12]}", size) as step,
-                self._errors("downloading"),
-            ):
-                self._ready().download_file(
-                    self.bucket,
-                    self._key(sha256),
-                    str(tmp),
-                    Config=self._transfer_config(TransferConfig),
-                    Callback=step,
-                )
-            found, _ = file_sha256(tmp)
+            if size < MULTIPART_THRESHOLD:  # one streamed GET, hashed as it arrives
+                digest = hashlib.sha256()
+                with open(tmp, "wb") as out, self._errors("downloading"):
+                    body = self._ready().get_object(Bucket=self.bucket, Key=self._key(sha256))
+                    for block in body["Body"].iter_chunks(_BUFFER):
+                        digest.update(block)
+                        out.write(block)
+                found = digest.hexdigest()
+            else:  # ranged GETs in parallel, then hashed from the file
+                with (
+                    self.progress(f"download {sha256[:12]}", size) as step,
+                    self._errors("downloading"),
+                ):
+                    self._ready().download_file(
+                        self.bucket,
+                        self._key(sha256),
+                        str(tmp),
+                        Config=self._transfer_config(TransferConfig),
+                        Callback=step,
+                    )
+                found, _ = file_sha256(tmp)
             if found != sha256:
                 raise StoreError(f"blob {sha256[:12]} arrived damaged from {self.uri}: try again")
             os.chmod(tmp, 0o444)
@@ -625,6 +634,15 @@ class S3Artifacts(ArtifactStore):
 
         s3 = self._ready()
         key = self._key(sha)
+        if size < MULTIPART_THRESHOLD:
+            # One PUT of what was read (the transfer manager's threads cost more than a
+            # small file's upload).
+            data = source.read_bytes()
+            if hashlib.sha256(data).hexdigest() != sha:
+                return False
+            with self._errors("uploading"):
+                s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+            return True
         with open(source, "rb") as fh:
             reader = _HashingReader(fh)
             with self.progress(f"upload {source.name}", size) as step, self._errors("uploading"):
