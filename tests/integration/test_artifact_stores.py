@@ -341,3 +341,29 @@ def test_server_refuses_a_bucket_that_is_not_there_in_one_line(s3_uri: str, tmp_
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "bucket 'no-such-bucket' does not exist" in lines[0], done.stderr
+
+
+def test_db_check_reads_every_blob_back_from_the_object_store(
+    s3_uri: str, moto: MotoServer, tmp_path: Path
+) -> None:
+    from labkeep.entities import Artifact
+    from labkeep.store import locate_store, open_store
+    from labkeep.store.sql import check_store
+
+    location = locate_store(tmp_path / "store", artifacts=s3_uri)
+    store = open_store(location)
+    sha, size = store.put_blob(_file(tmp_path / "a.bin", 4000))
+    store.record_artifact_location(s3_uri)
+    from test_gc import _run
+
+    _run(store, [Artifact("a.bin", sha, size), Artifact("gone.bin", "9" * 64, 1)])
+    store.close()
+    bucket, _ = _artifacts.parse_s3_uri(s3_uri)
+    moto.client().put_object(  # type: ignore[attr-defined]
+        Bucket=bucket, Key=f"team/labkeep/{sha[:2]}/{sha[2:]}", Body=b"changed"
+    )
+    # Without LABKEEP_ARTIFACTS: the location recorded in the database is checked.
+    report = check_store(locate_store(tmp_path / "store"))
+    assert report.blobs_checked == 1
+    assert len(report.damaged_blobs) == 1 and "does not match" in report.damaged_blobs[0]
+    assert report.missing_blobs == [f"blob {'9' * 12} is named by a run but missing from {s3_uri}"]
