@@ -31,10 +31,17 @@ def moto() -> Iterator[MotoServer]:
     server.stop()
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "server"])
 def gc_store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Store]:
+    if request.param == "server":  # blobs through a server (HEAD ?put=1, /gc, /purge)
+        server = ServerProcess(str(tmp_path / "server-store")).start()
+        store = open_store(locate_store(server.url))
+        yield store
+        store.close()
+        server.kill()
+        return
     if request.param == "s3":
         moto: MotoServer = request.getfixturevalue("moto")
         for name, value in moto.env().items():

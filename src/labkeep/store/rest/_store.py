@@ -86,7 +86,6 @@ class RestStore(Store):
         self._pid = 0
         self._lock = threading.Lock()
         self._behind: set[str] = set()
-        self._known_blobs: dict[str, int] = {}
         #: What ``/artifacts`` answered: where the blobs live, and whether they go through
         #: the server (None until asked).
         self._artifacts_info: tuple[str, bool] | None = None
@@ -428,8 +427,6 @@ class RestStore(Store):
 
     def _put_bytes(self, data: bytes) -> tuple[str, int]:
         sha = hashlib.sha256(data).hexdigest()
-        if sha in self._known_blobs:
-            return sha, len(data)
         if len(data) > _SMALL_BLOB and self._blob_size(sha) is not None:
             return sha, len(data)
         stored = self._upload(sha, data, len(data))
@@ -455,17 +452,13 @@ class RestStore(Store):
                 return None
             raise
         result = self._json(response)
-        self._known_blobs[sha] = int(result["size"])
         return sha, int(result["size"])
 
     def _blob_size(self, sha: str) -> int | None:
-        """The size of a blob the server holds (put again now: a record will name it)."""
-        if sha in self._known_blobs:
-            return self._known_blobs[sha]
-        size = self.keep_blob(sha)
-        if size is not None:
-            self._known_blobs[sha] = size
-        return size
+        """The size of a blob the server holds (put again now: a record will name it).
+        Asked every time, never answered from what this process put before: the answer
+        refreshes the blob's last-put time, which keeps purge and gc off it."""
+        return self.keep_blob(sha)
 
     def blob_path(self, sha256: str) -> Path:
         """The blob, downloaded once into the local cache (the server is asked each time
@@ -480,7 +473,6 @@ class RestStore(Store):
         if direct is not None:
             return direct.local_path(sha256)
         local = self.cache.path(sha256)
-        self._known_blobs.pop(sha256, None)
         if local.exists():
             if self._request("HEAD", f"/blobs/{sha256}", missing_ok=True).status_code == 404:
                 raise self._missing_blob(sha256)
