@@ -22,12 +22,9 @@ from labkeep_server import ServerProcess, child_env
 from s3_server import MotoServer
 
 from labkeep.errors import DamagedStoreError, NotFoundError, StoreError
-from labkeep.store import _artifacts
-from labkeep.store._artifacts import (
-    ObjectStoreUnreachableError,
-    S3Artifacts,
-    open_artifacts,
-)
+from labkeep.store import _s3
+from labkeep.store._artifacts import ObjectStoreUnreachableError, open_artifacts
+from labkeep.store._s3 import S3Artifacts
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +44,7 @@ def s3_uri(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _objects(moto: MotoServer, uri: str) -> dict[str, dict[str, Any]]:
-    bucket, prefix = _artifacts.parse_s3_uri(uri)
+    bucket, prefix = _s3.parse_s3_uri(uri)
     listed = moto.client().list_objects_v2(Bucket=bucket, Prefix=prefix)  # type: ignore[attr-defined]
     return {item["Key"]: item for item in listed.get("Contents", [])}
 
@@ -83,8 +80,8 @@ def test_upload_is_content_addressed_and_idempotent(
 def test_large_files_go_in_parts_with_progress(
     s3_uri: str, moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_artifacts, "MULTIPART_THRESHOLD", 5 << 20)
-    monkeypatch.setattr(_artifacts, "MULTIPART_CHUNK", 5 << 20)
+    monkeypatch.setattr(_s3, "MULTIPART_THRESHOLD", 5 << 20)
+    monkeypatch.setattr(_s3, "MULTIPART_CHUNK", 5 << 20)
     moved: list[tuple[str, int, int]] = []
 
     @contextlib.contextmanager
@@ -116,7 +113,7 @@ def test_downloads_stream_and_are_checked(s3_uri: str, moto: MotoServer, tmp_pat
     assert len(chunks) == 3 and b"".join(chunks) == source.read_bytes()
 
     # Changed behind labkeep's back: the stream stops before its last chunk.
-    bucket, _ = _artifacts.parse_s3_uri(s3_uri)
+    bucket, _ = _s3.parse_s3_uri(s3_uri)
     key = f"team/labkeep/{sha[:2]}/{sha[2:]}"
     moto.client().put_object(Bucket=bucket, Key=key, Body=b"x" * size)  # type: ignore[attr-defined]
     got: list[bytes] = []
@@ -157,7 +154,7 @@ def test_wrong_bucket_bad_credentials_and_no_server_are_one_line(
 def test_an_interrupted_multipart_upload_is_a_leftover_for_gc(
     s3_uri: str, moto: MotoServer, tmp_path: Path
 ) -> None:
-    bucket, _ = _artifacts.parse_s3_uri(s3_uri)
+    bucket, _ = _s3.parse_s3_uri(s3_uri)
     s3: Any = moto.client()
     upload = s3.create_multipart_upload(Bucket=bucket, Key="team/labkeep/ab/" + "c" * 62)
     store = open_artifacts(s3_uri, tmp_path / "cache")
@@ -273,7 +270,7 @@ def test_a_direct_upload_to_an_unreachable_object_store_waits_on_this_machine(
     try:
         artifact = _file(tmp_path / "late.bin", 50_000)
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        monkeypatch.setattr(_artifacts, "S3_ATTEMPTS", 1)
+        monkeypatch.setattr(_s3, "S3_ATTEMPTS", 1)
         store = RestStore(locate_store(server.url))
         sha, size = store.put_blob(artifact)
         assert store.outbox.path(sha).exists()
@@ -358,7 +355,7 @@ def test_db_check_reads_every_blob_back_from_the_object_store(
 
     _run(store, [Artifact("a.bin", sha, size), Artifact("gone.bin", "9" * 64, 1)])
     store.close()
-    bucket, _ = _artifacts.parse_s3_uri(s3_uri)
+    bucket, _ = _s3.parse_s3_uri(s3_uri)
     moto.client().put_object(  # type: ignore[attr-defined]
         Bucket=bucket, Key=f"team/labkeep/{sha[:2]}/{sha[2:]}", Body=b"changed"
     )
