@@ -51,7 +51,14 @@ class Peer:
 
 # The issue measured MLflow 3.17 on its default SQLite store. The full `mlflow` package is
 # needed (not `mlflow-skinny`): the SQL store needs SQLAlchemy and Alembic.
-MLFLOW = Peer(name="mlflow", requirement="mlflow==3.17.*", module="mlflow", distribution="mlflow")
+# boto3 beside it: MLflow's S3 artifact repository (bench_artifacts, bench_team) needs it.
+MLFLOW = Peer(
+    name="mlflow",
+    requirement="mlflow==3.17.*",
+    module="mlflow",
+    distribution="mlflow",
+    pins=("boto3>=1.34",),
+)
 # Guild 0.9's optimizers (random, gp...) run its vendored scikit-optimize, which imports
 # numpy.core.umath_tests (gone in NumPy 2) and predates scikit-learn 1.6's estimator tags.
 # With NumPy 1.26 that module also needs NUMPY_EXPERIMENTAL_DTYPE_API=1 (see GUILD_ENV).

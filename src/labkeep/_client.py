@@ -53,10 +53,14 @@ class Client:
     """The store a process works with. Constructing it does no I/O."""
 
     def __init__(
-        self, store: str | os.PathLike[str] | None = None, *, cwd: Path | None = None
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        cwd: Path | None = None,
+        artifacts: str | None = None,
     ) -> None:
         install_stderr_handler()
-        self.location: StoreLocation = locate_store(store, cwd)
+        self.location: StoreLocation = locate_store(store, cwd, artifacts=artifacts)
         self.store: Store = open_store(self.location)
         self._recovered = False
 

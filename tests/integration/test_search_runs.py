@@ -406,8 +406,9 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
             cur.execute("DROP INDEX ix_runs_group")  # and the run columns of 0005
             cur.execute("ALTER TABLE runs DROP COLUMN run_group")
             cur.execute("ALTER TABLE runs DROP COLUMN job_type")
-            for table in (  # the media table of 0006, the registry and artifacts of 0007
+            for table in (  # media (0006), the registry and artifacts (0007), settings (0008)
                 "media",
+                "store_settings",
                 "artifact_links",
                 "artifact_aliases",
                 "artifact_files",
@@ -419,7 +420,7 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
             ):
                 cur.execute(f"DROP TABLE {table}")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
-        assert _migrate.upgrade(store.location) == ("0002", "0007")
+        assert _migrate.upgrade(store.location) == ("0002", "0008")
         assert repr(store.get_run_table(numbers)) == before
         assert_table_is_exact(store, numbers)
 

@@ -31,6 +31,18 @@ def _announce(what: str, extra: str = "") -> Callable[[str], None]:
 )
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback --host without tokens.")
 @click.option("--read-only", is_flag=True, help="Refuse every write.")
+@click.option(
+    "--artifacts",
+    metavar="URI",
+    help="Artifact store: a directory or s3://BUCKET/PREFIX (endpoint and credentials from "
+    "the AWS variables). Recorded in the store, so every server and client finds it.",
+)
+@click.option(
+    "--artifacts-proxy",
+    is_flag=True,
+    help="Clients send artifacts through this server (else straight to the object store, "
+    "with their own credentials).",
+)
 @click.option("--log-level", default="warning", show_default=True, hidden=True)
 @click.pass_context
 def server_command(
@@ -42,6 +54,8 @@ def server_command(
     token_file: Path | None,
     insecure: bool,
     read_only: bool,
+    artifacts: str | None,
+    artifacts_proxy: bool,
     log_level: str,
 ) -> None:
     """Serve a store to other machines: the REST API, the store protocol and the web UI.
@@ -67,6 +81,8 @@ def server_command(
         tokens=tokens,
         read_only=read_only,
         log_level=log_level,
+        artifacts=artifacts,
+        artifacts_proxy=artifacts_proxy,
     )
     mode = ", read-only" if read_only else ""
     auth = ", tokens required" if tokens else ""

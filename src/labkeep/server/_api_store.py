@@ -25,7 +25,7 @@ from labkeep.server._auth import require_read, require_write
 from labkeep.server._batches import check_batch
 from labkeep.server._bounds import RunNumber, RunNumberField
 from labkeep.store._base import Store
-from labkeep.store._blobs import BlobDirectory
+from labkeep.store._gc import report_to_json
 from labkeep.store.rest import codec
 
 router = APIRouter(prefix="/store", tags=["store protocol"])
@@ -132,17 +132,30 @@ def get_blob(sha256: str, request: Request) -> Response:
 
 
 @router.head("/blobs/{sha256}", dependencies=READ)
-def has_blob(sha256: str, request: Request) -> Response:
-    """Whether a blob is stored (200 with its size as content-length, or 404)."""
-    return get_blob(sha256, request)
+def has_blob(sha256: str, request: Request, put: str | None = None) -> Response:
+    """Whether a blob is stored (200 with its size as content-length, or 404). With
+    ``?put=1`` (a client about to name it instead of uploading it again) the blob counts as
+    put now, so garbage collection leaves it."""
+    if put is None:
+        return get_blob(sha256, request)
+    if put not in ("1", "true") or request.method != "HEAD":
+        raise InvalidInputError("put takes 1")
+    size = _store(request).keep_blob(_sha(sha256))
+    if size is None:
+        return Response(status_code=404)
+    return Response(headers={"content-length": str(size)}, media_type="application/octet-stream")
 
 
 @router.put("/blobs/{sha256}", dependencies=WRITE)
 async def put_blob(sha256: str, request: Request) -> Response:
-    """Store the raw request body as a blob; refused unless its sha256 is the one named."""
+    """Store the raw request body as a blob; refused unless its sha256 is the one named.
+
+    The body is written to a temporary file as it arrives (a server stopped mid-upload
+    leaves no blob, only a temporary file that ``labkeep gc`` removes) and then stored in
+    the artifact store (multipart, for object storage)."""
     sha256 = _sha(sha256)
-    blobs = BlobDirectory(_client(request).location.blob_dir)
-    with blobs.writer() as out:
+    store = _store(request)
+    with store.blob_writer() as out:
         async for block in request.stream():
             out.write(block)
         if out.sha256 != sha256:
@@ -150,8 +163,31 @@ async def put_blob(sha256: str, request: Request) -> Response:
                 f"the uploaded bytes have sha256 {out.sha256[:12]}…, not {sha256[:12]}…: "
                 "upload the file again"
             )
-        _, size = out.finish()
+        _, size = await run_in_threadpool(out.finish)
     return _json({"sha256": sha256, "size": size}, 201)
+
+
+@router.get("/artifacts", dependencies=READ)
+def artifacts(request: Request) -> Response:
+    """Where the store's blobs live and whether clients send them through this server
+    (``proxy``) or straight to the object store (with their own credentials)."""
+    uri = _store(request).artifact_location()
+    proxy = bool(request.app.state.artifacts_proxy) or not uri.startswith("s3://")
+    return _json({"uri": uri, "proxy": proxy})
+
+
+class Collect(BaseModel):
+    grace_s: float
+    dry_run: bool = False
+
+
+@router.post("/gc", dependencies=WRITE)
+def gc(body: Collect, request: Request) -> Response:
+    """Remove blobs nothing names any more (``labkeep gc``); with ``dry_run`` only list them."""
+    if not body.grace_s >= 0:
+        raise InvalidInputError("grace_s must be 0 or more seconds")
+    report = _store(request).collect_garbage(body.grace_s, dry_run=body.dry_run)
+    return _json(report_to_json(report))
 
 
 # -- reads ----------------------------------------------------------------------------

@@ -57,11 +57,16 @@ def create_app(
     tokens: TokenSet | None = None,
     read_only: bool = False,
     allowed_hosts: Iterable[str] | None = None,
+    artifacts: str | None = None,
+    artifacts_proxy: bool = False,
 ) -> FastAPI:
     """The labkeep app on ``store`` (the default store when None).
 
     ``tokens`` turns on bearer-token checks, ``read_only`` refuses every write, and
     ``allowed_hosts`` limits the ``Host`` header (for servers bound to 127.0.0.1).
+    ``artifacts`` is the artifact store (a directory or ``s3://bucket/prefix``);
+    ``artifacts_proxy`` has clients send blobs through this server rather than straight to
+    the object store.
 
     >>> app = create_app("/tmp/store")  # doctest: +SKIP
     """
@@ -80,7 +85,7 @@ def create_app(
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    client = Client(store)
+    client = Client(store, artifacts=artifacts)
     if client.location.kind == "http":
         from labkeep.errors import InvalidInputError
 
@@ -91,6 +96,7 @@ def create_app(
     app.state.client = client
     app.state.tokens = tokens
     app.state.read_only = read_only
+    app.state.artifacts_proxy = artifacts_proxy
     app.add_middleware(
         RequestGuard,
         allowed_hosts=None

@@ -41,6 +41,10 @@ class ServeSettings:
     tokens: TokenSet | None = None
     read_only: bool = False
     log_level: str = "warning"
+    #: The artifact store (a directory or ``s3://bucket/prefix``), recorded in the store.
+    artifacts: str | None = None
+    #: Clients send blobs through the server instead of straight to the object store.
+    artifacts_proxy: bool = False
 
     @property
     def loopback(self) -> bool:
@@ -62,10 +66,15 @@ def check_store(settings: ServeSettings) -> str:
     URI or an old schema is one error here rather than one per worker; returns its URI."""
     from labkeep.server._app import create_app
 
-    app = create_app(settings.store)
+    app = create_app(settings.store, artifacts=settings.artifacts)
     client = app.state.client
     try:
         client.store.list_experiments()
+        if settings.artifacts is not None:
+            client.store.record_artifact_location(settings.artifacts)
+            # Reachable, the bucket there, the credentials accepted: one line now, not a
+            # failed upload later.
+            client.store.keep_blob("0" * 64)
         return str(client.location.uri)
     finally:
         client.close()
@@ -88,6 +97,8 @@ class WorkerApp:
             tokens=self.settings.tokens,
             read_only=self.settings.read_only,
             allowed_hosts=LOOPBACK_HOSTS if self.settings.loopback else None,
+            artifacts=self.settings.artifacts,
+            artifacts_proxy=self.settings.artifacts_proxy,
         )
 
 

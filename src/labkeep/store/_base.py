@@ -35,7 +35,9 @@ from labkeep.entities import (
 
 if TYPE_CHECKING:
     from labkeep.query import KeyCatalog
+    from labkeep.store._artifacts import ArtifactWriter
     from labkeep.store._blobs import BlobRead
+    from labkeep.store._gc import GarbageReport
 
 
 class Store(ABC):
@@ -71,6 +73,37 @@ class Store(ABC):
     def blob_path(self, sha256: str) -> Path:
         """Local path of a stored blob whose content matches its sha256; raises
         NotFoundError if it is missing, DamagedStoreError if it was changed or is a link."""
+
+    def blob_writer(self) -> ArtifactWriter:
+        """A blob written in pieces (an upload a server receives), stored under its sha256
+        by ``finish()``; dropped if the ``with`` block ends without it."""
+        from labkeep.errors import StoreError
+
+        raise StoreError(f"the store at {self.uri} takes blobs whole (put_blob)")
+
+    @abstractmethod
+    def keep_blob(self, sha256: str) -> int | None:
+        """The size of a stored blob, noting that it was put again now (a writer is about to
+        name it, so garbage collection leaves it), or None when it is not stored."""
+
+    @abstractmethod
+    def artifact_location(self) -> str:
+        """Where the store's blobs live: a directory or ``s3://bucket/prefix``."""
+
+    @abstractmethod
+    def record_artifact_location(self, uri: str) -> None:
+        """Record ``uri`` as where every machine finds this store's blobs (``labkeep server
+        --artifacts``); refuses a location other than one already recorded."""
+
+    @abstractmethod
+    def collect_garbage(self, grace_s: float, *, dry_run: bool = False) -> GarbageReport:
+        """Remove the blobs that nothing names any more and that were last put more than
+        ``grace_s`` seconds ago (and before the oldest live run started); with ``dry_run``
+        only list them (see :mod:`labkeep.store._gc`).
+
+        >>> store.collect_garbage(24 * 3600, dry_run=True).size
+        1048576
+        """
 
     def read_only_reason(self) -> str | None:
         """Why this store can be read but not changed (a read-only mount), or None."""

@@ -5,6 +5,11 @@ finds ``.git``), else ``./.labkeep`` created on first use. An explicit argument,
 ``LABKEEP_HOME`` or ``LABKEEP_TRACKING_URI`` (in that order: ``LABKEEP_HOME`` wins when both
 are set) point elsewhere: a directory path, ``sqlite:///path/to/file.db``,
 ``postgresql://…`` or ``http(s)://…``.
+
+Blobs go to the store's artifact store (``labkeep.store._artifacts``): ``--artifacts`` or
+``LABKEEP_ARTIFACTS`` (a directory or ``s3://bucket/prefix``), else the one a SQL store
+recorded (``labkeep server --artifacts``), else ``blobs/`` beside a SQLite database or a
+per-database cache directory for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ if TYPE_CHECKING:
 STORE_DIRNAME = ".labkeep"
 #: Environment variables naming the store, the first set one wins.
 STORE_ENVS = ("LABKEEP_HOME", "LABKEEP_TRACKING_URI")
+#: The artifact store (a directory or ``s3://bucket/prefix``), when not the store's own.
+ARTIFACTS_ENV = "LABKEEP_ARTIFACTS"
 DB_FILENAME = "labkeep.db"
 
 
@@ -30,8 +37,10 @@ class StoreLocation:
     """Where a store's database, blobs and journals are.
 
     ``kind`` is ``sqlite``, ``postgresql`` or ``http``. ``db_url`` is the SQLAlchemy URL for
-    SQL stores. Journals and blobs always live on local disk: for remote stores under a
-    per-URI directory of the user's cache.
+    SQL stores. Journals live on local disk: for remote stores under a per-URI directory
+    of the user's cache. ``blob_dir`` is the local blob directory: the store's blobs unless
+    ``artifacts`` (``--artifacts``, ``LABKEEP_ARTIFACTS``) or the store's recorded artifact
+    location names another, and the download cache of an object store.
     """
 
     kind: str
@@ -39,6 +48,7 @@ class StoreLocation:
     db_url: str
     journal_dir: Path
     blob_dir: Path
+    artifacts: str | None = None
 
     @property
     def cache_dir(self) -> Path:
@@ -66,7 +76,10 @@ def _cache_dir(uri: str) -> Path:
 
 
 def locate_store(
-    uri: str | os.PathLike[str] | None = None, cwd: Path | None = None
+    uri: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    *,
+    artifacts: str | None = None,
 ) -> StoreLocation:
     """Resolve ``uri`` (or ``LABKEEP_HOME``, ``LABKEEP_TRACKING_URI``, or the nearest
     ``.labkeep``) to a location.
@@ -74,7 +87,18 @@ def locate_store(
     >>> locate_store("/tmp/exp").db_url
     'sqlite:////tmp/exp/labkeep.db'
     """
-    raw = os.fspath(uri) if uri is not None else _store_from_env()
+    from dataclasses import replace
+
+    chosen = artifacts or os.environ.get(ARTIFACTS_ENV, "").strip() or None
+    location = _locate(os.fspath(uri) if uri is not None else _store_from_env(), cwd)
+    if chosen is None or location.kind == "http":
+        return location
+    from labkeep.store._artifacts import normalise_artifacts_uri
+
+    return replace(location, artifacts=normalise_artifacts_uri(chosen))
+
+
+def _locate(raw: str | None, cwd: Path | None) -> StoreLocation:
     if raw is None:
         here = (cwd or Path.cwd()).resolve()
         root = _find_enclosing(here) or here / STORE_DIRNAME
@@ -82,14 +106,7 @@ def locate_store(
     if raw.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         url = "postgresql+psycopg://" + raw.split("://", 1)[1]
         cache = _cache_dir(url)
-        blob_root = os.environ.get("LABKEEP_ARTIFACTS")
-        return StoreLocation(
-            "postgresql",
-            raw,
-            url,
-            cache / "journals",
-            Path(blob_root) if blob_root else cache / "blobs",
-        )
+        return StoreLocation("postgresql", raw, url, cache / "journals", cache / "blobs")
     if raw.startswith(("http://", "https://")):
         raw = raw.rstrip("/")  # one server, one journal cache, with or without the slash
         cache = _cache_dir(raw)

@@ -42,6 +42,7 @@ from labkeep.entities import (
     RunRecord,
 )
 from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError, StoreError
+from labkeep.store._artifacts import ArtifactStore, ObjectStoreUnreachableError
 from labkeep.store._base import Store, WriteBatch
 from labkeep.store._blobs import BlobDirectory, file_sha256
 from labkeep.store._uri import StoreLocation
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     import httpx
 
     from labkeep.query import KeyCatalog
+    from labkeep.store._gc import GarbageReport
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,10 @@ class RestStore(Store):
         self._pid = 0
         self._lock = threading.Lock()
         self._behind: set[str] = set()
-        self._known_blobs: dict[str, int] = {}
+        #: What ``/artifacts`` answered: where the blobs live, and whether they go through
+        #: the server (None until asked).
+        self._artifacts_info: tuple[str, bool] | None = None
+        self._direct_store: ArtifactStore | None = None
 
     # -- transport -----------------------------------------------------------------------
     def _http(self) -> httpx.Client:
@@ -335,12 +340,72 @@ class RestStore(Store):
     def journal_position(self, writer: str) -> int:
         return int(self._get_json(f"/journal-position/{quote(writer, safe='')}")["position"])
 
+    # -- blobs: through the server, or straight to the object store it names ------------
+    def _artifacts(self) -> tuple[str, bool]:
+        """(where the server's blobs live, whether clients send them through the server)."""
+        if self._artifacts_info is None:
+            response = self._request("GET", "/artifacts", missing_ok=True)
+            if response.status_code == 404:  # a server from before artifact stores
+                self._artifacts_info = ("", True)
+            else:
+                info = self._json(response)
+                self._artifacts_info = (str(info["uri"]), bool(info["proxy"]))
+        return self._artifacts_info
+
+    def _direct(self) -> ArtifactStore | None:
+        """The object store that this client reads and writes itself (the server told it
+        where, and that it does not proxy), or None to go through the server."""
+        if self._direct_store is None:
+            uri, proxy = self._artifacts()
+            if proxy or not uri.startswith("s3://"):
+                return None
+            from labkeep.store._artifacts import open_artifacts
+            from labkeep.store._progress import transfer_progress
+
+            self._direct_store = open_artifacts(
+                uri, self.location.blob_dir, progress=transfer_progress
+            )
+        return self._direct_store
+
+    def artifact_location(self) -> str:
+        return self._artifacts()[0]
+
+    def record_artifact_location(self, uri: str) -> None:
+        raise InvalidInputError(
+            f"the artifact location of {self.uri} is the server's: start it with "
+            f"`labkeep server --artifacts {uri}`"
+        )
+
+    def collect_garbage(self, grace_s: float, *, dry_run: bool = False) -> GarbageReport:
+        from labkeep.store._gc import report_from_json
+
+        body = {"grace_s": float(grace_s), "dry_run": bool(dry_run)}
+        response = self._request("POST", "/gc", json_body=body)
+        return report_from_json(self._json(response))
+
+    def keep_blob(self, sha256: str) -> int | None:
+        direct = self._direct()
+        if direct is not None:
+            size = direct.size(_checked_sha(sha256))
+            if size is not None:
+                direct.touch(sha256)
+            return size
+        response = self._request(
+            "HEAD", f"/blobs/{_checked_sha(sha256)}", params={"put": "1"}, missing_ok=True
+        )
+        if response.status_code == 404:
+            return None
+        return int(response.headers["content-length"])
+
     def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
         if self._reachable is False:
             return self._spool_blob(path, sha256)
         try:
+            direct = self._direct()
+            if direct is not None:
+                return direct.put(path, sha256)
             return self._put_blob(path, sha256)
-        except ServerUnreachableError:
+        except (ServerUnreachableError, ObjectStoreUnreachableError):
             return self._spool_blob(path, sha256)
 
     def _put_blob(self, path: Path, sha256: str | None) -> tuple[str, int]:
@@ -364,14 +429,15 @@ class RestStore(Store):
         if self._reachable is False:
             return self._spool_blob(data)
         try:
+            direct = self._direct()
+            if direct is not None:
+                return direct.put_bytes(data)
             return self._put_bytes(data)
-        except ServerUnreachableError:
+        except (ServerUnreachableError, ObjectStoreUnreachableError):
             return self._spool_blob(data)
 
     def _put_bytes(self, data: bytes) -> tuple[str, int]:
         sha = hashlib.sha256(data).hexdigest()
-        if sha in self._known_blobs:
-            return sha, len(data)
         if len(data) > _SMALL_BLOB and self._blob_size(sha) is not None:
             return sha, len(data)
         stored = self._upload(sha, data, len(data))
@@ -381,6 +447,10 @@ class RestStore(Store):
 
     def _upload(self, sha: str, data: bytes | Path, size: int) -> tuple[str, int] | None:
         """PUT a blob; None when the server found a different hash (the file changed)."""
+        direct = self._direct()
+        if direct is not None:
+            stored = direct.put_bytes(data) if isinstance(data, bytes) else direct.put(data)
+            return stored if stored[0] == sha else None
         try:
             response = self._request(
                 "PUT",
@@ -393,18 +463,13 @@ class RestStore(Store):
                 return None
             raise
         result = self._json(response)
-        self._known_blobs[sha] = int(result["size"])
         return sha, int(result["size"])
 
     def _blob_size(self, sha: str) -> int | None:
-        if sha in self._known_blobs:
-            return self._known_blobs[sha]
-        response = self._request("HEAD", f"/blobs/{_checked_sha(sha)}", missing_ok=True)
-        if response.status_code == 404:
-            return None
-        size = int(response.headers["content-length"])
-        self._known_blobs[sha] = size
-        return size
+        """The size of a blob the server holds (put again now: a record will name it).
+        Asked every time, never answered from what this process put before: the answer
+        refreshes the blob's last-put time, which keeps purge and gc off it."""
+        return self.keep_blob(sha)
 
     def blob_path(self, sha256: str) -> Path:
         """The blob, downloaded once into the local cache (the server is asked each time
@@ -415,10 +480,12 @@ class RestStore(Store):
                 f"the labkeep server at {self.uri} could not be reached a moment ago: start "
                 "it, or point --store or LABKEEP_TRACKING_URI at one that runs"
             )
+        direct = self._direct()
+        if direct is not None:
+            return direct.local_path(sha256)
         local = self.cache.path(sha256)
-        self._known_blobs.pop(sha256, None)
         if local.exists():
-            if self._blob_size(sha256) is None:
+            if self._request("HEAD", f"/blobs/{sha256}", missing_ok=True).status_code == 404:
                 raise self._missing_blob(sha256)
             return local
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -427,11 +494,7 @@ class RestStore(Store):
         try:
             digest = hashlib.sha256()
             with os.fdopen(fd, "wb") as out:
-                response = self._request("GET", f"/blobs/{sha256}", missing_ok=True)
-                if response.status_code == 404:
-                    raise self._missing_blob(sha256)
-                digest.update(response.content)
-                out.write(response.content)
+                self._download(sha256, out, digest)
             if digest.hexdigest() != sha256:
                 raise StoreError(f"blob {sha256[:12]} arrived damaged from {self.uri}: try again")
             os.chmod(tmp, 0o444)
@@ -439,6 +502,27 @@ class RestStore(Store):
         finally:
             tmp.unlink(missing_ok=True)
         return local
+
+    def _download(self, sha256: str, out: Any, digest: Any) -> None:
+        """Stream a blob from the server into ``out`` (never whole in memory)."""
+        import httpx
+
+        try:
+            with self._http().stream("GET", f"{self.base}/blobs/{sha256}") as response:
+                if response.status_code == 404:
+                    raise self._missing_blob(sha256)
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._error(response)
+                for block in response.iter_bytes(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+        except httpx.RequestError as exc:
+            self._reachable = False
+            raise ServerUnreachableError(
+                f"the download of blob {sha256[:12]} from {self.uri} broke off "
+                f"({type(exc).__name__}): try again"
+            ) from None
 
     def _missing_blob(self, sha256: str) -> NotFoundError:
         return NotFoundError(f"blob {sha256[:12]} is not on the labkeep server at {self.uri}")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from labkeep.errors import StoreError
+from labkeep.store._artifacts import ArtifactStore, LocalArtifacts, open_artifacts
 from labkeep.store._blobs import BlobDirectory
 from labkeep.store._refs import ARTIFACT, MEDIA, snapshot_refs
 from labkeep.store._uri import StoreLocation
@@ -72,20 +73,44 @@ def check_store(location: StoreLocation) -> CheckReport:
             conn.close()
     else:
         raise StoreError("db check works on SQLite and PostgreSQL stores; check the server's")
-    blobs = BlobDirectory(location.blob_dir)
+    artifacts = _artifact_store(location)
     present: set[str] = set()
-    for sha, problem in _walk_blobs(location.blob_dir):
-        if sha is not None:
-            present.add(sha)
-            problem = problem or blobs.check(sha)
+    if isinstance(artifacts, LocalArtifacts):
+        blobs = BlobDirectory(artifacts.root)
+        for sha, problem in _walk_blobs(artifacts.root):
+            if sha is not None:
+                present.add(sha)
+                problem = problem or blobs.check(sha)
+                report.blobs_checked += 1
+            if problem is not None:
+                report.damaged_blobs.append(problem)
+    else:  # object storage: every object read back and hashed
+        for blob in artifacts.scan():
+            present.add(blob.sha256)
             report.blobs_checked += 1
-        if problem is not None:
-            report.damaged_blobs.append(problem)
+            problem = artifacts.check(blob.sha256)
+            if problem is not None:
+                report.damaged_blobs.append(problem)
     report.missing_blobs = [
-        f"blob {sha[:12]} is named by a run but missing from {location.blob_dir}"
+        f"blob {sha[:12]} is named by a run but missing from {artifacts.uri}"
         for sha in sorted(referenced - present)
     ]
     return report
+
+
+def _artifact_store(location: StoreLocation) -> ArtifactStore:
+    """The store's artifact store: the recorded one when the database can say, else the
+    location's (``LABKEEP_ARTIFACTS``) or its blob directory."""
+    from labkeep.store.sql._store import SqlStore
+
+    store = SqlStore(location)
+    try:
+        return store.artifacts
+    except Exception:  # a damaged or old database still has its blobs checked
+        uri = location.artifacts
+        return open_artifacts(uri, location.blob_dir) if uri else LocalArtifacts(location.blob_dir)
+    finally:
+        store.close()
 
 
 def _check_sqlite(location: StoreLocation, report: CheckReport, referenced: set[str]) -> None:

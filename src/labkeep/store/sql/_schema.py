@@ -26,7 +26,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 experiments = Table(
     "experiments",
@@ -185,6 +185,15 @@ blob_refs = Table(
     Column("sha256", String(64), primary_key=True),
     Column("kind", String(16), primary_key=True),
     Index("ix_blob_refs_sha256", "sha256"),
+)
+
+# What a store records about itself, one row per setting: ``artifacts`` is the artifact store
+# (a directory or ``s3://bucket/prefix``) every machine using the database reads and writes.
+store_settings = Table(
+    "store_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 # Exactly-once ingest: the byte position up to which each writer's journal is in the store,

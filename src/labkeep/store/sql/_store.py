@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 import uuid as uuid_mod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -37,8 +38,16 @@ from labkeep.errors import (
     ReadOnlyStoreError,
     StoreError,
 )
+from labkeep.store._artifacts import (
+    ArtifactStore,
+    ArtifactWriter,
+    LocalArtifacts,
+    normalise_artifacts_uri,
+    open_artifacts,
+)
 from labkeep.store._base import Store, WriteBatch
-from labkeep.store._blobs import BlobDirectory, BlobRead
+from labkeep.store._blobs import BlobRead
+from labkeep.store._gc import GarbageReport, collect_garbage, live_cutoff
 from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
 from labkeep.store.sql import _apply, _lineage, _registry
@@ -67,7 +76,7 @@ class SqlStore(Store):
     def __init__(self, location: StoreLocation) -> None:
         self.location = location
         self.uri = location.uri
-        self.blobs = BlobDirectory(location.blob_dir)
+        self._artifacts: ArtifactStore | None = None  # chosen at the first blob call
         self._conn: Connection | None = None
         self._lock = threading.RLock()
         self._catalog: CatalogCache | None = None  # made by the first search
@@ -140,7 +149,7 @@ class SqlStore(Store):
         """A JSON blob (a code manifest), remembered: blobs never change."""
         found = self._json_blobs.get(sha256)
         if found is None:
-            found = json.loads(self.blobs.get(sha256).read_bytes())
+            found = json.loads(self.artifacts.local_path(sha256).read_bytes())
             if len(self._json_blobs) >= 64:
                 self._json_blobs.clear()
             self._json_blobs[sha256] = found
@@ -159,17 +168,122 @@ class SqlStore(Store):
                 conn.raw.commit()
             return 0 if row is None else int(row[0])
 
+    # -- blobs ---------------------------------------------------------------------------
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Where this store's blobs live: the recorded artifact location, else the one the
+        location names (``--artifacts``, ``LABKEEP_ARTIFACTS``), else ``blob_dir``."""
+        found = self._artifacts
+        if found is None:
+            with self._lock:
+                if self._artifacts is None:
+                    self._artifacts = self._open_artifacts()
+                found = self._artifacts
+        return found
+
+    def _open_artifacts(self) -> ArtifactStore:
+        from labkeep.store._progress import transfer_progress
+
+        recorded = self._recorded_artifacts()
+        chosen = self.location.artifacts
+        if recorded is not None and chosen is not None and recorded != chosen:
+            raise StoreError(
+                f"the store at {self.uri} keeps its artifacts at {recorded}, not {chosen}: "
+                "unset LABKEEP_ARTIFACTS (or --artifacts), or give the recorded location"
+            )
+        uri = recorded or chosen
+        if uri is None:
+            return LocalArtifacts(self.location.blob_dir)
+        return open_artifacts(uri, self.location.blob_dir, progress=transfer_progress)
+
+    def _recorded_artifacts(self) -> str | None:
+        if not self.exists():
+            return None
+        rows = self._rows("SELECT value FROM store_settings WHERE name = ?", ("artifacts",))
+        return str(rows[0][0]) if rows else None
+
+    def artifact_location(self) -> str:
+        return self.artifacts.uri
+
+    def record_artifact_location(self, uri: str) -> None:
+        wanted = normalise_artifacts_uri(uri)
+        self._refuse_if_read_only()
+        with self._writing() as conn, conn.transaction() as cur:
+            cur.execute(conn.sql("SELECT value FROM store_settings WHERE name = ?"), ("artifacts",))
+            row = cur.fetchone()
+            if row is not None and row[0] != wanted:
+                raise StoreError(
+                    f"the store at {self.uri} keeps its artifacts at {row[0]}, not {wanted}: "
+                    "give the recorded location (its blobs are there)"
+                )
+            if row is None:
+                cur.execute(
+                    conn.sql("INSERT INTO store_settings (name, value) VALUES (?, ?)"),
+                    ("artifacts", wanted),
+                )
+        with self._lock:
+            self._artifacts = None
+
     def put_blob(self, path: Path, sha256: str | None = None) -> tuple[str, int]:
-        return self.blobs.put(path, sha256)
+        return self.artifacts.put(path, sha256)
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
-        return self.blobs.put_bytes(data)
+        return self.artifacts.put_bytes(data)
+
+    def keep_blob(self, sha256: str) -> int | None:
+        store = self.artifacts
+        size = store.size(sha256)
+        if size is not None:
+            store.touch(sha256)
+        return size
+
+    def blob_writer(self) -> ArtifactWriter:
+        return self.artifacts.writer()
 
     def blob_path(self, sha256: str) -> Path:
-        return self.blobs.get(sha256)
+        return self.artifacts.local_path(sha256)
 
     def open_blob(self, sha256: str) -> BlobRead:
-        return self.blobs.open(sha256)
+        return self.artifacts.open(sha256)
+
+    def collect_garbage(self, grace_s: float, *, dry_run: bool = False) -> GarbageReport:
+        if not dry_run:
+            self._refuse_if_read_only()
+        store = self.artifacts
+        cutoff = live_cutoff(time.time(), grace_s, self.running_runs())
+        # Named by a run (blob_refs), or by a version of a named artifact, which outlives
+        # the run that logged it (artifact_files).
+        referenced = {
+            str(row[0])
+            for row in self._rows(
+                "SELECT sha256 FROM blob_refs UNION SELECT sha256 FROM artifact_files"
+            )
+        }
+
+        def still_named(candidates: list[str]) -> set[str]:
+            # In one transaction with the removal of their rows: a record naming one that
+            # lands from now on finds it (and its row) or waits for this to commit.
+            with self._writing() as conn, conn.transaction() as cur:
+                named: set[str] = set()
+                for part in _chunks(candidates):
+                    cur.execute(
+                        conn.sql(
+                            f"SELECT sha256 FROM blob_refs WHERE sha256 IN ({_marks(part)}) "
+                            f"UNION SELECT sha256 FROM artifact_files "
+                            f"WHERE sha256 IN ({_marks(part)})"
+                        ),
+                        tuple(part) * 2,
+                    )
+                    named.update(str(row[0]) for row in cur.fetchall())
+                gone = sorted(set(candidates) - named)
+                for part in _chunks(gone):
+                    cur.execute(
+                        conn.sql(f"DELETE FROM blobs WHERE sha256 IN ({_marks(part)})"),
+                        tuple(part),
+                    )
+            return named
+
+        return collect_garbage(store, referenced, cutoff, still_named, dry_run=dry_run)
 
     def mark_killed(self, numbers: list[int], end_times: list[float]) -> None:
         with self._writing() as conn:
@@ -777,6 +891,21 @@ class SqlStore(Store):
                     f"that version first (labkeep models delete {name} {version})"
                 )
             candidates = column("SELECT sha256 FROM blob_refs WHERE run_number IN ({})", doomed)
+            # When each candidate was last named by a purged run: the latest of its runs'
+            # start, heartbeat and end (its blobs were put before the records naming them).
+            named_until: dict[str, float] = {}
+            for part in _chunks(doomed):
+                cur.execute(
+                    conn.sql(
+                        "SELECT blob_refs.sha256, runs.start_time, runs.heartbeat, runs.end_time "
+                        "FROM blob_refs JOIN runs ON runs.number = blob_refs.run_number "
+                        f"WHERE blob_refs.run_number IN ({_marks(part)})"
+                    ),
+                    tuple(part),
+                )
+                for sha, *times in cur.fetchall():
+                    latest = max(float(t) for t in times if t is not None)
+                    named_until[sha] = max(named_until.get(sha, latest), latest)
             # Every table that holds rows of a run (the foreign keys are not relied on: SQLite
             # enforces them only when asked), as the database has them.
             for table in _run_tables(cur, conn):
@@ -790,15 +919,17 @@ class SqlStore(Store):
                 "SELECT DISTINCT sha256 FROM artifact_files WHERE sha256 IN ({})",
                 sorted(candidates),
             )
-            cur.execute(
-                "SELECT sha256 FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM blob_refs) "
-                "AND sha256 NOT IN (SELECT sha256 FROM artifact_files)"
-            )
-            unnamed_rows = {row[0] for row in cur.fetchall()}
-            orphans = (candidates - still) | unnamed_rows
+            orphans = candidates - still
             delete("DELETE FROM blobs WHERE sha256 IN ({})", sorted(orphans))
+        # A blob put again after the purged runs last named it is being named by a record
+        # still on its way (a run re-using the same content): left for `labkeep gc`.
+        store = self.artifacts
+        unused = []
         for sha in sorted(orphans):
-            self.blobs.path(sha).unlink(missing_ok=True)
+            last_put = store.last_put(sha)
+            if last_put is not None and last_put + store.time_resolution <= named_until[sha]:
+                unused.append(sha)
+        store.delete(unused)
         return len(doomed)
 
 

@@ -39,6 +39,12 @@ CREATE TABLE registered_models (
 	UNIQUE (name)
 );
 
+CREATE TABLE store_settings (
+	name VARCHAR(64) NOT NULL, 
+	value TEXT NOT NULL, 
+	PRIMARY KEY (name)
+);
+
 CREATE TABLE artifact_aliases (
 	artifact_id INTEGER NOT NULL, 
 	alias VARCHAR(255) NOT NULL, 
@@ -289,4 +295,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0007');
+INSERT INTO alembic_version (version_num) VALUES ('0008');
