@@ -246,7 +246,7 @@ def test_servers_on_postgresql_with_s3_artifacts(
         assert f"team/labkeep/{sha[:2]}/{sha[2:]}" in _objects(moto, s3_uri)
         import httpx
 
-        info = httpx.get(f"{first.url}/api/v1/store/artifacts").json()
+        info = httpx.get(f"{first.url}/api/v1/store/artifact-store").json()
         assert info == {"uri": s3_uri, "proxy": proxy}
         got = httpx.get(f"{second.url}/api/v1/store/blobs/{sha}")
         assert got.status_code == 200 and got.content == artifact.read_bytes()

@@ -167,7 +167,7 @@ async def put_blob(sha256: str, request: Request) -> Response:
     return _json({"sha256": sha256, "size": size}, 201)
 
 
-@router.get("/artifacts", dependencies=READ)
+@router.get("/artifact-store", dependencies=READ)
 def artifacts(request: Request) -> Response:
     """Where the store's blobs live and whether clients send them through this server
     (``proxy``) or straight to the object store (with their own credentials)."""

@@ -344,7 +344,7 @@ class RestStore(Store):
     def _artifacts(self) -> tuple[str, bool]:
         """(where the server's blobs live, whether clients send them through the server)."""
         if self._artifacts_info is None:
-            response = self._request("GET", "/artifacts", missing_ok=True)
+            response = self._request("GET", "/artifact-store", missing_ok=True)
             if response.status_code == 404:  # a server from before artifact stores
                 self._artifacts_info = ("", True)
             else:
