@@ -52,13 +52,19 @@ PANEL_TARGET_MS = 200.0
 
 SIZES = (
     "import os\n"
+    "def stats(root):\n"
+    "    for d, _, fs in os.walk(root):\n"
+    "        for f in fs:\n"
+    "            try:\n"
+    "                yield f, os.stat(os.path.join(d, f))\n"
+    "            except FileNotFoundError:  # a temporary file moved away meanwhile\n"
+    "                pass\n"
     "def size(root):\n"
-    "    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)\n"
+    "    return sum(st.st_size for _, st in stats(root))\n"
     "def disk(root):\n"
-    "    return sum(os.stat(os.path.join(d, f)).st_blocks * 512\n"
-    "               for d, _, fs in os.walk(root) for f in fs)\n"
-    "def uploading(root):\n"
-    "    return any(f.startswith('.artifact.uploading') for _, _, fs in os.walk(root) for f in fs)\n"
+    "    return sum(st.st_blocks * 512 for _, st in stats(root))\n"
+    "def written(root, suffix):\n"
+    "    return sum(f.endswith(suffix) for f, _ in stats(root))\n"
     "def files(root):\n"
     "    return sum(len(fs) for _, _, fs in os.walk(root))\n"
     "import numpy as np\n"
@@ -104,8 +110,9 @@ with mlflow.start_run(experiment_id=experiment):
 # log_image writes its files on background threads, still at work when the run ends: the
 # clock stops when they are written, as labkeep's finish() waits for its store.
 mlflow.flush_artifact_async_logging()
-while uploading(STORE):  # its temporary files still being moved into place
-    time.sleep(0.005)
+deadline = time.monotonic() + 300
+while (written(STORE, ".png") < N or written(STORE, ".webp") < N) and time.monotonic() < deadline:
+    time.sleep(0.005)  # every image's PNG and WebP files in place
 t1 = time.perf_counter()
 print(json.dumps({"log_ms": (t1 - t0) * 1e3, "bytes": size(STORE) - before,
                   "disk_bytes": disk(STORE) - disk_before,
