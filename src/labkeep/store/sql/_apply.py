@@ -114,10 +114,18 @@ def apply_batch(
         if batch.notes is not None:
             cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
         touched: list[tuple[Any, ...]] = []
+        complete = False
         if batch.metrics:
-            touched = _insert_metrics(cur, conn, number, batch.metrics)
+            touched, complete = _insert_metrics(cur, conn, number, batch.metrics)
         if changed:
-            refresh(cur, sql, number, changed, touched_metrics=touched if touched else None)
+            refresh(
+                cur,
+                sql,
+                number,
+                changed,
+                touched_metrics=touched if touched else None,
+                metrics_complete=complete,
+            )
         for art in batch.artifacts:
             cur.execute(
                 sql(
@@ -359,14 +367,15 @@ def _metric_rows(
 
 def _insert_metrics(
     cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns]
-) -> list[tuple[Any, ...]]:
+) -> tuple[list[tuple[Any, ...]], bool]:
     """Add a batch's points and merge its per-key summaries; return the merged summaries of
-    the keys it touched as (key, last, min, max, count, last step), for the run's packed row."""
+    the keys it touched as (key, last, min, max, count, last step), for the run's packed row,
+    and whether they are all of the run's keys."""
     chunks, summaries = _metric_rows(number, metrics)
     if not summaries:
-        return []
+        return [], False
     if conn.dialect == "postgresql":
-        return _insert_metrics_copy(cur, number, chunks, summaries)
+        return _insert_metrics_copy(cur, number, chunks, summaries), False
     cur.executemany(conn.sql(_INSERT_CHUNK), chunks)
     cur.executemany(conn.sql(_UPSERT_METRIC), [(number, *row) for row in summaries])
     return _merged_summaries(cur, conn, number, [row[0] for row in summaries])
@@ -414,20 +423,22 @@ def _copy_chunks(cur: Any, chunks: list[tuple[Any, ...]]) -> None:
 
 def _merged_summaries(
     cur: Any, conn: Connection, number: int, keys: list[str]
-) -> list[tuple[Any, ...]]:
-    """(key, last, min, max, count, last step) of ``keys`` of run ``number`` as merged."""
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """(key, last, min, max, count, last step) of run ``number``'s ``keys`` as merged, and
+    whether those are all of the run's keys (then read in one statement)."""
     query = "SELECT key, last, min, max, count, last_step FROM metrics WHERE run_number = ?"
     cur.execute(conn.sql("SELECT count(*) FROM metrics WHERE run_number = ?"), (number,))
-    if len(keys) * 4 >= cur.fetchone()[0]:
-        wanted = set(keys)
+    total = cur.fetchone()[0]
+    if len(keys) == total:
         cur.execute(conn.sql(query), (number,))
-        return [row for row in cur.fetchall() if row[0] in wanted]
+        return list(cur.fetchall()), True
     found: list[tuple[Any, ...]] = []
     for lo in range(0, len(keys), 500):
         part = keys[lo : lo + 500]
-        cur.execute(conn.sql(f"{query} AND key IN ({', '.join('?' * len(part))})"), (number, *part))
+        marks = ", ".join("?" * len(part))
+        cur.execute(conn.sql(f"{query} AND key IN ({marks})"), (number, *part))
         found.extend(cur.fetchall())
-    return found
+    return found, False
 
 
 def _compact(cur: Any, conn: Connection, number: int) -> None:

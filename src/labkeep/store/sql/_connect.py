@@ -80,6 +80,22 @@ class Connection:
         """Whether the database dropped this connection (psycopg says so; sqlite3 cannot)."""
         return bool(getattr(self.raw, "broken", False) or getattr(self.raw, "closed", False))
 
+    def dropped_while_idle(self) -> bool:
+        """Whether a PostgreSQL connection that sat idle was ended by the server meanwhile (a
+        restart, ``pg_terminate_backend``): an idle connection is sent nothing unless the
+        server gives up on it, so anything waiting to be read means that. No round trip."""
+        if self.broken:
+            return True
+        if self.dialect != "postgresql":
+            return False
+        import select
+
+        try:
+            readable, _, _ = select.select([self.raw.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.raw.close()

@@ -144,6 +144,7 @@ def refresh(
     number: int,
     sections: Sequence[str],
     touched_metrics: list[tuple[Any, ...]] | None = None,
+    metrics_complete: bool = False,
 ) -> None:
     """Rewrite run ``number``'s ``sections`` of ``run_rows`` from the tables, on the DB-API
     cursor ``cur`` of an open write transaction (``sql`` adapts ``?`` marks).
@@ -151,10 +152,13 @@ def refresh(
     ``touched_metrics``: the merged (key, last, min, max, count, last step) rows of the keys
     a batch changed; the metrics section is then updated from them and the packed section
     already stored, instead of read back whole (a run of 50,000 keys logging a few at a
-    time rewrites those few)."""
+    time rewrites those few). ``metrics_complete``: those rows are all of the run's keys."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     merged: tuple[int, bytes, str | None] | None = None
     for section in sections:
+        if section == "metrics" and touched_metrics is not None and metrics_complete:
+            found[section] = touched_metrics
+            continue
         if section == "metrics" and touched_metrics is not None:
             merged = _merge_metrics(cur, sql, number, touched_metrics)
             if merged is not None:
