@@ -2,9 +2,10 @@
 
 The write path talks to the database through the driver's own DB-API connection (stdlib
 ``sqlite3``, or ``psycopg``): importing SQLAlchemy alone costs ~250 ms, more than a short run
-may take. Every read and edit uses the same connection (``_store``, ``_search``, ``_table``);
-SQLAlchemy and Alembic are imported only to migrate a store (a new SQLite store is made from
-``schema_sqlite.sql``, generated from the models).
+may take. A store writes on one connection and reads on a small pool of others
+(``_store``), so a read never queues behind a write. SQLAlchemy and Alembic are imported
+only to migrate a store (a new SQLite store is made from ``schema_sqlite.sql``, generated
+from the models).
 
 A SQLite store that cannot be written (a read-only mount) is opened read-only, so it can
 still be read; its connection refuses transactions with :class:`ReadOnlyStoreError`. SQLite's
