@@ -379,7 +379,7 @@ def _p99_ms(latencies: list[float]) -> float | None:
 def clients(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     import psycopg
 
-    sizes = (10, 100, 10) if not args.quick else (3, 20, 10)  # batches, keys, steps per batch
+    sizes = (5, 100, 10) if not args.quick else (3, 20, 10)  # batches, keys, steps per batch
     points = CLIENTS * sizes[0] * sizes[1] * sizes[2]
     with database("lk_team_clients") as pg:
         with labkeep_server(pg) as a, labkeep_server(pg) as b:
@@ -427,7 +427,7 @@ def _mlflow_clients(rows: list[dict[str, Any]], work: Path, quick: bool = False)
     python, why = _mlflow_python()
     if python is None:
         raise RuntimeError(why)
-    ml_sizes = (5, 100, 10) if not quick else (2, 20, 10)  # log_batch holds <= 1,000
+    ml_sizes = (3, 100, 10) if not quick else (2, 20, 10)  # log_batch holds <= 1,000
     ml_points = CLIENTS * ml_sizes[0] * ml_sizes[1] * ml_sizes[2]
     with database("lk_team_clients_mlflow") as ml_pg:
         backend = ml_pg.replace("postgresql://", "postgresql+psycopg2://")
@@ -617,7 +617,7 @@ from bench_team import OPTIMIZERS, run_columns, T0
 started = time.perf_counter()
 client = MlflowClient(uri.replace("postgresql://", "postgresql+psycopg2://"))
 exps = {name: client.create_experiment(name) for name in ("cifar", "mnist")}
-cols = run_columns(n)
+cols = {k: v.tolist() for k, v in run_columns(n).items()}  # Python numbers: exact repr
 conn = psycopg2.connect(uri)
 cur = conn.cursor()
 def copy(table, columns, lines):
@@ -820,8 +820,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in found:
                 print(f"  {r['figure']}: labkeep {r['labkeep']} / MLflow {r['peer']}", flush=True)
             rows += found
-    ids = {r["id"] for r in rows}
-    rows = [*rows, *(r for i, r in previous.items() if i not in ids)]
+    ran = set(args.only or SECTIONS)  # a row's id starts with its section's name
+    rows = [*rows, *(r for i, r in previous.items() if i.split("_")[0] not in ran)]
     write_results(
         "team",
         {
