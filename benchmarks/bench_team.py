@@ -252,7 +252,7 @@ def ingest(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
                 row(
                     f"ingest_{label.lower()}_{keys}x{steps}",
                     f"one process logs {keys * steps:,} points into {label}, "
-                    f"{keys:,} keys x {steps:,} steps (points/s)",
+                    f"{keys:,} keys x {steps:,} steps",
                     "points/s",
                     "higher",
                     best,
@@ -394,7 +394,7 @@ def clients(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     rows = [
         row(
             "clients_points",
-            f"{CLIENTS} clients logging to two servers on one PostgreSQL (points/s)",
+            f"{CLIENTS} clients logging to two servers on one PostgreSQL",
             "points/s",
             "higher",
             points / ours["s"],
