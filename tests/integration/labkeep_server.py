@@ -78,6 +78,12 @@ class ServerProcess:
         self.kill()
         raise RuntimeError("labkeep server did not answer in time")
 
+    def output(self) -> str:
+        """What the server printed so far, once it has exited (empty while it runs)."""
+        if self.proc is None or self.proc.poll() is None or self.proc.stdout is None:
+            return ""
+        return self.proc.stdout.read()
+
     def kill(self) -> None:
         """SIGKILL the server and its workers (its process group), as a crash would."""
         if self.proc is not None and self.proc.poll() is None:

@@ -420,7 +420,7 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
             ):
                 cur.execute(f"DROP TABLE {table}")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
-        assert _migrate.upgrade(store.location) == ("0002", "0008")
+        assert _migrate.upgrade(store.location) == ("0002", "0009")
         assert repr(store.get_run_table(numbers)) == before
         assert_table_is_exact(store, numbers)
 
@@ -493,8 +493,8 @@ def test_a_writer_that_waits_for_another_packs_what_the_other_wrote(
     paused, release = threading.Event(), threading.Event()
     packed = _apply.refresh
 
-    def refresh_then_pause(cur: Any, sql: Any, run: int, sections: Any) -> None:
-        packed(cur, sql, run, sections)
+    def refresh_then_pause(cur: Any, sql: Any, run: int, sections: Any, **given: Any) -> None:
+        packed(cur, sql, run, sections, **given)
         if threading.current_thread().name == "A":
             paused.set()
             release.wait(30)
@@ -587,3 +587,57 @@ def test_counting_within_a_budget(ties: Store) -> None:
     sqlite = ties.location.kind == "sqlite"  # type: ignore[attr-defined]
     assert tight is None if sqlite else tight == total
     assert ties.count_runs("p >= 1") == ties.count_runs_within(10**9, "p >= 1")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batches_that_touch_some_keys_keep_the_packed_row_exact(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch rewrites only the keys it logged in the run's packed row (starting from the
+    row already stored): keys it did not touch keep their summaries, new keys slot into
+    order, NaN and all-NaN keys and keys longer than a chunk come out as the tables say."""
+    from labkeep.store.sql import _apply
+
+    monkeypatch.setattr(_apply, "CHUNK_POINTS", 4)  # a key of 10 points spans 3 chunks
+    nan = float("nan")
+    for store in open_test_store(backend, tmp_path):
+        run_uuid = str(uuid.UUID(int=7))
+        start = RunStart(uuid=run_uuid, experiment="e", name="wide", start_time=T0)
+        batches = [
+            {f"k{j:03d}": [float(j), float(j) + 0.5] for j in range(0, 60, 2)},
+            {
+                "k004": [-1.0, nan],
+                "k010": [nan, nan],
+                "none": [nan, nan],
+                "k001": [3.0],
+                "zz": [1.0] * 10,
+            },
+            {"k000": [100.0], "a": [nan], "k059": [2.0]},
+            {"k004": [7.0]},
+        ]
+        step = 0
+        for position, logged in enumerate(batches, start=1):
+            batch = WriteBatch(
+                run_uuid=run_uuid,
+                writer="w",
+                position=position,
+                start=start if position == 1 else None,
+            )
+            for key, values in logged.items():
+                batch.metrics[key] = MetricColumns(
+                    array("q", range(step, step + len(values))),
+                    array("d", values),
+                    array("d", (T0 + step + s for s in range(len(values)))),
+                )
+            step += 10
+            number = store.apply(batch)
+        assert_table_is_exact(store, [number])
+        record = store.get_records([number])[0]
+        assert record.metrics["k004"].last == 7.0 and record.metrics["k004"].min == -1.0
+        assert record.metrics["k010"].min == 10.0 and record.metrics["k010"].count == 4
+        assert record.metrics["none"].min is None and record.metrics["none"].max is None
+        assert record.metrics["zz"].count == 10 and record.metrics["zz"].last_step == 19
+        steps, _, _ = store.get_history_bytes(number, "zz")
+        assert array("q", steps).tolist() == list(range(10, 20))
+        table = store.get_run_table([number])
+        assert table["metrics.k002"].tolist() == [2.5]  # untouched since the first batch

@@ -2,9 +2,10 @@
 
 The write path talks to the database through the driver's own DB-API connection (stdlib
 ``sqlite3``, or ``psycopg``): importing SQLAlchemy alone costs ~250 ms, more than a short run
-may take. Every read and edit uses the same connection (``_store``, ``_search``, ``_table``);
-SQLAlchemy and Alembic are imported only to migrate a store (a new SQLite store is made from
-``schema_sqlite.sql``, generated from the models).
+may take. A store writes on one connection and reads on a small pool of others
+(``_store``), so a read never queues behind a write. SQLAlchemy and Alembic are imported
+only to migrate a store (a new SQLite store is made from ``schema_sqlite.sql``, generated
+from the models).
 
 A SQLite store that cannot be written (a read-only mount) is opened read-only, so it can
 still be read; its connection refuses transactions with :class:`ReadOnlyStoreError`. SQLite's
@@ -29,7 +30,7 @@ from labkeep.store._uri import StoreLocation
 
 # Kept in sync with ``_schema.SCHEMA_REVISION`` (a test checks), so that checking the schema
 # does not import SQLAlchemy.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 BUSY_TIMEOUT_S = 120.0
 #: Reads of large stores touch pages all over the file: mapped, they cost no system call.
 SQLITE_MMAP_BYTES = 1 << 30
@@ -79,6 +80,22 @@ class Connection:
     def broken(self) -> bool:
         """Whether the database dropped this connection (psycopg says so; sqlite3 cannot)."""
         return bool(getattr(self.raw, "broken", False) or getattr(self.raw, "closed", False))
+
+    def dropped_while_idle(self) -> bool:
+        """Whether a PostgreSQL connection that sat idle was ended by the server meanwhile (a
+        restart, ``pg_terminate_backend``): an idle connection is sent nothing unless the
+        server gives up on it, so anything waiting to be read means that. No round trip."""
+        if self.broken:
+            return True
+        if self.dialect != "postgresql":
+            return False
+        import select
+
+        try:
+            readable, _, _ = select.select([self.raw.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

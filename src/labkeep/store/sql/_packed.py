@@ -138,18 +138,45 @@ def pack_sections(
     return names, values, key_lists
 
 
-def refresh(cur: Any, sql: Any, number: int, sections: Sequence[str]) -> None:
+def refresh(
+    cur: Any,
+    sql: Any,
+    number: int,
+    sections: Sequence[str],
+    touched_metrics: list[tuple[Any, ...]] | None = None,
+    metrics_complete: bool = False,
+) -> None:
     """Rewrite run ``number``'s ``sections`` of ``run_rows`` from the tables, on the DB-API
-    cursor ``cur`` of an open write transaction (``sql`` adapts ``?`` marks)."""
+    cursor ``cur`` of an open write transaction (``sql`` adapts ``?`` marks).
+
+    ``touched_metrics``: the merged (key, last, min, max, count, last step) rows of the keys
+    a batch changed; the metrics section is then updated from them and the packed section
+    already stored, instead of read back whole (a run of 50,000 keys logging a few at a
+    time rewrites those few). ``metrics_complete``: those rows are all of the run's keys."""
     found: dict[str, list[tuple[Any, ...]]] = {}
+    merged: tuple[int, bytes, str | None] | None = None
     for section in sections:
+        if section == "metrics" and touched_metrics is not None and metrics_complete:
+            found[section] = touched_metrics
+            continue
+        if section == "metrics" and touched_metrics is not None:
+            merged = _merge_metrics(cur, sql, number, touched_metrics)
+            if merged is not None:
+                continue
         if section == "metrics":
             query = "SELECT key, last, min, max, count, last_step FROM metrics WHERE run_number = ?"
         else:
             query = f"SELECT key, json FROM {_SOURCE[section]} WHERE run_number = ?"
         cur.execute(sql(query), (number,))
         found[section] = cur.fetchall()
-    names, values, key_lists = pack_sections(found, sections)
+    rest = [s for s in sections if s in found]
+    names, values, key_lists = pack_sections(found, rest)
+    if merged is not None:
+        ident, packed, new_text = merged
+        names.extend(COLUMNS["metrics"])
+        values.extend([ident, packed])
+        if new_text is not None:
+            key_lists[ident] = new_text
     for ident, keys_text in key_lists.items():
         add_key_list(cur, sql, ident, keys_text)
     marks = ", ".join("?" * (len(names) + 1))
@@ -161,6 +188,69 @@ def refresh(cur: Any, sql: Any, number: int, sections: Sequence[str]) -> None:
         ),
         (number, *values),
     )
+
+
+#: The keys of a stored key list and each key's place in it, by id: an id is the hash of
+#: its list, so an entry holds for every store and never goes stale. Bounded.
+_KEY_LIMIT = 64
+_KEY_INDEX: dict[int, tuple[list[str], dict[str, int]]] = {}
+
+
+def _key_index(cur: Any, sql: Any, ident: int) -> tuple[list[str], dict[str, int]] | None:
+    found = _KEY_INDEX.get(ident)
+    if found is None:
+        cur.execute(sql("SELECT keys FROM key_sets WHERE id = ?"), (ident,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        keys = json.loads(row[0])
+        found = (keys, {k: i for i, k in enumerate(keys)})
+        if len(_KEY_INDEX) >= _KEY_LIMIT:
+            _KEY_INDEX.clear()
+        _KEY_INDEX[ident] = found
+    return found
+
+
+def _merge_metrics(
+    cur: Any, sql: Any, number: int, touched: list[tuple[Any, ...]]
+) -> tuple[int, bytes, str | None] | None:
+    """The run's metrics section (key-list id, packed bytes, and the key list as JSON when
+    it is new) with the ``touched`` rows written over the stored section; None when there
+    is no stored section to start from."""
+    import numpy as np
+
+    cur.execute(
+        sql("SELECT metric_keyset, metric_packed FROM run_rows WHERE run_number = ?"), (number,)
+    )
+    row = cur.fetchone()
+    dtype = _dtype("metrics")
+    if row is None or row[0] is None:
+        return None
+    index = _key_index(cur, sql, int(row[0]))
+    if index is None:
+        return None
+    keys, place = index
+    stored = np.frombuffer(bytes(row[1]), dtype=dtype)
+    if len(stored) != len(keys):
+        return None
+    new = [r for r in touched if r[0] not in place]
+    if new:
+        keys = sorted([*keys, *(r[0] for r in new)])
+        place = {k: i for i, k in enumerate(keys)}
+        out = np.zeros(len(keys), dtype=dtype)
+        out[[place[k] for k in index[0]]] = stored
+    else:
+        out = stored.copy()
+    at = [place[r[0]] for r in touched]
+    out["last"][at] = [_real(r[1]) for r in touched]
+    out["min"][at] = [_real(r[2]) for r in touched]
+    out["max"][at] = [_real(r[3]) for r in touched]
+    out["count"][at] = [r[4] for r in touched]
+    out["step"][at] = [r[5] for r in touched]
+    if not new:
+        return int(row[0]), out.tobytes(), None
+    keys_text = _keys_text(keys)
+    return keyset_id(keys_text), out.tobytes(), keys_text
 
 
 def add_key_list(cur: Any, sql: Any, ident: int, keys_text: str) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 experiments = Table(
     "experiments",
@@ -116,6 +116,8 @@ metrics = Table(
 # Points are packed per key into chunks of little-endian int64 steps, float64 values (vals) and
 # float64 wall times: a row per point would cap ingest near 500k points/s and cost ~60 bytes
 # of index per point.
+# On PostgreSQL the chunk columns are stored uncompressed (migration 0009: STORAGE EXTERNAL,
+# toast_tuple_target), which the models cannot say; packed floats barely compress.
 metric_chunks = Table(
     "metric_chunks",
     metadata,

@@ -2,7 +2,13 @@
 DB-API connection (:mod:`._connect`), as SQL text with bound parameters written once for both
 dialects (``?`` placeholders; :meth:`Connection.sql` adapts them): a command that lists or
 shows runs never imports SQLAlchemy. The SQLAlchemy models (:mod:`._schema`) and the Alembic
-migrations only define and migrate the schema."""
+migrations only define and migrate the schema.
+
+Writes take turns on one write connection; reads go to a small pool of other connections,
+so a server's query or UI page never waits behind an ingest batch being written (SQLite's
+WAL and PostgreSQL's MVCC let a reader see the last commit while a writer works). A
+connection the database dropped (a restart, a terminated backend) is closed rather than
+reused, and the next call opens a new one."""
 
 from __future__ import annotations
 
@@ -58,6 +64,8 @@ if TYPE_CHECKING:
     from labkeep.store.sql._search import CatalogCache
 
 _IN_CHUNK = 500
+#: Idle read connections a store keeps; reads beyond them open their own and close them after.
+IDLE_READERS = 4
 #: The columns of a run as :meth:`SqlStore._info` reads them, its experiment's name last.
 _RUN_COLUMNS = (
     "runs.number, runs.uuid, runs.name, runs.status, runs.start_time, runs.end_time, "
@@ -78,13 +86,19 @@ class SqlStore(Store):
         self.uri = location.uri
         self._artifacts: ArtifactStore | None = None  # chosen at the first blob call
         self._conn: Connection | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the write connection's
+        self._readers: list[Connection] = []
+        self._readers_lock = threading.Lock()
+        self._catalog_lock = threading.Lock()
         self._catalog: CatalogCache | None = None  # made by the first search
         self._json_blobs: dict[str, Any] = {}
 
     # -- connections -------------------------------------------------------------------
     def writer(self) -> Connection:
         with self._lock:
+            if self._conn is not None and self._conn.dropped_while_idle():
+                self._conn.close()
+                self._conn = None
             if self._conn is None:
                 self._conn = connect(self.location)
             return self._conn
@@ -97,24 +111,59 @@ class SqlStore(Store):
             conn = self.writer()
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 if conn.broken and self._conn is conn:
                     self._conn = None
                     conn.close()
+                    if not isinstance(exc, StoreError):
+                        raise ConnectionLostError(
+                            f"lost the connection to the database of {self.uri} "
+                            f"({_first_line(exc)}): nothing of this call was stored; retry it"
+                        ) from exc
                 raise
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """The DB-API connection for reads, under the lock; the read's transaction (which
-        PostgreSQL opens) is ended afterwards."""
-        with self._writing() as conn:
+        """A read connection from the pool (never the write connection: a read does not
+        wait for a write in progress); the read's transaction (which PostgreSQL opens) is
+        ended afterwards."""
+        with damage_reported(self.location):
+            conn = None
+            with self._readers_lock:
+                while self._readers and conn is None:
+                    conn = self._readers.pop()
+                    if conn.dropped_while_idle():
+                        conn.close()
+                        conn = None
+            if conn is None:
+                conn = connect(self.location)
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(Exception):
                     conn.raw.rollback()
+                self._release(conn)
+                if conn.broken and not isinstance(exc, StoreError):
+                    raise ConnectionLostError(
+                        f"lost the connection to the database of {self.uri} "
+                        f"({_first_line(exc)}): retry"
+                    ) from exc
                 raise
-            conn.raw.commit()
+            try:
+                conn.raw.commit()
+            except BaseException:
+                self._release(conn)
+                raise
+            self._release(conn)
+
+    def _release(self, conn: Connection) -> None:
+        """Back to the pool, unless the database dropped it or the pool is full."""
+        if not conn.broken:
+            with self._readers_lock:
+                if len(self._readers) < IDLE_READERS:
+                    self._readers.append(conn)
+                    return
+        conn.close()
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one statement written with ``?`` placeholders."""
@@ -135,6 +184,10 @@ class SqlStore(Store):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
 
     # -- writing -----------------------------------------------------------------------
     def apply(self, batch: WriteBatch) -> int:
@@ -142,8 +195,14 @@ class SqlStore(Store):
         if batch.snapshot is not None:
             # Read before the write transaction: the manifest is a blob on disk.
             refs = snapshot_refs(dict(batch.snapshot), self._read_json_blob)
-        with self._writing() as conn:
-            return _apply.apply_batch(conn, batch, refs)
+        try:
+            with self._writing() as conn:
+                return _apply.apply_batch(conn, batch, refs)
+        except ConnectionLostError:
+            # The transaction died with its connection (a database restart mid-batch): once
+            # more on a new one. Safe, as a batch applied twice changes nothing.
+            with self._writing() as conn:
+                return _apply.apply_batch(conn, batch, refs)
 
     def _read_json_blob(self, sha256: str) -> Any:
         """A JSON blob (a code manifest), remembered: blobs never change."""
@@ -156,17 +215,8 @@ class SqlStore(Store):
         return found
 
     def journal_position(self, writer: str) -> int:
-        with self._writing() as conn:
-            cur = conn.raw.cursor()
-            try:
-                cur.execute(
-                    conn.sql("SELECT position FROM journal_positions WHERE writer = ?"), (writer,)
-                )
-                row = cur.fetchone()
-            finally:
-                cur.close()
-                conn.raw.commit()
-            return 0 if row is None else int(row[0])
+        rows = self._rows("SELECT position FROM journal_positions WHERE writer = ?", (writer,))
+        return 0 if not rows else int(rows[0][0])
 
     # -- blobs ---------------------------------------------------------------------------
     @property
@@ -508,7 +558,7 @@ class SqlStore(Store):
         return counts
 
     def _catalog_cache(self) -> CatalogCache:
-        with self._lock:
+        with self._catalog_lock:
             if self._catalog is None:
                 from labkeep.store.sql._search import CatalogCache
 
@@ -839,9 +889,9 @@ class SqlStore(Store):
     def read_only_reason(self) -> str | None:
         if self.location.kind != "sqlite" or not self.exists():
             return None
-        with self._lock:
-            if self._conn is not None:
-                return self._conn.read_only
+        conn = self._conn
+        if conn is not None:
+            return conn.read_only
         # Asked before starting a run: a look at the file system, not a connection.
         from labkeep.store.sql._connect import read_only_message, read_only_reason
 
@@ -931,6 +981,15 @@ class SqlStore(Store):
                 unused.append(sha)
         store.delete(unused)
         return len(doomed)
+
+
+class ConnectionLostError(StoreError):
+    """The database dropped the connection during a call, which then stored nothing."""
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
