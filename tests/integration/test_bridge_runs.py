@@ -63,3 +63,111 @@ def test_mlflow_nested_runs_become_child_runs(tmp_path: Path, mode: str | None) 
         assert len(runs) == 4  # the runner's run and its three children, nothing else
     finally:
         client.close()
+
+
+def test_a_script_init_after_a_bridged_call_continues_the_same_run(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    write(
+        tmp_path / "train.py",
+        """
+        import mlflow
+        import labkeep
+
+        mlflow.log_param("alpha", 0.3)   # the bridge's first call: the runner's run
+        run = labkeep.init(config={"batch": 8}, tags=["api"])  # the same run, no error
+        mlflow.log_metric("loss", 0.5, step=0)
+        run.log({"acc": 0.9}, step=0)
+        print("same run:", labkeep.active_run() is run)
+        """,
+    )
+    done = labkeep_run(tmp_path, tmp_path / "store", "--bridge-only", "train.py")
+    assert "same run: True" in done.stdout
+    client = Client(tmp_path / "store")
+    try:
+        runs = list(client.runs())
+        assert len(runs) == 1
+        run = runs[0]
+        assert run.params == {"alpha": 0.3, "batch": 8}
+        assert series(run, "loss") == [(0, 0.5)] and series(run, "acc") == [(0, 0.9)]
+        assert "api" in run.tags
+    finally:
+        client.close()
+
+
+def _python(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABKEEP_", "WANDB_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH")) if p)
+    env["LABKEEP_HOME"] = str(tmp_path / "store")
+    env["WANDB_MODE"] = "offline"
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_mlflow_calls_before_labkeep_bridge_land_in_the_run(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    _python(
+        tmp_path,
+        f"""
+        import mlflow
+
+        mlflow.set_tracking_uri("sqlite:///{tmp_path / "mlflow.db"}")
+        mlflow.start_run()
+        mlflow.log_param("alpha", 0.3)
+        mlflow.set_tag("team", "vision")
+        mlflow.log_metric("loss", 0.5, step=0)
+
+        import labkeep
+
+        labkeep.bridge()                   # late: MLflow's run already holds values
+        mlflow.log_metric("loss", 0.25, step=1)
+        mlflow.end_run()
+        run = labkeep.init(config={{"batch": 8}})   # continues the bridged run
+        run.finish()
+        """,
+    )
+    client = Client(tmp_path / "store")
+    try:
+        runs = list(client.runs())
+        assert len(runs) == 1
+        assert runs[0].params == {"alpha": 0.3, "batch": 8}
+        assert series(runs[0], "loss") == [(0, 0.5), (1, 0.25)]
+        assert list(runs[0].tags) == ["team=vision"]
+    finally:
+        client.close()
+
+
+def test_wandb_run_started_before_labkeep_bridge_is_recorded(tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    _python(
+        tmp_path,
+        """
+        import wandb
+
+        run = wandb.init(project="late", config={"lr": 0.1})
+
+        import labkeep
+
+        labkeep.bridge()
+        for step in range(2):
+            wandb.log({"loss": 1.0 / (step + 1)})
+        run.summary["best"] = 0.5
+        wandb.finish()
+        """,
+    )
+    client = Client(tmp_path / "store")
+    try:
+        (run,) = list(client.runs())
+        assert run.params == {"lr": 0.1}
+        assert series(run, "loss") == [(0, 1.0), (1, 0.5)]
+        assert run.summary["best"] == 0.5
+    finally:
+        client.close()

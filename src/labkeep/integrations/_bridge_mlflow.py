@@ -199,6 +199,35 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
             setattr(mlflow, name, functools.wraps(original[name])(function))  # type: ignore[arg-type]
     if fluent is not None and fluent_end_run is not None:
         fluent.end_run = mlflow.end_run
+    started = None if only or original["active_run"] is None else original["active_run"]()
+    if started is not None:
+        # MLflow was used before the bridge (labkeep.bridge() called late): what its run
+        # holds so far is recorded now, and its end_run pops it as the bridge's own.
+        stack.append((started, None))
+        _catch_up(mlflow, started.info.run_id)
+
+
+def _catch_up(mlflow: ModuleType, run_id: str) -> None:
+    """Record the params, user tags and metric histories an MLflow run already holds."""
+    from labkeep.integrations._mlflow import _param_value
+
+    client = mlflow.MlflowClient()
+    data = client.get_run(run_id).data
+    try:
+        run = bridged_run()
+        if data.params:
+            update_params(
+                {k: _param_value(v) for k, v in data.params.items()}, "mlflow (before bridge)"
+            )
+        tags = {k: v for k, v in data.tags.items() if not k.startswith("mlflow.")}
+        if tags:
+            _tag(run, tags)
+        for key in sorted(data.metrics):
+            history = client.get_metric_history(run_id, key)
+            for point in sorted(history, key=lambda m: (m.timestamp, m.step)):
+                run.log({key: point.value}, point.step)
+    except LabkeepError as exc:
+        not_recorded("mlflow (before bridge)", exc)
 
 
 #: MLflow's run statuses as labkeep's (``end_run(status=...)``, or a ``with`` block's exit).

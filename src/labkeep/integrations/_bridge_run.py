@@ -11,10 +11,11 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from labkeep._api import bridge_run
+
 if TYPE_CHECKING:
     from labkeep._run import Run
 
-_run: Run | None = None
 _log = logging.getLogger(__name__)
 _warned: set[str] = set()
 
@@ -35,22 +36,12 @@ _nested: list[Run] = []
 def bridged_run() -> Run:
     """The run to record into: the innermost nested run, else the active one, else one
     ``labkeep.init()`` starts or attaches."""
-    global _run
     while _nested:
         child = _nested[-1]
         if not child.finished:
             return child
         _nested.pop()
-    run = _run
-    if run is not None and not run.finished:
-        return run
-    from labkeep._api import active_run, init
-
-    run = active_run()
-    if run is None:
-        run = init()
-    _run = run
-    return run
+    return bridge_run()
 
 
 def start_nested(name: str | None) -> Run:
