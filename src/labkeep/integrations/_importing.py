@@ -126,7 +126,7 @@ def imported_uuid(source: str, source_id: str) -> str:
 
 
 #: Runs written per store transaction, and the metric points that end a group sooner.
-GROUP_RUNS = 200
+GROUP_RUNS = 500
 GROUP_POINTS = 1_000_000
 
 

@@ -13,6 +13,7 @@ tags are kept in the summary under their own key, and user tags become labkeep t
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sqlite3
@@ -36,7 +37,7 @@ _STATUS = {
     "RUNNING": RunStatus.KILLED,
     "SCHEDULED": RunStatus.KILLED,
 }
-_READ_AHEAD = 200
+_READ_AHEAD = 500
 _ATTRIBUTE_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.note.content", "mlflow.parentRunId")
 
 
@@ -325,6 +326,7 @@ class MlflowSource:
         self._tmp.cleanup()
 
 
+@functools.lru_cache(maxsize=4096)  # a store repeats its values across runs (lr=0.01…)
 def _param_value(text: str) -> Any:
     """MLflow keeps every param as text: numbers and booleans get their type back."""
     lowered = text.strip().lower()

@@ -70,8 +70,8 @@ def apply_batches(
     """Apply ``(batch, snapshot_refs)`` pairs in order in one transaction (all or none), each
     as :func:`apply_batch` would; return their run numbers.
 
-    One commit for many runs: importing 2,000 MLflow runs one transaction each spent more
-    time committing (each commit a sync to disk) than writing."""
+    One commit for many runs: importing 2,000 MLflow runs one transaction each spent 19 s
+    of its 49 s of writing in the 2,000 commits (each a sync to disk), on a busy machine."""
     with conn.transaction() as cur:
         return [_apply_in(cur, conn, batch, refs) for batch, refs in batches]
 
