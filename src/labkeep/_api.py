@@ -29,6 +29,11 @@ _adopted: tuple[int, str] | None = None
 #: is active again once the runs started after it have finished.
 _outer: list[Run] = []
 
+#: The run a bridged tool's call started (``labkeep.bridge()``, or a script under
+#: ``labkeep run`` calling MLflow before ``labkeep.init()``): the script's own ``init()``
+#: afterwards continues it, rather than failing on an active run.
+_bridged: Run | None = None
+
 #: The environment variable through which ``labkeep run`` hands its run to the script.
 RUN_ID_ENV = "LABKEEP_RUN_ID"
 #: The experiment of the handed-over run: an init() naming another one starts a child run.
@@ -77,7 +82,7 @@ def init(
     >>> with labkeep.init(experiment="iris", config={"C": 1.0}) as run:  # doctest: +SKIP
     ...     run.log({"acc": 0.97})
     """
-    global _active, _hooks, _adopted
+    global _active, _hooks, _adopted, _bridged
     mode = mode or os.environ.get("LABKEEP_MODE") or "online"
     if mode not in MODES:
         raise InvalidInputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
@@ -86,6 +91,14 @@ def init(
     if resume is not None and id is None and not name:
         raise InvalidInputError("resume= needs the run: give id= (a uuid or number) or name=")
     with _lock:
+        if _bridged is not None and _bridged is _active and not _bridged.finished:
+            run, _bridged = _bridged, None
+            if (experiment is None or experiment == run.experiment) and (
+                parent is None and id is None and resume is None and mode != "disabled"
+            ):
+                _continue(run, config, tags, notes)
+                return run
+            parent = parent if parent is not None else run  # its own run, inside that one
         nested = parent is not None and _active is not None and not _active.finished
         if _active is not None and not _active.finished and not nested:
             raise RunStateError(
@@ -179,6 +192,30 @@ def init(
         else:
             _hooks.install(run)
         return run
+
+
+def bridge_run() -> Run:
+    """The run a bridged tool's call records into: the active one, else a run ``init()``
+    starts (or attaches, under ``labkeep run``) that the script's own ``init()`` continues."""
+    global _bridged
+    run = active_run()
+    if run is None:
+        run = init()
+        _bridged = run
+    return run
+
+
+def _continue(run: Run, config: Any, tags: list[str] | str | None, notes: str | None) -> None:
+    """What the script's ``init()`` gives a run a bridged call started before it."""
+    from labkeep._run import iter_tags
+
+    if config:
+        run.config.update(config)
+    found = list(iter_tags(tags))
+    if found:
+        run.tags.add(*found)
+    if notes:
+        run.notes = notes
 
 
 def _new_run_id(ref: str | int) -> str:

@@ -292,6 +292,38 @@ def test_batch_for_an_unknown_run_is_refused(store: Store) -> None:
         store.apply(WriteBatch(str(uuid_mod.uuid4()), "w", 5, notes="x"))
 
 
+def test_apply_many_writes_each_batch_as_apply_would_and_only_once(store: Store) -> None:
+    experiment = _experiment()
+    parent, child = str(uuid_mod.uuid4()), str(uuid_mod.uuid4())
+    batches = [
+        WriteBatch(
+            run_uuid=run_uuid,
+            writer=f"import-{run_uuid}",
+            position=1,
+            start=RunStart(
+                uuid=run_uuid,
+                experiment=experiment,
+                name=name,
+                start_time=1000.0 + i,
+                parent_uuid=parent if run_uuid == child else None,
+            ),
+            params={"i": i},
+            metrics={"loss": _columns([(0, 1.0 - i), (1, 0.5 - i)])},
+            finish=RunFinish("completed", 1010.0 + i),
+        )
+        for i, (run_uuid, name) in enumerate([(parent, "outer"), (child, "inner")])
+    ]
+    numbers = store.apply_many(batches)
+    assert numbers == [store.resolve_run(parent).number, store.resolve_run(child).number]
+    records = store.get_records(numbers)
+    assert [r.params for r in records] == [{"i": 0}, {"i": 1}]
+    assert records[1].info.parent_uuid == parent
+    assert list(store.get_history(numbers[1], "loss").values) == [0.0, -0.5]
+    assert store.apply_many(batches) == numbers  # again: already there, nothing new
+    assert store.get_records(numbers)[1].metrics["loss"].count == 2
+    assert store.apply_many([]) == []
+
+
 # -- exactly once ----------------------------------------------------------------------
 
 

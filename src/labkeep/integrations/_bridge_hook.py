@@ -1,4 +1,5 @@
-"""Patch MLflow, W&B, TensorBoard writers and Sacred right after the script imports them.
+"""Patch MLflow, W&B, TensorBoard writers (``tf.summary`` too) and Sacred right after the
+script imports them.
 
 A :data:`sys.meta_path` finder watches for the names in :data:`BRIDGES`. When the script
 imports one, the finder asks the other finders for the real module, lets its loader run it
@@ -35,6 +36,7 @@ BRIDGES = {
     "tensorboardX": "labkeep.integrations._bridge_tensorboard",
     "torch.utils.tensorboard": "labkeep.integrations._bridge_tensorboard",
     "sacred": "labkeep.integrations._bridge_sacred",
+    "tensorflow": "labkeep.integrations._bridge_tf_summary",
 }
 
 

@@ -15,17 +15,26 @@ import os
 import uuid
 from collections.abc import Callable
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkeep.errors import LabkeepError
-from labkeep.integrations._bridge_run import bridged_run, not_recorded, update_params
+from labkeep.integrations._bridge_run import (
+    bridged_run,
+    end_nested,
+    not_recorded,
+    start_nested,
+    update_params,
+)
+
+if TYPE_CHECKING:
+    from labkeep._run import Run
 
 
 class _StandInRun:
     """What ``mlflow.start_run`` returns when MLflow does not run: ``run.info.run_id`` and a
     context manager that ends the run."""
 
-    def __init__(self, end: Callable[[], None], name: str | None, experiment_id: str) -> None:
+    def __init__(self, end: Callable[[str], None], name: str | None, experiment_id: str) -> None:
         run_id = uuid.uuid4().hex
         self.info = SimpleNamespace(
             run_id=run_id,
@@ -42,19 +51,32 @@ class _StandInRun:
         return self
 
     def __exit__(self, kind: object, *_: object) -> None:
-        self._end()
+        self._end("FAILED" if kind is not None else "FINISHED")
 
 
 def install(mlflow: ModuleType, *, only: bool) -> None:
     """Replace ``mlflow``'s fluent logging functions by ones that record into labkeep."""
     original = {name: getattr(mlflow, name, None) for name in _NAMES}
-    state: dict[str, Any] = {"run": None}
+    fluent = getattr(getattr(mlflow, "tracking", None), "fluent", None)
+    # MLflow's ActiveRun.__exit__ (a ``with mlflow.start_run()`` block) and its atexit hook
+    # call the fluent module's end_run, not mlflow.end_run.
+    fluent_end_run = getattr(fluent, "end_run", None)
+    #: One entry per MLflow run started and not ended, innermost last: its stand-in (only),
+    #: and the labkeep child run of a nested one (None for the outermost, the labkeep run).
+    stack: list[tuple[Any, Run | None]] = []
 
     def real(name: str, *args: Any, **kwargs: Any) -> Any:
         function = original[name]
         return None if only or function is None else function(*args, **kwargs)
 
     def start_run(*args: Any, **kwargs: Any) -> Any:
+        started = None if only else real("start_run", *args, **kwargs)
+        child = None
+        if stack and (kwargs.get("nested") or (len(args) >= 4 and args[3])):
+            try:
+                child = start_nested(kwargs.get("run_name"))
+            except LabkeepError as exc:
+                not_recorded("mlflow.start_run(nested=True)", exc)
         tags = kwargs.get("tags")
         if tags:
             try:
@@ -62,19 +84,21 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
             except LabkeepError as exc:
                 not_recorded("mlflow.start_run(tags=...)", exc)
         if only:
-            stand_in = _StandInRun(
-                lambda: end_run(), kwargs.get("run_name"), str(kwargs.get("experiment_id") or 0)
+            started = _StandInRun(
+                end_run, kwargs.get("run_name"), str(kwargs.get("experiment_id") or 0)
             )
-            state["run"] = stand_in
-            return stand_in
-        return real("start_run", *args, **kwargs)
+        stack.append((started, child))
+        return started
 
-    def end_run(*args: Any, **kwargs: Any) -> Any:
-        state["run"] = None
-        return real("end_run", *args, **kwargs)
+    def end_run(status: str = "FINISHED", *args: Any, **kwargs: Any) -> Any:
+        if stack:
+            _started, child = stack.pop()
+            if child is not None:
+                end_nested(child, _END_STATUS.get(str(status).upper()))
+        return real("end_run", status, *args, **kwargs)
 
     def active_run() -> Any:
-        return state["run"] if only else real("active_run")
+        return (stack[-1][0] if stack else None) if only else real("active_run")
 
     def log_param(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
         update_params({key: value}, "mlflow.log_param")
@@ -173,6 +197,41 @@ def install(mlflow: ModuleType, *, only: bool) -> None:
     for name, function in replacements.items():
         if original.get(name) is not None:
             setattr(mlflow, name, functools.wraps(original[name])(function))  # type: ignore[arg-type]
+    if fluent is not None and fluent_end_run is not None:
+        fluent.end_run = mlflow.end_run
+    started = None if only or original["active_run"] is None else original["active_run"]()
+    if started is not None:
+        # MLflow was used before the bridge (labkeep.bridge() called late): what its run
+        # holds so far is recorded now, and its end_run pops it as the bridge's own.
+        stack.append((started, None))
+        _catch_up(mlflow, started.info.run_id)
+
+
+def _catch_up(mlflow: ModuleType, run_id: str) -> None:
+    """Record the params, user tags and metric histories an MLflow run already holds."""
+    from labkeep.integrations._mlflow import _param_value
+
+    client = mlflow.MlflowClient()
+    data = client.get_run(run_id).data
+    try:
+        run = bridged_run()
+        if data.params:
+            update_params(
+                {k: _param_value(v) for k, v in data.params.items()}, "mlflow (before bridge)"
+            )
+        tags = {k: v for k, v in data.tags.items() if not k.startswith("mlflow.")}
+        if tags:
+            _tag(run, tags)
+        for key in sorted(data.metrics):
+            history = client.get_metric_history(run_id, key)
+            for point in sorted(history, key=lambda m: (m.timestamp, m.step)):
+                run.log({key: point.value}, point.step)
+    except LabkeepError as exc:
+        not_recorded("mlflow (before bridge)", exc)
+
+
+#: MLflow's run statuses as labkeep's (``end_run(status=...)``, or a ``with`` block's exit).
+_END_STATUS = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "interrupted"}
 
 
 #: What would make MLflow create its store or reach a server: nothing with ``only``.

@@ -11,10 +11,11 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from labkeep._api import bridge_run
+
 if TYPE_CHECKING:
     from labkeep._run import Run
 
-_run: Run | None = None
 _log = logging.getLogger(__name__)
 _warned: set[str] = set()
 
@@ -27,19 +28,38 @@ def not_recorded(call: str, exc: Exception) -> None:
         _log.warning("%s: not recorded in the labkeep run: %s", call, exc)
 
 
-def bridged_run() -> Run:
-    """The run to record into: the active one, else one ``labkeep.init()`` starts or attaches."""
-    global _run
-    run = _run
-    if run is not None and not run.finished:
-        return run
-    from labkeep._api import active_run, init
+#: Child runs started for a tool's nested runs (``mlflow.start_run(nested=True)``), innermost
+#: last: the calls go to the innermost one until the tool ends it.
+_nested: list[Run] = []
 
-    run = active_run()
-    if run is None:
-        run = init()
-    _run = run
-    return run
+
+def bridged_run() -> Run:
+    """The run to record into: the innermost nested run, else the active one, else one
+    ``labkeep.init()`` starts or attaches."""
+    while _nested:
+        child = _nested[-1]
+        if not child.finished:
+            return child
+        _nested.pop()
+    return bridge_run()
+
+
+def start_nested(name: str | None) -> Run:
+    """Start a child run of the run being recorded into, and record into it from now on."""
+    from labkeep._api import init
+
+    child = init(parent=bridged_run(), name=name or None)
+    _nested.append(child)
+    return child
+
+
+def end_nested(child: Run, status: str | None) -> None:
+    """Finish a child run of :func:`start_nested` (``status``: a labkeep status, or None for
+    completed); the calls go to its parent again."""
+    if not child.finished:
+        child.finish(status)
+    if child in _nested:
+        _nested.remove(child)
 
 
 def update_params(values: dict[str, Any], call: str) -> None:

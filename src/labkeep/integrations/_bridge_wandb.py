@@ -225,6 +225,13 @@ def install(wandb: Any, *, only: bool) -> None:
         steps.record(data, step, commit)
 
     wandb.init = functools.wraps(real_init)(init)
+    started = getattr(wandb, "run", None)
+    if not only and started is not None and hasattr(started, "log"):
+        # wandb.init ran before the bridge (labkeep.bridge() called late): its config now,
+        # its summary at the end, and what it logs from here on.
+        steps.step = int(getattr(started, "step", 0) or 0)
+        _wrap_real_run(wandb, started, steps)
+        update_params(params_of(started.config), "wandb.config")
     if real_finish is not None:
         wandb.finish = functools.wraps(real_finish)(finish)
     if only:

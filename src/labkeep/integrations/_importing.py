@@ -1,13 +1,15 @@
 """What every importer shares: the record a tool's run is read into, and the one path that
 writes it to a store.
 
-A run read from another tool becomes one :class:`~labkeep.store._base.WriteBatch` applied as
-one transaction, the same path a live run's journal takes (journal → ingester → WriteBatch →
-store): the batch carries the run's original start and end times, status, metric steps and
-wall times, so nothing here writes SQL. The labkeep uuid of an imported run is derived from
-the tool and the run's own id (``uuid5``), and the run keeps ``import.source`` and
-``import.id`` in its summary: importing again finds the run and skips it, and the batch's
-writer (``import-<uuid>``) at position 1 makes even a concurrent second import a no-op.
+A run read from another tool becomes one :class:`~labkeep.store._base.WriteBatch`, the same
+path a live run's journal takes (journal → ingester → WriteBatch → store): the batch carries
+the run's original start and end times, status, metric steps and wall times, so nothing here
+writes SQL. Up to :data:`GROUP_RUNS` runs' batches go to the store in one transaction
+(:meth:`~labkeep.store._base.Store.apply_many`): a run is never written in part, and a group
+either. The labkeep uuid of an imported run is derived from the tool and the run's own id
+(``uuid5``), and the run keeps ``import.source`` and ``import.id`` in its summary: importing
+again finds the runs (one query) and skips them, and each batch's writer
+(``import-<uuid>``) at position 1 makes even a concurrent second import a no-op.
 
 A run that cannot be read is not written at all; the report lists it, and the CLI exits
 non-zero so nothing is left half-imported without saying so.
@@ -25,7 +27,7 @@ from typing import Any, Protocol
 
 from labkeep._values import MAX_KEY_LENGTH, flatten
 from labkeep.entities import Artifact, RunStatus, Value
-from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError
+from labkeep.errors import InvalidInputError, LabkeepError
 from labkeep.store._base import MetricColumns, RunFinish, RunStart, Store, WriteBatch
 
 #: Where the uuids of imported runs come from: uuid5(IMPORT_NAMESPACE, "tool:original id").
@@ -123,6 +125,11 @@ def imported_uuid(source: str, source_id: str) -> str:
     return str(uuid.uuid5(IMPORT_NAMESPACE, f"{source}:{source_id}"))
 
 
+#: Runs written per store transaction, and the metric points that end a group sooner.
+GROUP_RUNS = 500
+GROUP_POINTS = 1_000_000
+
+
 def import_runs(
     store: Store,
     source: Source,
@@ -130,7 +137,8 @@ def import_runs(
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Write every run of ``source`` not yet in ``store``; each run is one transaction.
+    """Write every run of ``source`` not yet in ``store``, up to :data:`GROUP_RUNS` runs per
+    transaction (:meth:`Store.apply_many`); progress is reported as each group is written.
 
     >>> report = import_runs(client.store, mlflow_source("sqlite:///mlflow.db"))
     >>> len(report.imported), len(report.skipped)
@@ -140,51 +148,127 @@ def import_runs(
     ids = list(source.run_ids())
     if on_start is not None:
         on_start(len(ids))
-    for done, run_id in enumerate(ids, 1):
-        try:
-            outcome = _import_one(store, source, run_id, report)
-        except Exception as exc:
-            # The source or the store failed under us (a server gone, a full disk): the runs
-            # written so far are whole, and the message says how far it got.
-            text = str(exc).strip()
-            reason = text.splitlines()[0] if text else type(exc).__name__
-            raise SourceError(
-                f"importing from {source.tool} {source.location} stopped at run {run_id} "
-                f"({reason}); {len(report.imported)} of {len(ids)} run(s) were imported whole "
-                "before it, and importing again goes on from there"
-            ) from exc
-        if on_progress is not None:
-            on_progress(Progress(run_id, outcome, done, len(ids)))
+    group = _Group(store, report, ids, on_progress)
+    known = _known_imports(store, source.tool)
+    run_id = ""
+    try:
+        for run_id in ids:
+            number = known.get(run_id)
+            if number is not None:
+                report.skipped.append(number)
+                group.add(run_id, "skipped")
+                continue
+            try:
+                run = source.read_run(run_id)
+                batch = batch_of(store, run)
+            except RunReadError as exc:
+                report.failed.append((run_id, str(exc)))
+                group.add(run_id, "failed")
+                continue
+            except InvalidInputError as exc:  # a value labkeep cannot store (a key with NUL…)
+                report.failed.append((run_id, f"{source.tool} run {run_id}: {exc}"))
+                group.add(run_id, "failed")
+                continue
+            except Exception:
+                group.write()  # the runs read whole before it are kept
+                raise
+            group.add(run_id, "imported", run, batch)
+            if group.full():
+                group.write()
+        group.write()
+    except Exception as exc:
+        # The source or the store failed under us (a server gone, a full disk): the groups
+        # written so far are whole, and the message says how far it got.
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        at = group.first_pending() or run_id
+        raise SourceError(
+            f"importing from {source.tool} {source.location} stopped at run {at} "
+            f"({reason}); {len(report.imported)} of {len(ids)} run(s) were imported whole "
+            "before it, and importing again goes on from there"
+        ) from exc
     return report
 
 
-def _import_one(store: Store, source: Source, run_id: str, report: ImportReport) -> str:
-    known = _existing(store, imported_uuid(source.tool, run_id))
-    if known is not None:
-        report.skipped.append(known)
-        return "skipped"
-    try:
-        run = source.read_run(run_id)
-    except RunReadError as exc:
-        report.failed.append((run_id, str(exc)))
-        return "failed"
-    except InvalidInputError as exc:  # a value labkeep cannot store (a key with NUL…)
-        report.failed.append((run_id, f"{source.tool} run {run_id}: {exc}"))
-        return "failed"
-    number = store.apply(batch_of(store, run))
-    if run.deleted:
-        store.set_deleted([number], True)
-    report.imported.append(number)
-    return "imported"
+class _Group:
+    """Runs read but not yet written, and the progress steps that wait for their write."""
+
+    def __init__(
+        self,
+        store: Store,
+        report: ImportReport,
+        ids: list[str],
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.store = store
+        self.report = report
+        self.total = len(ids)
+        self.on_progress = on_progress
+        self.done = 0
+        self.steps: list[tuple[str, str]] = []
+        self.runs: list[tuple[SourceRun, WriteBatch]] = []
+        self.points = 0
+
+    def add(
+        self,
+        run_id: str,
+        outcome: str,
+        run: SourceRun | None = None,
+        batch: WriteBatch | None = None,
+    ) -> None:
+        self.steps.append((run_id, outcome))
+        if run is not None and batch is not None:
+            self.runs.append((run, batch))
+            self.points += sum(len(c.steps) for c in batch.metrics.values())
+        elif not self.runs:
+            self._report()
+
+    def full(self) -> bool:
+        return len(self.runs) >= GROUP_RUNS or self.points >= GROUP_POINTS
+
+    def first_pending(self) -> str | None:
+        return self.runs[0][0].source_id if self.runs else None
+
+    def write(self) -> None:
+        if self.runs:
+            numbers = self.store.apply_many([batch for _, batch in self.runs])
+            deleted = [n for (run, _), n in zip(self.runs, numbers, strict=True) if run.deleted]
+            if deleted:
+                self.store.set_deleted(deleted, True)
+            self.report.imported.extend(numbers)
+            self.runs.clear()
+            self.points = 0
+        self._report()
+
+    def _report(self) -> None:
+        for run_id, outcome in self.steps:
+            self.done += 1
+            if self.on_progress is not None:
+                self.on_progress(Progress(run_id, outcome, self.done, self.total))
+        self.steps.clear()
 
 
-def _existing(store: Store, run_uuid: str) -> int | None:
+def _known_imports(store: Store, tool: str) -> dict[str, int]:
+    """Original id → run number of the runs already imported from ``tool`` (trash included),
+    in one query instead of one per run."""
+    from labkeep.query import QueryError
+
     if not store.exists():
-        return None
+        return {}
     try:
-        return store.resolve_run(run_uuid).number
-    except NotFoundError:
-        return None
+        numbers, _ = store.search_runs(
+            f"summary['{SOURCE_KEY}'] == '{tool}'", include_deleted=True, limit=None
+        )
+    except QueryError:  # no run has the key: nothing was imported yet
+        return {}
+    if not numbers:
+        return {}
+    table = store.get_run_table(numbers)
+    return {
+        str(source_id): int(number)
+        for number, source_id in zip(table["number"], table[f"summary.{ID_KEY}"], strict=True)
+        if source_id is not None
+    }
 
 
 def batch_of(store: Store, run: SourceRun) -> WriteBatch:

@@ -1,7 +1,9 @@
 """Import an MLflow tracking store: a file store (``mlruns/``), a SQL store
 (``sqlite:///mlflow.db``, ``postgresql://…``) or a tracking server (``http://host:5000``).
 
-Read with MLflow's own ``MlflowClient``: experiments (deleted ones too), runs, params, the full
+Opened with MLflow's own ``MlflowClient`` (which refuses a store of another MLflow version); a
+SQL store's tables are then read directly (:mod:`._mlflow_sql`), a file store or server
+through the client: experiments (deleted ones too), runs, params, the full
 history of every metric (steps and timestamps), tags, artifacts, status and times. MLflow's
 tags map to labkeep as: ``mlflow.runName`` → the run's name, ``mlflow.user`` → its user,
 ``mlflow.note.content`` → its notes, ``mlflow.parentRunId`` → its parent; other ``mlflow.*``
@@ -11,7 +13,7 @@ tags are kept in the summary under their own key, and user tags become labkeep t
 
 from __future__ import annotations
 
-import math
+import functools
 import os
 import shutil
 import sqlite3
@@ -19,13 +21,12 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from labkeep.entities import RunStatus
 from labkeep.integrations._importing import RunReadError, SourceError, SourceRun, series
+from labkeep.integrations._mlflow_sql import MlflowTables, RunData, RunRow
 
 _STATUS = {
     "FINISHED": RunStatus.COMPLETED,
@@ -36,8 +37,7 @@ _STATUS = {
     "RUNNING": RunStatus.KILLED,
     "SCHEDULED": RunStatus.KILLED,
 }
-_READ_AHEAD = 200
-Columns = tuple[list[int], list[float], list[float]]
+_READ_AHEAD = 500
 _ATTRIBUTE_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.note.content", "mlflow.parentRunId")
 
 
@@ -146,34 +146,26 @@ class MlflowSource:
                 "from a copy upgraded by `mlflow db upgrade`"
             ) from None
         self._experiments: dict[str, str] = {}
-        self._runs: dict[str, Any] = {}
+        self._rows: dict[str, RunRow] = {}
+        #: Run id -> its position in the import order, for reading the next runs ahead.
+        self._position: dict[str, int] = {}
         self._order: list[str] = []
-        #: Metric histories read ahead for the next runs: run id → key → points.
-        self._ahead: dict[str, dict[str, Columns]] = {}
+        #: Params, tags and metric histories of the runs read ahead (SQL stores), or of
+        #: every run (the client's search gives them; histories are asked for per key).
+        self._data: dict[str, RunData] = {}
+        #: A SQL store's tables, read directly (see _mlflow_sql); None: the client's calls.
+        self._tables = MlflowTables.of(self._client)
         self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
 
     def run_ids(self) -> Sequence[str]:
-        from mlflow.entities import ViewType
         from mlflow.exceptions import MlflowException
 
         try:
-            experiments = self._client.search_experiments(view_type=ViewType.ALL)
-            self._experiments = {e.experiment_id: e.name for e in experiments}
-            found: list[Any] = []
-            ids = list(self._experiments)
-            for i in range(0, len(ids), 100):
-                token = None
-                while True:
-                    page = self._client.search_runs(
-                        ids[i : i + 100],
-                        run_view_type=ViewType.ALL,
-                        max_results=10_000,
-                        page_token=token,
-                    )
-                    found.extend(page)
-                    token = page.token
-                    if not token:
-                        break
+            if self._tables is not None:
+                self._experiments = self._tables.experiments()
+                rows = self._tables.runs()
+            else:
+                rows = self._search()
         except MlflowException as exc:
             raise SourceError(
                 f"MLflow could not read {self.location}: {_first_line(exc)}"
@@ -183,49 +175,99 @@ class MlflowSource:
                 f"MLflow could not read {self.location}: {type(exc).__name__}: {_first_line(exc)}"
             ) from None
         # Oldest first, and a parent before its children, so numbers follow MLflow's order.
-        found.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
-        parents = {r.info.run_id: r.data.tags.get("mlflow.parentRunId") for r in found}
-        self._runs = {r.info.run_id: r for r in found}
+        rows.sort(key=lambda r: (r.start_time or 0, r.run_id))
+        self._rows = {r.run_id: r for r in rows}
         ordered: list[str] = []
         placed: set[str] = set()
 
         def place(run_id: str, depth: int = 0) -> None:
             if run_id in placed:
                 return
-            parent = parents.get(run_id)
-            if parent is not None and parent in parents and depth < 100:
+            parent = self._rows[run_id].parent_id
+            if parent is not None and parent in self._rows and depth < 100:
                 place(parent, depth + 1)
             placed.add(run_id)
             ordered.append(run_id)
 
-        for run in found:
-            place(run.info.run_id)
+        for row in rows:
+            place(row.run_id)
         self._order = ordered
+        self._position = {run_id: i for i, run_id in enumerate(ordered)}
         return ordered
+
+    def _search(self) -> list[RunRow]:
+        """Every run through the client's search (file stores, tracking servers)."""
+        from mlflow.entities import ViewType
+
+        experiments = self._client.search_experiments(view_type=ViewType.ALL)
+        self._experiments = {e.experiment_id: e.name for e in experiments}
+        rows: list[RunRow] = []
+        ids = list(self._experiments)
+        for i in range(0, len(ids), 100):
+            token = None
+            while True:
+                page = self._client.search_runs(
+                    ids[i : i + 100],
+                    run_view_type=ViewType.ALL,
+                    max_results=10_000,
+                    page_token=token,
+                )
+                for run in page:
+                    info, data = run.info, run.data
+                    tags = dict(data.tags)
+                    rows.append(
+                        RunRow(
+                            run_id=info.run_id,
+                            experiment_id=info.experiment_id,
+                            name=info.run_name or "",
+                            user_id=info.user_id or "",
+                            status=info.status,
+                            start_time=info.start_time,
+                            end_time=info.end_time,
+                            lifecycle_stage=info.lifecycle_stage,
+                            artifact_uri=info.artifact_uri,
+                            parent_id=tags.get("mlflow.parentRunId"),
+                        )
+                    )
+                    self._data[info.run_id] = RunData(
+                        params=dict(data.params), tags=tags, metric_keys=sorted(data.metrics)
+                    )
+                token = page.token
+                if not token:
+                    break
+        return rows
 
     def read_run(self, run_id: str) -> SourceRun:
         from mlflow.exceptions import MlflowException
 
-        run = self._runs[run_id]
         try:
-            return self._read(run)
+            return self._read(self._rows[run_id], self._run_data(run_id))
         except MlflowException as exc:
             raise RunReadError(f"MLflow run {run_id}: {_first_line(exc)}") from None
         except OSError as exc:
             raise RunReadError(f"MLflow run {run_id}: {exc}") from None
 
-    def _read(self, run: Any) -> SourceRun:
-        info, data = run.info, run.data
-        tags: dict[str, str] = dict(data.tags)
-        metrics = {}
-        ahead = self._histories_ahead(info.run_id)
-        for key in sorted(data.metrics):
-            if ahead is not None:
-                metrics[key] = ahead.get(key, ([], [], []))
-                continue
-            found = self._client.get_metric_history(info.run_id, key)
-            points = sorted((m.timestamp, m.step, m.value) for m in found)
-            metrics[key] = series((step, value, ms / 1000.0) for ms, step, value in points)
+    def _run_data(self, run_id: str) -> RunData:
+        """The run's params, tags and metrics; from a SQL store's tables, with those of the
+        next runs (:data:`_READ_AHEAD` runs a query)."""
+        found = self._data.pop(run_id, None)
+        if found is not None:
+            return found
+        if self._tables is None:
+            return RunData()
+        at = self._position[run_id]
+        self._data = self._tables.data(self._order[at : at + _READ_AHEAD])
+        return self._data.pop(run_id)
+
+    def _read(self, info: RunRow, data: RunData) -> SourceRun:
+        tags = data.tags
+        metrics = data.metrics
+        if metrics is None:
+            metrics = {}
+            for key in data.metric_keys:
+                found = self._client.get_metric_history(info.run_id, key)
+                points = sorted((m.timestamp, m.step, m.value) for m in found)
+                metrics[key] = series((step, value, ms / 1000.0) for ms, step, value in points)
         summary: dict[str, Any] = {
             key: value
             for key, value in tags.items()
@@ -244,7 +286,7 @@ class MlflowSource:
             source=self.tool,
             source_id=info.run_id,
             experiment=self._experiments.get(info.experiment_id, info.experiment_id),
-            name=tags.get("mlflow.runName") or info.run_name or "",
+            name=tags.get("mlflow.runName") or info.name or "",
             start_time=(info.start_time or 0) / 1000.0,
             end_time=None if info.end_time is None else info.end_time / 1000.0,
             status=_STATUS.get(info.status, RunStatus.KILLED),
@@ -255,57 +297,9 @@ class MlflowSource:
             artifacts=self._artifacts(info.run_id, info.artifact_uri),
             user=tags.get("mlflow.user", info.user_id or ""),
             notes=tags.get("mlflow.note.content", ""),
-            parent_id=tags.get("mlflow.parentRunId"),
+            parent_id=info.parent_id,
             deleted=info.lifecycle_stage == "deleted",
         )
-
-    def _histories_ahead(self, run_id: str) -> dict[str, Columns] | None:
-        """The run's metric histories as (steps, values, seconds) in logging order, read with
-        those of the next runs in one query, where MLflow's store is a SQL store; None where
-        it is not.
-
-        The query is MLflow's own table model (``SqlMetric``) on its store's engine, without
-        the ORM objects: ``get_metric_history`` per run and key, or even MLflow's bulk
-        ``get_metric_history_bulk``, build one ORM object per point, which took 44 s of a
-        66 s import of 200 runs with 10 metrics of 100 steps; with this query the whole
-        import took 7 to 15 s on the same (2 shared, busy) cores."""
-        if run_id in self._ahead:
-            return self._ahead.pop(run_id)
-        store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
-        engine = getattr(store, "engine", None)
-        if engine is None or run_id not in self._order:
-            return None
-        try:
-            from mlflow.store.tracking.dbmodels.models import SqlMetric
-            from sqlalchemy import select
-        except ImportError:
-            return None
-        c = SqlMetric.__table__.c
-        at = self._order.index(run_id)
-        window = self._order[at : at + _READ_AHEAD]
-        self._ahead = {r: {} for r in window}
-        query = (
-            select(c.run_uuid, c.key, c.step, c.value, c.timestamp, c.is_nan)
-            .where(c.run_uuid.in_(window))
-            .order_by(c.run_uuid, c.key, c.timestamp, c.step)
-        )
-        # Plain DB-API rows: SQLAlchemy's Row objects cost more than the query itself.
-        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(sql)
-            rows = cursor.fetchall()
-        finally:
-            connection.close()
-        for (run, key), group in groupby(rows, key=itemgetter(0, 1)):
-            points = list(group)
-            self._ahead[run][key] = (
-                [p[2] for p in points],
-                [math.nan if p[5] else p[3] for p in points],
-                [p[4] / 1000.0 for p in points],
-            )
-        return self._ahead.pop(run_id)
 
     def _artifacts(self, run_id: str, artifact_uri: str) -> list[tuple[str, Path]]:
         from mlflow.artifacts import download_artifacts, list_artifacts
@@ -332,6 +326,7 @@ class MlflowSource:
         self._tmp.cleanup()
 
 
+@functools.lru_cache(maxsize=4096)  # a store repeats its values across runs (lr=0.01…)
 def _param_value(text: str) -> Any:
     """MLflow keeps every param as text: numbers and booleans get their type back."""
     lowered = text.strip().lower()

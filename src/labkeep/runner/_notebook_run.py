@@ -1,6 +1,7 @@
 """Execute a copy of a notebook top to bottom in a fresh kernel, its outputs streamed live.
 
-The kernel is ``python -m ipykernel_launcher`` of this very interpreter (a kernelspec written
+The kernel is ipykernel's launcher (``python -m labkeep.runner._kernel``, which installs
+the bridges to MLflow, W&B, TensorBoard and Sacred first) of this very interpreter (a kernelspec written
 to labkeep's cache, so a user-level ``python3`` kernelspec pointing at another Python cannot
 interfere), started in the run's working directory with the run's environment, so a
 ``labkeep.init()`` in the notebook attaches to the run. nbformat, nbclient, nbconvert and
@@ -64,7 +65,7 @@ def kernel_spec_dir(cache_dir: Path) -> Path:
     spec_dir = cache_dir / "kernels"
     kernel = spec_dir / KERNEL_NAME
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "labkeep.runner._kernel", "-f", "{connection_file}"],
         "display_name": f"Python {sys.version_info.major}.{sys.version_info.minor} (labkeep)",
         "language": "python",
         "metadata": {"debugger": False},

@@ -50,6 +50,14 @@ class Store(ABC):
     def apply(self, batch: WriteBatch) -> int:
         """Apply ``batch`` atomically unless its position was applied already; return the run number."""
 
+    def apply_many(self, batches: Sequence[WriteBatch]) -> list[int]:
+        """Apply ``batches`` in order, each as :meth:`apply` would; return their run numbers.
+
+        SQL stores apply them in one transaction (all or none, one commit for many runs: what
+        an import of thousands of runs needs); this default applies them one at a time.
+        """
+        return [self.apply(batch) for batch in batches]
+
     @abstractmethod
     def journal_position(self, writer: str) -> int:
         """The journal position up to which ``writer``'s records are in the store (0 if none)."""

@@ -71,129 +71,144 @@ def apply_batch(
     ``snapshot_refs``: the ``(sha256, kind)`` blobs ``batch.snapshot`` names (see
     :func:`labkeep.store._refs.snapshot_refs`), which replace the run's snapshot references.
     """
-    sql = conn.sql
     with conn.transaction() as cur:
-        cur.execute(sql("SELECT position FROM journal_positions WHERE writer = ?"), (batch.writer,))
-        row = cur.fetchone()
-        if row is not None and row[0] >= batch.position:
-            number = _run_number(cur, conn, batch.run_uuid)
-            if batch.is_empty() and batch.heartbeat is not None:
-                cur.execute(
-                    sql("UPDATE runs SET heartbeat = ? WHERE number = ?"), (batch.heartbeat, number)
-                )
-            return number
-        if batch.start is not None:
-            _create_run(cur, conn, batch)
+        return _apply_in(cur, conn, batch, snapshot_refs)
+
+
+def apply_batches(
+    conn: Connection, batches: list[tuple[WriteBatch, set[tuple[str, str]] | None]]
+) -> list[int]:
+    """Apply ``(batch, snapshot_refs)`` pairs in order in one transaction (all or none), each
+    as :func:`apply_batch` would; return their run numbers.
+
+    One commit for many runs: importing 2,000 MLflow runs one transaction each spent 19 s
+    of its 49 s of writing in the 2,000 commits (each a sync to disk), on a busy machine."""
+    with conn.transaction() as cur:
+        return [_apply_in(cur, conn, batch, refs) for batch, refs in batches]
+
+
+def _apply_in(
+    cur: Any, conn: Connection, batch: WriteBatch, snapshot_refs: set[tuple[str, str]] | None
+) -> int:
+    sql = conn.sql
+    cur.execute(sql("SELECT position FROM journal_positions WHERE writer = ?"), (batch.writer,))
+    row = cur.fetchone()
+    if row is not None and row[0] >= batch.position:
         number = _run_number(cur, conn, batch.run_uuid)
-        changed = [
-            section
-            for section, given in zip(
-                SECTIONS, (batch.params, batch.summary, batch.metrics), strict=True
-            )
-            if given
-        ]
-        if changed and conn.dialect == "postgresql":
-            # Writers to one run take turns (SQLite's BEGIN IMMEDIATE already makes every
-            # writer wait), so the run's packed row is rebuilt from what the previous
-            # writer committed, not from what it saw before that writer's keys changed.
-            cur.execute(sql("SELECT number FROM runs WHERE number = ? FOR UPDATE"), (number,))
-        if batch.params:
-            _upsert_values(cur, conn, "params", number, batch.params)
-        if batch.summary:
-            _upsert_values(cur, conn, "summaries", number, batch.summary)
-        if batch.tags_added:
-            cur.executemany(
-                sql("INSERT INTO tags (run_number, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"),
-                [(number, t) for t in batch.tags_added],
-            )
-        if batch.tags_removed:
-            cur.executemany(
-                sql("DELETE FROM tags WHERE run_number = ? AND tag = ?"),
-                [(number, t) for t in batch.tags_removed],
-            )
-        if batch.notes is not None:
-            cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
-        touched: list[tuple[Any, ...]] = []
-        complete = False
-        if batch.metrics:
-            touched, complete = _insert_metrics(cur, conn, number, batch.metrics)
-        if changed:
-            refresh(
-                cur,
-                sql,
-                number,
-                changed,
-                touched_metrics=touched if touched else None,
-                metrics_complete=complete,
-            )
-        for art in batch.artifacts:
+        if batch.is_empty() and batch.heartbeat is not None:
             cur.execute(
-                sql(
-                    "INSERT INTO blobs (sha256, size, created) VALUES (?, ?, ?) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                (art.sha256, art.size, art.created),
+                sql("UPDATE runs SET heartbeat = ? WHERE number = ?"), (batch.heartbeat, number)
             )
-            cur.execute(
-                sql(
-                    "INSERT INTO artifacts (run_number, path, sha256, size, kind, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_number, path) DO UPDATE SET "
-                    "sha256 = excluded.sha256, size = excluded.size, kind = excluded.kind, "
-                    "created = excluded.created"
-                ),
-                (number, art.path, art.sha256, art.size, art.kind, art.created),
-            )
-        if batch.artifacts:
-            _insert_refs(cur, conn, number, {(a.sha256, ARTIFACT) for a in batch.artifacts})
-        if batch.media:
-            _insert_media(cur, conn, number, batch)
-        if batch.snapshot is not None or batch.snapshot_add:
-            _write_snapshot(cur, conn, number, batch)
-        if batch.snapshot is not None and snapshot_refs is not None:
-            # A snapshot is rewritten whole by its owner: its references are replaced too.
-            cur.execute(
-                sql("DELETE FROM blob_refs WHERE run_number = ? AND kind NOT IN (?, ?)"),
-                (number, ARTIFACT, MEDIA),
-            )
-            _insert_refs(cur, conn, number, snapshot_refs)
-        if batch.output:
-            cur.executemany(
-                sql(
-                    "INSERT INTO output_lines (run_number, stream, time, text) VALUES (?, ?, ?, ?)"
-                ),
-                [(number, stream, t, text) for stream, t, text in batch.output],
-            )
-        heartbeat = batch.heartbeat
-        if batch.resume is not None:
-            # Running again, owned by the resuming process (so that its pid, not the dead
-            # one's, tells whether it still runs).
-            res = batch.resume
-            cur.execute(
-                sql(
-                    "UPDATE runs SET status = 'running', end_time = NULL, error = NULL, "
-                    "exit_code = NULL, pid = ?, host = ?, heartbeat = ? WHERE number = ?"
-                ),
-                (res.pid, res.host, res.time, number),
-            )
-        if batch.finish is not None:
-            fin = batch.finish
-            cur.execute(
-                sql(
-                    "UPDATE runs SET status = ?, end_time = ?, error = ?, exit_code = ?, "
-                    "heartbeat = ? WHERE number = ?"
-                ),
-                (fin.status, fin.end_time, fin.error, fin.exit_code, fin.end_time, number),
-            )
-            _compact(cur, conn, number)
-        elif heartbeat is not None:
-            cur.execute(sql("UPDATE runs SET heartbeat = ? WHERE number = ?"), (heartbeat, number))
+        return number
+    if batch.start is not None:
+        _create_run(cur, conn, batch)
+    number = _run_number(cur, conn, batch.run_uuid)
+    changed = [
+        section
+        for section, given in zip(
+            SECTIONS, (batch.params, batch.summary, batch.metrics), strict=True
+        )
+        if given
+    ]
+    if changed and conn.dialect == "postgresql":
+        # Writers to one run take turns (SQLite's BEGIN IMMEDIATE already makes every
+        # writer wait), so the run's packed row is rebuilt from what the previous
+        # writer committed, not from what it saw before that writer's keys changed.
+        cur.execute(sql("SELECT number FROM runs WHERE number = ? FOR UPDATE"), (number,))
+    if batch.params:
+        _upsert_values(cur, conn, "params", number, batch.params)
+    if batch.summary:
+        _upsert_values(cur, conn, "summaries", number, batch.summary)
+    if batch.tags_added:
+        cur.executemany(
+            sql("INSERT INTO tags (run_number, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+            [(number, t) for t in batch.tags_added],
+        )
+    if batch.tags_removed:
+        cur.executemany(
+            sql("DELETE FROM tags WHERE run_number = ? AND tag = ?"),
+            [(number, t) for t in batch.tags_removed],
+        )
+    if batch.notes is not None:
+        cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
+    touched: list[tuple[Any, ...]] = []
+    complete = False
+    if batch.metrics:
+        touched, complete = _insert_metrics(cur, conn, number, batch.metrics)
+    if changed:
+        refresh(
+            cur,
+            sql,
+            number,
+            changed,
+            touched_metrics=touched if touched else None,
+            metrics_complete=complete,
+        )
+    for art in batch.artifacts:
         cur.execute(
             sql(
-                "INSERT INTO journal_positions (writer, run_number, position) VALUES (?, ?, ?) "
-                "ON CONFLICT (writer) DO UPDATE SET position = excluded.position"
+                "INSERT INTO blobs (sha256, size, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
             ),
-            (batch.writer, number, batch.position),
+            (art.sha256, art.size, art.created),
         )
+        cur.execute(
+            sql(
+                "INSERT INTO artifacts (run_number, path, sha256, size, kind, created) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_number, path) DO UPDATE SET "
+                "sha256 = excluded.sha256, size = excluded.size, kind = excluded.kind, "
+                "created = excluded.created"
+            ),
+            (number, art.path, art.sha256, art.size, art.kind, art.created),
+        )
+    if batch.artifacts:
+        _insert_refs(cur, conn, number, {(a.sha256, ARTIFACT) for a in batch.artifacts})
+    if batch.media:
+        _insert_media(cur, conn, number, batch)
+    if batch.snapshot is not None or batch.snapshot_add:
+        _write_snapshot(cur, conn, number, batch)
+    if batch.snapshot is not None and snapshot_refs is not None:
+        # A snapshot is rewritten whole by its owner: its references are replaced too.
+        cur.execute(
+            sql("DELETE FROM blob_refs WHERE run_number = ? AND kind NOT IN (?, ?)"),
+            (number, ARTIFACT, MEDIA),
+        )
+        _insert_refs(cur, conn, number, snapshot_refs)
+    if batch.output:
+        cur.executemany(
+            sql("INSERT INTO output_lines (run_number, stream, time, text) VALUES (?, ?, ?, ?)"),
+            [(number, stream, t, text) for stream, t, text in batch.output],
+        )
+    heartbeat = batch.heartbeat
+    if batch.resume is not None:
+        # Running again, owned by the resuming process (so that its pid, not the dead
+        # one's, tells whether it still runs).
+        res = batch.resume
+        cur.execute(
+            sql(
+                "UPDATE runs SET status = 'running', end_time = NULL, error = NULL, "
+                "exit_code = NULL, pid = ?, host = ?, heartbeat = ? WHERE number = ?"
+            ),
+            (res.pid, res.host, res.time, number),
+        )
+    if batch.finish is not None:
+        fin = batch.finish
+        cur.execute(
+            sql(
+                "UPDATE runs SET status = ?, end_time = ?, error = ?, exit_code = ?, "
+                "heartbeat = ? WHERE number = ?"
+            ),
+            (fin.status, fin.end_time, fin.error, fin.exit_code, fin.end_time, number),
+        )
+        _compact(cur, conn, number)
+    elif heartbeat is not None:
+        cur.execute(sql("UPDATE runs SET heartbeat = ? WHERE number = ?"), (heartbeat, number))
+    cur.execute(
+        sql(
+            "INSERT INTO journal_positions (writer, run_number, position) VALUES (?, ?, ?) "
+            "ON CONFLICT (writer) DO UPDATE SET position = excluded.position"
+        ),
+        (batch.writer, number, batch.position),
+    )
     return number
 
 

@@ -204,6 +204,16 @@ class SqlStore(Store):
             with self._writing() as conn:
                 return _apply.apply_batch(conn, batch, refs)
 
+    def apply_many(self, batches: Sequence[WriteBatch]) -> list[int]:
+        refs = [
+            None
+            if batch.snapshot is None
+            else snapshot_refs(dict(batch.snapshot), self._read_json_blob)
+            for batch in batches
+        ]
+        with self._writing() as conn:
+            return _apply.apply_batches(conn, list(zip(batches, refs, strict=True)))
+
     def _read_json_blob(self, sha256: str) -> Any:
         """A JSON blob (a code manifest), remembered: blobs never change."""
         found = self._json_blobs.get(sha256)
