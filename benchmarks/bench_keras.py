@@ -220,7 +220,7 @@ def main() -> None:
             "target": "",
             "target_met": None,
         }
-        if key == "epoch_added_pct":
+        if key in ("epoch_added_pct", "epoch_cpu_added_pct"):
             row["target"] = f"≤ {TARGET_PCT:g}%"
             row["target_met"] = value <= TARGET_PCT
         rows.append(row)
