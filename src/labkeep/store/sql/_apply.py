@@ -466,7 +466,10 @@ def _insert_metrics_copy(
         for row in summaries:
             copy.write_row(row)
     cur.execute(_MERGE_METRIC_BATCH, (number,))
-    return list(cur.fetchall())
+    merged = list(cur.fetchall())
+    # Emptied at commit, but several batches (Store.apply_many) share one transaction.
+    cur.execute("DELETE FROM labkeep_metric_batch")
+    return merged
 
 
 def _copy_chunks(cur: Any, chunks: list[tuple[Any, ...]]) -> None:
