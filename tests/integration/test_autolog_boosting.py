@@ -5,7 +5,6 @@ framework that is missing (one line naming the package and the version)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,9 +28,18 @@ def quick_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     labkeep.autolog(disable=True)
 
 
-def _importances(run: labkeep.RunView, name: str = "feature_importance") -> dict[str, float]:
-    table = json.loads(run.artifact_path(f"{name}.json").read_text())
-    return dict(zip(table["feature"], table["importance"], strict=True))
+def _importances(
+    run: labkeep.RunView, importance_type: str, name: str = "feature_importance"
+) -> dict[str, float]:
+    """The importances table the run holds (one, at step 0), feature to importance."""
+    (item,) = run.media(name)
+    assert item.kind == "table" and item.step == 0
+    assert item.columns == ["feature", "importance", "importance_type"]
+    rows = item.rows
+    assert [r["importance"] for r in rows] == sorted((r["importance"] for r in rows), reverse=True)
+    assert {r["importance_type"] for r in rows} == {importance_type}
+    assert not any(a.path.endswith(".json") and "importance" in a.path for a in run.artifacts)
+    return {r["feature"]: r["importance"] for r in rows}
 
 
 def test_xgboost_callback_with_no_run_starts_one_and_logs_each_round() -> None:
@@ -58,7 +66,7 @@ def test_xgboost_callback_with_no_run_starts_one_and_logs_each_round() -> None:
     loaded = labkeep.load_model(f"runs:/{run.uuid}/model")
     assert (loaded.predict(valid) == booster.predict(valid)).all()
     gains = booster.get_score(importance_type="gain")
-    assert _importances(run) == pytest.approx(gains)
+    assert _importances(run, "gain") == pytest.approx(gains)
     top = max(gains, key=gains.__getitem__)
     assert run.summary[f"feature_importance.{top}"] == pytest.approx(gains[top])
 
@@ -100,7 +108,9 @@ def test_lightgbm_callback_logs_each_iteration_and_the_model() -> None:
     loaded = labkeep.load_model(f"runs:/{run.uuid}/model")
     assert loaded.predict(x[:5]) == pytest.approx(booster.predict(x[:5]))
     gains = booster.feature_importance(importance_type="gain")
-    assert _importances(run) == pytest.approx(dict(zip(booster.feature_name(), gains, strict=True)))
+    assert _importances(run, "gain") == pytest.approx(
+        dict(zip(booster.feature_name(), gains, strict=True))
+    )
 
 
 def test_lightgbm_autolog_with_early_stopping_logs_the_returned_booster() -> None:

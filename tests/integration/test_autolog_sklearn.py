@@ -4,7 +4,6 @@ not logged on their own, autolog turned on before scikit-learn is imported, and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,14 +192,19 @@ def test_bad_settings_and_versions_are_one_line() -> None:
     assert "\n" not in str(too_old.value)
 
 
-def test_feature_importance_json_holds_every_feature(tmp_path: Path) -> None:
+def test_feature_importance_table_holds_every_feature(tmp_path: Path) -> None:
     from labkeep.integrations._autolog import log_feature_importance
 
     with labkeep.init() as run:
         log_feature_importance(run, ["a", "b", "c"], [0.2, np.float32(0.5), 0.0])
     view = labkeep.get_run(run.uuid)
-    table = json.loads(view.artifact_path("feature_importance.json").read_text())
-    assert table == {"feature": ["b", "a", "c"], "importance": [0.5, 0.2, 0.0]}
+    (table,) = view.media("feature_importance")
+    assert table.columns == ["feature", "importance"]
+    assert table.rows == [
+        {"feature": "b", "importance": 0.5},
+        {"feature": "a", "importance": 0.2},
+        {"feature": "c", "importance": 0.0},
+    ]
     assert view.summary["feature_importance.b"] == 0.5
 
 

@@ -151,12 +151,119 @@ def test_save_best_off_stores_no_model() -> None:
     [
         ({"mode": "lowest"}, "mode='lowest'): use one of auto, min, max"),
         ({"log_batches": -1}, "log_batches=-1): give a number of batches"),
+        ({"log_images": True, "num_images": 0}, "num_images=0): give how many samples"),
+        ({"sample_data": np.zeros((4, 8, 8))}, "sample_data is drawn as images only with log_"),
+        (
+            {"log_images": True, "sample_data": (np.zeros((10, 4)), np.zeros(10))},
+            "sample_data=...): inputs of shape 10x4 hold 1-D samples, not images; log_images needs",
+        ),
+        (
+            {"log_images": True, "sample_data": np.zeros((10, 8, 8, 5))},
+            "sample_data=...): inputs of shape 10x8x8x5 have 5 channels; log_images needs one image",
+        ),
+        (
+            {"log_images": True, "sample_data": (np.zeros((10, 8, 8)), np.zeros(3))},
+            "sample_data=...): 3 labels for 8 samples: give one a sample",
+        ),
     ],
 )
 def test_bad_arguments_say_what_to_give(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInputError, match=r"labkeep\.keras\.Callback\(") as caught:
         labkeep.keras.Callback(**kwargs)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def images(n: int, seed: int = 0) -> tuple[Any, Any]:
+    """``n`` grey 8x8 images in [0, 1], each with a bright quadrant, labelled by which."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, size=n).astype("int32")
+    x = rng.uniform(0.0, 0.3, size=(n, 8, 8)).astype("float32")
+    for i, label in enumerate(y):
+        row, col = divmod(int(label), 2)
+        x[i, row * 4 : row * 4 + 4, col * 4 : col * 4 + 4] += 0.7
+    return x, y
+
+
+def image_model(conv: bool) -> Any:
+    keras.utils.set_random_seed(0)
+    layers: list[Any] = [keras.Input((8, 8, 1) if conv else (8, 8))]
+    if conv:
+        layers += [keras.layers.Conv2D(2, 3, activation="relu"), keras.layers.MaxPooling2D(2)]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(4, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_log_images_logs_predictions_on_the_sample_data_each_epoch() -> None:
+    x, y = images(48)
+    x = x[..., None]  # N x 8 x 8 x 1
+    names = ["top-left", "top-right", "bottom-left", "bottom-right"]
+    model = image_model(conv=True)
+    callback = labkeep.keras.Callback(
+        log_images=True, sample_data=(x[:6], y[:6]), num_images=4, class_names=names
+    )
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback])
+    assert callback.run is not None
+    view = labkeep.get_run(callback.run.uuid)
+    assert view.media_keys["samples"] == "image"
+    samples = view.media("samples")
+    assert samples.kind == "image" and samples.steps == [0, 1, 2]
+    last = samples.at(2)
+    assert len(last) == 4 and [len(samples.at(s)) for s in (0, 1)] == [4, 4]
+    for i, item in enumerate(last):
+        np.testing.assert_array_equal(item.to_numpy(), np.rint(x[i, :, :, 0] * 255).astype("uint8"))
+    # The last epoch's predictions are the trained model's.
+    probs = model.predict(x[:4], verbose=0)
+    want = [
+        f"pred: {names[int(p.argmax())]} ({float(p.max()):.2f})  label: {names[int(label)]}"
+        for p, label in zip(probs, y[:4], strict=True)
+    ]
+    assert [item.caption for item in last] == want
+
+
+def test_log_images_draws_from_fits_validation_data_when_it_holds_images() -> None:
+    x, y = images(40, seed=1)
+    model = image_model(conv=False)
+    callback = labkeep.keras.Callback(log_images=True, num_images=3, save_best=False)
+    # validation_split takes the last quarter: rows 30-39.
+    model.fit(x, y, epochs=2, batch_size=10, validation_split=0.25, verbose=0, callbacks=[callback])
+    assert callback.run is not None
+    samples = labkeep.get_run(callback.run.uuid).media("samples")
+    assert samples.steps == [0, 1]
+    for i, item in enumerate(samples.at(1)):
+        np.testing.assert_array_equal(item.to_numpy(), np.rint(x[30 + i] * 255).astype("uint8"))
+        assert item.caption is not None
+        assert item.caption.endswith(f"  label: {int(y[30 + i])}")
+
+
+def test_log_images_with_tabular_validation_data_warns_once_and_trains(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    x, y = data()
+    callback = labkeep.keras.Callback(log_images=True, save_best=False)
+    with caplog.at_level("WARNING", logger="labkeep"):
+        tiny_model().fit(
+            x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0, callbacks=[callback]
+        )
+    warnings = [r.getMessage() for r in caplog.records if "log_images" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "inputs of shape 16x4 hold 1-D samples, not images" in warnings[0]
+    assert "pass sample_data=(x, y)" in warnings[0]
+    assert callback.run is not None
+    view = labkeep.get_run(callback.run.uuid)
+    assert view.media_keys == {} and steps(view, "val_loss") == [0, 1, 2]
+
+
+def test_log_images_without_validation_data_says_what_to_pass(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    x, y = images(16)
+    callback = labkeep.keras.Callback(log_images=True, save_best=False)
+    with caplog.at_level("WARNING", logger="labkeep"):
+        image_model(conv=False).fit(x, y, epochs=2, verbose=0, callbacks=[callback])
+    warnings = [r.getMessage() for r in caplog.records if "log_images" in r.getMessage()]
+    assert len(warnings) == 1 and "fit had no validation data" in warnings[0]
 
 
 def test_a_keras_backend_that_is_not_installed_is_one_line(tmp_path: Path) -> None:

@@ -256,3 +256,39 @@ def test_db_recover_keeps_media_and_purge_keeps_their_blobs(tmp_path: Path) -> N
     assert np.array_equal(item.to_numpy(), _pixels(5))
     checked = cli("--store", str(store), "db", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_show_lists_the_media_keys_with_kind_and_steps(tmp_path: Path) -> None:
+    import json
+
+    from labkeep_server import cli
+
+    store = tmp_path / "s"
+    with labkeep.init("shown", store=store) as run:
+        for step in range(3):
+            run.log({"samples": [labkeep.Image(_pixels(step)), labkeep.Image(_pixels(9))]}, step)
+        run.log({"preds": labkeep.Table(columns=["x"], data=[[1]])}, step=4)
+    number = str(labkeep.get_run(run.uuid, store=store).number)
+    shown = cli("--store", str(store), "show", number, env=child_env(COLUMNS="120"))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    lines = [line.split() for line in shown.stdout.splitlines()]
+    media = lines.index(["media"])
+    assert lines[media + 1 : media + 4] == [
+        ["key", "kind", "steps", "last", "step"],
+        ["preds", "table", "1", "step", "4"],
+        ["samples", "image", "3", "steps", "(6", "items)", "2"],
+    ]
+    as_json = cli("--store", str(store), "show", number, "--json")
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    assert json.loads(as_json.stdout)["media"] == {
+        "preds": {"kind": "table", "steps": 1, "items": 1, "last_step": 4},
+        "samples": {"kind": "image", "steps": 3, "items": 6, "last_step": 2},
+    }
+    # A run without media has no media section, and an empty entry in JSON.
+    with labkeep.init("shown", store=store) as plain:
+        plain.log({"loss": 1.0})
+    plain_number = str(labkeep.get_run(plain.uuid, store=store).number)
+    bare = cli("--store", str(store), "show", plain_number, env=child_env(COLUMNS="120"))
+    assert bare.returncode == 0 and "media" not in bare.stdout.split()
+    bare_json = cli("--store", str(store), "show", plain_number, "--json")
+    assert json.loads(bare_json.stdout)["media"] == {}

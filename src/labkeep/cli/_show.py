@@ -28,6 +28,7 @@ from labkeep.errors import InvalidInputError, NotFoundError
 from labkeep.store._base import implied_total
 
 if TYPE_CHECKING:
+    from labkeep._views import RunView
     from labkeep.entities import ArtifactLink, ModelVersion
     from labkeep.models import ModelInfo
 
@@ -422,8 +423,10 @@ def show_command(
     rec = view.record
     registered = view.registered_models
     lineage = view.lineage
+    media = media_summary(view)
     if as_json:
         data = record_as_dict(rec)
+        data["media"] = media
         data["registered_models"] = [
             {
                 "name": v.name,
@@ -448,8 +451,31 @@ def show_command(
             parent = None  # purged: the uuid is all there is
     listed = store.get_records(children[:SHOWN_CHILDREN]) if children else []
     render_record(
-        rec, children, view.models, registered, lineage, listed_children=listed, parent=parent
+        rec,
+        children,
+        view.models,
+        registered,
+        lineage,
+        listed_children=listed,
+        parent=parent,
+        media=media,
     )
+
+
+def media_summary(view: RunView) -> dict[str, dict[str, Any]]:
+    """Each media key of the run, sorted, with its kind, how many steps and items it holds
+    and its last step: what ``show`` lists (the items' content is not read)."""
+    summary: dict[str, dict[str, Any]] = {}
+    for key, kind in view.media_keys.items():
+        series = view.media(key)
+        steps = series.steps
+        summary[key] = {
+            "kind": kind,
+            "steps": len(steps),
+            "items": len(series),
+            "last_step": steps[-1] if steps else None,
+        }
+    return summary
 
 
 _DATA_LOSS_KEYS = (JOURNAL_DAMAGE_KEY, DROPPED_POINTS_KEY)
@@ -480,6 +506,7 @@ def render_record(
     *,
     listed_children: Sequence[RunRecord] = (),
     parent: RunInfo | None = None,
+    media: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     from rich.panel import Panel
     from rich.table import Table
@@ -503,6 +530,8 @@ def render_record(
     summary = {k: v for k, v in rec.summary.items() if k not in _DATA_LOSS_KEYS}
     if summary:
         console.print(_values_table("summary", summary))
+    if media:
+        console.print(_media_table(media))
     if rec.artifacts:
         console.print(_artifacts_table(rec))
     if models:
@@ -641,6 +670,24 @@ def _lineage_table(lineage: Sequence[ArtifactLink]) -> Any:
         table.add_column(col, overflow="fold")
     for link in sorted(lineage, key=lambda a: (a.role != "used", a.name, a.version)):
         table.add_row(link.role, Text(link.label), Text(link.type))
+    return table
+
+
+def _media_table(media: dict[str, dict[str, Any]]) -> Any:
+    """The run's media keys: kind, steps (and items, where a step holds several), last step."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="media", title_justify="left", box=None, header_style="bold")
+    for col in ("key", "kind", "steps", "last step"):
+        table.add_column(col, justify="left" if col in ("key", "kind") else "right")
+    for key, entry in media.items():
+        steps = entry["steps"]
+        counted = f"{steps} step" + ("" if steps == 1 else "s")
+        if entry["items"] != steps:
+            counted += f" ({entry['items']} items)"
+        last = "" if entry["last_step"] is None else str(entry["last_step"])
+        table.add_row(Text(key), entry["kind"], counted, last)
     return table
 
 

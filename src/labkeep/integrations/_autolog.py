@@ -23,12 +23,9 @@ does the interpreter's exit.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
-import os
 import pickle
 import queue
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -333,18 +330,26 @@ SUMMARY_FEATURES = 100
 
 
 def log_feature_importance(
-    run: Run, names: Sequence[str], values: Sequence[float], *, name: str = "feature_importance"
+    run: Run,
+    names: Sequence[str],
+    values: Sequence[float],
+    *,
+    name: str = "feature_importance",
+    importance_type: str | None = None,
 ) -> None:
-    """Store feature importances with the run: every feature in ``NAME.json`` (an artifact of
-    ``{"feature": [...], "importance": [...]}`` columns, most important first), and the
+    """Store feature importances with the run: every feature, most important first, as the
+    :class:`labkeep.Table` media ``NAME`` at step 0 (columns ``feature``, ``importance`` and,
+    when given, ``importance_type``), read back with ``RunView.media(NAME)``; and the
     :data:`SUMMARY_FEATURES` most important as summary values ``NAME.FEATURE``."""
+    from labkeep._media import Table
+
     rows = sorted(zip(names, (float(v) for v in values), strict=True), key=lambda r: -r[1])
-    table = {"feature": [r[0] for r in rows], "importance": [r[1] for r in rows]}
-    with tempfile.TemporaryDirectory(prefix="labkeep-importance-") as tmp:
-        path = os.path.join(tmp, f"{name}.json")
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(table, f)
-        run.log_artifact(path, f"{name}.json")
+    columns = ["feature", "importance"]
+    data: list[list[Any]] = [[feature, value] for feature, value in rows]
+    if importance_type is not None:
+        columns.append("importance_type")
+        data = [[*row, importance_type] for row in data]
+    run.log({name: Table(data, columns=columns)}, step=0)
     run.summary.update({f"{name}.{feature}": value for feature, value in rows[:SUMMARY_FEATURES]})
 
 

@@ -102,7 +102,11 @@ def log_booster(run: Any, booster: Any, options: Callback) -> None:
     if options.log_feature_importance:
         values = booster.feature_importance(importance_type=options.importance_type)
         log_feature_importance(
-            run, booster.feature_name(), values.tolist(), name="feature_importance" + suffix
+            run,
+            booster.feature_name(),
+            values.tolist(),
+            name="feature_importance" + suffix,
+            importance_type=options.importance_type,
         )
     if options.log_model and SETTINGS.log_models:
         log_model_quietly(run, booster, name)

@@ -109,7 +109,11 @@ class Callback(_TrainingCallback):  # type: ignore[misc]
             scores = booster.get_score(importance_type=self.importance_type)
             if scores:
                 log_feature_importance(
-                    run, list(scores), list(scores.values()), name="feature_importance" + suffix
+                    run,
+                    list(scores),
+                    list(scores.values()),
+                    name="feature_importance" + suffix,
+                    importance_type=self.importance_type,
                 )
         if self.log_model and SETTINGS.log_models:
             log_model_quietly(run, booster, name)
