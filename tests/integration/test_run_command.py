@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -519,7 +520,10 @@ def test_several_inits_in_a_script_are_child_runs_of_the_runners_run(
         assert acc.count == 3 and acc.last == pytest.approx(2 * alpha)
     shown = labkeep_cli(work, store, "show", "1")
     assert shown.returncode == 0, shown.stderr
-    assert "children" in shown.stdout and "2, 3, 4" in shown.stdout
+    # The children are listed a line each: number, name, status.
+    listed = re.findall(r"^│ (?:children|\s{8})\s+(\d+)\s+\S+\s+(\w+)", shown.stdout, re.M)
+    assert "children" in shown.stdout
+    assert listed == [(str(c), "completed") for c in (2, 3, 4)]
 
 
 def test_the_first_init_adopts_the_runners_run_of_its_experiment(work: Path, store: Path) -> None:
