@@ -32,8 +32,9 @@ demo: $(VENV)/.base ## run the bundled examples on the default SQLite store and 
 	$(BIN)/labkeep compare -e digits
 	@echo "See one run with: .venv/bin/labkeep show last    The web UI: .venv/bin/labkeep ui"
 
+# Two workers, a test file each at a time (files keep their servers and fixtures to themselves).
 test: $(VENV)/.dev browser ## the whole test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The UI's browser tests drive Debian's chromium (Playwright's own browser download is not
 # possible offline). Installed when missing and we may; otherwise the browser tests say why

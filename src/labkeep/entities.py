@@ -20,6 +20,8 @@ DROPPED_POINTS_KEY = "labkeep.dropped_points"
 SWEEP_KEY = "labkeep.sweep"
 TRIAL_KEY = "labkeep.trial"
 STOP_REQUEST_KEY = "labkeep.stop_requested"
+#: The summary key holding a sweep run's spec: what makes a run a sweep.
+SWEEP_SPEC_KEY = "labkeep.sweep_spec"
 
 
 class RunStatus(StrEnum):

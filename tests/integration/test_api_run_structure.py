@@ -55,6 +55,7 @@ def test_resume_must_continues_steps_config_and_status(store_uri: str) -> None:
     first_uuid = first.uuid
     run = labkeep.init("r", id=first_uuid, resume="must", config={"epochs": 5}, store=store_uri)
     assert run.uuid == first_uuid
+    assert run.flush()  # the resume is ingested like any record: wait for it
     assert labkeep.get_run(first_uuid, store=store_uri).status is RunStatus.RUNNING
     run.log({"loss": 0.1})  # step 8: after the last logged step
     run.finish()

@@ -495,9 +495,14 @@ print(f"loss: {x}")
 """
 
 
-def _running_trial(store: Path) -> int | None:
+def _running_trial(store: Path, x: float) -> int | None:
+    """The number of the running trial of ``x``, once the store shows it."""
     _, trials = _sweep(store)
-    running = [t.info.number for t in trials if t.info.status is RunStatus.RUNNING]
+    running = [
+        t.info.number
+        for t in trials
+        if t.info.status is RunStatus.RUNNING and (trial_params(t) or {}).get("x") == x
+    ]
     return running[0] if running else None
 
 
@@ -515,7 +520,8 @@ def test_stopping_a_trial_stops_that_trial_and_the_sweep_goes_on(
     )  # fmt: skip
     try:
         _wait_for(lambda: (work / "started-0.1").exists(), "the held trial to start")
-        trial = _running_trial(store)
+        _wait_for(lambda: _running_trial(store, 0.1) is not None, "the held trial's run")
+        trial = _running_trial(store, 0.1)
         assert trial is not None
         stopped = labkeep_cli(work, store, "stop", str(trial))
         assert stopped.returncode == 0, stopped.stderr

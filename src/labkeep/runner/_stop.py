@@ -21,11 +21,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labkeep.entities import STOP_REQUEST_KEY, TRIAL_KEY, RunStatus
-from labkeep.errors import RunStateError
+from labkeep.entities import STOP_REQUEST_KEY, SWEEP_SPEC_KEY, TRIAL_KEY, RunStatus
+from labkeep.errors import NotFoundError, RunStateError
 
 if TYPE_CHECKING:
     from labkeep._client import Client
+    from labkeep.entities import RunInfo
 
 #: Seconds a process may have started after its run's start time and still be its owner.
 _START_SLACK_S = 2.0
@@ -53,8 +54,7 @@ def stop_run(client: Client, ref: str | int, *, grace: float = 10.0) -> StopResu
         raise RunStateError(
             f"run {info.number} is {info.status.value}, not running; nothing to stop"
         )
-    record = client.store.get_records([info.number])[0]
-    if TRIAL_KEY in record.summary:
+    if _is_trial(client, info):
         return _request_stop(client, info.uuid, info.number, grace)
     host = socket.gethostname()
     if info.host and info.host != host:
@@ -72,6 +72,21 @@ def stop_run(client: Client, ref: str | int, *, grace: float = 10.0) -> StopResu
     client.recover(force=True)  # a process that vanished leaves a killed run
     final = client.store.resolve_run(info.number)
     return StopResult(info.number, final.status, killed)
+
+
+def _is_trial(client: Client, info: RunInfo) -> bool:
+    """Whether the run is a sweep's trial: its summary says so, or, in the moment after it
+    started and before its summary reached the store, its parent is a sweep run."""
+    record = client.store.get_records([info.number])[0]
+    if TRIAL_KEY in record.summary:
+        return True
+    if not info.parent_uuid:
+        return False
+    try:
+        parent = client.store.resolve_run(info.parent_uuid)
+    except NotFoundError:
+        return False
+    return SWEEP_SPEC_KEY in client.store.get_records([parent.number])[0].summary
 
 
 def _request_stop(client: Client, uuid: str, number: int, grace: float) -> StopResult:

@@ -46,7 +46,7 @@ TRIAL_KEY = entities.TRIAL_KEY
 #: On a trial that ``labkeep stop`` stopped: when it was asked (it is not run again).
 STOP_REQUEST_KEY = entities.STOP_REQUEST_KEY
 TRIAL_PARAMS_KEY = "labkeep.trial_params"
-SPEC_KEY = "labkeep.sweep_spec"
+SPEC_KEY = entities.SWEEP_SPEC_KEY
 #: On a trial the pruner stopped: the step at which it was stopped.
 PRUNED_KEY = "labkeep.pruned"
 CONTROLLER_KEY = "labkeep.sweep_controller"
