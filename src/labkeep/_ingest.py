@@ -215,9 +215,11 @@ class Ingester:
         target = self.journal.position
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._caught_up:
-            while self.decoder.position < target:
+            # The decoder's position moves when a batch is read, before the store has it:
+            # while an ingest is under way (the lock is held) its batch may not be in yet.
+            while self.decoder.position < target or self._ingesting.locked():
                 if self._thread is None or not self._thread.is_alive():
-                    return False
+                    return self.decoder.position >= target and not self._ingesting.locked()
                 self._wake.set()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

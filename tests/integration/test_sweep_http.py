@@ -85,7 +85,8 @@ def test_a_script_sweep_logs_every_trial_through_the_server(
     sweep, trials = _sweep(server.url)
     listed = _labkeep(work, server.url, "runs", "--where", f"sweep == {sweep.info.number}")
     assert listed.returncode == 0, listed.stderr
-    numbers = [int(line.split()[0]) for line in listed.stdout.splitlines()[1:] if line.strip()]
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    numbers = [int(row[0]) for row in rows if row and row[0].isdigit()]  # not the footer
     assert sorted(numbers) == sorted(t.info.number for t in trials)
 
 
