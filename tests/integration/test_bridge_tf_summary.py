@@ -1,18 +1,24 @@
 """``tf.summary.scalar`` under ``labkeep run``: TensorFlow's quickstart loop with a file
 writer, recorded into the run and compared with the event file TensorFlow wrote.
 
-TensorFlow is not in the ``interop`` extra (tensorflow-cpu 2.21 is a 274 MB wheel, 1.5 GB
-installed): these tests run where it is installed and are skipped elsewhere.
+TensorFlow is in its own extra (``tensorflow``; tensorflow-cpu 2.21 is a 274 MB wheel, 1.5 GB
+installed), which ``dev`` includes. TensorFlow runs only in the scripts' processes: importing
+it here would import Keras on its TensorFlow backend in the test process, before
+``test_keras.py`` chooses JAX.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 from bridge_helpers import labkeep_run, last_run, series, write
 
-pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="TensorFlow is not installed: pip install 'labkeep[tensorflow]'",
+)
 
 TF_SCRIPT = """
     import tensorflow as tf
