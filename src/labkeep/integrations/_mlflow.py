@@ -343,8 +343,9 @@ def _param_value(text: str) -> Any:
 
 
 def _local_path(uri: str) -> Path | None:
-    """The directory of a local artifact location (a path or ``file://``), else None."""
-    if uri.startswith("file://"):
+    """The directory of a local artifact location (a path, ``file:///abs`` or ``file:/abs``),
+    else None."""
+    if uri.startswith("file:"):
         from urllib.parse import unquote, urlparse
 
         return Path(unquote(urlparse(uri).path))
