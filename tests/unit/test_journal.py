@@ -428,3 +428,43 @@ def test_damage_at_the_end_of_a_segment_does_not_lose_the_next_one(
     steps = list(batch.metrics["x"].steps)
     assert len(steps) == 39 and steps[-1] == 39
     assert len(decoder.damage) == 1
+
+
+def test_live_decoding_of_wide_records_matches_the_checksummed_reading(tmp_path: Path) -> None:
+    """The ingester's numpy decoding (a few records of many keys each, the same keys in
+    the same order or not, keys named between them) gives what recovery's reading does."""
+    writer = _writer(tmp_path)
+    _start(writer)
+    for kid in range(40):
+        writer.append_key(kid, f"k{kid}")
+    for step in range(3):
+        writer.append_metrics(
+            float(step), step, [x for kid in range(40) for x in (kid, step + kid / 100)]
+        )
+    for step in range(3, 5):  # the same keys, another order
+        writer.append_metrics(
+            float(step), step, [x for kid in reversed(range(40)) for x in (kid, -step)]
+        )
+    writer.append_key(40, "late")
+    for step in range(5, 8):
+        writer.append_metrics(
+            float(step), step, [x for kid in range(1, 41) for x in (kid, step * 2.0)]
+        )
+    live = JournalDecoder(writer.directory).read(writer.position, trusted=True)
+    checked = JournalDecoder(writer.directory).read(writer.position)
+    assert live is not None and checked is not None
+    assert (
+        sorted(live.metrics)
+        == sorted(checked.metrics)
+        == sorted([*(f"k{i}" for i in range(40)), "late"])
+    )
+    for key, cols in checked.metrics.items():
+        got = live.metrics[key]
+        assert (list(got.steps), list(got.values), list(got.times)) == (
+            list(cols.steps),
+            list(cols.values),
+            list(cols.times),
+        ), key
+    assert list(live.metrics["k0"].steps) == [0, 1, 2, 3, 4]
+    assert list(live.metrics["k7"].values) == [0.07, 1.07, 2.07, -3, -4, 10.0, 12.0, 14.0]
+    writer.close()

@@ -24,8 +24,8 @@ values per 50,000 runs rather than several per run.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from labkeep.errors import StoreError
@@ -85,21 +85,23 @@ def pack_values(rows: Iterable[tuple[str, str]]) -> tuple[str, bytes, str | None
 def pack_metrics(
     rows: Iterable[tuple[str, float | None, float | None, float | None, int, int]],
 ) -> tuple[str, bytes] | None:
-    """The metrics section from (key, last, min, max, count, last step) rows."""
-    import struct
+    """The metrics section from (key, last, min, max, count, last step) rows, packed a
+    column at a time (a struct per key cost 8 µs a key, rewritten at every ingest batch of
+    a run of 50,000 keys)."""
+    import numpy as np
 
-    keys: list[str] = []
-    packed = bytearray()
-    for key, last, low, high, count, step in sorted(rows, key=lambda r: r[0]):
-        keys.append(key)
-        packed += struct.pack("<dddqq", _real(last), _real(low), _real(high), count, step)
-    if not keys:
+    ordered = sorted(rows, key=itemgetter(0))
+    if not ordered:
         return None
-    return _keys_text(keys), bytes(packed)
-
-
-def _real(value: float | None) -> float:
-    return math.nan if value is None else float(value)
+    keys, last, low, high, count, step = zip(*ordered, strict=True)
+    out = np.empty(len(keys), dtype=_dtype("metrics"))
+    # None (SQL NULL) becomes NaN in a float64 array.
+    out["last"] = np.array(last, dtype=np.float64)
+    out["min"] = np.array(low, dtype=np.float64)
+    out["max"] = np.array(high, dtype=np.float64)
+    out["count"] = count
+    out["step"] = step
+    return _keys_text(list(keys)), out.tobytes()
 
 
 def _keys_text(keys: list[str]) -> str:
@@ -241,12 +243,13 @@ def _merge_metrics(
         out[[place[k] for k in index[0]]] = stored
     else:
         out = stored.copy()
-    at = [place[r[0]] for r in touched]
-    out["last"][at] = [_real(r[1]) for r in touched]
-    out["min"][at] = [_real(r[2]) for r in touched]
-    out["max"][at] = [_real(r[3]) for r in touched]
-    out["count"][at] = [r[4] for r in touched]
-    out["step"][at] = [r[5] for r in touched]
+    names, last, low, high, count, step = zip(*touched, strict=True)
+    at = [place[k] for k in names]
+    out["last"][at] = np.array(last, dtype=np.float64)  # None (SQL NULL) becomes NaN
+    out["min"][at] = np.array(low, dtype=np.float64)
+    out["max"][at] = np.array(high, dtype=np.float64)
+    out["count"][at] = count
+    out["step"][at] = step
     if not new:
         return int(row[0]), out.tobytes(), None
     keys_text = _keys_text(keys)
