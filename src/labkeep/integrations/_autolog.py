@@ -23,6 +23,8 @@ does the interpreter's exit.
 from __future__ import annotations
 
 import atexit
+import functools
+import inspect
 import logging
 import pickle
 import queue
@@ -298,6 +300,57 @@ def patch_functions(owners: Sequence[Any], name: str, wrap: Any) -> None:
             patched.__labkeep_autolog__ = True
             wrapped[id(original)] = patched
         setattr(owner, name, patched)
+
+
+def wrap_train(
+    framework: str,
+    callback_type: type[Any],
+    default_rounds: int,
+    *,
+    rounds_in_params: bool = False,
+    call: Callable[[Run, Any, Callable[[], Any]], Any] | None = None,
+) -> Callable[[Any], Any]:
+    """The wrapper :func:`patch_functions` puts over a boosting library's ``train``
+    (``xgboost.train``, ``lightgbm.train``): a top-level call logs its ``params`` and
+    ``num_boost_round`` (``default_rounds`` when not given) and runs with the framework's
+    callback added, unless the call already has one.
+
+    ``rounds_in_params``: the library reads ``num_boost_round`` from ``params`` too, and
+    that value wins over the argument. ``call(run, callback, train)``, when given, makes
+    the training call ``train()`` itself and returns its result.
+    """
+
+    def wrap(original: Any) -> Any:
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def train(*args: Any, **kwargs: Any) -> Any:
+            if not active(framework):
+                return original(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            with training(framework, framework) as run:
+                if run is None:
+                    return original(*args, **kwargs)
+                given = dict(bound.arguments.get("params") or {})
+                rounds = bound.arguments.get("num_boost_round", default_rounds)
+                if rounds_in_params:
+                    config = {"num_boost_round": rounds, **given}
+                else:
+                    config = {**given, "num_boost_round": rounds}
+                run.config.update(plain_params(config))
+                callbacks = list(bound.arguments.get("callbacks") or [])
+                mine = next((c for c in callbacks if isinstance(c, callback_type)), None)
+                if mine is None:
+                    mine = callback_type()
+                    callbacks.append(mine)
+                bound.arguments["callbacks"] = callbacks
+                if call is None:
+                    return original(*bound.args, **bound.kwargs)
+                return call(run, mine, lambda: original(*bound.args, **bound.kwargs))
+
+        return train
+
+    return wrap
 
 
 #: Longest text kept for a param value that is not a number, text or list of them.

@@ -16,21 +16,18 @@ the booster it returns.
 
 from __future__ import annotations
 
-import functools
-import inspect
+from collections.abc import Callable
 from typing import Any
 
 from labkeep.integrations._autolog import (
     SETTINGS,
     RunFor,
-    active,
     log_feature_importance,
     log_model_quietly,
     model_name,
     patch_functions,
-    plain_params,
     require,
-    training,
+    wrap_train,
 )
 
 MINIMUM = "4.0"
@@ -118,35 +115,17 @@ def install(module: Any) -> None:
     import lightgbm.engine
     import lightgbm.sklearn
 
-    patch_functions([module, lightgbm.engine, lightgbm.sklearn], "train", _wrap_train)
+    wrap = wrap_train("lightgbm", Callback, 100, rounds_in_params=True, call=_train_and_log)
+    patch_functions([module, lightgbm.engine, lightgbm.sklearn], "train", wrap)
 
 
-def _wrap_train(original: Any) -> Any:
-    signature = inspect.signature(original)
-
-    @functools.wraps(original)
-    def train(*args: Any, **kwargs: Any) -> Any:
-        if not active("lightgbm"):
-            return original(*args, **kwargs)
-        bound = signature.bind(*args, **kwargs)
-        with training("lightgbm", "lightgbm") as run:
-            if run is None:
-                return original(*args, **kwargs)
-            given = dict(bound.arguments.get("params") or {})
-            rounds = bound.arguments.get("num_boost_round", 100)
-            run.config.update(plain_params({"num_boost_round": rounds, **given}))
-            callbacks = list(bound.arguments.get("callbacks") or [])
-            mine = next((c for c in callbacks if isinstance(c, Callback)), None)
-            if mine is None:
-                mine = Callback()
-                callbacks.append(mine)
-            ends_itself, mine._ends_itself = mine._ends_itself, False
-            bound.arguments["callbacks"] = callbacks
-            try:
-                booster = original(*bound.args, **bound.kwargs)
-            finally:
-                mine._ends_itself = ends_itself
-            log_booster(run, booster, mine)
-            return booster
-
-    return train
+def _train_and_log(run: Any, mine: Callback, train: Callable[[], Any]) -> Any:
+    """Under autolog the booster ``train`` returns is logged here, also when early stopping
+    ended the training before the callback saw its last iteration."""
+    ends_itself, mine._ends_itself = mine._ends_itself, False
+    try:
+        booster = train()
+    finally:
+        mine._ends_itself = ends_itself
+    log_booster(run, booster, mine)
+    return booster

@@ -13,21 +13,17 @@ callback added.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any
 
 from labkeep.integrations._autolog import (
     SETTINGS,
     RunFor,
-    active,
     log_feature_importance,
     log_model_quietly,
     model_name,
     patch_functions,
-    plain_params,
     require,
-    training,
+    wrap_train,
 )
 
 MINIMUM = "2.0"
@@ -125,27 +121,6 @@ def install(module: Any) -> None:
     import xgboost.sklearn
     import xgboost.training
 
-    patch_functions([module, xgboost.training, xgboost.sklearn], "train", _wrap_train)
-
-
-def _wrap_train(original: Any) -> Any:
-    signature = inspect.signature(original)
-
-    @functools.wraps(original)
-    def train(*args: Any, **kwargs: Any) -> Any:
-        if not active("xgboost"):
-            return original(*args, **kwargs)
-        bound = signature.bind(*args, **kwargs)
-        with training("xgboost", "xgboost") as run:
-            if run is None:
-                return original(*args, **kwargs)
-            given = dict(bound.arguments.get("params") or {})
-            rounds = bound.arguments.get("num_boost_round", 10)
-            run.config.update(plain_params({**given, "num_boost_round": rounds}))
-            callbacks = list(bound.arguments.get("callbacks") or [])
-            if not any(isinstance(c, Callback) for c in callbacks):
-                callbacks.append(Callback())
-            bound.arguments["callbacks"] = callbacks
-            return original(*bound.args, **bound.kwargs)
-
-    return train
+    patch_functions(
+        [module, xgboost.training, xgboost.sklearn], "train", wrap_train("xgboost", Callback, 10)
+    )
