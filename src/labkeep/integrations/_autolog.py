@@ -57,11 +57,9 @@ class AutologSettings:
 
 def _turned_on_by_runner() -> bool:
     """Whether ``labkeep run --autolog`` installed the hook with autolog on."""
-    import sys
+    from labkeep.integrations._import_hook import registered_patcher
 
-    return any(
-        getattr(f, "labkeep_autolog", False) and getattr(f, "enabled", False) for f in sys.meta_path
-    )
+    return bool(getattr(registered_patcher("autolog"), "enabled", False))
 
 
 SETTINGS = AutologSettings(enabled=_turned_on_by_runner())
