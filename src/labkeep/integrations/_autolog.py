@@ -300,6 +300,32 @@ def patch_functions(owners: Sequence[Any], name: str, wrap: Any) -> None:
         setattr(owner, name, patched)
 
 
+class BoosterCallback:
+    """What the XGBoost and LightGBM callbacks share: their options (log the model, log the
+    feature importances of ``importance_type``) and the run of the training under way."""
+
+    def __init__(
+        self,
+        *,
+        log_model: bool = True,
+        log_feature_importance: bool = True,
+        importance_type: str = "gain",
+    ) -> None:
+        super().__init__()
+        self.log_model = log_model
+        self.log_feature_importance = log_feature_importance
+        self.importance_type = importance_type
+        self._holder: RunFor | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # The scikit-learn wrappers copy their callbacks: a copy starts afresh.
+        return type(self)(
+            log_model=self.log_model,
+            log_feature_importance=self.log_feature_importance,
+            importance_type=self.importance_type,
+        )
+
+
 def wrap_train(
     framework: str,
     callback_type: type[Any],

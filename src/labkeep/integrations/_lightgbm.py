@@ -21,6 +21,7 @@ from typing import Any
 
 from labkeep.integrations._autolog import (
     SETTINGS,
+    BoosterCallback,
     RunFor,
     log_feature_importance,
     log_model_quietly,
@@ -34,7 +35,7 @@ MINIMUM = "4.0"
 lightgbm = require("lightgbm", MINIMUM)
 
 
-class Callback:
+class Callback(BoosterCallback):
     """Log a LightGBM training into the active run (or a run it starts).
 
     >>> lightgbm.train(params, train_set, valid_sets=[valid],
@@ -45,27 +46,8 @@ class Callback:
     #: ``early_stopping`` (30), which may end the training.
     order = 20
     before_iteration = False
-
-    def __init__(
-        self,
-        *,
-        log_model: bool = True,
-        log_feature_importance: bool = True,
-        importance_type: str = "gain",
-    ) -> None:
-        self.log_model = log_model
-        self.log_feature_importance = log_feature_importance
-        self.importance_type = importance_type
-        #: Under autolog the wrapper of ``train`` logs the booster it returns.
-        self._ends_itself = True
-        self._holder: RunFor | None = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Callback:
-        return Callback(
-            log_model=self.log_model,
-            log_feature_importance=self.log_feature_importance,
-            importance_type=self.importance_type,
-        )
+    #: Under autolog the wrapper of ``train`` logs the booster it returns.
+    _ends_itself = True
 
     def __call__(self, env: Any) -> None:
         if env.iteration == env.begin_iteration and self._holder is not None:

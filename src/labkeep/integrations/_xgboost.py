@@ -17,6 +17,7 @@ from typing import Any
 
 from labkeep.integrations._autolog import (
     SETTINGS,
+    BoosterCallback,
     RunFor,
     log_feature_importance,
     log_model_quietly,
@@ -31,34 +32,13 @@ xgboost = require("xgboost", MINIMUM)
 _TrainingCallback: Any = xgboost.callback.TrainingCallback
 
 
-class Callback(_TrainingCallback):  # type: ignore[misc]
+class Callback(BoosterCallback, _TrainingCallback):  # type: ignore[misc]
     """Log an XGBoost training into the active run (or a run it starts).
 
     >>> booster = xgboost.train(params, dtrain, evals=[(dvalid, "valid")],
     ...                         callbacks=[labkeep.xgboost.Callback()])  # doctest: +SKIP
     >>> XGBClassifier(callbacks=[labkeep.xgboost.Callback()]).fit(X, y)  # doctest: +SKIP
     """
-
-    def __init__(
-        self,
-        *,
-        log_model: bool = True,
-        log_feature_importance: bool = True,
-        importance_type: str = "gain",
-    ) -> None:
-        super().__init__()
-        self.log_model = log_model
-        self.log_feature_importance = log_feature_importance
-        self.importance_type = importance_type
-        self._holder: RunFor | None = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Callback:
-        # XGBoost's scikit-learn wrappers copy their callbacks: a copy starts afresh.
-        return Callback(
-            log_model=self.log_model,
-            log_feature_importance=self.log_feature_importance,
-            importance_type=self.importance_type,
-        )
 
     def before_training(self, model: Any) -> Any:
         self._holder = RunFor("xgboost")
