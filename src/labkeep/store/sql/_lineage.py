@@ -21,23 +21,29 @@ from labkeep.store._digest import artifact_digest
 from labkeep.store.sql._connect import Connection
 from labkeep.store.sql._version_refs import fetch_all as _all
 from labkeep.store.sql._version_refs import fetch_one as _one
-from labkeep.store.sql._version_refs import read_aliases, read_versions, resolve_ref
+from labkeep.store.sql._version_refs import (
+    read_aliases,
+    read_versions,
+    resolve_ref,
+    row_by_name,
+)
 
 _VERSION = "SELECT version, digest, size, file_count, run_uuid, created FROM artifact_versions"
 
 
 def _artifact(cur: Any, conn: Connection, name: str, *, lock: bool = False) -> tuple[int, str]:
-    sql = "SELECT id, type FROM named_artifacts WHERE name = ?"
-    if lock and conn.dialect == "postgresql":
-        sql += " FOR UPDATE"
-    row = _one(cur, conn, sql, (name,))
-    if row is None:
-        names = [r[0] for r in _all(cur, conn, "SELECT name FROM named_artifacts ORDER BY name")]
-        listed = ", ".join(names[:10]) or "none yet"
-        raise NotFoundError(
+    row = row_by_name(
+        cur,
+        conn,
+        "named_artifacts",
+        "id, type",
+        name,
+        lambda listed: (
             f"no artifact {name!r} (artifacts: {listed}): log one with "
             f"run.log_artifact(path, name={name!r}, type='dataset')"
-        )
+        ),
+        lock=lock,
+    )
     return int(row[0]), str(row[1])
 
 

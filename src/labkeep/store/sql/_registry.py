@@ -19,24 +19,30 @@ from labkeep.errors import NotFoundError
 from labkeep.store.sql._connect import Connection
 from labkeep.store.sql._version_refs import fetch_all as _all
 from labkeep.store.sql._version_refs import fetch_one as _one
-from labkeep.store.sql._version_refs import read_aliases, read_versions, resolve_ref
+from labkeep.store.sql._version_refs import (
+    read_aliases,
+    read_versions,
+    resolve_ref,
+    row_by_name,
+)
 
 _MODEL = "SELECT id, name, description, tags, created, updated FROM registered_models"
 _VERSION = "SELECT version, run_uuid, model_path, description, tags, created FROM model_versions"
 
 
 def _model_id(cur: Any, conn: Connection, name: str, *, lock: bool = False) -> int:
-    sql = "SELECT id FROM registered_models WHERE name = ?"
-    if lock and conn.dialect == "postgresql":
-        sql += " FOR UPDATE"
-    row = _one(cur, conn, sql, (name,))
-    if row is None:
-        names = [r[0] for r in _all(cur, conn, "SELECT name FROM registered_models ORDER BY name")]
-        listed = ", ".join(names[:10]) or "none yet"
-        raise NotFoundError(
+    row = row_by_name(
+        cur,
+        conn,
+        "registered_models",
+        "id",
+        name,
+        lambda listed: (
             f"no registered model {name!r} (registered: {listed}): register one with "
             f"labkeep.register_model('runs:/RUN/model', {name!r})"
-        )
+        ),
+        lock=lock,
+    )
     return int(row[0])
 
 

@@ -1,9 +1,9 @@
 """What the model registry (``_registry.py``) and versioned artifacts (``_lineage.py``) share:
-numbered versions with aliases, and a reference to one of them: a number, ``latest`` or an
-alias (``models:/NAME/3``, ``dataset:best``).
+a row found by its name, numbered versions with aliases, and a reference to one of them: a
+number, ``latest`` or an alias (``models:/NAME/3``, ``dataset:best``).
 
 Each caller words its own errors (what the thing is called, how its versions are listed, how
-to make the one that is missing); the steps of resolving a reference are here once.
+to make the one that is missing); the steps of finding it are here once.
 """
 
 from __future__ import annotations
@@ -26,6 +26,29 @@ def fetch_all(cur: Any, conn: Connection, sql: str, params: Sequence[Any] = ()) 
     """Every row of ``sql`` (``?`` placeholders, either dialect)."""
     cur.execute(conn.sql(sql), tuple(params))
     return list(cur.fetchall())
+
+
+def row_by_name(
+    cur: Any,
+    conn: Connection,
+    table: str,
+    columns: str,
+    name: str,
+    missing: Callable[[str], str],
+    *,
+    lock: bool = False,
+) -> Any:
+    """The ``columns`` of the model or artifact ``name`` in ``table`` (its row locked when
+    ``lock``, on PostgreSQL; SQLite's write transactions are serial). None there raises
+    :class:`NotFoundError` with ``missing(listed)``, ``listed`` the first ten names there are."""
+    sql = f"SELECT {columns} FROM {table} WHERE name = ?"
+    if lock and conn.dialect == "postgresql":
+        sql += " FOR UPDATE"
+    row = fetch_one(cur, conn, sql, (name,))
+    if row is None:
+        names = [r[0] for r in fetch_all(cur, conn, f"SELECT name FROM {table} ORDER BY name")]
+        raise NotFoundError(missing(", ".join(names[:10]) or "none yet"))
+    return row
 
 
 def read_aliases(
