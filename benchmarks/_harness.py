@@ -214,6 +214,32 @@ def measure_pair(
     return ours, theirs
 
 
+def write_mlflow_results(
+    name: str,
+    *,
+    title: str,
+    quick: bool,
+    peer: Interpreter | None,
+    peer_note: str,
+    rows: list[dict[str, Any]],
+    runs: Any,
+    notes: list[str],
+) -> None:
+    """Write the results of a benchmark against MLflow (`write_results`) and say where."""
+    payload = {
+        "title": title,
+        "quick": quick,
+        "peer": mlflow_description(peer),
+        "peer_note": peer_note,
+        "machine": machine_info(),
+        "rows": rows,
+        "runs": runs,
+        "notes": notes,
+    }
+    path = write_results(name, payload)
+    print(f"results: {path}", file=sys.stderr)
+
+
 def ratio(peer: float | None, ours: float | None) -> float | None:
     """The peer's figure over labkeep's (above 1: labkeep is better), or None."""
     return round(peer / ours, 3) if peer is not None and ours else None

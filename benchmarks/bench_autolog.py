@@ -31,12 +31,10 @@ from _harness import (
     MLFLOW_STORE,
     Interpreter,
     default_labkeep_interpreter,
-    machine_info,
     measure_pair,
-    mlflow_description,
     mlflow_peer,
     scratch,
-    write_results,
+    write_mlflow_results,
 )
 
 #: The fit: gradient boosting on a made-up classification problem, about 1 s on one core.
@@ -200,18 +198,18 @@ def main() -> None:
         if other is not None:
             line += f"   mlflow +{other * 100:5.1f}%"
         print(line, flush=True)
-    payload = {
-        "title": "Autolog (labkeep.autolog against mlflow.sklearn.autolog) on a 1 s fit",
-        "quick": args.quick,
-        "peer": mlflow_description(peer),
-        "peer_note": peer_note,
-        "machine": machine_info(),
-        "rows": rows,
-        "runs": {
+    write_mlflow_results(
+        "autolog",
+        title="Autolog (labkeep.autolog against mlflow.sklearn.autolog) on a 1 s fit",
+        quick=args.quick,
+        peer=peer,
+        peer_note=peer_note,
+        rows=rows,
+        runs={
             "labkeep": list(ours.runs),
             "mlflow": list(theirs.runs) if theirs else None,
         },
-        "notes": [
+        notes=[
             f"GradientBoostingClassifier(n_estimators=100) on {params['SAMPLES']:,} x 20, "
             f"one thread; per process {params['PAIRS']} plain fits alternating with autologged "
             f"ones, the median of each pair's ratio; medians of {repeat} fresh processes",
@@ -220,9 +218,7 @@ def main() -> None:
             "ratio: MLflow's added time over labkeep's",
             "both log params, six training metrics and the model (skops for labkeep)",
         ],
-    }
-    path = write_results("autolog", payload)
-    print(f"results: {path}", file=sys.stderr)
+    )
 
 
 if __name__ == "__main__":

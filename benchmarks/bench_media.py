@@ -42,12 +42,10 @@ from _harness import (
     STORE_BYTES,
     compared_row,
     default_labkeep_interpreter,
-    machine_info,
     measure_pair,
-    mlflow_description,
     mlflow_peer,
     scratch,
-    write_results,
+    write_mlflow_results,
 )
 
 #: The panel shows any step within this (the issue's target).
@@ -232,19 +230,19 @@ def main() -> None:
             }
         )
         print(f"{key:<18} {value:8.2f} ms", flush=True)
-    payload = {
-        "title": "Media (1,000 images through run.log against mlflow.log_image)",
-        "quick": args.quick,
-        "peer": mlflow_description(peer),
-        "peer_note": peer_note,
-        "machine": machine_info(),
-        "rows": rows,
-        "runs": {
+    write_mlflow_results(
+        "media",
+        title="Media (1,000 images through run.log against mlflow.log_image)",
+        quick=args.quick,
+        peer=peer,
+        peer_note=peer_note,
+        rows=rows,
+        runs={
             "labkeep": list(ours.runs),
             "mlflow": list(theirs.runs) if theirs else None,
             "panel": panel,
         },
-        "notes": [
+        notes=[
             f"medians of {repeat} fresh processes per logging figure; a store made before the "
             "clock",
             "the same 32x32 RGB noise images for both tools (incompressible: PNG gains nothing)",
@@ -257,9 +255,7 @@ def main() -> None:
             "panel figures: requests to labkeep's server (uvicorn, 127.0.0.1) for 100 steps in "
             "random order, each asked once; MLflow's UI was not measured",
         ],
-    }
-    path = write_results("media", payload)
-    print(f"results: {path}", file=sys.stderr)
+    )
 
 
 if __name__ == "__main__":

@@ -27,12 +27,10 @@ from _harness import (
     STORE_BYTES,
     compared_row,
     default_labkeep_interpreter,
-    machine_info,
     measure_pair,
-    mlflow_description,
     mlflow_peer,
     scratch,
-    write_results,
+    write_mlflow_results,
 )
 
 MODELS = {
@@ -130,22 +128,20 @@ def main() -> None:
                 if other is not None:
                     line += f"   mlflow {other:>12,.1f}"
                 print(line, flush=True)
-    payload = {
-        "title": "Models (run.log_model/labkeep.load_model against mlflow.sklearn)",
-        "quick": args.quick,
-        "peer": mlflow_description(peer),
-        "peer_note": peer_note,
-        "machine": machine_info(),
-        "rows": rows,
-        "runs": raw,
-        "notes": [
+    write_mlflow_results(
+        "models",
+        title="Models (run.log_model/labkeep.load_model against mlflow.sklearn)",
+        quick=args.quick,
+        peer=peer,
+        peer_note=peer_note,
+        rows=rows,
+        runs=raw,
+        notes=[
             f"medians of {repeat} fresh processes per figure; a store made before the clock",
             "both store scikit-learn models with skops (MLflow 3.17's default format too)",
             "MLflow's log_model also infers pip requirements and writes environment files",
         ],
-    }
-    path = write_results("models", payload)
-    print(f"results: {path}", file=sys.stderr)
+    )
 
 
 if __name__ == "__main__":
