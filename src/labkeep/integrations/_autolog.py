@@ -325,6 +325,35 @@ class BoosterCallback:
             importance_type=self.importance_type,
         )
 
+    def log_booster(self, run: Run, booster: Any) -> None:
+        """The booster as a model, its best iteration and its feature importances, as the
+        options say."""
+        name = model_name(run)
+        suffix = name[len("model") :]
+        best = self.best_iteration(booster)
+        if best is not None:
+            run.summary.update({"best_iteration": best})
+        if self.log_feature_importance:
+            names, values = self.importances(booster)
+            if names:
+                log_feature_importance(
+                    run,
+                    names,
+                    values,
+                    name="feature_importance" + suffix,
+                    importance_type=self.importance_type,
+                )
+        if self.log_model and SETTINGS.log_models:
+            log_model_quietly(run, booster, name)
+
+    def best_iteration(self, booster: Any) -> int | None:
+        """The booster's best iteration, when early stopping found one."""
+        raise NotImplementedError
+
+    def importances(self, booster: Any) -> tuple[list[str], list[float]]:
+        """The booster's features and their importances of :attr:`importance_type`."""
+        raise NotImplementedError
+
 
 def wrap_train(
     framework: str,

@@ -20,12 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from labkeep.integrations._autolog import (
-    SETTINGS,
     BoosterCallback,
     RunFor,
-    log_feature_importance,
-    log_model_quietly,
-    model_name,
     patch_functions,
     require,
     wrap_train,
@@ -49,6 +45,14 @@ class Callback(BoosterCallback):
     #: Under autolog the wrapper of ``train`` logs the booster it returns.
     _ends_itself = True
 
+    def best_iteration(self, booster: Any) -> int | None:
+        best = booster.best_iteration
+        return int(best) if best and best > 0 else None
+
+    def importances(self, booster: Any) -> tuple[list[str], list[float]]:
+        values = booster.feature_importance(importance_type=self.importance_type)
+        return booster.feature_name(), values.tolist()
+
     def __call__(self, env: Any) -> None:
         if env.iteration == env.begin_iteration and self._holder is not None:
             self._holder.close()  # an earlier training ended early: its run ends now
@@ -67,28 +71,9 @@ class Callback(BoosterCallback):
             holder, self._holder = self._holder, None
             try:
                 if self._ends_itself and isinstance(env.model, lightgbm.Booster):
-                    log_booster(holder.run, env.model, self)
+                    self.log_booster(holder.run, env.model)
             finally:
                 holder.close()
-
-
-def log_booster(run: Any, booster: Any, options: Callback) -> None:
-    """The booster as a model, and its feature importances, per ``options``."""
-    name = model_name(run)
-    suffix = name[len("model") :]
-    if booster.best_iteration and booster.best_iteration > 0:
-        run.summary.update({"best_iteration": int(booster.best_iteration)})
-    if options.log_feature_importance:
-        values = booster.feature_importance(importance_type=options.importance_type)
-        log_feature_importance(
-            run,
-            booster.feature_name(),
-            values.tolist(),
-            name="feature_importance" + suffix,
-            importance_type=options.importance_type,
-        )
-    if options.log_model and SETTINGS.log_models:
-        log_model_quietly(run, booster, name)
 
 
 def install(module: Any) -> None:
@@ -109,5 +94,5 @@ def _train_and_log(run: Any, mine: Callback, train: Callable[[], Any]) -> Any:
         booster = train()
     finally:
         mine._ends_itself = ends_itself
-    log_booster(run, booster, mine)
+    mine.log_booster(run, booster)
     return booster

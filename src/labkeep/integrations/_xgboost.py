@@ -16,12 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from labkeep.integrations._autolog import (
-    SETTINGS,
     BoosterCallback,
     RunFor,
-    log_feature_importance,
-    log_model_quietly,
-    model_name,
     patch_functions,
     require,
     wrap_train,
@@ -69,30 +65,18 @@ class Callback(BoosterCallback, _TrainingCallback):  # type: ignore[misc]
             return model
         try:
             if isinstance(model, xgboost.Booster):
-                self._log_booster(holder, model)
+                self.log_booster(holder.run, model)
         finally:
             holder.close()
         return model
 
-    def _log_booster(self, holder: RunFor, booster: Any) -> None:
-        run = holder.run
-        name = model_name(run)
-        suffix = name[len("model") :]
+    def best_iteration(self, booster: Any) -> int | None:
         best = booster.attr("best_iteration")
-        if best is not None:
-            run.summary.update({"best_iteration": int(best)})
-        if self.log_feature_importance:
-            scores = booster.get_score(importance_type=self.importance_type)
-            if scores:
-                log_feature_importance(
-                    run,
-                    list(scores),
-                    list(scores.values()),
-                    name="feature_importance" + suffix,
-                    importance_type=self.importance_type,
-                )
-        if self.log_model and SETTINGS.log_models:
-            log_model_quietly(run, booster, name)
+        return None if best is None else int(best)
+
+    def importances(self, booster: Any) -> tuple[list[str], list[float]]:
+        scores = booster.get_score(importance_type=self.importance_type)
+        return list(scores), list(scores.values())
 
 
 def install(module: Any) -> None:
