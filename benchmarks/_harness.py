@@ -123,6 +123,144 @@ def measure(
     )
 
 
+#: Snippet lines that make a fresh labkeep store (one empty run) before the clock starts.
+LABKEEP_STORE = """
+import json, time
+import labkeep
+labkeep.init(store=STORE, capture=False, system_metrics=0).finish()
+"""
+
+#: Snippet lines that make a fresh MLflow store before the clock starts: its SQLite database
+#: migrated under STORE, artifacts in STORE/artifacts, an experiment made (`experiment`), and
+#: its warnings and log lines off.
+MLFLOW_STORE = """
+import json, logging, time, warnings
+warnings.simplefilter("ignore")
+logging.getLogger("mlflow").setLevel(logging.ERROR)
+import mlflow
+mlflow.set_tracking_uri(f"sqlite:///{STORE}/mlflow.db")
+experiment = mlflow.create_experiment("bench", artifact_location=f"file://{STORE}/artifacts")
+"""
+
+#: Snippet functions that measure a store's bytes: `size(root)` the files' sizes, `disk(root)`
+#: the blocks allocated for them, `files(root)` how many, `written(root, suffix)` how many end
+#: so (a file moved away while it is read does not count).
+STORE_BYTES = """
+import os
+def stats(root):
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            try:
+                yield f, os.stat(os.path.join(d, f))
+            except FileNotFoundError:  # a temporary file moved away meanwhile
+                pass
+def size(root):
+    return sum(st.st_size for _, st in stats(root))
+def disk(root):
+    return sum(st.st_blocks * 512 for _, st in stats(root))
+def written(root, suffix):
+    return sum(f.endswith(suffix) for f, _ in stats(root))
+def files(root):
+    return sum(len(fs) for _, _, fs in os.walk(root))
+"""
+
+
+def mlflow_peer(skip: bool, env: Mapping[str, str] | None = None) -> tuple[Interpreter | None, str]:
+    """MLflow's interpreter (installed on first use) and "", or None and why it is not
+    measured (also None, with no reason, when `skip`: `--no-peer`)."""
+    from _peers import MLFLOW, PeerSetupError, ensure_peer
+
+    if skip:
+        return None, ""
+    try:
+        return Interpreter(
+            label="mlflow", python=ensure_peer(MLFLOW, quiet=True), env=env or {}
+        ), ""
+    except PeerSetupError as exc:
+        return None, f"MLflow not measured: {exc}"
+
+
+def mlflow_description(peer: Interpreter | None) -> dict[str, Any]:
+    """The results file's `peer` entry for MLflow on SQLite and local artifacts."""
+    from _peers import MLFLOW
+
+    return {
+        "name": "MLflow",
+        "version": package_version(peer, MLFLOW.distribution, MLFLOW.module) if peer else None,
+        "store": "SQLite + local artifacts",
+    }
+
+
+def measure_pair(
+    labkeep: Interpreter,
+    labkeep_code: str,
+    peer: Interpreter | None,
+    peer_code: str,
+    *,
+    repeat: int,
+    labkeep_store: Callable[[], Path],
+    peer_store: Callable[[], Path],
+    warmup: bool = True,
+    params: Params | None = None,
+) -> tuple[Measurement, Measurement | None]:
+    """`measure` labkeep's snippet, then the peer's (None when there is no peer), each
+    process on the store its callable returns (a fresh one: `Scratch.new`)."""
+    ours = measure(
+        labkeep, labkeep_code, repeat=repeat, warmup=warmup, store=labkeep_store, params=params
+    )
+    if peer is None:
+        return ours, None
+    theirs = measure(peer, peer_code, repeat=repeat, warmup=warmup, store=peer_store, params=params)
+    return ours, theirs
+
+
+def write_mlflow_results(
+    name: str,
+    *,
+    title: str,
+    quick: bool,
+    peer: Interpreter | None,
+    peer_note: str,
+    rows: list[dict[str, Any]],
+    runs: Any,
+    notes: list[str],
+) -> None:
+    """Write the results of a benchmark against MLflow (`write_results`) and say where."""
+    payload = {
+        "title": title,
+        "quick": quick,
+        "peer": mlflow_description(peer),
+        "peer_note": peer_note,
+        "machine": machine_info(),
+        "rows": rows,
+        "runs": runs,
+        "notes": notes,
+    }
+    path = write_results(name, payload)
+    print(f"results: {path}", file=sys.stderr)
+
+
+def ratio(peer: float | None, ours: float | None) -> float | None:
+    """The peer's figure over labkeep's (above 1: labkeep is better), or None."""
+    return round(peer / ours, 3) if peer is not None and ours else None
+
+
+def compared_row(
+    row_id: str, figure: str, unit: str, ours: float, peer: float | None, digits: int = 1
+) -> dict[str, Any]:
+    """A results row for a figure both tools were measured on, with no target."""
+    return {
+        "id": row_id,
+        "figure": figure,
+        "unit": unit,
+        "labkeep": round(ours, digits),
+        "peer": None if peer is None else round(peer, digits),
+        "ratio": ratio(peer, ours),
+        "target": "",
+        "target_met": None,
+    }
+
+
 class Scratch:
     """Temporary store directories for one benchmark session, removed on exit."""
 

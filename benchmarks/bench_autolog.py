@@ -27,15 +27,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
+    LABKEEP_STORE,
+    MLFLOW_STORE,
     Interpreter,
     default_labkeep_interpreter,
-    machine_info,
-    measure,
-    package_version,
+    measure_pair,
+    mlflow_peer,
     scratch,
-    write_results,
+    write_mlflow_results,
 )
-from _peers import MLFLOW, PeerSetupError, ensure_peer
 
 #: The fit: gradient boosting on a made-up classification problem, about 1 s on one core.
 WORKLOAD = """
@@ -92,10 +92,10 @@ print(json.dumps({
 }))
 """
 
-LABKEEP = """
-import labkeep
+LABKEEP = (
+    LABKEEP_STORE
+    + """
 from labkeep.integrations._autolog import BACKGROUND
-labkeep.init(store=STORE, capture=False, system_metrics=0).finish()  # the store exists
 os.environ["LABKEEP_HOME"] = STORE
 ON = labkeep.autolog
 def OFF():
@@ -106,14 +106,12 @@ def CHECK():
     assert len(runs) == PAIRS + 1 and all(r.status == "completed" for r in runs), runs
     assert "training_roc_auc" in runs[0].metrics
 """
+)
 
-MLFLOW_CODE = """
-import logging, warnings
-warnings.simplefilter("ignore")
-logging.getLogger("mlflow").setLevel(logging.ERROR)
-import mlflow, mlflow.sklearn
-mlflow.set_tracking_uri(f"sqlite:///{STORE}/mlflow.db")
-experiment = mlflow.create_experiment("bench", artifact_location=f"file://{STORE}/artifacts")
+MLFLOW_CODE = (
+    MLFLOW_STORE
+    + """
+import mlflow.sklearn
 mlflow.set_experiment(experiment_id=experiment)
 def ON():
     mlflow.sklearn.autolog(silent=True)
@@ -126,6 +124,7 @@ def CHECK():
     assert len(runs) == PAIRS + 1, runs
     assert "metrics.training_roc_auc" in runs.columns
 """
+)
 
 TARGET_ADDED = 0.05
 
@@ -146,29 +145,18 @@ def main() -> None:
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     base = default_labkeep_interpreter()
     labkeep = Interpreter(label="labkeep", python=base.python, env={**base.env, **env})
-    peer: Interpreter | None = None
-    peer_note = ""
-    if not args.no_peer:
-        try:
-            peer = Interpreter(label="mlflow", python=ensure_peer(MLFLOW, quiet=True), env=env)
-        except PeerSetupError as exc:
-            peer_note = f"MLflow not measured: {exc}"
+    peer, peer_note = mlflow_peer(args.no_peer, env)
     with scratch() as dirs:
-        ours = measure(
-            labkeep, WORKLOAD + LABKEEP + MEASURE, repeat=repeat, store=dirs.new, params=params,
+        ours, theirs = measure_pair(
+            labkeep,
+            WORKLOAD + LABKEEP + MEASURE,
+            peer,
+            WORKLOAD + MLFLOW_CODE + MEASURE,
+            repeat=repeat,
+            labkeep_store=dirs.new,
+            peer_store=dirs.new,
+            params=params,
             warmup=False,
-        )  # fmt: skip
-        theirs = (
-            measure(
-                peer,
-                WORKLOAD + MLFLOW_CODE + MEASURE,
-                repeat=repeat,
-                store=dirs.new,
-                params=params,
-                warmup=False,
-            )
-            if peer is not None
-            else None
         )
     rows: list[dict[str, Any]] = []
     plain = ours.figures["plain_cpu_s"]
@@ -210,22 +198,18 @@ def main() -> None:
         if other is not None:
             line += f"   mlflow +{other * 100:5.1f}%"
         print(line, flush=True)
-    payload = {
-        "title": "Autolog (labkeep.autolog against mlflow.sklearn.autolog) on a 1 s fit",
-        "quick": args.quick,
-        "peer": {
-            "name": "MLflow",
-            "version": package_version(peer, MLFLOW.distribution, MLFLOW.module) if peer else None,
-            "store": "SQLite + local artifacts",
-        },
-        "peer_note": peer_note,
-        "machine": machine_info(),
-        "rows": rows,
-        "runs": {
+    write_mlflow_results(
+        "autolog",
+        title="Autolog (labkeep.autolog against mlflow.sklearn.autolog) on a 1 s fit",
+        quick=args.quick,
+        peer=peer,
+        peer_note=peer_note,
+        rows=rows,
+        runs={
             "labkeep": list(ours.runs),
             "mlflow": list(theirs.runs) if theirs else None,
         },
-        "notes": [
+        notes=[
             f"GradientBoostingClassifier(n_estimators=100) on {params['SAMPLES']:,} x 20, "
             f"one thread; per process {params['PAIRS']} plain fits alternating with autologged "
             f"ones, the median of each pair's ratio; medians of {repeat} fresh processes",
@@ -234,9 +218,7 @@ def main() -> None:
             "ratio: MLflow's added time over labkeep's",
             "both log params, six training metrics and the model (skops for labkeep)",
         ],
-    }
-    path = write_results("autolog", payload)
-    print(f"results: {path}", file=sys.stderr)
+    )
 
 
 if __name__ == "__main__":

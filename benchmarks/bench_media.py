@@ -37,46 +37,30 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
-    Interpreter,
+    LABKEEP_STORE,
+    MLFLOW_STORE,
+    STORE_BYTES,
+    compared_row,
     default_labkeep_interpreter,
-    machine_info,
-    measure,
-    package_version,
+    measure_pair,
+    mlflow_peer,
     scratch,
-    write_results,
+    write_mlflow_results,
 )
-from _peers import MLFLOW, PeerSetupError, ensure_peer
 
 #: The panel shows any step within this (the issue's target).
 PANEL_TARGET_MS = 200.0
 
-SIZES = (
-    "import os\n"
-    "def stats(root):\n"
-    "    for d, _, fs in os.walk(root):\n"
-    "        for f in fs:\n"
-    "            try:\n"
-    "                yield f, os.stat(os.path.join(d, f))\n"
-    "            except FileNotFoundError:  # a temporary file moved away meanwhile\n"
-    "                pass\n"
-    "def size(root):\n"
-    "    return sum(st.st_size for _, st in stats(root))\n"
-    "def disk(root):\n"
-    "    return sum(st.st_blocks * 512 for _, st in stats(root))\n"
-    "def written(root, suffix):\n"
-    "    return sum(f.endswith(suffix) for f, _ in stats(root))\n"
-    "def files(root):\n"
-    "    return sum(len(fs) for _, _, fs in os.walk(root))\n"
+IMAGES = (
     "import numpy as np\n"
     "IMAGES = np.random.default_rng(0).integers(0, 256, (N, 32, 32, 3), dtype=np.uint8)\n"
 )
 
 LABKEEP = (
-    SIZES
+    STORE_BYTES
+    + IMAGES
+    + LABKEEP_STORE
     + """
-import json, time
-import labkeep
-labkeep.init(store=STORE, capture=False, system_metrics=0).finish()
 before, disk_before, files_before = size(STORE), disk(STORE), files(STORE)
 blobs_before = size(f"{STORE}/blobs")
 t0 = time.perf_counter()
@@ -94,14 +78,10 @@ print(json.dumps({"log_ms": (t1 - t0) * 1e3, "bytes": size(STORE) - before,
 )
 
 MLFLOW_CODE = (
-    SIZES
+    STORE_BYTES
+    + IMAGES
+    + MLFLOW_STORE
     + """
-import json, logging, time, warnings
-warnings.simplefilter("ignore")
-logging.getLogger("mlflow").setLevel(logging.ERROR)
-import mlflow
-mlflow.set_tracking_uri(f"sqlite:///{STORE}/mlflow.db")
-experiment = mlflow.create_experiment("bench", artifact_location=f"file://{STORE}/artifacts")
 before, disk_before, files_before = size(STORE), disk(STORE), files(STORE)
 t0 = time.perf_counter()
 with mlflow.start_run(experiment_id=experiment):
@@ -120,10 +100,6 @@ print(json.dumps({"log_ms": (t1 - t0) * 1e3, "bytes": size(STORE) - before,
                   "files": files(STORE) - files_before}))
 """
 )
-
-
-def _ratio(peer: float | None, ours: float) -> float | None:
-    return round(peer / ours, 3) if peer is not None and ours else None
 
 
 def _free_port() -> int:
@@ -198,13 +174,7 @@ def main() -> None:
     repeat = 1 if args.quick else args.repeat
     images = 200 if args.quick else args.images
     labkeep = default_labkeep_interpreter()
-    peer: Interpreter | None = None
-    peer_note = ""
-    if not args.no_peer:
-        try:
-            peer = Interpreter(label="mlflow", python=ensure_peer(MLFLOW, quiet=True))
-        except PeerSetupError as exc:
-            peer_note = f"MLflow not measured: {exc}"
+    peer, peer_note = mlflow_peer(args.no_peer)
     rows: list[dict[str, Any]] = []
     with scratch() as dirs:
         stores: list[Path] = []
@@ -213,12 +183,15 @@ def main() -> None:
             stores.append(dirs.new("labkeep") / "store")
             return stores[-1]
 
-        params = {"N": images}
-        ours = measure(labkeep, LABKEEP, repeat=repeat, store=labkeep_store, params=params)
-        theirs = (
-            measure(peer, MLFLOW_CODE, repeat=repeat, store=dirs.new, params=params)
-            if peer is not None
-            else None
+        ours, theirs = measure_pair(
+            labkeep,
+            LABKEEP,
+            peer,
+            MLFLOW_CODE,
+            repeat=repeat,
+            labkeep_store=labkeep_store,
+            peer_store=dirs.new,
+            params={"N": images},
         )
         for key, label, unit in (
             ("log_ms", f"log {images:,} 32x32 RGB images (start run, log, end run)", "ms"),
@@ -229,18 +202,7 @@ def main() -> None:
         ):
             value = ours.figures[key]
             other = theirs.figures.get(key) if theirs else None
-            rows.append(
-                {
-                    "id": key,
-                    "figure": label,
-                    "unit": unit,
-                    "labkeep": round(value, 1),
-                    "peer": None if other is None else round(other, 1),
-                    "ratio": _ratio(other, value),
-                    "target": "",
-                    "target_met": None,
-                }
-            )
+            rows.append(compared_row(key, label, unit, value, other))
             line = f"{key:<12} labkeep {value:>14,.1f}"
             if other is not None:
                 line += f"   mlflow {other:>14,.1f}"
@@ -268,23 +230,19 @@ def main() -> None:
             }
         )
         print(f"{key:<18} {value:8.2f} ms", flush=True)
-    payload = {
-        "title": "Media (1,000 images through run.log against mlflow.log_image)",
-        "quick": args.quick,
-        "peer": {
-            "name": "MLflow",
-            "version": package_version(peer, MLFLOW.distribution, MLFLOW.module) if peer else None,
-            "store": "SQLite + local artifacts",
-        },
-        "peer_note": peer_note,
-        "machine": machine_info(),
-        "rows": rows,
-        "runs": {
+    write_mlflow_results(
+        "media",
+        title="Media (1,000 images through run.log against mlflow.log_image)",
+        quick=args.quick,
+        peer=peer,
+        peer_note=peer_note,
+        rows=rows,
+        runs={
             "labkeep": list(ours.runs),
             "mlflow": list(theirs.runs) if theirs else None,
             "panel": panel,
         },
-        "notes": [
+        notes=[
             f"medians of {repeat} fresh processes per logging figure; a store made before the "
             "clock",
             "the same 32x32 RGB noise images for both tools (incompressible: PNG gains nothing)",
@@ -297,9 +255,7 @@ def main() -> None:
             "panel figures: requests to labkeep's server (uvicorn, 127.0.0.1) for 100 steps in "
             "random order, each asked once; MLflow's UI was not measured",
         ],
-    }
-    path = write_results("media", payload)
-    print(f"results: {path}", file=sys.stderr)
+    )
 
 
 if __name__ == "__main__":

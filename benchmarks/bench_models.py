@@ -22,15 +22,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
-    Interpreter,
+    LABKEEP_STORE,
+    MLFLOW_STORE,
+    STORE_BYTES,
+    compared_row,
     default_labkeep_interpreter,
-    machine_info,
-    measure,
-    package_version,
+    measure_pair,
+    mlflow_peer,
     scratch,
-    write_results,
+    write_mlflow_results,
 )
-from _peers import MLFLOW, PeerSetupError, ensure_peer
 
 MODELS = {
     "iris-logreg": (
@@ -50,18 +51,10 @@ MODELS = {
     ),
 }
 
-SIZE = (
-    "import os\n"
-    "def size(root):\n"
-    "    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)\n"
-)
-
 LABKEEP = (
-    SIZE
+    STORE_BYTES
+    + LABKEEP_STORE
     + """
-import json, time
-import labkeep
-labkeep.init(store=STORE, capture=False, system_metrics=0).finish()
 before, files_before = size(STORE), size(f"{STORE}/blobs")
 t0 = time.perf_counter()
 with labkeep.init(store=STORE, capture=False, system_metrics=0) as run:
@@ -76,14 +69,10 @@ print(json.dumps({"log_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3,
 )
 
 MLFLOW_CODE = (
-    SIZE
+    STORE_BYTES
+    + MLFLOW_STORE
     + """
-import json, logging, time, warnings
-warnings.simplefilter("ignore")
-logging.getLogger("mlflow").setLevel(logging.ERROR)
-import mlflow, mlflow.sklearn
-mlflow.set_tracking_uri(f"sqlite:///{STORE}/mlflow.db")
-experiment = mlflow.create_experiment("bench", artifact_location=f"file://{STORE}/artifacts")
+import mlflow.sklearn
 before, files_before = size(STORE), size(f"{STORE}/artifacts")
 t0 = time.perf_counter()
 with mlflow.start_run(experiment_id=experiment):
@@ -100,10 +89,6 @@ print(json.dumps({"log_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3,
 )
 
 
-def _ratio(peer: float | None, ours: float) -> float | None:
-    return round(peer / ours, 3) if peer is not None and ours else None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one measured run each")
@@ -112,22 +97,19 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     labkeep = default_labkeep_interpreter()
-    peer: Interpreter | None = None
-    peer_note = ""
-    if not args.no_peer:
-        try:
-            peer = Interpreter(label="mlflow", python=ensure_peer(MLFLOW, quiet=True))
-        except PeerSetupError as exc:
-            peer_note = f"MLflow not measured: {exc}"
+    peer, peer_note = mlflow_peer(args.no_peer)
     rows: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
     with scratch() as dirs:
         for model, build in MODELS.items():
-            ours = measure(labkeep, build + LABKEEP, repeat=repeat, store=dirs.new)
-            theirs = (
-                measure(peer, build + MLFLOW_CODE, repeat=repeat, store=dirs.new)
-                if peer is not None
-                else None
+            ours, theirs = measure_pair(
+                labkeep,
+                build + LABKEEP,
+                peer,
+                build + MLFLOW_CODE,
+                repeat=repeat,
+                labkeep_store=dirs.new,
+                peer_store=dirs.new,
             )
             raw[model] = {
                 "labkeep": list(ours.runs),
@@ -141,42 +123,25 @@ def main() -> None:
             ):
                 value = ours.figures[key]
                 other = theirs.figures.get(key) if theirs else None
-                rows.append(
-                    {
-                        "id": f"{model}_{key}",
-                        "figure": f"{model}: {label}",
-                        "unit": unit,
-                        "labkeep": round(value, 1),
-                        "peer": None if other is None else round(other, 1),
-                        "ratio": _ratio(other, value),
-                        "target": "",
-                        "target_met": None,
-                    }
-                )
+                rows.append(compared_row(f"{model}_{key}", f"{model}: {label}", unit, value, other))
                 line = f"{model:<14} {key:<8} labkeep {value:>12,.1f}"
                 if other is not None:
                     line += f"   mlflow {other:>12,.1f}"
                 print(line, flush=True)
-    payload = {
-        "title": "Models (run.log_model/labkeep.load_model against mlflow.sklearn)",
-        "quick": args.quick,
-        "peer": {
-            "name": "MLflow",
-            "version": package_version(peer, MLFLOW.distribution, MLFLOW.module) if peer else None,
-            "store": "SQLite + local artifacts",
-        },
-        "peer_note": peer_note,
-        "machine": machine_info(),
-        "rows": rows,
-        "runs": raw,
-        "notes": [
+    write_mlflow_results(
+        "models",
+        title="Models (run.log_model/labkeep.load_model against mlflow.sklearn)",
+        quick=args.quick,
+        peer=peer,
+        peer_note=peer_note,
+        rows=rows,
+        runs=raw,
+        notes=[
             f"medians of {repeat} fresh processes per figure; a store made before the clock",
             "both store scikit-learn models with skops (MLflow 3.17's default format too)",
             "MLflow's log_model also infers pip requirements and writes environment files",
         ],
-    }
-    path = write_results("models", payload)
-    print(f"results: {path}", file=sys.stderr)
+    )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ PUBLIC = {
     "labkeep.server": ["ServeSettings", "TokenSet", "create_app", "is_loopback", "serve"],
     "labkeep.store": [
         "BlobDirectory", "MetricColumns", "RunFinish", "RunStart", "Store", "StoreLocation",
-        "WriteBatch", "file_sha256", "implied_total", "locate_store", "open_store",
+        "WriteBatch", "file_sha256", "garbage_report_to_json", "implied_total", "locate_store",
+        "open_store",
     ],
     "labkeep.store.rest": ["RestStore", "codec"],
     "labkeep.store.sql": ["SqlStore", "check_store", "recover_sqlite", "upgrade_store"],

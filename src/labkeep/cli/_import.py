@@ -93,58 +93,57 @@ def mlflow_command(ctx: click.Context, where: str) -> None:
     _run_import(ctx, lambda: MlflowSource(where))
 
 
-@import_group.command("tensorboard")
-@click.argument("logdir", type=click.Path(file_okay=False))
-@click.pass_context
-def tensorboard_command(ctx: click.Context, logdir: str) -> None:
+def _add_directory_command(tool: str, source: str, argument: str, help_text: str) -> None:
+    """``labkeep import TOOL ARGUMENT``: import the runs a tool wrote to a directory, through
+    the :mod:`labkeep.integrations` source class named ``source``."""
+
+    @import_group.command(tool, help=help_text)
+    @click.argument(argument, type=click.Path(file_okay=False))
+    @click.pass_context
+    def command(ctx: click.Context, /, **arguments: str) -> None:
+        from labkeep import integrations
+
+        _run_import(ctx, lambda: getattr(integrations, source)(arguments[argument]))
+
+
+_add_directory_command(
+    "tensorboard",
+    "TensorboardSource",
+    "logdir",
     """Import TensorBoard event files: each directory holding them is one run (scalars,
     HParams).
 
     \b
       labkeep import tensorboard ./runs
-    """
-    from labkeep.integrations import TensorboardSource
-
-    _run_import(ctx, lambda: TensorboardSource(logdir))
-
-
-@import_group.command("sacred")
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.pass_context
-def sacred_command(ctx: click.Context, directory: str) -> None:
+    """,
+)
+_add_directory_command(
+    "sacred",
+    "SacredSource",
+    "directory",
     """Import the runs a Sacred FileStorageObserver wrote to DIRECTORY.
 
     \b
       labkeep import sacred ./my_runs
-    """
-    from labkeep.integrations import SacredSource
-
-    _run_import(ctx, lambda: SacredSource(directory))
-
-
-@import_group.command("wandb")
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.pass_context
-def wandb_command(ctx: click.Context, directory: str) -> None:
+    """,
+)
+_add_directory_command(
+    "wandb",
+    "WandbSource",
+    "directory",
     """Import W&B runs: DIRECTORY is a wandb/ directory of offline or synced runs, or one run.
 
     \b
       labkeep import wandb ./wandb
-    """
-    from labkeep.integrations import WandbSource
-
-    _run_import(ctx, lambda: WandbSource(directory))
-
-
-@import_group.command("guild")
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.pass_context
-def guild_command(ctx: click.Context, directory: str) -> None:
+    """,
+)
+_add_directory_command(
+    "guild",
+    "GuildSource",
+    "directory",
     """Import Guild AI runs: DIRECTORY is a runs directory (~/.guild/runs) or one run.
 
     \b
       labkeep import guild ~/.guild/runs
-    """
-    from labkeep.integrations import GuildSource
-
-    _run_import(ctx, lambda: GuildSource(directory))
+    """,
+)

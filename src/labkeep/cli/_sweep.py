@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -106,15 +107,38 @@ def sweep_group() -> None:
     """
 
 
+def _trial_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of how a sweep's trials run, shared by ``labkeep sweep FILE`` and ``resume``:
+    ``--dask``, ``--retry-failed`` and ``-q``."""
+    options = (
+        click.option("--dask", metavar="ADDRESS",
+                     help="Run the trials on this Dask scheduler's workers (or LABKEEP_DASK)."),
+        click.option("--retry-failed", "retry_failed", type=click.IntRange(min=0), default=0,
+                     metavar="N", help="Run a failed or killed trial again, up to N times."),
+        click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output."),
+    )  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _how_trials_run(dask: str | None, retry_failed: int, quiet: bool) -> dict[str, Any]:
+    """What those options ask of ``start_sweep`` and ``resume_sweep``."""
+    from labkeep.sweep._dask import dask_address
+
+    return {
+        "on_output": None if quiet else write_output,
+        "on_message": message,
+        "dask": dask_address(dask),
+        "retry_failed": retry_failed,
+    }
+
+
 @click.command("file")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--parallel", type=click.IntRange(min=1), default=1, help="Trials at once.")
 @click.option("--max-trials", type=click.IntRange(min=1), help="At most N trials (run_cap).")
-@click.option("--dask", metavar="ADDRESS",
-              help="Run the trials on this Dask scheduler's workers (or LABKEEP_DASK).")  # fmt: skip
-@click.option("--retry-failed", "retry_failed", type=click.IntRange(min=0), default=0,
-              metavar="N", help="Run a failed or killed trial again, up to N times.")  # fmt: skip
-@click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output.")
+@_trial_options
 @click.pass_context
 def file_command(
     ctx: click.Context,
@@ -127,7 +151,6 @@ def file_command(
 ) -> None:
     """Run the sweep a W&B sweep file (YAML) describes."""
     from labkeep.sweep import plan_wandb_sweep, start_sweep
-    from labkeep.sweep._dask import dask_address
 
     client = client_from(ctx)
     spec, config = plan_wandb_sweep(
@@ -138,10 +161,7 @@ def file_command(
         spec,
         name=config.name,
         notes=config.notes,
-        on_output=None if quiet else write_output,
-        on_message=message,
-        dask=dask_address(dask),
-        retry_failed=retry_failed,
+        **_how_trials_run(dask, retry_failed, quiet),
     )
     report(result, ctx)
 
@@ -217,11 +237,7 @@ def show_command(ctx: click.Context, sweep: str) -> None:
     "--parallel", type=click.IntRange(min=1), help="Trials at once (default: as started)."
 )
 @click.option("--max-trials", type=int, help="A new budget; the trials done count towards it.")
-@click.option("--dask", metavar="ADDRESS",
-              help="Run the trials on this Dask scheduler's workers (or LABKEEP_DASK).")  # fmt: skip
-@click.option("--retry-failed", "retry_failed", type=click.IntRange(min=0), default=0,
-              metavar="N", help="Run a failed or killed trial again, up to N times.")  # fmt: skip
-@click.option("-q", "--quiet", is_flag=True, help="Do not echo the trials' output.")
+@_trial_options
 @click.pass_context
 def resume_command(
     ctx: click.Context,
@@ -234,17 +250,13 @@ def resume_command(
 ) -> None:
     """Run the trials SWEEP has left (after Ctrl-C, labkeep sweep stop, a crash or a reboot)."""
     from labkeep.sweep import resume_sweep
-    from labkeep.sweep._dask import dask_address
 
     result = resume_sweep(
         client_from(ctx),
         sweep,
         parallel=parallel,
         max_trials=max_trials,
-        on_output=None if quiet else write_output,
-        on_message=message,
-        dask=dask_address(dask),
-        retry_failed=retry_failed,
+        **_how_trials_run(dask, retry_failed, quiet),
     )
     report(result, ctx)
 

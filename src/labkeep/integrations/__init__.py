@@ -18,8 +18,9 @@ their framework when the module is imported, since their classes subclass the fr
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from labkeep._lazy import lazy_names
 
 if typing.TYPE_CHECKING:
     from labkeep.integrations._guild import GuildSource
@@ -69,10 +70,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, globals(), _LAZY)[0]

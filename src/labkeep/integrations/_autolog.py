@@ -23,6 +23,8 @@ does the interpreter's exit.
 from __future__ import annotations
 
 import atexit
+import functools
+import inspect
 import logging
 import pickle
 import queue
@@ -55,11 +57,9 @@ class AutologSettings:
 
 def _turned_on_by_runner() -> bool:
     """Whether ``labkeep run --autolog`` installed the hook with autolog on."""
-    import sys
+    from labkeep.integrations._import_hook import registered_patcher
 
-    return any(
-        getattr(f, "labkeep_autolog", False) and getattr(f, "enabled", False) for f in sys.meta_path
-    )
+    return bool(getattr(registered_patcher("autolog"), "enabled", False))
 
 
 SETTINGS = AutologSettings(enabled=_turned_on_by_runner())
@@ -298,6 +298,112 @@ def patch_functions(owners: Sequence[Any], name: str, wrap: Any) -> None:
             patched.__labkeep_autolog__ = True
             wrapped[id(original)] = patched
         setattr(owner, name, patched)
+
+
+class BoosterCallback:
+    """What the XGBoost and LightGBM callbacks share: their options (log the model, log the
+    feature importances of ``importance_type``) and the run of the training under way."""
+
+    def __init__(
+        self,
+        *,
+        log_model: bool = True,
+        log_feature_importance: bool = True,
+        importance_type: str = "gain",
+    ) -> None:
+        super().__init__()
+        self.log_model = log_model
+        self.log_feature_importance = log_feature_importance
+        self.importance_type = importance_type
+        self._holder: RunFor | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # The scikit-learn wrappers copy their callbacks: a copy starts afresh.
+        return type(self)(
+            log_model=self.log_model,
+            log_feature_importance=self.log_feature_importance,
+            importance_type=self.importance_type,
+        )
+
+    def log_booster(self, run: Run, booster: Any) -> None:
+        """The booster as a model, its best iteration and its feature importances, as the
+        options say."""
+        name = model_name(run)
+        suffix = name[len("model") :]
+        best = self.best_iteration(booster)
+        if best is not None:
+            run.summary.update({"best_iteration": best})
+        if self.log_feature_importance:
+            names, values = self.importances(booster)
+            if names:
+                log_feature_importance(
+                    run,
+                    names,
+                    values,
+                    name="feature_importance" + suffix,
+                    importance_type=self.importance_type,
+                )
+        if self.log_model and SETTINGS.log_models:
+            log_model_quietly(run, booster, name)
+
+    def best_iteration(self, booster: Any) -> int | None:
+        """The booster's best iteration, when early stopping found one."""
+        raise NotImplementedError
+
+    def importances(self, booster: Any) -> tuple[list[str], list[float]]:
+        """The booster's features and their importances of :attr:`importance_type`."""
+        raise NotImplementedError
+
+
+def wrap_train(
+    framework: str,
+    callback_type: type[Any],
+    default_rounds: int,
+    *,
+    rounds_in_params: bool = False,
+    call: Callable[[Run, Any, Callable[[], Any]], Any] | None = None,
+) -> Callable[[Any], Any]:
+    """The wrapper :func:`patch_functions` puts over a boosting library's ``train``
+    (``xgboost.train``, ``lightgbm.train``): a top-level call logs its ``params`` and
+    ``num_boost_round`` (``default_rounds`` when not given) and runs with the framework's
+    callback added, unless the call already has one.
+
+    ``rounds_in_params``: the library reads ``num_boost_round`` from ``params`` too, and
+    that value wins over the argument. ``call(run, callback, train)``, when given, makes
+    the training call ``train()`` itself and returns its result.
+    """
+
+    def wrap(original: Any) -> Any:
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def train(*args: Any, **kwargs: Any) -> Any:
+            if not active(framework):
+                return original(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            with training(framework, framework) as run:
+                if run is None:
+                    return original(*args, **kwargs)
+                given = dict(bound.arguments.get("params") or {})
+                rounds = bound.arguments.get("num_boost_round", default_rounds)
+                if rounds_in_params:
+                    config = {"num_boost_round": rounds, **given}
+                else:
+                    config = {**given, "num_boost_round": rounds}
+                run.config.update(plain_params(config))
+                callbacks = list(bound.arguments.get("callbacks") or [])
+                mine = next((c for c in callbacks if isinstance(c, callback_type)), None)
+                if mine is None:
+                    mine = callback_type()
+                    callbacks.append(mine)
+                bound.arguments["callbacks"] = callbacks
+                if call is None:
+                    return original(*bound.args, **bound.kwargs)
+                return call(run, mine, lambda: original(*bound.args, **bound.kwargs))
+
+        return train
+
+    return wrap
 
 
 #: Longest text kept for a param value that is not a number, text or list of them.

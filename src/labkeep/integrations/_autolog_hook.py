@@ -1,29 +1,31 @@
 """Turn autolog on for each framework when the script imports it (or at once if it has).
 
-A :data:`sys.meta_path` finder watches the module names of its registry (``sklearn``,
-``xgboost``, ``lightgbm``…). When the script imports one, the finder lets the real loader run
-the module unchanged and then hands it to the labkeep module registered for it, whose
+The import hook (:mod:`._import_hook`) watches the module names of autolog's registry
+(``sklearn``, ``xgboost``, ``lightgbm``…). When the script imports one, the hook lets the real
+loader run the module unchanged and then :class:`Autologgers` hands it to the labkeep module
+registered for it, whose
 ``install(module)`` patches the framework's own classes so that their training calls land in
 a labkeep run (``labkeep.integrations._sklearn``…). Nothing is imported that the script does
 not import itself: autolog on costs nothing for a framework the script never uses.
 
-The registry is the finder's :attr:`AutologFinder.autologgers` (``register()`` adds to it), so
-an integration written later registers its framework in one line. This module imports nothing
-but ``sys``: ``labkeep run --autolog``'s child bootstrap runs it from its path before the script
-starts, without importing the labkeep package; ``labkeep.autolog()`` imports it normally and
-finds the same finder on :data:`sys.meta_path`.
+The registry is :attr:`Autologgers.autologgers` (``register()`` adds to it), so an
+integration written later registers its framework in one line. This module imports nothing
+but ``sys`` and the import hook: ``labkeep run --autolog``'s child bootstrap runs it from its
+path before the script starts, without importing the labkeep package; ``labkeep.autolog()``
+imports it normally and finds the same patcher registered with the hook on
+:data:`sys.meta_path`.
 """
 
 from __future__ import annotations
 
-import sys
+if "_import_hook" not in globals():
+    # ``labkeep run``'s bootstrap loads this module by path with the hook module given as
+    # ``_import_hook``, so that labkeep itself is not imported before the script imports it.
+    from labkeep.integrations import _import_hook
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import Any
 
 #: Module imported by the script -> labkeep module whose ``install(module)`` autologs it.
 AUTOLOGGERS = {
@@ -33,44 +35,17 @@ AUTOLOGGERS = {
 }
 
 
-class AutologFinder:
-    """Finds nothing itself: it marks the watched modules' loaders to patch them once run."""
-
-    labkeep_autolog = True
+class Autologgers:
+    """Autolog's patcher for the import hook: which framework goes to which autologger."""
 
     def __init__(self) -> None:
         self.autologgers = dict(AUTOLOGGERS)
         #: Set by ``labkeep run --autolog``: autolog is on before ``labkeep.autolog()`` is
         #: called (``_autolog.SETTINGS`` reads it when first imported).
         self.enabled = False
-        self._busy: set[str] = set()
 
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if fullname not in self.autologgers or fullname in self._busy:
-            return None
-        self._busy.add(fullname)
-        try:
-            spec = _find_after(self, fullname, path, target)
-        finally:
-            self._busy.discard(fullname)
-        loader = spec.loader if spec is not None else None
-        if spec is None or loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        real_exec = loader.exec_module
-        finder = self
-
-        def exec_module(module: ModuleType) -> None:
-            try:
-                real_exec(module)
-            finally:
-                loader.__dict__.pop("exec_module", None)
-            finder.patch(fullname, module)
-
-        if hasattr(loader, "__dict__"):
-            loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
+    def watches(self, fullname: str) -> bool:
+        return fullname in self.autologgers
 
     def patch(self, fullname: str, module: ModuleType) -> None:
         """Hand an imported framework to its autologger (once per module object)."""
@@ -90,35 +65,14 @@ class AutologFinder:
             )
 
 
-def _find_after(
-    me: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
-) -> ModuleSpec | None:
-    for finder in sys.meta_path:
-        if finder is me or getattr(finder, "labkeep_autolog", False):
-            continue
-        find = getattr(finder, "find_spec", None)
-        if find is None:
-            continue
-        spec: ModuleSpec | None = find(fullname, path, target)
-        if spec is not None:
-            return spec
-    return None
-
-
-def install(enable: bool = False) -> AutologFinder:
-    """Put the finder on :data:`sys.meta_path` (once) and autolog what is already imported;
+def install(enable: bool = False) -> Autologgers:
+    """Register autolog with the import hook (once) and autolog what is already imported;
     ``enable`` turns autolog on for this process (``labkeep run --autolog``)."""
-    finder: Any = next((f for f in sys.meta_path if getattr(f, "labkeep_autolog", False)), None)
-    if finder is None:
-        finder = AutologFinder()
-        sys.meta_path.insert(0, finder)
+    autologgers = _import_hook.register_patcher("autolog", Autologgers)
     if enable:
-        finder.enabled = True
-    for name in list(finder.autologgers):
-        module = sys.modules.get(name)
-        if module is not None:
-            finder.patch(name, module)
-    return finder  # type: ignore[no-any-return]
+        autologgers.enabled = True
+    _import_hook.patch_imported(autologgers, list(autologgers.autologgers))
+    return autologgers
 
 
 def register(module_name: str, autologger: str) -> None:
@@ -128,10 +82,8 @@ def register(module_name: str, autologger: str) -> None:
     >>> register("keras", "labkeep.integrations._keras_autolog")  # doctest: +SKIP
     """
     AUTOLOGGERS[module_name] = autologger
-    finder: Any = next((f for f in sys.meta_path if getattr(f, "labkeep_autolog", False)), None)
-    if finder is None:
+    autologgers: Autologgers | None = _import_hook.registered_patcher("autolog")
+    if autologgers is None:
         return
-    finder.autologgers[module_name] = autologger
-    module = sys.modules.get(module_name)
-    if module is not None:
-        finder.patch(module_name, module)
+    autologgers.autologgers[module_name] = autologger
+    _import_hook.patch_imported(autologgers, [module_name])

@@ -1,15 +1,16 @@
 """Patch MLflow, W&B, TensorBoard writers (``tf.summary`` too) and Sacred right after the
 script imports them.
 
-A :data:`sys.meta_path` finder watches for the names in :data:`BRIDGES`. When the script
-imports one, the finder asks the other finders for the real module, lets its loader run it
-unchanged, and then hands the finished module to ``labkeep.integrations._bridge_<tool>``,
-which replaces a few of its functions so that their calls also land in the labkeep run.
-Nothing is imported that the script does not import itself, and a script whose tool is not
-installed gets the usual ``ModuleNotFoundError`` (the finder finds nothing and says nothing).
+The import hook (:mod:`._import_hook`) watches for the names in :data:`BRIDGES`. When the
+script imports one, the hook lets its loader run it unchanged, and then :class:`Bridges` hands
+the finished module to ``labkeep.integrations._bridge_<tool>``, which replaces a few of its
+functions so that their calls also land in the labkeep run. Nothing is imported that the
+script does not import itself, and a script whose tool is not installed gets the usual
+``ModuleNotFoundError``.
 
-This module imports nothing but ``sys``: ``labkeep run``'s child bootstrap runs it from its path
-before the script starts, without importing the labkeep package (nor ``importlib.util``).
+This module imports nothing but ``sys`` and the import hook: ``labkeep run``'s child bootstrap
+runs it from its path before the script starts, without importing the labkeep package (nor
+``importlib.util``).
 
 Modes (``LABKEEP_BRIDGES``, read by the bootstrap): ``on`` — the tool runs as it would
 offline (W&B gets ``WANDB_MODE=offline`` unless it is set) and labkeep records its calls
@@ -18,14 +19,14 @@ too; ``only`` — labkeep records the calls and the tool writes nothing.
 
 from __future__ import annotations
 
-import sys
+if "_import_hook" not in globals():
+    # ``labkeep run``'s bootstrap loads this module by path with the hook module given as
+    # ``_import_hook``, so that labkeep itself is not imported before the script imports it.
+    from labkeep.integrations import _import_hook
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import Any
 
 MODES = ("on", "only")
 
@@ -40,43 +41,14 @@ BRIDGES = {
 }
 
 
-class BridgeFinder:
-    """Finds nothing itself: it marks the watched modules' loaders to patch them once run."""
-
-    labkeep_bridge = True
+class Bridges:
+    """The bridges' patcher for the import hook: which tool module goes to which bridge."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        # Names being looked up by the other finders (the import lock of each module keeps
-        # two threads from looking up the same name at once).
-        self._busy: set[str] = set()
 
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if fullname not in BRIDGES or fullname in self._busy:
-            return None
-        self._busy.add(fullname)
-        try:
-            spec = _find_after(self, fullname, path, target)
-        finally:
-            self._busy.discard(fullname)
-        loader = spec.loader if spec is not None else None
-        if spec is None or loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        real_exec = loader.exec_module
-        finder = self
-
-        def exec_module(module: ModuleType) -> None:
-            try:
-                real_exec(module)
-            finally:
-                loader.__dict__.pop("exec_module", None)
-            finder.patch(fullname, module)
-
-        if hasattr(loader, "__dict__"):  # a loader with slots leaves the module unbridged
-            loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
+    def watches(self, fullname: str) -> bool:
+        return fullname in BRIDGES
 
     def patch(self, fullname: str, module: ModuleType) -> None:
         """Hand an imported tool module to its bridge (once per module object)."""
@@ -96,38 +68,17 @@ class BridgeFinder:
             )
 
 
-def _find_after(
-    me: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
-) -> ModuleSpec | None:
-    for finder in sys.meta_path:
-        if finder is me or getattr(finder, "labkeep_bridge", False):
-            continue
-        find = getattr(finder, "find_spec", None)
-        if find is None:
-            continue
-        spec: ModuleSpec | None = find(fullname, path, target)
-        if spec is not None:
-            return spec
-    return None
-
-
-def install(mode: str = "on") -> BridgeFinder:
-    """Put the finder first on :data:`sys.meta_path` (once) and bridge what is already imported.
+def install(mode: str = "on") -> Bridges:
+    """Register the bridges with the import hook (once) and bridge what is already imported.
 
     >>> install("only")  # doctest: +SKIP
     """
     if mode not in MODES:
         raise ValueError(f"bridge mode {mode!r} is not one of {', '.join(MODES)}")
-    finder: Any = next((f for f in sys.meta_path if getattr(f, "labkeep_bridge", False)), None)
-    if finder is None:
-        finder = BridgeFinder(mode)
-        sys.meta_path.insert(0, finder)
-    finder.mode = mode
-    for name in BRIDGES:
-        module = sys.modules.get(name)
-        if module is not None:
-            finder.patch(name, module)
-    return finder  # type: ignore[no-any-return]
+    bridges = _import_hook.register_patcher("bridges", lambda: Bridges(mode))
+    bridges.mode = mode
+    _import_hook.patch_imported(bridges, list(BRIDGES))
+    return bridges
 
 
 def bridge(only: bool = False) -> None:

@@ -16,28 +16,22 @@ the booster it returns.
 
 from __future__ import annotations
 
-import functools
-import inspect
+from collections.abc import Callable
 from typing import Any
 
 from labkeep.integrations._autolog import (
-    SETTINGS,
+    BoosterCallback,
     RunFor,
-    active,
-    log_feature_importance,
-    log_model_quietly,
-    model_name,
     patch_functions,
-    plain_params,
     require,
-    training,
+    wrap_train,
 )
 
 MINIMUM = "4.0"
 lightgbm = require("lightgbm", MINIMUM)
 
 
-class Callback:
+class Callback(BoosterCallback):
     """Log a LightGBM training into the active run (or a run it starts).
 
     >>> lightgbm.train(params, train_set, valid_sets=[valid],
@@ -48,27 +42,16 @@ class Callback:
     #: ``early_stopping`` (30), which may end the training.
     order = 20
     before_iteration = False
+    #: Under autolog the wrapper of ``train`` logs the booster it returns.
+    _ends_itself = True
 
-    def __init__(
-        self,
-        *,
-        log_model: bool = True,
-        log_feature_importance: bool = True,
-        importance_type: str = "gain",
-    ) -> None:
-        self.log_model = log_model
-        self.log_feature_importance = log_feature_importance
-        self.importance_type = importance_type
-        #: Under autolog the wrapper of ``train`` logs the booster it returns.
-        self._ends_itself = True
-        self._holder: RunFor | None = None
+    def best_iteration(self, booster: Any) -> int | None:
+        best = booster.best_iteration
+        return int(best) if best and best > 0 else None
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Callback:
-        return Callback(
-            log_model=self.log_model,
-            log_feature_importance=self.log_feature_importance,
-            importance_type=self.importance_type,
-        )
+    def importances(self, booster: Any) -> tuple[list[str], list[float]]:
+        values = booster.feature_importance(importance_type=self.importance_type)
+        return booster.feature_name(), values.tolist()
 
     def __call__(self, env: Any) -> None:
         if env.iteration == env.begin_iteration and self._holder is not None:
@@ -88,28 +71,9 @@ class Callback:
             holder, self._holder = self._holder, None
             try:
                 if self._ends_itself and isinstance(env.model, lightgbm.Booster):
-                    log_booster(holder.run, env.model, self)
+                    self.log_booster(holder.run, env.model)
             finally:
                 holder.close()
-
-
-def log_booster(run: Any, booster: Any, options: Callback) -> None:
-    """The booster as a model, and its feature importances, per ``options``."""
-    name = model_name(run)
-    suffix = name[len("model") :]
-    if booster.best_iteration and booster.best_iteration > 0:
-        run.summary.update({"best_iteration": int(booster.best_iteration)})
-    if options.log_feature_importance:
-        values = booster.feature_importance(importance_type=options.importance_type)
-        log_feature_importance(
-            run,
-            booster.feature_name(),
-            values.tolist(),
-            name="feature_importance" + suffix,
-            importance_type=options.importance_type,
-        )
-    if options.log_model and SETTINGS.log_models:
-        log_model_quietly(run, booster, name)
 
 
 def install(module: Any) -> None:
@@ -118,35 +82,17 @@ def install(module: Any) -> None:
     import lightgbm.engine
     import lightgbm.sklearn
 
-    patch_functions([module, lightgbm.engine, lightgbm.sklearn], "train", _wrap_train)
+    wrap = wrap_train("lightgbm", Callback, 100, rounds_in_params=True, call=_train_and_log)
+    patch_functions([module, lightgbm.engine, lightgbm.sklearn], "train", wrap)
 
 
-def _wrap_train(original: Any) -> Any:
-    signature = inspect.signature(original)
-
-    @functools.wraps(original)
-    def train(*args: Any, **kwargs: Any) -> Any:
-        if not active("lightgbm"):
-            return original(*args, **kwargs)
-        bound = signature.bind(*args, **kwargs)
-        with training("lightgbm", "lightgbm") as run:
-            if run is None:
-                return original(*args, **kwargs)
-            given = dict(bound.arguments.get("params") or {})
-            rounds = bound.arguments.get("num_boost_round", 100)
-            run.config.update(plain_params({"num_boost_round": rounds, **given}))
-            callbacks = list(bound.arguments.get("callbacks") or [])
-            mine = next((c for c in callbacks if isinstance(c, Callback)), None)
-            if mine is None:
-                mine = Callback()
-                callbacks.append(mine)
-            ends_itself, mine._ends_itself = mine._ends_itself, False
-            bound.arguments["callbacks"] = callbacks
-            try:
-                booster = original(*bound.args, **bound.kwargs)
-            finally:
-                mine._ends_itself = ends_itself
-            log_booster(run, booster, mine)
-            return booster
-
-    return train
+def _train_and_log(run: Any, mine: Callback, train: Callable[[], Any]) -> Any:
+    """Under autolog the booster ``train`` returns is logged here, also when early stopping
+    ended the training before the callback saw its last iteration."""
+    ends_itself, mine._ends_itself = mine._ends_itself, False
+    try:
+        booster = train()
+    finally:
+        mine._ends_itself = ends_itself
+    mine.log_booster(run, booster)
+    return booster

@@ -13,21 +13,14 @@ callback added.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any
 
 from labkeep.integrations._autolog import (
-    SETTINGS,
+    BoosterCallback,
     RunFor,
-    active,
-    log_feature_importance,
-    log_model_quietly,
-    model_name,
     patch_functions,
-    plain_params,
     require,
-    training,
+    wrap_train,
 )
 
 MINIMUM = "2.0"
@@ -35,34 +28,13 @@ xgboost = require("xgboost", MINIMUM)
 _TrainingCallback: Any = xgboost.callback.TrainingCallback
 
 
-class Callback(_TrainingCallback):  # type: ignore[misc]
+class Callback(BoosterCallback, _TrainingCallback):  # type: ignore[misc]
     """Log an XGBoost training into the active run (or a run it starts).
 
     >>> booster = xgboost.train(params, dtrain, evals=[(dvalid, "valid")],
     ...                         callbacks=[labkeep.xgboost.Callback()])  # doctest: +SKIP
     >>> XGBClassifier(callbacks=[labkeep.xgboost.Callback()]).fit(X, y)  # doctest: +SKIP
     """
-
-    def __init__(
-        self,
-        *,
-        log_model: bool = True,
-        log_feature_importance: bool = True,
-        importance_type: str = "gain",
-    ) -> None:
-        super().__init__()
-        self.log_model = log_model
-        self.log_feature_importance = log_feature_importance
-        self.importance_type = importance_type
-        self._holder: RunFor | None = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Callback:
-        # XGBoost's scikit-learn wrappers copy their callbacks: a copy starts afresh.
-        return Callback(
-            log_model=self.log_model,
-            log_feature_importance=self.log_feature_importance,
-            importance_type=self.importance_type,
-        )
 
     def before_training(self, model: Any) -> Any:
         self._holder = RunFor("xgboost")
@@ -93,30 +65,18 @@ class Callback(_TrainingCallback):  # type: ignore[misc]
             return model
         try:
             if isinstance(model, xgboost.Booster):
-                self._log_booster(holder, model)
+                self.log_booster(holder.run, model)
         finally:
             holder.close()
         return model
 
-    def _log_booster(self, holder: RunFor, booster: Any) -> None:
-        run = holder.run
-        name = model_name(run)
-        suffix = name[len("model") :]
+    def best_iteration(self, booster: Any) -> int | None:
         best = booster.attr("best_iteration")
-        if best is not None:
-            run.summary.update({"best_iteration": int(best)})
-        if self.log_feature_importance:
-            scores = booster.get_score(importance_type=self.importance_type)
-            if scores:
-                log_feature_importance(
-                    run,
-                    list(scores),
-                    list(scores.values()),
-                    name="feature_importance" + suffix,
-                    importance_type=self.importance_type,
-                )
-        if self.log_model and SETTINGS.log_models:
-            log_model_quietly(run, booster, name)
+        return None if best is None else int(best)
+
+    def importances(self, booster: Any) -> tuple[list[str], list[float]]:
+        scores = booster.get_score(importance_type=self.importance_type)
+        return list(scores), list(scores.values())
 
 
 def install(module: Any) -> None:
@@ -125,27 +85,6 @@ def install(module: Any) -> None:
     import xgboost.sklearn
     import xgboost.training
 
-    patch_functions([module, xgboost.training, xgboost.sklearn], "train", _wrap_train)
-
-
-def _wrap_train(original: Any) -> Any:
-    signature = inspect.signature(original)
-
-    @functools.wraps(original)
-    def train(*args: Any, **kwargs: Any) -> Any:
-        if not active("xgboost"):
-            return original(*args, **kwargs)
-        bound = signature.bind(*args, **kwargs)
-        with training("xgboost", "xgboost") as run:
-            if run is None:
-                return original(*args, **kwargs)
-            given = dict(bound.arguments.get("params") or {})
-            rounds = bound.arguments.get("num_boost_round", 10)
-            run.config.update(plain_params({**given, "num_boost_round": rounds}))
-            callbacks = list(bound.arguments.get("callbacks") or [])
-            if not any(isinstance(c, Callback) for c in callbacks):
-                callbacks.append(Callback())
-            bound.arguments["callbacks"] = callbacks
-            return original(*bound.args, **bound.kwargs)
-
-    return train
+    patch_functions(
+        [module, xgboost.training, xgboost.sklearn], "train", wrap_train("xgboost", Callback, 10)
+    )

@@ -12,6 +12,8 @@ package too, and must not pay for the parent's machinery.
 
 from __future__ import annotations
 
+from labkeep._lazy import lazy_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from labkeep.runner._detect import DETECT_TIMEOUT, DETECT_TIMEOUT_ENV
@@ -72,16 +74,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labkeep.runner' has no attribute '{name}'")
-    import importlib
-
-    value = getattr(importlib.import_module(f"labkeep.runner.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _EXPORTS)

@@ -382,11 +382,24 @@ def install_autolog() -> None:
     _load_integration_hook("_autolog_hook").install(enable=True)
 
 
+_import_hook: types.ModuleType | None = None
+
+
 def _load_integration_hook(name: str) -> types.ModuleType:
+    # The one import hook that the bridges and autolog register with, loaded by path too and
+    # handed to them as ``_import_hook`` (imported by name when labkeep imports them).
+    global _import_hook
+    if _import_hook is None:
+        _import_hook = _load_integration_module("_import_hook")
+    return _load_integration_module(name, _import_hook=_import_hook)
+
+
+def _load_integration_module(name: str, **given: types.ModuleType) -> types.ModuleType:
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(os.path.dirname(here), "integrations", name + ".py")
     # Executed from its source rather than through ``importlib.util`` (~10 ms to import).
     module = types.ModuleType("_labkeep" + name)
+    module.__dict__.update(given)
     module.__file__ = path
     try:
         with open(path, "rb") as f:

@@ -24,8 +24,7 @@ from labkeep.errors import InvalidInputError
 from labkeep.server._auth import require_read, require_write
 from labkeep.server._batches import check_batch
 from labkeep.server._bounds import RunNumber, RunNumberField
-from labkeep.store._base import Store
-from labkeep.store._gc import report_to_json
+from labkeep.store import Store, garbage_report_to_json
 from labkeep.store.rest import codec
 
 router = APIRouter(prefix="/store", tags=["store protocol"])
@@ -187,7 +186,7 @@ def gc(body: Collect, request: Request) -> Response:
     if not body.grace_s >= 0:
         raise InvalidInputError("grace_s must be 0 or more seconds")
     report = _store(request).collect_garbage(body.grace_s, dry_run=body.dry_run)
-    return _json(report_to_json(report))
+    return _json(garbage_report_to_json(report))
 
 
 # -- reads ----------------------------------------------------------------------------

@@ -51,18 +51,11 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-class BlobWriter:
-    """A blob being written: a temporary file in the blob directory, moved to its content
-    address atomically, never a partial file under a blob's name."""
+class HashingTempFile:
+    """A temporary file that hashes what is written to it: what a blob is written through
+    before it is stored under its sha256 (here, or in S3 by ``_s3.py``)."""
 
-    def __init__(self, blobs: BlobDirectory) -> None:
-        blobs.ensure_directory(blobs.root)
-        try:
-            fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
-        except FileNotFoundError:  # removed since it was made
-            blobs.ensure_directory(blobs.root, again=True)
-            fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
-        self._blobs = blobs
+    def __init__(self, fd: int, name: str) -> None:
         self._tmp = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._digest = hashlib.sha256()
@@ -77,6 +70,21 @@ class BlobWriter:
     def sha256(self) -> str:
         """The sha256 of what was written so far."""
         return self._digest.hexdigest()
+
+
+class BlobWriter(HashingTempFile):
+    """A blob being written: a temporary file in the blob directory, moved to its content
+    address atomically, never a partial file under a blob's name."""
+
+    def __init__(self, blobs: BlobDirectory) -> None:
+        blobs.ensure_directory(blobs.root)
+        try:
+            fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
+        except FileNotFoundError:  # removed since it was made
+            blobs.ensure_directory(blobs.root, again=True)
+            fd, name = tempfile.mkstemp(dir=blobs.root, prefix=".tmp-")
+        super().__init__(fd, name)
+        self._blobs = blobs
 
     def finish(self) -> tuple[str, int]:
         """Store what was written under its sha256 (kept as it was if already stored);

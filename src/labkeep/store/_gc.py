@@ -96,7 +96,7 @@ def collect_garbage(
     return GarbageReport(doomed, leftovers, report.recent, cutoff, dry_run)
 
 
-def report_to_json(report: GarbageReport) -> dict[str, object]:
+def garbage_report_to_json(report: GarbageReport) -> dict[str, object]:
     """The report as the server sends it."""
     return {
         "blobs": [[b.sha256, b.size, b.last_put] for b in report.blobs],

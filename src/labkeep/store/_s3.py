@@ -29,7 +29,7 @@ from labkeep.store._artifacts import (
     _no_progress,
     check_sha,
 )
-from labkeep.store._blobs import BlobDirectory, BlobRead, file_sha256
+from labkeep.store._blobs import BlobDirectory, BlobRead, HashingTempFile, file_sha256
 
 _BUFFER = 1 << 20
 #: Files at least this large go to object storage in parts, several at once.
@@ -74,26 +74,13 @@ class _HashingReader:
         return True
 
 
-class _S3Writer(ArtifactWriter):
+class _S3Writer(HashingTempFile, ArtifactWriter):
     """An upload through the server: a temporary file in the cache, sent when finished."""
 
     def __init__(self, store: S3Artifacts) -> None:
         store.cache.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=store.cache.root, prefix=".tmp-")
+        super().__init__(*tempfile.mkstemp(dir=store.cache.root, prefix=".tmp-"))
         self._store = store
-        self._tmp = Path(name)
-        self._file = os.fdopen(fd, "wb")
-        self._digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, block: bytes) -> None:
-        self._digest.update(block)
-        self._file.write(block)
-        self.size += len(block)
-
-    @property
-    def sha256(self) -> str:
-        return self._digest.hexdigest()
 
     def finish(self) -> tuple[str, int]:
         self._file.close()

@@ -12,6 +12,8 @@ import sys
 import types
 from typing import Any
 
+from labkeep._lazy import lazy_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from labkeep.sweep._controller import SweepResult
@@ -60,19 +62,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labkeep.sweep' has no attribute '{name}'")
-    import importlib
-
-    value = getattr(importlib.import_module(f"labkeep.sweep.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _EXPORTS)
 
 
 class _SweepPackage(types.ModuleType):

@@ -15,48 +15,40 @@ from collections.abc import Sequence
 from typing import Any
 
 from labkeep._values import check_alias, check_key, check_registry_name
-from labkeep._values import version_ref as parse_ref
 from labkeep.entities import ArtifactFile, ArtifactLink, ArtifactVersion, NamedArtifact
 from labkeep.errors import InvalidInputError, NotFoundError
 from labkeep.store._digest import artifact_digest
 from labkeep.store.sql._connect import Connection
+from labkeep.store.sql._version_refs import fetch_all as _all
+from labkeep.store.sql._version_refs import fetch_one as _one
+from labkeep.store.sql._version_refs import (
+    read_aliases,
+    read_versions,
+    resolve_ref,
+    row_by_name,
+)
 
 _VERSION = "SELECT version, digest, size, file_count, run_uuid, created FROM artifact_versions"
 
 
-def _one(cur: Any, conn: Connection, sql: str, params: Sequence[Any]) -> Any:
-    cur.execute(conn.sql(sql), tuple(params))
-    return cur.fetchone()
-
-
-def _all(cur: Any, conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    cur.execute(conn.sql(sql), tuple(params))
-    return list(cur.fetchall())
-
-
 def _artifact(cur: Any, conn: Connection, name: str, *, lock: bool = False) -> tuple[int, str]:
-    sql = "SELECT id, type FROM named_artifacts WHERE name = ?"
-    if lock and conn.dialect == "postgresql":
-        sql += " FOR UPDATE"
-    row = _one(cur, conn, sql, (name,))
-    if row is None:
-        names = [r[0] for r in _all(cur, conn, "SELECT name FROM named_artifacts ORDER BY name")]
-        listed = ", ".join(names[:10]) or "none yet"
-        raise NotFoundError(
+    row = row_by_name(
+        cur,
+        conn,
+        "named_artifacts",
+        "id, type",
+        name,
+        lambda listed: (
             f"no artifact {name!r} (artifacts: {listed}): log one with "
             f"run.log_artifact(path, name={name!r}, type='dataset')"
-        )
+        ),
+        lock=lock,
+    )
     return int(row[0]), str(row[1])
 
 
 def _aliases(cur: Any, conn: Connection, artifact_id: int) -> dict[str, int]:
-    rows = _all(
-        cur,
-        conn,
-        "SELECT alias, version FROM artifact_aliases WHERE artifact_id = ? ORDER BY alias",
-        (artifact_id,),
-    )
-    return {str(a): int(v) for a, v in rows}
+    return read_aliases(cur, conn, "artifact_aliases", "artifact_id", artifact_id)
 
 
 def _version(
@@ -162,37 +154,27 @@ def _link(
 
 
 def _versions(cur: Any, conn: Connection, artifact_id: int) -> list[int]:
-    rows = _all(
-        cur,
-        conn,
-        "SELECT version FROM artifact_versions WHERE artifact_id = ? ORDER BY version",
-        (artifact_id,),
-    )
-    return [int(r[0]) for r in rows]
+    return read_versions(cur, conn, "artifact_versions", "artifact_id", artifact_id)
 
 
 def _number(cur: Any, conn: Connection, name: str, artifact_id: int, ref: int | str) -> int:
-    wanted = parse_ref(ref, "artifact version")
     versions = _versions(cur, conn, artifact_id)
-    if wanted == "latest":
-        if not versions:
-            raise NotFoundError(f"artifact {name!r} has no versions yet")
-        return versions[-1]
-    if isinstance(wanted, int):
-        if wanted not in versions:
-            listed = ", ".join(f"v{v}" for v in versions[-8:]) or "none"
-            raise NotFoundError(
-                f"artifact {name!r} has no version v{wanted} (its versions: {listed})"
-            )
-        return wanted
-    aliases = _aliases(cur, conn, artifact_id)
-    if wanted not in aliases:
-        listed = ", ".join(f"{a} -> v{v}" for a, v in aliases.items()) or "none"
-        raise NotFoundError(
-            f"artifact {name!r} has no alias {wanted!r} (its aliases: latest, {listed}): "
+    return resolve_ref(
+        ref,
+        "artifact version",
+        versions,
+        lambda: _aliases(cur, conn, artifact_id),
+        no_versions=f"artifact {name!r} has no versions yet",
+        no_version=lambda wanted: (
+            f"artifact {name!r} has no version v{wanted} (its versions: "
+            f"{', '.join(f'v{v}' for v in versions[-8:]) or 'none'})"
+        ),
+        no_alias=lambda wanted, aliases: (
+            f"artifact {name!r} has no alias {wanted!r} (its aliases: latest, "
+            f"{', '.join(f'{a} -> v{v}' for a, v in aliases.items()) or 'none'}): "
             f"use {name}:latest or {name}:vN"
-        )
-    return aliases[wanted]
+        ),
+    )
 
 
 def _get(

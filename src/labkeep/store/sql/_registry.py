@@ -14,48 +14,40 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkeep._values import check_alias, check_registry_name, check_tags_map, check_text
-from labkeep._values import version_ref as parse_ref
 from labkeep.entities import ModelVersion, RegisteredModel
 from labkeep.errors import NotFoundError
 from labkeep.store.sql._connect import Connection
+from labkeep.store.sql._version_refs import fetch_all as _all
+from labkeep.store.sql._version_refs import fetch_one as _one
+from labkeep.store.sql._version_refs import (
+    read_aliases,
+    read_versions,
+    resolve_ref,
+    row_by_name,
+)
 
 _MODEL = "SELECT id, name, description, tags, created, updated FROM registered_models"
 _VERSION = "SELECT version, run_uuid, model_path, description, tags, created FROM model_versions"
 
 
-def _one(cur: Any, conn: Connection, sql: str, params: Sequence[Any]) -> Any:
-    cur.execute(conn.sql(sql), tuple(params))
-    return cur.fetchone()
-
-
-def _all(cur: Any, conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    cur.execute(conn.sql(sql), tuple(params))
-    return list(cur.fetchall())
-
-
 def _model_id(cur: Any, conn: Connection, name: str, *, lock: bool = False) -> int:
-    sql = "SELECT id FROM registered_models WHERE name = ?"
-    if lock and conn.dialect == "postgresql":
-        sql += " FOR UPDATE"
-    row = _one(cur, conn, sql, (name,))
-    if row is None:
-        names = [r[0] for r in _all(cur, conn, "SELECT name FROM registered_models ORDER BY name")]
-        listed = ", ".join(names[:10]) or "none yet"
-        raise NotFoundError(
+    row = row_by_name(
+        cur,
+        conn,
+        "registered_models",
+        "id",
+        name,
+        lambda listed: (
             f"no registered model {name!r} (registered: {listed}): register one with "
             f"labkeep.register_model('runs:/RUN/model', {name!r})"
-        )
+        ),
+        lock=lock,
+    )
     return int(row[0])
 
 
 def _aliases(cur: Any, conn: Connection, model_id: int) -> dict[str, int]:
-    rows = _all(
-        cur,
-        conn,
-        "SELECT alias, version FROM model_aliases WHERE model_id = ? ORDER BY alias",
-        (model_id,),
-    )
-    return {str(a): int(v) for a, v in rows}
+    return read_aliases(cur, conn, "model_aliases", "model_id", model_id)
 
 
 def _registered(cur: Any, conn: Connection, row: Any) -> RegisteredModel:
@@ -144,34 +136,22 @@ def list_versions(cur: Any, conn: Connection, name: str) -> list[ModelVersion]:
 
 def _number(cur: Any, conn: Connection, name: str, model_id: int, ref: int | str) -> int:
     """The version number ``ref`` names; NotFoundError that says what there is."""
-    wanted = parse_ref(ref, "model version")
-    versions = [
-        int(r[0])
-        for r in _all(
-            cur,
-            conn,
-            "SELECT version FROM model_versions WHERE model_id = ? ORDER BY version",
-            (model_id,),
-        )
-    ]
-    if wanted == "latest":
-        if not versions:
-            raise NotFoundError(f"model {name!r} has no versions yet: register one")
-        return versions[-1]
-    if isinstance(wanted, int):
-        if wanted not in versions:
-            raise NotFoundError(
-                f"model {name!r} has no version {wanted} (its versions: {_span(versions)})"
-            )
-        return wanted
-    aliases = _aliases(cur, conn, model_id)
-    if wanted not in aliases:
-        listed = ", ".join(f"{a} -> {v}" for a, v in aliases.items()) or "none"
-        raise NotFoundError(
-            f"model {name!r} has no alias {wanted!r} (its aliases: {listed}): set one with "
+    versions = read_versions(cur, conn, "model_versions", "model_id", model_id)
+    return resolve_ref(
+        ref,
+        "model version",
+        versions,
+        lambda: _aliases(cur, conn, model_id),
+        no_versions=f"model {name!r} has no versions yet: register one",
+        no_version=lambda wanted: (
+            f"model {name!r} has no version {wanted} (its versions: {_span(versions)})"
+        ),
+        no_alias=lambda wanted, aliases: (
+            f"model {name!r} has no alias {wanted!r} (its aliases: "
+            f"{', '.join(f'{a} -> {v}' for a, v in aliases.items()) or 'none'}): set one with "
             f"labkeep.set_alias({name!r}, {wanted!r}, version=N)"
-        )
-    return aliases[wanted]
+        ),
+    )
 
 
 def _span(versions: Sequence[int]) -> str:
