@@ -383,16 +383,19 @@ def _fold_sql(dialect: str) -> str:
                 *(f"group_concat({o})" for o in other),
             ]
         else:
-            order = "ORDER BY run_number"
             folds += [
-                f"string_agg(CAST({number} AS text), ',' {order})",
-                f"string_agg(CAST({keyset} AS text), ',' {order})",
-                f"string_agg(CAST(length({packed}) AS text), ',' {order})",
-                f"string_agg({packed}, ''::bytea {order})",
-                *(f"string_agg({o}, ',' {order})" for o in other),
+                f"string_agg(CAST({number} AS text), ',')",
+                f"string_agg(CAST({keyset} AS text), ',')",
+                f"string_agg(CAST(length({packed}) AS text), ',')",
+                f"string_agg({packed}, ''::bytea)",
+                *(f"string_agg({o}, ',')" for o in other),
             ]
-    mark = "?" if dialect == "sqlite" else "%s"
-    return f"SELECT {', '.join(folds)} FROM run_rows WHERE run_number BETWEEN {mark} AND {mark}"
+    if dialect == "sqlite":
+        return f"SELECT {', '.join(folds)} FROM run_rows WHERE run_number BETWEEN ? AND ?"
+    # The rows come in run order from the subquery (the primary key's order), the same for
+    # every aggregate: an ORDER BY in each aggregate would sort once per column.
+    ranged = "SELECT * FROM run_rows WHERE run_number BETWEEN %s AND %s ORDER BY run_number"
+    return f"SELECT {', '.join(folds)} FROM ({ranged}) AS run_rows"
 
 
 def _ints(text: str) -> Any:
