@@ -419,8 +419,11 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
                 "registered_models",
             ):
                 cur.execute(f"DROP TABLE {table}")
+            # and the search indexes of 0010
+            for index in ("ix_params_key_text", "ix_summaries_key_text", "ix_runs_start"):
+                cur.execute(f"DROP INDEX {index}")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
-        assert _migrate.upgrade(store.location) == ("0002", "0009")
+        assert _migrate.upgrade(store.location) == ("0002", "0010")
         assert repr(store.get_run_table(numbers)) == before
         assert_table_is_exact(store, numbers)
 
