@@ -381,11 +381,13 @@ def test_run_table_scans_carry_every_value_exactly(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whole-table reads give back exactly what was logged."""
-    from labkeep.store.sql import _table
+    from labkeep.store.sql import _packed, _table
 
     for store in open_test_store(backend, tmp_path):
         numbers = write_odd_runs(store)
         assert_table_is_exact(store, numbers)  # a selection: rows by primary key
+        monkeypatch.setattr(_packed, "IN_CHUNK", 1)
+        assert_table_is_exact(store, numbers)  # PostgreSQL: a selection folded in one read
         monkeypatch.setattr(_table, "SCAN_ABOVE", 1)
         assert_table_is_exact(store, numbers)  # every run: whole tables scanned
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep.store._base import TABLE_ATTRIBUTES
 from labkeep.store.sql._packed import (
+    array_text,
+    folds_selection,
     key_lists,
     metric_columns,
     read_sections,
@@ -103,7 +105,7 @@ class _Reader:
     def read(
         self, table: str, number: str, key: str | None, columns: Sequence[tuple[str, str]]
     ) -> _Flat:
-        if self.scan:
+        if self.scan or folds_selection(self.dialect, self.wanted):
             return self._folded(table, number, key, columns)
         return self._rows(table, number, key, columns)
 
@@ -146,6 +148,8 @@ class _Reader:
     def _folded(
         self, table: str, number: str, key: str | None, columns: Sequence[tuple[str, str]]
     ) -> _Flat:
+        """The table's rows (every run's, or on PostgreSQL a large selection's) folded into
+        one row of texts, decoded into columns."""
         import numpy as np
 
         sqlite = self.dialect == "sqlite"
@@ -155,11 +159,15 @@ class _Reader:
         # ORDER BY inside each aggregate sorts once per column (spilling to disk past
         # work_mem): 100,000 runs took 1.6 s that way, against 0.1 s for the scan.
         order = f"{table}.{number}, {table}.{key}" if key else f"{table}.{number}"
-        source = (
-            f"{table} NOT INDEXED"
-            if sqlite
-            else f"(SELECT * FROM {table} ORDER BY {order}) AS {table}"
-        )
+        params: tuple[Any, ...] = ()
+        if sqlite:
+            source = f"{table} NOT INDEXED"
+        elif self.scan:
+            source = f"(SELECT * FROM {table} ORDER BY {order}) AS {table}"
+        else:  # a selection, in one array parameter
+            among = f"{table}.{number} = ANY(CAST(%s AS bigint[]))"
+            source = f"(SELECT * FROM {table} WHERE {among} ORDER BY {order}) AS {table}"
+            params = (array_text(self.wanted),)
         folds = self._fold(f"{table}.{number}", _INT)
         labels: list[Any] = []
         if key and sqlite:
@@ -178,7 +186,7 @@ class _Reader:
         try:
             if key and sqlite:
                 labels = self._key_table(table, key)
-            texts = list(_fetch(self.raw, f"SELECT {', '.join(folds)} FROM {source}", ())[0])
+            texts = list(_fetch(self.raw, f"SELECT {', '.join(folds)} FROM {source}", params)[0])
             if texts[0] is None:  # no rows at all
                 empty = {name: _decode("", kind) for name, kind in columns}
                 codes = np.zeros(0, dtype=np.int64) if key else None
