@@ -422,7 +422,12 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
             ):
                 cur.execute(f"DROP TABLE {table}")
             # and the search indexes of 0010
-            for index in ("ix_params_key_text", "ix_summaries_key_text", "ix_runs_start"):
+            for index in (
+                "ix_params_key_text",
+                "ix_summaries_key_text",
+                "ix_runs_start",
+                "ix_runs_live",
+            ):
                 cur.execute(f"DROP INDEX {index}")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
         assert _migrate.upgrade(store.location) == ("0002", "0010")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -67,6 +68,14 @@ runs = Table(
     Index("ix_runs_group", "run_group"),
     # A search sorted by start time (newest first) walks this instead of sorting every run.
     Index("ix_runs_start", "start_time", "number"),
+    # The runs outside the trash, which every search is among: a count or a filter tests
+    # each candidate run here with an index-only probe instead of reading its row.
+    Index(
+        "ix_runs_live",
+        "number",
+        postgresql_where=text("NOT deleted"),
+        sqlite_where=text("NOT deleted"),
+    ),
 )
 
 # Typed values (params and summaries): ``vtype`` is int/float/bool/str/null/list/dict;

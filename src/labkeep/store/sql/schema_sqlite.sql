@@ -142,6 +142,8 @@ CREATE INDEX ix_runs_experiment_start ON runs (experiment_id, start_time);
 
 CREATE INDEX ix_runs_group ON runs (run_group);
 
+CREATE INDEX ix_runs_live ON runs (number) WHERE NOT deleted;
+
 CREATE INDEX ix_runs_parent ON runs (parent_uuid);
 
 CREATE INDEX ix_runs_start ON runs (start_time, number);
