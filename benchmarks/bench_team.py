@@ -3,6 +3,7 @@
     python benchmarks/bench_team.py                    # every section
     python benchmarks/bench_team.py --quick            # small sizes (a smoke run)
     python benchmarks/bench_team.py --only ingest --only runs --runs 100000
+    python benchmarks/bench_team.py --only runs --keep-stores   # reuse lk_team_runs_N next time
 
 Sections (each a function returning result rows; a new section is one more entry in
 SECTIONS):
@@ -16,12 +17,14 @@ SECTIONS):
   counted in the database afterwards. MLflow: 100 clients ``log_batch`` to ``mlflow server``
   on its own PostgreSQL database.
 - ``runs``: a PostgreSQL store of many runs written with COPY; a filtered, sorted search of
-  50 runs through the API and through the server, the UI's first page (server time), 100,000
-  runs as a DataFrame; MLflow's ``search_runs`` on the same runs, written into MLflow's
-  tables with COPY.
+  50 runs through the API and through the server (the page and its records, as
+  ``labkeep.runs`` asks), the count of its matches, the UI's first page (server time, page
+  and total), 100,000 runs as a DataFrame; MLflow's ``search_runs`` on the same runs,
+  written into MLflow's tables with COPY.
 
 Each section makes its own PostgreSQL databases (``lk_team_*``) at 127.0.0.1:5432 (override
-with LABKEEP_BENCH_POSTGRES) and drops them. MLflow runs in `.bench/mlflow-venv` with
+with LABKEEP_BENCH_POSTGRES) and drops them, but for ``--keep-stores``. Servers log to
+``.bench/logs``. MLflow runs in `.bench/mlflow-venv` with
 psycopg2-binary added. Results: `.bench/results/team.json`.
 """
 
