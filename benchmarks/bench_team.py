@@ -3,6 +3,7 @@
     python benchmarks/bench_team.py                    # every section
     python benchmarks/bench_team.py --quick            # small sizes (a smoke run)
     python benchmarks/bench_team.py --only ingest --only runs --runs 100000
+    python benchmarks/bench_team.py --only runs --keep-stores   # reuse lk_team_runs_N next time
 
 Sections (each a function returning result rows; a new section is one more entry in
 SECTIONS):
@@ -16,12 +17,14 @@ SECTIONS):
   counted in the database afterwards. MLflow: 100 clients ``log_batch`` to ``mlflow server``
   on its own PostgreSQL database.
 - ``runs``: a PostgreSQL store of many runs written with COPY; a filtered, sorted search of
-  50 runs through the API and through the server, the UI's first page (server time), 100,000
-  runs as a DataFrame; MLflow's ``search_runs`` on the same runs, written into MLflow's
-  tables with COPY.
+  50 runs through the API and through the server (the page and its records, as
+  ``labkeep.runs`` asks), the count of its matches, the UI's first page (server time, page
+  and total), 100,000 runs as a DataFrame; MLflow's ``search_runs`` on the same runs,
+  written into MLflow's tables with COPY.
 
 Each section makes its own PostgreSQL databases (``lk_team_*``) at 127.0.0.1:5432 (override
-with LABKEEP_BENCH_POSTGRES) and drops them. MLflow runs in `.bench/mlflow-venv` with
+with LABKEEP_BENCH_POSTGRES) and drops them, but for ``--keep-stores``. Servers log to
+``.bench/logs``. MLflow runs in `.bench/mlflow-venv` with
 psycopg2-binary added. Results: `.bench/results/team.json`.
 """
 
@@ -113,6 +116,42 @@ def database(name: str) -> Iterator[str]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@contextmanager
+def kept_database(
+    name: str, keep: bool, ready: Callable[[str], bool]
+) -> Iterator[tuple[str, bool]]:
+    """:func:`database`, or with ``keep`` one left in place for the next run: yields its URI
+    and whether it was reused (``ready(uri)`` said it holds what is wanted)."""
+    if not keep:
+        with database(name) as uri:
+            yield uri, False
+        return
+    import psycopg
+
+    uri = _db_uri(name)
+    with psycopg.connect(PG, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if found and ready(uri):
+            yield uri, True
+            return
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    yield uri, False
+
+
+def _holds_runs(n: int, table: str = "runs") -> Callable[[str], bool]:
+    def ready(uri: str) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(uri) as conn:
+                return bool(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == n)
+        except psycopg.Error:
+            return False
+
+    return ready
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKEEP_")}
     env["PYTHONPATH"] = str(SRC)
@@ -131,31 +170,57 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], url: str, env: dict[str, str]) -> Iterator[str]:
+def serving(name: str, command: list[str], url: str, env: dict[str, str]) -> Iterator[str]:
+    """The server ``command`` started, once ``url`` answers; its whole process group stopped
+    afterwards. Its output goes to a log file beside the results (``.bench/logs``), never to
+    a pipe nobody reads: ``mlflow server`` logs every request, and a full pipe blocks it."""
+    from urllib.parse import urlsplit
+
     import httpx
 
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 600  # MLflow's workers take minutes on a busy machine
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{command[:4]} exited: {proc.stderr.read()[-800:]}")  # type: ignore[union-attr]
-            try:
-                httpx.get(url, timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{command[:4]} did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
+    logs = REPO / ".bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}-{urlsplit(url).port}.log"
+
+    def tail() -> str:
+        return log_path.read_text(errors="replace")[-800:]
+
+    with open(log_path, "w") as log:
+        # Its own session: `mlflow server` starts uvicorn as a child, which a terminate of
+        # the parent alone would leave serving.
+        proc = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + 600  # MLflow's workers take minutes on a busy machine
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{command[:4]} exited: {tail()} (log: {log_path})")
+                try:
+                    httpx.get(url, timeout=2).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"{command[:4]} did not start: {tail()} (log: {log_path})"
+                        ) from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[Any]) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def labkeep_server(store: str, workers: int = 2) -> Any:
@@ -163,7 +228,7 @@ def labkeep_server(store: str, workers: int = 2) -> Any:
     cli = [sys.executable, "-c", "from labkeep.cli import main; main()"]
     command = [*cli, "server", "--store", store, "--port", str(port)]
     command += ["--workers", str(workers)]
-    return serving(command, f"http://127.0.0.1:{port}/api/v1/health", _env())
+    return serving("labkeep-server", command, f"http://127.0.0.1:{port}/api/v1/health", _env())
 
 
 def mlflow_server(python: Path, backend: str, work: Path, workers: int = 2) -> Any:
@@ -173,7 +238,7 @@ def mlflow_server(python: Path, backend: str, work: Path, workers: int = 2) -> A
         "--default-artifact-root", str(work / "mlartifacts"), "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
-    return serving(command, f"http://127.0.0.1:{port}/health", _env())
+    return serving("mlflow-server", command, f"http://127.0.0.1:{port}/health", _env())
 
 
 def _mlflow_python() -> tuple[Path | None, str | None]:
@@ -592,7 +657,9 @@ def populate_labkeep(uri: str, n: int) -> float:
                 )
         conn.commit()
         conn.autocommit = True
-        cur.execute("ANALYZE")
+        # A store that grew over months has been vacuumed many times: its visibility map
+        # lets index-only scans skip the table. Fresh COPY rows have none yet.
+        cur.execute("VACUUM ANALYZE")
     return time.perf_counter() - started
 
 
@@ -644,7 +711,7 @@ copy("latest_metrics", "key, value, timestamp, step, is_nan, run_uuid", latest)
 copy("tags", "key, value, run_uuid", tags)
 conn.commit()
 conn.autocommit = True
-cur.execute("ANALYZE")
+cur.execute("VACUUM ANALYZE")  # as labkeep's store: index-only scans need it after COPY
 print(json.dumps({"s": time.perf_counter() - started, "exps": list(exps.values())}))
 """
 
@@ -671,15 +738,22 @@ def runs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
 
     n = args.runs if not args.quick else 20_000
     frame_n = min(100_000, n)
-    with database("lk_team_runs") as pg:
-        filled = populate_labkeep(pg, n)
+    name = f"lk_team_runs_{n}" if args.keep_stores else "lk_team_runs"
+    with kept_database(name, args.keep_stores, _holds_runs(n)) as (pg, reused):
+        filled = None if reused else populate_labkeep(pg, n)
+        if reused:  # a store kept from an older labkeep: its schema brought up to date
+            from labkeep.store.sql import _migrate
+
+            _migrate.upgrade(locate_store(pg))
         store = open_store(locate_store(pg))
 
         def search() -> Any:
-            numbers, _ = store.search_runs(WHERE, SORT, limit=50)
-            return store.get_records(numbers)
+            # What labkeep.runs(where, sort=..., limit=50) asks: the page and its records,
+            # without counting every match (the UI's page, below, counts).
+            return store.get_records(store.search_numbers(WHERE, SORT, limit=50))
 
         api_ms, found = _timed(search, args.repeat * 3)
+        count_ms, matched = _timed(lambda: store.count_runs(WHERE), args.repeat)
         frame_ms, frame = _timed(
             lambda: labkeep.runs(store=pg, limit=frame_n, sort="-started").to_pandas(),
             args.repeat,
@@ -690,8 +764,7 @@ def runs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             served = open_store(locate_store(base))
 
             def search_served() -> Any:
-                numbers, _ = served.search_runs(WHERE, SORT, limit=50)
-                return served.get_records(numbers)
+                return served.get_records(served.search_numbers(WHERE, SORT, limit=50))
 
             server_ms, _ = _timed(search_served, args.repeat * 3)
             with httpx.Client(base_url=base, timeout=120) as http:
@@ -711,7 +784,9 @@ def runs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             target="<= 100 ms",
             target_value=100,
             labkeep_detail=f"`{WHERE}` sorted `{SORT}`, 50 runs with their records "
-            f"({len(found)} found); store written with COPY in {filled:,.0f} s",
+            f"({len(found)} found): Store.search_numbers + get_records, what labkeep.runs "
+            "asks; store "
+            + (f"written with COPY in {filled:,.0f} s" if filled else "kept from an earlier run"),
         ),
         row(
             "runs_search_server",
@@ -721,7 +796,16 @@ def runs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             server_ms,
             target="<= 100 ms",
             target_value=100,
-            labkeep_detail="RestStore.search_runs + get_records over HTTP",
+            labkeep_detail="RestStore.search_numbers + get_records over HTTP",
+        ),
+        row(
+            "runs_count",
+            f"store of {n:,} runs: how many runs the filter matches",
+            "ms",
+            "lower",
+            count_ms,
+            labkeep_detail=f"Store.count_runs(`{WHERE}`): {matched:,} runs "
+            "(what search_runs adds to the page for its total)",
         ),
         row(
             "runs_first_page",
@@ -749,7 +833,7 @@ def runs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     if args.no_peer:
         return rows
     try:
-        _mlflow_runs(rows, n, args.repeat)
+        _mlflow_runs(rows, n, args.repeat, args.keep_stores)
     except Exception as exc:  # MLflow's side failing leaves labkeep's figures
         for r in rows[:2]:
             if r["peer"] is None:
@@ -757,13 +841,24 @@ def runs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _mlflow_runs(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
+def _mlflow_runs(rows: list[dict[str, Any]], n: int, repeat: int, keep: bool = False) -> None:
     python, why = _mlflow_python()
     if python is None:
         raise RuntimeError(why)
     work = Path(tempfile.mkdtemp(prefix="lk-team-mlflow-"))
-    with database("lk_team_runs_mlflow") as ml_pg:
-        made = _python(python, MLFLOW_POPULATE, ml_pg, str(n), str(Path(__file__).parent))
+    name = f"lk_team_runs_mlflow_{n}" if keep else "lk_team_runs_mlflow"
+    with kept_database(name, keep, _holds_runs(n)) as (ml_pg, reused):
+        if reused:
+            import psycopg
+
+            with psycopg.connect(ml_pg) as conn:
+                exps_found = conn.execute(
+                    "SELECT experiment_id FROM experiments WHERE name IN ('cifar', 'mnist') "
+                    "ORDER BY name"
+                ).fetchall()
+            made = {"s": 0.0, "exps": [str(e) for (e,) in exps_found]}
+        else:
+            made = _python(python, MLFLOW_POPULATE, ml_pg, str(n), str(Path(__file__).parent))
         backend = ml_pg.replace("postgresql://", "postgresql+psycopg2://")
         exps = json.dumps(made["exps"])
         direct = _python(python, MLFLOW_SEARCH, backend, exps, ML_WHERE, str(repeat * 3))
@@ -800,6 +895,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1_000_000, help="runs in the store")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-peer", action="store_true", help="labkeep's side only")
+    parser.add_argument(
+        "--keep-stores",
+        action="store_true",
+        help="runs: keep the stores of many runs (lk_team_runs_N) and reuse them next time",
+    )
     args = parser.parse_args(argv)
     from labkeep._version import __version__
 

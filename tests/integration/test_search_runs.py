@@ -381,11 +381,13 @@ def test_run_table_scans_carry_every_value_exactly(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whole-table reads give back exactly what was logged."""
-    from labkeep.store.sql import _table
+    from labkeep.store.sql import _packed, _table
 
     for store in open_test_store(backend, tmp_path):
         numbers = write_odd_runs(store)
         assert_table_is_exact(store, numbers)  # a selection: rows by primary key
+        monkeypatch.setattr(_packed, "IN_CHUNK", 1)
+        assert_table_is_exact(store, numbers)  # PostgreSQL: a selection folded in one read
         monkeypatch.setattr(_table, "SCAN_ABOVE", 1)
         assert_table_is_exact(store, numbers)  # every run: whole tables scanned
 
@@ -419,8 +421,16 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
                 "registered_models",
             ):
                 cur.execute(f"DROP TABLE {table}")
+            # and the search indexes of 0010
+            for index in (
+                "ix_params_key_text",
+                "ix_summaries_key_text",
+                "ix_runs_start",
+                "ix_runs_live",
+            ):
+                cur.execute(f"DROP INDEX {index}")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
-        assert _migrate.upgrade(store.location) == ("0002", "0009")
+        assert _migrate.upgrade(store.location) == ("0002", "0010")
         assert repr(store.get_run_table(numbers)) == before
         assert_table_is_exact(store, numbers)
 

@@ -481,6 +481,24 @@ def test_search_runs_in_the_trash(store: Store) -> None:
     assert store.search_runs("params.lr < 0.2", None, experiment, deleted_only=True) == ([], 0)
 
 
+def test_search_numbers_is_the_page_of_search_runs(store: Store) -> None:
+    """The page without its total (what ``labkeep.runs`` asks) is the page with one, sorted
+    and filtered alike, the trash left out unless asked for."""
+    experiment = _experiment()
+    batches = [_start(store, experiment=experiment, params={"lr": lr}) for lr in (0.1, 0.2, 0.3)]
+    numbers = [store.resolve_run(b.run_uuid).number for b in batches]
+    store.set_deleted([numbers[0]], True)
+    for where, sort, limit in [
+        ("params.lr > 0.05", "-params.lr", 1),
+        ("params.lr > 0.05", "params.lr", None),
+        (None, None, 5),
+    ]:
+        page, _ = store.search_runs(where, sort, experiment, limit=limit)
+        assert store.search_numbers(where, sort, experiment, limit=limit) == page
+    assert store.search_numbers(None, "params.lr", experiment) == numbers[1:]
+    assert store.search_numbers(None, "params.lr", experiment, include_deleted=True) == numbers
+
+
 def test_count_runs_per_experiment_leaves_out_the_trash(store: Store) -> None:
     first, second, empty = _experiment(), _experiment(), _experiment()
     _start(store, experiment=first)

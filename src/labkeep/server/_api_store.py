@@ -231,9 +231,17 @@ def search_runs(
     include_deleted: bool = False,
     parent_uuid: str | None = None,
     deleted_only: bool = False,
+    total: bool = True,
 ) -> Response:
-    """Run numbers matching a query in the shared language, one page, and the total."""
-    numbers, total = _store(request).search_runs(
+    """Run numbers matching a query in the shared language, one page, and the total (null
+    with ``total=false``: counting every match can cost more than the page)."""
+    store = _store(request)
+    if not total and not deleted_only:
+        page = store.search_numbers(
+            where, sort or None, experiment, limit, offset, include_deleted, parent_uuid
+        )
+        return _json({"numbers": page, "total": None})
+    numbers, count = store.search_runs(
         where,
         sort or None,
         experiment,
@@ -243,7 +251,7 @@ def search_runs(
         parent_uuid=parent_uuid,
         deleted_only=deleted_only,
     )
-    return _json({"numbers": numbers, "total": total})
+    return _json({"numbers": numbers, "total": count})
 
 
 class Numbers(BaseModel):

@@ -579,6 +579,32 @@ class RestStore(Store):
         )
         return [int(n) for n in body["numbers"]], int(body["total"])
 
+    def search_numbers(
+        self,
+        where: str | None = None,
+        sort: str | Sequence[str] | None = None,
+        experiment: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        parent_uuid: str | None = None,
+    ) -> list[int]:
+        """The page alone: the server does not count every match (``labkeep.runs`` through a
+        server asks this)."""
+        sorts = [sort] if isinstance(sort, str) else list(sort or ())
+        body = self._get_json(
+            "/search",
+            where=where,
+            sort=sorts or None,
+            experiment=experiment,
+            limit=limit,
+            offset=offset,
+            include_deleted=_flag(include_deleted),
+            parent_uuid=parent_uuid,
+            total=_flag(False),
+        )
+        return [int(n) for n in body["numbers"]]
+
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
         if not numbers:
             return []

@@ -21,12 +21,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 experiments = Table(
     "experiments",
@@ -65,6 +66,16 @@ runs = Table(
     Index("ix_runs_status", "status"),
     Index("ix_runs_parent", "parent_uuid"),
     Index("ix_runs_group", "run_group"),
+    # A search sorted by start time (newest first) walks this instead of sorting every run.
+    Index("ix_runs_start", "start_time", "number"),
+    # The runs outside the trash, which every search is among: a count or a filter tests
+    # each candidate run here with an index-only probe instead of reading its row.
+    Index(
+        "ix_runs_live",
+        "number",
+        postgresql_where=text("NOT deleted"),
+        sqlite_where=text("NOT deleted"),
+    ),
 )
 
 # Typed values (params and summaries): ``vtype`` is int/float/bool/str/null/list/dict;
@@ -92,6 +103,7 @@ def _value_table(name: str) -> Table:
         ),
         # Covering: a filter on a key's value finds run numbers without touching the table.
         Index(f"ix_{name}_key_num", "key", "num", "run_number"),
+        Index(f"ix_{name}_key_text", "key", "text", "run_number"),
     )
 
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from labkeep.store._base import TABLE_ATTRIBUTES
 from labkeep.store.sql._packed import (
+    array_text,
+    folds_selection,
     key_lists,
     metric_columns,
     read_sections,
@@ -103,7 +105,7 @@ class _Reader:
     def read(
         self, table: str, number: str, key: str | None, columns: Sequence[tuple[str, str]]
     ) -> _Flat:
-        if self.scan:
+        if self.scan or folds_selection(self.dialect, self.wanted):
             return self._folded(table, number, key, columns)
         return self._rows(table, number, key, columns)
 
@@ -130,7 +132,7 @@ class _Reader:
         return _Flat(np.array(cols[0], dtype=np.int64), codes, labels, decoded)
 
     # -- every run: one folded row -----------------------------------------------------------
-    def _fold(self, column: str, kind: str, order: str) -> list[str]:
+    def _fold(self, column: str, kind: str) -> list[str]:
         if self.dialect == "sqlite":
             if kind == _INT:
                 return [f"group_concat({column}, ',')"]
@@ -138,32 +140,45 @@ class _Reader:
                 return [f"group_concat({column} IS NULL, ',')"]
             return [f"json_group_array({column})"]
         if kind == _INT:
-            return [f"string_agg(CAST({column} AS text), ',' ORDER BY {order})"]
+            return [f"string_agg(CAST({column} AS text), ',')"]
         if kind == _REAL:
-            return [f"string_agg(coalesce(CAST({column} AS text), 'NaN'), ',' ORDER BY {order})"]
-        return [f"CAST(json_agg({column} ORDER BY {order}) AS text)"]
+            return [f"string_agg(coalesce(CAST({column} AS text), 'NaN'), ',')"]
+        return [f"CAST(json_agg({column}) AS text)"]
 
     def _folded(
         self, table: str, number: str, key: str | None, columns: Sequence[tuple[str, str]]
     ) -> _Flat:
+        """The table's rows (every run's, or on PostgreSQL a large selection's) folded into
+        one row of texts, decoded into columns."""
         import numpy as np
 
         sqlite = self.dialect == "sqlite"
         # SQLite: a table scan in rowid order for every statement below (no index may
         # reorder one of them), inside one read transaction (the same rows for each).
-        source = f"{table} NOT INDEXED" if sqlite else table
+        # PostgreSQL: one sort in a subquery feeds every aggregate in the same order. An
+        # ORDER BY inside each aggregate sorts once per column (spilling to disk past
+        # work_mem): 100,000 runs took 1.6 s that way, against 0.1 s for the scan.
         order = f"{table}.{number}, {table}.{key}" if key else f"{table}.{number}"
-        folds = self._fold(f"{table}.{number}", _INT, order)
+        params: tuple[Any, ...] = ()
+        if sqlite:
+            source = f"{table} NOT INDEXED"
+        elif self.scan:
+            source = f"(SELECT * FROM {table} ORDER BY {order}) AS {table}"
+        else:  # a selection, in one array parameter
+            among = f"{table}.{number} = ANY(CAST(%s AS bigint[]))"
+            source = f"(SELECT * FROM {table} WHERE {among} ORDER BY {order}) AS {table}"
+            params = (array_text(self.wanted),)
+        folds = self._fold(f"{table}.{number}", _INT)
         labels: list[Any] = []
         if key and sqlite:
             # Keys as small integers, looked up in SQLite: a Python string per row and
             # hashing it would cost more than the rest of the row.
             source += f" CROSS JOIN temp.{_KEY_TABLE} AS k ON k.key = {table}.{key}"
-            folds += self._fold("k.code", _INT, order)
+            folds += self._fold("k.code", _INT)
         elif key:
-            folds += self._fold(f"{table}.{key}", _TEXT, order)
+            folds += self._fold(f"{table}.{key}", _TEXT)
         for name, kind in columns:
-            folds += self._fold(f"{table}.{name}", kind, order)
+            folds += self._fold(f"{table}.{name}", kind)
         reals = [f"{table}.{n}" for n, kind in columns if kind == _REAL] if sqlite else []
         began = sqlite and not self.raw.in_transaction
         if began:
@@ -171,7 +186,7 @@ class _Reader:
         try:
             if key and sqlite:
                 labels = self._key_table(table, key)
-            texts = list(_fetch(self.raw, f"SELECT {', '.join(folds)} FROM {source}", ())[0])
+            texts = list(_fetch(self.raw, f"SELECT {', '.join(folds)} FROM {source}", params)[0])
             if texts[0] is None:  # no rows at all
                 empty = {name: _decode("", kind) for name, kind in columns}
                 codes = np.zeros(0, dtype=np.int64) if key else None

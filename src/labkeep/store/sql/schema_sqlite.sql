@@ -142,7 +142,11 @@ CREATE INDEX ix_runs_experiment_start ON runs (experiment_id, start_time);
 
 CREATE INDEX ix_runs_group ON runs (run_group);
 
+CREATE INDEX ix_runs_live ON runs (number) WHERE NOT deleted;
+
 CREATE INDEX ix_runs_parent ON runs (parent_uuid);
+
+CREATE INDEX ix_runs_start ON runs (start_time, number);
 
 CREATE INDEX ix_runs_status ON runs (status);
 
@@ -247,6 +251,8 @@ CREATE TABLE params (
 
 CREATE INDEX ix_params_key_num ON params ("key", num, run_number);
 
+CREATE INDEX ix_params_key_text ON params ("key", text, run_number);
+
 CREATE TABLE run_rows (
 	run_number INTEGER NOT NULL, 
 	param_keyset BIGINT, 
@@ -281,6 +287,8 @@ CREATE TABLE summaries (
 
 CREATE INDEX ix_summaries_key_num ON summaries ("key", num, run_number);
 
+CREATE INDEX ix_summaries_key_text ON summaries ("key", text, run_number);
+
 CREATE TABLE tags (
 	run_number INTEGER NOT NULL, 
 	tag VARCHAR(250) NOT NULL, 
@@ -295,4 +303,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0009');
+INSERT INTO alembic_version (version_num) VALUES ('0010');
