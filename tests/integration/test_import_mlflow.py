@@ -296,6 +296,8 @@ def test_sqlite_histories_read_as_columns_are_mlflows_points_bit_for_bit(tmp_pat
         # A step logged again earlier in time, and a key whose times run against its steps.
         points.append(Metric("edge", 7.0 + r, 999, 3))
         points += [Metric("late", float(s), 5_000 - s, s) for s in range(4)]
+        # In time order, two points at one step and time: they keep the order logged.
+        points += [Metric("same", 5.0, 100, 0), Metric("same", 1.0, 100, 0)]
         client.log_batch(run.info.run_id, metrics=points)
         client.set_terminated(run.info.run_id)
 
@@ -307,7 +309,7 @@ def test_sqlite_histories_read_as_columns_are_mlflows_points_bit_for_bit(tmp_pat
         window = SqlMetric.__table__.c.run_uuid.in_(run_ids)
         columns = tables._sqlite_histories(window)
         rows = tables._histories(window)
-        assert columns is not None and len(columns) == len(rows) == 6
+        assert columns is not None and len(columns) == len(rows) == 9
 
         def bits(column: Any) -> list[bytes]:
             return [struct.pack("<d", float(x)) for x in column]
@@ -317,13 +319,13 @@ def test_sqlite_histories_read_as_columns_are_mlflows_points_bit_for_bit(tmp_pat
             assert list(got[0]) == list(want[0])
             assert bits(got[1]) == bits(want[1])
             assert list(got[2]) == list(want[2])
+            assert list(got[2]) == sorted(got[2])  # in logging order
+            # MLflow's client gives the points of one step and time in an order of its own.
+            points = sorted(zip(got[2], got[0], bits(got[1]), strict=True))
             expected = sorted(
-                client.get_metric_history(run_id, key), key=lambda m: (m.timestamp, m.step)
+                (m.timestamp / 1000, m.step, struct.pack("<d", m.value))
+                for m in client.get_metric_history(run_id, key)
             )
-            assert list(got[0]) == [m.step for m in expected]
-            assert [v if v == v else "nan" for v in got[1]] == [
-                m.value if m.value == m.value else "nan" for m in expected
-            ]
-            assert list(got[2]) == [m.timestamp / 1000 for m in expected]
+            assert points == expected
     finally:
         source.close()

@@ -318,10 +318,10 @@ def batch_of(store: Store, run: SourceRun) -> WriteBatch:
 
 
 def _column(code: str, column: Sequence[Any]) -> array[Any]:
-    """A metric column as the array a batch holds: copied whole when it is one already (a
-    reader's columns), else converted item by item."""
+    """A metric column as the array a batch holds: taken as it is when it is one already (a
+    reader's columns, made for this run alone), else converted item by item."""
     if isinstance(column, array) and column.typecode == code:
-        return array(code, column.tobytes())
+        return column
     return array(code, column)
 
 

@@ -28,6 +28,7 @@ from labkeep.store.sql._packed import IN_CHUNK, add_key_list, keyset_id
 
 _INT64 = 2**63
 _INF = float("inf")
+_KIND_B, _KIND_I, _KIND_F, _KIND_O = (ord(c) for c in "bifo")
 _RUN_COLUMNS = (
     "uuid, experiment_id, name, status, start_time, end_time, heartbeat, username, host, "
     "pid, notes, error, exit_code, parent_uuid, deleted, reproduces_uuid, run_group, job_type"
@@ -376,13 +377,13 @@ class _Encoder:
         # As _packed.pack_values reads the exact JSON back: bools, ints of int64 and
         # floats packed, anything else kept as its JSON.
         if isinstance(value, bool):
-            packed: tuple[str, Any] = ("Bq", (ord("b"), int(value)))
+            packed: tuple[str, Any] = ("Bq", (_KIND_B, int(value)))
         elif isinstance(value, int) and -_INT64 <= value < _INT64:
-            packed = ("Bq", (ord("i"), value))
+            packed = ("Bq", (_KIND_I, value))
         elif isinstance(value, float):
-            packed = ("Bd", (ord("f"), value))
+            packed = ("Bd", (_KIND_F, value))
         else:
-            packed = ("Bq", (ord("o"), 0))
+            packed = ("Bq", (_KIND_O, 0))
         result = (enc, packed)
         if cacheable:
             self.seen[(kind, value)] = result
@@ -414,7 +415,7 @@ def _pack_encoded(
     formats = "".join(p[0] for _, (_, p) in items)
     fields = [x for _, (_, p) in items for x in p[1]]
     packed = struct.pack("<" + formats, *fields)
-    other = [enc[3] for _, (enc, p) in items if p[1][0] == ord("o")]
+    other = [enc[3] for _, (enc, p) in items if p[1][0] == _KIND_O]
     keys_text = json.dumps(keys, ensure_ascii=False, separators=(",", ":"))
     ident = keyset_id(keys_text)
     key_lists[ident] = keys_text
