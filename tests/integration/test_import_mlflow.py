@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from import_helpers import (
@@ -268,3 +269,63 @@ def test_store_of_another_mlflow_version_is_named(sqlite_store: Path, tmp_path: 
     assert "found version ffffffffffff" in done.stderr
     assert "another MLflow version" in done.stderr
     assert run_count(store) == 0
+
+
+def test_sqlite_histories_read_as_columns_are_mlflows_points_bit_for_bit(tmp_path: Path) -> None:
+    """A SQLite store's points are read as columns (steps and times as text, values as rows):
+    NaN, infinities, -0.0, the extremes of float64, several points at one step and times out
+    of step order come back as MLflow's client gives them, and as the row-per-point read."""
+    import math
+    import struct
+
+    from mlflow.entities import Metric
+    from mlflow.store.tracking.dbmodels.models import SqlMetric
+
+    from labkeep.integrations._mlflow import MlflowSource
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("edge")
+    values = [0.1, -0.0, 1 / 3, 5e-324, 1.7976931348623157e308, -2.5e-310, math.nan, math.inf]
+    values += [-math.inf, 123456789.12345679, 2.0**60, 1e22]
+    run_ids = []
+    for r in range(3):
+        run = client.create_run(experiment)
+        run_ids.append(run.info.run_id)
+        points = [Metric("edge", v, 1_000 + i, i // 2) for i, v in enumerate(values)]
+        # A step logged again earlier in time, and a key whose times run against its steps.
+        points.append(Metric("edge", 7.0 + r, 999, 3))
+        points += [Metric("late", float(s), 5_000 - s, s) for s in range(4)]
+        # In time order, two points at one step and time: they keep the order logged.
+        points += [Metric("same", 5.0, 100, 0), Metric("same", 1.0, 100, 0)]
+        client.log_batch(run.info.run_id, metrics=points)
+        client.set_terminated(run.info.run_id)
+
+    source = MlflowSource(uri)
+    try:
+        source.run_ids()
+        tables = source._tables
+        assert tables is not None
+        window = SqlMetric.__table__.c.run_uuid.in_(run_ids)
+        columns = tables._sqlite_histories(window)
+        rows = tables._histories(window)
+        assert columns is not None and len(columns) == len(rows) == 9
+
+        def bits(column: Any) -> list[bytes]:
+            return [struct.pack("<d", float(x)) for x in column]
+
+        for (run_id, key, got), (run_id2, key2, want) in zip(columns, rows, strict=True):
+            assert (run_id, key) == (run_id2, key2)
+            assert list(got[0]) == list(want[0])
+            assert bits(got[1]) == bits(want[1])
+            assert list(got[2]) == list(want[2])
+            assert list(got[2]) == sorted(got[2])  # in logging order
+            # MLflow's client gives the points of one step and time in an order of its own.
+            points = sorted(zip(got[2], got[0], bits(got[1]), strict=True))
+            expected = sorted(
+                (m.timestamp / 1000, m.step, struct.pack("<d", m.value))
+                for m in client.get_metric_history(run_id, key)
+            )
+            assert points == expected
+    finally:
+        source.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import uuid
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,8 +61,11 @@ class SourceRun:
     status: RunStatus
     end_time: float | None = None
     params: dict[str, Value] = field(default_factory=dict)
-    #: key → (steps, values, wall times), in logging order.
-    metrics: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
+    #: key → (steps, values, wall times), in logging order: lists, or int64 ("q") and
+    #: float64 ("d") arrays.
+    metrics: Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[float]]] = field(
+        default_factory=dict
+    )
     summary: dict[str, Value] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     #: (path in the run, local file) of each artifact.
@@ -286,17 +289,18 @@ def batch_of(store: Store, run: SourceRun) -> WriteBatch:
         notes=run.notes,
     )
     metrics: dict[str, MetricColumns] = {}
-    last_time = run.start_time
     for key, (steps, values, times) in run.metrics.items():
-        if not steps:
-            continue
-        metrics[key] = MetricColumns(array("q", steps), array("d", values), array("d", times))
-        last_time = max(last_time, max(times))
+        if len(steps):
+            metrics[key] = MetricColumns(
+                _column("q", steps), _column("d", values), _column("d", times)
+            )
     artifacts = []
     for path, local in run.artifacts:
         sha256, size = store.put_blob(local)
         artifacts.append(Artifact(path, sha256, size, "output", run.end_time or run.start_time))
-    end_time = run.end_time if run.end_time is not None else last_time
+    end_time = run.end_time
+    if end_time is None:  # the last point's time, else the start
+        end_time = max([run.start_time, *(max(c.times) for c in metrics.values())])
     summary = {**run.summary, SOURCE_KEY: run.source, ID_KEY: run.source_id}
     return WriteBatch(
         run_uuid=run_uuid,
@@ -311,6 +315,14 @@ def batch_of(store: Store, run: SourceRun) -> WriteBatch:
         output=list(run.output),
         finish=RunFinish(run.status.value, end_time, run.error, run.exit_code),
     )
+
+
+def _column(code: str, column: Sequence[Any]) -> array[Any]:
+    """A metric column as the array a batch holds: taken as it is when it is one already (a
+    reader's columns, made for this run alone), else converted item by item."""
+    if isinstance(column, array) and column.typecode == code:
+        return column
+    return array(code, column)
 
 
 def flat_params(config: Any) -> dict[str, Value]:

@@ -13,13 +13,16 @@ is refused there, as before.
 from __future__ import annotations
 
 import math
+import warnings
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from operator import truediv
 from typing import Any
 
-Columns = tuple[list[int], list[float], list[float]]
+#: A metric's (steps, values, seconds): lists, or int64/float64 arrays (a SQLite store).
+Columns = tuple[Sequence[int], Sequence[float], Sequence[float]]
 
 
 @dataclass
@@ -69,9 +72,14 @@ class MlflowTables:
             return None
         return cls(engine)
 
+    def _sql(self, clause: Any) -> str:
+        return str(clause.compile(self.engine, compile_kwargs={"literal_binds": True}))
+
     def _rows(self, query: Any) -> list[Any]:
+        return self._fetch(self._sql(query))
+
+    def _fetch(self, sql: str) -> list[Any]:
         # Plain DB-API rows: SQLAlchemy's Row objects cost more than the query itself.
-        sql = str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
@@ -128,7 +136,7 @@ class MlflowTables:
     def data(self, run_ids: Sequence[str]) -> dict[str, RunData]:
         """Params, tags and full metric histories of these runs, three queries in all."""
         from mlflow.store.tracking.dbmodels.models import SqlMetric, SqlParam, SqlTag
-        from sqlalchemy import func, select
+        from sqlalchemy import select
 
         found = {run_id: RunData(metrics={}) for run_id in run_ids}
         for model, name in ((SqlParam, "params"), (SqlTag, "tags")):
@@ -139,6 +147,24 @@ class MlflowTables:
                 getattr(found[run_id], name)[key] = "" if value is None else value
         c = SqlMetric.__table__.c
         window = c.run_uuid.in_(list(run_ids))
+        histories = self._sqlite_histories(window) if self._is_sqlite() else None
+        if histories is None:
+            histories = self._histories(window)
+        for run_id, key, columns in histories:
+            metrics = found[run_id].metrics
+            if metrics is not None:
+                metrics[key] = columns
+        return found
+
+    def _is_sqlite(self) -> bool:
+        return str(getattr(getattr(self.engine, "dialect", None), "name", "")) == "sqlite"
+
+    def _histories(self, window: Any) -> list[tuple[str, str, Columns]]:
+        """Every (run, key)'s history in the window, read as a row per point (any dialect)."""
+        from mlflow.store.tracking.dbmodels.models import SqlMetric
+        from sqlalchemy import func, select
+
+        c = SqlMetric.__table__.c
         # The (run, key) pairs and their lengths first, then the points alone in the same
         # order (MLflow's (run_uuid, key, step) index: no sort in the database), without two
         # strings per point: reading 2,000,000 points took 2.3 s of CPU that way, against
@@ -157,12 +183,98 @@ class MlflowTables:
             select(c.run_uuid, c.key, c.step, c.timestamp).where(window & c.is_nan)
         ):
             nans.setdefault((run_id, key), set()).add((int(step), int(at)))
+        found: list[tuple[str, str, Columns]] = []
         at = 0
         for run_id, key, n in counts:
-            metrics = found[run_id].metrics
-            if metrics is not None:
-                metrics[key] = _history(points[at : at + n], nans.get((run_id, key)))
+            found.append((run_id, key, _history(points[at : at + n], nans.get((run_id, key)))))
             at += n
+        return found
+
+    def _sqlite_histories(self, window: Any) -> list[tuple[str, str, Columns]] | None:
+        """The same from a SQLite store, as columns: each (run, key)'s steps and times as
+        one ``group_concat`` text (integers: exact), the values alone as one-column rows
+        (NULL for MLflow's NaN flag). Both queries walk MLflow's (run_uuid, key, step) index,
+        named with ``INDEXED BY``, so their rows come in the same order, points of one step
+        by rowid. Reading 2,000 runs' 2,000,000 points took 3.1 s of CPU as rows of three
+        numbers made into lists, 2.5 s so (load 5; most of it is the value rows, exact where
+        SQLite's own float-to-text is not). None where the index is missing or the text is
+        not integers (the points are then read as rows)."""
+        import numpy as np
+        from mlflow.store.tracking.dbmodels.models import SqlMetric
+
+        table = SqlMetric.__tablename__
+        index = "index_metrics_run_uuid_key_step"
+        if not self._fetch(
+            f"SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = '{index}' "
+            f"AND tbl_name = '{table}'"
+        ):
+            return None
+        source = f"FROM {table} INDEXED BY {index} WHERE {self._sql(window)}"
+        groups = self._fetch(
+            "SELECT run_uuid, key, count(*), group_concat(step, ','), "
+            f"group_concat(timestamp, ',') {source} GROUP BY run_uuid, key "
+            "ORDER BY run_uuid, key"
+        )
+        rows = self._fetch(
+            f"SELECT CASE WHEN is_nan THEN NULL ELSE value END {source} "
+            "ORDER BY run_uuid, key, step"
+        )
+        total = sum(int(g[2]) for g in groups)
+        if len(rows) != total:
+            return None
+        if not total:
+            return []
+        values = np.fromiter(chain.from_iterable(rows), np.float64, total)  # None: NaN
+        # Integers as text: numpy's parser reads 2,000,000 of them in a few hundredths of a
+        # second (refusing, or stopping short at, anything else: then rows are read).
+        try:
+            with warnings.catch_warnings():  # numpy < 2.3 warns where it stops short
+                warnings.simplefilter("ignore", DeprecationWarning)
+                steps = np.fromstring(",".join(g[3] for g in groups), dtype=np.int64, sep=",")
+                ms = np.fromstring(",".join(g[4] for g in groups), dtype=np.int64, sep=",")
+        except ValueError:  # not integers (numpy >= 2.3)
+            return None
+        lengths = np.array([int(g[2]) for g in groups], dtype=np.int64)
+        if len(steps) != total or len(ms) != total:
+            return None
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        owner = np.repeat(np.arange(len(groups)), lengths)
+        inside = owner[1:] == owner[:-1]
+        if bool(np.any(inside & (np.diff(steps) < 0))):
+            return None  # not in the index's order after all
+        late = inside & (np.diff(ms) < 0)
+        if bool(np.any(late)):
+            # Logging order is by time, then step (what ``get_metric_history`` gives), in
+            # the keys whose times go back; the others keep the index's order (a stable sort
+            # on keys that are constant there).
+            unsorted = np.zeros(len(groups), dtype=bool)
+            unsorted[owner[1:][late]] = True
+            mine = unsorted[owner]
+            by_time = np.lexsort(
+                (
+                    np.where(mine, values, 0.0),
+                    np.where(mine, steps, 0),
+                    np.where(mine, ms, 0),
+                    owner,
+                )
+            )
+            steps, values, ms = steps[by_time], values[by_time], ms[by_time]
+        seconds = ms / 1000.0  # as ``ms / 1000.0`` of each int (exact below 2**53 ms)
+        step_bytes, value_bytes, second_bytes = steps.tobytes(), values.tobytes(), seconds.tobytes()
+        found: list[tuple[str, str, Columns]] = []
+        for (run_id, key, *_), a, b in zip(groups, starts.tolist(), ends.tolist(), strict=True):
+            found.append(
+                (
+                    str(run_id),
+                    str(key),
+                    (
+                        array("q", step_bytes[a * 8 : b * 8]),
+                        array("d", value_bytes[a * 8 : b * 8]),
+                        array("d", second_bytes[a * 8 : b * 8]),
+                    ),
+                )
+            )
         return found
 
 

@@ -56,7 +56,7 @@ from labkeep.store._blobs import BlobRead
 from labkeep.store._gc import GarbageReport, collect_garbage, live_cutoff
 from labkeep.store._refs import snapshot_refs
 from labkeep.store._uri import StoreLocation
-from labkeep.store.sql import _apply, _lineage, _registry
+from labkeep.store.sql import _apply, _apply_new, _lineage, _registry
 from labkeep.store.sql._connect import Connection, connect, damage_reported
 
 if TYPE_CHECKING:
@@ -211,8 +211,16 @@ class SqlStore(Store):
             else snapshot_refs(dict(batch.snapshot), self._read_json_blob)
             for batch in batches
         ]
+        pairs = list(zip(batches, refs, strict=True))
         with self._writing() as conn:
-            return _apply.apply_batches(conn, list(zip(batches, refs, strict=True)))
+            if (
+                conn.dialect == "sqlite"
+                and len(batches) > 1
+                and all(_apply_new.creates_run_whole(b) for b in batches)
+            ):
+                # Runs read whole from another tool (an import): a table at a time.
+                return _apply_new.apply_new_runs(conn, pairs)
+            return _apply.apply_batches(conn, pairs)
 
     def _read_json_blob(self, sha256: str) -> Any:
         """A JSON blob (a code manifest), remembered: blobs never change."""
