@@ -271,12 +271,22 @@ def test_store_of_another_mlflow_version_is_named(sqlite_store: Path, tmp_path: 
     assert run_count(store) == 0
 
 
-def test_sqlite_histories_read_as_columns_are_mlflows_points_bit_for_bit(tmp_path: Path) -> None:
-    """A SQLite store's points are read as columns (steps and times as text, values as rows):
-    NaN, infinities, -0.0, the extremes of float64, several points at one step and times out
-    of step order come back as MLflow's client gives them, and as the row-per-point read."""
+@pytest.mark.parametrize("reader", ["adbc", "sqlite3"])
+def test_sqlite_histories_read_as_columns_are_mlflows_points_bit_for_bit(
+    tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SQLite store's points are read as columns (through ADBC's driver into Arrow; where
+    it is not installed, steps and times as text and values as rows): NaN, infinities, -0.0,
+    the extremes of float64, several points at one step and times out of step order come back
+    as MLflow's client gives them, and as the row-per-point read."""
     import math
     import struct
+    import sys
+
+    if reader == "adbc":
+        pytest.importorskip("adbc_driver_sqlite")
+    else:  # what a machine without the driver does
+        monkeypatch.setitem(sys.modules, "adbc_driver_sqlite.dbapi", None)
 
     from mlflow.entities import Metric
     from mlflow.store.tracking.dbmodels.models import SqlMetric

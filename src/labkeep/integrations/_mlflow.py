@@ -22,11 +22,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkeep.entities import RunStatus
 from labkeep.integrations._importing import RunReadError, SourceError, SourceRun, series
 from labkeep.integrations._mlflow_sql import MlflowTables, RunData, RunRow
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 _STATUS = {
     "FINISHED": RunStatus.COMPLETED,
@@ -155,6 +158,9 @@ class MlflowSource:
         self._data: dict[str, RunData] = {}
         #: A SQL store's tables, read directly (see _mlflow_sql); None: the client's calls.
         self._tables = MlflowTables.of(self._client)
+        #: The next window's read, in a thread of its own: (its first position, its future).
+        self._ahead: tuple[int, Future[dict[str, RunData]]] | None = None
+        self._reader: ThreadPoolExecutor | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
 
     def run_ids(self) -> Sequence[str]:
@@ -256,8 +262,29 @@ class MlflowSource:
         if self._tables is None:
             return RunData()
         at = self._position[run_id]
-        self._data = self._tables.data(self._order[at : at + _READ_AHEAD])
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == at:
+            self._data = ahead[1].result()
+        else:
+            if ahead is not None:
+                ahead[1].cancel()
+            self._data = self._tables.data(self._order[at : at + _READ_AHEAD])
+        self._read_ahead(at + _READ_AHEAD)
         return self._data.pop(run_id)
+
+    def _read_ahead(self, at: int) -> None:
+        """Read the window of runs from ``at`` in a thread while this one's are written: the
+        reading is mostly in C (SQLite, ADBC, numpy) and lets the writer have the GIL."""
+        if self._tables is None or at >= len(self._order):
+            return
+        if self._reader is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="labkeep-import-read")
+        self._ahead = (
+            at,
+            self._reader.submit(self._tables.data, self._order[at : at + _READ_AHEAD]),
+        )
 
     def _read(self, info: RunRow, data: RunData) -> SourceRun:
         tags = data.tags
@@ -323,6 +350,10 @@ class MlflowSource:
         return [(p.relative_to(fetched).as_posix(), p) for p in files]
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
+            self._reader = None
+        self._ahead = None
         self._tmp.cleanup()
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import truediv
+from pathlib import Path
 from typing import Any
 
 #: A metric's (steps, values, seconds): lists, or int64/float64 arrays (a SQLite store).
@@ -198,7 +199,9 @@ class MlflowTables:
         by rowid. Reading 2,000 runs' 2,000,000 points took 3.1 s of CPU as rows of three
         numbers made into lists, 2.5 s so (load 5; most of it is the value rows, exact where
         SQLite's own float-to-text is not). None where the index is missing or the text is
-        not integers (the points are then read as rows)."""
+        not integers (the points are then read as rows). With ADBC's SQLite driver
+        installed the three columns come in one query as Arrow columns instead
+        (:meth:`_arrow_points`)."""
         import numpy as np
         from mlflow.store.tracking.dbmodels.models import SqlMetric
 
@@ -210,6 +213,11 @@ class MlflowTables:
         ):
             return None
         source = f"FROM {table} INDEXED BY {index} WHERE {self._sql(window)}"
+        columns = self._arrow_points(source)
+        if columns is not None:
+            split = self._split(columns, source)
+            if split is not None:
+                return split
         groups = self._fetch(
             "SELECT run_uuid, key, count(*), group_concat(step, ','), "
             f"group_concat(timestamp, ',') {source} GROUP BY run_uuid, key "
@@ -234,48 +242,122 @@ class MlflowTables:
                 ms = np.fromstring(",".join(g[4] for g in groups), dtype=np.int64, sep=",")
         except ValueError:  # not integers (numpy >= 2.3)
             return None
-        lengths = np.array([int(g[2]) for g in groups], dtype=np.int64)
         if len(steps) != total or len(ms) != total:
             return None
-        ends = np.cumsum(lengths)
-        starts = ends - lengths
-        owner = np.repeat(np.arange(len(groups)), lengths)
-        inside = owner[1:] == owner[:-1]
-        if bool(np.any(inside & (np.diff(steps) < 0))):
-            return None  # not in the index's order after all
-        late = inside & (np.diff(ms) < 0)
-        if bool(np.any(late)):
-            # Logging order is by time, then step (what ``get_metric_history`` gives), in
-            # the keys whose times go back; the others keep the index's order (a stable sort
-            # on keys that are constant there).
-            unsorted = np.zeros(len(groups), dtype=bool)
-            unsorted[owner[1:][late]] = True
-            mine = unsorted[owner]
-            by_time = np.lexsort(
-                (
-                    np.where(mine, values, 0.0),
-                    np.where(mine, steps, 0),
-                    np.where(mine, ms, 0),
-                    owner,
+        return _columns(groups, steps, values, ms)
+
+    def _split(
+        self, columns: tuple[Any, Any, Any], source: str
+    ) -> list[tuple[str, str, Columns]] | None:
+        """The points read as columns, cut by (run, key): their counts, in the index's order;
+        None where the two queries disagree (the points are then read as rows)."""
+        steps, values, ms = columns
+        groups = self._fetch(
+            f"SELECT run_uuid, key, count(*) {source} GROUP BY run_uuid, key ORDER BY run_uuid, key"
+        )
+        if sum(int(g[2]) for g in groups) != len(steps):
+            return None  # the store changed between the two queries
+        return _columns(groups, steps, values, ms)
+
+    def _arrow_points(self, source: str) -> tuple[Any, Any, Any] | None:
+        """Steps, values (NaN where MLflow's flag is set) and times of the points in
+        ``source``, in one query through ADBC's SQLite driver (``labkeep[interop]``): straight
+        into Arrow columns, in C, without the GIL. 2,000,000 points took 0.65 s of CPU so,
+        against 1.8 s through Python's sqlite3 (a row object per point). None where the driver
+        is not installed or the file cannot be opened so (the points are then read as rows)."""
+        try:
+            import adbc_driver_sqlite.dbapi as adbc
+        except ImportError:
+            return None
+        import numpy as np
+
+        path = _database_path(self.engine)
+        if path is None:
+            return None
+        try:
+            with (
+                adbc.connect(f"{path.as_uri()}?mode=ro") as connection,
+                connection.cursor() as cursor,
+            ):
+                cursor.execute(
+                    f"SELECT step, value, timestamp, is_nan {source} ORDER BY run_uuid, key, step"
                 )
+                table = cursor.fetch_arrow_table()
+        except Exception:  # adbc's errors are its own classes: any is a reason to read rows
+            return None
+        try:
+            steps = table.column("step").to_numpy().astype(np.int64, copy=False)
+            values = table.column("value").to_numpy().astype(np.float64)
+            ms = table.column("timestamp").to_numpy().astype(np.int64, copy=False)
+            flagged = table.column("is_nan").to_numpy().astype(bool)
+        except Exception:  # a column Arrow could not type (NULLs, mixed types): read rows
+            return None
+        values[flagged] = np.nan
+        return steps, values, ms
+
+
+def _database_path(engine: Any) -> Path | None:
+    """The file of a SQLite engine (``sqlite:///PATH`` or ``sqlite:///file:…?uri=true``)."""
+    database = str(getattr(getattr(engine, "url", None), "database", None) or "")
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(database).path))
+    return Path(database)
+
+
+def _columns(
+    groups: list[Any], steps: Any, values: Any, ms: Any
+) -> list[tuple[str, str, Columns]] | None:
+    """Each (run, key)'s columns in logging order, from the points of ``groups`` (``(run,
+    key, count, …)`` rows) in the index's order (run, key, step); None where they are not
+    in that order after all."""
+    import numpy as np
+
+    lengths = np.array([int(g[2]) for g in groups], dtype=np.int64)
+    if not len(lengths):
+        return []
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    owner = np.repeat(np.arange(len(groups)), lengths)
+    inside = owner[1:] == owner[:-1]
+    if bool(np.any(inside & (np.diff(steps) < 0))):
+        return None  # not in the index's order after all
+    late = inside & (np.diff(ms) < 0)
+    if bool(np.any(late)):
+        # Logging order is by time, then step (what ``get_metric_history`` gives), in
+        # the keys whose times go back; the others keep the index's order (a stable sort
+        # on keys that are constant there).
+        unsorted = np.zeros(len(groups), dtype=bool)
+        unsorted[owner[1:][late]] = True
+        mine = unsorted[owner]
+        by_time = np.lexsort(
+            (
+                np.where(mine, values, 0.0),
+                np.where(mine, steps, 0),
+                np.where(mine, ms, 0),
+                owner,
             )
-            steps, values, ms = steps[by_time], values[by_time], ms[by_time]
-        seconds = ms / 1000.0  # as ``ms / 1000.0`` of each int (exact below 2**53 ms)
-        step_bytes, value_bytes, second_bytes = steps.tobytes(), values.tobytes(), seconds.tobytes()
-        found: list[tuple[str, str, Columns]] = []
-        for (run_id, key, *_), a, b in zip(groups, starts.tolist(), ends.tolist(), strict=True):
-            found.append(
+        )
+        steps, values, ms = steps[by_time], values[by_time], ms[by_time]
+    seconds = ms / 1000.0  # as ``ms / 1000.0`` of each int (exact below 2**53 ms)
+    step_bytes, value_bytes, second_bytes = steps.tobytes(), values.tobytes(), seconds.tobytes()
+    found: list[tuple[str, str, Columns]] = []
+    for (run_id, key, *_), a, b in zip(groups, starts.tolist(), ends.tolist(), strict=True):
+        found.append(
+            (
+                str(run_id),
+                str(key),
                 (
-                    str(run_id),
-                    str(key),
-                    (
-                        array("q", step_bytes[a * 8 : b * 8]),
-                        array("d", value_bytes[a * 8 : b * 8]),
-                        array("d", second_bytes[a * 8 : b * 8]),
-                    ),
-                )
+                    array("q", step_bytes[a * 8 : b * 8]),
+                    array("d", value_bytes[a * 8 : b * 8]),
+                    array("d", second_bytes[a * 8 : b * 8]),
+                ),
             )
-        return found
+        )
+    return found
 
 
 def _history(points: list[Any], nans: set[tuple[int, int]] | None) -> Columns:

@@ -330,12 +330,12 @@ def _group_metric_rows(
             strict=True,
         )
     ]
-    # The packed sections; + 0.0: as read back from the metrics table, where SQLite
-    # keeps -0.0 as 0.0.
+    # The packed sections, from the values in hand (-0.0 kept), as a run's first batch
+    # packs them (``_apply._insert_first_metrics``).
     packed = np.zeros(len(keys), dtype=_dtype("metrics"))
-    packed["last"] = values[tail] + 0.0
-    packed["min"] = low + 0.0
-    packed["max"] = high + 0.0
+    packed["last"] = values[tail]
+    packed["min"] = low
+    packed["max"] = high
     packed["count"] = lengths
     packed["step"] = steps[tail]
     packed_bytes = packed.tobytes()
