@@ -16,10 +16,12 @@ from labkeep.errors import InvalidInputError, LabkeepError, NotFoundError, RunSt
 
 
 def test_child_runs_of_a_run_a_uuid_or_a_number(store_uri: str) -> None:
-    with labkeep.init("cv", group="cv-5fold", job_type="summary", store=store_uri) as parent:
+    # A group of this test's own: a PostgreSQL schema is shared by the tests of a session.
+    group = f"cv-5fold-{uuid_mod.uuid4().hex[:8]}"
+    with labkeep.init("cv", group=group, job_type="summary", store=store_uri) as parent:
         for k in range(2):
             with labkeep.init(
-                parent=parent, group="cv-5fold", job_type="fold", config={"fold": k}
+                parent=parent, group=group, job_type="fold", config={"fold": k}
             ) as child:
                 assert labkeep.active_run() is child
                 labkeep.log({"acc": 0.5 + k})
@@ -31,13 +33,13 @@ def test_child_runs_of_a_run_a_uuid_or_a_number(store_uri: str) -> None:
     by_number = labkeep.init(parent=parent.number, store=store_uri)
     by_number.finish()
     view = labkeep.get_run(parent.uuid, store=store_uri)
-    assert (view.group, view.job_type) == ("cv-5fold", "summary")
+    assert (view.group, view.job_type) == (group, "summary")
     assert view.metrics["mean_acc"].count == 1
     children = list(view.children)
     assert [c.params.get("fold") for c in children] == [0, 1, None, None]
     assert all(c.parent_uuid == parent.uuid for c in children)
-    assert [(c.group, c.job_type) for c in children[:2]] == [("cv-5fold", "fold")] * 2
-    folds = labkeep.runs(where="group == 'cv-5fold' and job_type == 'fold'", store=store_uri)
+    assert [(c.group, c.job_type) for c in children[:2]] == [(group, "fold")] * 2
+    folds = labkeep.runs(where=f"group == '{group}' and job_type == 'fold'", store=store_uri)
     assert sorted(r.uuid for r in folds) == sorted(c.uuid for c in children[:2])
 
 
