@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -393,48 +394,49 @@ def _metric_rows(
     first_step = np.minimum.reduceat(steps, lo).tolist()
     last_step = np.maximum.reduceat(steps, lo).tolist()
     # Slices of bytes, not memoryviews: a copy of a few points costs less than a view.
-    # A generator, not a list: 50,000 rows held at once set off the garbage collector's
-    # full passes over the batch's objects.
-    chunks = (
-        (
-            number,
-            keys[k],
-            b - a,
-            f,
-            la,
-            steps_b[a * 8 : b * 8],
-            values_b[a * 8 : b * 8],
-            times_b[a * 8 : b * 8],
-        )
-        for k, a, b, f, la in zip(
-            owner.tolist(), lo.tolist(), hi.tolist(), first_step, last_step, strict=True
-        )
+    # Made as they are consumed (zip and map, no Python frame per row): 50,000 rows held
+    # at once set off the garbage collector's full passes over the batch's objects.
+    lo8 = (lo * 8).tolist()
+    hi8 = (hi * 8).tolist()
+    chunks = zip(
+        repeat(number),
+        keys if len(owner) == len(keys) else map(keys.__getitem__, owner.tolist()),
+        (hi - lo).tolist(),
+        first_step,
+        last_step,
+        map(steps_b.__getitem__, map(slice, lo8, hi8)),
+        map(values_b.__getitem__, map(slice, lo8, hi8)),
+        map(times_b.__getitem__, map(slice, lo8, hi8)),
     )
     with np.errstate(invalid="ignore"):
         low = np.fmin.reduceat(values, starts)  # NaN only where every value is NaN
         high = np.fmax.reduceat(values, starts)
     tail = ends - 1
-    summaries = [
-        (
-            key,
-            None if last != last else last,
-            step,
-            when,
-            None if lo_v != lo_v else lo_v,
-            None if hi_v != hi_v else hi_v,
-            n,
-        )
-        for key, last, step, when, lo_v, hi_v, n in zip(
-            keys,
-            values[tail].tolist(),
-            steps[tail].tolist(),
-            times[tail].tolist(),
-            low.tolist(),
-            high.tolist(),
-            lengths.tolist(),
-            strict=True,
-        )
-    ]
+    last_values = values[tail]
+    summary_columns = (
+        keys,
+        last_values.tolist(),
+        steps[tail].tolist(),
+        times[tail].tolist(),
+        low.tolist(),
+        high.tolist(),
+        lengths.tolist(),
+    )
+    if not (np.isnan(last_values).any() or np.isnan(low).any()):
+        summaries = list(zip(*summary_columns, strict=True))
+    else:  # NaN is stored as NULL
+        summaries = [
+            (
+                key,
+                None if last != last else last,
+                step,
+                when,
+                None if lo_v != lo_v else lo_v,
+                None if hi_v != hi_v else hi_v,
+                n,
+            )
+            for key, last, step, when, lo_v, hi_v, n in zip(*summary_columns, strict=True)
+        ]
     return chunks, summaries
 
 
