@@ -88,12 +88,18 @@ T_COLUMN = 13  # <f64 time><u32 key id><u32 n> then n <i64 step>, then n <f64 va
 T_SNAPSHOT_ADD = 14  # JSON {"inputs": [...], "seeds": [...]} from a writer without the snapshot
 T_MEDIA = 15  # JSON {"key", "step", "time", "items": [{"kind", "sha256", "size", "meta"}, ...]}
 #               media logged under one key at one step, their content already in the blob store
+T_KEYS = 16  # <u32 first key id><u32 n> then n times <u16 length><utf-8 key>: keys
+#              first … first + n - 1 at once (a wide log() call's new keys; T_KEY still read)
 
 METRICS_HEAD = struct.Struct("<dqH")
 COLUMN_HEAD = struct.Struct("<dII")
 _BIG_ENDIAN = sys.byteorder == "big"
 PAIR = struct.Struct("<Id")
 KEY_ID = struct.Struct("<I")
+KEYS_HEAD = struct.Struct("<II")
+KEY_LENGTH = struct.Struct("<H")
+#: The most payload bytes one T_KEYS record holds: more keys take more records.
+KEYS_RECORD_BYTES = 1 << 20
 
 
 def _segment_path(directory: Path, index: int) -> Path:
@@ -413,7 +419,25 @@ class JournalWriter:
         self._write(rtype, json.dumps(obj, default=_json_default, allow_nan=True).encode(), run)
 
     def append_key(self, key_id: int, key: str, run: str | None = None) -> None:
+        """Define one key (``append_keys`` defines many in one record)."""
         self._write(T_KEY, KEY_ID.pack(key_id) + key.encode(), run)
+
+    def append_keys(self, first_id: int, keys: list[str], run: str | None = None) -> None:
+        """Define ``keys`` as ids ``first_id`` onwards, in records of at most
+        ``KEYS_RECORD_BYTES``: one record for a wide call's keys, not one a key."""
+        parts: list[bytes] = []
+        size = 0
+        start = first_id
+        for key in keys:
+            name = key.encode()
+            if parts and size + KEY_LENGTH.size + len(name) > KEYS_RECORD_BYTES:
+                self._write(T_KEYS, KEYS_HEAD.pack(start, len(parts)) + b"".join(parts), run)
+                start += len(parts)
+                parts, size = [], 0
+            parts.append(KEY_LENGTH.pack(len(name)) + name)
+            size += KEY_LENGTH.size + len(name)
+        if parts:
+            self._write(T_KEYS, KEYS_HEAD.pack(start, len(parts)) + b"".join(parts), run)
 
     def append_metrics(
         self, time: float, step: int, flat: list[Any], run: str | None = None
@@ -518,6 +542,9 @@ class SharedJournal:
 
     def append_key(self, key_id: int, key: str) -> None:
         self.writer.append_key(key_id, key, self.run_uuid)
+
+    def append_keys(self, first_id: int, keys: list[str]) -> None:
+        self.writer.append_keys(first_id, keys, self.run_uuid)
 
     def append_metrics(self, time: float, step: int, flat: list[Any]) -> None:
         self.writer.append_metrics(time, step, flat, self.run_uuid)
@@ -676,7 +703,7 @@ def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, i
 
 
 #: Record types a resynchronising reader accepts as the start of a record.
-RECORD_TYPES = range(T_START, T_MEDIA + 1)
+RECORD_TYPES = range(T_START, T_KEYS + 1)
 _RESYNC_CHUNK = 64 << 10
 
 
@@ -739,6 +766,8 @@ def _plausible_payload(data: memoryview, pos: int) -> bool:
         return bool(length == COLUMN_HEAD.size + 16 * COLUMN_HEAD.unpack_from(data, body)[2])
     if rtype == T_KEY:
         return KEY_ID.size < length <= 4096
+    if rtype == T_KEYS:
+        return KEYS_HEAD.size < length <= KEYS_RECORD_BYTES + KEYS_HEAD.size + 4096
     first: int = data[body]
     last: int = data[body + length - 1]
     return first in _JSON_OPEN and last in _JSON_CLOSE

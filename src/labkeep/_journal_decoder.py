@@ -64,6 +64,8 @@ class JournalDecoder:
         for rtype, _end, payload in j.read_records(self.directory, 0, position):
             if rtype == j.T_KEY:
                 self.keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
+            elif rtype == j.T_KEYS:
+                _read_keys(payload, self.keys)
             elif rtype in (j.T_START, j.T_ATTACH):
                 self._begin(json.loads(bytes(payload))["uuid"], rtype == j.T_START)
             elif rtype == j.T_FINISH:
@@ -189,6 +191,8 @@ class JournalDecoder:
                     keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
                     if trusted:
                         end = _decode_keys(data, end, keys)
+                elif rtype == j.T_KEYS:
+                    _read_keys(data[pos + j.HEADER.size : body_end], keys)
                 else:
                     record = json.loads(bytes(data[pos + j.HEADER.size : body_end]))
                     _apply_json_record(batch, rtype, record)
@@ -320,6 +324,18 @@ def _decode_keys(data: memoryview, pos: int, keys: dict[int, str]) -> int:
         keys[kid] = str(data[pos + _KEY_HEAD.size : end - j.CRC.size], "utf-8")
         pos = end
     return pos
+
+
+def _read_keys(payload: memoryview, keys: dict[int, str]) -> None:
+    """Add the keys a ``T_KEYS`` record defines (many keys, consecutive ids) to ``keys``."""
+    first, n = j.KEYS_HEAD.unpack_from(payload)
+    unpack = j.KEY_LENGTH.unpack_from
+    pos = j.KEYS_HEAD.size
+    for kid in range(first, first + n):
+        (length,) = unpack(payload, pos)
+        pos += j.KEY_LENGTH.size
+        keys[kid] = str(payload[pos : pos + length], "utf-8")
+        pos += length
 
 
 def _decode_column(data: memoryview, pos: int, columns: dict[int, MetricColumns]) -> int:

@@ -468,3 +468,68 @@ def test_live_decoding_of_wide_records_matches_the_checksummed_reading(tmp_path:
     assert list(live.metrics["k0"].steps) == [0, 1, 2, 3, 4]
     assert list(live.metrics["k7"].values) == [0.07, 1.07, 2.07, -3, -4, 10.0, 12.0, 14.0]
     writer.close()
+
+
+def test_a_keys_record_defines_many_keys_read_live_checksummed_and_on_seek(
+    tmp_path: Path,
+) -> None:
+    """A ``T_KEYS`` record (a wide call's new keys at once) names its keys for every reader;
+    single ``T_KEY`` records, what journals of earlier versions hold, are read beside it."""
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "old")
+    names = [f"wide/é{kid}" for kid in range(1, 301)]
+    writer.append_keys(1, names)
+    flat = [x for kid in range(301) for x in (kid, kid / 2)]
+    writer.append_metrics(1.0, 0, flat)
+    middle = writer.position
+    writer.append_metrics(2.0, 1, flat)
+    expected = {"old": [0.0, 0.0], **{n: [k / 2, k / 2] for k, n in enumerate(names, 1)}}
+    for trusted in (True, False):
+        batch = JournalDecoder(writer.directory).read(writer.position, trusted=trusted)
+        assert batch is not None
+        assert {k: list(c.values) for k, c in batch.metrics.items()} == expected
+    decoder = JournalDecoder(writer.directory)
+    decoder.seek(middle)  # what was before is in the store: the keys are learnt on the way
+    batch = decoder.read()
+    assert batch is not None
+    assert sorted(batch.metrics) == sorted(expected)
+    assert [r[0] for r in j.read_records(writer.directory, 0)].count(j.T_KEYS) == 1
+    writer.close()
+
+
+def test_keys_beyond_a_records_size_go_into_several_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(j, "KEYS_RECORD_BYTES", 100)
+    writer = _writer(tmp_path)
+    _start(writer)
+    names = [f"key-number-{kid:04d}" for kid in range(50)]  # 18 bytes each with its length
+    writer.append_keys(0, names)
+    writer.append_metrics(1.0, 0, [x for kid in range(50) for x in (kid, float(kid))])
+    types = [r[0] for r in j.read_records(writer.directory, 0)]
+    assert types.count(j.T_KEYS) == 10  # five keys a record
+    batch = JournalDecoder(writer.directory).read()
+    assert batch is not None
+    assert {k: list(c.values) for k, c in batch.metrics.items()} == {
+        n: [float(i)] for i, n in enumerate(names)
+    }
+    writer.close()
+
+
+def test_a_damaged_keys_record_keeps_its_points_under_placeholders(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    keys_at = writer.position
+    writer.append_keys(0, ["a", "b", "c"])
+    writer.append_metrics(1.0, 0, [0, 1.0, 1, 2.0, 2, 3.0])
+    _overwrite(writer, keys_at + 12, b"\xff")  # inside the record's key names
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert {k: list(c.values) for k, c in batch.metrics.items()} == {
+        "unnamed_key_0": [1.0],
+        "unnamed_key_1": [2.0],
+        "unnamed_key_2": [3.0],
+    }
+    assert len(decoder.damage) == 1
