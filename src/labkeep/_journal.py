@@ -88,7 +88,7 @@ T_COLUMN = 13  # <f64 time><u32 key id><u32 n> then n <i64 step>, then n <f64 va
 T_SNAPSHOT_ADD = 14  # JSON {"inputs": [...], "seeds": [...]} from a writer without the snapshot
 T_MEDIA = 15  # JSON {"key", "step", "time", "items": [{"kind", "sha256", "size", "meta"}, ...]}
 #               media logged under one key at one step, their content already in the blob store
-T_KEYS = 16  # <u32 first key id><u32 n> then n times <u16 length><utf-8 key>: keys
+T_KEYS = 16  # <u32 first key id><u32 n> then the n keys in utf-8, NUL between them: keys
 #              first … first + n - 1 at once (a wide log() call's new keys; T_KEY still read)
 
 METRICS_HEAD = struct.Struct("<dqH")
@@ -97,9 +97,9 @@ _BIG_ENDIAN = sys.byteorder == "big"
 PAIR = struct.Struct("<Id")
 KEY_ID = struct.Struct("<I")
 KEYS_HEAD = struct.Struct("<II")
-KEY_LENGTH = struct.Struct("<H")
-#: The most payload bytes one T_KEYS record holds: more keys take more records.
-KEYS_RECORD_BYTES = 1 << 20
+#: The most keys one T_KEYS record defines (keys hold no NUL and at most 250 characters,
+#: so a record stays near 1 MiB at most); more keys take more records.
+KEYS_PER_RECORD = 1024
 
 
 def _segment_path(directory: Path, index: int) -> Path:
@@ -423,21 +423,14 @@ class JournalWriter:
         self._write(T_KEY, KEY_ID.pack(key_id) + key.encode(), run)
 
     def append_keys(self, first_id: int, keys: list[str], run: str | None = None) -> None:
-        """Define ``keys`` as ids ``first_id`` onwards, in records of at most
-        ``KEYS_RECORD_BYTES``: one record for a wide call's keys, not one a key."""
-        parts: list[bytes] = []
-        size = 0
-        start = first_id
-        for key in keys:
-            name = key.encode()
-            if parts and size + KEY_LENGTH.size + len(name) > KEYS_RECORD_BYTES:
-                self._write(T_KEYS, KEYS_HEAD.pack(start, len(parts)) + b"".join(parts), run)
-                start += len(parts)
-                parts, size = [], 0
-            parts.append(KEY_LENGTH.pack(len(name)) + name)
-            size += KEY_LENGTH.size + len(name)
-        if parts:
-            self._write(T_KEYS, KEYS_HEAD.pack(start, len(parts)) + b"".join(parts), run)
+        """Define ``keys`` (none holding a NUL) as ids ``first_id`` onwards, up to
+        ``KEYS_PER_RECORD`` a record: one record for a wide call's keys, not one a key."""
+        for lo in range(0, len(keys), KEYS_PER_RECORD):
+            part = keys[lo : lo + KEYS_PER_RECORD]
+            joined = "\0".join(part)
+            if joined.count("\0") != len(part) - 1:
+                raise ValueError("a key holds a NUL character")
+            self._write(T_KEYS, KEYS_HEAD.pack(first_id + lo, len(part)) + joined.encode(), run)
 
     def append_metrics(
         self, time: float, step: int, flat: list[Any], run: str | None = None
@@ -767,7 +760,7 @@ def _plausible_payload(data: memoryview, pos: int) -> bool:
     if rtype == T_KEY:
         return KEY_ID.size < length <= 4096
     if rtype == T_KEYS:
-        return KEYS_HEAD.size < length <= KEYS_RECORD_BYTES + KEYS_HEAD.size + 4096
+        return KEYS_HEAD.size < length <= KEYS_HEAD.size + KEYS_PER_RECORD * 1001
     first: int = data[body]
     last: int = data[body + length - 1]
     return first in _JSON_OPEN and last in _JSON_CLOSE

@@ -21,7 +21,7 @@ from typing import Any
 from labkeep._names import run_name
 from labkeep._values import encode_value
 from labkeep.errors import NotFoundError
-from labkeep.store._base import MetricColumns, WriteBatch
+from labkeep.store._base import MetricBlock, MetricColumns, WriteBatch
 from labkeep.store._refs import ARTIFACT, MEDIA
 from labkeep.store.sql._connect import Connection
 from labkeep.store.sql._packed import SECTIONS, refresh
@@ -113,7 +113,9 @@ def _apply_in(
     changed = [
         section
         for section, given in zip(
-            SECTIONS, (batch.params, batch.summary, batch.metrics), strict=True
+            SECTIONS,
+            (batch.params, batch.summary, batch.metrics or batch.metric_block is not None),
+            strict=True,
         )
         if given
     ]
@@ -140,7 +142,9 @@ def _apply_in(
         cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
     touched: list[tuple[Any, ...]] = []
     complete = False
-    if batch.metrics:
+    if batch.metric_block is not None:
+        touched, complete = _insert_metrics(cur, conn, number, batch.metric_block)
+    elif batch.metrics:
         touched, complete = _insert_metrics(cur, conn, number, batch.metrics)
     if changed:
         refresh(
@@ -360,29 +364,44 @@ def _metric_rows(
     number: int, metrics: dict[str, MetricColumns]
 ) -> tuple[Iterator[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The chunk rows (made as they are consumed, once) and the summary rows (key, last,
-    last step, last time, min, max, count) of a batch's metrics, sorted by key. Every key's
-    columns are joined end to end and summarised at once with numpy's ``reduceat``: a batch
-    of 50,000 keys of a few points each costs a few vector operations, not a Python loop of
-    them per key."""
-    import numpy as np
-
+    last step, last time, min, max, count) of a batch's metrics, sorted by key: every key's
+    columns joined end to end, then as :func:`_block_rows`."""
     keys = sorted(metrics)
     columns = list(map(metrics.__getitem__, keys))
-    step_arrays = list(map(attrgetter("steps"), columns))
-    lengths = np.fromiter(map(len, step_arrays), dtype=np.int64, count=len(keys))
-    if not lengths.all():  # keys without points (never from a journal) have no rows
-        keys = [k for k, n in zip(keys, lengths.tolist(), strict=True) if n]
-        if not keys:
-            return iter(()), []
+    lengths = list(map(len, map(attrgetter("steps"), columns)))
+    if not all(lengths):  # keys without points (never from a journal) have no rows
+        keys = [k for k, n in zip(keys, lengths, strict=True) if n]
         columns = list(map(metrics.__getitem__, keys))
-        step_arrays = list(map(attrgetter("steps"), columns))
-        lengths = lengths[lengths > 0]
-    steps_b = b"".join(step_arrays)
-    values_b = b"".join(map(attrgetter("values"), columns))
-    times_b = b"".join(map(attrgetter("times"), columns))
-    steps = np.frombuffer(steps_b, dtype="<i8")
-    values = np.frombuffer(values_b, dtype="<f8")
-    times = np.frombuffer(times_b, dtype="<f8")
+        lengths = [n for n in lengths if n]
+    return _block_rows(
+        number,
+        MetricBlock(
+            keys,
+            lengths,
+            b"".join(map(attrgetter("steps"), columns)),
+            b"".join(map(attrgetter("values"), columns)),
+            b"".join(map(attrgetter("times"), columns)),
+        ),
+    )
+
+
+def _block_rows(
+    number: int, block: MetricBlock
+) -> tuple[Iterator[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The chunk rows and summary rows of ``block`` (keys sorted, each with points), as
+    :func:`_metric_rows` says. The summaries are made at once with numpy's ``reduceat``: a
+    batch of 50,000 keys of a few points each costs a few vector operations, not a Python
+    loop of them per key."""
+    import numpy as np
+
+    keys = block.keys
+    if not keys:
+        return iter(()), []
+    lengths = np.array(block.lengths, dtype=np.int64)
+    steps_b, values_b, times_b = block.steps, block.values, block.times
+    steps = np.frombuffer(steps_b, dtype=np.int64)
+    values = np.frombuffer(values_b, dtype=np.float64)
+    times = np.frombuffer(times_b, dtype=np.float64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     # Each key's points in pieces of at most CHUNK_POINTS: one chunk row per piece.
@@ -441,12 +460,15 @@ def _metric_rows(
 
 
 def _insert_metrics(
-    cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns]
+    cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns] | MetricBlock
 ) -> tuple[list[tuple[Any, ...]], bool]:
     """Add a batch's points and merge its per-key summaries; return the merged summaries of
     the keys it touched as (key, last, min, max, count, last step), for the run's packed row,
     and whether they are all of the run's keys."""
-    chunks, summaries = _metric_rows(number, metrics)
+    if isinstance(metrics, MetricBlock):
+        chunks, summaries = _block_rows(number, metrics)
+    else:
+        chunks, summaries = _metric_rows(number, metrics)
     if not summaries:
         return [], False
     if not _has_metrics(cur, conn, number):
