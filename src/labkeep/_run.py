@@ -28,6 +28,7 @@ from labkeep._values import (
     MAX_INT64,
     MIN_INT64,
     check_key,
+    check_keys,
     check_metric,
     check_text,
     flatten,
@@ -441,8 +442,8 @@ class Run:
             for key in keys:
                 self._define_key(key)
             return
-        for key in keys:
-            check_key(key, "metric key")
+        check_keys(keys, "metric key")
+        for key in keys if self._media_kinds else ():
             if key in self._media_kinds:
                 raise InvalidInputError(
                     f"{key!r} holds {self._media_kinds[key]} media in this run: log numbers "
