@@ -142,7 +142,7 @@ class Ingester:
         beaten: set[str] = set()
         while self.decoder.position < limit:
             start = self.decoder.position
-            batch = self.decoder.read(limit, trusted=True)
+            batch = self.decoder.read(limit, trusted=True, blocks=self.store.takes_metric_blocks)
             if batch is None:
                 break
             now = time.time()

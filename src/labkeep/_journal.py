@@ -88,12 +88,18 @@ T_COLUMN = 13  # <f64 time><u32 key id><u32 n> then n <i64 step>, then n <f64 va
 T_SNAPSHOT_ADD = 14  # JSON {"inputs": [...], "seeds": [...]} from a writer without the snapshot
 T_MEDIA = 15  # JSON {"key", "step", "time", "items": [{"kind", "sha256", "size", "meta"}, ...]}
 #               media logged under one key at one step, their content already in the blob store
+T_KEYS = 16  # <u32 first key id><u32 n> then the n keys in utf-8, NUL between them: keys
+#              first … first + n - 1 at once (a wide log() call's new keys; T_KEY still read)
 
 METRICS_HEAD = struct.Struct("<dqH")
 COLUMN_HEAD = struct.Struct("<dII")
 _BIG_ENDIAN = sys.byteorder == "big"
 PAIR = struct.Struct("<Id")
 KEY_ID = struct.Struct("<I")
+KEYS_HEAD = struct.Struct("<II")
+#: The most keys one T_KEYS record defines (keys hold no NUL and at most 250 characters,
+#: so a record stays near 1 MiB at most); more keys take more records.
+KEYS_PER_RECORD = 1024
 
 
 def _segment_path(directory: Path, index: int) -> Path:
@@ -413,7 +419,18 @@ class JournalWriter:
         self._write(rtype, json.dumps(obj, default=_json_default, allow_nan=True).encode(), run)
 
     def append_key(self, key_id: int, key: str, run: str | None = None) -> None:
+        """Define one key (``append_keys`` defines many in one record)."""
         self._write(T_KEY, KEY_ID.pack(key_id) + key.encode(), run)
+
+    def append_keys(self, first_id: int, keys: list[str], run: str | None = None) -> None:
+        """Define ``keys`` (none holding a NUL) as ids ``first_id`` onwards, up to
+        ``KEYS_PER_RECORD`` a record: one record for a wide call's keys, not one a key."""
+        for lo in range(0, len(keys), KEYS_PER_RECORD):
+            part = keys[lo : lo + KEYS_PER_RECORD]
+            joined = "\0".join(part)
+            if joined.count("\0") != len(part) - 1:
+                raise ValueError("a key holds a NUL character")
+            self._write(T_KEYS, KEYS_HEAD.pack(first_id + lo, len(part)) + joined.encode(), run)
 
     def append_metrics(
         self, time: float, step: int, flat: list[Any], run: str | None = None
@@ -518,6 +535,9 @@ class SharedJournal:
 
     def append_key(self, key_id: int, key: str) -> None:
         self.writer.append_key(key_id, key, self.run_uuid)
+
+    def append_keys(self, first_id: int, keys: list[str]) -> None:
+        self.writer.append_keys(first_id, keys, self.run_uuid)
 
     def append_metrics(self, time: float, step: int, flat: list[Any]) -> None:
         self.writer.append_metrics(time, step, flat, self.run_uuid)
@@ -676,7 +696,7 @@ def next_record(data: memoryview, pos: int, verify: bool = True) -> tuple[int, i
 
 
 #: Record types a resynchronising reader accepts as the start of a record.
-RECORD_TYPES = range(T_START, T_MEDIA + 1)
+RECORD_TYPES = range(T_START, T_KEYS + 1)
 _RESYNC_CHUNK = 64 << 10
 
 
@@ -739,6 +759,8 @@ def _plausible_payload(data: memoryview, pos: int) -> bool:
         return bool(length == COLUMN_HEAD.size + 16 * COLUMN_HEAD.unpack_from(data, body)[2])
     if rtype == T_KEY:
         return KEY_ID.size < length <= 4096
+    if rtype == T_KEYS:
+        return KEYS_HEAD.size < length <= KEYS_HEAD.size + KEYS_PER_RECORD * 1001
     first: int = data[body]
     last: int = data[body + length - 1]
     return first in _JSON_OPEN and last in _JSON_CLOSE

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from labkeep import _journal as j
-from labkeep._write_batch import MetricColumns, RunFinish, RunResume, RunStart, WriteBatch
+from labkeep._write_batch import (
+    MetricBlock,
+    MetricColumns,
+    RunFinish,
+    RunResume,
+    RunStart,
+    WriteBatch,
+)
 from labkeep.entities import Artifact, MediaEntry
 
 #: The most metric points one batch holds (a batch is one store transaction).
@@ -64,6 +71,8 @@ class JournalDecoder:
         for rtype, _end, payload in j.read_records(self.directory, 0, position):
             if rtype == j.T_KEY:
                 self.keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
+            elif rtype == j.T_KEYS:
+                _read_keys(payload, self.keys)
             elif rtype in (j.T_START, j.T_ATTACH):
                 self._begin(json.loads(bytes(payload))["uuid"], rtype == j.T_START)
             elif rtype == j.T_FINISH:
@@ -111,14 +120,22 @@ class JournalDecoder:
             self.damage.append((start, end, self._record_size))
         return span[1] if j.next_record(data, span[1]) is not None else None
 
-    def read(self, limit: int | None = None, *, trusted: bool = False) -> WriteBatch | None:
+    def read(
+        self, limit: int | None = None, *, trusted: bool = False, blocks: bool = False
+    ) -> WriteBatch | None:
         """The next batch of records up to ``limit``, or None when there is nothing new.
 
         ``trusted`` skips checksums: the live writer's own records below its position are
         complete, and long runs of same-shaped metric records are then decoded with numpy.
+        ``blocks`` (with ``trusted``): a batch whose metrics all come from such runs, every
+        record logging the same keys in the same order (a wide run), gets them as one
+        ``metric_block`` instead of an object a key.
         """
         batch: WriteBatch | None = None
         columns: dict[int, MetricColumns] = {}
+        #: Runs of same-keyed records not yet in ``columns`` (kept whole while they are all
+        #: the batch's metrics); None once they cannot make a block.
+        rows: _Rows | None = _Rows() if blocks and trusted else None
         points = 0
         keys = self.keys
         head = j.METRICS_HEAD
@@ -160,7 +177,7 @@ class JournalDecoder:
                         batch.start, self.placeholder_start = self.placeholder_start, None
                 if rtype == j.T_METRICS:
                     if trusted:
-                        consumed, n_points = _bulk_decode(data, pos, end - pos, columns)
+                        consumed, n_points = _bulk_decode(data, pos, end - pos, columns, rows)
                         if consumed:
                             self.last_time = j.METRICS_HEAD.unpack_from(
                                 data, pos + consumed - (end - pos) + j.HEADER.size
@@ -169,6 +186,9 @@ class JournalDecoder:
                             points += n_points
                             position = base + pos
                             continue
+                    if rows is not None:
+                        rows.flush(columns)
+                        rows = None
                     t, step, n = head.unpack_from(data, pos + j.HEADER.size)
                     self.last_time = t
                     for kid, value in pair.iter_unpack(
@@ -182,6 +202,9 @@ class JournalDecoder:
                         cols.times.append(t)
                     points += n
                 elif rtype == j.T_COLUMN:
+                    if rows is not None:
+                        rows.flush(columns)
+                        rows = None
                     points += _decode_column(data, pos + j.HEADER.size, columns)
                     self.last_time = j.COLUMN_HEAD.unpack_from(data, pos + j.HEADER.size)[0]
                 elif rtype == j.T_KEY:
@@ -189,6 +212,8 @@ class JournalDecoder:
                     keys[j.KEY_ID.unpack_from(payload)[0]] = bytes(payload[4:]).decode()
                     if trusted:
                         end = _decode_keys(data, end, keys)
+                elif rtype == j.T_KEYS:
+                    _read_keys(data[pos + j.HEADER.size : body_end], keys)
                 else:
                     record = json.loads(bytes(data[pos + j.HEADER.size : body_end]))
                     _apply_json_record(batch, rtype, record)
@@ -208,6 +233,12 @@ class JournalDecoder:
         if batch is None:
             return None
         batch.position = position
+        if rows is not None and rows.parts:
+            if not columns:
+                batch.metric_block = rows.block(self)
+                self.position = position
+                return batch
+            rows.flush(columns)
         try:
             batch.metrics = dict(
                 zip(map(self.keys.__getitem__, columns), columns.values(), strict=True)
@@ -224,9 +255,15 @@ _BULK_MIN_POINTS = 64
 
 
 def _bulk_decode(
-    data: memoryview, pos: int, size: int, columns: dict[int, MetricColumns]
+    data: memoryview,
+    pos: int,
+    size: int,
+    columns: dict[int, MetricColumns],
+    kept: _Rows | None = None,
 ) -> tuple[int, int]:
-    """Decode the run of same-sized metric records starting at ``pos`` with numpy.
+    """Decode the run of same-sized metric records starting at ``pos`` with numpy, into
+    ``kept`` when every record logs its keys in the same order (and ``kept`` takes them),
+    else into ``columns``.
 
     Returns (bytes consumed, points); (0, 0) when the run is too short to be worth it.
     """
@@ -259,8 +296,13 @@ def _bulk_decode(
     steps = recs["step"]
     times = recs["time"]
     if (key_ids == key_ids[0]).all():
-        _extend_rows(columns, key_ids[0].tolist(), steps, values, times)
+        if kept is None or not kept.add(key_ids[0], steps, values, times):
+            if kept is not None:
+                kept.flush(columns)
+            _extend_rows(columns, key_ids[0].tolist(), steps, values, times)
         return count * size, count * n
+    if kept is not None:
+        kept.flush(columns)
     # The keys change places between records: group the points by key, each key's in
     # record order (a stable sort of the points taken record by record).
     flat_keys = key_ids.reshape(-1)
@@ -273,6 +315,62 @@ def _bulk_decode(
         rows = record[a:b]
         _extend(columns, int(by_key[a]), steps[rows], flat_values[a:b], times[rows])
     return count * size, count * n
+
+
+class _Rows:
+    """Runs of metric records that all log the same keys in the same order, kept as numpy
+    arrays (a row of values per record) until the batch ends: then one ``MetricBlock``
+    when they were all of its metrics, else added to the per-key columns in order."""
+
+    def __init__(self) -> None:
+        self.kids: Any = None
+        self.parts: list[tuple[Any, Any, Any]] = []
+        self.closed = False
+
+    def add(self, kids: Any, steps: Any, values: Any, times: Any) -> bool:
+        """Keep a run of records logging ``kids``; False when they are other keys (or
+        another order) than the runs kept, or runs can no longer be kept."""
+        if self.closed:
+            return False
+        if self.kids is None:
+            self.kids = kids
+        elif len(kids) != len(self.kids) or not (kids == self.kids).all():
+            return False
+        self.parts.append((steps, values, times))
+        return True
+
+    def flush(self, columns: dict[int, MetricColumns]) -> None:
+        """Add what is kept to ``columns``; keep nothing from now on."""
+        if not self.closed and self.kids is not None:
+            kids = self.kids.tolist()
+            for steps, values, times in self.parts:
+                _extend_rows(columns, kids, steps, values, times)
+        self.parts = []
+        self.closed = True
+
+    def block(self, decoder: JournalDecoder) -> MetricBlock:
+        """The kept points, one column for all keys, keys sorted by name."""
+        import numpy as np
+
+        kids = self.kids.tolist()
+        try:
+            names = list(map(decoder.keys.__getitem__, kids))
+        except KeyError:  # a key whose name record was damaged
+            names = list(map(decoder._key_name, kids))
+        order = sorted(range(len(names)), key=names.__getitem__)
+        steps = np.concatenate([np.asarray(p[0], dtype=np.int64) for p in self.parts])
+        times = np.concatenate([np.asarray(p[2], dtype=np.float64) for p in self.parts])
+        values = np.concatenate([np.asarray(p[1], dtype=np.float64) for p in self.parts])
+        # A row per key, in name order: each key's points end to end.
+        by_key = np.ascontiguousarray(values.T[order], dtype=np.float64)
+        n_keys, n_points = by_key.shape
+        return MetricBlock(
+            keys=[names[i] for i in order],
+            lengths=[n_points] * n_keys,
+            steps=np.tile(steps, n_keys).tobytes(),
+            values=by_key.tobytes(),
+            times=np.tile(times, n_keys).tobytes(),
+        )
 
 
 def _extend_rows(
@@ -320,6 +418,13 @@ def _decode_keys(data: memoryview, pos: int, keys: dict[int, str]) -> int:
         keys[kid] = str(data[pos + _KEY_HEAD.size : end - j.CRC.size], "utf-8")
         pos = end
     return pos
+
+
+def _read_keys(payload: memoryview, keys: dict[int, str]) -> None:
+    """Add the keys a ``T_KEYS`` record defines (many keys, consecutive ids) to ``keys``."""
+    first, n = j.KEYS_HEAD.unpack_from(payload)
+    names = str(payload[j.KEYS_HEAD.size :], "utf-8").split("\0")
+    keys.update(zip(range(first, first + n), names, strict=True))
 
 
 def _decode_column(data: memoryview, pos: int, columns: dict[int, MetricColumns]) -> int:

@@ -90,6 +90,27 @@ def check_key(key: object, what: str = "key") -> str:
     return key
 
 
+def check_keys(keys: list[Any], what: str = "key") -> None:
+    """:func:`check_key` for many keys at once (a wide run's first ``log()`` defines tens of
+    thousands): a few passes over all of them together, and a key at a time only to say
+    which one is bad."""
+    if keys and set(map(type, keys)) == {str}:
+        joined = "\0".join(keys)
+        if (
+            joined.count("\0") == len(keys) - 1
+            and max(map(len, keys)) <= MAX_KEY_LENGTH
+            and all(map(str.strip, keys))  # neither empty nor only spaces
+        ):
+            try:
+                joined.encode()
+            except UnicodeEncodeError:
+                pass
+            else:
+                return
+    for key in keys:
+        check_key(key, what)
+
+
 def check_registry_name(name: object, what: str) -> str:
     """A registered model's or a named artifact's name: a key without ``/``, ``@`` or ``:``,
     which URIs (``models:/NAME@ALIAS``, ``NAME:v1``) use as separators, and no outer space."""

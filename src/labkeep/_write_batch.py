@@ -58,6 +58,35 @@ class MetricColumns:
 
 
 @dataclass(slots=True)
+class MetricBlock:
+    """Many keys' new points at once, a column each for all keys: key ``keys[i]``'s points
+    (in logging order) are the ``lengths[i]`` after those of the keys before it in
+    ``steps`` (int64), ``values`` and ``times`` (float64), native byte order. What the
+    live ingester hands a store that takes it (``Store.takes_metric_blocks``) for a wide
+    run's batch, instead of a :class:`MetricColumns` a key."""
+
+    keys: list[str]
+    lengths: list[int]
+    steps: bytes
+    values: bytes
+    times: bytes
+
+    def columns(self) -> dict[str, MetricColumns]:
+        """The same points as a :class:`MetricColumns` a key."""
+        out: dict[str, MetricColumns] = {}
+        at = 0
+        for key, n in zip(self.keys, self.lengths, strict=True):
+            a, b = at * 8, (at + n) * 8
+            out[key] = MetricColumns(
+                array("q", self.steps[a:b]),
+                array("d", self.values[a:b]),
+                array("d", self.times[a:b]),
+            )
+            at += n
+        return out
+
+
+@dataclass(slots=True)
 class WriteBatch:
     """Everything one writer logged to one run between two journal positions."""
 
@@ -71,6 +100,9 @@ class WriteBatch:
     tags_removed: list[str] = field(default_factory=list)
     notes: str | None = None
     metrics: dict[str, MetricColumns] = field(default_factory=dict)
+    #: The batch's metrics column-wise instead (``metrics`` is then empty): only from a
+    #: decoder asked for it, for a store that takes it.
+    metric_block: MetricBlock | None = None
     artifacts: list[Artifact] = field(default_factory=list)
     finish: RunFinish | None = None
     resume: RunResume | None = None
@@ -93,6 +125,7 @@ class WriteBatch:
             or self.tags_removed
             or self.notes is not None
             or self.metrics
+            or self.metric_block is not None
             or self.artifacts
             or self.finish
             or self.resume
@@ -103,4 +136,4 @@ class WriteBatch:
         )
 
 
-__all__ = ["MetricColumns", "RunFinish", "RunResume", "RunStart", "WriteBatch"]
+__all__ = ["MetricBlock", "MetricColumns", "RunFinish", "RunResume", "RunStart", "WriteBatch"]

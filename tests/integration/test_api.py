@@ -97,6 +97,31 @@ def test_several_keys_in_one_call_and_numpy_values(tmp_path: Path) -> None:
     }
 
 
+def test_wide_calls_of_the_same_keys_keep_every_value_in_its_key(tmp_path: Path) -> None:
+    """A wide call whose keys are the previous call's, in its order, takes a shorter path:
+    values still land under their own keys when the order changes, a key is added, or a
+    value is not a float."""
+    import numpy as np
+
+    names = [f"k{i}" for i in range(20)]
+    with labkeep.init(store=tmp_path / "s") as run:
+        run.log({n: float(i) for i, n in enumerate(names)}, step=0)
+        run.log({n: float(i) + 100 for i, n in enumerate(names)}, step=1)
+        run.log({n: float(i) + 200 for i, n in reversed(list(enumerate(names)))}, step=2)
+        run.log({**{n: float(i) + 300 for i, n in enumerate(names)}, "new": -1.0}, step=3)
+        run.log({n: np.float32(i + 400) if i == 5 else i + 400 for i, n in enumerate(names)}, 4)
+        with pytest.raises(LabkeepError):
+            run.log({**{n: 1.0 for n in names}, "bad": "x"}, step=5)
+        run.log({n: float(i) + 600 for i, n in enumerate(names)}, step=6)
+    view = labkeep.get_run("last", store=tmp_path / "s")
+    for i, n in enumerate(names):
+        series = view.series(n)
+        assert series.steps.tolist() == [0, 1, 2, 3, 4, 6], n
+        assert series.values.tolist() == [i, i + 100, i + 200, i + 300, i + 400, i + 600], n
+    assert view.series("new").values.tolist() == [-1.0]
+    assert "bad" not in view.metrics
+
+
 def test_rows_of_many_steps_logged_at_once_keep_every_point(tmp_path: Path) -> None:
     """``Run.log_rows``: the runner's path for printed scalars, one record per key."""
     with labkeep.init(store=tmp_path / "s") as run:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from labkeep import _journal as j
 from labkeep._journal_decoder import JournalDecoder, journal_damage
+from labkeep._write_batch import WriteBatch
 
 
 def _writer(tmp_path: Path, name: str = "run-uuid.w1") -> j.JournalWriter:
@@ -467,4 +469,110 @@ def test_live_decoding_of_wide_records_matches_the_checksummed_reading(tmp_path:
         ), key
     assert list(live.metrics["k0"].steps) == [0, 1, 2, 3, 4]
     assert list(live.metrics["k7"].values) == [0.07, 1.07, 2.07, -3, -4, 10.0, 12.0, 14.0]
+    writer.close()
+
+
+def test_a_keys_record_defines_many_keys_read_live_checksummed_and_on_seek(
+    tmp_path: Path,
+) -> None:
+    """A ``T_KEYS`` record (a wide call's new keys at once) names its keys for every reader;
+    single ``T_KEY`` records, what journals of earlier versions hold, are read beside it."""
+    writer = _writer(tmp_path)
+    _start(writer)
+    writer.append_key(0, "old")
+    names = [f"wide/é{kid}" for kid in range(1, 301)]
+    writer.append_keys(1, names)
+    flat = [x for kid in range(301) for x in (kid, kid / 2)]
+    writer.append_metrics(1.0, 0, flat)
+    middle = writer.position
+    writer.append_metrics(2.0, 1, flat)
+    expected = {"old": [0.0, 0.0], **{n: [k / 2, k / 2] for k, n in enumerate(names, 1)}}
+    for trusted in (True, False):
+        batch = JournalDecoder(writer.directory).read(writer.position, trusted=trusted)
+        assert batch is not None
+        assert {k: list(c.values) for k, c in batch.metrics.items()} == expected
+    decoder = JournalDecoder(writer.directory)
+    decoder.seek(middle)  # what was before is in the store: the keys are learnt on the way
+    batch = decoder.read()
+    assert batch is not None
+    assert sorted(batch.metrics) == sorted(expected)
+    assert [r[0] for r in j.read_records(writer.directory, 0)].count(j.T_KEYS) == 1
+    writer.close()
+
+
+def test_keys_beyond_a_records_size_go_into_several_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(j, "KEYS_PER_RECORD", 5)
+    writer = _writer(tmp_path)
+    _start(writer)
+    names = [f"key-number-{kid:04d}" for kid in range(50)]
+    writer.append_keys(0, names)
+    writer.append_metrics(1.0, 0, [x for kid in range(50) for x in (kid, float(kid))])
+    types = [r[0] for r in j.read_records(writer.directory, 0)]
+    assert types.count(j.T_KEYS) == 10
+    batch = JournalDecoder(writer.directory).read()
+    assert batch is not None
+    assert {k: list(c.values) for k, c in batch.metrics.items()} == {
+        n: [float(i)] for i, n in enumerate(names)
+    }
+    writer.close()
+
+
+def test_a_damaged_keys_record_keeps_its_points_under_placeholders(tmp_path: Path) -> None:
+    writer = _writer(tmp_path)
+    _start(writer)
+    keys_at = writer.position
+    writer.append_keys(0, ["a", "b", "c"])
+    writer.append_metrics(1.0, 0, [0, 1.0, 1, 2.0, 2, 3.0])
+    _overwrite(writer, keys_at + 12, b"\xff")  # inside the record's key names
+    decoder = JournalDecoder(writer.directory)
+    batch = decoder.read()
+    assert batch is not None
+    assert {k: list(c.values) for k, c in batch.metrics.items()} == {
+        "unnamed_key_0": [1.0],
+        "unnamed_key_1": [2.0],
+        "unnamed_key_2": [3.0],
+    }
+    assert len(decoder.damage) == 1
+
+
+def _block_or_columns(batch: WriteBatch) -> dict[str, tuple[list[Any], list[Any], list[Any]]]:
+    metrics = batch.metric_block.columns() if batch.metric_block is not None else batch.metrics
+    return {k: (list(c.steps), list(c.values), list(c.times)) for k, c in metrics.items()}
+
+
+@pytest.mark.parametrize("shape", ["same keys", "another order", "a key added", "one-key points"])
+def test_wide_records_read_column_wise_match_the_checksummed_reading(
+    tmp_path: Path, shape: str
+) -> None:
+    """A batch of records that all log the same keys in the same order comes as one
+    ``MetricBlock`` (keys sorted by name) when asked for; any other shape as columns a key;
+    either way what recovery's checksummed reading gives."""
+    writer = _writer(tmp_path)
+    _start(writer)
+    names = [f"k{kid}" for kid in range(40)]
+    writer.append_keys(0, names)
+    for step in range(6):
+        kids = list(range(40))
+        if shape == "another order" and step >= 3:
+            kids.reverse()
+        writer.append_metrics(float(step), step, [x for k in kids for x in (k, step + k / 100)])
+        if shape == "a key added" and step == 2:
+            writer.append_key(40, "late")
+            for later in range(3, 6):
+                writer.append_metrics(
+                    float(later), later, [x for k in range(41) for x in (k, later * 2.0)]
+                )
+            break
+        if shape == "one-key points" and step == 4:
+            writer.append_metric(9.0, 99, 3, -1.0)
+    live = JournalDecoder(writer.directory).read(writer.position, trusted=True, blocks=True)
+    checked = JournalDecoder(writer.directory).read(writer.position)
+    assert live is not None and checked is not None
+    assert (live.metric_block is not None) == (shape == "same keys")
+    if live.metric_block is not None:
+        assert live.metric_block.keys == sorted(names) and not live.metrics
+        assert not live.is_empty()
+    assert _block_or_columns(live) == _block_or_columns(checked)
     writer.close()

@@ -14,6 +14,7 @@ import pytest
 from labkeep._values import (
     MAX_KEY_LENGTH,
     check_key,
+    check_keys,
     check_metric,
     check_text,
     check_value,
@@ -146,6 +147,26 @@ def test_non_string_and_nul_keys_are_refused() -> None:
         check_key(3)
     with pytest.raises(InvalidInputError, match="NUL"):
         check_key("a\x00b")
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [
+        ("", "empty metric key"),
+        (" \t", "empty metric key"),
+        ("k" * (MAX_KEY_LENGTH + 1), "kkkkkkkk"),
+        ("a\x00b", "NUL"),
+        ("\ud800x", "lone surrogate"),
+        (7, "is a int"),
+    ],
+)
+def test_many_keys_are_checked_as_one_key_is(bad: object, fragment: str) -> None:
+    good = [f"layer{i}/w" for i in range(50)]
+    check_keys(good, "metric key")
+    check_keys(["é" * MAX_KEY_LENGTH, "x y"], "metric key")
+    with pytest.raises(InvalidInputError, match="metric key") as info:
+        check_keys([*good[:20], bad, *good[20:]], "metric key")
+    assert fragment in str(info.value)
 
 
 def test_overlong_nested_param_key_is_refused() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # The batch types are the journal's (what a journal decodes to), re-exported as the Store's.
+from labkeep._write_batch import MetricBlock as MetricBlock
 from labkeep._write_batch import MetricColumns as MetricColumns
 from labkeep._write_batch import RunFinish as RunFinish
 from labkeep._write_batch import RunResume as RunResume
@@ -44,6 +45,9 @@ class Store(ABC):
     """Where runs live. Constructors do no I/O; the first call connects."""
 
     uri: str
+    #: Whether ``apply`` reads ``WriteBatch.metric_block`` (the live ingester then asks its
+    #: decoder for wide runs' metrics column-wise).
+    takes_metric_blocks = False
 
     # -- writing -----------------------------------------------------------------------
     @abstractmethod

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
 from labkeep._names import run_name
 from labkeep._values import encode_value
 from labkeep.errors import NotFoundError
-from labkeep.store._base import MetricColumns, WriteBatch
+from labkeep.store._base import MetricBlock, MetricColumns, WriteBatch
 from labkeep.store._refs import ARTIFACT, MEDIA
 from labkeep.store.sql._connect import Connection
 from labkeep.store.sql._packed import SECTIONS, refresh
@@ -112,7 +113,9 @@ def _apply_in(
     changed = [
         section
         for section, given in zip(
-            SECTIONS, (batch.params, batch.summary, batch.metrics), strict=True
+            SECTIONS,
+            (batch.params, batch.summary, batch.metrics or batch.metric_block is not None),
+            strict=True,
         )
         if given
     ]
@@ -139,7 +142,9 @@ def _apply_in(
         cur.execute(sql("UPDATE runs SET notes = ? WHERE number = ?"), (batch.notes, number))
     touched: list[tuple[Any, ...]] = []
     complete = False
-    if batch.metrics:
+    if batch.metric_block is not None:
+        touched, complete = _insert_metrics(cur, conn, number, batch.metric_block)
+    elif batch.metrics:
         touched, complete = _insert_metrics(cur, conn, number, batch.metrics)
     if changed:
         refresh(
@@ -359,29 +364,44 @@ def _metric_rows(
     number: int, metrics: dict[str, MetricColumns]
 ) -> tuple[Iterator[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The chunk rows (made as they are consumed, once) and the summary rows (key, last,
-    last step, last time, min, max, count) of a batch's metrics, sorted by key. Every key's
-    columns are joined end to end and summarised at once with numpy's ``reduceat``: a batch
-    of 50,000 keys of a few points each costs a few vector operations, not a Python loop of
-    them per key."""
-    import numpy as np
-
+    last step, last time, min, max, count) of a batch's metrics, sorted by key: every key's
+    columns joined end to end, then as :func:`_block_rows`."""
     keys = sorted(metrics)
     columns = list(map(metrics.__getitem__, keys))
-    step_arrays = list(map(attrgetter("steps"), columns))
-    lengths = np.fromiter(map(len, step_arrays), dtype=np.int64, count=len(keys))
-    if not lengths.all():  # keys without points (never from a journal) have no rows
-        keys = [k for k, n in zip(keys, lengths.tolist(), strict=True) if n]
-        if not keys:
-            return iter(()), []
+    lengths = list(map(len, map(attrgetter("steps"), columns)))
+    if not all(lengths):  # keys without points (never from a journal) have no rows
+        keys = [k for k, n in zip(keys, lengths, strict=True) if n]
         columns = list(map(metrics.__getitem__, keys))
-        step_arrays = list(map(attrgetter("steps"), columns))
-        lengths = lengths[lengths > 0]
-    steps_b = b"".join(step_arrays)
-    values_b = b"".join(map(attrgetter("values"), columns))
-    times_b = b"".join(map(attrgetter("times"), columns))
-    steps = np.frombuffer(steps_b, dtype="<i8")
-    values = np.frombuffer(values_b, dtype="<f8")
-    times = np.frombuffer(times_b, dtype="<f8")
+        lengths = [n for n in lengths if n]
+    return _block_rows(
+        number,
+        MetricBlock(
+            keys,
+            lengths,
+            b"".join(map(attrgetter("steps"), columns)),
+            b"".join(map(attrgetter("values"), columns)),
+            b"".join(map(attrgetter("times"), columns)),
+        ),
+    )
+
+
+def _block_rows(
+    number: int, block: MetricBlock
+) -> tuple[Iterator[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The chunk rows and summary rows of ``block`` (keys sorted, each with points), as
+    :func:`_metric_rows` says. The summaries are made at once with numpy's ``reduceat``: a
+    batch of 50,000 keys of a few points each costs a few vector operations, not a Python
+    loop of them per key."""
+    import numpy as np
+
+    keys = block.keys
+    if not keys:
+        return iter(()), []
+    lengths = np.array(block.lengths, dtype=np.int64)
+    steps_b, values_b, times_b = block.steps, block.values, block.times
+    steps = np.frombuffer(steps_b, dtype=np.int64)
+    values = np.frombuffer(values_b, dtype=np.float64)
+    times = np.frombuffer(times_b, dtype=np.float64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     # Each key's points in pieces of at most CHUNK_POINTS: one chunk row per piece.
@@ -393,58 +413,62 @@ def _metric_rows(
     first_step = np.minimum.reduceat(steps, lo).tolist()
     last_step = np.maximum.reduceat(steps, lo).tolist()
     # Slices of bytes, not memoryviews: a copy of a few points costs less than a view.
-    # A generator, not a list: 50,000 rows held at once set off the garbage collector's
-    # full passes over the batch's objects.
-    chunks = (
-        (
-            number,
-            keys[k],
-            b - a,
-            f,
-            la,
-            steps_b[a * 8 : b * 8],
-            values_b[a * 8 : b * 8],
-            times_b[a * 8 : b * 8],
-        )
-        for k, a, b, f, la in zip(
-            owner.tolist(), lo.tolist(), hi.tolist(), first_step, last_step, strict=True
-        )
+    # Made as they are consumed (zip and map, no Python frame per row): 50,000 rows held
+    # at once set off the garbage collector's full passes over the batch's objects.
+    lo8 = (lo * 8).tolist()
+    hi8 = (hi * 8).tolist()
+    chunks = zip(
+        repeat(number),
+        keys if len(owner) == len(keys) else map(keys.__getitem__, owner.tolist()),
+        (hi - lo).tolist(),
+        first_step,
+        last_step,
+        map(steps_b.__getitem__, map(slice, lo8, hi8)),
+        map(values_b.__getitem__, map(slice, lo8, hi8)),
+        map(times_b.__getitem__, map(slice, lo8, hi8)),
     )
     with np.errstate(invalid="ignore"):
         low = np.fmin.reduceat(values, starts)  # NaN only where every value is NaN
         high = np.fmax.reduceat(values, starts)
     tail = ends - 1
-    summaries = [
-        (
-            key,
-            None if last != last else last,
-            step,
-            when,
-            None if lo_v != lo_v else lo_v,
-            None if hi_v != hi_v else hi_v,
-            n,
-        )
-        for key, last, step, when, lo_v, hi_v, n in zip(
-            keys,
-            values[tail].tolist(),
-            steps[tail].tolist(),
-            times[tail].tolist(),
-            low.tolist(),
-            high.tolist(),
-            lengths.tolist(),
-            strict=True,
-        )
-    ]
+    last_values = values[tail]
+    summary_columns = (
+        keys,
+        last_values.tolist(),
+        steps[tail].tolist(),
+        times[tail].tolist(),
+        low.tolist(),
+        high.tolist(),
+        lengths.tolist(),
+    )
+    if not (np.isnan(last_values).any() or np.isnan(low).any()):
+        summaries = list(zip(*summary_columns, strict=True))
+    else:  # NaN is stored as NULL
+        summaries = [
+            (
+                key,
+                None if last != last else last,
+                step,
+                when,
+                None if lo_v != lo_v else lo_v,
+                None if hi_v != hi_v else hi_v,
+                n,
+            )
+            for key, last, step, when, lo_v, hi_v, n in zip(*summary_columns, strict=True)
+        ]
     return chunks, summaries
 
 
 def _insert_metrics(
-    cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns]
+    cur: Any, conn: Connection, number: int, metrics: dict[str, MetricColumns] | MetricBlock
 ) -> tuple[list[tuple[Any, ...]], bool]:
     """Add a batch's points and merge its per-key summaries; return the merged summaries of
     the keys it touched as (key, last, min, max, count, last step), for the run's packed row,
     and whether they are all of the run's keys."""
-    chunks, summaries = _metric_rows(number, metrics)
+    if isinstance(metrics, MetricBlock):
+        chunks, summaries = _block_rows(number, metrics)
+    else:
+        chunks, summaries = _metric_rows(number, metrics)
     if not summaries:
         return [], False
     if not _has_metrics(cur, conn, number):

@@ -81,6 +81,8 @@ _RUN_SELECT = (
 class SqlStore(Store):
     """A store in a SQL database. No I/O until the first call."""
 
+    takes_metric_blocks = True
+
     def __init__(self, location: StoreLocation) -> None:
         self.location = location
         self.uri = location.uri
