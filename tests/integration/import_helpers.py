@@ -15,8 +15,10 @@ from labkeep.store import Store, locate_store, open_store
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def labkeep_import(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``labkeep --store STORE import ARGS`` as a user types it."""
+def labkeep_import(
+    store: Path, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``labkeep --store STORE import ARGS`` as a user types it (in ``cwd``)."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "COLUMNS": "200", "NO_COLOR": "1"}
     env.pop("LABKEEP_HOME", None)
     return subprocess.run(
@@ -25,6 +27,7 @@ def labkeep_import(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         env=env,
         timeout=300,
+        cwd=cwd,
     )
 
 

@@ -131,10 +131,14 @@ def test_sqlite_store_is_imported_field_by_field_and_only_once(
 ) -> None:
     store = tmp_path / "labkeep"
     before = sqlite_store.read_bytes()
-    first = labkeep_import(store, "mlflow", f"sqlite:///{sqlite_store}")
+    work = tmp_path / "work"
+    work.mkdir()
+    first = labkeep_import(store, "mlflow", f"sqlite:///{sqlite_store}", cwd=work)
     assert first.returncode == 0, first.stderr
     # Read-only: an MLflow newer than the writer would otherwise upgrade the database.
     assert sqlite_store.read_bytes() == before
+    # ... and MLflow's "parent directory" of that read-only URI (./file:/…) is not left behind.
+    assert list(work.iterdir()) == []
     assert summary_line(first).startswith("imported 4 run(s) from mlflow")
     check_field_by_field(f"sqlite:///{sqlite_store}", store)
     records = imported_runs(store)

@@ -13,6 +13,7 @@ tags are kept in the summary under their own key, and user tags become labkeep t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -127,11 +128,14 @@ class MlflowSource:
         import mlflow
         from mlflow.exceptions import MlflowException
 
+        # A SQLite store is opened read-only: an MLflow newer than the one that wrote it
+        # would otherwise upgrade the user's database while "reading" it.
+        read_only = _read_only(self.uri)
+        self._stray = _stray_directory(read_only)
         try:
-            # A SQLite store is opened read-only: an MLflow newer than the one that wrote it
-            # would otherwise upgrade the user's database while "reading" it.
-            self._client = MlflowClient(tracking_uri=_read_only(self.uri))
+            self._client = MlflowClient(tracking_uri=read_only)
         except MlflowException as exc:
+            _remove_stray(self._stray)
             sentence = _first_line(exc).split(". ")[0].rstrip(".")
             raise SourceError(
                 f"mlflow {mlflow.__version__} cannot open {location}: {sentence} (a store "
@@ -139,6 +143,7 @@ class MlflowSource:
                 "copy upgraded by `mlflow db upgrade`)"
             ) from None
         except Exception as exc:
+            _remove_stray(self._stray)
             if "readonly" not in str(exc):
                 raise SourceError(
                     f"mlflow {mlflow.__version__} cannot open {location}: {_first_line(exc)}"
@@ -350,6 +355,7 @@ class MlflowSource:
         return [(p.relative_to(fetched).as_posix(), p) for p in files]
 
     def close(self) -> None:
+        _remove_stray(self._stray)
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
             self._reader = None
@@ -382,6 +388,27 @@ def _local_path(uri: str) -> Path | None:
         return Path(unquote(urlparse(uri).path))
     remote = ("mlflow-artifacts:", "dbfs:", "runs:", "models:")
     return Path(uri) if "://" not in uri and not uri.startswith(remote) else None
+
+
+def _stray_directory(uri: str) -> Path | None:
+    """The directory MLflow makes below the working directory for the read-only URI of a
+    SQLite store, where it does not exist yet: MLflow takes what follows ``sqlite:///``
+    (``file:///abs/mlflow.db?…``) for a path and creates its parent, ``./file:/abs``."""
+    if not uri.startswith("sqlite:///file:"):
+        return None
+    top = Path(Path(uri.removeprefix("sqlite:///")).parts[0])
+    return None if top.is_absolute() or top.exists() else top.absolute()
+
+
+def _remove_stray(top: Path | None) -> None:
+    """Remove what :func:`_stray_directory` named, if it holds nothing but empty folders."""
+    if top is None or not top.is_dir():
+        return
+    for folder, _subfolders, files in os.walk(top, topdown=False):
+        if files:
+            return
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def _read_only(uri: str) -> str:
