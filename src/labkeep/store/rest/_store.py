@@ -565,18 +565,10 @@ class RestStore(Store):
         deleted_only: bool = False,
     ) -> tuple[list[int], int]:
         """The server evaluates the query (it has the catalog and the indexes)."""
-        sorts = [sort] if isinstance(sort, str) else list(sort or ())
-        body = self._get_json(
-            "/search",
-            where=where,
-            sort=sorts or None,
-            experiment=experiment,
-            limit=limit,
-            offset=offset,
-            include_deleted=_flag(include_deleted),
-            parent_uuid=parent_uuid,
+        body = self._search(
+            where, sort, experiment, limit, offset, include_deleted, parent_uuid,
             deleted_only=_flag(deleted_only) if deleted_only else None,
-        )
+        )  # fmt: skip
         return [int(n) for n in body["numbers"]], int(body["total"])
 
     def search_numbers(
@@ -591,8 +583,26 @@ class RestStore(Store):
     ) -> list[int]:
         """The page alone: the server does not count every match (``labkeep.runs`` through a
         server asks this)."""
+        body = self._search(
+            where, sort, experiment, limit, offset, include_deleted, parent_uuid,
+            total=_flag(False),
+        )  # fmt: skip
+        return [int(n) for n in body["numbers"]]
+
+    def _search(
+        self,
+        where: str | None,
+        sort: str | Sequence[str] | None,
+        experiment: str | None,
+        limit: int | None,
+        offset: int,
+        include_deleted: bool,
+        parent_uuid: str | None,
+        **extra: str | None,
+    ) -> Any:
+        """``GET /search`` with a search's arguments (and ``extra`` ones, None left out)."""
         sorts = [sort] if isinstance(sort, str) else list(sort or ())
-        body = self._get_json(
+        return self._get_json(
             "/search",
             where=where,
             sort=sorts or None,
@@ -601,9 +611,8 @@ class RestStore(Store):
             offset=offset,
             include_deleted=_flag(include_deleted),
             parent_uuid=parent_uuid,
-            total=_flag(False),
+            **extra,
         )
-        return [int(n) for n in body["numbers"]]
 
     def get_records(self, numbers: Sequence[int]) -> list[RunRecord]:
         if not numbers:

@@ -385,6 +385,25 @@ def _metric_rows(
     )
 
 
+def chunk_pieces(
+    lengths: Any, starts: Any, ends: Any, steps: Any
+) -> tuple[Any, Any, Any, list[int], list[int]]:
+    """Each key's points (``lengths`` of them from ``starts`` to ``ends`` in the joined
+    ``steps``) cut in pieces of at most :data:`CHUNK_POINTS`, one chunk row a piece: each
+    piece's key (its index), its ``[lo, hi)`` in the joined columns, and its first and last
+    step. A few vector operations for a batch of any width."""
+    import numpy as np
+
+    pieces = (lengths + CHUNK_POINTS - 1) // CHUNK_POINTS
+    owner = np.repeat(np.arange(len(lengths)), pieces)
+    index_in_key = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    lo = starts[owner] + index_in_key * CHUNK_POINTS
+    hi = np.minimum(lo + CHUNK_POINTS, ends[owner])
+    first_step = np.minimum.reduceat(steps, lo).tolist()
+    last_step = np.maximum.reduceat(steps, lo).tolist()
+    return owner, lo, hi, first_step, last_step
+
+
 def _block_rows(
     number: int, block: MetricBlock
 ) -> tuple[Iterator[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -404,14 +423,7 @@ def _block_rows(
     times = np.frombuffer(times_b, dtype=np.float64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    # Each key's points in pieces of at most CHUNK_POINTS: one chunk row per piece.
-    pieces = (lengths + CHUNK_POINTS - 1) // CHUNK_POINTS
-    owner = np.repeat(np.arange(len(keys)), pieces)
-    index_in_key = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    lo = starts[owner] + index_in_key * CHUNK_POINTS
-    hi = np.minimum(lo + CHUNK_POINTS, ends[owner])
-    first_step = np.minimum.reduceat(steps, lo).tolist()
-    last_step = np.maximum.reduceat(steps, lo).tolist()
+    owner, lo, hi, first_step, last_step = chunk_pieces(lengths, starts, ends, steps)
     # Slices of bytes, not memoryviews: a copy of a few points costs less than a view.
     # Made as they are consumed (zip and map, no Python frame per row): 50,000 rows held
     # at once set off the garbage collector's full passes over the batch's objects.

@@ -279,14 +279,7 @@ def _group_metric_rows(
     lengths = np.fromiter((len(c.steps) for c in columns), dtype=np.int64, count=len(keys))
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    chunk = _apply.CHUNK_POINTS
-    pieces = (lengths + chunk - 1) // chunk
-    owner = np.repeat(np.arange(len(keys)), pieces)
-    index_in_key = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    lo = starts[owner] + index_in_key * chunk
-    hi = np.minimum(lo + chunk, ends[owner])
-    first_step = np.minimum.reduceat(steps, lo).tolist()
-    last_step = np.maximum.reduceat(steps, lo).tolist()
+    owner, lo, hi, first_step, last_step = _apply.chunk_pieces(lengths, starts, ends, steps)
     steps_v, values_v, times_v = (memoryview(b) for b in (steps_b, values_b, times_b))
     chunks = [
         (
