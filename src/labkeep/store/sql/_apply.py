@@ -13,7 +13,7 @@ server's per-statement work, where COPY streams them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -404,6 +404,45 @@ def chunk_pieces(
     return owner, lo, hi, first_step, last_step
 
 
+def key_summaries(
+    keys: Sequence[str], steps: Any, values: Any, times: Any, starts: Any, ends: Any
+) -> tuple[list[tuple[Any, ...]], Any, Any, Any]:
+    """Each key's ``metrics`` row (key, last, last step, its time, min, max, count; NaN as
+    NULL) from its points ``starts[i]:ends[i]`` in the joined columns, made with numpy's
+    ``reduceat``, and the min, max and last-point index arrays they came from."""
+    import numpy as np
+
+    with np.errstate(invalid="ignore"):
+        low = np.fmin.reduceat(values, starts)  # NaN only where every value is NaN
+        high = np.fmax.reduceat(values, starts)
+    tail = ends - 1
+    last_values = values[tail]
+    columns = (
+        keys,
+        last_values.tolist(),
+        steps[tail].tolist(),
+        times[tail].tolist(),
+        low.tolist(),
+        high.tolist(),
+        (ends - starts).tolist(),
+    )
+    if not (np.isnan(last_values).any() or np.isnan(low).any()):
+        return list(zip(*columns, strict=True)), low, high, tail
+    rows = [  # NaN is stored as NULL
+        (
+            key,
+            None if last != last else last,
+            step,
+            when,
+            None if lo_v != lo_v else lo_v,
+            None if hi_v != hi_v else hi_v,
+            n,
+        )
+        for key, last, step, when, lo_v, hi_v, n in zip(*columns, strict=True)
+    ]
+    return rows, low, high, tail
+
+
 def _block_rows(
     number: int, block: MetricBlock
 ) -> tuple[Iterator[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -439,35 +478,7 @@ def _block_rows(
         map(values_b.__getitem__, map(slice, lo8, hi8)),
         map(times_b.__getitem__, map(slice, lo8, hi8)),
     )
-    with np.errstate(invalid="ignore"):
-        low = np.fmin.reduceat(values, starts)  # NaN only where every value is NaN
-        high = np.fmax.reduceat(values, starts)
-    tail = ends - 1
-    last_values = values[tail]
-    summary_columns = (
-        keys,
-        last_values.tolist(),
-        steps[tail].tolist(),
-        times[tail].tolist(),
-        low.tolist(),
-        high.tolist(),
-        lengths.tolist(),
-    )
-    if not (np.isnan(last_values).any() or np.isnan(low).any()):
-        summaries = list(zip(*summary_columns, strict=True))
-    else:  # NaN is stored as NULL
-        summaries = [
-            (
-                key,
-                None if last != last else last,
-                step,
-                when,
-                None if lo_v != lo_v else lo_v,
-                None if hi_v != hi_v else hi_v,
-                n,
-            )
-            for key, last, step, when, lo_v, hi_v, n in zip(*summary_columns, strict=True)
-        ]
+    summaries, _, _, _ = key_summaries(keys, steps, values, times, starts, ends)
     return chunks, summaries
 
 

@@ -296,33 +296,8 @@ def _group_metric_rows(
             owner.tolist(), lo.tolist(), hi.tolist(), first_step, last_step, strict=True
         )
     ]
-    with np.errstate(invalid="ignore"):
-        low = np.fmin.reduceat(values, starts)  # NaN only where every value is NaN
-        high = np.fmax.reduceat(values, starts)
-    tail = ends - 1
-    summaries = [
-        (
-            number,
-            key,
-            None if last != last else last,
-            step,
-            when,
-            None if lo_v != lo_v else lo_v,
-            None if hi_v != hi_v else hi_v,
-            n,
-        )
-        for number, key, last, step, when, lo_v, hi_v, n in zip(
-            owners,
-            keys,
-            values[tail].tolist(),
-            steps[tail].tolist(),
-            times[tail].tolist(),
-            low.tolist(),
-            high.tolist(),
-            lengths.tolist(),
-            strict=True,
-        )
-    ]
+    rows, low, high, tail = _apply.key_summaries(keys, steps, values, times, starts, ends)
+    summaries = [(number, *row) for number, row in zip(owners, rows, strict=True)]
     # The packed sections, from the values in hand (-0.0 kept), as a run's first batch
     # packs them (``_apply._insert_first_metrics``).
     packed = np.zeros(len(keys), dtype=_dtype("metrics"))
