@@ -245,6 +245,46 @@ def ratio(peer: float | None, ours: float | None) -> float | None:
     return round(peer / ours, 3) if peer is not None and ours else None
 
 
+def result_row(
+    id: str,
+    figure: str,
+    unit: str,
+    better: str,
+    labkeep: float | None,
+    peer: float | None = None,
+    *,
+    target: str | None = None,
+    target_value: float | None = None,
+    labkeep_detail: str = "",
+    peer_detail: str = "",
+) -> dict[str, Any]:
+    """A results row: the ratio says how many times better labkeep is (``better``: "higher"
+    or "lower" is better), ``target_met`` whether labkeep reached ``target_value``."""
+    ratio = None
+    if labkeep and peer:
+        ratio = labkeep / peer if better == "higher" else peer / labkeep
+    met = None
+    if target_value is not None and labkeep is not None:
+        met = labkeep >= target_value if better == "higher" else labkeep <= target_value
+    return {
+        "id": id,
+        "figure": figure,
+        "unit": unit,
+        "better": better,
+        "labkeep": labkeep,
+        "peer": peer,
+        "target": target,
+        "target_value": target_value,
+        "labkeep_detail": labkeep_detail,
+        "peer_detail": peer_detail,
+        "labkeep_error": None,
+        "peer_error": None,
+        "comparable": labkeep is not None and peer is not None,
+        "ratio": ratio,
+        "target_met": met,
+    }
+
+
 def compared_row(
     row_id: str, figure: str, unit: str, ours: float, peer: float | None, digits: int = 1
 ) -> dict[str, Any]:

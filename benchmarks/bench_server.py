@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _harness import result_row as _row
+
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
 RESULTS = REPO / ".bench" / "results"
@@ -327,44 +329,6 @@ def _machine() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
-    }
-
-
-def _row(
-    id: str,
-    figure: str,
-    unit: str,
-    better: str,
-    labkeep: float | None,
-    peer: float | None,
-    *,
-    target: str | None = None,
-    target_value: float | None = None,
-    labkeep_detail: str = "",
-    peer_detail: str = "",
-) -> dict[str, Any]:
-    ratio = None
-    if labkeep and peer:
-        ratio = labkeep / peer if better == "higher" else peer / labkeep
-    met = None
-    if target_value is not None and labkeep is not None:
-        met = labkeep >= target_value if better == "higher" else labkeep <= target_value
-    return {
-        "id": id,
-        "figure": figure,
-        "unit": unit,
-        "better": better,
-        "labkeep": labkeep,
-        "peer": peer,
-        "target": target,
-        "target_value": target_value,
-        "labkeep_detail": labkeep_detail,
-        "peer_detail": peer_detail,
-        "labkeep_error": None,
-        "peer_error": None,
-        "comparable": labkeep is not None and peer is not None,
-        "ratio": ratio,
-        "target_met": met,
     }
 
 

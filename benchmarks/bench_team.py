@@ -47,50 +47,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import machine_info, write_results
+from _harness import result_row as row
 from _peers import MLFLOW, PeerSetupError, ensure_peer, peer_version
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
 PG = os.environ.get("LABKEEP_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 CLIENTS, CLIENT_PROCS = 100, 10
-
-
-def row(
-    id: str,
-    figure: str,
-    unit: str,
-    better: str,
-    labkeep: float | None,
-    peer: float | None = None,
-    *,
-    target: str | None = None,
-    target_value: float | None = None,
-    labkeep_detail: str = "",
-    peer_detail: str = "",
-) -> dict[str, Any]:
-    ratio = None
-    if labkeep and peer:
-        ratio = labkeep / peer if better == "higher" else peer / labkeep
-    met = None
-    if target_value is not None and labkeep is not None:
-        met = labkeep >= target_value if better == "higher" else labkeep <= target_value
-    return {
-        "id": id,
-        "figure": figure,
-        "unit": unit,
-        "better": better,
-        "labkeep": labkeep,
-        "peer": peer,
-        "target": target,
-        "target_value": target_value,
-        "labkeep_detail": labkeep_detail,
-        "peer_detail": peer_detail,
-        "labkeep_error": None,
-        "peer_error": None,
-        "comparable": labkeep is not None and peer is not None,
-        "ratio": ratio,
-        "target_met": met,
-    }
 
 
 # -- PostgreSQL databases and processes --------------------------------------------------------
