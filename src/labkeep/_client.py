@@ -394,10 +394,16 @@ class Client:
         return number, placeholder is not None
 
     # -- reading ------------------------------------------------------------------------
+    def _see_own_writes(self) -> None:
+        from labkeep._run import flush_own_runs
+
+        flush_own_runs(self.location.uri)
+
     def get_run(self, ref: str | int) -> RunView:
         from labkeep._views import RunView
 
         self.recover()
+        self._see_own_writes()
         if not self.store.exists():
             shown = ref if isinstance(ref, str) else short_repr(ref)
             raise NotFoundError(
@@ -410,6 +416,7 @@ class Client:
         from labkeep._views import RunList
 
         self.recover()
+        self._see_own_writes()
         return RunList(self.store, experiment=experiment, **kwargs)
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
@@ -183,6 +184,7 @@ class Run:
         #: The kind of media each media key logged holds (a key holds one kind, never numbers).
         self._media_kinds: dict[str, str] = {}
         self._finish_hooks: list[Callable[[], None]] = []
+        _UNDRAINED.add(self)
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -728,6 +730,7 @@ class Run:
         location = self._client.location
         silent = location.kind == "http" and not self._ingester.registered.is_set()
         done = self._ingester.stop(UNANSWERED_FINISH_TIMEOUT_S if silent else FINISH_TIMEOUT_S)
+        _UNDRAINED.discard(self)
         if done and self._ingester.error is None:
             self._journal.close(remove=True)
             return
@@ -772,6 +775,23 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<labkeep.Run {self.uuid[:8]} experiment={self.experiment!r} status={self._status.value}>"
+
+
+#: The runs of this process whose records may not all be in the store yet (not finished, or
+#: finishing): a read of their store waits for them first (:func:`flush_own_runs`).
+_UNDRAINED: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+def flush_own_runs(store_uri: str, timeout: float = 30.0) -> None:
+    """Wait until what this process's runs logged into ``store_uri`` so far is in it, so
+    that a read made after logging sees it (as ``mlflow.search_runs()`` after
+    ``log_metric`` does): a run started a moment ago, or one autolog is finishing in the
+    background. A store that does not take the records within ``timeout`` seconds is read
+    as it is."""
+    deadline = time.monotonic() + timeout
+    for run in list(_UNDRAINED):
+        if run.store_uri == store_uri:
+            run._ingester.flush(max(0.0, deadline - time.monotonic()))
 
 
 class ProcessHooks:

@@ -411,6 +411,24 @@ def test_runs_lists_newest_first_by_experiment(tmp_path: Path) -> None:
     assert list(labkeep.runs("missing", store=store)) == []
 
 
+def test_a_read_sees_what_this_process_logged_a_moment_before(store_uri: str) -> None:
+    """A run is registered and its points ingested in the background: a read from the same
+    process waits for them, as ``mlflow.search_runs()`` after ``log_metric`` sees them."""
+    import threading
+
+    run = labkeep.init("live", config={"lr": 0.1}, store=store_uri)
+    run.log({"loss": 0.5})
+    (view,) = labkeep.runs("live", store=store_uri)
+    assert view.status == "running" and view.metrics["loss"].last == 0.5
+    run.log({"loss": 0.25})
+    # A run being finished on another thread (as autolog finishes its runs) is seen too.
+    finishing = threading.Thread(target=run.finish)
+    finishing.start()
+    assert labkeep.get_run(run.uuid, store=store_uri).metrics["loss"].last == 0.25
+    finishing.join()
+    assert labkeep.get_run(run.uuid, store=store_uri).status == "completed"
+
+
 def test_reading_a_store_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no runs yet"):
         labkeep.get_run("last", store=tmp_path / "nothing")
