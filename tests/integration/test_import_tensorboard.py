@@ -135,3 +135,28 @@ def test_damaged_event_file_is_reported_and_the_rest_imported(logdir: Path, tmp_
         "(events.out.tfevents.1.host): damaged, or not event files"
     ]
     assert sorted(r.info.name for r in imported_runs(store).values()) == ["lr_0.1", "plain"]
+
+
+def test_event_files_are_read_and_written_without_loading_tensorflow(
+    logdir: Path, tmp_path: Path
+) -> None:
+    """TensorFlow's import takes seconds and prints CPU notices to stderr on some hosts:
+    reading and writing event files needs only TensorBoard's own stub of it."""
+    done = run_script(
+        tmp_path,
+        f"""
+        import sys
+        from pathlib import Path
+        import labkeep
+        from labkeep._client import Client
+        from labkeep.integrations._tensorboard import read_event_dir
+        from labkeep.integrations._tensorboard_export import export_runs
+
+        data = read_event_dir(Path({str(logdir / "plain")!r}))
+        with labkeep.init("tb", config={{"lr": 0.1}}) as run:
+            run.log({{"loss": 0.5}})
+        export_runs(Client().store, [1], Path("tb"))
+        print("tensorflow" in sys.modules, sorted(data.metrics))
+        """,
+    )
+    assert done.stdout.split("\n")[0] == "False ['val/loss']", done.stderr

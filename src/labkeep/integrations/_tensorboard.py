@@ -44,8 +44,34 @@ def event_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def tensorboard_without_tensorflow() -> None:
+    """TensorBoard's event reader and writer on its own TensorFlow-free stub, unless the
+    process has loaded TensorFlow already: event files need nothing of TensorFlow, whose import
+    takes seconds and prints its CPU notices to stderr. ``tensorboard.compat.notf`` is
+    TensorBoard's own switch for that (its builds without TensorFlow): present while
+    ``tensorboard.compat.tf`` is first resolved, which it then stays for the process (a
+    script's own ``import tensorflow`` is unaffected)."""
+    import sys
+    import types
+
+    if "tensorflow" in sys.modules:
+        return
+    import tensorboard.compat as compat
+
+    switch = "tensorboard.compat.notf"
+    placed = switch not in sys.modules
+    if placed:
+        sys.modules[switch] = types.ModuleType(switch)
+    try:
+        getattr(compat.tf, "__version__", None)  # resolves the lazy module once
+    finally:
+        if placed:
+            del sys.modules[switch]
+
+
 def read_event_dir(directory: Path) -> EventData:
     """The scalars and HParams of one directory's event files (not its subdirectories)."""
+    tensorboard_without_tensorflow()
     from tensorboard.backend.event_processing import event_accumulator as ea
 
     accumulator = ea.EventAccumulator(str(directory), size_guidance={ea.SCALARS: 0, ea.TENSORS: 0})

@@ -147,6 +147,10 @@ def hparam_value(value: Any) -> bool | int | float | str:
 
 def _write_run(store: Store, record: RunRecord, directory: Path, fingerprint: str) -> None:
     import numpy as np
+
+    from labkeep.integrations._tensorboard import tensorboard_without_tensorflow
+
+    tensorboard_without_tensorflow()
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.plugins.hparams import summary_v2 as hparams_summary
     from tensorboard.plugins.scalar import metadata as scalar_metadata
