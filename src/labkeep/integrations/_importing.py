@@ -11,16 +11,24 @@ either. The labkeep uuid of an imported run is derived from the tool and the run
 again finds the runs (one query) and skips them, and each batch's writer
 (``import-<uuid>``) at position 1 makes even a concurrent second import a no-op.
 
+Python's cyclic garbage collector is off while an import runs (:func:`_collector_off`): the
+rows it builds are many small objects freed by their reference counts, and each full
+collection would walk every object of the process (MLflow, SQLAlchemy and pandas loaded):
+for 2,000 runs of 1,000 points each, a quarter of the import's time. What cycles the
+readers make are collected after each group is written.
+
 A run that cannot be read is not written at all; the report lists it, and the CLI exits
 non-zero so nothing is left half-imported without saying so.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import uuid
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -147,6 +155,28 @@ def import_runs(
     >>> len(report.imported), len(report.skipped)
     (12, 0)
     """
+    with _collector_off():
+        return _import(store, source, on_progress, on_start)
+
+
+@contextmanager
+def _collector_off() -> Iterator[None]:
+    """The cyclic garbage collector off (see the module's docstring), back as it was after."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _import(
+    store: Store,
+    source: Source,
+    on_progress: Callable[[Progress], None] | None,
+    on_start: Callable[[int], None] | None,
+) -> ImportReport:
     report = ImportReport(source.tool, source.location)
     ids = list(source.run_ids())
     if on_start is not None:
@@ -241,6 +271,7 @@ class _Group:
             self.report.imported.extend(numbers)
             self.runs.clear()
             self.points = 0
+            gc.collect(1)  # the young objects only: the cycles the group's reading made
         self._report()
 
     def _report(self) -> None:

@@ -42,6 +42,8 @@ _STATUS = {
     "SCHEDULED": RunStatus.KILLED,
 }
 _READ_AHEAD = 500
+#: The first window's runs: read while the caller looks for runs it imported before.
+_READ_FIRST = 100
 _ATTRIBUTE_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.note.content", "mlflow.parentRunId")
 
 
@@ -161,10 +163,13 @@ class MlflowSource:
         #: Params, tags and metric histories of the runs read ahead (SQL stores), or of
         #: every run (the client's search gives them; histories are asked for per key).
         self._data: dict[str, RunData] = {}
+        #: The runs of the window being handed out (SQL stores), files aside.
+        self._window: dict[str, SourceRun | Exception] = {}
         #: A SQL store's tables, read directly (see _mlflow_sql); None: the client's calls.
         self._tables = MlflowTables.of(self._client)
-        #: The next window's read, in a thread of its own: (its first position, its future).
-        self._ahead: tuple[int, Future[dict[str, RunData]]] | None = None
+        #: The next window's read, in a thread of its own: (its first and end positions,
+        #: its future).
+        self._ahead: tuple[int, int, Future[dict[str, SourceRun | Exception]]] | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
 
@@ -204,6 +209,8 @@ class MlflowSource:
             place(row.run_id)
         self._order = ordered
         self._position = {run_id: i for i, run_id in enumerate(ordered)}
+        # The first runs are read meanwhile (a small window: the writing starts sooner).
+        self._read_ahead(0, _READ_FIRST)
         return ordered
 
     def _search(self) -> list[RunRow]:
@@ -252,44 +259,62 @@ class MlflowSource:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self._read(self._rows[run_id], self._run_data(run_id))
+            run = self._prepared(run_id)
+            # On this thread: a run's files are fetched into one directory, emptied for
+            # the next run's once the caller has stored them.
+            run.artifacts = self._artifacts(run_id, self._rows[run_id].artifact_uri)
+            return run
         except MlflowException as exc:
             raise RunReadError(f"MLflow run {run_id}: {_first_line(exc)}") from None
         except OSError as exc:
             raise RunReadError(f"MLflow run {run_id}: {exc}") from None
 
-    def _run_data(self, run_id: str) -> RunData:
-        """The run's params, tags and metrics; from a SQL store's tables, with those of the
-        next runs (:data:`_READ_AHEAD` runs a query)."""
-        found = self._data.pop(run_id, None)
-        if found is not None:
-            return found
+    def _prepared(self, run_id: str) -> SourceRun:
+        """The run without its files: from a SQL store's tables, read in a window of runs
+        that a thread read while the previous window's runs were written."""
         if self._tables is None:
-            return RunData()
-        at = self._position[run_id]
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == at:
-            self._data = ahead[1].result()
-        else:
-            if ahead is not None:
-                ahead[1].cancel()
-            self._data = self._tables.data(self._order[at : at + _READ_AHEAD])
-        self._read_ahead(at + _READ_AHEAD)
-        return self._data.pop(run_id)
+            return self._read(self._rows[run_id], self._data.pop(run_id, RunData()))
+        found = self._window.pop(run_id, None)
+        if found is None:
+            at = self._position[run_id]
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None and ahead[0] == at:
+                end, self._window = ahead[1], ahead[2].result()
+            else:
+                if ahead is not None:
+                    ahead[2].cancel()
+                end = at + _READ_AHEAD
+                self._window = self._read_window(self._order[at:end])
+            self._read_ahead(end, _READ_AHEAD)
+            found = self._window.pop(run_id)
+        if isinstance(found, Exception):
+            raise found
+        return found
 
-    def _read_ahead(self, at: int) -> None:
-        """Read the window of runs from ``at`` in a thread while this one's are written: the
-        reading is mostly in C (SQLite, ADBC, numpy) and lets the writer have the GIL."""
+    def _read_ahead(self, at: int, size: int) -> None:
+        """Read the window of ``size`` runs from ``at`` in a thread while this one writes:
+        the reading is mostly in C (SQLite, ADBC, numpy) and lets the writer have the GIL,
+        and the rest of it (making each run's record) is done there too."""
         if self._tables is None or at >= len(self._order):
             return
         if self._reader is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._reader = ThreadPoolExecutor(1, thread_name_prefix="labkeep-import-read")
-        self._ahead = (
-            at,
-            self._reader.submit(self._tables.data, self._order[at : at + _READ_AHEAD]),
-        )
+        end = min(at + size, len(self._order))
+        self._ahead = (at, end, self._reader.submit(self._read_window, self._order[at:end]))
+
+    def _read_window(self, ids: list[str]) -> dict[str, SourceRun | Exception]:
+        """The runs ``ids`` (files aside), or what reading one of them raised."""
+        assert self._tables is not None
+        data = self._tables.data(ids)
+        window: dict[str, SourceRun | Exception] = {}
+        for run_id in ids:
+            try:
+                window[run_id] = self._read(self._rows[run_id], data[run_id])
+            except Exception as exc:  # raised again when the caller reads that run
+                window[run_id] = exc
+        return window
 
     def _read(self, info: RunRow, data: RunData) -> SourceRun:
         tags = data.tags
@@ -326,7 +351,6 @@ class MlflowSource:
             metrics=metrics,
             summary=summary,
             tags=user_tags,
-            artifacts=self._artifacts(info.run_id, info.artifact_uri),
             user=tags.get("mlflow.user", info.user_id or ""),
             notes=tags.get("mlflow.note.content", ""),
             parent_id=info.parent_id,
