@@ -160,6 +160,38 @@ def test_sqlite_store_is_imported_field_by_field_and_only_once(
     assert run_count(store) == 4
 
 
+def test_runs_read_ahead_in_small_windows_are_imported_whole_and_in_order(
+    sqlite_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SQL store is read a window of runs at a time by two threads ahead of the writer:
+    with windows of one run and groups of two, every run is there, numbered in MLflow's
+    order as with the default windows."""
+    from labkeep.integrations import _importing, _mlflow
+    from labkeep.integrations._mlflow import MlflowSource
+    from labkeep.store import locate_store, open_store
+
+    def numbered(store_path: Path) -> list[str]:
+        store = open_store(locate_store(str(store_path)))
+        try:
+            source = MlflowSource(f"sqlite:///{sqlite_store}")
+            try:
+                report = _importing.import_runs(store, source)
+            finally:
+                source.close()
+            assert not report.failed
+            records = store.get_records(report.imported)
+            return [str(r.summary["import.id"]) for r in records]
+        finally:
+            store.close()
+
+    default = numbered(tmp_path / "default")
+    monkeypatch.setattr(_mlflow, "_READ_FIRST", 1)
+    monkeypatch.setattr(_mlflow, "_READ_AHEAD", 1)
+    monkeypatch.setattr(_importing, "GROUP_RUNS", 2)
+    assert numbered(tmp_path / "small") == default and len(default) == 4
+    check_field_by_field(f"sqlite:///{sqlite_store}", tmp_path / "small")
+
+
 def test_file_store_is_imported_field_by_field(file_store: Path, tmp_path: Path) -> None:
     store = tmp_path / "labkeep"
     done = labkeep_import(store, "mlflow", str(file_store))

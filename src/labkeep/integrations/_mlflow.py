@@ -21,6 +21,7 @@ import sqlite3
 import tempfile
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ _STATUS = {
 _READ_AHEAD = 500
 #: The first window's runs: read while the caller looks for runs it imported before.
 _READ_FIRST = 100
+#: Windows read at once, each by a thread.
+_READERS = 2
 _ATTRIBUTE_TAGS = ("mlflow.runName", "mlflow.user", "mlflow.note.content", "mlflow.parentRunId")
 
 
@@ -169,7 +172,7 @@ class MlflowSource:
         self._tables = MlflowTables.of(self._client)
         #: The next window's read, in a thread of its own: (its first and end positions,
         #: its future).
-        self._ahead: tuple[int, int, Future[dict[str, SourceRun | Exception]]] | None = None
+        self._ahead: deque[tuple[int, int, Future[dict[str, SourceRun | Exception]]]] = deque()
         self._reader: ThreadPoolExecutor | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="labkeep-import-")
 
@@ -270,39 +273,49 @@ class MlflowSource:
             raise RunReadError(f"MLflow run {run_id}: {exc}") from None
 
     def _prepared(self, run_id: str) -> SourceRun:
-        """The run without its files: from a SQL store's tables, read in a window of runs
-        that a thread read while the previous window's runs were written."""
+        """The run without its files: from a SQL store's tables, read a window of runs at
+        a time by threads, the next windows while this one's runs are written."""
         if self._tables is None:
             return self._read(self._rows[run_id], self._data.pop(run_id, RunData()))
         found = self._window.pop(run_id, None)
         if found is None:
             at = self._position[run_id]
-            ahead, self._ahead = self._ahead, None
-            if ahead is not None and ahead[0] == at:
-                end, self._window = ahead[1], ahead[2].result()
+            while self._ahead and self._ahead[0][1] <= at:  # windows of runs skipped
+                self._ahead.popleft()[2].cancel()
+            if self._ahead and self._ahead[0][0] <= at:
+                _, end, future = self._ahead.popleft()
+                self._window = future.result()
             else:
-                if ahead is not None:
-                    ahead[2].cancel()
+                for _, _, future in self._ahead:
+                    future.cancel()
+                self._ahead.clear()
                 end = at + _READ_AHEAD
                 self._window = self._read_window(self._order[at:end])
-            self._read_ahead(end, _READ_AHEAD)
+            self._read_ahead(end)
             found = self._window.pop(run_id)
         if isinstance(found, Exception):
             raise found
         return found
 
-    def _read_ahead(self, at: int, size: int) -> None:
-        """Read the window of ``size`` runs from ``at`` in a thread while this one writes:
-        the reading is mostly in C (SQLite, ADBC, numpy) and lets the writer have the GIL,
-        and the rest of it (making each run's record) is done there too."""
-        if self._tables is None or at >= len(self._order):
+    def _read_ahead(self, at: int, first: int | None = None) -> None:
+        """Read the next windows from ``at`` (the first of ``first`` runs), each in a
+        thread of its own, while this one writes: the reading is mostly in C (SQLite,
+        ADBC, numpy), lets the writer have the GIL, and on two cores two windows are read
+        at once; making each run's record is done there too."""
+        if self._tables is None:
             return
         if self._reader is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._reader = ThreadPoolExecutor(1, thread_name_prefix="labkeep-import-read")
-        end = min(at + size, len(self._order))
-        self._ahead = (at, end, self._reader.submit(self._read_window, self._order[at:end]))
+            self._reader = ThreadPoolExecutor(_READERS, thread_name_prefix="labkeep-import-read")
+        if self._ahead:
+            at = self._ahead[-1][1]
+        size = first if first is not None and not self._ahead else _READ_AHEAD
+        while len(self._ahead) < _READERS and at < len(self._order):
+            end = min(at + size, len(self._order))
+            future = self._reader.submit(self._read_window, self._order[at:end])
+            self._ahead.append((at, end, future))
+            at, size = end, _READ_AHEAD
 
     def _read_window(self, ids: list[str]) -> dict[str, SourceRun | Exception]:
         """The runs ``ids`` (files aside), or what reading one of them raised."""
@@ -383,7 +396,7 @@ class MlflowSource:
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
             self._reader = None
-        self._ahead = None
+        self._ahead.clear()
         self._tmp.cleanup()
 
 
