@@ -181,6 +181,22 @@ def test_unknown_run_is_404_with_a_message(api: httpx.Client) -> None:
     assert api.get("/runs/999/metrics/loss/history").status_code == 404
 
 
+def test_a_name_several_runs_have_is_409_on_every_route(tmp_path: Path) -> None:
+    """An ambiguous run reference answers 409 with the runs' numbers, from the read API's
+    routes as from the others (one mapping of errors to statuses for all)."""
+    import labkeep
+
+    store = tmp_path / "store"
+    for _ in range(2):
+        with labkeep.init("twins", name="twin", store=store) as run:
+            run.log({"loss": 0.5})
+    with LiveServer(store) as live:
+        for path in ("/api/v1/runs/twin", "/api/v1/runs/twin/metrics/loss/history"):
+            response = httpx.get(f"{live.url}{path}", timeout=30)
+            assert response.status_code == 409, path
+            assert response.json()["error"] == "2 runs are named 'twin' (1, 2): use a number"
+
+
 # -- histories and output ---------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """The user-facing REST API: runs, queries, histories, output, snapshots, artifacts.
 
 Every GET depends on ``require_read``, every change on ``require_write``. Errors a user can
-cause answer ``{"error": "one-line message"}`` (404 for what does not exist, 400 for bad
-input such as a malformed query, whose message carries the caret line).
+cause answer ``{"error": "one-line message"}`` with the status ``_errors.error_status`` gives
+every route (404 for what does not exist, 409 for a run reference several runs match, 400
+for bad input such as a malformed query, whose message carries the caret line).
 """
 
 from __future__ import annotations
@@ -18,15 +19,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from labkeep._values import MAX_COUNT, MAX_INT64
-from labkeep.errors import (
-    DamagedStoreError,
-    LabkeepError,
-    NotFoundError,
-    ReadOnlyStoreError,
-    RunStateError,
-    StoreError,
-)
+from labkeep.errors import LabkeepError, NotFoundError
 from labkeep.server._auth import require_read, require_write
+from labkeep.server._errors import error_status
 
 if TYPE_CHECKING:
     from labkeep._client import Client
@@ -44,20 +39,6 @@ ARTIFACT_HEADERS = {
 NOTEBOOK_CSP = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
 )
-
-
-def error_status(exc: LabkeepError) -> int:
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, RunStateError):
-        return 409
-    if isinstance(exc, ReadOnlyStoreError):
-        return 403  # the store is on a read-only mount: a change is refused, reads work
-    if isinstance(exc, DamagedStoreError):
-        return 500  # retrying will not help: the store's content is damaged
-    if isinstance(exc, StoreError):
-        return 503
-    return 400
 
 
 class _LabkeepErrorRoute(APIRoute):

@@ -1,9 +1,7 @@
 """The application factory: one app serves the REST API and the web UI.
 
-Errors leave as one-line JSON, ``{"error": message, "type": error class}``: NotFoundError
-404, AmbiguousRefError and RunStateError 409, ReadOnlyStoreError 403, DamagedStoreError 500,
-StoreError 503 (the server's database is unavailable: clients retry), every other
-LabkeepError (bad input, bad query) 400.
+Errors leave as one-line JSON, ``{"error": message, "type": error class}``, with the status
+``_errors.error_status`` gives every route.
 """
 
 from __future__ import annotations
@@ -19,31 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labkeep._client import Client
 from labkeep._version import __version__
-from labkeep.errors import (
-    AmbiguousRefError,
-    DamagedStoreError,
-    LabkeepError,
-    NotFoundError,
-    ReadOnlyStoreError,
-    RunStateError,
-    StoreError,
-)
+from labkeep.errors import LabkeepError
 from labkeep.server._auth import RequestGuard, TokenSet
-
-
-def error_status(exc: LabkeepError) -> int:
-    """The HTTP status a LabkeepError maps to."""
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, AmbiguousRefError | RunStateError):
-        return 409
-    if isinstance(exc, ReadOnlyStoreError):
-        return 403  # the store is on a read-only mount: a change is refused, reads work
-    if isinstance(exc, DamagedStoreError):
-        return 500  # retrying will not help: the store's content is damaged
-    if isinstance(exc, StoreError):
-        return 503
-    return 400
+from labkeep.server._errors import error_status
 
 
 def _one_line(text: str) -> str:
