@@ -116,6 +116,11 @@ def test_registry_descriptions_tags_and_deletes(store: Store) -> None:
     store.delete_model_version(name, 2)
     assert [v.version for v in store.list_model_versions(name)] == [1]
     assert store.get_registered_model(name).aliases == {}  # the alias went with its version
+    # A deleted version's number is not given again: models:/NAME/2 named that model only.
+    assert store.create_model_version(name, _uuid(), "model").version == 3
+    assert store.get_registered_model(name).latest_version == 3
+    with pytest.raises(NotFoundError, match="no version 2"):
+        store.get_model_version(name, 2)
     store.delete_registered_model(name)
     with pytest.raises(NotFoundError):
         store.list_model_versions(name)

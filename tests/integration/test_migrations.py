@@ -193,6 +193,44 @@ def test_db_upgrade_migrates_a_store_made_by_an_older_labkeep(tmp_path: Path) ->
     assert listed.returncode == 0, listed.stderr
 
 
+def test_upgrade_to_0011_keeps_the_numbers_models_gave(fresh_uri: str) -> None:
+    """A model registered before 0011 goes on from its highest version, not from 1."""
+    from sqlalchemy import text
+
+    location = locate_store(fresh_uri)
+    _migrate.upgrade(location, "0010")
+    engine = _migrate.make_engine(location)
+    try:
+        with engine.begin() as conn:
+            for name in ("kept", "empty"):
+                conn.execute(
+                    text(
+                        "INSERT INTO registered_models (name, description, tags, created, "
+                        "updated) VALUES (:n, '', '{}', 0, 0)"
+                    ),
+                    {"n": name},
+                )
+            kept = conn.execute(text("SELECT id FROM registered_models WHERE name = 'kept'"))
+            model_id = kept.scalar()
+            for version in (1, 4):
+                conn.execute(
+                    text(
+                        "INSERT INTO model_versions (model_id, version, run_uuid, model_path, "
+                        "description, tags, created) VALUES (:m, :v, 'u', 'model', '', '{}', 0)"
+                    ),
+                    {"m": model_id, "v": version},
+                )
+        _migrate.upgrade(location)
+    finally:
+        engine.dispose()
+    store = SqlStore(location)
+    try:
+        assert store.create_model_version("kept", "u2", "model").version == 5
+        assert store.create_model_version("empty", "u3", "model").version == 1
+    finally:
+        store.close()
+
+
 def test_upgrade_to_0004_names_every_blob_existing_snapshots_use(fresh_uri: str) -> None:
     """Stores from before ``blob_refs`` get theirs from the artifacts and from each snapshot's
     JSON (the manifest's files read from the blob directory), so a purge after upgrading

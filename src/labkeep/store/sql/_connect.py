@@ -30,7 +30,7 @@ from labkeep.store._uri import StoreLocation
 
 # Kept in sync with ``_schema.SCHEMA_REVISION`` (a test checks), so that checking the schema
 # does not import SQLAlchemy.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 BUSY_TIMEOUT_S = 120.0
 #: Reads of large stores touch pages all over the file: mapped, they cost no system call.
 SQLITE_MMAP_BYTES = 1 << 30

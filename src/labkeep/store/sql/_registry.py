@@ -1,7 +1,9 @@
 """The model registry in SQL: registered models, their numbered versions and aliases.
 
-Every write is one transaction. A new version's number is the model's highest plus one,
-taken while the model's row is locked (``FOR UPDATE`` on PostgreSQL; SQLite's write
+Every write is one transaction. A new version's number is one more than the highest the
+model ever had (``registered_models.last_version``: a deleted version's number is not given
+again, so ``models:/NAME/3`` never names two different models), taken while the model's row
+is locked (``FOR UPDATE`` on PostgreSQL; SQLite's write
 transactions are serial, ``BEGIN IMMEDIATE``), so two processes registering at once get 1
 and 2; the primary key (model, version) refuses a duplicate whatever happens.
 """
@@ -102,9 +104,13 @@ def create_version(
         )
         model_id = _model_id(cur, conn, name, lock=True)
         top = _one(
-            cur, conn, "SELECT max(version) FROM model_versions WHERE model_id = ?", (model_id,)
+            cur,
+            conn,
+            "SELECT last_version, (SELECT max(version) FROM model_versions WHERE model_id = ?) "
+            "FROM registered_models WHERE id = ?",
+            (model_id, model_id),
         )
-        version = 1 if top[0] is None else int(top[0]) + 1
+        version = max(int(top[0]), int(top[1] or 0)) + 1
         cur.execute(
             conn.sql(
                 "INSERT INTO model_versions (model_id, version, run_uuid, model_path, "
@@ -113,7 +119,8 @@ def create_version(
             (model_id, version, run_uuid, model_path, description, json.dumps(tag_map), now),
         )
         cur.execute(
-            conn.sql("UPDATE registered_models SET updated = ? WHERE id = ?"), (now, model_id)
+            conn.sql("UPDATE registered_models SET updated = ?, last_version = ? WHERE id = ?"),
+            (now, version, model_id),
         )
     return ModelVersion(name, version, run_uuid, model_path, description, tag_map, (), now)
 

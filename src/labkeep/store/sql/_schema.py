@@ -27,7 +27,7 @@ from sqlalchemy import (
 metadata = MetaData()
 
 # The head revision; checked without importing Alembic so a short run stays fast.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 experiments = Table(
     "experiments",
@@ -280,6 +280,8 @@ registered_models = Table(
     Column("tags", Text, nullable=False, server_default="{}"),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
+    # The highest version number ever given: a deleted version's number is never given again.
+    Column("last_version", Integer, nullable=False, server_default="0"),
 )
 
 model_versions = Table(

@@ -35,6 +35,7 @@ CREATE TABLE registered_models (
 	tags TEXT DEFAULT '{}' NOT NULL, 
 	created FLOAT NOT NULL, 
 	updated FLOAT NOT NULL, 
+	last_version INTEGER DEFAULT '0' NOT NULL, 
 	PRIMARY KEY (id), 
 	UNIQUE (name)
 );
@@ -303,4 +304,4 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0010');
+INSERT INTO alembic_version (version_num) VALUES ('0011');
