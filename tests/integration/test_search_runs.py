@@ -396,6 +396,7 @@ def test_run_table_scans_carry_every_value_exactly(
 def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path) -> None:
     """A store from before ``run_rows`` (schema 0002) gets every run's packed row on upgrade."""
     from labkeep.store.sql import _migrate
+    from labkeep.store.sql._schema import SCHEMA_REVISION
 
     for store in open_test_store(backend, tmp_path):
         assert isinstance(store, SqlStore)
@@ -430,7 +431,7 @@ def test_upgrading_packs_the_rows_of_existing_runs(backend: str, tmp_path: Path)
             ):
                 cur.execute(f"DROP INDEX {index}")
             cur.execute("UPDATE alembic_version SET version_num = '0002'")
-        assert _migrate.upgrade(store.location) == ("0002", "0010")
+        assert _migrate.upgrade(store.location) == ("0002", SCHEMA_REVISION)
         assert repr(store.get_run_table(numbers)) == before
         assert_table_is_exact(store, numbers)
 
