@@ -233,11 +233,13 @@ def main() -> None:
             f"One moto server ({moto_version}, in-memory, on 127.0.0.1) for both tools, a fresh "
             "bucket per tool and workload; one measured run each (the whole section took "
             f"{took:,.0f} s).",
-            "labkeep hashes a file before it sends it (content addressing: HEAD before PUT, "
-            "so a second upload of the same content costs one HEAD); files of 64 MB or more go "
-            "in 16 MB parts, 8 at a time; a directory's files go 8 at a time. A download asks "
-            "HEAD (has it been purged?) then GETs, ranged and parallel for large blobs, and "
-            "checks the sha256; the small files are read with 8 threads of the script's own.",
+            "labkeep hashes a file before it sends it (content addressing): a file under "
+            "256 KiB goes in one PUT, a larger one only after a HEAD says it is not there yet "
+            "(a second upload of the same content costs that HEAD); files of 64 MB or more go "
+            "in 16 MB parts, 8 at a time; a directory's files go 8 at a time. A download not "
+            "yet cached is one GET of the first 64 MB (all of a smaller blob; ranged parallel "
+            "GETs for the rest of a larger one), checked against the sha256; the small files "
+            "are read with 8 threads of the script's own.",
             "MLflow uploads each file with boto3's upload_file (multipart above 8 MB) and "
             "downloads with download_file after listing the run's artifacts.",
             *(["MLflow could not be set up: " + peer_error] if peer_error else []),

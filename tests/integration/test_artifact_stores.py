@@ -77,6 +77,36 @@ def test_upload_is_content_addressed_and_idempotent(
     assert store.size(sha) == size and store.size("0" * 64) is None
 
 
+def test_small_blobs_cost_one_request_each_way(s3_uri: str, tmp_path: Path) -> None:
+    """Under SMALL_PUT a blob is sent without asking first (sending the same bytes again is
+    cheaper than HEAD then PUT), and fetched with one GET that also says whether it is
+    still stored; a cached blob is still asked for (it may have been purged)."""
+    store = open_artifacts(s3_uri, tmp_path / "cache")
+    assert isinstance(store, S3Artifacts)
+    client = store._ready()
+    calls: list[str] = []
+    client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    small = _file(tmp_path / "small.bin", 1_000)
+    sha, size = store.put(small)
+    assert (sha, size) == (hashlib.sha256(small.read_bytes()).hexdigest(), 1_000)
+    assert calls == ["PutObject"]
+    calls.clear()
+    assert store.put(small) == (sha, size)
+    assert calls == ["PutObject"]  # sent again: its last-put time is the object's own
+    calls.clear()
+    assert store.local_path(sha).read_bytes() == small.read_bytes()
+    assert calls == ["GetObject"]
+    calls.clear()
+    store.local_path(sha)
+    assert calls == ["HeadObject"]
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    empty_sha, _ = store.put(empty)
+    assert store.local_path(empty_sha).read_bytes() == b""
+    with pytest.raises(NotFoundError, match="is missing from"):
+        store.local_path("0" * 64)
+
+
 def test_large_files_go_in_parts_with_progress(
     s3_uri: str, moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

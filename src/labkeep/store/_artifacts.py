@@ -3,7 +3,8 @@
 ``open_artifacts(uri)`` picks the backend: a directory (:class:`LocalArtifacts`, the blob
 directory beside a SQLite store) or ``s3://bucket/prefix`` (:class:`S3Artifacts`, any
 S3-compatible object storage). Both name a blob by its sha256 (``PREFIX/ab/cdef…``), so an
-upload is idempotent: the object is asked for first (HEAD) and sent only when missing.
+upload is idempotent: the object is asked for first (HEAD) and sent only when missing (on
+object storage, a blob under 256 KiB is sent at once: the same bytes under the same name).
 
 Every put of a blob that was already there refreshes its *last put* time (the file's mtime;
 on object storage a zero-byte marker ``PREFIX/touched/SHA``): ``labkeep gc`` and purge never

@@ -1,6 +1,7 @@
 """S3-compatible object storage as an artifact store: ``s3://bucket/prefix/ab/cdef…``.
 
-boto3 is imported on first use. Small blobs go in one PUT and come back in one streamed GET;
+boto3 is imported on first use. Small blobs go in one PUT (under 256 KiB without a HEAD first:
+sending them again costs less than asking) and come back in one streamed GET;
 from ``MULTIPART_THRESHOLD`` up, the transfer manager sends parts several at a time and reads
 ranges in parallel. A blob put again is marked by a zero-byte ``PREFIX/touched/SHA`` (its
 time is the blob's last put). botocore's exceptions leave as one-line StoreErrors that say
@@ -36,6 +37,10 @@ _BUFFER = 1 << 20
 MULTIPART_THRESHOLD = 64 << 20
 MULTIPART_CHUNK = 16 << 20
 TRANSFER_THREADS = 8
+#: Blobs smaller than this are sent in one PUT without asking first whether they are there.
+SMALL_PUT = 256 << 10
+#: The error codes of an object that is not there (HEAD says 404, GET NoSuchKey).
+_NOT_THERE = ("404", "NoSuchKey", "NotFound")
 #: Where the markers of blobs put again live under the prefix (never two hex digits).
 TOUCHED = "touched"
 #: How often a call to the object store is tried in all (botocore's standard retry mode:
@@ -72,6 +77,17 @@ class _HashingReader:
 
     def readable(self) -> bool:
         return True
+
+
+def _small_file(source: Path) -> bytes | None:
+    """The content of ``source`` when it is a file smaller than :data:`SMALL_PUT` (None
+    otherwise, or when it cannot be read: the caller then says why)."""
+    try:
+        if source.stat().st_size >= SMALL_PUT or not source.is_file():
+            return None
+        return source.read_bytes()
+    except OSError:
+        return None
 
 
 class _S3Writer(HashingTempFile, ArtifactWriter):
@@ -239,11 +255,7 @@ class S3Artifacts(ArtifactStore):
                 head: dict[str, Any] = s3.head_object(Bucket=self.bucket, Key=key)
                 return head
             except ClientError as exc:
-                if str(exc.response.get("Error", {}).get("Code")) in (
-                    "404",
-                    "NoSuchKey",
-                    "NotFound",
-                ):
+                if str(exc.response.get("Error", {}).get("Code")) in _NOT_THERE:
                     return None
                 raise
 
@@ -269,7 +281,8 @@ class S3Artifacts(ArtifactStore):
 
     def _chunks(self, sha256: str) -> Iterator[bytes]:
         """The object's content, hashed as it streams; the last chunk is held back until
-        the hash matched (:class:`DamagedStoreError` instead)."""
+        the hash matched (:class:`DamagedStoreError` instead). The GET is sent when the
+        first chunk is asked for (a server answering HEAD asks for none)."""
         from labkeep.errors import DamagedStoreError
 
         s3 = self._ready()
@@ -294,16 +307,44 @@ class S3Artifacts(ArtifactStore):
         if held is not None:
             yield held
 
+    def _get_head_part(self, key: str) -> tuple[int, Any] | None:
+        """The object's size and a body of its first :data:`MULTIPART_THRESHOLD` bytes (all
+        of a small object) to read and close, in one ranged GET; None when there is none."""
+        from botocore.exceptions import ClientError
+
+        s3 = self._ready()
+        with self._errors("downloading"):
+            try:
+                response = s3.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes=0-{MULTIPART_THRESHOLD - 1}"
+                )
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code"))
+                if code in _NOT_THERE:
+                    return None
+                if code != "InvalidRange":
+                    raise
+                # An empty object has no byte 0 to ask for (S3 answers 416): all of it.
+                response = s3.get_object(Bucket=self.bucket, Key=key)
+            # "bytes 0-99/100"; a server that sends the whole object sends no range.
+            total = str(response.get("ContentRange") or "").rpartition("/")[2]
+            size = int(total) if total.isdigit() else int(response["ContentLength"])
+            return size, response["Body"]
+
     def local_path(self, sha256: str) -> Path:
         local = self.cache.path(sha256)
-        # Asked each time (one HEAD), so a blob removed from the object store (purged, by
-        # another machine too) is not served from this machine's cache.
-        size = self.size(sha256)
-        if size is None:
-            local.unlink(missing_ok=True)
-            raise self._missing(sha256)
         if local.exists():
+            # Asked each time (one HEAD), so a blob removed from the object store (purged,
+            # by another machine too) is not served from this machine's cache.
+            if self.size(sha256) is None:
+                local.unlink(missing_ok=True)
+                raise self._missing(sha256)
             return self.cache.get(sha256)
+        # Not here yet: one GET, which says as well whether the blob is still stored.
+        found_part = self._get_head_part(self._key(sha256))
+        if found_part is None:
+            raise self._missing(sha256)
+        size, body = found_part
         from boto3.s3.transfer import TransferConfig
 
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -311,15 +352,15 @@ class S3Artifacts(ArtifactStore):
         os.close(fd)
         tmp = Path(name)
         try:
-            if size < MULTIPART_THRESHOLD:  # one streamed GET, hashed as it arrives
+            if size < MULTIPART_THRESHOLD:  # that GET, streamed and hashed as it arrives
                 digest = hashlib.sha256()
                 with open(tmp, "wb") as out, self._errors("downloading"):
-                    body = self._ready().get_object(Bucket=self.bucket, Key=self._key(sha256))
-                    for block in body["Body"].iter_chunks(_BUFFER):
+                    for block in body.iter_chunks(_BUFFER):
                         digest.update(block)
                         out.write(block)
                 found = digest.hexdigest()
             else:  # ranged GETs in parallel, then hashed from the file
+                body.close()
                 with (
                     self.progress(f"download {sha256[:12]}", size) as step,
                     self._errors("downloading"),
@@ -337,6 +378,7 @@ class S3Artifacts(ArtifactStore):
             os.chmod(tmp, 0o444)
             os.replace(tmp, local)
         finally:
+            body.close()
             tmp.unlink(missing_ok=True)
         return self.cache.get(sha256)
 
@@ -363,6 +405,9 @@ class S3Artifacts(ArtifactStore):
         )
 
     def put(self, source: Path, sha256: str | None = None) -> tuple[str, int]:
+        small = _small_file(source)
+        if small is not None:
+            return self.put_bytes(small)
         if sha256 is not None:
             known = self.size(sha256)
             if known is not None:
@@ -414,7 +459,10 @@ class S3Artifacts(ArtifactStore):
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         sha = hashlib.sha256(data).hexdigest()
-        if self.size(sha) is not None:
+        # A small blob is sent whether it is there or not: one PUT of the same bytes under
+        # the same name (which refreshes its last-put time) costs less than HEAD and then a
+        # PUT of the content or of the marker.
+        if len(data) >= SMALL_PUT and self.size(sha) is not None:
             self.touch(sha)
             return sha, len(data)
         with self._errors("uploading"):
