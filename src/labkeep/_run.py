@@ -420,15 +420,19 @@ class Run:
             )
         return number
 
+    def _refuse_media_keys(self, keys: Iterable[str]) -> None:
+        """A key that holds media takes no numbers."""
+        for key in keys if self._media_kinds else ():
+            if key in self._media_kinds:
+                raise InvalidInputError(
+                    f"{key!r} holds {self._media_kinds[key]} media in this run: log numbers "
+                    "under another key"
+                )
+
     def _define_key(self, key: str) -> int:
         check_key(key, "metric key")
-        if key in self._media_kinds:
-            raise InvalidInputError(
-                f"{key!r} holds {self._media_kinds[key]} media in this run: log numbers under "
-                "another key"
-            )
-        if self._finished:
-            raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
+        self._refuse_media_keys((key,))
+        self._raise_if_finished()
         with self._key_lock:  # the system monitor defines keys from its own thread
             kid = self._key_ids.get(key)
             if kid is None:
@@ -445,14 +449,8 @@ class Run:
                 self._define_key(key)
             return
         check_keys(keys, "metric key")
-        for key in keys if self._media_kinds else ():
-            if key in self._media_kinds:
-                raise InvalidInputError(
-                    f"{key!r} holds {self._media_kinds[key]} media in this run: log numbers "
-                    "under another key"
-                )
-        if self._finished:
-            raise RunStateError(f"run {self.uuid} is finished: start a new run to log more")
+        self._refuse_media_keys(keys)
+        self._raise_if_finished()
         with self._key_lock:  # the system monitor defines keys from its own thread
             ids = self._key_ids
             new = [key for key in keys if key not in ids]
@@ -791,7 +789,7 @@ def flush_own_runs(store_uri: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     for run in list(_UNDRAINED):
         if run.store_uri == store_uri:
-            run._ingester.flush(max(0.0, deadline - time.monotonic()))
+            run.flush(max(0.0, deadline - time.monotonic()))
 
 
 class ProcessHooks:
