@@ -30,6 +30,7 @@ import pickle
 import queue
 import threading
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -300,7 +301,7 @@ def patch_functions(owners: Sequence[Any], name: str, wrap: Any) -> None:
         setattr(owner, name, patched)
 
 
-class BoosterCallback:
+class BoosterCallback(ABC):
     """What the XGBoost and LightGBM callbacks share: their options (log the model, log the
     feature importances of ``importance_type``) and the run of the training under way."""
 
@@ -346,13 +347,13 @@ class BoosterCallback:
         if self.log_model and SETTINGS.log_models:
             log_model_quietly(run, booster, name)
 
+    @abstractmethod
     def best_iteration(self, booster: Any) -> int | None:
         """The booster's best iteration, when early stopping found one."""
-        raise NotImplementedError
 
+    @abstractmethod
     def importances(self, booster: Any) -> tuple[list[str], list[float]]:
         """The booster's features and their importances of :attr:`importance_type`."""
-        raise NotImplementedError
 
 
 def wrap_train(
