@@ -79,6 +79,11 @@ class _HashingReader:
         return True
 
 
+def _code(exc: Any) -> str:
+    """The error code of a botocore ClientError ("404", "NoSuchKey", "InvalidRange"…)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def _small_file(source: Path) -> bytes | None:
     """The content of ``source`` when it is a file smaller than :data:`SMALL_PUT` (None
     otherwise, or when it cannot be read: the caller then says why)."""
@@ -209,8 +214,7 @@ class S3Artifacts(ArtifactStore):
             raise StoreError(f"{what} at {self.uri} failed: {exc}") from None
 
     def _client_error(self, exc: Any, what: str) -> StoreError:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
+        code = _code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ("NoSuchBucket",) or (code == "404" and what == "checking the bucket"):
             return StoreError(
@@ -233,7 +237,7 @@ class S3Artifacts(ArtifactStore):
                 f"the object store at {self.endpoint} refused the credentials for {self.uri} "
                 f"({code or status}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
             )
-        message = str(error.get("Message", "")) or str(exc)
+        message = str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
         return StoreError(f"{what} at {self.uri} failed: {code} {message}".strip())
 
     def _ready(self) -> Any:
@@ -255,7 +259,7 @@ class S3Artifacts(ArtifactStore):
                 head: dict[str, Any] = s3.head_object(Bucket=self.bucket, Key=key)
                 return head
             except ClientError as exc:
-                if str(exc.response.get("Error", {}).get("Code")) in _NOT_THERE:
+                if _code(exc) in _NOT_THERE:
                     return None
                 raise
 
@@ -319,7 +323,7 @@ class S3Artifacts(ArtifactStore):
                     Bucket=self.bucket, Key=key, Range=f"bytes=0-{MULTIPART_THRESHOLD - 1}"
                 )
             except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code"))
+                code = _code(exc)
                 if code in _NOT_THERE:
                     return None
                 if code != "InvalidRange":
