@@ -298,10 +298,10 @@ class MlflowSource:
         return found
 
     def _read_ahead(self, at: int, first: int | None = None) -> None:
-        """Read the next windows from ``at`` (the first of ``first`` runs), each in a
-        thread of its own, while this one writes: the reading is mostly in C (SQLite,
-        ADBC, numpy), lets the writer have the GIL, and on two cores two windows are read
-        at once; making each run's record is done there too."""
+        """Keep :data:`_READERS` windows being read, each by a thread of its own, while
+        this one writes: the reading is mostly in C (SQLite, ADBC, numpy) and lets the
+        writer have the GIL; making each run's record is done there too. The next window
+        starts where those queued end, else at ``at`` (of ``first`` runs, when given)."""
         if self._tables is None:
             return
         if self._reader is None:
@@ -309,13 +309,12 @@ class MlflowSource:
 
             self._reader = ThreadPoolExecutor(_READERS, thread_name_prefix="labkeep-import-read")
         if self._ahead:
-            at = self._ahead[-1][1]
-        size = first if first is not None and not self._ahead else _READ_AHEAD
+            at, first = self._ahead[-1][1], None
         while len(self._ahead) < _READERS and at < len(self._order):
-            end = min(at + size, len(self._order))
+            end = min(at + (first or _READ_AHEAD), len(self._order))
             future = self._reader.submit(self._read_window, self._order[at:end])
             self._ahead.append((at, end, future))
-            at, size = end, _READ_AHEAD
+            at, first = end, None
 
     def _read_window(self, ids: list[str]) -> dict[str, SourceRun | Exception]:
         """The runs ``ids`` (files aside), or what reading one of them raised."""
