@@ -66,9 +66,6 @@ class _Flat:
         self.labels = labels
         self.columns = columns
 
-    def key_of(self, row: int) -> Any:
-        return None if self.codes is None else self.labels[int(self.codes[row])]
-
     def groups(self) -> list[tuple[Any, Any]]:
         """(key, indices of its rows) for each key with rows, sorted by key."""
         import numpy as np
